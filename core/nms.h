@@ -1,0 +1,52 @@
+/* nms.h - candidates, class-aware NMS and back-scaling, as detect.py/val.py.
+ *
+ * pred rows are [cx, cy, w, h, obj, cls_0 .. cls_{nc-1}] after sigmoid and
+ * decode (network-input pixels). Rules (ultralytics v7.0 non_max_suppression):
+ * keep obj > conf; cls *= obj (float32); single label: conf, cls = max;
+ * multi-label: every (row, class) with obj*cls > conf; keep conf > conf_thres;
+ * optional class filter; sort by conf descending (stable), at most max_nms;
+ * boxes offset by cls * 7680 (0 when agnostic); greedy NMS suppressing
+ * IoU > iou_thres; first max_det kept. */
+#ifndef Y5_NMS_H
+#define Y5_NMS_H
+
+#include <stddef.h>
+
+typedef struct {
+    float x1, y1, x2, y2;
+    float conf;
+    int cls;
+} y5_det;
+
+typedef struct {
+    float conf_thres;     /* 0.25 */
+    float iou_thres;      /* 0.45 */
+    int max_det;          /* 1000 */
+    int max_nms;          /* 30000 */
+    int agnostic;
+    int multi_label;
+    const int *classes;   /* keep only these classes when n_classes > 0 */
+    int n_classes;
+} y5_nms_opts;
+
+void y5_nms_defaults(y5_nms_opts *o);
+
+/* Workspace sized for n_rows prediction rows of nc classes: allocate once,
+ * reuse per image. */
+typedef struct y5_nms_ws y5_nms_ws;
+y5_nms_ws *y5_nms_ws_create(int n_rows, int nc, int multi_label);
+void y5_nms_ws_destroy(y5_nms_ws *ws);
+
+/* Returns the number of detections written to out (<= max_out, <= max_det),
+ * in NMS order (confidence descending). */
+int y5_nms(y5_nms_ws *ws, const float *pred, int n_rows, int nc, const y5_nms_opts *o,
+           y5_det *out, int max_out);
+
+/* IoU of two boxes as torchvision computes it. */
+float y5_iou(const y5_det *a, const y5_det *b);
+
+/* scale_boxes: from network input (in_h x in_w) back to the original
+ * (h0 x w0): gain = min(in_h/h0, in_w/w0), pads (in - orig*gain)/2, clip. */
+void y5_scale_boxes(y5_det *d, int n, int in_h, int in_w, int h0, int w0);
+
+#endif

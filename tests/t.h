@@ -1,0 +1,52 @@
+/* t.h - the test framework: self-registering tests, one runner.
+ *
+ *   T_TEST(gemm_odd_sizes) { ... T_CHECK(x == y, "x=%d y=%d", x, y); ... }
+ *
+ * Each test registers itself from a constructor, so adding a test file to
+ * tests/ is all it takes. A test fails when any T_CHECK fails; T_SKIP ends it
+ * as skipped with a reason (only for a missing ../shared or a missing GPU).
+ * The runner prints one line per test and closes with "N passed, N failed". */
+#ifndef T_H
+#define T_H
+
+#include <stdio.h>
+
+typedef void (*t_fn)(void);
+void t_register(const char *name, const char *file, t_fn fn);
+void t_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void t_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int t_failed_now(void);
+
+/* Root of the shared data ("../shared" unless Y5_SHARED is set). Returns
+ * NULL when absent: the test must then T_SKIP. */
+const char *t_shared(void);
+/* Builds "<shared>/<rel>" into a static rotating buffer. */
+const char *t_shared_path(const char *rel);
+/* A fresh empty temp directory for this test (removed by the runner). */
+const char *t_tmpdir(void);
+/* Reads a whole file; returns malloc'd bytes (caller frees) or NULL. */
+void *t_read_file(const char *path, size_t *len);
+
+#define T_TEST(name)                                                        \
+    static void t_body_##name(void);                                        \
+    __attribute__((constructor)) static void t_reg_##name(void) {           \
+        t_register(#name, __FILE__, t_body_##name);                         \
+    }                                                                       \
+    static void t_body_##name(void)
+
+#define T_CHECK(cond, ...)                                                  \
+    do {                                                                    \
+        if (!(cond)) t_fail_at(__FILE__, __LINE__, "check failed: " #cond " -- " __VA_ARGS__); \
+    } while (0)
+
+#define T_REQUIRE(cond, ...)                                                \
+    do {                                                                    \
+        if (!(cond)) { t_fail_at(__FILE__, __LINE__, "required: " #cond " -- " __VA_ARGS__); return; } \
+    } while (0)
+
+#define T_SKIP(...) do { t_skip(__VA_ARGS__); return; } while (0)
+
+#define T_NEED_SHARED()                                                     \
+    do { if (!t_shared()) T_SKIP("../shared not found (set Y5_SHARED): data tests skipped"); } while (0)
+
+#endif

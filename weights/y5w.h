@@ -1,0 +1,104 @@
+/* y5w.h - the flat weight file: in-memory model description, writer, reader.
+ *
+ * The byte layout is specified in weights/FORMAT.md. This header is the one
+ * contract between the converter (which fills a y5w_model and writes it) and
+ * the engine (which maps a file and reads a y5w_model back out of it).
+ *
+ * Tensors are named by module path inside the checkpoint, relative to the
+ * top-level layer, e.g. layer 2's C3 first conv is layer=2, name "cv1"; the
+ * second conv of its first Bottleneck is "m.0.cv2"; Detect's level-1 head is
+ * "m.1". Every conv tensor pair is "<path>.weight" (OIHW: Cout x Cin x kh x kw,
+ * BatchNorm already folded in) and "<path>.bias" (Cout).
+ */
+#ifndef Y5W_H
+#define Y5W_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define Y5W_MAGIC "Y5WEIGHT"   /* 8 bytes, no terminator in the file */
+#define Y5W_VERSION 1u
+#define Y5W_ALIGN 64u
+#define Y5W_MAX_FROM 8
+#define Y5W_NAME_MAX 64        /* tensor names, class names: bytes incl. NUL */
+
+typedef enum {
+    Y5_LAYER_CONV = 1,     /* Conv: conv2d + folded BN + SiLU */
+    Y5_LAYER_C3 = 2,       /* C3 with n Bottlenecks */
+    Y5_LAYER_SPPF = 3,     /* SPPF: cv1, 3 cascaded maxpools, concat, cv2 */
+    Y5_LAYER_UPSAMPLE = 4, /* nearest, integer scale */
+    Y5_LAYER_CONCAT = 5,   /* along channels */
+    Y5_LAYER_DETECT = 6    /* per-level 1x1 conv (with bias) + decode */
+} y5_layer_type;
+
+typedef enum { Y5_DTYPE_F32 = 0, Y5_DTYPE_F16 = 1 } y5_dtype;
+
+/* One top-level layer (model.model[i]). Fields a type does not use are 0. */
+typedef struct {
+    uint32_t type;               /* y5_layer_type */
+    uint32_t n_from;             /* number of inputs */
+    int32_t from[Y5W_MAX_FROM];  /* absolute layer indices; -1 = network input */
+    int32_t c_in;                /* channels of the (first) input; for Concat the sum */
+    int32_t c_out;               /* output channels (Detect: na*(5+nc) per level) */
+    int32_t k, s, p;             /* Conv: kernel, stride, padding. SPPF: pool kernel in k */
+    int32_t n;                   /* C3: number of Bottlenecks */
+    int32_t shortcut;            /* C3: 1 when its Bottlenecks add the residual */
+    int32_t scale;               /* Upsample: integer factor */
+} y5_layer;
+
+typedef struct {
+    int32_t layer;               /* top-level layer index the tensor belongs to */
+    char name[Y5W_NAME_MAX];     /* path inside that layer, e.g. "m.0.cv1.weight" */
+    uint32_t dtype;              /* y5_dtype */
+    uint32_t ndim;
+    int32_t shape[4];
+    const void *data;            /* writer: caller's buffer; reader: into the mapping */
+    uint64_t nbytes;
+} y5_tensor;
+
+typedef struct {
+    uint32_t n_layers;
+    y5_layer *layers;
+    uint32_t n_tensors;
+    y5_tensor *tensors;
+    uint32_t nc;                 /* classes */
+    uint32_t nl, na;             /* detection levels, anchors per level */
+    float anchors[8][16];        /* [level][2*a + 0/1] in pixels (grid units x stride) */
+    float strides[8];
+    char (*names)[Y5W_NAME_MAX]; /* nc class names */
+    char source[256];            /* free text: the checkpoint it came from */
+} y5_model_desc;
+
+/* Writes desc to path atomically (temp file + rename). Returns 0 or -1 with a
+ * one-line message in err. */
+int y5w_write(const char *path, const y5_model_desc *desc, char *err, size_t errlen);
+
+/* A mapped weight file. desc's arrays and tensor data point into the mapping
+ * (layers and tensors are decoded into heap arrays owned by the file). */
+typedef struct {
+    y5_model_desc desc;
+    void *map;
+    size_t map_size;
+} y5w_file;
+
+/* Maps and validates (magic, version, sizes, offsets, checksum). Returns 0,
+ * or -1 with "PATH: problem" in err. */
+int y5w_open(const char *path, y5w_file *f, char *err, size_t errlen);
+void y5w_close(y5w_file *f);
+
+/* Looks a tensor up by layer and name; NULL when absent. */
+const y5_tensor *y5w_find(const y5_model_desc *d, int layer, const char *name);
+
+/* Copies a tensor's elements to FP32 (n elements). */
+void y5w_to_f32(const y5_tensor *t, float *dst);
+
+/* Number of elements of a tensor. */
+uint64_t y5w_numel(const y5_tensor *t);
+
+const char *y5_layer_type_name(uint32_t type);
+
+/* IEEE half <-> float, round to nearest even. */
+float y5_half_to_float(uint16_t h);
+uint16_t y5_float_to_half(float f);
+
+#endif
