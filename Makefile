@@ -12,7 +12,7 @@ CC       ?= cc
 SHARED   ?= ../shared
 WEIGHTS  ?= $(SHARED)/models/yolov5n.pt
 OPT      ?= -O3
-CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -pthread -Iinclude -I/usr/include/stb
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -pthread -Iinclude -I/usr/include/stb
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS   = -lm -pthread

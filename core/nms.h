@@ -11,25 +11,9 @@
 #define Y5_NMS_H
 
 #include <stddef.h>
+#include <yolov5c.h> /* y5_det, y5_nms_opts, y5_nms_defaults */
 
-typedef struct {
-    float x1, y1, x2, y2;
-    float conf;
-    int cls;
-} y5_det;
 
-typedef struct {
-    float conf_thres;     /* 0.25 */
-    float iou_thres;      /* 0.45 */
-    int max_det;          /* 1000 */
-    int max_nms;          /* 30000 */
-    int agnostic;
-    int multi_label;
-    const int *classes;   /* keep only these classes when n_classes > 0 */
-    int n_classes;
-} y5_nms_opts;
-
-void y5_nms_defaults(y5_nms_opts *o);
 
 /* Workspace sized for n_rows prediction rows of nc classes: allocate once,
  * reuse per image. */

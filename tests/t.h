@@ -50,3 +50,12 @@ void *t_read_file(const char *path, size_t *len);
     do { if (!t_shared()) T_SKIP("../shared not found (set Y5_SHARED): data tests skipped"); } while (0)
 
 #endif
+
+/* tests/t_models.c: converts ../shared/models/<stem>.pt once per run (FP32)
+ * and returns the .y5w path, NULL on failure (message printed). */
+const char *t_model_y5w(const char *stem);
+/* Runs a shell command, captures stdout+stderr (malloc'd, into *out when
+ * non-NULL) and returns its exit status (-1 if it could not run). */
+int t_run(const char *cmd, char **out);
+/* Path of the yolov5c binary under test ($Y5_BIN, else build/yolov5c). */
+const char *t_bin(void);

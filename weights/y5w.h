@@ -97,6 +97,22 @@ uint64_t y5w_numel(const y5_tensor *t);
 
 const char *y5_layer_type_name(uint32_t type);
 
+/* The file checksum of weights/FORMAT.md ("Checksum"), computed in pieces:
+ * init, update over the file's bytes in order (any split), final. A trailing
+ * partial word is zero-padded. */
+typedef struct {
+    uint64_t h[4];
+    uint64_t nwords;
+    uint8_t carry[8];
+    uint32_t ncarry;
+} y5w_sum;
+void y5w_sum_init(y5w_sum *s);
+void y5w_sum_update(y5w_sum *s, const void *data, size_t n);
+uint64_t y5w_sum_final(y5w_sum *s);
+
+/* Bytes per element of a y5_dtype (0 for an unknown one). */
+size_t y5w_dtype_size(uint32_t dtype);
+
 /* IEEE half <-> float, round to nearest even. */
 float y5_half_to_float(uint16_t h);
 uint16_t y5_float_to_half(float f);

@@ -1,0 +1,77 @@
+/* c3.c - the C3 layer (CSP bottleneck with 3 convs).
+ *
+ *   C3(x) = cv3(cat(m(cv1(x)), cv2(x))),  m = n Bottlenecks,
+ *   Bottleneck(y) = cv2_3x3(cv1_1x1(y)) (+ y when shortcut).
+ *
+ * Planned with no copies: cv1 and cv2 read the same input, so their weights
+ * are stacked into one GEMM that writes both halves of the concat buffer at
+ * once; the Bottlenecks then work in place on its first half (the residual
+ * add reads and writes the same element), and cv3 reads the whole buffer. */
+#include <stdio.h>
+#include "../core/graph.h"
+
+int y5_c3_load(y5_graph *g, int li, const y5_layer *L) {
+    static const char *const entry[] = {"cv1.", "cv2."};
+    static const char *const exitc[] = {"cv3."};
+    if (y5_graph_add_conv(g, li, entry, 2, 1, 0) < 0) return -1;
+    char p1[32], p2[32];
+    for (int j = 0; j < L->n; j++) {
+        snprintf(p1, sizeof p1, "m.%d.cv1.", j);
+        snprintf(p2, sizeof p2, "m.%d.cv2.", j);
+        const char *a[] = {p1}, *b[] = {p2};
+        if (y5_graph_add_conv(g, li, a, 1, 1, -1) < 0 || y5_graph_add_conv(g, li, b, 1, 1, -1) < 0) return -1;
+    }
+    int c3 = y5_graph_add_conv(g, li, exitc, 1, 1, 0);
+    if (c3 < 0) return -1;
+    int base = g->conv_base[li];
+    int c_ = g->convs[base].shape.cout / 2;
+    if (g->convs[base].shape.k != 1 || g->convs[c3].shape.cin != 2 * c_ || g->convs[c3].shape.cout != L->c_out)
+        return y5_graph_fail(g, "layer %d (C3): unexpected conv shapes", li);
+    for (int j = 0; j < L->n; j++) {
+        const y5_conv_shape *a = &g->convs[base + 1 + 2 * j].shape, *b = &g->convs[base + 2 + 2 * j].shape;
+        if (a->cin != c_ || a->cout != c_ || b->cin != c_ || b->cout != c_)
+            return y5_graph_fail(g, "layer %d (C3): Bottleneck %d is not %d -> %d channels", li, j, c_, c_);
+    }
+    return 0;
+}
+
+int y5_c3_plan(y5_graph *g, int li, const y5_layer *L) {
+    int base = g->conv_base[li];
+    int c_ = g->convs[base].shape.cout / 2;
+    int h = g->layer_h[li], w = g->layer_w[li];
+    y5_slice x = y5_graph_input(g, li, 0);
+    if (x.c != g->convs[base].shape.cin)
+        return y5_graph_fail(g, "layer %d (C3): input has %d channels, weights expect %d", li, x.c, g->convs[base].shape.cin);
+    int cat = y5_graph_new_buffer(g, h, w, 2 * c_);
+    int tmp = L->n > 0 ? y5_graph_new_buffer(g, h, w, c_) : 0;
+    if (cat < 0 || tmp < 0) return y5_graph_fail(g, "out of memory");
+    y5_slice whole = y5_graph_whole(g, cat), y = {cat, 0, c_}, t = {tmp, 0, c_};
+    y5_op op = {0};
+    op.kind = Y5_OP_CONV;
+    op.layer = li;
+    op.silu = 1;
+    op.n_in = 1;
+    op.conv = base;
+    op.in[0] = x;
+    op.out = whole;
+    if (y5_graph_emit(g, &op)) return -1;
+    for (int j = 0; j < L->n; j++) {
+        op.conv = base + 1 + 2 * j;
+        op.in[0] = y;
+        op.out = t;
+        op.has_res = 0;
+        if (y5_graph_emit(g, &op)) return -1;
+        op.conv = base + 2 + 2 * j;
+        op.in[0] = t;
+        op.out = y;
+        op.has_res = L->shortcut;
+        op.res = y;
+        if (y5_graph_emit(g, &op)) return -1;
+    }
+    op.conv = base + 1 + 2 * L->n;
+    op.in[0] = whole;
+    op.has_res = 0;
+    op.out = y5_graph_layer_output(g, li, h, w, L->c_out);
+    g->layer_out[li] = op.out;
+    return y5_graph_emit(g, &op);
+}

@@ -1,0 +1,33 @@
+/* conv.c - the Conv layer: Conv2d + folded BatchNorm + SiLU.
+ *
+ * Kernel, stride and padding come from the checkpoint's Conv2d (layer 0 of
+ * YOLOv5 v6+ is 6x6 stride 2 padding 2, not k//2). The CPU arithmetic is in
+ * conv_cpu.c (GEMM with a fused bias + SiLU epilogue). */
+#include "../core/graph.h"
+
+int y5_conv_layer_load(y5_graph *g, int li, const y5_layer *L) {
+    static const char *const pre[] = {"conv."};
+    int c = y5_graph_add_conv(g, li, pre, 1, L->s, L->p);
+    if (c < 0) return -1;
+    const y5_conv_shape *s = &g->convs[c].shape;
+    if (s->k != L->k || s->cout != L->c_out)
+        return y5_graph_fail(g, "layer %d (Conv): weights are %dx%d -> %d channels, layer table says %dx%d -> %d",
+                             li, s->k, s->k, s->cout, L->k, L->k, L->c_out);
+    return 0;
+}
+
+int y5_conv_layer_plan(y5_graph *g, int li, const y5_layer *L) {
+    y5_op op = {0};
+    op.kind = Y5_OP_CONV;
+    op.layer = li;
+    op.conv = g->conv_base[li];
+    op.silu = 1;
+    op.n_in = 1;
+    op.in[0] = y5_graph_input(g, li, 0);
+    if (op.in[0].c != g->convs[op.conv].shape.cin)
+        return y5_graph_fail(g, "layer %d (Conv): input has %d channels, weights expect %d", li, op.in[0].c,
+                             g->convs[op.conv].shape.cin);
+    op.out = y5_graph_layer_output(g, li, g->layer_h[li], g->layer_w[li], L->c_out);
+    g->layer_out[li] = op.out;
+    return y5_graph_emit(g, &op);
+}

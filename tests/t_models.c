@@ -1,0 +1,72 @@
+/* t_models.c - test helpers: converted models cached per run, running the CLI. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <yolov5c.h>
+#include "t.h"
+
+static char cache_dir[512];
+
+static void cleanup(void) {
+    if (cache_dir[0]) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache_dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", cache_dir);
+    }
+}
+
+const char *t_model_y5w(const char *stem) {
+    static char paths[8][640];
+    static char stems[8][64];
+    static int n;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(stems[i], stem)) return paths[i][0] ? paths[i] : NULL;
+    if (n == 8 || !t_shared()) return NULL;
+    if (!cache_dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(cache_dir, sizeof cache_dir, "%s/y5models.XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(cache_dir)) { cache_dir[0] = 0; return NULL; }
+        atexit(cleanup);
+    }
+    snprintf(stems[n], sizeof stems[n], "%s", stem);
+    char pt[600], err[1024];
+    snprintf(pt, sizeof pt, "models/%s.pt", stem);
+    snprintf(paths[n], sizeof paths[n], "%s/%s.y5w", cache_dir, stem);
+    if (y5_convert(t_shared_path(pt), paths[n], 0, err, sizeof err)) {
+        printf("    convert %s failed: %s\n", stem, err);
+        paths[n][0] = 0;
+    }
+    n++;
+    return paths[n - 1][0] ? paths[n - 1] : NULL;
+}
+
+const char *t_bin(void) {
+    const char *b = getenv("Y5_BIN");
+    return b && *b ? b : "build/yolov5c";
+}
+
+int t_run(const char *cmd, char **out) {
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    int c;
+    while (buf && (c = fgetc(p)) != EOF) {
+        if (len + 1 >= cap) {
+            char *q = realloc(buf, cap *= 2);
+            if (!q) { free(buf); buf = NULL; break; }
+            buf = q;
+        }
+        buf[len++] = (char)c;
+    }
+    if (buf) buf[len] = 0;
+    int st = pclose(p);
+    if (out) *out = buf; else free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
