@@ -62,7 +62,7 @@ static void *worker_main(void *arg) {
     int id = wa->id;
     free(wa);
     y5_flush_denormals();
-    unsigned seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+    unsigned seen = 0; /* gen's value at creation: a job may be published before this thread runs */
     for (;;) {
         unsigned g;
         int spins = 0;

@@ -1,6 +1,6 @@
 /* runner.c - runs every registered test (or those whose name contains argv[1])
  * and prints "N passed, N failed, N skipped". Exit status 0 only when none failed. */
-#define _GNU_SOURCE
+
 #include "t.h"
 
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* t_models.c - test helpers: converted models cached per run, running the CLI. */
-#define _GNU_SOURCE
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -267,14 +267,6 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
         return fail(err, errlen, path, "file has %llu bytes, header says %llu (trailing data)",
                     (unsigned long long)size, (unsigned long long)file_size);
     }
-    if (header_size != HDR_SIZE || meta_size != META_SIZE || layer_rec != LAYER_REC ||
-        name_rec != NAME_REC || tensor_rec != TENSOR_REC)
-        return fail(err, errlen, path, "corrupt header (record sizes %u/%u/%u/%u/%u, expected %u/%u/%u/%u/%u)",
-                    header_size, meta_size, layer_rec, name_rec, tensor_rec, HDR_SIZE, META_SIZE, LAYER_REC,
-                    NAME_REC, TENSOR_REC);
-    if (file_size % 8 != 0)
-        return fail(err, errlen, path, "corrupt header (file size %llu is not a multiple of 8)",
-                    (unsigned long long)file_size);
 
     /* checksum over the whole file with the checksum field as zero */
     {
@@ -287,6 +279,15 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
         y5w_sum_update(&s, m + HDR_SIZE, (size_t)(size - HDR_SIZE));
         if (y5w_sum_final(&s) != checksum) return fail(err, errlen, path, "checksum mismatch (file is damaged)");
     }
+
+    if (header_size != HDR_SIZE || meta_size != META_SIZE || layer_rec != LAYER_REC ||
+        name_rec != NAME_REC || tensor_rec != TENSOR_REC)
+        return fail(err, errlen, path, "corrupt header (record sizes %u/%u/%u/%u/%u, expected %u/%u/%u/%u/%u)",
+                    header_size, meta_size, layer_rec, name_rec, tensor_rec, HDR_SIZE, META_SIZE, LAYER_REC,
+                    NAME_REC, TENSOR_REC);
+    if (file_size % 8 != 0)
+        return fail(err, errlen, path, "corrupt header (file size %llu is not a multiple of 8)",
+                    (unsigned long long)file_size);
 
     /* sections */
     if (!section_ok(meta_off, 1, META_SIZE, size))

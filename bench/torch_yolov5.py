@@ -1,0 +1,466 @@
+#!/usr/bin/env python3
+"""torch_yolov5.py - a plain PyTorch YOLOv5 built from a yolov5c .y5w file.
+
+The peer for yolov5c's benchmarks: the same network, the same folded weights
+(read from the flat weight file of weights/FORMAT.md), run by PyTorch's own
+kernels. Written from the architecture description in ../shared/DESIGN.md
+("YOLOv5 facts"); it uses no ultralytics code.
+
+  python3 bench/torch_yolov5.py --weights W.y5w [--imgsz 640|HxW] [--batch 1]
+        [--iters 20] [--warmup 3] [--threads T] [--device cpu|cuda] [--half]
+        [--channels-last] [--cuda-graph] [--compile] [--gflops G]
+        [--check-golden INPUT.u8 PRED.f32 H W] [--verify-checksum]
+
+Timing prints one table row like `yolov5c bench` (median ms, min ms,
+GFLOP/s med, images/s). GFLOP per forward is 2 x the multiply-adds of every
+convolution (Detect's 1x1 heads included), counted on the real shapes, unless
+--gflops gives it. --check-golden runs the letterboxed u8 input (H x W x 3,
+RGB, HWC) and prints the max |difference| to the reference prediction
+(1 x N x (5+nc) float32); it exits 1 when the result is beyond the suggested
+FP32 tolerance (0.5 px / 1e-3), 0 otherwise.
+"""
+import argparse
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# ---------------------------------------------------------------- .y5w reader
+
+MAGIC = b"Y5WEIGHT"
+VERSION = 1
+HDR, META, LREC, NREC, TREC = 128, 816, 72, 64, 112
+CONV, C3, SPPF, UPSAMPLE, CONCAT, DETECT = 1, 2, 3, 4, 5, 6
+TYPE_NAMES = {CONV: "Conv", C3: "C3", SPPF: "SPPF", UPSAMPLE: "Upsample",
+              CONCAT: "Concat", DETECT: "Detect"}
+
+
+def _cstr(b):
+    i = b.find(b"\0")
+    if i < 0:
+        raise ValueError("string not NUL-terminated")
+    return b[:i].decode("utf-8", "replace")
+
+
+def y5w_checksum(buf):
+    """FORMAT.md "Checksum": four FNV-1a lanes over u64 words, field zeroed."""
+    P, B, M = 0x00000100000001B3, 0xCBF29CE484222325, (1 << 64) - 1
+    b = bytearray(buf)
+    b[24:32] = b"\0" * 8
+    if len(b) % 8:
+        b += b"\0" * (8 - len(b) % 8)
+    w = np.frombuffer(bytes(b), dtype="<u8")
+    h = []
+    with np.errstate(over="ignore"):
+        for j in range(4):
+            lane = w[j::4]
+            x = np.uint64(B + j)
+            p = np.uint64(P)
+            for v in lane:  # sequential by definition; slow in Python (opt-in)
+                x = (x ^ v) * p
+            h.append(int(x))
+    r = B
+    for j in range(4):
+        r = ((r ^ h[j]) * P) & M
+    r ^= r >> 29
+    r = (r * 0xBF58476D1CE4E5B9) & M
+    r ^= r >> 32
+    return r
+
+
+class Y5W:
+    """The parsed file: layers (list of dicts), tensors {(layer, name): ndarray f32}, meta."""
+
+    def __init__(self, path, verify_checksum=False):
+        with open(path, "rb") as f:
+            buf = f.read()
+        if len(buf) < 8 or buf[:8] != MAGIC:
+            raise ValueError(f"{path}: not a yolov5c weight file (bad magic)")
+        if len(buf) < HDR:
+            raise ValueError(f"{path}: truncated (file has {len(buf)} bytes, a header needs {HDR})")
+        (version, header_size, file_size, checksum, meta_off, meta_size, _r0,
+         layers_off, n_layers, layer_rec, names_off, n_names, name_rec,
+         tensors_off, n_tensors, tensor_rec, data_off, data_size) = struct.unpack_from(
+            "<IIQQQIIQIIQIIQIIQQ", buf, 8)
+        if version != VERSION:
+            raise ValueError(f"{path}: unsupported version {version} (this reader reads {VERSION})")
+        if (header_size, meta_size, layer_rec, name_rec, tensor_rec) != (HDR, META, LREC, NREC, TREC):
+            raise ValueError(f"{path}: corrupt header (record sizes)")
+        if file_size != len(buf):
+            raise ValueError(f"{path}: file has {len(buf)} bytes, header says {file_size}")
+        if verify_checksum and y5w_checksum(buf) != checksum:
+            raise ValueError(f"{path}: checksum mismatch (file is damaged)")
+        self.checksum = checksum
+
+        nc, nl, na = struct.unpack_from("<III", buf, meta_off)
+        anchors = np.frombuffer(buf, dtype="<f4", count=8 * 16, offset=meta_off + 16).reshape(8, 16)
+        strides = np.frombuffer(buf, dtype="<f4", count=8, offset=meta_off + 528)
+        self.nc, self.nl, self.na = nc, nl, na
+        self.anchors = anchors[:nl, :2 * na].reshape(nl, na, 2).astype(np.float32).copy()
+        self.strides = [float(s) for s in strides[:nl]]
+        self.source = _cstr(buf[meta_off + 560:meta_off + 816])
+        if n_names != nc:
+            raise ValueError(f"{path}: corrupt meta (nc {nc} but {n_names} class names)")
+        self.names = [_cstr(buf[names_off + j * NREC:names_off + (j + 1) * NREC]) for j in range(n_names)]
+
+        self.layers = []
+        for i in range(n_layers):
+            r = struct.unpack_from("<II8i9i", buf, layers_off + i * LREC)
+            t, n_from = r[0], r[1]
+            frm = list(r[2:2 + n_from])
+            c_in, c_out, k, s, p, n, shortcut, scale = r[10:18]
+            if t not in TYPE_NAMES or not 1 <= n_from <= 8 or any(x < -1 or x >= i for x in frm):
+                raise ValueError(f"{path}: corrupt layer {i}")
+            self.layers.append(dict(type=t, frm=frm, c_in=c_in, c_out=c_out, k=k, s=s, p=p,
+                                    n=n, shortcut=shortcut, scale=scale))
+
+        self.tensors = {}
+        for i in range(n_tensors):
+            o = tensors_off + i * TREC
+            layer, dtype, ndim, _r = struct.unpack_from("<iIII", buf, o)
+            shape = struct.unpack_from("<4i", buf, o + 16)[:ndim]
+            off, nbytes = struct.unpack_from("<QQ", buf, o + 32)
+            name = _cstr(buf[o + 48:o + 112])
+            if dtype not in (0, 1) or not 1 <= ndim <= 4:
+                raise ValueError(f"{path}: corrupt tensor {i} '{name}'")
+            dt = "<f4" if dtype == 0 else "<f2"
+            numel = int(np.prod(shape))
+            if numel * (4 if dtype == 0 else 2) != nbytes or off + nbytes > len(buf):
+                raise ValueError(f"{path}: corrupt tensor {i} '{name}'")
+            a = np.frombuffer(buf, dtype=dt, count=numel, offset=off).astype(np.float32).reshape(shape)
+            self.tensors[(layer, name)] = a
+
+    def get(self, layer, name):
+        try:
+            return self.tensors[(layer, name)]
+        except KeyError:
+            raise KeyError(f"tensor '{name}' of layer {layer} is missing from the weight file") from None
+
+
+# ---------------------------------------------------------------- network
+
+def _conv(w, layer, path, k=None, s=1, p=None):
+    """nn.Conv2d (bias, BN already folded) from tensors `<path>.weight`/`.bias`."""
+    wt = w.get(layer, path + ".weight")
+    bs = w.get(layer, path + ".bias")
+    co, ci, kh, kw = wt.shape
+    if k is not None and (kh, kw) != (k, k):
+        raise ValueError(f"layer {layer} {path}: kernel {kh}x{kw}, layer table says {k}")
+    if p is None:
+        p = kh // 2
+    c = nn.Conv2d(ci, co, (kh, kw), stride=s, padding=p, bias=True)
+    with torch.no_grad():
+        c.weight.copy_(torch.from_numpy(wt))
+        c.bias.copy_(torch.from_numpy(bs))
+    return c
+
+
+class Conv(nn.Module):  # conv2d (folded) + SiLU
+    def __init__(self, w, i, path, k=None, s=1, p=None):
+        super().__init__()
+        self.conv = _conv(w, i, path, k, s, p)
+
+    def forward(self, x):
+        return F.silu(self.conv(x))
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, w, i, j, add):
+        super().__init__()
+        self.cv1 = Conv(w, i, f"m.{j}.cv1")
+        self.cv2 = Conv(w, i, f"m.{j}.cv2")
+        self.add = add
+
+    def forward(self, x):
+        y = self.cv2(self.cv1(x))
+        return x + y if self.add else y
+
+
+class C3Block(nn.Module):
+    def __init__(self, w, i, L):
+        super().__init__()
+        self.cv1 = Conv(w, i, "cv1")
+        self.cv2 = Conv(w, i, "cv2")
+        self.cv3 = Conv(w, i, "cv3")
+        self.m = nn.Sequential(*[Bottleneck(w, i, j, bool(L["shortcut"])) for j in range(L["n"])])
+
+    def forward(self, x):
+        return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
+
+
+class SPPFBlock(nn.Module):
+    def __init__(self, w, i, L):
+        super().__init__()
+        self.cv1 = Conv(w, i, "cv1")
+        self.cv2 = Conv(w, i, "cv2")
+        self.k = L["k"] or 5
+
+    def forward(self, x):
+        x = self.cv1(x)
+        y1 = F.max_pool2d(x, self.k, 1, self.k // 2)
+        y2 = F.max_pool2d(y1, self.k, 1, self.k // 2)
+        y3 = F.max_pool2d(y2, self.k, 1, self.k // 2)
+        return self.cv2(torch.cat((x, y1, y2, y3), 1))
+
+
+class Upsample(nn.Module):
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale or 2
+
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=float(self.scale), mode="nearest")
+
+
+class Concat(nn.Module):
+    def forward(self, xs):
+        return torch.cat(xs, 1)
+
+
+class DetectBlock(nn.Module):
+    def __init__(self, w, i, L):
+        super().__init__()
+        self.nl, self.na, self.no = w.nl, w.na, 5 + w.nc
+        if len(L["frm"]) != self.nl:
+            raise ValueError(f"Detect layer {i}: {len(L['frm'])} inputs but nl = {self.nl}")
+        self.m = nn.ModuleList([_conv(w, i, f"m.{l}", p=0) for l in range(self.nl)])
+        self.strides = w.strides
+        self.register_buffer("anchor_px", torch.from_numpy(w.anchors))  # (nl, na, 2) pixels
+        self.cache = {}
+
+    def _grid(self, l, ny, nx, x):
+        key = (l, ny, nx, x.device, x.dtype)
+        g = self.cache.get(key)
+        if g is None:
+            yv, xv = torch.meshgrid(torch.arange(ny, device=x.device, dtype=x.dtype),
+                                    torch.arange(nx, device=x.device, dtype=x.dtype), indexing="ij")
+            grid = torch.stack((xv, yv), 2).view(1, 1, ny, nx, 2) - 0.5
+            ag = self.anchor_px[l].to(x.dtype).view(1, self.na, 1, 1, 2)
+            g = self.cache[key] = (grid, ag)
+        return g
+
+    def forward(self, xs):
+        z = []
+        for l in range(self.nl):
+            y = self.m[l](xs[l])
+            bs, _, ny, nx = y.shape
+            y = y.view(bs, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous().sigmoid()
+            grid, ag = self._grid(l, ny, nx, y)
+            xy, wh, conf = y.split((2, 2, self.no - 4), 4)
+            xy = (xy * 2 + grid) * self.strides[l]
+            wh = (wh * 2) ** 2 * ag
+            z.append(torch.cat((xy, wh, conf), 4).view(bs, self.na * ny * nx, self.no))
+        return torch.cat(z, 1)
+
+
+class YOLOv5(nn.Module):
+    def __init__(self, w):
+        super().__init__()
+        mods = []
+        for i, L in enumerate(w.layers):
+            t = L["type"]
+            if t == CONV:
+                mods.append(Conv(w, i, "conv", k=L["k"], s=L["s"], p=L["p"]))
+            elif t == C3:
+                mods.append(C3Block(w, i, L))
+            elif t == SPPF:
+                mods.append(SPPFBlock(w, i, L))
+            elif t == UPSAMPLE:
+                mods.append(Upsample(L["scale"]))
+            elif t == CONCAT:
+                mods.append(Concat())
+            elif t == DETECT:
+                mods.append(DetectBlock(w, i, L))
+        self.model = nn.ModuleList(mods)
+        self.frm = [L["frm"] for L in w.layers]
+        # keep only the outputs some later layer reads (like model.save)
+        used = {f for fr in self.frm for f in fr}
+        self.keep = [i in used for i in range(len(mods))]
+
+    def forward(self, x):
+        outs = [None] * len(self.model)
+        prev = x
+        for i, m in enumerate(self.model):
+            fr = self.frm[i]
+            src = [x if f == -1 else outs[f] for f in fr]
+            if len(fr) == 1 and fr[0] == i - 1:
+                src = [prev]
+            if isinstance(m, (Concat, DetectBlock)):
+                prev = m(src)
+            else:
+                prev = m(src[0])
+            if self.keep[i]:
+                outs[i] = prev
+        return prev
+
+
+# ---------------------------------------------------------------- utilities
+
+def count_gflop(model, x):
+    """2 x multiply-adds of every Conv2d for input x (one extra forward)."""
+    tot = [0.0]
+
+    def hook(mod, inp, out):
+        co, ci, kh, kw = mod.weight.shape
+        tot[0] += 2.0 * out.numel() * ci * kh * kw / mod.groups
+
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        model(x)
+    finally:
+        for h in hs:
+            h.remove()
+    return tot[0] / 1e9
+
+
+def parse_imgsz(s):
+    s = str(s).lower()
+    if "x" in s:
+        h, w = s.split("x")
+        return int(h), int(w)
+    return int(s), int(s)
+
+
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--weights", required=True, help="yolov5c .y5w file")
+    ap.add_argument("--imgsz", default="640", help="N or HxW (default 640)")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=None,
+                    help="timed forwards (default 20; 0 with --check-golden)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    ap.add_argument("--half", action="store_true", help="FP16 weights and activations")
+    ap.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    ap.add_argument("--cuda-graph", action="store_true", help="capture the forward in a CUDA graph")
+    ap.add_argument("--compile", action="store_true", help="torch.compile (torch >= 2.0)")
+    ap.add_argument("--gflops", type=float, default=0.0, help="GFLOP per image (default: counted)")
+    ap.add_argument("--verify-checksum", action="store_true", help="check the file checksum (slow)")
+    ap.add_argument("--check-golden", nargs=4, metavar=("INPUT_U8", "PRED_F32", "H", "W"))
+    ap.add_argument("--quiet", action="store_true", help="only the result row")
+    a = ap.parse_args(argv)
+
+    torch.set_flush_denormal(True)
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        print("torch_yolov5: CUDA is not available to this torch build", file=sys.stderr)
+        return 2
+    if a.half and dev.type == "cpu":
+        print("torch_yolov5: --half needs --device cuda (torch's CPU conv2d has no FP16 kernel)",
+              file=sys.stderr)
+        return 2
+    dtype = torch.float16 if a.half else torch.float32
+    mf = torch.channels_last if a.channels_last else torch.contiguous_format
+
+    t0 = time.perf_counter()
+    w = Y5W(a.weights, a.verify_checksum)
+    model = YOLOv5(w).eval().to(dev, dtype)
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    load_ms = (time.perf_counter() - t0) * 1e3
+    if not a.quiet:
+        print(f"torch {torch.__version__}, mkldnn {torch.backends.mkldnn.is_available()}, "
+              f"threads {torch.get_num_threads()}, device {dev}"
+              f"{' ' + torch.cuda.get_device_name(dev) if dev.type == 'cuda' else ''}, "
+              f"{'FP16' if a.half else 'FP32'}{', channels_last' if a.channels_last else ''}")
+        print(f"weights {a.weights}: {len(w.layers)} layers, {len(w.tensors)} tensors, nc {w.nc}, "
+              f"nl {w.nl}, na {w.na}, loaded in {load_ms:.0f} ms (source: {w.source})")
+
+    fwd = model
+    if a.compile:
+        if not hasattr(torch, "compile"):
+            print("torch_yolov5: --compile needs torch >= 2.0; running eagerly", file=sys.stderr)
+        else:
+            fwd = torch.compile(model)
+
+    rc = 0
+    with torch.inference_mode():
+        if a.check_golden:
+            rc = check_golden(fwd, w, a, dev, dtype, mf)
+        if a.iters is None:
+            a.iters = 0 if a.check_golden else 20
+        if a.iters <= 0:
+            return rc
+        h, wd = parse_imgsz(a.imgsz)
+        n = a.batch * 3 * h * wd
+        idx = torch.arange(n, dtype=torch.int64)
+        x = (((idx * 2654435761) >> 7) % 256).to(torch.float32).div_(255.0)
+        x = x.view(a.batch, h, wd, 3).permute(0, 3, 1, 2).contiguous()
+        x = x.to(dev, dtype).contiguous(memory_format=mf)
+        gflop = a.gflops * a.batch if a.gflops > 0 else count_gflop(model, x)
+
+        run = lambda: fwd(x)  # noqa: E731
+        if a.cuda_graph:
+            if dev.type != "cuda":
+                print("torch_yolov5: --cuda-graph needs --device cuda; ignored", file=sys.stderr)
+            else:
+                s = torch.cuda.Stream()
+                s.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(s):
+                    for _ in range(3):
+                        fwd(x)
+                torch.cuda.current_stream().wait_stream(s)
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g):
+                    static_out = fwd(x)
+                run = lambda: (g.replay(), static_out)[1]  # noqa: E731
+        for _ in range(max(a.warmup, 0)):
+            run()
+        sync(dev)
+        ts = []
+        for _ in range(a.iters):
+            t0 = time.perf_counter()
+            run()
+            sync(dev)
+            ts.append((time.perf_counter() - t0) * 1e3)
+    ts.sort()
+    med = ts[len(ts) // 2] if len(ts) % 2 else 0.5 * (ts[len(ts) // 2 - 1] + ts[len(ts) // 2])
+    mn = ts[0]
+    if not a.quiet:
+        print(f"input {a.batch}x{h}x{wd} (batch x H x W), {gflop:.2f} GFLOP per forward")
+        print(f"{'iters':<10} {'median ms':>10} {'min ms':>10} {'GFLOP/s med':>12} {'images/s':>12}")
+    print(f"{a.iters:<10d} {med:10.2f} {mn:10.2f} {gflop / med * 1e3:12.1f} {a.batch * 1e3 / med:12.1f}")
+    return rc
+
+
+def check_golden(fwd, w, a, dev, dtype, mf):
+    inp, pred, H, W = a.check_golden[0], a.check_golden[1], int(a.check_golden[2]), int(a.check_golden[3])
+    u8 = np.fromfile(inp, dtype=np.uint8)
+    if u8.size != H * W * 3:
+        print(f"torch_yolov5: {inp}: {u8.size} bytes, expected {H}x{W}x3", file=sys.stderr)
+        return 2
+    # to tensor as detect.py: HWC->CHW, float32, divided by 255
+    x = torch.from_numpy(u8.reshape(H, W, 3).transpose(2, 0, 1).copy()).float().div(255.0)[None]
+    x = x.to(dev, dtype).contiguous(memory_format=mf)
+    y = fwd(x).float().cpu().numpy()
+    ref = np.fromfile(pred, dtype="<f4")
+    no = 5 + w.nc
+    if ref.size != y.size:
+        print(f"torch_yolov5: {pred}: {ref.size} floats, the model gives {y.shape}", file=sys.stderr)
+        return 2
+    ref = ref.reshape(y.shape)
+    d = np.abs(y.astype(np.float64) - ref.astype(np.float64))
+    dxy, dcls = d[..., :4].max(), d[..., 4:].max()
+    print(f"golden {os.path.basename(pred)}: rows {y.shape[1]} x {no}, "
+          f"max |d| xywh {dxy:.3e} px, obj/cls {dcls:.3e}, mean |d| obj/cls {d[..., 4:].mean():.3e}")
+    tol_xy, tol_c = (0.5, 1e-3) if not a.half else (4.0, 1e-2)
+    ok = dxy <= tol_xy and dcls <= tol_c and np.isfinite(y).all()
+    print(f"golden check {'PASS' if ok else 'FAIL'} (tolerance {tol_xy} px, {tol_c})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
