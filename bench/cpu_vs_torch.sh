@@ -20,7 +20,6 @@
 set -eu
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 CMDLINE="bench/cpu_vs_torch.sh $*"
 THREADS=$(nproc)
 ITERS=10
@@ -34,7 +33,7 @@ TORCH_ARGS=""
 SHARED=${SHARED:-../shared}
 BIN=${Y5_BIN:-build/yolov5c}
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 while [ $# -gt 0 ]; do
     case "$1" in
     --threads) THREADS=$2; shift 2 ;;
@@ -132,15 +131,18 @@ for k in $MODELS; do
         --iters "$ITERS" --warmup "$WARMUP" --threads "$THREADS") || die "yolov5c bench failed on $name"
     echo "$c_out" >&2
     log "$name: PyTorch bench ($ITERS iters, $THREADS threads)"
+    # shellcheck disable=SC2086 # TORCH_ARGS is a list of options
     t_out=$("$PY" bench/torch_yolov5.py --weights "$w" --imgsz "$IMGSZ" --batch 1 --device cpu \
         --iters "$ITERS" --warmup "$WARMUP" --threads "$THREADS" $TORCH_ARGS) || die "PyTorch peer failed on $name"
     echo "$t_out" >&2
-    set -- $(echo "$c_out" | parse_row)
-    [ $# = 3 ] || die "cannot parse the yolov5c bench output"
-    c_med=$1 c_gf=$3
-    set -- $(echo "$t_out" | parse_row)
-    [ $# = 3 ] || die "cannot parse the PyTorch peer output"
-    t_med=$1 t_gf=$3
+    read -r c_med _ c_gf <<EOF
+$(echo "$c_out" | parse_row)
+EOF
+    [ -n "$c_gf" ] || die "cannot parse the yolov5c bench output"
+    read -r t_med _ t_gf <<EOF
+$(echo "$t_out" | parse_row)
+EOF
+    [ -n "$t_gf" ] || die "cannot parse the PyTorch peer output"
     ratio=$(awk -v a="$c_med" -v b="$t_med" 'BEGIN { printf "%.2f", a / b }')
     ROWS="$ROWS
 | $name | $c_med | $t_med | $ratio | $c_gf | $t_gf |"
@@ -164,11 +166,14 @@ REPORT="## CPU: yolov5c vs PyTorch, ${IMGSZ}x${IMGSZ} batch 1, $THREADS threads 
 - GFLOP/s: 2 x conv multiply-adds per forward / median time (both sides count the same convs)$CHECKS
 
 | model | yolov5c median ms | torch median ms | ratio (yolov5c/torch) | yolov5c GFLOP/s | torch GFLOP/s |
-| --- | --- | --- | --- | --- | --- |$ROWS
-"
+| --- | --- | --- | --- | --- | --- |$ROWS"
 echo "$REPORT"
 if [ "$RECORD" = 1 ]; then
     mkdir -p bench/results
-    { [ -s bench/results/cpu.md ] && echo; echo "$REPORT"; } >> bench/results/cpu.md
+    out=bench/results/cpu.md
+    sep=""
+    [ -s "$out" ] && sep="
+"
+    printf '%s%s\n' "$sep" "$REPORT" >> "$out"
     log "appended to bench/results/cpu.md"
 fi

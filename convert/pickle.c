@@ -290,6 +290,8 @@ static uint64_t rd_u64(vm *m) {
 
 /* A text line (protocol 0 style) without its '\n'. */
 static int rd_line(vm *m, const uint8_t **s, size_t *n) {
+    *s = NULL;
+    *n = 0;
     const uint8_t *start = m->b + m->pos;
     const uint8_t *nl = memchr(start, '\n', m->len - m->pos);
     if (!nl) return verr(m, "truncated (line without newline)");
@@ -940,9 +942,12 @@ static pkl_obj *run(vm *m) {
         case 0x98: /* READONLY_BUFFER */
             verr(m, "out-of-band buffers are not supported");
             return NULL;
-        default:
-            verr(m, "unknown opcode 0x%02x", (unsigned)m->op);
+        default: {
+            unsigned op = (unsigned)m->op;
+            m->op = -1; /* the message names it already */
+            verr(m, "unknown opcode 0x%02x at offset %zu", op, m->op_pos);
             return NULL;
+        }
         }
         if (rc || m->failed) {
             if (!m->failed) verr(m, "internal error");

@@ -21,6 +21,10 @@
 #include <unistd.h>
 
 #include "pickle.h"
+
+#ifndef MAP_POPULATE
+#define MAP_POPULATE 0
+#endif
 #include "zip.h"
 
 struct y5_pt {
@@ -35,6 +39,7 @@ struct y5_pt {
     pkl_obj *ckpt;     /* root dict (NULL when the root is the model itself) */
     pkl_obj *model;
     pkl_obj *layers;   /* the Sequential's _modules dict */
+    float *half_tab;   /* all 65536 halves as floats (bulk conversion) */
 };
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -271,9 +276,9 @@ static int tensor_f32(y5_pt *pt, const pkl_obj *t, float **out, uint64_t *numel_
     }
     const uint8_t *base = data + off * es;
     if (contig) {
-        if (kind == K_HALF && !pt->swap) {
-            for (uint64_t i = 0; i < numel; i++)
-                o[i] = y5_half_to_float((uint16_t)(base[2 * i] | (base[2 * i + 1] << 8)));
+        if (kind == K_HALF && !pt->swap && pt->half_tab) {
+            const float *tab = pt->half_tab;
+            for (uint64_t i = 0; i < numel; i++) o[i] = tab[base[2 * i] | (base[2 * i + 1] << 8)];
         } else if (kind == K_FLOAT && !pt->swap) {
             memcpy(o, base, (size_t)numel * 4);
         } else {
@@ -352,9 +357,10 @@ static int emit(ctx *c, const char *name, float *data, int ndim, const int32_t *
         for (uint64_t i = 0; i < n; i++) {
             h[i] = y5_float_to_half(data[i]);
             if (isfinite(data[i]) && (h[i] & 0x7c00u) == 0x7c00u) {
+                double v = data[i];
                 free(h);
                 free(data);
-                return cfail(c, "%s: value %g overflows FP16 (convert without --fp16)", name, (double)data[i]);
+                return cfail(c, "%s: value %g overflows FP16 (convert without --fp16)", name, v);
             }
         }
         free(data);
@@ -525,6 +531,7 @@ void y5_pt_close(y5_pt *pt) {
     pkl_free(pt->doc);
     y5_zip_close(&pt->zip);
     if (pt->map) munmap(pt->map, pt->map_size);
+    free(pt->half_tab);
     free(pt->path);
     free(pt);
 }
@@ -568,7 +575,10 @@ int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
         return pfail(err, errlen, path, "empty file (0 bytes)");
     }
     pt->map_size = (size_t)st.st_size;
-    pt->map = mmap(NULL, pt->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    pt->half_tab = malloc(65536 * sizeof *pt->half_tab);
+    if (pt->half_tab)
+        for (uint32_t h = 0; h < 65536; h++) pt->half_tab[h] = y5_half_to_float((uint16_t)h);
+    pt->map = mmap(NULL, pt->map_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     close(fd);
     if (pt->map == MAP_FAILED) {
         int e = errno;
@@ -628,8 +638,9 @@ int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
     }
 
     if (pkl_load(pk, (size_t)pklen, &pt->doc, &pt->root, zerr, sizeof zerr) != 0) {
+        snprintf(name, sizeof name, "%sdata.pkl", pt->prefix);
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "%sdata.pkl: %s", pt->prefix, zerr);
+        return pfail(err, errlen, path, "%s: %s", name, zerr);
     }
 
     /* the model object */

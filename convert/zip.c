@@ -113,9 +113,10 @@ int y5_zip_open(y5_zip *z, const void *vbuf, size_t len, char *err, size_t errle
     uint64_t p = cd_off, end = cd_off + cd_size;
     for (uint64_t k = 0; k < n_entries; k++) {
         if (!in_buf(p, 46, len) || p + 46 > end || rd32(buf + p) != SIG_CENTRAL) {
-            y5_zip_close(z);
-            return zfail(err, errlen, "truncated or damaged zip archive (bad central directory entry %llu)",
+            zfail(err, errlen, "truncated or damaged zip archive (bad central directory entry %llu)",
                          (unsigned long long)k);
+            y5_zip_close(z);
+            return -1;
         }
         const uint8_t *c = buf + p;
         y5_zip_entry *en = &z->entries[k];
@@ -128,9 +129,10 @@ int y5_zip_open(y5_zip *z, const void *vbuf, size_t len, char *err, size_t errle
         uint64_t lho = rd32(c + 42);
         uint64_t rec = 46u + nlen + xlen + clen;
         if (p + rec > end) {
-            y5_zip_close(z);
-            return zfail(err, errlen, "truncated or damaged zip archive (central directory entry %llu overruns)",
+            zfail(err, errlen, "truncated or damaged zip archive (central directory entry %llu overruns)",
                          (unsigned long long)k);
+            y5_zip_close(z);
+            return -1;
         }
         en->name = (const char *)c + 46;
         en->name_len = nlen;
@@ -152,9 +154,10 @@ int y5_zip_open(y5_zip *z, const void *vbuf, size_t len, char *err, size_t errle
                     if (fend - f >= 8) { lho = rd64(f); f += 8; } else bad = 1;
                 }
                 if (bad) {
-                    y5_zip_close(z);
-                    return zfail(err, errlen, "truncated or damaged zip archive (bad ZIP64 field in entry %llu)",
+                    zfail(err, errlen, "truncated or damaged zip archive (bad ZIP64 field in entry %llu)",
                                  (unsigned long long)k);
+                    y5_zip_close(z);
+                    return -1;
                 }
             }
             x += 4 + sz;
@@ -163,14 +166,16 @@ int y5_zip_open(y5_zip *z, const void *vbuf, size_t len, char *err, size_t errle
         char nm[96];
         name_for_msg(nm, sizeof nm, en->name, en->name_len);
         if (!in_buf(lho, 30, len) || rd32(buf + lho) != SIG_LOCAL) {
+            zfail(err, errlen, "truncated or damaged zip archive (local header of '%s' missing)", nm);
             y5_zip_close(z);
-            return zfail(err, errlen, "truncated or damaged zip archive (local header of '%s' missing)", nm);
+            return -1;
         }
         uint64_t doff = lho + 30u + rd16(buf + lho + 26) + rd16(buf + lho + 28);
         if (!in_buf(doff, en->csize, len)) {
-            y5_zip_close(z);
-            return zfail(err, errlen, "truncated or damaged zip archive (data of '%s' at %llu+%llu, file has %zu bytes)",
+            zfail(err, errlen, "truncated or damaged zip archive (data of '%s' at %llu+%llu, file has %zu bytes)",
                          nm, (unsigned long long)doff, (unsigned long long)en->csize, len);
+            y5_zip_close(z);
+            return -1;
         }
         en->data_off = doff;
         p += rec;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "val.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -14,6 +15,7 @@ static void usage(FILE *f) {
             "  detect --weights W.y5w --source PATH...  detect objects, write annotated images,\n"
             "         [--out DIR] [options]             labels and detections.jsonl\n"
             "  bench --weights W.y5w [--imgsz N] [--batch B] [--iters N] [--profile]\n"
+            "  val --weights W.y5w --data DIR|D.yaml    mAP on a labelled set, as ultralytics val.py\n"
             "\n"
             "run 'yolov5c <command> --help' for a command's options.\n");
 }
@@ -25,6 +27,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return y5_cli_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "detect")) return y5_cli_detect(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return y5_cli_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "val")) return y5_cli_val(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
     fprintf(stderr, "yolov5c: unknown command '%s'\n", cmd);
     usage(stderr);

@@ -4,6 +4,7 @@
  * block of rows x one K block at a time into per-thread scratch. */
 #include "conv_cpu.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,24 @@ static void *alloc64(size_t bytes) {
     return aligned_alloc(64, sz ? sz : 64);
 }
 
+/* wpack: a header of HDR floats (wpack[0] = format), then the packed data. */
+#define HDR 16
+enum { FMT_GEMM = 0, FMT_WINO23 = 1 };
+
+static int g_wino = -1;
+void y5_conv_set_winograd(int mode) { __atomic_store_n(&g_wino, mode, __ATOMIC_RELAXED); }
+
+static int use_winograd(int k, int s) {
+    if (k != 3 || s != 1) return 0;
+    int mode = __atomic_load_n(&g_wino, __ATOMIC_RELAXED);
+    if (mode >= 0) return mode;
+    const char *e = getenv("Y5_WINOGRAD");
+    if (e && *e == '0') return 0;
+    return y5_gemm_isa() == Y5_ISA_AVX512;
+}
+
+static int conv_fmt(const y5_conv_cpu *c) { return (int)c->wpack[0]; }
+
 int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
                      int cout, int cin, int k, int s, int p) {
     memset(c, 0, sizeof *c);
@@ -22,9 +41,12 @@ int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
     c->k = k;
     c->s = s;
     c->p = p;
-    int K = cin * k * k;
-    float *wt = malloc((size_t)K * (size_t)cout * sizeof(float) + 1);
-    c->wpack_len = y5_gemm_packb_len(K, cout);
+    int wino = use_winograd(k, s);
+    int K = wino ? cin : cin * k * k;
+    int nmat = wino ? 16 : 1;
+    size_t one = y5_gemm_packb_len(K, cout);
+    float *wt = malloc((size_t)K * (size_t)cout * sizeof(float) * nmat + 1);
+    c->wpack_len = HDR + one * nmat;
     c->wpack = alloc64(c->wpack_len * sizeof(float));
     c->bias = alloc64((size_t)cout * sizeof(float));
     if (!wt || !c->wpack || !c->bias) {
@@ -32,14 +54,36 @@ int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
         y5_conv_cpu_free(c);
         return -1;
     }
-    /* W[k][co] with k = (ky * k + kx) * cin + ci */
-    for (int co = 0; co < cout; co++)
-        for (int ci = 0; ci < cin; ci++)
-            for (int ky = 0; ky < k; ky++)
-                for (int kx = 0; kx < k; kx++)
-                    wt[(size_t)((ky * k + kx) * cin + ci) * cout + co] =
-                        w_oihw[(((size_t)co * cin + ci) * k + ky) * k + kx];
-    y5_gemm_packb(c->wpack, wt, K, cout, cout);
+    memset(c->wpack, 0, HDR * sizeof(float));
+    c->wpack[0] = wino ? FMT_WINO23 : FMT_GEMM;
+    if (!wino) {
+        /* W[k][co] with k = (ky * k + kx) * cin + ci */
+        for (int co = 0; co < cout; co++)
+            for (int ci = 0; ci < cin; ci++)
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++)
+                        wt[(size_t)((ky * k + kx) * cin + ci) * cout + co] =
+                            w_oihw[(((size_t)co * cin + ci) * k + ky) * k + kx];
+        y5_gemm_packb(c->wpack + HDR, wt, K, cout, cout);
+    } else {
+        /* U[xi][ci][co] = (G g G^T)[xi], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1] */
+        static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+        for (int co = 0; co < cout; co++)
+            for (int ci = 0; ci < cin; ci++) {
+                const float *g = w_oihw + ((size_t)co * cin + ci) * 9;
+                double gg[4][3];
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 3; j++)
+                        gg[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++) {
+                        double u = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
+                        wt[((size_t)(i * 4 + j) * cin + ci) * cout + co] = (float)u;
+                    }
+            }
+        for (int xi = 0; xi < 16; xi++)
+            y5_gemm_packb(c->wpack + HDR + xi * one, wt + (size_t)xi * cin * cout, cin, cout, cout);
+    }
     free(wt);
     for (int co = 0; co < cout; co++) c->bias[co] = bias ? bias[co] : 0.0f;
     return 0;
@@ -55,10 +99,119 @@ void y5_conv_cpu_free(y5_conv_cpu *c) {
 
 static int is_direct(const y5_conv_cpu *c) { return c->k == 1 && c->s == 1 && c->p == 0; }
 
+/* ---- Winograd F(2x2,3x3) blocking --------------------------------------- */
+static long pad_ld(int x) {
+    long l = (x + 15) & ~15;
+    if (l % 256 == 0) l += 16;
+    return l;
+}
+
+/* Most tiles per task: V and M of one task stay around 1 MB. */
+static int wino_tmax(int cin, int cout) {
+    int t = 16384 / (cin + cout);
+    t = t / 8 * 8;
+    if (t < 16) t = 16;
+    if (t > 128) t = 128;
+    return t;
+}
+
+static size_t wino_per_thread(const y5_conv_cpu *c) {
+    int tm = wino_tmax(c->cin, c->cout);
+    return (size_t)16 * tm * (size_t)(pad_ld(c->cin) + pad_ld(c->cout)) * sizeof(float) + 128;
+}
+
 size_t y5_conv_cpu_scratch(const y5_conv_cpu *c, int n, int h, int w, int n_threads) {
     (void)n; (void)h; (void)w;
+    if (n_threads < 1) n_threads = 1;
+    if (conv_fmt(c) == FMT_WINO23) return wino_per_thread(c) * (size_t)n_threads + 64;
     if (is_direct(c)) return 0;
     return y5_gemm_scratch(c->cin * c->k * c->k, n_threads);
+}
+
+typedef struct {
+    const y5_conv_cpu *c;
+    y5_wino_geom g;
+    int tiles, ntasks, isa, mr;
+    y5_gemm_macro_fn macro;
+    void *scratch;
+    size_t per_thread;
+} wino_ctx;
+
+static void wino_task(void *vctx, int t, int worker) {
+    const wino_ctx *x = vctx;
+    const y5_conv_cpu *c = x->c;
+    int t0 = (int)((long)t * x->tiles / x->ntasks);
+    int t1 = (int)((long)(t + 1) * x->tiles / x->ntasks);
+    int T = t1 - t0;
+    if (T <= 0) return;
+    uintptr_t base = (uintptr_t)x->scratch + (size_t)worker * x->per_thread;
+    base = (base + 63) & ~(uintptr_t)63;
+    long ldv = pad_ld(c->cin), ldm = pad_ld(c->cout);
+    float *V = (float *)base;
+    float *M = V + (size_t)16 * T * ldv;
+    M = (float *)(((uintptr_t)M + 63) & ~(uintptr_t)63);
+    if (x->isa == Y5_ISA_AVX512) y5_wino_in_avx512(&x->g, t0, T, V, ldv);
+    else y5_wino_in_scalar(&x->g, t0, T, V, ldv);
+    const int KC = y5_gemm_kc(c->cin);
+    const size_t one = y5_gemm_packb_len(c->cin, c->cout);
+    const int Npad = (c->cout + 15) & ~15;
+    for (int xi = 0; xi < 16; xi++) {
+        const float *U = c->wpack + HDR + xi * one;
+        for (int k0 = 0; k0 < c->cin; k0 += KC) {
+            int kcb = c->cin - k0 < KC ? c->cin - k0 : KC;
+            y5_gemm_blk b;
+            memset(&b, 0, sizeof b);
+            b.mc = T;
+            b.nc = c->cout;
+            b.kc = kcb;
+            b.a = V + (size_t)xi * T * ldv + k0;
+            b.lda = ldv;
+            b.b = U + (size_t)k0 * Npad;
+            b.c = M + (size_t)xi * T * ldm;
+            b.ldc = ldm;
+            b.accumulate = k0 > 0;
+            b.last = 1;
+            x->macro(&b);
+        }
+    }
+    if (x->isa == Y5_ISA_AVX512) y5_wino_out_avx512(&x->g, t0, T, M, ldm);
+    else y5_wino_out_scalar(&x->g, t0, T, M, ldm);
+}
+
+static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n, int h, int w, int ld_in,
+                     float *out, int ld_out, const float *res, int ld_res, int silu, void *scratch) {
+    wino_ctx x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.g.in = in;
+    x.g.h = h;
+    x.g.w = w;
+    x.g.ld_in = ld_in;
+    x.g.cin = c->cin;
+    x.g.p = c->p;
+    x.g.ho = y5_conv_out_dim(h, 3, 1, c->p);
+    x.g.wo = y5_conv_out_dim(w, 3, 1, c->p);
+    x.g.tiles_w = (x.g.wo + 1) / 2;
+    x.g.tiles_hw = x.g.tiles_w * ((x.g.ho + 1) / 2);
+    x.g.out = out;
+    x.g.ld_out = ld_out;
+    x.g.cout = c->cout;
+    x.g.bias = c->bias;
+    x.g.res = res;
+    x.g.ld_res = ld_res;
+    x.g.silu = silu;
+    x.tiles = n * x.g.tiles_hw;
+    x.isa = y5_gemm_isa();
+    x.macro = y5_gemm_macro_for(x.isa, &x.mr);
+    x.scratch = scratch;
+    x.per_thread = wino_per_thread(c);
+    int T = y5_pool_size(pool);
+    int tm = wino_tmax(c->cin, c->cout);
+    int nt = (x.tiles + tm - 1) / tm;
+    if (T > 1) nt = (nt + T - 1) / T * T;
+    if (nt > x.tiles) nt = x.tiles;
+    x.ntasks = nt;
+    y5_pool_run(pool, nt, wino_task, &x);
 }
 
 typedef struct {
@@ -120,12 +273,16 @@ void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
     int ho = y5_conv_out_dim(h, c->k, c->s, c->p);
     int wo = y5_conv_out_dim(w, c->k, c->s, c->p);
     if (n <= 0 || ho <= 0 || wo <= 0) return;
+    if (conv_fmt(c) == FMT_WINO23) {
+        wino_run(pool, c, in, n, h, w, ld_in, out, ld_out, res, ld_res, silu, scratch);
+        return;
+    }
     y5_gemm_args g;
     memset(&g, 0, sizeof g);
     g.M = n * ho * wo;
     g.N = c->cout;
     g.K = c->cin * c->k * c->k;
-    g.bpack = c->wpack;
+    g.bpack = c->wpack + HDR;
     g.c = out;
     g.ldc = ld_out;
     g.bias = c->bias;

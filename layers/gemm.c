@@ -212,16 +212,20 @@ static void gemm_k0(const y5_gemm_args *g) {
         }
 }
 
+y5_gemm_macro_fn y5_gemm_macro_for(int isa, int *mr) {
+    switch (isa) {
+    case Y5_ISA_AVX512: *mr = Y5_MR_AVX512; return y5_gemm_macro_avx512;
+    case Y5_ISA_AVX2: *mr = Y5_MR_AVX2; return y5_gemm_macro_avx2;
+    default: *mr = Y5_MR_SCALAR; return y5_gemm_macro_scalar;
+    }
+}
+
 void y5_gemm(y5_pool *pool, const y5_gemm_args *g) {
     if (g->M <= 0 || g->N <= 0) return;
     if (g->K <= 0) { gemm_k0(g); return; }
     drv_ctx d;
     d.g = g;
-    switch (y5_gemm_isa()) {
-    case Y5_ISA_AVX512: d.macro = y5_gemm_macro_avx512; d.mr = Y5_MR_AVX512; break;
-    case Y5_ISA_AVX2: d.macro = y5_gemm_macro_avx2; d.mr = Y5_MR_AVX2; break;
-    default: d.macro = y5_gemm_macro_scalar; d.mr = Y5_MR_SCALAR; break;
-    }
+    d.macro = y5_gemm_macro_for(y5_gemm_isa(), &d.mr);
     d.KC = y5_gemm_kc(g->K);
     d.Npad = round16(g->N);
     d.per_thread = (size_t)Y5_MC_MAX * (size_t)ldd_for(d.KC) * sizeof(float) + 64;
@@ -236,4 +240,77 @@ void y5_gemm(y5_pool *pool, const y5_gemm_args *g) {
     nt = imin(nt, d.panels);
     d.ntasks = nt;
     y5_pool_run(pool, nt, drv_task, &d);
+}
+
+/* ---- Winograd F(2x2, 3x3) transforms, portable versions ------------------ */
+static void wino_tile_pos(const y5_wino_geom *g, int t, int *img, int *ty, int *tx) {
+    *img = t / g->tiles_hw;
+    int r = t % g->tiles_hw;
+    *ty = r / g->tiles_w;
+    *tx = r % g->tiles_w;
+}
+
+void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv) {
+    for (int t = 0; t < T; t++) {
+        int img, ty, tx;
+        wino_tile_pos(g, t0 + t, &img, &ty, &tx);
+        const float *src[16];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                int iy = 2 * ty - g->p + i, ix = 2 * tx - g->p + j;
+                src[i * 4 + j] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
+                                     ? g->in + (((size_t)img * g->h + iy) * g->w + ix) * g->ld_in
+                                     : NULL;
+            }
+        for (int ci = 0; ci < g->cin; ci++) {
+            float d[16], e[16];
+            for (int q = 0; q < 16; q++) d[q] = src[q] ? src[q][ci] : 0.0f;
+            for (int j = 0; j < 4; j++) {
+                e[0 * 4 + j] = d[0 * 4 + j] - d[2 * 4 + j];
+                e[1 * 4 + j] = d[1 * 4 + j] + d[2 * 4 + j];
+                e[2 * 4 + j] = d[2 * 4 + j] - d[1 * 4 + j];
+                e[3 * 4 + j] = d[1 * 4 + j] - d[3 * 4 + j];
+            }
+            for (int i = 0; i < 4; i++) {
+                float *v = V + (size_t)(i * 4) * T * ldv + (size_t)t * ldv + ci;
+                size_t xs = (size_t)T * ldv;
+                v[0 * xs] = e[i * 4 + 0] - e[i * 4 + 2];
+                v[1 * xs] = e[i * 4 + 1] + e[i * 4 + 2];
+                v[2 * xs] = e[i * 4 + 2] - e[i * 4 + 1];
+                v[3 * xs] = e[i * 4 + 1] - e[i * 4 + 3];
+            }
+        }
+    }
+}
+
+void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm) {
+    size_t xs = (size_t)T * ldm;
+    for (int t = 0; t < T; t++) {
+        int img, ty, tx;
+        wino_tile_pos(g, t0 + t, &img, &ty, &tx);
+        for (int co = 0; co < g->cout; co++) {
+            float m[16], s[8];
+            for (int q = 0; q < 16; q++) m[q] = M[q * xs + (size_t)t * ldm + co];
+            for (int j = 0; j < 4; j++) {
+                s[0 * 4 + j] = m[0 * 4 + j] + m[1 * 4 + j] + m[2 * 4 + j];
+                s[1 * 4 + j] = m[1 * 4 + j] - m[2 * 4 + j] - m[3 * 4 + j];
+            }
+            for (int i = 0; i < 2; i++) {
+                int oy = 2 * ty + i;
+                if (oy >= g->ho) break;
+                float y[2];
+                y[0] = s[i * 4 + 0] + s[i * 4 + 1] + s[i * 4 + 2];
+                y[1] = s[i * 4 + 1] - s[i * 4 + 2] - s[i * 4 + 3];
+                for (int j = 0; j < 2; j++) {
+                    int ox = 2 * tx + j;
+                    if (ox >= g->wo) break;
+                    size_t pix = ((size_t)img * g->ho + oy) * g->wo + ox;
+                    float x = y[j] + (g->bias ? g->bias[co] : 0.0f);
+                    if (g->silu) x = y5_silu_ref(x);
+                    if (g->res) x += g->res[pix * g->ld_res + co];
+                    g->out[pix * g->ld_out + co] = x;
+                }
+            }
+        }
+    }
 }

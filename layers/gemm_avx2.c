@@ -71,15 +71,26 @@ static void epilogue(const y5_gemm_blk *b, const float *tmp, int i, int mr, int 
         float *crow = b->c + (size_t)(i + r) * b->ldc + j;
         const float *rrow = b->res ? b->res + (size_t)(i + r) * b->ldres + j : NULL;
         for (int v = 0; v * 8 < ncols; v++) {
-            __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols - v * 8), lane);
+            int rem = ncols - v * 8;
             __m256 x = _mm256_load_ps(tmp + r * 48 + v * 8);
-            if (b->accumulate) x = _mm256_add_ps(x, _mm256_maskload_ps(crow + v * 8, m));
-            if (b->last) {
-                if (b->bias) x = _mm256_add_ps(x, _mm256_maskload_ps(b->bias + j + v * 8, m));
-                if (b->silu) x = silu256(x);
-                if (rrow) x = _mm256_add_ps(x, _mm256_maskload_ps(rrow + v * 8, m));
+            if (rem >= 8) { /* full vector: plain loads/stores (maskmov is slow) */
+                if (b->accumulate) x = _mm256_add_ps(x, _mm256_loadu_ps(crow + v * 8));
+                if (b->last) {
+                    if (b->bias) x = _mm256_add_ps(x, _mm256_loadu_ps(b->bias + j + v * 8));
+                    if (b->silu) x = silu256(x);
+                    if (rrow) x = _mm256_add_ps(x, _mm256_loadu_ps(rrow + v * 8));
+                }
+                _mm256_storeu_ps(crow + v * 8, x);
+            } else {
+                __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), lane);
+                if (b->accumulate) x = _mm256_add_ps(x, _mm256_maskload_ps(crow + v * 8, m));
+                if (b->last) {
+                    if (b->bias) x = _mm256_add_ps(x, _mm256_maskload_ps(b->bias + j + v * 8, m));
+                    if (b->silu) x = silu256(x);
+                    if (rrow) x = _mm256_add_ps(x, _mm256_maskload_ps(rrow + v * 8, m));
+                }
+                _mm256_maskstore_ps(crow + v * 8, m, x);
             }
-            _mm256_maskstore_ps(crow + v * 8, m, x);
         }
     }
 }

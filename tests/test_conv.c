@@ -136,6 +136,40 @@ static void conv_matrix(int isa_all) {
 T_TEST(conv_cpu_matrix_best_isa) { conv_matrix(0); }
 T_TEST(conv_cpu_matrix_all_isas) { conv_matrix(1); }
 
+/* Stride-1 3x3 convs packed for Winograd F(2x2,3x3) (forced on, so it also
+ * runs with the portable transforms on every ISA) and forced off. */
+T_TEST(conv_cpu_matrix_winograd_on) {
+    y5_conv_set_winograd(1);
+    conv_matrix(1);
+    y5_conv_set_winograd(-1);
+}
+T_TEST(conv_cpu_matrix_winograd_off) {
+    y5_conv_set_winograd(0);
+    conv_matrix(0);
+    y5_conv_set_winograd(-1);
+}
+
+T_TEST(conv_cpu_winograd_shapes) {
+    /* odd/even output sizes, p = 0/1/2, channel slices, residual, many tiles */
+    y5_conv_set_winograd(1);
+    y5_pool *p2 = y5_pool_create(2);
+    T_REQUIRE(p2, "pool");
+    conv_case cs[] = {
+        {2, 13, 11, 70, 100, 3, 1, 1, 6, 9, 1, 1},
+        {1, 40, 38, 48, 48, 3, 1, 1, 0, 0, 1, 1},
+        {1, 20, 21, 200, 130, 3, 1, 1, 0, 5, 0, 1},
+        {3, 5, 4, 17, 33, 3, 1, 0, 2, 1, 1, 0},
+        {1, 6, 7, 5, 3, 3, 1, 2, 0, 0, 1, 1},
+        {1, 2, 2, 4, 4, 3, 1, 1, 0, 0, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        conv_case_run(p2, &cs[i]);
+        conv_case_run(NULL, &cs[i]);
+    }
+    y5_pool_destroy(p2);
+    y5_conv_set_winograd(-1);
+}
+
 T_TEST(conv_cpu_large_k_blocks) {
     /* K = 9 * 70 = 630 (> one K block) with residual, slices and 2 threads,
      * and a yolov5-like 6x6 stem. */

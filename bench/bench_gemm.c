@@ -1,0 +1,128 @@
+/* bench_gemm.c - standalone micro-benchmark of the CPU conv/GEMM kernels on
+ * the yolov5m conv shapes at 640x640 (not part of the library). Build:
+ *
+ *   F="-std=c11 -D_GNU_SOURCE -O3 -pthread -Iinclude"
+ *   cc $F -c layers/gemm.c layers/conv_cpu.c core/threadpool.c bench/bench_gemm.c
+ *   cc $F -mavx2 -mfma -c layers/gemm_avx2.c
+ *   cc $F -mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma -mavx2 -c layers/gemm_avx512.c
+ *   cc *.o -o bench_gemm -lm -pthread
+ *   ./bench_gemm [threads] [filter]
+ *
+ * Prints GFLOP/s per shape (min time of several runs), the weighted total
+ * over the network's conv list (ms and GFLOP/s) and the measured FMA peak. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/threadpool.h"
+#include "../layers/conv_cpu.h"
+#include "../layers/gemm.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+typedef struct { const char *name; int cin, cout, k, s, p, h, count, res; } shape;
+
+/* yolov5m (depth 0.67, width 0.75) at 640x640, C3 entry convs fused. */
+static const shape net[] = {
+    {"L0 stem 6x6s2", 3, 48, 6, 2, 2, 640, 1, 0},
+    {"L1 3x3s2 48-96", 48, 96, 3, 2, 1, 320, 1, 0},
+    {"C3@160 cv12 96-96", 96, 96, 1, 1, 0, 160, 1, 0},
+    {"C3@160 b.cv1 48", 48, 48, 1, 1, 0, 160, 2, 0},
+    {"C3@160 b.cv2 3x3 48", 48, 48, 3, 1, 1, 160, 2, 1},
+    {"C3@160 cv3 96-96", 96, 96, 1, 1, 0, 160, 1, 0},
+    {"L3 3x3s2 96-192", 96, 192, 3, 2, 1, 160, 1, 0},
+    {"C3@80 cv12 192-192", 192, 192, 1, 1, 0, 80, 1, 0},
+    {"C3@80 b.cv1 96", 96, 96, 1, 1, 0, 80, 4, 0},
+    {"C3@80 b.cv2 3x3 96", 96, 96, 3, 1, 1, 80, 4, 1},
+    {"C3@80 cv3 192-192", 192, 192, 1, 1, 0, 80, 1, 0},
+    {"L5 3x3s2 192-384", 192, 384, 3, 2, 1, 80, 1, 0},
+    {"C3@40 cv12 384-384", 384, 384, 1, 1, 0, 40, 1, 0},
+    {"C3@40 b.cv1 192", 192, 192, 1, 1, 0, 40, 6, 0},
+    {"C3@40 b.cv2 3x3 192", 192, 192, 3, 1, 1, 40, 6, 1},
+    {"C3@40 cv3 384-384", 384, 384, 1, 1, 0, 40, 1, 0},
+    {"L7 3x3s2 384-768", 384, 768, 3, 2, 1, 40, 1, 0},
+    {"C3@20 cv12 768-768", 768, 768, 1, 1, 0, 20, 1, 0},
+    {"C3@20 b.cv1 384", 384, 384, 1, 1, 0, 20, 2, 0},
+    {"C3@20 b.cv2 3x3 384", 384, 384, 3, 1, 1, 20, 2, 1},
+    {"C3@20 cv3 768-768", 768, 768, 1, 1, 0, 20, 1, 0},
+    {"SPPF cv1 768-384", 768, 384, 1, 1, 0, 20, 1, 0},
+    {"SPPF cv2 1536-768", 1536, 768, 1, 1, 0, 20, 1, 0},
+    {"H10 1x1 768-384", 768, 384, 1, 1, 0, 20, 1, 0},
+    {"H13 C3@40 cv12 768-384", 768, 384, 1, 1, 0, 40, 1, 0},
+    {"H13 b.cv1 192", 192, 192, 1, 1, 0, 40, 2, 0},
+    {"H13 b.cv2 3x3 192", 192, 192, 3, 1, 1, 40, 2, 0},
+    {"H13 cv3 384-384", 384, 384, 1, 1, 0, 40, 1, 0},
+    {"H14 1x1 384-192", 384, 192, 1, 1, 0, 40, 1, 0},
+    {"H17 C3@80 cv12 384-192", 384, 192, 1, 1, 0, 80, 1, 0},
+    {"H17 b.cv1 96", 96, 96, 1, 1, 0, 80, 2, 0},
+    {"H17 b.cv2 3x3 96", 96, 96, 3, 1, 1, 80, 2, 0},
+    {"H17 cv3 192-192", 192, 192, 1, 1, 0, 80, 1, 0},
+    {"H18 3x3s2 192-192", 192, 192, 3, 2, 1, 80, 1, 0},
+    {"H20 C3@40 cv12 384-384", 384, 384, 1, 1, 0, 40, 1, 0},
+    {"H20 b.cv1 192", 192, 192, 1, 1, 0, 40, 2, 0},
+    {"H20 b.cv2 3x3 192", 192, 192, 3, 1, 1, 40, 2, 0},
+    {"H20 cv3 384-384", 384, 384, 1, 1, 0, 40, 1, 0},
+    {"H21 3x3s2 384-384", 384, 384, 3, 2, 1, 40, 1, 0},
+    {"H23 C3@20 cv12 768-768", 768, 768, 1, 1, 0, 20, 1, 0},
+    {"H23 b.cv1 384", 384, 384, 1, 1, 0, 20, 2, 0},
+    {"H23 b.cv2 3x3 384", 384, 384, 3, 1, 1, 20, 2, 0},
+    {"H23 cv3 768-768", 768, 768, 1, 1, 0, 20, 1, 0},
+    {"Det P3 192-255", 192, 255, 1, 1, 0, 80, 1, 0},
+    {"Det P4 384-255", 384, 255, 1, 1, 0, 40, 1, 0},
+    {"Det P5 768-255", 768, 255, 1, 1, 0, 20, 1, 0},
+};
+
+static float *frand_buf(size_t n) {
+    float *b = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+    unsigned s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        b[i] = ((s >> 8) * (1.0f / 16777216.0f)) - 0.5f;
+    }
+    return b;
+}
+
+int main(int argc, char **argv) {
+    int threads = argc > 1 ? atoi(argv[1]) : 2;
+    const char *filter = argc > 2 ? argv[2] : NULL;
+    y5_pool *pool = y5_pool_create(threads);
+    printf("isa %s, %d threads\n", y5_gemm_isa_name(y5_gemm_isa()), y5_pool_size(pool));
+    double tot_flop = 0, tot_t = 0;
+    for (size_t i = 0; i < sizeof net / sizeof net[0]; i++) {
+        const shape *sh = &net[i];
+        if (filter && !strstr(sh->name, filter)) continue;
+        int ho = y5_conv_out_dim(sh->h, sh->k, sh->s, sh->p);
+        size_t nin = (size_t)sh->h * sh->h * sh->cin, nout = (size_t)ho * ho * sh->cout;
+        float *in = frand_buf(nin), *out = frand_buf(nout), *res = sh->res ? frand_buf(nout) : NULL;
+        float *w = frand_buf((size_t)sh->cout * sh->cin * sh->k * sh->k), *bias = frand_buf(sh->cout);
+        y5_conv_cpu cv;
+        if (y5_conv_cpu_init(&cv, w, bias, sh->cout, sh->cin, sh->k, sh->s, sh->p)) return 1;
+        size_t sb = y5_conv_cpu_scratch(&cv, 1, sh->h, sh->h, y5_pool_size(pool));
+        void *scratch = sb ? aligned_alloc(64, (sb + 63) & ~(size_t)63) : NULL;
+        double flop = 2.0 * ho * ho * sh->cout * (double)sh->cin * sh->k * sh->k;
+        double best = 1e9;
+        int reps = 0;
+        double t_start = now();
+        while (reps < 3 || (now() - t_start < 0.3 && reps < 200)) {
+            double t = now();
+            y5_conv_cpu_run(pool, &cv, in, 1, sh->h, sh->h, sh->cin, out, sh->cout, res, sh->cout, !getenv("NOSILU"), scratch);
+            t = now() - t;
+            if (t < best) best = t;
+            reps++;
+        }
+        printf("%-24s M=%6d N=%4d K=%5d x%d  %7.3f ms  %6.1f GFLOP/s\n", sh->name, ho * ho, sh->cout,
+               sh->cin * sh->k * sh->k, sh->count, best * 1e3, flop / best * 1e-9);
+        tot_flop += flop * sh->count;
+        tot_t += best * sh->count;
+        y5_conv_cpu_free(&cv);
+        free(in); free(out); free(res); free(w); free(bias); free(scratch);
+    }
+    printf("TOTAL %.2f GFLOP in %.1f ms = %.1f GFLOP/s\n", tot_flop * 1e-9, tot_t * 1e3, tot_flop / tot_t * 1e-9);
+    y5_pool_destroy(pool);
+    return 0;
+}
