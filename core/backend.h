@@ -37,9 +37,9 @@ typedef struct {
      * an opaque handle, NULL on failure. */
     void *(*conv_create)(y5_backend *b, const y5_conv_shape *s, const float *w, const float *bias);
     void (*conv_destroy)(y5_backend *b, void *conv);
-    /* (Re)allocates the arena for `elems` elements plus the conv scratch for
-     * the largest conv of the plan. */
-    int (*arena)(y5_backend *b, size_t elems, size_t scratch_bytes, char *err, size_t errlen);
+    /* (Re)allocates the arena for `elems` elements, the conv scratch for the
+     * largest conv of the plan and the FP32 Detect output (pred_floats). */
+    int (*arena)(y5_backend *b, size_t elems, size_t scratch_bytes, size_t pred_floats, char *err, size_t errlen);
     size_t (*conv_scratch)(y5_backend *b, void *conv, int n, int h, int w);
 
     /* out = act(conv(in) + bias) (+ res). res may be NULL. */
@@ -51,13 +51,20 @@ typedef struct {
     void (*upsample)(y5_backend *b, const y5_view *in, const y5_view *out, int scale);
     /* channel-slice copy (a Concat input that could not be written in place). */
     void (*copy)(y5_backend *b, const y5_view *in, const y5_view *out);
-    /* Detect: sigmoid + grid/anchor decode of nl head outputs into
-     * pred (n x rows x no, FP32 host-visible on the CPU backend). */
-    void (*decode)(y5_backend *b, const y5_view *heads, const y5_detect_shape *d, float *pred);
+    /* Detect: sigmoid + grid/anchor decode of nl head outputs into the
+     * backend's FP32 pred (n x rows x no; FP32 so boxes keep sub-pixel
+     * precision whatever the arena's type). */
+    void (*decode)(y5_backend *b, const y5_view *heads, const y5_detect_shape *d);
+    /* Host-visible pred (n_floats values), after the forward (device
+     * backends download it; the CPU returns its buffer). NULL on error. */
+    const float *(*pred_host)(y5_backend *b, size_t n_floats);
 
-    /* Host access: CPU returns a pointer into the arena; device backends
-     * copy. */
-    float *(*host_ptr)(y5_backend *b, size_t off);
+    /* Where the host writes the NHWC FP32 network input (CPU: the arena
+     * itself; device backends: a host staging buffer), and the call that
+     * makes it visible to the forward (CPU: nothing to do). */
+    float *(*input_host)(y5_backend *b, const y5_view *in);
+    int (*input_commit)(y5_backend *b, const y5_view *in, char *err, size_t errlen);
+
     int (*sync)(y5_backend *b, char *err, size_t errlen);
     void (*destroy)(y5_backend *b);
 } y5_backend_ops;

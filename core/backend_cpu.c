@@ -16,6 +16,8 @@ typedef struct {
     size_t arena_elems;
     void *scratch;
     size_t scratch_bytes;
+    float *pred;
+    size_t pred_floats;
 } cpu_impl;
 
 static cpu_impl *impl(y5_backend *b) { return (cpu_impl *)b->impl; }
@@ -34,8 +36,17 @@ static void cpu_conv_destroy(y5_backend *b, void *conv) {
     free(conv);
 }
 
-static int cpu_arena(y5_backend *b, size_t elems, size_t scratch, char *err, size_t errlen) {
+static int cpu_arena(y5_backend *b, size_t elems, size_t scratch, size_t pred, char *err, size_t errlen) {
     cpu_impl *m = impl(b);
+    if (pred > m->pred_floats) {
+        free(m->pred);
+        m->pred = malloc(pred * sizeof(float));
+        m->pred_floats = m->pred ? pred : 0;
+        if (!m->pred) {
+            snprintf(err, errlen, "out of memory: detect output of %zu MB", pred * sizeof(float) >> 20);
+            return -1;
+        }
+    }
     if (elems > m->arena_elems) {
         free(m->arena);
         m->arena = NULL;
@@ -83,7 +94,7 @@ static void cpu_copy(y5_backend *b, const y5_view *in, const y5_view *out) {
     y5_copy_cpu(at(b, in->off), in->n, in->h, in->w, in->c, in->ld, at(b, out->off), out->ld);
 }
 
-static void cpu_decode(y5_backend *b, const y5_view *heads, const y5_detect_shape *d, float *pred) {
+static void cpu_decode(y5_backend *b, const y5_view *heads, const y5_detect_shape *d) {
     const float *hp[8];
     int hs[8], ws[8], lds[8];
     for (int l = 0; l < d->nl; l++) {
@@ -92,7 +103,18 @@ static void cpu_decode(y5_backend *b, const y5_view *heads, const y5_detect_shap
         ws[l] = heads[l].w;
         lds[l] = heads[l].ld;
     }
-    y5_decode_cpu(impl(b)->pool, hp, hs, ws, lds, heads[0].n, d, pred);
+    y5_decode_cpu(impl(b)->pool, hp, hs, ws, lds, heads[0].n, d, impl(b)->pred);
+}
+
+static const float *cpu_pred_host(y5_backend *b, size_t n) {
+    return n <= impl(b)->pred_floats ? impl(b)->pred : NULL;
+}
+
+static float *cpu_input_host(y5_backend *b, const y5_view *in) { return at(b, in->off); }
+
+static int cpu_input_commit(y5_backend *b, const y5_view *in, char *err, size_t errlen) {
+    (void)b; (void)in; (void)err; (void)errlen;
+    return 0;
 }
 
 static int cpu_sync(y5_backend *b, char *err, size_t errlen) {
@@ -105,13 +127,14 @@ static void cpu_destroy(y5_backend *b) {
     y5_pool_destroy(m->pool);
     free(m->arena);
     free(m->scratch);
+    free(m->pred);
     free(m);
     free(b);
 }
 
 static const y5_backend_ops cpu_ops = {
     "cpu", cpu_conv_create, cpu_conv_destroy, cpu_arena, cpu_conv_scratch, cpu_conv, cpu_maxpool,
-    cpu_upsample, cpu_copy, cpu_decode, at, cpu_sync, cpu_destroy,
+    cpu_upsample, cpu_copy, cpu_decode, cpu_pred_host, cpu_input_host, cpu_input_commit, cpu_sync, cpu_destroy,
 };
 
 y5_backend *y5_backend_cpu_create(int threads, char *err, size_t errlen) {

@@ -97,8 +97,11 @@ int y5_cli_bench(int argc, char **argv) {
             const y5_slice *s = &g->layer_out[l];
             const y5_buffer *b = &g->bufs[s->buf];
             char shape[64];
-            snprintf(shape, sizeof shape, "%dx%dx%dx%d", b->n, b->h, b->w, s->c);
             const char *ty = y5_layer_type_name(y5_engine_desc(e)->layers[l].type);
+            if (y5_engine_desc(e)->layers[l].type == Y5_LAYER_DETECT)
+                snprintf(shape, sizeof shape, "%dx%dx%d", b->n, g->det.rows, g->det.no);
+            else
+                snprintf(shape, sizeof shape, "%dx%dx%dx%d", b->n, b->h, b->w, s->c);
             double gfs = lms[l] > 0 ? lfl[l] / lms[l] / 1e6 : 0, gbs = lms[l] > 0 ? lby[l] / lms[l] / 1e6 : 0;
             printf("%3d %-9s %-18s %8.3f %9.3f %9.1f %8.1f %6.1f\n", l, ty, shape, lfl[l] / 1e9, lms[l], gfs, gbs,
                    100 * lms[l] / tot);

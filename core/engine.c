@@ -64,7 +64,7 @@ int y5_engine_plan(y5_engine *e, int n, int h, int w, char *err, size_t errlen) 
     e->g.errlen = errlen;
     e->g.det.lazy_obj_min = e->lazy_obj_min;
     if (y5_graph_plan(&e->g, n, h, w, &elems, &scratch)) return -1;
-    if (e->be->ops->arena(e->be, elems, scratch, err, errlen)) return -1;
+    if (e->be->ops->arena(e->be, elems, scratch, (size_t)n * e->g.det.rows * e->g.det.no, err, errlen)) return -1;
     e->n = n;
     e->h = h;
     e->w = w;
@@ -74,7 +74,9 @@ int y5_engine_plan(y5_engine *e, int n, int h, int w, char *err, size_t errlen) 
 
 float *y5_engine_input(y5_engine *e) {
     if (!e->planned) return NULL;
-    return e->be->ops->host_ptr(e->be, e->g.bufs[e->g.input_buf].off);
+    y5_slice s = y5_graph_whole(&e->g, e->g.input_buf);
+    y5_view v = {e->g.bufs[s.buf].off, e->n, e->h, e->w, 3, 3};
+    return e->be->ops->input_host(e->be, &v);
 }
 
 static double now_ms(void) {
@@ -94,7 +96,7 @@ static void run_op(y5_engine *e, const y5_op *op) {
     case Y5_OP_COPY: b->ops->copy(b, &op->vin[0], &op->vout); break;
     case Y5_OP_DECODE: {
         e->g.det.lazy_obj_min = e->lazy_obj_min;
-        b->ops->decode(b, op->vin, &e->g.det, b->ops->host_ptr(b, op->vout.off));
+        b->ops->decode(b, op->vin, &e->g.det);
         break;
     }
     }
@@ -102,6 +104,8 @@ static void run_op(y5_engine *e, const y5_op *op) {
 
 int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errlen) {
     if (!e->planned) { snprintf(err, errlen, "engine: forward before plan"); return -1; }
+    y5_view in = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
+    if (e->be->ops->input_commit(e->be, &in, err, errlen)) return -1;
     for (int i = 0; i < e->g.n_ops; i++) {
         double t0 = op_ms ? now_ms() : 0;
         run_op(e, &e->g.ops[i]);
@@ -119,7 +123,7 @@ const float *y5_engine_pred(y5_engine *e, int *rows, int *no) {
     if (!e->planned) return NULL;
     if (rows) *rows = e->g.det.rows;
     if (no) *no = e->g.det.no;
-    return e->be->ops->host_ptr(e->be, e->g.bufs[e->g.pred_buf].off);
+    return e->be->ops->pred_host(e->be, (size_t)e->n * e->g.det.rows * e->g.det.no);
 }
 
 double y5_engine_flops(const y5_engine *ec, int h, int w) {

@@ -259,7 +259,6 @@ int y5_graph_plan(y5_graph *g, int n, int h, int w, size_t *arena_elems, size_t 
         touch(g, &op->out, o);
         if (op->has_res) touch(g, &op->res, o);
     }
-    g->bufs[g->pred_buf].pinned = 1;
     if (g->keep_all) /* debugging and per-layer checks: no memory sharing */
         for (int i = 0; i < g->n_bufs; i++) g->bufs[i].pinned = 1;
     /* place: largest first, lowest offset that does not overlap a placed

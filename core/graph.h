@@ -63,7 +63,7 @@ typedef struct {
     int *layer_h, *layer_w;  /* spatial size of each layer's output */
     int *alias;              /* per layer: preassigned output slice index or -1 */
     y5_slice *alias_slice;
-    int input_buf, pred_buf;
+    int input_buf;
     int keep_all;            /* plan with no buffer sharing (layer outputs stay readable) */
     y5_detect_shape det;
     char *err;

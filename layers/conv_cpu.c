@@ -117,7 +117,7 @@ static int wino_tmax(int cin, int cout) {
 
 static size_t wino_per_thread(const y5_conv_cpu *c) {
     int tm = wino_tmax(c->cin, c->cout);
-    return (size_t)16 * tm * (size_t)(pad_ld(c->cin) + pad_ld(c->cout)) * sizeof(float) + 128;
+    return (size_t)16 * ((size_t)tm * (size_t)(pad_ld(c->cin) + pad_ld(c->cout)) + 32) * sizeof(float) + 128;
 }
 
 size_t y5_conv_cpu_scratch(const y5_conv_cpu *c, int n, int h, int w, int n_threads) {
@@ -147,11 +147,13 @@ static void wino_task(void *vctx, int t, int worker) {
     uintptr_t base = (uintptr_t)x->scratch + (size_t)worker * x->per_thread;
     base = (base + 63) & ~(uintptr_t)63;
     long ldv = pad_ld(c->cin), ldm = pad_ld(c->cout);
+    /* planes 64 bytes past a multiple of their size: the 16 streams of a
+     * transform do not all land in the same L1 sets */
+    size_t xsv = (size_t)T * ldv + 16, xsm = (size_t)T * ldm + 16;
     float *V = (float *)base;
-    float *M = V + (size_t)16 * T * ldv;
-    M = (float *)(((uintptr_t)M + 63) & ~(uintptr_t)63);
-    if (x->isa == Y5_ISA_AVX512) y5_wino_in_avx512(&x->g, t0, T, V, ldv);
-    else y5_wino_in_scalar(&x->g, t0, T, V, ldv);
+    float *M = V + 16 * xsv;
+    if (x->isa == Y5_ISA_AVX512) y5_wino_in_avx512(&x->g, t0, T, V, ldv, xsv);
+    else y5_wino_in_scalar(&x->g, t0, T, V, ldv, xsv);
     const int KC = y5_gemm_kc(c->cin);
     const size_t one = y5_gemm_packb_len(c->cin, c->cout);
     const int Npad = (c->cout + 15) & ~15;
@@ -164,18 +166,18 @@ static void wino_task(void *vctx, int t, int worker) {
             b.mc = T;
             b.nc = c->cout;
             b.kc = kcb;
-            b.a = V + (size_t)xi * T * ldv + k0;
+            b.a = V + (size_t)xi * xsv + k0;
             b.lda = ldv;
             b.b = U + (size_t)k0 * Npad;
-            b.c = M + (size_t)xi * T * ldm;
+            b.c = M + (size_t)xi * xsm;
             b.ldc = ldm;
             b.accumulate = k0 > 0;
             b.last = 1;
             x->macro(&b);
         }
     }
-    if (x->isa == Y5_ISA_AVX512) y5_wino_out_avx512(&x->g, t0, T, M, ldm);
-    else y5_wino_out_scalar(&x->g, t0, T, M, ldm);
+    if (x->isa == Y5_ISA_AVX512) y5_wino_out_avx512(&x->g, t0, T, M, ldm, xsm);
+    else y5_wino_out_scalar(&x->g, t0, T, M, ldm, xsm);
 }
 
 static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n, int h, int w, int ld_in,

@@ -69,10 +69,9 @@ int y5_detect_plan(y5_graph *g, int li, const y5_layer *L) {
         dec.in[l] = op.out;
         ds->rows += ds->na * h * w;
     }
-    g->pred_buf = y5_graph_new_buffer(g, ds->rows, 1, ds->no);
-    if (g->pred_buf < 0) return y5_graph_fail(g, "out of memory");
-    dec.out = y5_graph_whole(g, g->pred_buf);
-    g->layer_out[li] = dec.out;
+    /* the decoded rows go to the backend's own FP32 buffer, not the arena */
+    dec.out = dec.in[0];
+    g->layer_out[li] = dec.in[0];
     return y5_graph_emit(g, &dec);
 }
 

@@ -250,7 +250,7 @@ static void wino_tile_pos(const y5_wino_geom *g, int t, int *img, int *ty, int *
     *tx = r % g->tiles_w;
 }
 
-void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv) {
+void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
         wino_tile_pos(g, t0 + t, &img, &ty, &tx);
@@ -272,8 +272,7 @@ void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv)
                 e[3 * 4 + j] = d[1 * 4 + j] - d[3 * 4 + j];
             }
             for (int i = 0; i < 4; i++) {
-                float *v = V + (size_t)(i * 4) * T * ldv + (size_t)t * ldv + ci;
-                size_t xs = (size_t)T * ldv;
+                float *v = V + (size_t)(i * 4) * xs + (size_t)t * ldv + ci;
                 v[0 * xs] = e[i * 4 + 0] - e[i * 4 + 2];
                 v[1 * xs] = e[i * 4 + 1] + e[i * 4 + 2];
                 v[2 * xs] = e[i * 4 + 2] - e[i * 4 + 1];
@@ -283,8 +282,7 @@ void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv)
     }
 }
 
-void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm) {
-    size_t xs = (size_t)T * ldm;
+void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
         wino_tile_pos(g, t0 + t, &img, &ty, &tx);

@@ -91,7 +91,7 @@ void y5_gemm(y5_pool *pool, const y5_gemm_args *g);
 /* ---- Winograd F(2x2, 3x3) for stride-1 3x3 convs -------------------------
  * Tiles of 2x2 output pixels, t = (image, ty, tx) over an n x tiles_h x
  * tiles_w grid. V[xi][t][ci] (xi = 4x4 transform position, row stride ldv,
- * T tiles per xi) = B^T d B of the 4x4 input patch at (2ty - p, 2tx - p);
+ * plane stride xs between xi) = B^T d B of the 4x4 input patch at (2ty - p, 2tx - p);
  * after the 16 GEMMs M[xi][t][co] = V[xi] U[xi], out = A^T M A + epilogue. */
 typedef struct {
     const float *in;
@@ -102,10 +102,10 @@ typedef struct {
     const float *bias, *res;
     int ld_res, silu;
 } y5_wino_geom;
-void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv);
-void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm);
-void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv);
-void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm);
+void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
+void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
+void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
+void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 
 /* The macro-kernel and its MR for an ISA. */
 y5_gemm_macro_fn y5_gemm_macro_for(int isa, int *mr);

@@ -127,8 +127,7 @@ static inline void wino_tile_pos(const y5_wino_geom *g, int t, int *img, int *ty
     *tx = r % g->tiles_w;
 }
 
-void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv) {
-    const size_t xs = (size_t)T * ldv;
+void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
         wino_tile_pos(g, t0 + t, &img, &ty, &tx);
@@ -165,8 +164,7 @@ void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv)
     }
 }
 
-void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm) {
-    const size_t xs = (size_t)T * ldm;
+void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
         wino_tile_pos(g, t0 + t, &img, &ty, &tx);
