@@ -114,7 +114,7 @@ int y5_zip_open(y5_zip *z, const void *vbuf, size_t len, char *err, size_t errle
     for (uint64_t k = 0; k < n_entries; k++) {
         if (!in_buf(p, 46, len) || p + 46 > end || rd32(buf + p) != SIG_CENTRAL) {
             zfail(err, errlen, "truncated or damaged zip archive (bad central directory entry %llu)",
-                         (unsigned long long)k);
+                  (unsigned long long)k);
             y5_zip_close(z);
             return -1;
         }
@@ -130,7 +130,7 @@ int y5_zip_open(y5_zip *z, const void *vbuf, size_t len, char *err, size_t errle
         uint64_t rec = 46u + nlen + xlen + clen;
         if (p + rec > end) {
             zfail(err, errlen, "truncated or damaged zip archive (central directory entry %llu overruns)",
-                         (unsigned long long)k);
+                  (unsigned long long)k);
             y5_zip_close(z);
             return -1;
         }
@@ -155,7 +155,7 @@ int y5_zip_open(y5_zip *z, const void *vbuf, size_t len, char *err, size_t errle
                 }
                 if (bad) {
                     zfail(err, errlen, "truncated or damaged zip archive (bad ZIP64 field in entry %llu)",
-                                 (unsigned long long)k);
+                          (unsigned long long)k);
                     y5_zip_close(z);
                     return -1;
                 }
@@ -173,7 +173,7 @@ int y5_zip_open(y5_zip *z, const void *vbuf, size_t len, char *err, size_t errle
         uint64_t doff = lho + 30u + rd16(buf + lho + 26) + rd16(buf + lho + 28);
         if (!in_buf(doff, en->csize, len)) {
             zfail(err, errlen, "truncated or damaged zip archive (data of '%s' at %llu+%llu, file has %zu bytes)",
-                         nm, (unsigned long long)doff, (unsigned long long)en->csize, len);
+                  nm, (unsigned long long)doff, (unsigned long long)en->csize, len);
             y5_zip_close(z);
             return -1;
         }

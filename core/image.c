@@ -156,6 +156,29 @@ static int apply_orientation(y5_image *img, int o) {
     return 0;
 }
 
+/* stb_image 2.27 (Debian's) writes past its Huffman size table when a DHT
+ * segment declares more than 256 codes (found by tests/test_fuzz.c under
+ * UBSan). Reject such files before stb sees them: every FF C4 marker in a
+ * JPEG starts a DHT segment (entropy-coded bytes stuff FF as FF 00), whose
+ * tables must each hold at most 256 codes and fit in the segment. */
+static int jpeg_huffman_tables_ok(const uint8_t *b, size_t len) {
+    if (len < 2 || b[0] != 0xFF || b[1] != 0xD8) return 1; /* not a JPEG */
+    for (size_t i = 2; i + 3 < len; i++) {
+        if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
+        size_t seg = (size_t)b[i + 2] << 8 | b[i + 3], p = i + 4, end = i + 2 + seg;
+        if (seg < 2 || end > len) return 0;
+        while (p < end) {
+            if (p + 17 > end) return 0;
+            unsigned total = 0;
+            for (int k = 0; k < 16; k++) total += b[p + 1 + k];
+            if (total > 256 || p + 17 + total > end) return 0;
+            p += 17 + total;
+        }
+        i = end - 1;
+    }
+    return 1;
+}
+
 int y5_image_load_mem(const uint8_t *bytes, size_t len, const char *name, y5_image *img, char *err, size_t errlen) {
     char msg[256];
     img->w = img->h = 0;
@@ -163,6 +186,10 @@ int y5_image_load_mem(const uint8_t *bytes, size_t len, const char *name, y5_ima
     if (!name) name = "(memory)";
     if (!bytes || len == 0) { set_err(err, errlen, name, "empty file"); return -1; }
     if (len > (size_t)INT_MAX) { set_err(err, errlen, name, "file too large to decode (over 2 GiB)"); return -1; }
+    if (!jpeg_huffman_tables_ok(bytes, len)) {
+        set_err(err, errlen, name, "cannot decode image (corrupt JPEG: bad Huffman table)");
+        return -1;
+    }
     int w = 0, h = 0, c = 0;
     if (!stbi_info_from_memory(bytes, (int)len, &w, &h, &c)) {
         const char *why = stbi_failure_reason();

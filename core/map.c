@@ -75,7 +75,7 @@ static void np_aheapsort(const double *v, int *idx, int n) {
 
 /* The order np.argsort (kind 'quicksort') gives on x86 without AVX-512:
  * introsort = median-of-three quicksort over index ranges, the larger part
- * deferred on a stack, ranges of at most 17 elements finished by insertion
+ * deferred on a stack, ranges of at most 16 elements finished by insertion
  * sort, heapsort once the depth budget 2*floor(log2 n) is spent. Ties come
  * out in that algorithm's order, which is what val.py sees (rectangular
  * batch grouping, confidence ties). */
@@ -92,7 +92,7 @@ void y5_np_argsort(const double *v, int n, int *idx) {
         if (depth < 0) {
             np_aheapsort(v, idx + lo, hi - lo + 1);
         } else {
-            while (hi - lo > 16) {
+            while (hi - lo > 15) {
                 int mid = lo + ((hi - lo) >> 1);
                 if (np_less(v[idx[mid]], v[idx[lo]])) swap_int(&idx[mid], &idx[lo]);
                 if (np_less(v[idx[hi]], v[idx[mid]])) swap_int(&idx[hi], &idx[mid]);

@@ -8,6 +8,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -69,7 +70,7 @@ static void *worker_main(void *arg) {
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&p->stop, memory_order_relaxed) && spins < SPIN_WORKER) {
             Y5_PAUSE();
-            spins++;
+            if ((++spins & 255) == 0) sched_yield(); /* let a descheduled peer run when oversubscribed */
         }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
@@ -161,7 +162,7 @@ void y5_pool_run(y5_pool *p, int n_tasks, y5_task_fn fn, void *ctx) {
     int spins = 0;
     while (atomic_load_explicit(&p->active, memory_order_acquire) > 0 && spins < SPIN_CALLER) {
         Y5_PAUSE();
-        spins++;
+        if ((++spins & 255) == 0) sched_yield();
     }
     if (atomic_load_explicit(&p->active, memory_order_acquire) > 0) {
         pthread_mutex_lock(&p->mu);

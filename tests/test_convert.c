@@ -422,6 +422,8 @@ typedef struct {
     const char *layer0_cls;
     const char *model_cls;
     int omit_conv_weight, groups, concat_d, names_dict, names_count, drop_storage, short_storage;
+    int under_ema;       /* the network under 'ema', 'model' None */
+    float gamma_scale;   /* multiplies BN gamma (FP16 overflow) */
     const char *up_mode;
 } tiny;
 
@@ -589,9 +591,9 @@ static void tiny_build(tiny *t, const char *path) {
     pw_str(p, "runs");
     pw_str(p, "train");
     pw_raw(p, "tR", 2);
-    pw_str(p, "ema");
+    pw_str(p, t->under_ema ? "model" : "ema");
     pw_op(p, 'N');
-    pw_str(p, "model");
+    pw_str(p, t->under_ema ? "ema" : "model");
     mod_begin(p, "models.yolo", t->model_cls ? t->model_cls : "DetectionModel");
     pw_str(p, "_modules");
     od_begin(p);
@@ -616,7 +618,11 @@ static void tiny_build(tiny *t, const char *path) {
     od_begin(p);
     int64_t s4[1] = {4};
     pw_str(p, "weight");
-    tiny_tensor(t, "DoubleStorage", 1, s4, G0, 1);
+    {
+        float g[4];
+        for (int j = 0; j < 4; j++) g[j] = G0[j] * (t->gamma_scale ? t->gamma_scale : 1.0f);
+        tiny_tensor(t, "DoubleStorage", 1, s4, g, 1);
+    }
     pw_str(p, "bias");
     tiny_tensor(t, "DoubleStorage", 1, s4, B0, 1);
     od_end(p);
@@ -789,6 +795,20 @@ T_TEST(convert_tiny_checkpoint) {
     T_CHECK(d.n_tensors == 4, "%u tensors", d.n_tensors);
     y5_convert_free_desc(&d);
 
+    /* the network under 'ema' ('model' None) */
+    memset(&t, 0, sizeof t);
+    t.under_ema = 1;
+    e = tiny_convert(&t, &d, err, sizeof err);
+    T_CHECK(e[0] == 0 && d.n_layers == 4, "under ema: %s", err);
+    if (!e[0]) y5_convert_free_desc(&d);
+    /* a folded weight too large for FP16: FP32 is fine, --fp16 refuses */
+    memset(&t, 0, sizeof t);
+    t.gamma_scale = 1e6f;
+    tiny_build(&t, tmp_path("big.pt"));
+    T_CHECK(y5_convert(tmp_path("big.pt"), tmp_path("big.y5w"), 0, err, sizeof err) == 0, "fp32: %s", err);
+    T_CHECK(y5_convert(tmp_path("big.pt"), tmp_path("big16.y5w"), 1, err, sizeof err) != 0 &&
+                strstr(err, "layer 0 (Conv): conv.weight: value") && strstr(err, "overflows FP16 (convert without --fp16)"),
+            "fp16 overflow: '%s'", err);
     /* names as a {int: str} dict */
     memset(&t, 0, sizeof t);
     t.names_dict = 1;
