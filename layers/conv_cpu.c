@@ -17,21 +17,42 @@ static void *alloc64(size_t bytes) {
 
 /* wpack: a header of HDR floats (wpack[0] = format), then the packed data. */
 #define HDR 16
-enum { FMT_GEMM = 0, FMT_WINO23 = 1 };
+enum { FMT_GEMM = 0, FMT_WINO23 = 1, FMT_WINO43 = 2 };
 
 static int g_wino = -1;
 void y5_conv_set_winograd(int mode) { __atomic_store_n(&g_wino, mode, __ATOMIC_RELAXED); }
 
-static int use_winograd(int k, int s) {
+/* Tile size (output pixels per side) for a stride-1 3x3 conv in auto mode. */
+static int wino_auto_m(int cin, int cout) {
+    (void)cin; (void)cout;
+    return 4;
+}
+
+/* 0: plain GEMM, else the Winograd output tile size (2 or 4). */
+static int use_winograd(int k, int s, int cin, int cout) {
     if (k != 3 || s != 1) return 0;
     int mode = __atomic_load_n(&g_wino, __ATOMIC_RELAXED);
-    if (mode >= 0) return mode;
-    const char *e = getenv("Y5_WINOGRAD");
-    if (e && *e == '0') return 0;
-    return y5_gemm_isa() == Y5_ISA_AVX512;
+    if (mode < 0) {
+        const char *e = getenv("Y5_WINOGRAD");
+        if (e && *e) mode = atoi(e);
+        else mode = y5_gemm_isa() == Y5_ISA_AVX512 ? 1 : 0;
+    }
+    if (mode == 0) return 0;
+    if (mode == 2 || mode == 4) return mode;
+    return wino_auto_m(cin, cout);
 }
 
 static int conv_fmt(const y5_conv_cpu *c) { return (int)c->wpack[0]; }
+
+/* Winograd G (F(4x4): points 0, 1, -1, 1/2, -2, inf, see layers/winograd.c;
+ * F(2x2): 0, 1, -1, inf). */
+static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const double G4[6][3] = {{1, 0, 0},
+                                {1.0 / 3, 1.0 / 3, 1.0 / 3},
+                                {-1.0 / 3, 1.0 / 3, -1.0 / 3},
+                                {-16.0 / 15, -8.0 / 15, -4.0 / 15},
+                                {1.0 / 15, -2.0 / 15, 4.0 / 15},
+                                {0, 0, 1}};
 
 int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
                      int cout, int cin, int k, int s, int p) {
@@ -41,9 +62,9 @@ int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
     c->k = k;
     c->s = s;
     c->p = p;
-    int wino = use_winograd(k, s);
-    int K = wino ? cin : cin * k * k;
-    int nmat = wino ? 16 : 1;
+    int wm = use_winograd(k, s, cin, cout);
+    int K = wm ? cin : cin * k * k;
+    int nt = wm + 2, nmat = wm ? nt * nt : 1;
     size_t one = y5_gemm_packb_len(K, cout);
     float *wt = malloc((size_t)K * (size_t)cout * sizeof(float) * nmat + 1);
     c->wpack_len = HDR + one * nmat;
@@ -55,8 +76,8 @@ int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
         return -1;
     }
     memset(c->wpack, 0, HDR * sizeof(float));
-    c->wpack[0] = wino ? FMT_WINO23 : FMT_GEMM;
-    if (!wino) {
+    c->wpack[0] = wm == 4 ? FMT_WINO43 : wm == 2 ? FMT_WINO23 : FMT_GEMM;
+    if (!wm) {
         /* W[k][co] with k = (ky * k + kx) * cin + ci */
         for (int co = 0; co < cout; co++)
             for (int ci = 0; ci < cin; ci++)
@@ -66,22 +87,22 @@ int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
                             w_oihw[(((size_t)co * cin + ci) * k + ky) * k + kx];
         y5_gemm_packb(c->wpack + HDR, wt, K, cout, cout);
     } else {
-        /* U[xi][ci][co] = (G g G^T)[xi], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1] */
-        static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+        /* U[xi][ci][co] = (G g G^T)[xi], in double */
+        const double(*G)[3] = wm == 4 ? G4 : G2;
         for (int co = 0; co < cout; co++)
             for (int ci = 0; ci < cin; ci++) {
                 const float *g = w_oihw + ((size_t)co * cin + ci) * 9;
-                double gg[4][3];
-                for (int i = 0; i < 4; i++)
+                double gg[6][3];
+                for (int i = 0; i < nt; i++)
                     for (int j = 0; j < 3; j++)
                         gg[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 4; j++) {
+                for (int i = 0; i < nt; i++)
+                    for (int j = 0; j < nt; j++) {
                         double u = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
-                        wt[((size_t)(i * 4 + j) * cin + ci) * cout + co] = (float)u;
+                        wt[((size_t)(i * nt + j) * cin + ci) * cout + co] = (float)u;
                     }
             }
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < nmat; xi++)
             y5_gemm_packb(c->wpack + HDR + xi * one, wt + (size_t)xi * cin * cout, cin, cout, cout);
     }
     free(wt);
@@ -99,31 +120,45 @@ void y5_conv_cpu_free(y5_conv_cpu *c) {
 
 static int is_direct(const y5_conv_cpu *c) { return c->k == 1 && c->s == 1 && c->p == 0; }
 
-/* ---- Winograd F(2x2,3x3) blocking --------------------------------------- */
+/* ---- Winograd blocking ----------------------------------------------------
+ * A task takes a range of tiles and a range of output channels (a multiple
+ * of Y5_NR wide): it transforms its tiles' input (all of cin) into V, runs
+ * the P = (m+2)^2 GEMMs M[xi] = V[xi] U[xi] for its channels and transforms
+ * M back into the output. Splitting the channels instead of the tiles when
+ * there are few tiles keeps each task's share of U (the largest array for
+ * the deep layers) read once per forward. */
 static long pad_ld(int x) {
     long l = (x + 15) & ~15;
     if (l % 256 == 0) l += 16;
     return l;
 }
 
-/* Most tiles per task: V and M of one task stay around 1 MB. */
-static int wino_tmax(int cin, int cout) {
-    int t = 16384 / (cin + cout);
+static int wino_m(const y5_conv_cpu *c) { return conv_fmt(c) == FMT_WINO43 ? 4 : 2; }
+
+/* Most tiles per task: V and M of one task stay around WINO_BUDGET bytes. */
+#define WINO_BUDGET (1536 * 1024)
+/* below this many tiles per thread, split the output channels */
+#define WINO_SPLIT_TILES 48
+static int wino_tmax(int cin, int cout, int P) {
+    static int bud = 0;
+    if (!bud) { const char *e = getenv("Y5_WB"); bud = e ? atoi(e) * 1024 : WINO_BUDGET; }
+    int t = bud / (P * 4 * (cin + cout));
     t = t / 8 * 8;
     if (t < 16) t = 16;
-    if (t > 128) t = 128;
+    if (t > 256) t = 256;
     return t;
 }
 
 static size_t wino_per_thread(const y5_conv_cpu *c) {
-    int tm = wino_tmax(c->cin, c->cout);
-    return (size_t)16 * ((size_t)tm * (size_t)(pad_ld(c->cin) + pad_ld(c->cout)) + 32) * sizeof(float) + 128;
+    int m = wino_m(c), P = (m + 2) * (m + 2);
+    int tm = wino_tmax(c->cin, c->cout, P);
+    return (size_t)P * ((size_t)tm * (size_t)(pad_ld(c->cin) + pad_ld(c->cout)) + 32) * sizeof(float) + 128;
 }
 
 size_t y5_conv_cpu_scratch(const y5_conv_cpu *c, int n, int h, int w, int n_threads) {
     (void)n; (void)h; (void)w;
     if (n_threads < 1) n_threads = 1;
-    if (conv_fmt(c) == FMT_WINO23) return wino_per_thread(c) * (size_t)n_threads + 64;
+    if (conv_fmt(c) != FMT_GEMM) return wino_per_thread(c) * (size_t)n_threads + 64;
     if (is_direct(c)) return 0;
     return y5_gemm_scratch(c->cin * c->k * c->k, n_threads);
 }
@@ -131,44 +166,49 @@ size_t y5_conv_cpu_scratch(const y5_conv_cpu *c, int n, int h, int w, int n_thre
 typedef struct {
     const y5_conv_cpu *c;
     y5_wino_geom g;
-    int tiles, ntasks, isa, mr;
+    int m, P, tiles, ntc, nck, cochunk, isa, mr;
     y5_gemm_macro_fn macro;
+    void (*in_fn)(const y5_wino_geom *, int, int, float *, long, size_t);
+    void (*out_fn)(const y5_wino_geom *, int, int, const float *, long, size_t);
     void *scratch;
     size_t per_thread;
 } wino_ctx;
 
-static void wino_task(void *vctx, int t, int worker) {
+static void wino_task(void *vctx, int task, int worker) {
     const wino_ctx *x = vctx;
     const y5_conv_cpu *c = x->c;
-    int t0 = (int)((long)t * x->tiles / x->ntasks);
-    int t1 = (int)((long)(t + 1) * x->tiles / x->ntasks);
-    int T = t1 - t0;
-    if (T <= 0) return;
+    const int tc = task / x->nck, ck = task % x->nck;
+    const int t0 = (int)((long)tc * x->tiles / x->ntc);
+    const int t1 = (int)((long)(tc + 1) * x->tiles / x->ntc);
+    const int T = t1 - t0;
+    const int co0 = ck * x->cochunk;
+    const int nco = c->cout - co0 < x->cochunk ? c->cout - co0 : x->cochunk;
+    if (T <= 0 || nco <= 0) return;
+    const int P = x->P;
     uintptr_t base = (uintptr_t)x->scratch + (size_t)worker * x->per_thread;
     base = (base + 63) & ~(uintptr_t)63;
-    long ldv = pad_ld(c->cin), ldm = pad_ld(c->cout);
-    /* planes 64 bytes past a multiple of their size: the 16 streams of a
+    long ldv = pad_ld(c->cin), ldm = pad_ld(nco);
+    /* planes 64 bytes past a multiple of their size: the P streams of a
      * transform do not all land in the same L1 sets */
     size_t xsv = (size_t)T * ldv + 16, xsm = (size_t)T * ldm + 16;
     float *V = (float *)base;
-    float *M = V + 16 * xsv;
-    if (x->isa == Y5_ISA_AVX512) y5_wino_in_avx512(&x->g, t0, T, V, ldv, xsv);
-    else y5_wino_in_scalar(&x->g, t0, T, V, ldv, xsv);
+    float *M = V + P * xsv;
+    x->in_fn(&x->g, t0, T, V, ldv, xsv);
     const int KC = y5_gemm_kc(c->cin);
     const size_t one = y5_gemm_packb_len(c->cin, c->cout);
     const int Npad = (c->cout + 15) & ~15;
-    for (int xi = 0; xi < 16; xi++) {
+    for (int xi = 0; xi < P; xi++) {
         const float *U = c->wpack + HDR + xi * one;
         for (int k0 = 0; k0 < c->cin; k0 += KC) {
             int kcb = c->cin - k0 < KC ? c->cin - k0 : KC;
             y5_gemm_blk b;
             memset(&b, 0, sizeof b);
             b.mc = T;
-            b.nc = c->cout;
+            b.nc = nco;
             b.kc = kcb;
             b.a = V + (size_t)xi * xsv + k0;
             b.lda = ldv;
-            b.b = U + (size_t)k0 * Npad;
+            b.b = U + (size_t)k0 * Npad + (size_t)(co0 / Y5_NR) * Y5_NR * kcb;
             b.c = M + (size_t)xi * xsm;
             b.ldc = ldm;
             b.accumulate = k0 > 0;
@@ -176,8 +216,12 @@ static void wino_task(void *vctx, int t, int worker) {
             x->macro(&b);
         }
     }
-    if (x->isa == Y5_ISA_AVX512) y5_wino_out_avx512(&x->g, t0, T, M, ldm, xsm);
-    else y5_wino_out_scalar(&x->g, t0, T, M, ldm, xsm);
+    y5_wino_geom g = x->g;
+    g.out += co0;
+    if (g.bias) g.bias += co0;
+    if (g.res) g.res += co0;
+    g.cout = nco;
+    x->out_fn(&g, t0, T, M, ldm, xsm);
 }
 
 static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n, int h, int w, int ld_in,
@@ -185,6 +229,8 @@ static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n
     wino_ctx x;
     memset(&x, 0, sizeof x);
     x.c = c;
+    x.m = wino_m(c);
+    x.P = (x.m + 2) * (x.m + 2);
     x.g.in = in;
     x.g.h = h;
     x.g.w = w;
@@ -193,8 +239,8 @@ static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n
     x.g.p = c->p;
     x.g.ho = y5_conv_out_dim(h, 3, 1, c->p);
     x.g.wo = y5_conv_out_dim(w, 3, 1, c->p);
-    x.g.tiles_w = (x.g.wo + 1) / 2;
-    x.g.tiles_hw = x.g.tiles_w * ((x.g.ho + 1) / 2);
+    x.g.tiles_w = (x.g.wo + x.m - 1) / x.m;
+    x.g.tiles_hw = x.g.tiles_w * ((x.g.ho + x.m - 1) / x.m);
     x.g.out = out;
     x.g.ld_out = ld_out;
     x.g.cout = c->cout;
@@ -205,15 +251,33 @@ static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n
     x.tiles = n * x.g.tiles_hw;
     x.isa = y5_gemm_isa();
     x.macro = y5_gemm_macro_for(x.isa, &x.mr);
+    int avx512 = x.isa == Y5_ISA_AVX512;
+    if (x.m == 4) {
+        x.in_fn = avx512 ? y5_wino4_in_avx512 : y5_wino4_in_scalar;
+        x.out_fn = avx512 ? y5_wino4_out_avx512 : y5_wino4_out_scalar;
+    } else {
+        x.in_fn = avx512 ? y5_wino_in_avx512 : y5_wino_in_scalar;
+        x.out_fn = avx512 ? y5_wino_out_avx512 : y5_wino_out_scalar;
+    }
     x.scratch = scratch;
     x.per_thread = wino_per_thread(c);
     int T = y5_pool_size(pool);
-    int tm = wino_tmax(c->cin, c->cout);
-    int nt = (x.tiles + tm - 1) / tm;
-    if (T > 1) nt = (nt + T - 1) / T * T;
-    if (nt > x.tiles) nt = x.tiles;
-    x.ntasks = nt;
-    y5_pool_run(pool, nt, wino_task, &x);
+    int tm = wino_tmax(c->cin, c->cout, x.P);
+    /* channel chunks: with few tiles per thread, split the channels instead */
+    int nck = 1;
+    int panels = (c->cout + Y5_NR - 1) / Y5_NR;
+    if (T > 1 && x.tiles < T * WINO_SPLIT_TILES && panels >= T) nck = T;
+    x.cochunk = (panels + nck - 1) / nck * Y5_NR;
+    nck = (c->cout + x.cochunk - 1) / x.cochunk;
+    x.nck = nck;
+    int ntc = (x.tiles + tm - 1) / tm;
+    if (T > 1) {
+        int per = (T + nck - 1) / nck; /* tile chunks per round of T tasks */
+        ntc = (ntc + per - 1) / per * per;
+    }
+    if (ntc > x.tiles) ntc = x.tiles;
+    x.ntc = ntc;
+    y5_pool_run(pool, ntc * nck, wino_task, &x);
 }
 
 typedef struct {
@@ -275,7 +339,7 @@ void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
     int ho = y5_conv_out_dim(h, c->k, c->s, c->p);
     int wo = y5_conv_out_dim(w, c->k, c->s, c->p);
     if (n <= 0 || ho <= 0 || wo <= 0) return;
-    if (conv_fmt(c) == FMT_WINO23) {
+    if (conv_fmt(c) != FMT_GEMM) {
         wino_run(pool, c, in, n, h, w, ld_in, out, ld_out, res, ld_res, silu, scratch);
         return;
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "../core/graph.h"
 #include "../core/threadpool.h"
+#include "gemm.h"
 
 int y5_detect_load(y5_graph *g, int li, const y5_layer *L) {
     const y5_model_desc *d = g->desc;
@@ -81,6 +82,7 @@ typedef struct {
     const y5_detect_shape *d;
     float *pred;
     int tasks_per_image;
+    int avx512;
 } decode_job;
 
 static inline float sigm(float v) { return 1.0f / (1.0f + expf(-v)); }
@@ -98,6 +100,10 @@ static void decode_task(void *ctx, int task, int worker) {
     float stride = d->strides[l], aw = d->anchors[l][2 * a], ah = d->anchors[l][2 * a + 1];
     const float *src = j->heads[l] + ((size_t)b * h + y) * w * ld + (size_t)a * no;
     float *dst = j->pred + ((size_t)b * d->rows + row0 + ((size_t)a * h + y) * w) * no;
+    if (j->avx512) {
+        y5_decode_row_avx512(src, ld, dst, w, no, (float)y, stride, aw, ah, d->lazy_obj_min);
+        return;
+    }
     for (int x = 0; x < w; x++, src += ld, dst += no) {
         float s0 = sigm(src[0]), s1 = sigm(src[1]), s2 = sigm(src[2]), s3 = sigm(src[3]), obj = sigm(src[4]);
         dst[0] = (s0 * 2.0f + ((float)x - 0.5f)) * stride;
@@ -116,7 +122,7 @@ static void decode_task(void *ctx, int task, int worker) {
 
 void y5_decode_cpu(y5_pool *pool, const float *const *heads, const int *hs, const int *ws,
                    const int *lds, int n, const y5_detect_shape *d, float *pred) {
-    decode_job j = {heads, hs, ws, lds, d, pred, 0};
+    decode_job j = {heads, hs, ws, lds, d, pred, 0, y5_gemm_isa() == Y5_ISA_AVX512};
     for (int l = 0; l < d->nl; l++) j.tasks_per_image += d->na * hs[l];
     y5_pool_run(pool, n * j.tasks_per_image, decode_task, &j);
 }

@@ -107,14 +107,35 @@ void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, lo
 void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
 void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 
+/* ---- Winograd F(4x4, 3x3) (layers/winograd.c, winograd_avx512.c) --------
+ * Same geometry with 4x4 output tiles: V[xi][t][ci] over 36 planes xi = 6i + j
+ * of the 6x6 input patch at (4ty - p, 4tx - p); out = A^T M A + epilogue.
+ * The out transforms write channels [0, g->cout) of g->out / read g->bias,
+ * g->res at those channels (callers offset them for a slice of cout). */
+void y5_wino4_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
+void y5_wino4_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
+void y5_wino4_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
+void y5_wino4_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
+
 /* The macro-kernel and its MR for an ISA. */
 y5_gemm_macro_fn y5_gemm_macro_for(int isa, int *mr);
 
-/* Winograd for stride-1 3x3 convs packed from now on: 1 on, 0 off,
- * -1 default (on when the AVX-512 kernels are in use, unless Y5_WINOGRAD=0). */
+/* Winograd for stride-1 3x3 convs packed from now on: 0 off, 2 F(2x2,3x3)
+ * for all, 4 F(4x4,3x3) for all, 1 on with the tile size picked per layer,
+ * -1 default (1 when the AVX-512 kernels are in use; Y5_WINOGRAD=0/1/2/4
+ * in the environment overrides it). */
 void y5_conv_set_winograd(int mode);
 
 /* Accurate vectorisable SiLU reference (scalar): x / (1 + exp(-x)). */
 float y5_silu_ref(float x);
+
+/* ---- AVX-512 kernels of the small layers (layers/pointwise_avx512.c) ---- */
+/* Detect decode of one grid row of one anchor: w cells, src row stride ld,
+ * dst rows of no floats (sigmoid, then box: see layers/detect.c). */
+void y5_decode_row_avx512(const float *src, long ld, float *dst, int w, int no, float y, float stride,
+                          float aw, float ah, float lazy_min);
+/* Output row y of a k x k stride-1 clipped max pool of one NHWC image;
+ * returns -1 (nothing written) when k is too large for it. */
+int y5_maxpool_row_avx512(const float *img, int h, int w, int c, int ld_in, float *out, int ld_out, int k, int y);
 
 #endif

@@ -7,6 +7,7 @@
 #include <float.h>
 #include "../core/graph.h"
 #include "../core/threadpool.h"
+#include "gemm.h"
 
 int y5_sppf_load(y5_graph *g, int li, const y5_layer *L) {
     static const char *const a[] = {"cv1."}, *const b[] = {"cv2."};
@@ -57,6 +58,7 @@ typedef struct {
     const float *in;
     float *out;
     int n, h, w, c, ld_in, ld_out, k;
+    int avx512;
 } pool_job;
 
 /* One task per output row: out(y, x, :) = max over the k x k window clipped
@@ -65,6 +67,9 @@ static void pool_row(void *ctx, int task, int worker) {
     (void)worker;
     const pool_job *j = ctx;
     int b = task / j->h, y = task % j->h, r = j->k / 2;
+    if (j->avx512 && y5_maxpool_row_avx512(j->in + (size_t)b * j->h * j->w * j->ld_in, j->h, j->w, j->c, j->ld_in,
+                                           j->out + (size_t)b * j->h * j->w * j->ld_out, j->ld_out, j->k, y) == 0)
+        return;
     int y0 = y - r < 0 ? 0 : y - r, y1 = y + r >= j->h ? j->h - 1 : y + r;
     for (int x = 0; x < j->w; x++) {
         int x0 = x - r < 0 ? 0 : x - r, x1 = x + r >= j->w ? j->w - 1 : x + r;
@@ -80,6 +85,6 @@ static void pool_row(void *ctx, int task, int worker) {
 
 void y5_maxpool_cpu(y5_pool *pool, const float *in, int n, int h, int w, int c, int ld_in,
                     float *out, int ld_out, int k) {
-    pool_job j = {in, out, n, h, w, c, ld_in, ld_out, k};
+    pool_job j = {in, out, n, h, w, c, ld_in, ld_out, k, y5_gemm_isa() == Y5_ISA_AVX512};
     y5_pool_run(pool, n * h, pool_row, &j);
 }

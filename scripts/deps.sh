@@ -1,11 +1,18 @@
 #!/bin/sh
-# Installs the build dependencies from Debian's packages when missing.
-# stb (image decode/encode) comes from libstb-dev: never vendored.
+# Installs the build and test dependencies from Debian's packages when missing.
+# stb (image decode/encode) comes from libstb-dev: never vendored. ffmpeg is
+# for the tests only (tests/test_pipeline.c pipes video through
+# `yolov5c detect --source - --raw WxH --out -`); yolov5c never links it.
 set -e
+PKGS=""
 if [ ! -f /usr/include/stb/stb_image.h ] || [ ! -f /usr/include/stb/stb_image_write.h ]; then
-    echo "installing libstb-dev (stb_image, stb_image_write)..." >&2
+    PKGS="$PKGS libstb-dev"
+fi
+command -v ffmpeg >/dev/null 2>&1 || PKGS="$PKGS ffmpeg"
+if [ -n "$PKGS" ]; then
+    echo "installing$PKGS..." >&2
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libstb-dev >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
 fi

@@ -1,0 +1,657 @@
+/* backend_cuda.cu - the CUDA backend behind core/backend.h: FP16 NHWC
+ * activations in one device arena, FP32 accumulation.
+ *
+ * A conv is one cuBLAS GEMM per chunk of output pixels. With NHWC the
+ * output is row-major out[M = n*ho*wo][cout] = A[M][K] * W[K][cout]; in
+ * cuBLAS's column-major terms that is C^T (cout x M) = W^T (cout x K) *
+ * A^T (K x M): cublasGemmEx(OP_T, OP_N, m = cout, n = M, k = K), W packed at
+ * conv_create as cout columns of K halves (ld rounded up to 8), A^T the
+ * input rows themselves for 1x1 stride-1 convs (ld = the input view's
+ * channel stride: a channel slice is read in place) or the im2col buffer.
+ * The GEMM writes FP32 into the scratch (CUBLAS_COMPUTE_32F, default algo:
+ * tensor cores for FP16 inputs); the epilogue kernel adds the bias, applies
+ * SiLU and the residual and stores half into the output slice (ld = the
+ * concat width). Large convs run in chunks of output pixels so the scratch
+ * stays bounded.
+ *
+ * Everything is queued on one non-blocking stream; the void ops record the
+ * first error, which sync() (or input_commit) returns. */
+#include "cuda_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN256(x) (((x) + 255) & ~(size_t)255)
+#define DEFAULT_CHUNK_BYTES ((size_t)256 << 20)
+#define BLAS_WS_BYTES ((size_t)32 << 20)
+
+/* ---------------------------------------------------------------- errors */
+
+int cu_fail_cuda(cu_impl *m, cudaError_t e, const char *what, const char *file, int line) {
+    if (m && !m->err[0])
+        snprintf(m->err, sizeof m->err, "cuda: %s: %s (%s:%d)", what, cudaGetErrorString(e), file, line);
+    return -1;
+}
+
+int cu_fail_blas(cu_impl *m, cublasStatus_t s, const char *what, const char *file, int line) {
+    if (m && !m->err[0])
+        snprintf(m->err, sizeof m->err, "cuda: %s: %s (%s:%d)", what, cublasGetStatusString(s), file, line);
+    return -1;
+}
+
+int cu_fail_msg(cu_impl *m, const char *fmt, ...) {
+    if (m && !m->err[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        char msg[400];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        snprintf(m->err, sizeof m->err, "cuda: %s", msg);
+    }
+    return -1;
+}
+
+int cu_take_error(cu_impl *m, char *err, size_t errlen) {
+    if (!m->err[0]) return 0;
+    if (err && errlen) snprintf(err, errlen, "%s", m->err);
+    m->err[0] = 0;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+int cu_use_device(cu_impl *m) {
+    int cur = -1;
+    if (CU_CK(m, cudaGetDevice(&cur))) return -1;
+    if (cur == m->device) return 0;
+    return CU_CK(m, cudaSetDevice(m->device));
+}
+
+int cu_grow(cu_impl *m, void **p, size_t *cap, size_t bytes) {
+    if (bytes <= *cap && *p) return 0;
+    if (*p) CU_CK(m, cudaFree(*p));
+    *p = NULL;
+    *cap = 0;
+    if (CU_CK(m, cudaMalloc(p, bytes ? bytes : 256))) { *p = NULL; return -1; }
+    *cap = bytes;
+    return 0;
+}
+
+int cu_grow_host(cu_impl *m, void **p, size_t *cap, size_t bytes) {
+    if (bytes <= *cap && *p) return 0;
+    if (*p) CU_CK(m, cudaFreeHost(*p));
+    *p = NULL;
+    *cap = 0;
+    if (CU_CK(m, cudaMallocHost(p, bytes ? bytes : 256))) { *p = NULL; return -1; }
+    *cap = bytes;
+    return 0;
+}
+
+static char no_dev_reason[256];
+
+extern "C" int y5_cuda_device_count(void) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        snprintf(no_dev_reason, sizeof no_dev_reason, "cudaGetDeviceCount: %s", cudaGetErrorString(e));
+        (void)cudaGetLastError(); /* not sticky: clear it */
+        return 0;
+    }
+    if (n <= 0) snprintf(no_dev_reason, sizeof no_dev_reason, "the CUDA driver reports no device");
+    else no_dev_reason[0] = 0;
+    return n;
+}
+
+extern "C" const char *y5_cuda_no_device_reason(void) { return no_dev_reason; }
+
+extern "C" void y5_cuda_round_half(float *v, size_t count) {
+    for (size_t i = 0; i < count; i++) v[i] = __half2float(__float2half_rn(v[i]));
+}
+
+/* ---------------------------------------------------------------- convs */
+
+static void *cuda_conv_create(y5_backend *b, const y5_conv_shape *s, const float *w, const float *bias) {
+    cu_impl *m = cu_of(b);
+    if (s->cin < 1 || s->cout < 1 || s->k < 1 || s->s < 1 || s->p < 0) return NULL;
+    if (cu_use_device(m)) return NULL;
+    cu_conv *c = (cu_conv *)calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->cin = s->cin;
+    c->cout = s->cout;
+    c->k = s->k;
+    c->s = s->s;
+    c->p = s->p;
+    c->K = s->k * s->k * s->cin;
+    c->ldw = (c->K + 7) & ~7;
+    size_t nw = (size_t)c->ldw * c->cout;
+    __half *hw = (__half *)calloc(nw, sizeof(__half)); /* padding stays +0 */
+    if (!hw) { free(c); return NULL; }
+    const int k = s->k, cin = s->cin;
+    for (int co = 0; co < s->cout; co++)
+        for (int ci = 0; ci < cin; ci++)
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++)
+                    hw[(size_t)co * c->ldw + (size_t)(ky * k + kx) * cin + ci] =
+                        __float2half_rn(w[(((size_t)co * cin + ci) * k + ky) * k + kx]);
+    int bad = CU_CK(m, cudaMalloc((void **)&c->w, nw * sizeof(__half))) ||
+              CU_CK(m, cudaMalloc((void **)&c->bias, (size_t)c->cout * sizeof(float))) ||
+              CU_CK(m, cudaMemcpyAsync(c->w, hw, nw * sizeof(__half), cudaMemcpyHostToDevice, m->stream)) ||
+              CU_CK(m, cudaMemcpyAsync(c->bias, bias, (size_t)c->cout * sizeof(float), cudaMemcpyHostToDevice,
+                                       m->stream)) ||
+              CU_CK(m, cudaStreamSynchronize(m->stream)); /* ordered before every use, and hw is freed next */
+    free(hw);
+    if (bad) {
+        fprintf(stderr, "yolov5c: %s\n", m->err);
+        m->err[0] = 0;
+        if (c->w) CU_CK(m, cudaFree(c->w));
+        if (c->bias) CU_CK(m, cudaFree(c->bias));
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void cuda_conv_destroy(y5_backend *b, void *conv) {
+    cu_impl *m = cu_of(b);
+    cu_conv *c = (cu_conv *)conv;
+    if (!c) return;
+    cu_use_device(m);
+    if (c->w) CU_CK(m, cudaFree(c->w));
+    if (c->bias) CU_CK(m, cudaFree(c->bias));
+    free(c);
+}
+
+static int conv_direct(const cu_conv *c) { return c->k == 1 && c->s == 1 && c->p == 0; }
+
+/* Rows per GEMM chunk and the two scratch parts (im2col, FP32 result). */
+static void conv_chunks(const cu_impl *m, const cu_conv *c, long long M, long long *rows, size_t *col_bytes,
+                        size_t *acc_bytes) {
+    size_t cap = m->chunk_bytes ? m->chunk_bytes : DEFAULT_CHUNK_BYTES;
+    size_t per_row = (conv_direct(c) ? 0 : (size_t)c->ldw * sizeof(__half)) + (size_t)c->cout * sizeof(float);
+    long long r = (long long)(cap / per_row);
+    if (r < 1) r = 1;
+    if (r > M) r = M;
+    if (r > (1LL << 30)) r = 1LL << 30; /* cuBLAS takes int sizes */
+    *rows = r;
+    *col_bytes = conv_direct(c) ? 0 : ALIGN256((size_t)r * c->ldw * sizeof(__half));
+    *acc_bytes = ALIGN256((size_t)r * c->cout * sizeof(float));
+}
+
+static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) {
+    const cu_conv *c = (const cu_conv *)conv;
+    int ho = (h + 2 * c->p - c->k) / c->s + 1, wo = (w + 2 * c->p - c->k) / c->s + 1;
+    long long M = (long long)n * ho * wo, rows;
+    if (M < 1) return 0;
+    size_t cb, ab;
+    conv_chunks(cu_of(b), c, M, &rows, &cb, &ab);
+    return cb + ab;
+}
+
+static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_view *out, const y5_view *res,
+                      int silu) {
+    cu_impl *m = cu_of(b);
+    const cu_conv *c = (const cu_conv *)conv;
+    if (m->err[0] || cu_use_device(m)) return;
+    const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
+    if (in->c != c->cin || out->c != c->cout || out->n != in->n || out->h != ho || out->w != wo ||
+        (res && (res->n != out->n || res->h != ho || res->w != wo || res->c < c->cout))) {
+        cu_fail_msg(m, "conv %dx%d s%d %d->%d: views do not match (in %dx%dx%d c%d, out %dx%dx%d c%d)", c->k, c->k,
+                    c->s, c->cin, c->cout, in->n, in->h, in->w, in->c, out->n, out->h, out->w, out->c);
+        return;
+    }
+    const long long M = (long long)in->n * ho * wo;
+    if (M < 1) return;
+    long long rows;
+    size_t cb, ab;
+    conv_chunks(m, c, M, &rows, &cb, &ab);
+    if (cb + ab > m->scratch_bytes || !m->scratch) {
+        cu_fail_msg(m, "conv scratch of %zu bytes planned, %zu needed", m->scratch_bytes, cb + ab);
+        return;
+    }
+    __half *col = (__half *)m->scratch;
+    float *acc = (float *)((char *)m->scratch + cb);
+    const __half *src = m->arena + in->off;
+    __half *dst = m->arena + out->off;
+    const __half *rsrc = res ? m->arena + res->off : NULL;
+    const float one = 1.0f, zero = 0.0f;
+    for (long long m0 = 0; m0 < M; m0 += rows) {
+        long long mc = M - m0 < rows ? M - m0 : rows;
+        const __half *B;
+        int ldb;
+        if (conv_direct(c)) {
+            B = src + m0 * in->ld;
+            ldb = in->ld;
+        } else {
+            if (CU_CK(m, cu_im2col(m, src, in->n, in->h, in->w, c->cin, in->ld, c->k, c->s, c->p, ho, wo, m0, mc,
+                                   col, c->ldw)))
+                return;
+            B = col;
+            ldb = c->ldw;
+        }
+        if (CU_CKB(m, cublasGemmEx(m->blas, CUBLAS_OP_T, CUBLAS_OP_N, c->cout, (int)mc, c->K, &one, c->w,
+                                   CUDA_R_16F, c->ldw, B, CUDA_R_16F, ldb, &zero, acc, CUDA_R_32F, c->cout,
+                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)))
+            return;
+        if (CU_CK(m, cu_epilogue(m, acc, mc, c->cout, c->bias, silu, rsrc ? rsrc + m0 * res->ld : NULL,
+                                 res ? res->ld : 0, dst + m0 * out->ld, out->ld)))
+            return;
+    }
+}
+
+/* ---------------------------------------------------------------- other ops */
+
+static void cuda_maxpool(y5_backend *b, const y5_view *in, const y5_view *out, int k) {
+    cu_impl *m = cu_of(b);
+    if (m->err[0] || cu_use_device(m)) return;
+    CU_CK(m, cu_maxpool(m, m->arena + in->off, in->n, in->h, in->w, in->c, in->ld, m->arena + out->off, out->ld, k));
+}
+
+static void cuda_upsample(y5_backend *b, const y5_view *in, const y5_view *out, int scale) {
+    cu_impl *m = cu_of(b);
+    if (m->err[0] || cu_use_device(m)) return;
+    CU_CK(m, cu_upsample(m, m->arena + in->off, in->n, in->h, in->w, in->c, in->ld, m->arena + out->off, out->ld,
+                         scale));
+}
+
+static void cuda_copy(y5_backend *b, const y5_view *in, const y5_view *out) {
+    cu_impl *m = cu_of(b);
+    if (m->err[0] || cu_use_device(m)) return;
+    CU_CK(m, cu_copy(m, m->arena + in->off, (long long)in->n * in->h * in->w, in->c, in->ld, m->arena + out->off,
+                     out->ld));
+}
+
+static void cuda_decode(y5_backend *b, const y5_view *heads, const y5_detect_shape *d) {
+    cu_impl *m = cu_of(b);
+    if (m->err[0] || cu_use_device(m)) return;
+    size_t need = (size_t)heads[0].n * d->rows * d->no;
+    if (need > m->pred_floats) {
+        cu_fail_msg(m, "decode: pred holds %zu floats, %zu needed", m->pred_floats, need);
+        return;
+    }
+    if (m->capturing) m->cap_lazy = d->lazy_obj_min;
+    CU_CK(m, cu_decode(m, heads, d, m->arena, m->pred));
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static void graph_drop(cu_impl *m) {
+    if (m->gexec) CU_CK(m, cudaGraphExecDestroy(m->gexec));
+    m->gexec = NULL;
+    m->graph_valid = 0;
+}
+
+static int cuda_arena(y5_backend *b, size_t elems, size_t scratch, size_t pred, char *err, size_t errlen) {
+    cu_impl *m = cu_of(b);
+    if (m->capturing) {
+        snprintf(err, errlen, "cuda: arena: called during a graph capture");
+        return -1;
+    }
+    if (cu_use_device(m)) return cu_take_error(m, err, errlen);
+    graph_drop(m);
+    size_t cap;
+    if (elems > m->arena_elems || !m->arena) {
+        cap = m->arena ? m->arena_elems * sizeof(__half) + 256 : 0;
+        if (cu_grow(m, (void **)&m->arena, &cap, elems * sizeof(__half) + 256)) {
+            m->arena_elems = 0;
+            return cu_take_error(m, err, errlen);
+        }
+        m->arena_elems = elems;
+    }
+    if (scratch > m->scratch_bytes || !m->scratch) {
+        if (cu_grow(m, &m->scratch, &m->scratch_bytes, scratch)) return cu_take_error(m, err, errlen);
+    }
+    if (pred > m->pred_floats || !m->pred) {
+        size_t c1 = m->pred ? m->pred_floats * sizeof(float) : 0, c2 = m->pred_h ? m->pred_floats * sizeof(float) : 0;
+        m->pred_floats = 0;
+        if (cu_grow(m, (void **)&m->pred, &c1, pred * sizeof(float)) ||
+            cu_grow_host(m, (void **)&m->pred_h, &c2, pred * sizeof(float)))
+            return cu_take_error(m, err, errlen);
+        m->pred_floats = pred;
+    }
+    return cu_take_error(m, err, errlen);
+}
+
+static const float *cuda_pred_host(y5_backend *b, size_t n) {
+    cu_impl *m = cu_of(b);
+    if (n > m->pred_floats || !m->pred) return NULL;
+    if (m->capturing) {
+        cu_fail_msg(m, "pred_host: called during a graph capture");
+        return NULL;
+    }
+    if (m->err[0] || cu_use_device(m)) return NULL;
+    if (CU_CK(m, cudaMemcpyAsync(m->pred_h, m->pred, n * sizeof(float), cudaMemcpyDeviceToHost, m->stream)) ||
+        CU_CK(m, cudaStreamSynchronize(m->stream)))
+        return NULL;
+    return m->pred_h;
+}
+
+static int input_reserve(cu_impl *m, size_t count) {
+    if (count <= m->in_cap && m->in_h && m->in_d) return 0;
+    graph_drop(m); /* a captured upload reads the old buffers */
+    size_t c1 = m->in_h ? m->in_cap * sizeof(float) : 0, c2 = m->in_d ? m->in_cap * sizeof(float) : 0;
+    m->in_cap = 0;
+    if (cu_grow_host(m, (void **)&m->in_h, &c1, count * sizeof(float)) ||
+        cu_grow(m, (void **)&m->in_d, &c2, count * sizeof(float)))
+        return -1;
+    memset(m->in_h, 0, count * sizeof(float));
+    m->in_cap = count;
+    return 0;
+}
+
+static float *cuda_input_host(y5_backend *b, const y5_view *in) {
+    cu_impl *m = cu_of(b);
+    size_t count = (size_t)in->n * in->h * in->w * in->c;
+    if (m->capturing) {
+        cu_fail_msg(m, "input_host: called during a graph capture");
+        return NULL;
+    }
+    if (cu_use_device(m)) return NULL;
+    /* the host is about to write: wait until no queued upload still reads it */
+    if (CU_CK(m, cudaStreamSynchronize(m->stream))) return NULL;
+    if (input_reserve(m, count)) return NULL;
+    m->input_on_device = 0;
+    return m->in_h;
+}
+
+static int cuda_input_commit(y5_backend *b, const y5_view *in, char *err, size_t errlen) {
+    cu_impl *m = cu_of(b);
+    if (!m->capturing && cu_use_device(m)) return cu_take_error(m, err, errlen);
+    if (m->input_on_device) return cu_take_error(m, err, errlen);
+    size_t px = (size_t)in->n * in->h * in->w, count = px * in->c;
+    if (count > m->in_cap) {
+        if (m->capturing) {
+            cu_fail_msg(m, "input_commit: no input staging during a graph capture (call input_host first)");
+            return cu_take_error(m, err, errlen);
+        }
+        if (input_reserve(m, count)) return cu_take_error(m, err, errlen);
+    }
+    if (CU_CK(m, cudaMemcpyAsync(m->in_d, m->in_h, count * sizeof(float), cudaMemcpyHostToDevice, m->stream)) == 0)
+        CU_CK(m, cu_f32_to_f16(m, m->in_d, (long long)px, in->c, m->arena + in->off, in->ld));
+    return cu_take_error(m, err, errlen);
+}
+
+static int cuda_sync(y5_backend *b, char *err, size_t errlen) {
+    cu_impl *m = cu_of(b);
+    if (!m->capturing) {
+        if (cu_use_device(m) == 0) CU_CK(m, cudaStreamSynchronize(m->stream));
+    }
+    return cu_take_error(m, err, errlen);
+}
+
+static void free_dev(cu_impl *m, void *p) {
+    if (p) CU_CK(m, cudaFree(p));
+}
+static void free_host(cu_impl *m, void *p) {
+    if (p) CU_CK(m, cudaFreeHost(p));
+}
+
+static void cuda_destroy(y5_backend *b) {
+    if (!b) return;
+    cu_impl *m = cu_of(b);
+    if (m) {
+        cu_use_device(m);
+        if (m->capturing) {
+            cudaGraph_t g = NULL;
+            if (CU_CK(m, cudaStreamEndCapture(m->stream, &g)) == 0 && g) CU_CK(m, cudaGraphDestroy(g));
+            m->capturing = 0;
+        }
+        if (m->stream) CU_CK(m, cudaStreamSynchronize(m->stream));
+        graph_drop(m);
+        free_dev(m, m->arena);
+        free_dev(m, m->scratch);
+        free_dev(m, m->pred);
+        free_host(m, m->pred_h);
+        free_host(m, m->in_h);
+        free_dev(m, m->in_d);
+        free_host(m, m->lb_h);
+        free_dev(m, m->lb_d);
+        free_dev(m, m->nms_keys);
+        free_dev(m, m->nms_sorted);
+        free_dev(m, m->nms_count);
+        free_dev(m, m->nms_tmp);
+        free_dev(m, m->nms_box);
+        free_dev(m, m->nms_area);
+        free_dev(m, m->nms_det);
+        free_dev(m, m->nms_mask);
+        free_dev(m, m->nms_kept);
+        free_dev(m, m->nms_out);
+        free_dev(m, m->nms_cls);
+        free_host(m, m->nms_h);
+        if (m->lb_done) CU_CK(m, cudaEventDestroy(m->lb_done));
+        if (m->blas) CU_CKB(m, cublasDestroy(m->blas));
+        free_dev(m, m->blas_ws);
+        if (m->stream) CU_CK(m, cudaStreamDestroy(m->stream));
+        free(m);
+    }
+    free(b);
+}
+
+static const y5_backend_ops cuda_ops = {
+    "cuda",        cuda_conv_create, cuda_conv_destroy, cuda_arena,       cuda_conv_scratch,
+    cuda_conv,     cuda_maxpool,     cuda_upsample,     cuda_copy,        cuda_decode,
+    cuda_pred_host, cuda_input_host, cuda_input_commit, cuda_sync,        cuda_destroy,
+};
+
+extern "C" int y5_cuda_is(const y5_backend *b) { return b && b->ops == &cuda_ops; }
+
+extern "C" const char *y5_cuda_device_name(const y5_backend *b) {
+    return y5_cuda_is(b) ? ((const cu_impl *)b->impl)->name : "";
+}
+
+extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errlen) {
+    int n = y5_cuda_device_count();
+    if (n <= 0) {
+        snprintf(err, errlen, "cuda: no CUDA device (%s)", y5_cuda_no_device_reason());
+        return NULL;
+    }
+    if (device < 0 || device >= n) {
+        snprintf(err, errlen, "cuda:%d: no such device (%d CUDA device%s)", device, n, n == 1 ? "" : "s");
+        return NULL;
+    }
+    y5_backend *b = (y5_backend *)calloc(1, sizeof *b);
+    cu_impl *m = (cu_impl *)calloc(1, sizeof *m);
+    if (!b || !m) {
+        free(b);
+        free(m);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    b->ops = &cuda_ops;
+    b->impl = m;
+    m->device = device;
+    cudaDeviceProp prop;
+    if (CU_CK(m, cudaSetDevice(device)) || CU_CK(m, cudaGetDeviceProperties(&prop, device))) goto fail;
+    if (prop.major < 9) {
+        cu_fail_msg(m, "cuda:%d is %s (sm_%d%d); this build has kernels for sm_90 and newer only", device, prop.name,
+                    prop.major, prop.minor);
+        goto fail;
+    }
+    m->sm_count = prop.multiProcessorCount;
+    snprintf(m->name, sizeof m->name, "%.100s (sm_%d%d, %.0f GiB)", prop.name, prop.major, prop.minor,
+             (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+    if (CU_CK(m, cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking)) ||
+        CU_CK(m, cudaEventCreateWithFlags(&m->lb_done, cudaEventDisableTiming)) ||
+        CU_CKB(m, cublasCreate(&m->blas)) || CU_CKB(m, cublasSetStream(m->blas, m->stream)) ||
+        CU_CK(m, cudaMalloc(&m->blas_ws, BLAS_WS_BYTES)) ||
+        CU_CKB(m, cublasSetWorkspace(m->blas, m->blas_ws, BLAS_WS_BYTES)) ||
+        CU_CK(m, cudaMalloc((void **)&m->nms_count, 4 * sizeof(unsigned int))))
+        goto fail;
+    m->blas_ws_bytes = BLAS_WS_BYTES;
+    return b;
+fail:
+    snprintf(err, errlen, "%s", m->err[0] ? m->err : "cuda: backend creation failed");
+    m->err[0] = 0;
+    cuda_destroy(b);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- graphs */
+
+static cu_impl *cuda_impl_or_err(y5_backend *b, char *err, size_t errlen) {
+    if (!y5_cuda_is(b)) {
+        if (err && errlen) snprintf(err, errlen, "cuda: not a CUDA backend");
+        return NULL;
+    }
+    return cu_of(b);
+}
+
+extern "C" int y5_cuda_graph_begin(y5_backend *b, char *err, size_t errlen) {
+    cu_impl *m = cuda_impl_or_err(b, err, errlen);
+    if (!m) return -1;
+    if (m->capturing) {
+        snprintf(err, errlen, "cuda: graph capture already in progress");
+        return -1;
+    }
+    if (cu_use_device(m)) return cu_take_error(m, err, errlen);
+    graph_drop(m);
+    if (cu_take_error(m, err, errlen)) return -1;
+    if (CU_CK(m, cudaStreamBeginCapture(m->stream, cudaStreamCaptureModeThreadLocal)))
+        return cu_take_error(m, err, errlen);
+    m->capturing = 1;
+    m->cap_lazy = 0.0f;
+    m->cap_input_dev = m->input_on_device;
+    return 0;
+}
+
+extern "C" int y5_cuda_graph_end(y5_backend *b, char *err, size_t errlen) {
+    cu_impl *m = cuda_impl_or_err(b, err, errlen);
+    if (!m) return -1;
+    if (!m->capturing) {
+        snprintf(err, errlen, "cuda: graph end without a capture");
+        return -1;
+    }
+    cudaGraph_t g = NULL;
+    CU_CK(m, cudaStreamEndCapture(m->stream, &g));
+    m->capturing = 0;
+    if (!m->err[0] && g) {
+        if (CU_CK(m, cudaGraphInstantiate(&m->gexec, g, 0ULL)) == 0) {
+            m->graph_valid = 1;
+            m->graph_lazy = m->cap_lazy;
+            m->graph_input_dev = m->cap_input_dev;
+        } else {
+            m->gexec = NULL;
+        }
+    }
+    if (g) CU_CK(m, cudaGraphDestroy(g));
+    if (m->err[0]) {
+        graph_drop(m);
+        return cu_take_error(m, err, errlen);
+    }
+    if (CU_CK(m, cudaGraphLaunch(m->gexec, m->stream))) graph_drop(m);
+    return cu_take_error(m, err, errlen);
+}
+
+extern "C" int y5_cuda_graph_launch(y5_backend *b, float lazy_obj_min, char *err, size_t errlen) {
+    cu_impl *m = cuda_impl_or_err(b, err, errlen);
+    if (!m) return -1;
+    if (m->capturing || !m->graph_valid || !m->gexec) return 0;
+    if (m->graph_lazy != lazy_obj_min || m->graph_input_dev != m->input_on_device) {
+        graph_drop(m);
+        return cu_take_error(m, err, errlen);
+    }
+    if (cu_use_device(m)) return cu_take_error(m, err, errlen);
+    if (cu_take_error(m, err, errlen)) return -1;
+    if (CU_CK(m, cudaGraphLaunch(m->gexec, m->stream))) return cu_take_error(m, err, errlen);
+    return 1;
+}
+
+extern "C" void y5_cuda_graph_reset(y5_backend *b) {
+    if (!y5_cuda_is(b)) return;
+    graph_drop(cu_of(b));
+}
+
+extern "C" int y5_cuda_graph_ready(const y5_backend *b) {
+    return y5_cuda_is(b) && ((const cu_impl *)b->impl)->graph_valid;
+}
+
+/* ---------------------------------------------------------------- arena access */
+
+static int arena_range_ok(cu_impl *m, size_t off, size_t count) {
+    if (!m->arena || off > m->arena_elems || count > m->arena_elems - off)
+        return cu_fail_msg(m, "arena access [%zu, +%zu) outside the arena of %zu elements", off, count,
+                           m->arena_elems);
+    if (m->capturing) return cu_fail_msg(m, "arena access during a graph capture");
+    return 0;
+}
+
+extern "C" int y5_cuda_arena_write(y5_backend *b, size_t off, const float *src, size_t count, char *err,
+                                   size_t errlen) {
+    cu_impl *m = cuda_impl_or_err(b, err, errlen);
+    if (!m) return -1;
+    if (count == 0) return 0;
+    if (arena_range_ok(m, off, count) || cu_use_device(m)) return cu_take_error(m, err, errlen);
+    float *tmp = NULL;
+    if (CU_CK(m, cudaMalloc((void **)&tmp, count * sizeof(float))) == 0 &&
+        CU_CK(m, cudaMemcpyAsync(tmp, src, count * sizeof(float), cudaMemcpyHostToDevice, m->stream)) == 0 &&
+        CU_CK(m, cu_f32_to_f16(m, tmp, (long long)count, 1, m->arena + off, 1)) == 0)
+        CU_CK(m, cudaStreamSynchronize(m->stream));
+    if (tmp) CU_CK(m, cudaFree(tmp));
+    return cu_take_error(m, err, errlen);
+}
+
+extern "C" int y5_cuda_arena_read(y5_backend *b, size_t off, float *dst, size_t count, char *err, size_t errlen) {
+    cu_impl *m = cuda_impl_or_err(b, err, errlen);
+    if (!m) return -1;
+    if (count == 0) return 0;
+    if (arena_range_ok(m, off, count) || cu_use_device(m)) return cu_take_error(m, err, errlen);
+    float *tmp = NULL;
+    if (CU_CK(m, cudaMalloc((void **)&tmp, count * sizeof(float))) == 0 &&
+        CU_CK(m, cu_f16_to_f32(m, m->arena + off, (long long)count, tmp)) == 0 &&
+        CU_CK(m, cudaMemcpyAsync(dst, tmp, count * sizeof(float), cudaMemcpyDeviceToHost, m->stream)) == 0)
+        CU_CK(m, cudaStreamSynchronize(m->stream));
+    if (tmp) CU_CK(m, cudaFree(tmp));
+    return cu_take_error(m, err, errlen);
+}
+
+extern "C" int y5_cuda_arena_fill(y5_backend *b, size_t off, size_t count, float value, char *err, size_t errlen) {
+    cu_impl *m = cuda_impl_or_err(b, err, errlen);
+    if (!m) return -1;
+    if (count == 0) return 0;
+    if (arena_range_ok(m, off, count) || cu_use_device(m)) return cu_take_error(m, err, errlen);
+    if (CU_CK(m, cu_fill_f16(m, m->arena + off, (long long)count, value)) == 0)
+        CU_CK(m, cudaStreamSynchronize(m->stream));
+    return cu_take_error(m, err, errlen);
+}
+
+extern "C" int y5_cuda_pred_write(y5_backend *b, size_t off, const float *src, size_t count, char *err,
+                                  size_t errlen) {
+    cu_impl *m = cuda_impl_or_err(b, err, errlen);
+    if (!m) return -1;
+    if (count == 0) return 0;
+    if (!m->pred || off > m->pred_floats || count > m->pred_floats - off) {
+        snprintf(err, errlen, "cuda: pred write [%zu, +%zu) outside the pred of %zu floats", off, count,
+                 m->pred_floats);
+        return -1;
+    }
+    if (m->capturing) {
+        snprintf(err, errlen, "cuda: pred write during a graph capture");
+        return -1;
+    }
+    if (cu_use_device(m) == 0 &&
+        CU_CK(m, cudaMemcpyAsync(m->pred + off, src, count * sizeof(float), cudaMemcpyHostToDevice, m->stream)) == 0)
+        CU_CK(m, cudaStreamSynchronize(m->stream));
+    return cu_take_error(m, err, errlen);
+}
+
+extern "C" int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t errlen) {
+    cu_impl *m = cuda_impl_or_err(b, err, errlen);
+    if (!m) return -1;
+    if (!m->pred) return 0;
+    if (m->capturing) {
+        snprintf(err, errlen, "cuda: pred fill during a graph capture");
+        return -1;
+    }
+    if (cu_use_device(m) == 0 && CU_CK(m, cu_fill_f32(m, m->pred, (long long)m->pred_floats, value)) == 0)
+        CU_CK(m, cudaStreamSynchronize(m->stream));
+    return cu_take_error(m, err, errlen);
+}
+
+extern "C" void y5_cuda_set_chunk_bytes(y5_backend *b, size_t bytes) {
+    if (y5_cuda_is(b)) cu_of(b)->chunk_bytes = bytes;
+}
+
+extern "C" void y5_cuda_nms_force_greedy(y5_backend *b, int on) {
+    if (y5_cuda_is(b)) cu_of(b)->nms_greedy = on;
+}

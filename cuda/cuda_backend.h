@@ -1,0 +1,112 @@
+/* cuda_backend.h - the CUDA backend: FP16 NHWC storage, FP32 accumulation
+ * (cuBLAS GEMMs with 32-bit compute), behind core/backend.h.
+ *
+ * Only built when nvcc is found (the Makefile then defines Y5_HAVE_CUDA).
+ * Everything a backend op does is queued on the backend's one stream; errors
+ * of the void ops (conv, maxpool, ...) are recorded and returned by the next
+ * sync()/input_commit() as one line "cuda: <call>: <reason> (file:line)".
+ *
+ * Extras beyond core/backend.h, all plain functions on the y5_backend the
+ * create call returned (passing any other backend is refused with -1/0):
+ *   - CUDA graphs: capture one forward, replay it;
+ *   - letterbox on the GPU: u8 RGB image -> half NHWC batch slot;
+ *   - NMS on the GPU over the FP32 pred, returning only the final boxes;
+ *   - arena access for tests and per-layer checks. */
+#ifndef Y5_CUDA_BACKEND_H
+#define Y5_CUDA_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <yolov5c.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "../core/backend.h"
+
+/* Number of usable CUDA devices (0 when there is no driver or no device). */
+int y5_cuda_device_count(void);
+/* One line describing why there is no device ("" when there is one). */
+const char *y5_cuda_no_device_reason(void);
+
+/* Creates the backend on device `device` (cudaSetDevice numbering). NULL and
+ * a one-line message on failure. */
+y5_backend *y5_backend_cuda_create(int device, char *err, size_t errlen);
+/* 1 when b was made by y5_backend_cuda_create. */
+int y5_cuda_is(const y5_backend *b);
+/* "NVIDIA H200 (sm_90, 139 GiB)" style name of the backend's device. */
+const char *y5_cuda_device_name(const y5_backend *b);
+
+/* --- CUDA graphs ---------------------------------------------------------
+ * One graph per backend, valid for the current arena (any arena() call, any
+ * reallocation of the input staging buffer, drops it).
+ *   y5_cuda_graph_launch(b, lazy) == 1: replayed (then call ops->sync);
+ *                                 == 0: no graph matches (none captured, the
+ *                                       shape changed, lazy_obj_min differs,
+ *                                       or the input source changed): capture;
+ *                                 <  0: error (message in err).
+ *   capture: y5_cuda_graph_begin, then exactly the calls of a normal forward
+ *   (ops->input_commit, every op), then y5_cuda_graph_end, which
+ *   instantiates the graph AND launches it once (so the forward it captured
+ *   is also computed); then ops->sync as usual. During a capture, sync()
+ *   does not wait and pred_host() returns NULL. */
+int y5_cuda_graph_begin(y5_backend *b, char *err, size_t errlen);
+int y5_cuda_graph_end(y5_backend *b, char *err, size_t errlen);
+int y5_cuda_graph_launch(y5_backend *b, float lazy_obj_min, char *err, size_t errlen);
+void y5_cuda_graph_reset(y5_backend *b);
+int y5_cuda_graph_ready(const y5_backend *b);
+
+/* --- letterbox on the GPU ------------------------------------------------
+ * Writes detect.py's letterbox of the RGB u8 image rgb (w0 x h0, HWC,
+ * row-major, tightly packed) into batch slot `slot` of the network input
+ * view `in` (in->w x in->h, as the plan; c = 3): the image resized to
+ * new_w x new_h with OpenCV's fixed-point INTER_LINEAR (bit exact with
+ * core/letterbox.c; a plain copy when new == original), placed at
+ * (left, top), the rest 114, every value u8 / 255 rounded to half: the same
+ * halves the CPU letterbox + input_commit give. Pass the y5_letterbox_geom
+ * fields new_w, new_h, top, left. rgb is copied into pinned memory before
+ * the call returns (the caller may reuse it at once); the work itself is
+ * queued. After a letterbox the next forward's input_commit does not upload
+ * the host staging buffer (the input already lies on the device) until the
+ * next ops->input_host call. */
+int y5_cuda_letterbox(y5_backend *b, const y5_view *in, int slot, const uint8_t *rgb, int w0, int h0,
+                      int new_w, int new_h, int top, int left, char *err, size_t errlen);
+
+/* --- NMS on the GPU --------------------------------------------------------
+ * ultralytics v7.0 non_max_suppression over image `image` of the device pred
+ * (rows x no per image, as the last forward left it), the same rules and the
+ * same float arithmetic as core/nms.c (obj > conf, conf = obj * cls, single
+ * or multi label, class filter, stable sort by conf descending, max_nms,
+ * class offset 7680 unless agnostic, IoU > iou_thres strict, max_det).
+ * Writes at most max_out boxes in network-input pixels (before
+ * y5_scale_boxes); returns the count or -1 (message in err). Waits for the
+ * stream (the result is on the host on return). */
+int y5_cuda_nms(y5_backend *b, int image, int rows, int no, const y5_nms_opts *o, y5_det *out, int max_out,
+                char *err, size_t errlen);
+/* Tests: 1 forces the single-block greedy NMS (used anyway above 32768
+ * candidates) instead of the IoU bitmask NMS. */
+void y5_cuda_nms_force_greedy(y5_backend *b, int on);
+
+/* --- arena access (tests, per-layer checks) ----------------------------------
+ * FP32 host values <-> half arena elements [off, off + count); synchronous. */
+int y5_cuda_arena_write(y5_backend *b, size_t off, const float *src, size_t count, char *err, size_t errlen);
+int y5_cuda_arena_read(y5_backend *b, size_t off, float *dst, size_t count, char *err, size_t errlen);
+/* Fills arena elements (value rounded to half; NaN stays NaN). */
+int y5_cuda_arena_fill(y5_backend *b, size_t off, size_t count, float value, char *err, size_t errlen);
+/* FP32 pred: write count floats at float offset off / fill all of it. */
+int y5_cuda_pred_write(y5_backend *b, size_t off, const float *src, size_t count, char *err, size_t errlen);
+int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t errlen);
+/* Tests: caps the conv scratch per GEMM chunk (bytes; 0: the default,
+ * 256 MiB), so small tests reach the chunked path. Call before arena(). */
+void y5_cuda_set_chunk_bytes(y5_backend *b, size_t bytes);
+
+/* Rounds each value to the nearest half (ties to even) and back, as the
+ * backend stores activations: tests use it to give the CPU reference the
+ * same inputs. */
+void y5_cuda_round_half(float *v, size_t count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

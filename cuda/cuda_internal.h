@@ -1,0 +1,135 @@
+/* cuda_internal.h - what the CUDA backend's .cu files share: the backend
+ * state, the error-check macros and the kernel launchers (C++ linkage; only
+ * cuda_backend.h is seen by C code). */
+#ifndef Y5_CUDA_INTERNAL_H
+#define Y5_CUDA_INTERNAL_H
+
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <cublas_v2.h>
+#include <stdio.h>
+
+#include "cuda_backend.h"
+
+/* ---- state ---- */
+typedef struct {
+    int cin, cout, k, s, p;
+    int K;         /* k * k * cin: GEMM depth */
+    int ldw;       /* K rounded up to 8: column stride of the packed weights */
+    __half *w;     /* device, cout columns of ldw halves: w[co * ldw + (ky * k + kx) * cin + ci] */
+    float *bias;   /* device, cout */
+} cu_conv;
+
+typedef struct {
+    int device, sm_count;
+    char name[160];
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    void *blas_ws;
+    size_t blas_ws_bytes;
+
+    __half *arena;
+    size_t arena_elems;
+    void *scratch;
+    size_t scratch_bytes;
+    size_t chunk_bytes;   /* cap on one GEMM chunk's scratch */
+    float *pred;          /* device FP32 Detect output */
+    size_t pred_floats;
+    float *pred_h;        /* pinned copy */
+
+    float *in_h;          /* pinned FP32 input staging */
+    float *in_d;          /* device FP32 copy of it */
+    size_t in_cap;        /* floats in both */
+    int input_on_device;  /* letterbox wrote the input: commit uploads nothing */
+
+    /* letterbox staging */
+    unsigned char *lb_h, *lb_d;
+    size_t lb_cap;
+    cudaEvent_t lb_done;
+    int lb_pending;
+
+    /* NMS buffers (grown on demand) */
+    unsigned long long *nms_keys, *nms_sorted;
+    size_t nms_key_cap;
+    unsigned int *nms_count;   /* device counters: [0] candidates, [1] kept */
+    void *nms_tmp;
+    size_t nms_tmp_cap;
+    float4 *nms_box;
+    float *nms_area;
+    y5_det *nms_det;
+    size_t nms_box_cap;
+    unsigned long long *nms_mask;
+    size_t nms_mask_cap;       /* words */
+    int *nms_kept;
+    y5_det *nms_out;
+    size_t nms_kept_cap;
+    unsigned char *nms_cls;
+    size_t nms_cls_cap;
+    void *nms_h;               /* pinned: count + result boxes */
+    size_t nms_h_cap;
+    int nms_greedy;
+
+    /* CUDA graph */
+    cudaGraphExec_t gexec;
+    int capturing;
+    int graph_valid;
+    float graph_lazy, cap_lazy;
+    int graph_input_dev, cap_input_dev;
+
+    char err[512];             /* first recorded error, cleared when reported */
+} cu_impl;
+
+static inline cu_impl *cu_of(y5_backend *b) { return (cu_impl *)b->impl; }
+
+/* ---- error checks: record the first failure as one line ---- */
+int cu_fail_cuda(cu_impl *m, cudaError_t e, const char *what, const char *file, int line);
+int cu_fail_blas(cu_impl *m, cublasStatus_t s, const char *what, const char *file, int line);
+int cu_fail_msg(cu_impl *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Moves the recorded error (if any) into err; returns -1 if there was one. */
+int cu_take_error(cu_impl *m, char *err, size_t errlen);
+
+static inline int cu_ck(cu_impl *m, cudaError_t e, const char *what, const char *file, int line) {
+    return e == cudaSuccess ? 0 : cu_fail_cuda(m, e, what, file, line);
+}
+static inline int cu_ckb(cu_impl *m, cublasStatus_t s, const char *what, const char *file, int line) {
+    return s == CUBLAS_STATUS_SUCCESS ? 0 : cu_fail_blas(m, s, what, file, line);
+}
+/* 0 on success, else -1 with the failure recorded in m->err. */
+#define CU_CK(m, call) cu_ck((m), (call), #call, __FILE__, __LINE__)
+#define CU_CKB(m, call) cu_ckb((m), (call), #call, __FILE__, __LINE__)
+
+/* Makes the backend's device current on the calling thread. */
+int cu_use_device(cu_impl *m);
+/* (Re)allocates a device buffer to at least `bytes` (contents lost). */
+int cu_grow(cu_impl *m, void **p, size_t *cap, size_t bytes);
+int cu_grow_host(cu_impl *m, void **p, size_t *cap, size_t bytes);
+
+/* Grid size for a grid-stride loop over `total` items, `threads` per block. */
+static inline unsigned cu_blocks(const cu_impl *m, long long total, int threads) {
+    long long b = (total + threads - 1) / threads;
+    long long cap = (long long)(m->sm_count > 0 ? m->sm_count : 16) * 32;
+    if (b > cap) b = cap;
+    return (unsigned)(b < 1 ? 1 : b);
+}
+
+/* ---- kernel launchers (each returns cudaGetLastError() of its launch) ---- */
+/* kernels_conv.cu */
+cudaError_t cu_im2col(const cu_impl *m, const __half *in, int n, int h, int w, int cin, int ld_in, int k, int s,
+                      int p, int ho, int wo, long long m0, long long mc, __half *col, int ldcol);
+cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int silu,
+                        const __half *res, int ld_res, __half *out, int ld_out);
+/* kernels_tensor.cu */
+cudaError_t cu_maxpool(const cu_impl *m, const __half *in, int n, int h, int w, int c, int ld_in, __half *out,
+                       int ld_out, int k);
+cudaError_t cu_upsample(const cu_impl *m, const __half *in, int n, int h, int w, int c, int ld_in, __half *out,
+                        int ld_out, int scale);
+cudaError_t cu_copy(const cu_impl *m, const __half *in, long long px, int c, int ld_in, __half *out, int ld_out);
+cudaError_t cu_f32_to_f16(const cu_impl *m, const float *in, long long px, int c, __half *out, int ld_out);
+cudaError_t cu_f16_to_f32(const cu_impl *m, const __half *in, long long count, float *out);
+cudaError_t cu_fill_f16(const cu_impl *m, __half *out, long long count, float v);
+cudaError_t cu_fill_f32(const cu_impl *m, float *out, long long count, float v);
+/* kernels_detect.cu */
+cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_shape *d, const __half *arena,
+                      float *pred);
+
+#endif

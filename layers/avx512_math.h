@@ -1,0 +1,45 @@
+/* avx512_math.h - internal: inline AVX-512 exp / SiLU / sigmoid shared by the
+ * *_avx512.c files (include only from files built with -mavx512f). */
+#ifndef Y5_AVX512_MATH_H
+#define Y5_AVX512_MATH_H
+
+#include <immintrin.h>
+
+/* exp(x) for x in [-87, 88] (clamped), ~1 ulp: 2^n * P(r), |r| <= ln2/2. */
+static inline __m512 y5_exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* x / (1 + exp(-x)); 1/d by rcp14 + one Newton step. */
+static inline __m512 y5_silu512(__m512 x) {
+    __m512 e = y5_exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), e);
+    __m512 y = _mm512_rcp14_ps(d);
+    y = _mm512_fmadd_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(1.0f)), y);
+    return _mm512_mul_ps(x, y);
+}
+
+/* 1 / (1 + exp(-x)) with a true division (~2 ulp). */
+static inline __m512 y5_sigmoid512(__m512 x) {
+    __m512 e = y5_exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+static inline __mmask16 y5_mask16(int rem) {
+    return rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (rem > 0 ? rem : 0)) - 1);
+}
+
+#endif
