@@ -6,6 +6,9 @@
 
 #include "engine.h"
 #include "letterbox.h"
+#ifdef Y5_HAVE_CUDA
+#include "../cuda/cuda_backend.h"
+#endif
 
 y5_engine *y5_engine_open(const char *weights, const y5_engine_opts *o, char *err, size_t errlen) {
     y5_engine_opts def = {0};
@@ -17,7 +20,18 @@ y5_engine *y5_engine_open(const char *weights, const y5_engine_opts *o, char *er
     if (!strcmp(dev, "cpu")) {
         e->be = y5_backend_cpu_create(o->threads, err, errlen);
     } else if (!strncmp(dev, "cuda", 4) || (dev[0] >= '0' && dev[0] <= '9')) {
+#ifdef Y5_HAVE_CUDA
+        /* "cuda", "cuda:N" or "N" */
+        const char *num = dev[0] == 'c' ? (dev[4] == ':' ? dev + 5 : dev + 4) : dev;
+        char *end = NULL;
+        long idx = *num ? strtol(num, &end, 10) : 0;
+        if (*num && (end == num || *end || idx < 0 || idx > 1024))
+            snprintf(err, errlen, "--device %s: expected cpu, cuda, cuda:N or N", dev);
+        else
+            e->be = y5_backend_cuda_create((int)idx, err, errlen);
+#else
         snprintf(err, errlen, "--device %s: this build has no CUDA backend (build with nvcc present, see README)", dev);
+#endif
     } else {
         snprintf(err, errlen, "--device %s: unknown device (use cpu, cuda or cuda:N)", dev);
     }
@@ -105,6 +119,23 @@ static void run_op(y5_engine *e, const y5_op *op) {
 int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errlen) {
     if (!e->planned) { snprintf(err, errlen, "engine: forward before plan"); return -1; }
     y5_view in = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
+#ifdef Y5_HAVE_CUDA
+    /* CUDA: replay the forward captured for this plan (captured on first use) */
+    if (!op_ms && y5_cuda_is(e->be) && !getenv("Y5_NO_CUDA_GRAPH")) {
+        int r = y5_cuda_graph_launch(e->be, e->lazy_obj_min, err, errlen);
+        if (r < 0) return -1;
+        if (r == 0) {
+            if (y5_cuda_graph_begin(e->be, err, errlen)) return -1;
+            if (e->be->ops->input_commit(e->be, &in, err, errlen)) {
+                y5_cuda_graph_end(e->be, NULL, 0);
+                return -1;
+            }
+            for (int i = 0; i < e->g.n_ops; i++) run_op(e, &e->g.ops[i]);
+            if (y5_cuda_graph_end(e->be, err, errlen)) return -1;
+        }
+        return e->be->ops->sync(e->be, err, errlen);
+    }
+#endif
     if (e->be->ops->input_commit(e->be, &in, err, errlen)) return -1;
     for (int i = 0; i < e->g.n_ops; i++) {
         double t0 = op_ms ? now_ms() : 0;
@@ -148,6 +179,15 @@ void y5_detect_defaults(y5_detect_opts *o) {
 }
 
 int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_det *out, int max_out) {
+#ifdef Y5_HAVE_CUDA
+    if (e->planned && y5_cuda_is(e->be) && !getenv("Y5_CPU_NMS")) {
+        char err[512];
+        int n = y5_cuda_nms(e->be, b, e->g.det.rows, e->g.det.no, o, out, max_out, err, sizeof err);
+        if (n < 0) fprintf(stderr, "yolov5c: %s\n", err);
+        if (n > 0) y5_scale_boxes(out, n, e->h, e->w, h0, w0);
+        return n;
+    }
+#endif
     int rows, no;
     const float *pred = y5_engine_pred(e, &rows, &no);
     if (!pred) return -1;
@@ -163,8 +203,29 @@ int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_
     return n;
 }
 
+static int y5_engine_input_on_device(const y5_engine *e) {
+#ifdef Y5_HAVE_CUDA
+    return y5_cuda_is(e->be) && !getenv("Y5_CPU_LETTERBOX");
+#else
+    (void)e;
+    return 0;
+#endif
+}
+
 void y5_engine_put_image(y5_engine *e, int b, const y5_image *img, const void *geom) {
     const y5_letterbox_geom *g = geom;
+#ifdef Y5_HAVE_CUDA
+    /* CUDA: u8 upload + letterbox on the GPU, straight into the half input
+     * (the next forward then skips the host staging upload) */
+    if (y5_cuda_is(e->be) && !getenv("Y5_CPU_LETTERBOX")) {
+        y5_view in = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
+        char err[512];
+        if (y5_cuda_letterbox(e->be, &in, b, img->px, img->w, img->h, g->new_w, g->new_h, g->top, g->left, err,
+                              sizeof err))
+            fprintf(stderr, "yolov5c: %s\n", err);
+        return;
+    }
+#endif
     size_t px = (size_t)g->out_w * g->out_h * 3;
     if (e->lb_cap < px) {
         free(e->lb);
@@ -191,7 +252,7 @@ int y5_detect(y5_engine *e, const y5_image *img, const y5_detect_opts *o, y5_det
     if (y5_engine_plan(e, 1, g.out_h, g.out_w, err, errlen)) return -1;
     y5_engine_set_lazy_cls(e, o->nms.conf_thres);
     y5_engine_put_image(e, 0, img, &g);
-    if (!e->lb) { snprintf(err, errlen, "out of memory"); return -1; }
+    if (!e->lb && !y5_engine_input_on_device(e)) { snprintf(err, errlen, "out of memory"); return -1; }
     if (y5_engine_forward(e, err, errlen)) return -1;
     int n = y5_engine_nms(e, 0, &o->nms, img->w, img->h, out, max_out);
     if (n < 0) snprintf(err, errlen, "out of memory in NMS");

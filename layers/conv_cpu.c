@@ -24,8 +24,10 @@ void y5_conv_set_winograd(int mode) { __atomic_store_n(&g_wino, mode, __ATOMIC_R
 
 /* Tile size (output pixels per side) for a stride-1 3x3 conv in auto mode. */
 static int wino_auto_m(int cin, int cout) {
-    (void)cin; (void)cout;
-    return 4;
+    (void)cout;
+    static int lim = 0;
+    if (!lim) { const char *e = getenv("Y5_W4MAX"); lim = e ? atoi(e) : 100000; }
+    return cin <= lim ? 4 : 2;
 }
 
 /* 0: plain GEMM, else the Winograd output tile size (2 or 4). */
