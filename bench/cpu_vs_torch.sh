@@ -107,6 +107,7 @@ parse_row() { awk '/median ms/ { getline; print $2, $3, $4; exit }'; }
 
 ROWS=""
 CHECKS=""
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 for k in $MODELS; do
     name=$(model_pt "$k")
     pt="$SHARED/models/$name.pt"
@@ -135,17 +136,17 @@ for k in $MODELS; do
     t_out=$("$PY" bench/torch_yolov5.py --weights "$w" --imgsz "$IMGSZ" --batch 1 --device cpu \
         --iters "$ITERS" --warmup "$WARMUP" --threads "$THREADS" $TORCH_ARGS) || die "PyTorch peer failed on $name"
     echo "$t_out" >&2
-    read -r c_med _ c_gf <<EOF
+    read -r c_med c_min c_gf <<EOF
 $(echo "$c_out" | parse_row)
 EOF
     [ -n "$c_gf" ] || die "cannot parse the yolov5c bench output"
-    read -r t_med _ t_gf <<EOF
+    read -r t_med t_min t_gf <<EOF
 $(echo "$t_out" | parse_row)
 EOF
     [ -n "$t_gf" ] || die "cannot parse the PyTorch peer output"
     ratio=$(awk -v a="$c_med" -v b="$t_med" 'BEGIN { printf "%.2f", a / b }')
     ROWS="$ROWS
-| $name | $c_med | $t_med | $ratio | $c_gf | $t_gf |"
+| $name | $c_med | $t_med | $ratio | $c_gf | $t_gf | $c_min | $t_min |"
 done
 
 CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
@@ -160,13 +161,13 @@ DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 REPORT="## CPU: yolov5c vs PyTorch, ${IMGSZ}x${IMGSZ} batch 1, $THREADS threads ($DATE)
 
 - command: \`$CMDLINE\` ($ITERS timed forwards after $WARMUP warm-up, median and min over them)
-- machine: ${CPU:-unknown CPU}, $(nproc) CPUs available (${SOCK:-?} socket(s) x ${CPS:-?} cores x ${TPC:-?} threads), flags: ${FLAGS:-?}
+- machine: ${CPU:-unknown CPU}, $(nproc) CPUs available (${SOCK:-?} socket(s) x ${CPS:-?} cores x ${TPC:-?} threads), flags: ${FLAGS:-?}; load average before / after: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 - PyTorch: $TORCH_VER ($PY), mkldnn available: $MKLDNN; peer bench/torch_yolov5.py, FP32 NCHW, inference_mode, flush denormal${TORCH_ARGS:+, extra options: $TORCH_ARGS}
 - yolov5c: $REV, FP32, \`yolov5c bench --device cpu\`
 - GFLOP/s: 2 x conv multiply-adds per forward / median time (both sides count the same convs)$CHECKS
 
-| model | yolov5c median ms | torch median ms | ratio (yolov5c/torch) | yolov5c GFLOP/s | torch GFLOP/s |
-| --- | --- | --- | --- | --- | --- |$ROWS"
+| model | yolov5c median ms | torch median ms | ratio (yolov5c/torch) | yolov5c GFLOP/s | torch GFLOP/s | yolov5c min ms | torch min ms |
+| --- | --- | --- | --- | --- | --- | --- | --- |$ROWS"
 echo "$REPORT"
 if [ "$RECORD" = 1 ]; then
     mkdir -p bench/results

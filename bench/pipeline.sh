@@ -11,7 +11,8 @@
 # ../shared/data/coco64/images by bench/make_inputs.c (built here against
 # build/libyolov5c.a) in a temp folder. Every strategy writes annotated
 # images and label files. Each run is timed as a whole process, start to
-# exit (model loading included), best of --repeat runs (default 1). Also
+# exit (model loading included), best of --repeat runs (default 1; repeats
+# interleaved across strategies), with its CPU seconds (user + sys). Also
 # reported: yolov5c's steady-state rate (its own clock, after model load)
 # and its pure forward rate (yolov5c bench at the letterboxed 384x640).
 # Python: /usr/bin/python3 with Debian's python3-torch and python3-opencv
@@ -24,7 +25,7 @@
 set -eu
 
 cd "$(dirname "$0")/.."
-CMDLINE="bench/pipeline.sh $*"
+CMDLINE="${Y5_BIN:+Y5_BIN=$Y5_BIN }bench/pipeline.sh $*"
 COUNTS="2 20 50"
 IMGSZ=640
 MODEL=yolov5n
@@ -63,6 +64,10 @@ if ! py_ok && [ "$INSTALL" = 1 ]; then
         python3-torch python3-opencv python3-numpy >&2 || log "apt-get install failed"
 fi
 py_ok || die "$PY cannot import torch, cv2 and numpy (apt-get install python3-torch python3-opencv)"
+if [ ! -x /usr/bin/time ] && [ "$INSTALL" = 1 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >&2 || true
+fi
+[ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time)"
 # bench/torch_yolov5.py (the PyTorch model) is written by another engineer: wait for it
 waited=0
 until [ -f bench/torch_yolov5.py ] && grep -q "^class YOLOv5" bench/torch_yolov5.py; do
@@ -97,22 +102,18 @@ for n in $COUNTS; do
     ls "$TMP/all" | sort | head -n "$n" | while read -r f; do ln -s "$TMP/all/$f" "$TMP/in$n/$f"; done
 done
 
-now() { date +%s.%N; }
-# time_best NAME COUNT CMD...: best wall seconds of REPEAT whole-process runs
-# (output folder $TMP/out, emptied before each run; the last log in $TMP/log)
-time_best() {
-    best=""
-    i=0
-    while [ "$i" -lt "$REPEAT" ]; do
-        rm -rf "$TMP/out"
-        t0=$(now)
-        "$@" >"$TMP/log" 2>&1 || { cat "$TMP/log" >&2; die "failed: $*"; }
-        t1=$(now)
-        s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-        best=$(awk -v a="$best" -v b="$s" 'BEGIN { if (a == "" || b + 0 < a + 0) print b; else print a }')
-        i=$((i + 1))
-    done
-    echo "$best"
+# timed RESULT_KEY CMD...: one whole-process run, start to exit (output folder
+# $TMP/out emptied first; its log in $TMP/log); appends "KEY wall cpu" to $RES
+# (cpu: user + system seconds of the process and its children)
+timed() {
+    key=$1
+    shift
+    rm -rf "$TMP/out"
+    /usr/bin/time -f "%e %U %S" -o "$TMP/time" "$@" >"$TMP/log" 2>&1 || { cat "$TMP/log" >&2; die "failed: $*"; }
+    read -r e u sy <"$TMP/time"
+    c=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')
+    echo "$key $e $c" >>"$RES"
+    log "  $e s wall, $c s CPU"
 }
 
 STRATS="torch_seq torch_2threads torch_2procs y5c y5c_nosave y5c_cpu2"
@@ -128,26 +129,33 @@ label() {
 }
 run_strat() { # STRAT COUNT
     src="$TMP/in$2"
+    k="$1 $2"
     case "$1" in
-    torch_seq) time_best "$PY" bench/pipeline_torch.py --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --mode seq ;;
-    torch_2threads) time_best "$PY" bench/pipeline_torch.py --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --mode threads --jobs 2 ;;
-    torch_2procs) time_best "$PY" bench/pipeline_torch.py --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --mode procs --jobs 2 ;;
-    y5c) time_best "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" ;;
-    y5c_nosave) time_best "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --no-save ;;
-    y5c_cpu2) time_best "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --device cpu,cpu ;;
+    torch_seq) timed "$k" "$PY" bench/pipeline_torch.py --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --mode seq ;;
+    torch_2threads) timed "$k" "$PY" bench/pipeline_torch.py --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --mode threads --jobs 2 ;;
+    torch_2procs) timed "$k" "$PY" bench/pipeline_torch.py --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --mode procs --jobs 2 ;;
+    y5c) timed "$k" "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" ;;
+    y5c_nosave) timed "$k" "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --no-save ;;
+    y5c_cpu2) timed "$k" "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --device cpu,cpu ;;
     esac
 }
 
+# repeats outermost, so that a burst of load from other users of the machine
+# hits one repeat of every strategy rather than every repeat of one
 RES="$TMP/results"
 : >"$RES"
-for n in $COUNTS; do
-    for s in $STRATS; do
-        log "$n images: $(label "$s")"
-        t=$(run_strat "$s" "$n")
-        echo "$s $n $t" >>"$RES"
-        log "  $t s"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+r=1
+while [ "$r" -le "$REPEAT" ]; do
+    for n in $COUNTS; do
+        for s in $STRATS; do
+            log "run $r/$REPEAT, $n images: $(label "$s")"
+            run_strat "$s" "$n"
+        done
     done
+    r=$((r + 1))
 done
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 # the stage accounting of yolov5c detect on the largest count (last timed run is y5c_cpu2: rerun the default)
 rm -rf "$TMP/out"
 "$BIN" detect --weights "$W" --source "$TMP/in$MAX" --out "$TMP/out" --imgsz "$IMGSZ" --stats-json "$TMP/stats.json" \
@@ -158,28 +166,46 @@ STEADY=$(sed -n 's/^done: .*, \([0-9.]*\) images\/s;.*/\1/p' "$TMP/log")
 LBH=$(( (IMGSZ * 1080 / 1920 + 31) / 32 * 32 ))
 FWD=$("$BIN" bench --weights "$W" --imgsz "${LBH}x$IMGSZ" --iters 10 --warmup 2 | awk '/median ms/ { getline; print $5; exit }')
 
+# best (lowest wall) run per strategy and count, with its CPU seconds
+best() { awk -v s="$1" -v n="$2" '$1 == s && $2 == n && (b == "" || $3 + 0 < b + 0) { b = $3; c = $4 } END { print b, c }' "$RES"; }
 TABLE="| strategy |"
 SEP="| --- |"
-for n in $COUNTS; do TABLE="$TABLE $n images: s | img/s |"; SEP="$SEP ---: | ---: |"; done
+for n in $COUNTS; do TABLE="$TABLE $n img: s | img/s | CPU s |"; SEP="$SEP ---: | ---: | ---: |"; done
 TABLE="$TABLE
 $SEP"
 for s in $STRATS; do
     row="| $(label "$s") |"
     for n in $COUNTS; do
-        t=$(awk -v s="$s" -v n="$n" '$1 == s && $2 == n { print $3 }' "$RES")
-        r=$(awk -v t="$t" -v n="$n" 'BEGIN { printf "%.2f", (t > 0 ? n / t : 0) }')
-        row="$row $t | $r |"
+        set -- $(best "$s" "$n")
+        r=$(awk -v t="$1" -v n="$n" 'BEGIN { printf "%.2f", (t > 0 ? n / t : 0) }')
+        row="$row $1 | $r | $2 |"
     done
     TABLE="$TABLE
 $row"
 done
+# every run's wall seconds, in run order (the spread shows the machine's noise)
+runs() { awk -v s="$1" -v n="$2" '$1 == s && $2 == n { printf "%s%s", (k++ ? " / " : ""), $3 } END { print "" }' "$RES"; }
+ALL="| strategy |"
+SEP="| --- |"
+for n in $COUNTS; do ALL="$ALL $n img: wall s of each run |"; SEP="$SEP --- |"; done
+ALL="$ALL
+$SEP"
+for s in $STRATS; do
+    row="| $(label "$s") |"
+    for n in $COUNTS; do row="$row $(runs "$s" "$n") |"; done
+    ALL="$ALL
+$row"
+done
 CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 MACHINE="$CPU, $(nproc) cores (nproc)"
-NOTES="yolov5c steady state (its own clock, after model load, $MAX images): $STEADY images/s; pure forward (yolov5c bench, ${LBH}x$IMGSZ, batch 1): $FWD images/s."
+NOTES="Load average (1, 5, 15 min) before: $LOAD0, after: $LOAD1 (the machine is shared).
+yolov5c steady state (its own clock, after model load, $MAX images): $STEADY images/s; pure forward (yolov5c bench, ${LBH}x$IMGSZ, batch 1): $FWD images/s."
 echo
-echo "$MODEL, imgsz $IMGSZ, 1920x1080 JPEG inputs, annotated images written; whole process start to exit, best of $REPEAT"
+echo "$MODEL, imgsz $IMGSZ, 1920x1080 JPEG inputs, annotated images written; whole process start to exit, best of $REPEAT (CPU s: user+sys of that run)"
 echo
 echo "$TABLE"
+echo
+echo "$ALL"
 echo
 echo "$NOTES"
 echo
@@ -194,9 +220,14 @@ if [ "$RECORD" = 1 ]; then
         echo
         echo "Command: \`$CMDLINE\` ($MODEL, imgsz $IMGSZ, 1920x1080 JPEG q95 inputs from coco64, annotated images + labels written;"
         echo "torch $("$PY" -c 'import torch; print(torch.__version__)'), OpenCV $("$PY" -c 'import cv2; print(cv2.__version__)');"
-        echo "each strategy timed as a whole process, model load included, best of $REPEAT)."
+        echo "each strategy timed as a whole process, model load included, best wall of $REPEAT interleaved runs; CPU s = user + system"
+        echo "seconds of that run)."
         echo
         echo "$TABLE"
+        echo
+        echo "Every run:"
+        echo
+        echo "$ALL"
         echo
         echo "$NOTES"
         echo

@@ -263,6 +263,7 @@ struct pipe_s {
     long long n_ok, n_failed, n_skipped, n_dets, n_new_written;
     int die_after;
     int lb_on_engine;                     /* Y5_PIPE_LETTERBOX=engine: letterbox on the engine thread */
+    double flush_s;                       /* a partial group waits at most this long (Y5_PIPE_FLUSH_MS) */
     int partial_frame;                    /* raw: bytes of a trailing partial frame */
     double stage[ST_N];
     double t_start;
@@ -433,8 +434,11 @@ static void *decoder_main(void *arg) {
         int bad = 0, eof = 0;
         if (raw) {
             it->img.px = malloc(frame_bytes);
-            if (!it->img.px) { snprintf(err, sizeof err, "out of memory"); bad = 1; }
-            else {
+            if (!it->img.px) { /* cannot skip a frame without losing the stream's framing: stop */
+                plog(p, "yolov5c detect: out of memory for a %dx%d frame; stopping\n", o->raw_w, o->raw_h);
+                eof = 1;
+                p->partial_frame = -1;
+            } else {
                 ssize_t got = read_full(o->raw_fd, it->img.px, frame_bytes);
                 if (got == (ssize_t)frame_bytes) { it->img.w = o->raw_w; it->img.h = o->raw_h; }
                 else {
@@ -544,7 +548,7 @@ static int pick_batch(pipe_t *p, item **out, double *deadline) {
     }
     /* no full group: can more images still arrive? */
     int more = p->in_decode > 0 || (!p->source_done && p->next_claim < p->emitted + p->window);
-    double due = p->ready[0]->t_ready + Y5_PIPE_FLUSH_MS / 1e3;
+    double due = p->ready[0]->t_ready + p->flush_s;
     if (!more || now_s() >= due) return take_group(p, 0, B, out);
     *deadline = due;
     return 0;
@@ -1117,6 +1121,8 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     p->die_after = die ? atoi(die) : 0;
     const char *lbw = getenv("Y5_PIPE_LETTERBOX"); /* measurement knob: "engine" or "worker" (default) */
     p->lb_on_engine = lbw && !strcmp(lbw, "engine");
+    const char *fl = getenv("Y5_PIPE_FLUSH_MS");
+    p->flush_s = (fl && atof(fl) >= 0 ? atof(fl) : Y5_PIPE_FLUSH_MS) / 1e3;
 
     p->window = o->queue;
     p->slots = calloc((size_t)p->window, sizeof(item));

@@ -17,7 +17,9 @@
  * Batches: an idle engine takes B ready images of one letterboxed shape
  * (the group holding the oldest image first); a smaller group is run as a
  * partial batch when nothing more can arrive (end of input, or the slots are
- * all taken) or when its oldest image has waited Y5_PIPE_FLUSH_MS. */
+ * all taken) or when its oldest image has waited Y5_PIPE_FLUSH_MS (the
+ * environment variable of that name overrides it; the tests set it high so
+ * that batch composition does not depend on timing). */
 #ifndef Y5_PIPELINE_H
 #define Y5_PIPELINE_H
 

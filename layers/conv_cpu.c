@@ -24,10 +24,8 @@ void y5_conv_set_winograd(int mode) { __atomic_store_n(&g_wino, mode, __ATOMIC_R
 
 /* Tile size (output pixels per side) for a stride-1 3x3 conv in auto mode. */
 static int wino_auto_m(int cin, int cout) {
-    (void)cout;
-    static int lim = 0;
-    if (!lim) { const char *e = getenv("Y5_W4MAX"); lim = e ? atoi(e) : 100000; }
-    return cin <= lim ? 4 : 2;
+    (void)cin; (void)cout;
+    return 4;
 }
 
 /* 0: plain GEMM, else the Winograd output tile size (2 or 4). */
@@ -137,16 +135,17 @@ static long pad_ld(int x) {
 
 static int wino_m(const y5_conv_cpu *c) { return conv_fmt(c) == FMT_WINO43 ? 4 : 2; }
 
-/* Most tiles per task: V and M of one task stay around WINO_BUDGET bytes. */
-#define WINO_BUDGET (1536 * 1024)
+/* Most tiles per task: V and M of one task stay around WINO_BUDGET bytes,
+ * well inside the L2 (U[xi] streams through beside them). */
+#define WINO_BUDGET (640 * 1024)
 /* below this many tiles per thread, split the output channels */
 #define WINO_SPLIT_TILES 48
 static int wino_tmax(int cin, int cout, int P) {
-    static int bud = 0;
-    if (!bud) { const char *e = getenv("Y5_WB"); bud = e ? atoi(e) * 1024 : WINO_BUDGET; }
-    int t = bud / (P * 4 * (cin + cout));
+    int t = WINO_BUDGET / (P * 4 * (cin + cout));
     t = t / 8 * 8;
-    if (t < 16) t = 16;
+    /* deep layers: V and M spill to L3 rather than re-reading the large U
+     * for every few tiles */
+    if (t < 32) t = 32;
     if (t > 256) t = 256;
     return t;
 }
@@ -334,6 +333,120 @@ static void im2col_block(void *vctx, float *dst, long ldd, int m0, int mc, int k
     }
 }
 
+/* ---- implicit GEMM for single-K-block convs on contiguous input ----------
+ * When a pixel's kernel-row taps (k x cin floats) are adjacent in memory
+ * (ld_in == cin) and K fits one K block, the A rows of the interior output
+ * pixels of an output row are read in place by the AVX-512 macro-kernel
+ * (segmented A: k segments of k*cin floats, w*cin apart; consecutive pixels
+ * s*cin apart). Only the padded border pixels go through im2col. */
+#define IMPL_NC 384 /* N block (multiple of Y5_NR): B of K x 384 stays in L2 */
+
+typedef struct {
+    const y5_conv_cpu *c;
+    const im2col_ctx *ic;
+    const float *in;
+    float *out;
+    const float *res;
+    int ld_out, ld_res, silu, n, rows, ntasks, K, oxa, oxb;
+    void *scratch;
+    size_t per_thread;
+    long ldd;
+} impl_ctx;
+
+static void impl_gemm(const impl_ctx *x, const float *a, long lda, int sl, long ss, size_t pix, int mc) {
+    const y5_conv_cpu *c = x->c;
+    for (int n0 = 0; n0 < c->cout; n0 += IMPL_NC) {
+        y5_gemm_blk b;
+        memset(&b, 0, sizeof b);
+        b.mc = mc;
+        b.nc = c->cout - n0 < IMPL_NC ? c->cout - n0 : IMPL_NC;
+        b.kc = x->K;
+        b.a = a;
+        b.lda = lda;
+        b.seg_len = sl;
+        b.seg_stride = ss;
+        b.b = c->wpack + HDR + (size_t)(n0 / Y5_NR) * Y5_NR * x->K;
+        b.c = x->out + pix * x->ld_out + n0;
+        b.ldc = x->ld_out;
+        b.last = 1;
+        b.bias = c->bias + n0;
+        b.res = x->res ? x->res + pix * x->ld_res + n0 : NULL;
+        b.ldres = x->ld_res;
+        b.silu = x->silu;
+        y5_gemm_macro_avx512(&b);
+    }
+}
+
+/* pixels [pix, pix + cnt) through im2col, Y5_MC_MAX at a time */
+static void impl_border(const impl_ctx *x, float *buf, size_t pix, int cnt) {
+    for (int i = 0; i < cnt; i += Y5_MC_MAX) {
+        int mc = cnt - i < Y5_MC_MAX ? cnt - i : Y5_MC_MAX;
+        im2col_block((void *)x->ic, buf, x->ldd, (int)(pix + i), mc, 0, x->K);
+        impl_gemm(x, buf, x->ldd, 0, 0, pix + i, mc);
+    }
+}
+
+static void impl_task(void *vctx, int t, int worker) {
+    const impl_ctx *x = vctx;
+    const im2col_ctx *ic = x->ic;
+    const int r0 = (int)((long)t * x->rows / x->ntasks), r1 = (int)((long)(t + 1) * x->rows / x->ntasks);
+    uintptr_t base = (uintptr_t)x->scratch + (size_t)worker * x->per_thread;
+    float *buf = (float *)((base + 63) & ~(uintptr_t)63);
+    const int k = ic->k, s = ic->s, p = ic->p, cin = ic->cin;
+    for (int r = r0; r < r1; r++) {
+        int img = r / ic->ho, oy = r % ic->ho;
+        size_t pix = (size_t)r * ic->wo;
+        int iy0 = oy * s - p;
+        if (iy0 < 0 || iy0 + k > ic->h || x->oxb <= x->oxa) {
+            impl_border(x, buf, pix, ic->wo);
+            continue;
+        }
+        if (x->oxa > 0) impl_border(x, buf, pix, x->oxa);
+        const float *a = x->in + (((size_t)img * ic->h + iy0) * ic->w + (size_t)(x->oxa * s - p)) * cin;
+        impl_gemm(x, a, (long)s * cin, k * cin, (long)ic->w * cin, pix + x->oxa, x->oxb - x->oxa);
+        if (x->oxb < ic->wo) impl_border(x, buf, pix + x->oxb, ic->wo - x->oxb);
+    }
+}
+
+static int use_implicit(const y5_conv_cpu *c, int ld_in, int wo) {
+    int K = c->cin * c->k * c->k;
+    return y5_gemm_isa() == Y5_ISA_AVX512 && ld_in == c->cin && y5_gemm_kc(K) == K && wo >= 16;
+}
+
+static void impl_run(y5_pool *pool, const y5_conv_cpu *c, const im2col_ctx *ic, int n, float *out, int ld_out,
+                     const float *res, int ld_res, int silu, void *scratch) {
+    impl_ctx x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.ic = ic;
+    x.in = ic->in;
+    x.out = out;
+    x.res = res;
+    x.ld_out = ld_out;
+    x.ld_res = ld_res;
+    x.silu = silu;
+    x.n = n;
+    x.rows = n * ic->ho;
+    x.K = c->cin * c->k * c->k;
+    x.oxa = (c->p + c->s - 1) / c->s;
+    x.oxb = (ic->w - c->k + c->p) / c->s + 1;
+    if (x.oxb > ic->wo) x.oxb = ic->wo;
+    if (x.oxb < x.oxa) x.oxb = x.oxa;
+    x.scratch = scratch;
+    x.per_thread = y5_gemm_scratch(x.K, 1) - 64;
+    x.ldd = pad_ld(x.K);
+    int T = y5_pool_size(pool);
+    /* about 64 output pixels x 48 channels or more per task, a multiple of T tasks */
+    long work = (long)x.rows * ic->wo * ((c->cout + 47) / 48);
+    int nt = (int)(work / 4096);
+    if (nt > 8 * T) nt = 8 * T;
+    if (nt < 1) nt = 1;
+    if (T > 1) nt = (nt + T - 1) / T * T;
+    if (nt > x.rows) nt = x.rows;
+    x.ntasks = nt;
+    y5_pool_run(pool, nt, impl_task, &x);
+}
+
 void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
                      const float *in, int n, int h, int w, int ld_in,
                      float *out, int ld_out, const float *res, int ld_res,
@@ -372,6 +485,10 @@ void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
         ic.p = c->p;
         ic.ho = ho;
         ic.wo = wo;
+        if (use_implicit(c, ld_in, wo)) {
+            impl_run(pool, c, &ic, n, out, ld_out, res, ld_res, silu, scratch);
+            return;
+        }
         g.packa = im2col_block;
         g.packa_ctx = &ic;
         g.scratch = scratch;

@@ -188,6 +188,8 @@ static void drv_task(void *vctx, int t, int worker) {
         blk.accumulate = k0 > 0;
         blk.last = k0 + kcb >= g->K;
         blk.silu = g->silu;
+        blk.seg_len = 0;
+        blk.seg_stride = 0;
         blk.ldc = g->ldc;
         blk.ldres = g->ldres;
         const float *bblk = g->bpack + (size_t)k0 * d->Npad;
@@ -234,6 +236,12 @@ void y5_gemm(y5_pool *pool, const y5_gemm_args *g) {
     int mc_target = imax(d.mr, (MC_TARGET / d.mr) * d.mr);
     int nt = (g->M + mc_target - 1) / mc_target;
     if (T > 1) nt = (nt + T - 1) / T * T;
+    /* small layers: at least ~4 tasks per thread (of 2+ row panels each), so
+     * the tasks handed out last leave little imbalance */
+    if (T > 1) {
+        int want = imin(4 * T, d.panels / 2);
+        if (nt < want) nt = (want + T - 1) / T * T;
+    }
     int ppt = Y5_MC_MAX / d.mr; /* panels per task at most: rows per task <= MC_MAX */
     int min_tasks = (d.panels + ppt - 1) / ppt;
     nt = imax(nt, min_tasks);

@@ -48,6 +48,11 @@ typedef struct {
     const float *res;      /* at (m0, n0), or NULL */
     long ldres;
     int silu;
+    /* seg_len > 0 (AVX-512 macro-kernel only): A is segmented, element
+     * (r, k) at a[r lda + (k / seg_len) seg_stride + k % seg_len] (implicit
+     * im2col of a conv whose kernel-row taps are adjacent in memory) */
+    int seg_len;
+    long seg_stride;
 } y5_gemm_blk;
 
 typedef void (*y5_gemm_macro_fn)(const y5_gemm_blk *b);
@@ -130,10 +135,12 @@ void y5_conv_set_winograd(int mode);
 float y5_silu_ref(float x);
 
 /* ---- AVX-512 kernels of the small layers (layers/pointwise_avx512.c) ---- */
-/* Detect decode of one grid row of one anchor: w cells, src row stride ld,
- * dst rows of no floats (sigmoid, then box: see layers/detect.c). */
-void y5_decode_row_avx512(const float *src, long ld, float *dst, int w, int no, float y, float stride,
-                          float aw, float ah, float lazy_min);
+/* Detect decode of one grid row, all na anchors: w cells of the head
+ * (cell stride ld, anchor a's no values at a * no), into pred rows of no
+ * floats: anchor a's row x at dst + a * dst_astride + x * no (sigmoid, then
+ * box with anchors[2a], anchors[2a+1]: see layers/detect.c). */
+void y5_decode_row_avx512(const float *src, long ld, float *dst, long dst_astride, int na, const float *anchors,
+                          int w, int no, float y, float stride, float lazy_min);
 /* Output row y of a k x k stride-1 clipped max pool of one NHWC image;
  * returns -1 (nothing written) when k is too large for it. */
 int y5_maxpool_row_avx512(const float *img, int h, int w, int c, int ld_in, float *out, int ld_out, int k, int y);

@@ -136,11 +136,15 @@ static void conv_matrix(int isa_all) {
 T_TEST(conv_cpu_matrix_best_isa) { conv_matrix(0); }
 T_TEST(conv_cpu_matrix_all_isas) { conv_matrix(1); }
 
-/* Stride-1 3x3 convs packed for Winograd F(2x2,3x3) (forced on, so it also
- * runs with the portable transforms on every ISA) and forced off. */
+/* Stride-1 3x3 convs packed for Winograd F(2x2,3x3) and F(4x4,3x3) (forced
+ * on, so they also run with the portable transforms on every ISA), the
+ * per-layer choice, and forced off. */
 T_TEST(conv_cpu_matrix_winograd_on) {
-    y5_conv_set_winograd(1);
-    conv_matrix(1);
+    static const int modes[] = {2, 4, 1};
+    for (int i = 0; i < 3; i++) {
+        y5_conv_set_winograd(modes[i]);
+        conv_matrix(1);
+    }
     y5_conv_set_winograd(-1);
 }
 T_TEST(conv_cpu_matrix_winograd_off) {
@@ -161,10 +165,15 @@ T_TEST(conv_cpu_winograd_shapes) {
         {3, 5, 4, 17, 33, 3, 1, 0, 2, 1, 1, 0},
         {1, 6, 7, 5, 3, 3, 1, 2, 0, 0, 1, 1},
         {1, 2, 2, 4, 4, 3, 1, 1, 0, 0, 0, 1},
+        {1, 9, 10, 384, 400, 3, 1, 1, 0, 0, 1, 1}, /* few tiles: channel split */
+        {2, 23, 17, 40, 150, 3, 1, 1, 0, 0, 1, 1},
     };
-    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
-        conv_case_run(p2, &cs[i]);
-        conv_case_run(NULL, &cs[i]);
+    for (int mode = 2; mode <= 4; mode += 2) {
+        y5_conv_set_winograd(mode);
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            conv_case_run(p2, &cs[i]);
+            conv_case_run(NULL, &cs[i]);
+        }
     }
     y5_pool_destroy(p2);
     y5_conv_set_winograd(-1);
@@ -185,4 +194,29 @@ T_TEST(conv_cpu_large_k_blocks) {
     conv_case_run(p2, &d);
     conv_case_run(NULL, &a);
     y5_pool_destroy(p2);
+}
+
+T_TEST(conv_cpu_implicit_gemm) {
+    /* single-K-block convs on contiguous input, wide enough (wo >= 16) for
+     * the in-place A rows of the AVX-512 path: stems, 3x3 s2, 1x1 s2, odd
+     * widths, padded borders on every side, batches, residual, N > 384 */
+    y5_conv_set_winograd(0);
+    y5_pool *p2 = y5_pool_create(2);
+    T_REQUIRE(p2, "pool");
+    conv_case cs[] = {
+        {1, 40, 44, 3, 48, 6, 2, 2, 0, 0, 0, 1},
+        {2, 21, 37, 3, 16, 6, 2, 2, 0, 5, 1, 1},
+        {1, 9, 37, 16, 32, 3, 2, 1, 0, 0, 1, 1},
+        {2, 12, 33, 8, 20, 3, 1, 1, 0, 3, 1, 0},
+        {1, 10, 35, 30, 70, 3, 1, 0, 0, 0, 0, 1},
+        {1, 6, 40, 64, 400, 1, 2, 0, 0, 0, 1, 1},
+        {1, 17, 36, 5, 7, 3, 2, 2, 0, 0, 1, 1},
+        {1, 8, 34, 3, 16, 6, 2, 2, 4, 0, 0, 1}, /* ld_in > cin: the im2col path */
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        conv_case_run(p2, &cs[i]);
+        conv_case_run(NULL, &cs[i]);
+    }
+    y5_pool_destroy(p2);
+    y5_conv_set_winograd(-1);
 }
