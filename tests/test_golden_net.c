@@ -149,3 +149,47 @@ T_TEST(graph_concat_is_free) {
     T_CHECK(y5_engine_plan(e, 1, 100, 320, err, sizeof err) != 0, "a side not a multiple of 32 must fail");
     y5_engine_close(e);
 }
+
+/* End to end from the JPEG: stb decode (differs from cv2.imread by up to 3
+ * levels on ~5% of bytes) + our letterbox + network + NMS. The detections
+ * must be the reference's: same count, each matched to a reference of the
+ * same class with IoU >= 0.95 and conf within 0.02. */
+static void jpeg_case(const char *image, int size, int expect) {
+    char rel[256], err[1024];
+    const char *w = t_model_y5w("yolov5n");
+    T_REQUIRE(w, "conversion failed");
+    y5_engine *e = y5_engine_open(w, NULL, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    snprintf(rel, sizeof rel, "images/%s.jpg", image);
+    y5_image img;
+    T_REQUIRE(y5_image_load(t_shared_path(rel), &img, err, sizeof err) == 0, "%s", err);
+    y5_detect_opts o;
+    y5_detect_defaults(&o);
+    o.imgsz_h = o.imgsz_w = size;
+    static y5_det got[1000], want[1000];
+    int n = y5_detect(e, &img, &o, got, 1000, err, sizeof err);
+    snprintf(rel, sizeof rel, "golden/yolov5n_%s_%d_det.txt", image, size);
+    int m = read_dets(t_shared_path(rel), want, 1000);
+    T_CHECK(n == m && m == expect, "%d detections, reference %d", n, m);
+    double worst_iou = 1, worst_conf = 0;
+    for (int i = 0; i < m; i++) {
+        double best = 0, dc = 1;
+        for (int j = 0; j < n; j++) {
+            if (got[j].cls != want[i].cls) continue;
+            double iou = y5_iou(&got[j], &want[i]);
+            if (iou > best) { best = iou; dc = fabs(got[j].conf - want[i].conf); }
+        }
+        worst_iou = best < worst_iou ? best : worst_iou;
+        worst_conf = dc > worst_conf ? dc : worst_conf;
+    }
+    printf("    %s %d from the JPEG: %d/%d detections, worst IoU to the reference %.4f, worst |d conf| %.4f\n", image, size,
+           n, m, worst_iou, worst_conf);
+    T_CHECK(worst_iou >= 0.95, "a detection moved: IoU %.3f", worst_iou);
+    T_CHECK(worst_conf <= 0.02, "a confidence moved by %.3f", worst_conf);
+    y5_image_free(&img);
+    y5_engine_close(e);
+}
+
+T_TEST(golden_jpeg_yolov5n_bus_640) { T_NEED_SHARED(); jpeg_case("bus", 640, 5); }
+T_TEST(golden_jpeg_yolov5n_zidane_640) { T_NEED_SHARED(); jpeg_case("zidane", 640, 3); }
+T_TEST(golden_jpeg_yolov5n_zidane_1280) { T_NEED_SHARED(); jpeg_case("zidane", 1280, 5); }
