@@ -1,7 +1,14 @@
 /* conv_cpu.c - NHWC convolution as GEMM: out[m, co] = sum_k A[m, k] W[k, co],
- * m = (n, oy, ox), k = (ky, kx, ci). Weights are packed once (gemm.h layout);
- * 1x1 stride-1 convs read the input rows in place, the others im2col one
- * block of rows x one K block at a time into per-thread scratch. */
+ * m = (n, oy, ox), k = (ky, kx, ci). Weights are packed once (gemm.h layout).
+ * Paths, picked per conv:
+ *   - 1x1 stride-1: the input rows are A, read in place;
+ *   - stride-1 3x3 (AVX-512 by default): Winograd F(4x4,3x3) (or F(2x2,3x3)
+ *     when forced), 36 (16) GEMMs over transformed tiles;
+ *   - single-K-block convs on contiguous input (the 6x6 stem, small-cin 3x3
+ *     s2), AVX-512: implicit GEMM, A rows read in place except at the padded
+ *     borders;
+ *   - the rest: im2col of one block of rows x one K block at a time into
+ *     per-thread scratch. */
 #include "conv_cpu.h"
 
 #include <stdint.h>
