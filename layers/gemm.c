@@ -9,7 +9,7 @@
 
 /* ---- blocking parameters ---------------------------------------------- */
 /* K blocks: K <= KC_SINGLE runs as one block, else blocks of ~KC_TARGET. */
-#define KC_SINGLE 320
+#define KC_SINGLE 448
 #define KC_TARGET 256
 #define KC_MAX (KC_SINGLE > KC_TARGET + 16 ? KC_SINGLE : KC_TARGET + 16)
 /* N blocks: the packed B of one K block x NC columns stays in L2. */

@@ -95,7 +95,7 @@ void y5_gemm_macro_avx512(const y5_gemm_blk *b) {
         int mr = imin(MR, b->mc - i);
         const float *a = b->a + (size_t)i * b->lda;
         /* rows of the next row panel (plain A only), spread over the N panels */
-        const int mr_next = b->seg_len > 0 ? 0 : imin(MR, b->mc - i - MR);
+        const int mr_next = imin(MR, b->mc - i - MR);
         (void)np;
         (void)mr_next;
         for (int j = 0; j < b->nc; j += Y5_NR) {
@@ -115,9 +115,20 @@ void y5_gemm_macro_avx512(const y5_gemm_blk *b) {
                 }
             }
             const int jp = j / Y5_NR;
-            for (int r = jp * mr_next / np; r < (jp + 1) * mr_next / np; r++) {
-                const float *an = a + (size_t)(MR + r) * b->lda;
-                for (int k = 0; k < kc; k += 16) __builtin_prefetch(an + k, 0, 3);
+            if (b->seg_len <= 0) {
+                for (int r = jp * mr_next / np; r < (jp + 1) * mr_next / np; r++) {
+                    const float *an = a + (size_t)(MR + r) * b->lda;
+                    for (int k = 0; k < kc; k += 16) __builtin_prefetch(an + k, 0, 3);
+                }
+            } else if (mr_next > 0) {
+                /* segmented A: each segment's rows of the next panel span
+                 * (mr_next - 1) lda + sl floats */
+                const int nseg = (kc + sl - 1) / sl;
+                const long span = (long)(mr_next - 1) * b->lda + sl;
+                for (int sg = jp * nseg / np; sg < (jp + 1) * nseg / np; sg++) {
+                    const float *an = a + (size_t)MR * b->lda + (size_t)sg * ss;
+                    for (long k = 0; k < span; k += 16) __builtin_prefetch(an + k, 0, 3);
+                }
             }
 #endif
             if (nv == 3) tile(3, kc, a, b->lda, mr, bp, 48, tmp, sl, ss);
