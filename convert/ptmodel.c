@@ -7,6 +7,7 @@
  * carries 'f' (from), 'i' (index) and 'type'. Tensors are persistent-id
  * storages in the archive's data/<key> entries, rebuilt with an offset and
  * strides, which are honoured here. */
+#include "../core/errmsg.h"
 #include "ptmodel.h"
 
 #include <errno.h>
@@ -44,21 +45,6 @@ struct y5_pt {
 
 /* ---- errors ---------------------------------------------------------------- */
 
-static int pfail(char *err, size_t errlen, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int pfail(char *err, size_t errlen, const char *path, const char *fmt, ...) {
-    if (err && errlen) {
-        int k = snprintf(err, errlen, "%s: ", path);
-        if (k < 0) k = 0;
-        if ((size_t)k < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -1;
-}
 
 /* Per-layer context: messages read "PATH: layer N (Type): ...". */
 typedef struct {
@@ -551,28 +537,28 @@ static int looks_like_state_dict(const pkl_obj *d) {
 int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
     *out = NULL;
     y5_pt *pt = calloc(1, sizeof *pt);
-    if (!pt) return pfail(err, errlen, path, "out of memory");
+    if (!pt) return y5_fail_path(err, errlen, path, "out of memory");
     pt->path = strdup(path);
     if (!pt->path) {
         free(pt);
-        return pfail(err, errlen, path, "out of memory");
+        return y5_fail_path(err, errlen, path, "out of memory");
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "cannot open (%s)", strerror(e));
+        return y5_fail_path(err, errlen, path, "cannot open (%s)", strerror(e));
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "not a regular file");
+        return y5_fail_path(err, errlen, path, "not a regular file");
     }
     if (st.st_size == 0) {
         close(fd);
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "empty file (0 bytes)");
+        return y5_fail_path(err, errlen, path, "empty file (0 bytes)");
     }
     pt->map_size = (size_t)st.st_size;
     pt->half_tab = malloc(65536 * sizeof *pt->half_tab);
@@ -584,7 +570,7 @@ int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
         int e = errno;
         pt->map = NULL;
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "cannot map (%s)", strerror(e));
+        return y5_fail_path(err, errlen, path, "cannot map (%s)", strerror(e));
     }
 
     char zerr[300];
@@ -592,13 +578,13 @@ int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
         int notzip = strcmp(zerr, "not a zip archive") == 0;
         y5_pt_close(pt);
         if (notzip)
-            return pfail(err, errlen, path,
+            return y5_fail_path(err, errlen, path,
                          "not a zip archive (legacy torch.save format is not supported; re-save with torch>=1.6)");
-        return pfail(err, errlen, path, "%s", zerr);
+        return y5_fail_path(err, errlen, path, "%s", zerr);
     }
     if (pt->zip.n == 0) {
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "not a PyTorch checkpoint (empty zip archive)");
+        return y5_fail_path(err, errlen, path, "not a PyTorch checkpoint (empty zip archive)");
     }
     /* the record prefix: the first entry's name up to its first '/' */
     const y5_zip_entry *first = &pt->zip.entries[0];
@@ -606,7 +592,7 @@ int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
     size_t plen = slash ? (size_t)(slash - first->name) + 1 : 0;
     if (plen >= sizeof pt->prefix - 16) {
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "not a PyTorch checkpoint (archive folder name too long)");
+        return y5_fail_path(err, errlen, path, "not a PyTorch checkpoint (archive folder name too long)");
     }
     memcpy(pt->prefix, first->name, plen);
     pt->prefix[plen] = 0;
@@ -616,17 +602,17 @@ int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
     const y5_zip_entry *pe = y5_zip_find(&pt->zip, name);
     if (!pe) {
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "not a PyTorch checkpoint (no %s in the zip archive)", name);
+        return y5_fail_path(err, errlen, path, "not a PyTorch checkpoint (no %s in the zip archive)", name);
     }
     const uint8_t *pk;
     uint64_t pklen;
     if (y5_zip_data(&pt->zip, pe, &pk, &pklen, zerr, sizeof zerr) != 0) {
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "%s", zerr);
+        return y5_fail_path(err, errlen, path, "%s", zerr);
     }
     if (y5_zip_crc32(pk, (size_t)pklen) != pe->crc32) {
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "%s: CRC mismatch (file is damaged)", name);
+        return y5_fail_path(err, errlen, path, "%s: CRC mismatch (file is damaged)", name);
     }
     snprintf(name, sizeof name, "%sbyteorder", pt->prefix);
     const y5_zip_entry *bo = y5_zip_find(&pt->zip, name);
@@ -640,7 +626,7 @@ int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
     if (pkl_load(pk, (size_t)pklen, &pt->doc, &pt->root, zerr, sizeof zerr) != 0) {
         snprintf(name, sizeof name, "%sdata.pkl", pt->prefix);
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "%s: %s", name, zerr);
+        return y5_fail_path(err, errlen, path, "%s: %s", name, zerr);
     }
 
     /* the model object */
@@ -654,39 +640,39 @@ int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
             int sd = looks_like_state_dict(pt->root);
             pkl_obj *mv = model;
             y5_pt_close(pt);
-            if (sd) return pfail(err, errlen, path, "this is a state_dict, not a yolov5 checkpoint (no 'model' object)");
+            if (sd) return y5_fail_path(err, errlen, path, "this is a state_dict, not a yolov5 checkpoint (no 'model' object)");
             if (mv)
-                return pfail(err, errlen, path, "not a yolov5 checkpoint ('model' is a %s, not a model object)",
+                return y5_fail_path(err, errlen, path, "not a yolov5 checkpoint ('model' is a %s, not a model object)",
                              pkl_type_name(mv->type));
-            return pfail(err, errlen, path, "not a yolov5 checkpoint (no 'model' object)");
+            return y5_fail_path(err, errlen, path, "not a yolov5 checkpoint (no 'model' object)");
         }
     } else if (is_model_object(pt->root)) {
         model = pt->root; /* torch.save(model) */
     } else {
         const char *tn = pkl_type_name(pt->root->type);
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "not a yolov5 checkpoint (the pickle holds a %s)", tn);
+        return y5_fail_path(err, errlen, path, "not a yolov5 checkpoint (the pickle holds a %s)", tn);
     }
     if (!is_class(model, "models.yolo", "DetectionModel") && !is_class(model, "models.yolo", "Model")) {
         pkl_describe(model, d, sizeof d);
         y5_pt_close(pt);
-        return pfail(err, errlen, path,
+        return y5_fail_path(err, errlen, path,
                      "model class %s is not supported (expected models.yolo.DetectionModel or models.yolo.Model)", d);
     }
     pt->model = model;
     pkl_obj *seq = submodule(model, "model");
     if (!seq || !is_class(seq, "torch.nn.modules.container", "Sequential")) {
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "model has no 'model' Sequential of layers");
+        return y5_fail_path(err, errlen, path, "model has no 'model' Sequential of layers");
     }
     pt->layers = pkl_attr(seq, "_modules");
     if (!pt->layers || pt->layers->type != PKL_DICT || pt->layers->u.dict.n == 0) {
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "model.model has no layers");
+        return y5_fail_path(err, errlen, path, "model.model has no layers");
     }
     if (pt->layers->u.dict.n > 4096) {
         y5_pt_close(pt);
-        return pfail(err, errlen, path, "model.model has too many layers (%zu)", pt->layers->u.dict.n);
+        return y5_fail_path(err, errlen, path, "model.model has too many layers (%zu)", pt->layers->u.dict.n);
     }
     *out = pt;
     return 0;
@@ -955,7 +941,7 @@ static void copy_name(char dst[Y5W_NAME_MAX], const char *s, size_t n) {
 static int build_names(y5_pt *pt, y5_model_desc *desc, char *err, size_t errlen) {
     uint32_t nc = desc->nc;
     desc->names = calloc(nc, sizeof *desc->names);
-    if (!desc->names) return pfail(err, errlen, pt->path, "out of memory");
+    if (!desc->names) return y5_fail_path(err, errlen, pt->path, "out of memory");
     const pkl_obj *names = pkl_attr(pt->model, "names");
     if (!names || names->type == PKL_NONE) {
         for (uint32_t j = 0; j < nc; j++) snprintf(desc->names[j], Y5W_NAME_MAX, "class%u", j);
@@ -963,12 +949,12 @@ static int build_names(y5_pt *pt, y5_model_desc *desc, char *err, size_t errlen)
     }
     size_t n = names->type == PKL_DICT ? names->u.dict.n
                : (names->type == PKL_LIST || names->type == PKL_TUPLE) ? names->u.seq.n : (size_t)-1;
-    if (n == (size_t)-1) return pfail(err, errlen, pt->path, "model.names is a %s, not a list or dict", pkl_type_name(names->type));
-    if (n != nc) return pfail(err, errlen, pt->path, "model.names has %zu entries but Detect has nc = %u", n, nc);
+    if (n == (size_t)-1) return y5_fail_path(err, errlen, pt->path, "model.names is a %s, not a list or dict", pkl_type_name(names->type));
+    if (n != nc) return y5_fail_path(err, errlen, pt->path, "model.names has %zu entries but Detect has nc = %u", n, nc);
     for (uint32_t j = 0; j < nc; j++) {
         const pkl_obj *s = names->type == PKL_DICT ? pkl_dict_get_int(names, j) : names->u.seq.v[j];
         if (!s || s->type != PKL_STR)
-            return pfail(err, errlen, pt->path, "model.names[%u] is %s", j, s ? pkl_type_name(s->type) : "missing");
+            return y5_fail_path(err, errlen, pt->path, "model.names[%u] is %s", j, s ? pkl_type_name(s->type) : "missing");
         copy_name(desc->names[j], s->u.str.s, s->u.str.len);
     }
     return 0;
@@ -1007,7 +993,7 @@ int y5_pt_build(y5_pt *pt, int fp16, y5_model_desc *desc, char *err, size_t errl
     if (!desc->layers || !ch.ch) {
         free(ch.ch);
         y5_pt_desc_free(desc);
-        return pfail(err, errlen, pt->path, "out of memory");
+        return y5_fail_path(err, errlen, pt->path, "out of memory");
     }
     desc->n_layers = (uint32_t)n;
     ch.ch[0] = 3; /* network input: RGB, or what layer 0's conv expects */
@@ -1096,7 +1082,7 @@ int y5_pt_raw_tensor(y5_pt *pt, int layer, const char *path, float **data, uint6
                      int64_t shape[8], char *err, size_t errlen) {
     *data = NULL;
     pkl_obj *L = layer_obj(pt, layer);
-    if (!L) return pfail(err, errlen, pt->path, "no layer %d", layer);
+    if (!L) return y5_fail_path(err, errlen, pt->path, "no layer %d", layer);
     char mod[256];
     snprintf(mod, sizeof mod, "%s", path);
     char *dot = strrchr(mod, '.');
@@ -1108,10 +1094,10 @@ int y5_pt_raw_tensor(y5_pt *pt, int layer, const char *path, float **data, uint6
         m = module_at(L, mod);
     }
     const pkl_obj *t = module_tensor(m, tname);
-    if (!t || t->type != PKL_TENSOR) return pfail(err, errlen, pt->path, "layer %d: missing tensor %s", layer, path);
+    if (!t || t->type != PKL_TENSOR) return y5_fail_path(err, errlen, pt->path, "layer %d: missing tensor %s", layer, path);
     char why[400];
     if (tensor_f32(pt, t, data, numel, why, sizeof why) != 0)
-        return pfail(err, errlen, pt->path, "layer %d: tensor %s %s", layer, path, why);
+        return y5_fail_path(err, errlen, pt->path, "layer %d: tensor %s %s", layer, path, why);
     *ndim = t->u.tensor.ndim;
     for (int d = 0; d < t->u.tensor.ndim; d++) shape[d] = t->u.tensor.shape[d];
     return 0;

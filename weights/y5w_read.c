@@ -1,6 +1,7 @@
 /* y5w_read.c - maps a .y5w file and validates every byte of structure before
  * handing out pointers into it (layout: weights/FORMAT.md). Also the checksum
  * (shared with the writer) and the small tensor helpers. */
+#include "../core/errmsg.h"
 #include "y5w.h"
 
 #include <errno.h>
@@ -185,21 +186,6 @@ static float rdf32(const uint8_t *p) {
     return f;
 }
 
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...) {
-    if (err && errlen) {
-        int k = snprintf(err, errlen, "%s: ", path);
-        if (k < 0) k = 0;
-        if ((size_t)k < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -1;
-}
 
 /* The section [off, off + count*rec) lies inside the file after the header. */
 static int section_ok(uint64_t off, uint64_t count, uint64_t rec, uint64_t size) {
@@ -225,22 +211,22 @@ static int tkey_cmp(const void *a, const void *b) {
 static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_desc *d, char *err,
                  size_t errlen) {
     static const char magic[8] = {'Y', '5', 'W', 'E', 'I', 'G', 'H', 'T'};
-    if (size == 0) return fail(err, errlen, path, "empty file (0 bytes)");
+    if (size == 0) return y5_fail_path(err, errlen, path, "empty file (0 bytes)");
     if (size < 8) {
         if (memcmp(m, magic, (size_t)size) == 0)
-            return fail(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
+            return y5_fail_path(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
                         (unsigned long long)size, HDR_SIZE);
-        return fail(err, errlen, path, "not a yolov5c weight file (bad magic)");
+        return y5_fail_path(err, errlen, path, "not a yolov5c weight file (bad magic)");
     }
-    if (memcmp(m, magic, 8) != 0) return fail(err, errlen, path, "not a yolov5c weight file (bad magic)");
+    if (memcmp(m, magic, 8) != 0) return y5_fail_path(err, errlen, path, "not a yolov5c weight file (bad magic)");
     if (size < 12)
-        return fail(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
+        return y5_fail_path(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
                     (unsigned long long)size, HDR_SIZE);
     uint32_t version = rd32(m + 8);
     if (version != Y5W_VERSION)
-        return fail(err, errlen, path, "unsupported version %u (this build reads %u)", version, Y5W_VERSION);
+        return y5_fail_path(err, errlen, path, "unsupported version %u (this build reads %u)", version, Y5W_VERSION);
     if (size < HDR_SIZE)
-        return fail(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
+        return y5_fail_path(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
                     (unsigned long long)size, HDR_SIZE);
 
     uint32_t header_size = rd32(m + 12);
@@ -262,9 +248,9 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
 
     if (file_size != size) {
         if (size < file_size)
-            return fail(err, errlen, path, "truncated (file has %llu bytes, header says %llu)",
+            return y5_fail_path(err, errlen, path, "truncated (file has %llu bytes, header says %llu)",
                         (unsigned long long)size, (unsigned long long)file_size);
-        return fail(err, errlen, path, "file has %llu bytes, header says %llu (trailing data)",
+        return y5_fail_path(err, errlen, path, "file has %llu bytes, header says %llu (trailing data)",
                     (unsigned long long)size, (unsigned long long)file_size);
     }
 
@@ -277,48 +263,48 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
         y5w_sum_init(&s);
         y5w_sum_update(&s, hdr, HDR_SIZE);
         y5w_sum_update(&s, m + HDR_SIZE, (size_t)(size - HDR_SIZE));
-        if (y5w_sum_final(&s) != checksum) return fail(err, errlen, path, "checksum mismatch (file is damaged)");
+        if (y5w_sum_final(&s) != checksum) return y5_fail_path(err, errlen, path, "checksum mismatch (file is damaged)");
     }
 
     if (header_size != HDR_SIZE || meta_size != META_SIZE || layer_rec != LAYER_REC ||
         name_rec != NAME_REC || tensor_rec != TENSOR_REC)
-        return fail(err, errlen, path, "corrupt header (record sizes %u/%u/%u/%u/%u, expected %u/%u/%u/%u/%u)",
+        return y5_fail_path(err, errlen, path, "corrupt header (record sizes %u/%u/%u/%u/%u, expected %u/%u/%u/%u/%u)",
                     header_size, meta_size, layer_rec, name_rec, tensor_rec, HDR_SIZE, META_SIZE, LAYER_REC,
                     NAME_REC, TENSOR_REC);
     if (file_size % 8 != 0)
-        return fail(err, errlen, path, "corrupt header (file size %llu is not a multiple of 8)",
+        return y5_fail_path(err, errlen, path, "corrupt header (file size %llu is not a multiple of 8)",
                     (unsigned long long)file_size);
 
     /* sections */
     if (!section_ok(meta_off, 1, META_SIZE, size))
-        return fail(err, errlen, path, "corrupt header (meta section at %llu outside the file)",
+        return y5_fail_path(err, errlen, path, "corrupt header (meta section at %llu outside the file)",
                     (unsigned long long)meta_off);
     if (n_layers < 1 || n_layers > MAX_LAYERS)
-        return fail(err, errlen, path, "corrupt header (%u layers; expected 1..%u)", n_layers, MAX_LAYERS);
+        return y5_fail_path(err, errlen, path, "corrupt header (%u layers; expected 1..%u)", n_layers, MAX_LAYERS);
     if (!section_ok(layers_off, n_layers, LAYER_REC, size))
-        return fail(err, errlen, path, "corrupt header (layer table at %llu, %u records, outside the file)",
+        return y5_fail_path(err, errlen, path, "corrupt header (layer table at %llu, %u records, outside the file)",
                     (unsigned long long)layers_off, n_layers);
     if (n_names < 1 || n_names > MAX_NC)
-        return fail(err, errlen, path, "corrupt header (%u class names; expected 1..%u)", n_names, MAX_NC);
+        return y5_fail_path(err, errlen, path, "corrupt header (%u class names; expected 1..%u)", n_names, MAX_NC);
     if (!section_ok(names_off, n_names, NAME_REC, size))
-        return fail(err, errlen, path, "corrupt header (class names at %llu, %u records, outside the file)",
+        return y5_fail_path(err, errlen, path, "corrupt header (class names at %llu, %u records, outside the file)",
                     (unsigned long long)names_off, n_names);
     if (n_tensors > MAX_TENSORS)
-        return fail(err, errlen, path, "corrupt header (%u tensors; at most %u)", n_tensors, MAX_TENSORS);
+        return y5_fail_path(err, errlen, path, "corrupt header (%u tensors; at most %u)", n_tensors, MAX_TENSORS);
     if (!section_ok(tensors_off, n_tensors, TENSOR_REC, size))
-        return fail(err, errlen, path, "corrupt header (tensor table at %llu, %u records, outside the file)",
+        return y5_fail_path(err, errlen, path, "corrupt header (tensor table at %llu, %u records, outside the file)",
                     (unsigned long long)tensors_off, n_tensors);
     if (data_off % Y5W_ALIGN != 0 || !section_ok(data_off, 1, data_size, size))
-        return fail(err, errlen, path, "corrupt header (data region %llu+%llu outside the file or misaligned)",
+        return y5_fail_path(err, errlen, path, "corrupt header (data region %llu+%llu outside the file or misaligned)",
                     (unsigned long long)data_off, (unsigned long long)data_size);
 
     /* meta */
     const uint8_t *mt = m + meta_off;
     uint32_t nc = rd32(mt), nl = rd32(mt + 4), na = rd32(mt + 8);
     if (nc != n_names)
-        return fail(err, errlen, path, "corrupt meta (nc %u but %u class names)", nc, n_names);
-    if (nl > 8 || na > 8) return fail(err, errlen, path, "corrupt meta (nl %u, na %u; at most 8 each)", nl, na);
-    if (!has_nul(mt + 560, 256)) return fail(err, errlen, path, "corrupt meta (source text not terminated)");
+        return y5_fail_path(err, errlen, path, "corrupt meta (nc %u but %u class names)", nc, n_names);
+    if (nl > 8 || na > 8) return y5_fail_path(err, errlen, path, "corrupt meta (nl %u, na %u; at most 8 each)", nl, na);
+    if (!has_nul(mt + 560, 256)) return y5_fail_path(err, errlen, path, "corrupt meta (source text not terminated)");
     d->nc = nc;
     d->nl = nl;
     d->na = na;
@@ -329,7 +315,7 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
 
     /* layers */
     d->layers = calloc(n_layers, sizeof *d->layers);
-    if (!d->layers) return fail(err, errlen, path, "out of memory");
+    if (!d->layers) return y5_fail_path(err, errlen, path, "out of memory");
     d->n_layers = n_layers;
     for (uint32_t i = 0; i < n_layers; i++) {
         const uint8_t *r = m + layers_off + (uint64_t)i * LAYER_REC;
@@ -346,30 +332,30 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
         L->shortcut = rdi32(r + 64);
         L->scale = rdi32(r + 68);
         if (L->type < Y5_LAYER_CONV || L->type > Y5_LAYER_DETECT)
-            return fail(err, errlen, path, "corrupt layer %u (unknown type %u)", i, L->type);
+            return y5_fail_path(err, errlen, path, "corrupt layer %u (unknown type %u)", i, L->type);
         if (L->n_from < 1 || L->n_from > Y5W_MAX_FROM)
-            return fail(err, errlen, path, "corrupt layer %u (%u inputs; expected 1..%d)", i, L->n_from,
+            return y5_fail_path(err, errlen, path, "corrupt layer %u (%u inputs; expected 1..%d)", i, L->n_from,
                         Y5W_MAX_FROM);
         for (uint32_t j = 0; j < L->n_from; j++)
             if (L->from[j] < -1 || L->from[j] >= (int32_t)i)
-                return fail(err, errlen, path, "corrupt layer %u (input %d is not an earlier layer)", i,
+                return y5_fail_path(err, errlen, path, "corrupt layer %u (input %d is not an earlier layer)", i,
                             L->from[j]);
     }
 
     /* names */
     d->names = calloc(n_names, sizeof *d->names);
-    if (!d->names) return fail(err, errlen, path, "out of memory");
+    if (!d->names) return y5_fail_path(err, errlen, path, "out of memory");
     for (uint32_t j = 0; j < n_names; j++) {
         const uint8_t *r = m + names_off + (uint64_t)j * NAME_REC;
         if (!has_nul(r, NAME_REC))
-            return fail(err, errlen, path, "corrupt class name %u (not terminated)", j);
+            return y5_fail_path(err, errlen, path, "corrupt class name %u (not terminated)", j);
         memcpy(d->names[j], r, NAME_REC);
     }
 
     /* tensors */
     if (n_tensors) {
         d->tensors = calloc(n_tensors, sizeof *d->tensors);
-        if (!d->tensors) return fail(err, errlen, path, "out of memory");
+        if (!d->tensors) return y5_fail_path(err, errlen, path, "out of memory");
     }
     d->n_tensors = n_tensors;
     for (uint32_t i = 0; i < n_tensors; i++) {
@@ -382,37 +368,37 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
         uint64_t off = rd64(r + 32);
         t->nbytes = rd64(r + 40);
         if (!has_nul(r + 48, Y5W_NAME_MAX) || r[48] == 0)
-            return fail(err, errlen, path, "corrupt tensor %u (bad name)", i);
+            return y5_fail_path(err, errlen, path, "corrupt tensor %u (bad name)", i);
         memcpy(t->name, r + 48, Y5W_NAME_MAX);
         if (t->layer < 0 || (uint32_t)t->layer >= n_layers)
-            return fail(err, errlen, path, "corrupt tensor %u '%s' (layer %d out of range)", i, t->name, t->layer);
+            return y5_fail_path(err, errlen, path, "corrupt tensor %u '%s' (layer %d out of range)", i, t->name, t->layer);
         size_t es = y5w_dtype_size(t->dtype);
-        if (!es) return fail(err, errlen, path, "corrupt tensor %u '%s' (unknown dtype %u)", i, t->name, t->dtype);
+        if (!es) return y5_fail_path(err, errlen, path, "corrupt tensor %u '%s' (unknown dtype %u)", i, t->name, t->dtype);
         if (t->ndim < 1 || t->ndim > 4)
-            return fail(err, errlen, path, "corrupt tensor %u '%s' (ndim %u)", i, t->name, t->ndim);
+            return y5_fail_path(err, errlen, path, "corrupt tensor %u '%s' (ndim %u)", i, t->name, t->ndim);
         uint64_t numel = 1;
         for (uint32_t k = 0; k < t->ndim; k++) {
             if (t->shape[k] < 1)
-                return fail(err, errlen, path, "corrupt tensor %u '%s' (dimension %u is %d)", i, t->name, k,
+                return y5_fail_path(err, errlen, path, "corrupt tensor %u '%s' (dimension %u is %d)", i, t->name, k,
                             t->shape[k]);
             if (numel > size / (uint64_t)t->shape[k])
-                return fail(err, errlen, path, "corrupt tensor %u '%s' (too large)", i, t->name);
+                return y5_fail_path(err, errlen, path, "corrupt tensor %u '%s' (too large)", i, t->name);
             numel *= (uint64_t)t->shape[k];
         }
         if (numel * es != t->nbytes)
-            return fail(err, errlen, path, "corrupt tensor %u '%s' (%llu bytes for %llu elements)", i, t->name,
+            return y5_fail_path(err, errlen, path, "corrupt tensor %u '%s' (%llu bytes for %llu elements)", i, t->name,
                         (unsigned long long)t->nbytes, (unsigned long long)numel);
         if (off % Y5W_ALIGN != 0)
-            return fail(err, errlen, path, "corrupt tensor %u '%s' (offset %llu not %u-byte aligned)", i, t->name,
+            return y5_fail_path(err, errlen, path, "corrupt tensor %u '%s' (offset %llu not %u-byte aligned)", i, t->name,
                         (unsigned long long)off, Y5W_ALIGN);
         if (off < data_off || off - data_off > data_size || t->nbytes > data_size - (off - data_off))
-            return fail(err, errlen, path, "corrupt tensor %u '%s' (data %llu+%llu outside the data region)", i,
+            return y5_fail_path(err, errlen, path, "corrupt tensor %u '%s' (data %llu+%llu outside the data region)", i,
                         t->name, (unsigned long long)off, (unsigned long long)t->nbytes);
         t->data = m + off;
     }
     if (n_tensors > 1) {
         tkey *keys = malloc((size_t)n_tensors * sizeof *keys);
-        if (!keys) return fail(err, errlen, path, "out of memory");
+        if (!keys) return y5_fail_path(err, errlen, path, "out of memory");
         for (uint32_t i = 0; i < n_tensors; i++) {
             keys[i].layer = d->tensors[i].layer;
             keys[i].name = d->tensors[i].name;
@@ -421,7 +407,7 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
         qsort(keys, n_tensors, sizeof *keys, tkey_cmp);
         for (uint32_t i = 1; i < n_tensors; i++) {
             if (tkey_cmp(&keys[i - 1], &keys[i]) == 0) {
-                int rc = fail(err, errlen, path, "corrupt tensor table (layer %d '%s' appears twice)",
+                int rc = y5_fail_path(err, errlen, path, "corrupt tensor table (layer %d '%s' appears twice)",
                               keys[i].layer, keys[i].name);
                 free(keys);
                 return rc;
@@ -435,26 +421,26 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
 int y5w_open(const char *path, y5w_file *f, char *err, size_t errlen) {
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errlen, path, "cannot open (%s)", strerror(errno));
+    if (fd < 0) return y5_fail_path(err, errlen, path, "cannot open (%s)", strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return fail(err, errlen, path, "cannot stat (%s)", strerror(e));
+        return y5_fail_path(err, errlen, path, "cannot stat (%s)", strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, path, "not a regular file");
+        return y5_fail_path(err, errlen, path, "not a regular file");
     }
     size_t size = (size_t)st.st_size;
     if (size == 0) {
         close(fd);
-        return fail(err, errlen, path, "empty file (0 bytes)");
+        return y5_fail_path(err, errlen, path, "empty file (0 bytes)");
     }
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     int e = errno;
     close(fd);
-    if (map == MAP_FAILED) return fail(err, errlen, path, "cannot map (%s)", strerror(e));
+    if (map == MAP_FAILED) return y5_fail_path(err, errlen, path, "cannot map (%s)", strerror(e));
     f->map = map;
     f->map_size = size;
     if (parse(map, size, path, &f->desc, err, errlen) != 0) {

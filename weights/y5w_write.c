@@ -4,6 +4,7 @@
  * file is written to a temporary name next to the target with the checksum
  * computed on the way, the checksum field is patched, and the temporary file
  * is renamed over the target. */
+#include "../core/errmsg.h"
 #include "y5w.h"
 
 #include <errno.h>
@@ -37,69 +38,54 @@ static void wrf32(uint8_t *p, float f) {
 }
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...) {
-    if (err && errlen) {
-        int k = snprintf(err, errlen, "%s: ", path);
-        if (k < 0) k = 0;
-        if ((size_t)k < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -1;
-}
 
 static int validate(const char *path, const y5_model_desc *d, char *err, size_t errlen) {
     if (d->n_layers < 1 || d->n_layers > 4096 || !d->layers)
-        return fail(err, errlen, path, "cannot write: %u layers (expected 1..4096)", d->n_layers);
+        return y5_fail_path(err, errlen, path, "cannot write: %u layers (expected 1..4096)", d->n_layers);
     if (d->nc < 1 || d->nc > 65536 || !d->names)
-        return fail(err, errlen, path, "cannot write: %u classes (expected 1..65536 with names)", d->nc);
+        return y5_fail_path(err, errlen, path, "cannot write: %u classes (expected 1..65536 with names)", d->nc);
     if (d->nl > 8 || d->na > 8)
-        return fail(err, errlen, path, "cannot write: nl %u, na %u (at most 8 each)", d->nl, d->na);
+        return y5_fail_path(err, errlen, path, "cannot write: nl %u, na %u (at most 8 each)", d->nl, d->na);
     if (d->n_tensors > 1048576 || (d->n_tensors && !d->tensors))
-        return fail(err, errlen, path, "cannot write: %u tensors", d->n_tensors);
+        return y5_fail_path(err, errlen, path, "cannot write: %u tensors", d->n_tensors);
     for (uint32_t i = 0; i < d->n_layers; i++) {
         const y5_layer *L = &d->layers[i];
         if (L->type < Y5_LAYER_CONV || L->type > Y5_LAYER_DETECT)
-            return fail(err, errlen, path, "cannot write: layer %u has unknown type %u", i, L->type);
+            return y5_fail_path(err, errlen, path, "cannot write: layer %u has unknown type %u", i, L->type);
         if (L->n_from < 1 || L->n_from > Y5W_MAX_FROM)
-            return fail(err, errlen, path, "cannot write: layer %u has %u inputs", i, L->n_from);
+            return y5_fail_path(err, errlen, path, "cannot write: layer %u has %u inputs", i, L->n_from);
         for (uint32_t j = 0; j < L->n_from; j++)
             if (L->from[j] < -1 || L->from[j] >= (int32_t)i)
-                return fail(err, errlen, path, "cannot write: layer %u reads layer %d", i, L->from[j]);
+                return y5_fail_path(err, errlen, path, "cannot write: layer %u reads layer %d", i, L->from[j]);
     }
     for (uint32_t j = 0; j < d->nc; j++)
         if (!memchr(d->names[j], 0, Y5W_NAME_MAX))
-            return fail(err, errlen, path, "cannot write: class name %u not terminated", j);
+            return y5_fail_path(err, errlen, path, "cannot write: class name %u not terminated", j);
     for (uint32_t i = 0; i < d->n_tensors; i++) {
         const y5_tensor *t = &d->tensors[i];
         if (!memchr(t->name, 0, Y5W_NAME_MAX) || !t->name[0])
-            return fail(err, errlen, path, "cannot write: tensor %u has a bad name", i);
+            return y5_fail_path(err, errlen, path, "cannot write: tensor %u has a bad name", i);
         if (t->layer < 0 || (uint32_t)t->layer >= d->n_layers)
-            return fail(err, errlen, path, "cannot write: tensor '%s' of layer %d out of range", t->name, t->layer);
+            return y5_fail_path(err, errlen, path, "cannot write: tensor '%s' of layer %d out of range", t->name, t->layer);
         size_t es = y5w_dtype_size(t->dtype);
-        if (!es) return fail(err, errlen, path, "cannot write: tensor '%s' has dtype %u", t->name, t->dtype);
+        if (!es) return y5_fail_path(err, errlen, path, "cannot write: tensor '%s' has dtype %u", t->name, t->dtype);
         if (t->ndim < 1 || t->ndim > 4)
-            return fail(err, errlen, path, "cannot write: tensor '%s' has ndim %u", t->name, t->ndim);
+            return y5_fail_path(err, errlen, path, "cannot write: tensor '%s' has ndim %u", t->name, t->ndim);
         uint64_t n = 1;
         for (uint32_t k = 0; k < t->ndim; k++) {
             if (t->shape[k] < 1)
-                return fail(err, errlen, path, "cannot write: tensor '%s' dim %u is %d", t->name, k, t->shape[k]);
+                return y5_fail_path(err, errlen, path, "cannot write: tensor '%s' dim %u is %d", t->name, k, t->shape[k]);
             if (n > ((uint64_t)1 << 40) / (uint64_t)t->shape[k])
-                return fail(err, errlen, path, "cannot write: tensor '%s' is too large", t->name);
+                return y5_fail_path(err, errlen, path, "cannot write: tensor '%s' is too large", t->name);
             n *= (uint64_t)t->shape[k];
         }
         if (n * es != t->nbytes)
-            return fail(err, errlen, path, "cannot write: tensor '%s' has %llu bytes for %llu elements", t->name,
+            return y5_fail_path(err, errlen, path, "cannot write: tensor '%s' has %llu bytes for %llu elements", t->name,
                         (unsigned long long)t->nbytes, (unsigned long long)n);
-        if (!t->data) return fail(err, errlen, path, "cannot write: tensor '%s' has no data", t->name);
+        if (!t->data) return y5_fail_path(err, errlen, path, "cannot write: tensor '%s' has no data", t->name);
         for (uint32_t k = 0; k < i; k++)
             if (d->tensors[k].layer == t->layer && strcmp(d->tensors[k].name, t->name) == 0)
-                return fail(err, errlen, path, "cannot write: tensor '%s' of layer %d appears twice", t->name,
+                return y5_fail_path(err, errlen, path, "cannot write: tensor '%s' of layer %d appears twice", t->name,
                             t->layer);
     }
     return 0;
@@ -138,7 +124,7 @@ static int out_pad(out_t *o, uint64_t to) {
 }
 
 int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen) {
-    if (!path || !d) return fail(err, errlen, path ? path : "(null)", "cannot write: no model");
+    if (!path || !d) return y5_fail_path(err, errlen, path ? path : "(null)", "cannot write: no model");
     if (validate(path, d, err, errlen) != 0) return -1;
 
     /* layout */
@@ -153,7 +139,7 @@ int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen
     if (!offs || !head) {
         free(offs);
         free(head);
-        return fail(err, errlen, path, "out of memory");
+        return y5_fail_path(err, errlen, path, "out of memory");
     }
     for (uint32_t i = 0; i < d->n_tensors; i++) {
         cur = align_up(cur, Y5W_ALIGN);
@@ -235,7 +221,7 @@ int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen
     if (!tmp) {
         free(offs);
         free(head);
-        return fail(err, errlen, path, "out of memory");
+        return y5_fail_path(err, errlen, path, "out of memory");
     }
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     out_t o = {.fd = mkstemp(tmp)};
@@ -244,7 +230,7 @@ int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen
         free(offs);
         free(head);
         free(tmp);
-        return fail(err, errlen, path, "cannot create a temporary file next to it (%s)", strerror(e));
+        return y5_fail_path(err, errlen, path, "cannot create a temporary file next to it (%s)", strerror(e));
     }
     fchmod(o.fd, 0644);
     y5w_sum_init(&o.sum);
@@ -270,7 +256,7 @@ int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen
     }
     if (rc != 0) {
         unlink(tmp);
-        fail(err, errlen, path, "write failed (%s)", strerror(e));
+        y5_fail_path(err, errlen, path, "write failed (%s)", strerror(e));
     }
     free(offs);
     free(head);
