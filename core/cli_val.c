@@ -21,8 +21,9 @@ static void help(void) {
            "  --threads N        CPU threads (default: all cores)\n"
            "  --device D         cpu (default) | cuda | cuda:N\n"
            "Scoring as val.py: multi-label NMS, IoU 0.50:0.05:0.95, 101-point AP, P and R at the\n"
-           "max smoothed-F1 confidence. Exit status 0, 1 when some image could not be read, 2 on\n"
-           "bad usage.\n");
+           "max smoothed-F1 confidence. Images whose header or labels are broken are left out with a\n"
+           "warning while the set is read (as val.py's cache step does). Exit status 0; 1 when an\n"
+           "image that passed that scan fails to decode later, or on any other error; 2 on bad usage.\n");
 }
 
 int y5_cli_val(int argc, char **argv) {

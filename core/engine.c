@@ -68,8 +68,12 @@ void y5_engine_set_lazy_cls(y5_engine *e, float obj_min) {
 
 int y5_engine_plan(y5_engine *e, int n, int h, int w, char *err, size_t errlen) {
     if (e->planned && e->n == n && e->h == h && e->w == w) return 0;
-    if (n < 1 || h < 32 || w < 32 || h % 32 || w % 32 || (double)n * h * w > 1e9) {
+    if (n < 1 || h < 32 || w < 32 || h % 32 || w % 32) {
         snprintf(err, errlen, "input %dx%dx%d: sides must be multiples of 32 and at least 32", n, w, h);
+        return -1;
+    }
+    if ((double)n * h * w > 1e9) {
+        snprintf(err, errlen, "input %dx%dx%d: more than 1e9 pixels per forward (use a smaller batch or size)", n, w, h);
         return -1;
     }
     e->planned = 0;
@@ -164,7 +168,11 @@ double y5_engine_flops(const y5_engine *ec, int h, int w) {
     size_t elems, scratch;
     e->g.err = err;
     e->g.errlen = sizeof err;
-    if (y5_graph_plan(&e->g, 1, h, w, &elems, &scratch)) return -1;
+    if (y5_graph_plan(&e->g, 1, h, w, &elems, &scratch)) {
+        e->planned = 0; /* the graph holds the failed plan now: re-plan the old shape */
+        if (was) y5_engine_plan(e, n, ph, pw, err, sizeof err);
+        return -1;
+    }
     double f = 0;
     for (int i = 0; i < e->g.n_ops; i++) f += y5_op_flops(&e->g, &e->g.ops[i]);
     e->planned = 0;

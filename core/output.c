@@ -184,8 +184,10 @@ static int utf8_len(const unsigned char *p) {
     return 0;
 }
 
-/* A JSON string: quotes, backslash and control characters escaped; bytes
- * that are not valid UTF-8 become U+FFFD so the line stays valid JSON. */
+/* A JSON string: quotes, backslash and control characters escaped; a byte
+ * that is not valid UTF-8 becomes \udcXX (Python's surrogateescape
+ * convention): the line stays JSON, and distinct paths stay distinct (the
+ * resume index keys lines by this text). */
 static void sb_json_str(sbuf *s, const char *str) {
     sb_put(s, "\"", 1);
     const unsigned char *p = (const unsigned char *)(str ? str : "");
@@ -209,7 +211,11 @@ static void sb_json_str(sbuf *s, const char *str) {
         } else {
             int l = utf8_len(p);
             if (l) { sb_put(s, (const char *)p, (size_t)l); p += l; }
-            else { sb_put(s, "\\ufffd", 6); p++; }
+            else {
+                snprintf(esc, sizeof esc, "\\udc%02x", c);
+                sb_put(s, esc, 6);
+                p++;
+            }
         }
     }
     sb_put(s, "\"", 1);

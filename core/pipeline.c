@@ -364,7 +364,7 @@ static void finish_item(pipe_t *p, item *it) {
         pthread_mutex_lock(&p->mu);
         p->stage[ST_WRITE] += wt;
         if (h->skip) p->n_skipped++;
-        else if (h->fail) p->n_failed++;
+        else if (h->fail || aborted || bad) p->n_failed++; /* not written whole: not done */
         else {
             p->n_ok++;
             p->n_dets += h->n_dets;
@@ -678,6 +678,12 @@ static void write_item(pipe_t *p, item *it) {
             y5_out_image_name(name, in, sizeof in);
             snprintf(path, sizeof path, "%s/%s", o->out_dir, in);
             bad = y5_image_write(path, &it->img, err, sizeof err);
+            if (bad && o->out_dir && !(sh & 1)) { /* the image failed: its label must not claim it is done */
+                char st[4200], lp[8600];
+                y5_out_stem(name, st, sizeof st);
+                snprintf(lp, sizeof lp, "%s/labels/%s.txt", o->out_dir, st);
+                unlink(lp);
+            }
         }
     }
     if (!bad && p->jfd >= 0) {
@@ -1165,6 +1171,14 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
         snprintf(p->jpartial, sizeof p->jpartial, "%s.partial", o->jsonl);
         snprintf(p->jprev, sizeof p->jprev, "%s.prev", o->jsonl);
     }
+    if (o->jsonl) { /* fail now, not after the whole run, when the result cannot be renamed into place */
+        struct stat jst;
+        if (stat(o->jsonl, &jst) == 0 && S_ISDIR(jst.st_mode)) {
+            fprintf(stderr, "yolov5c detect: %s: is a directory (detections.jsonl cannot be written there)\n", o->jsonl);
+            rc = 1;
+            goto out;
+        }
+    }
     int skipped = 0;
     if (o->resume && !raw && o->jsonl) {
         skipped = resume_prepare(p);
@@ -1246,7 +1260,7 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     stage_report r;
     build_report(p, wall, load, &r);
     print_report(p, &r, processed);
-    if (o->stats_json && write_stats_json(p, &r, processed)) fatal = 1;
+    int stats_bad = o->stats_json && write_stats_json(p, &r, processed);
     if (fatal && o->jsonl && !raw)
         fprintf(stderr, "yolov5c detect: stopped early; run again with --resume to finish\n");
     long long total = raw ? p->emitted + (p->partial_frame ? 1 : 0) : o->n_paths;
@@ -1255,7 +1269,7 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     fprintf(stderr, "done: %lld %s, %lld failed%s, %lld detections, %.2f s, %.2f images/s; results in %s\n", total,
             raw ? "frames" : "images", p->n_failed, skip, p->n_dets, wall, (double)p->n_ok / (wall > 0 ? wall : 1e-9),
             o->raw_out ? "stdout" : o->out_dir ? o->out_dir : o->jsonl ? o->jsonl : "(nowhere)");
-    rc = fatal || p->n_failed || p->emitted < (raw ? p->emitted : o->n_paths) ? 1 : 0;
+    rc = fatal || stats_bad || p->n_failed || p->emitted < (raw ? p->emitted : o->n_paths) ? 1 : 0;
 
 out:
     (void)started_threads;

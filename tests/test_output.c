@@ -67,7 +67,7 @@ T_TEST(json_line_escaping_and_numbers) {
     char *s = y5_json_line("dir/a\"b\\c\n\t\x01\xff.jpg", 810, 1080, d, 3, (const char(*)[64])names, 3);
     T_REQUIRE(s, "null");
     const char *want =
-        "{\"image\": \"dir/a\\\"b\\\\c\\n\\t\\u0001\\ufffd.jpg\", \"width\": 810, \"height\": 1080, \"detections\": ["
+        "{\"image\": \"dir/a\\\"b\\\\c\\n\\t\\u0001\\udcff.jpg\", \"width\": 810, \"height\": 1080, \"detections\": ["
         "{\"class\": 0, \"name\": \"person\", \"conf\": 0.87576, \"box\": [55.21, 397.67, 210.82, 889.38]}, "
         "{\"class\": 1, \"name\": \"say \\\"hi\\\"\\\\\", \"conf\": 0.50000, \"box\": [1.00, 2.00, 3.00, 4.00]}, "
         "{\"class\": 2, \"name\": \"caf\xc3\xa9\", \"conf\": 0.12346, \"box\": [0.00, 0.00, 10.00, 10.01]}]}\n";
