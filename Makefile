@@ -15,7 +15,7 @@ OPT      ?= -O3
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -pthread -Iinclude -I/usr/include/stb
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
-LDLIBS   = -lm -pthread
+LDLIBS   = -ljpeg -lm -pthread
 BUILD   ?= build
 
 LIB_SRC  = $(sort $(wildcard core/*.c layers/*.c weights/*.c convert/*.c))
@@ -77,7 +77,7 @@ test-run: $(TESTBIN) $(BIN)
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan:
 	$(MAKE) BUILD=build/asan OPT=-O1 CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-		LDLIBS="-lm -pthread -fsanitize=address,undefined" test-run-asan
+		LDLIBS="-ljpeg -lm -pthread -fsanitize=address,undefined" test-run-asan
 test-run-asan: $(TESTBIN) $(BIN)
 	Y5_ASAN=1 Y5_BIN=$(abspath $(BIN)) Y5_SHARED=$(SHARED) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(TESTBIN) $(T)
 

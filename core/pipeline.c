@@ -451,7 +451,9 @@ static void *decoder_main(void *arg) {
                     }
                 }
             }
-            pthread_mutex_unlock(&p->raw_mu);
+            /* at the end of the stream raw_mu stays held until source_done
+             * is set below, so no other worker claims an index past it */
+            if (!eof) pthread_mutex_unlock(&p->raw_mu);
         } else {
             bad = y5_image_load(o->paths[idx], &it->img, err, sizeof err) != 0;
         }
@@ -462,7 +464,7 @@ static void *decoder_main(void *arg) {
             pthread_mutex_lock(&p->mu);
             it->state = S_FREE;
             p->n_total = idx;
-            p->next_claim = idx; /* raw_mu serialised the claims: nothing after idx was claimed */
+            p->next_claim = idx; /* raw_mu, still held, serialised the claims: nothing after idx was claimed */
             p->in_decode--;
             if (p->partial_frame || bad) p->n_failed++; /* reported at the end */
             p->source_done = 1;
@@ -470,6 +472,7 @@ static void *decoder_main(void *arg) {
             pthread_cond_broadcast(&p->cv_ready);
             pthread_cond_broadcast(&p->cv_main);
             pthread_mutex_unlock(&p->mu);
+            pthread_mutex_unlock(&p->raw_mu);
             break;
         }
         if (!bad) {

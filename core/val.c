@@ -38,7 +38,6 @@
 #include "output.h"
 
 #define STBI_NO_STDIO
-#include <stb_image.h>
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -513,7 +512,7 @@ done:
     return rc;
 }
 
-/* Image size from the header (stb) and EXIF rotation as PIL's exif_size
+/* Image size from the header (y5_image_info_mem) and EXIF rotation as PIL's exif_size
  * (orientations 6 and 8 swap the sides). */
 static int image_size(const char *path, int *w, int *h, char *why, size_t whylen) {
     FILE *f = fopen(path, "rb");
@@ -522,13 +521,13 @@ static int image_size(const char *path, int *w, int *h, char *why, size_t whylen
     uint8_t *buf = malloc(cap);
     if (!buf) { fclose(f); snprintf(why, whylen, "out of memory"); return -1; }
     size_t n = fread(buf, 1, cap, f);
-    int ok = n > 0 && stbi_info_from_memory(buf, (int)n, w, h, NULL);
+    int ok = n > 0 && y5_image_info_mem(buf, n, w, h) == 0;
     if (!ok && n == cap) { /* header further in: read everything */
         free(buf);
         fclose(f);
         buf = (uint8_t *)read_all(path, &n);
         f = NULL;
-        ok = buf && stbi_info_from_memory(buf, (int)n, w, h, NULL);
+        ok = buf && y5_image_info_mem(buf, n, w, h) == 0;
     }
     if (ok) {
         int o = y5_jpeg_exif_orientation(buf, n);

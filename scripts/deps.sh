@@ -1,12 +1,17 @@
 #!/bin/sh
 # Installs the build and test dependencies from Debian's packages when missing.
-# stb (image decode/encode) comes from libstb-dev: never vendored. ffmpeg is
-# for the tests only (tests/test_pipeline.c pipes video through
+# libjpeg-turbo (JPEG decode/encode, -ljpeg; libjpeg.a for `make static`)
+# comes from libjpeg62-turbo-dev, stb (every other image format) from
+# libstb-dev: neither is vendored. ffmpeg is for the tests only
+# (tests/test_pipeline.c pipes video through
 # `yolov5c detect --source - --raw WxH --out -`); yolov5c never links it.
 set -e
 PKGS=""
 if [ ! -f /usr/include/stb/stb_image.h ] || [ ! -f /usr/include/stb/stb_image_write.h ]; then
     PKGS="$PKGS libstb-dev"
+fi
+if [ ! -f /usr/include/jpeglib.h ]; then
+    PKGS="$PKGS libjpeg62-turbo-dev"
 fi
 command -v ffmpeg >/dev/null 2>&1 || PKGS="$PKGS ffmpeg"
 if [ -n "$PKGS" ]; then

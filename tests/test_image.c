@@ -4,9 +4,12 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <jpeglib.h>
 
 #include "../core/draw.h"
 #include "../core/image.h"
@@ -140,6 +143,248 @@ T_TEST(image_write_read_round_trip) {
     T_CHECK(y5_image_write(tp("no/dir/x.png"), &a, err, sizeof err) == -1, "missing folder must fail");
     y5_image none = {0, 0, NULL};
     T_CHECK(y5_image_write(tp("none.png"), &none, err, sizeof err) == -1, "empty image must fail");
+    y5_image_free(&a);
+}
+
+static double psnr(const uint8_t *a, const uint8_t *b, size_t n) {
+    double se = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        se += d * d;
+    }
+    return se == 0 ? 99.0 : 10.0 * log10(255.0 * 255.0 / (se / (double)n));
+}
+
+/* A smooth synthetic picture (gradients and soft blobs). */
+static void fill_smooth(y5_image *img, int w, int h) {
+    img->w = w;
+    img->h = h;
+    img->px = malloc((size_t)w * h * 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = img->px + ((size_t)y * w + x) * 3;
+            double u = (double)x / w, v = (double)y / h;
+            p[0] = (uint8_t)(40 + 180 * u);
+            p[1] = (uint8_t)(30 + 150 * v + 40 * sin(6 * u));
+            p[2] = (uint8_t)(128 + 100 * cos(5 * u + 3 * v));
+        }
+}
+
+T_TEST(image_jpeg_round_trip_psnr) {
+    y5_image a, b;
+    char err[512];
+    const char *p = tp("psnr.jpg");
+    for (int k = 0; k < 2; k++) {
+        if (k == 0) fill_smooth(&a, 321, 203); /* odd sizes: partial MCUs */
+        else {
+            if (!t_shared()) break;
+            T_REQUIRE(y5_image_load(t_shared_path("images/bus.jpg"), &a, err, sizeof err) == 0, "%s", err);
+        }
+        T_REQUIRE(a.px, "oom");
+        T_REQUIRE(y5_image_write(p, &a, err, sizeof err) == 0, "%s", err);
+        T_REQUIRE(y5_image_load(p, &b, err, sizeof err) == 0, "%s", err);
+        T_REQUIRE(b.w == a.w && b.h == a.h, "%dx%d -> %dx%d", a.w, a.h, b.w, b.h);
+        double q = psnr(a.px, b.px, (size_t)a.w * a.h * 3);
+        printf("    %s q95 round trip: PSNR %.2f dB\n", k ? "bus.jpg" : "synthetic", q);
+        T_CHECK(q > 35.0, "PSNR %.2f dB", q);
+        y5_image_free(&b);
+        y5_image_free(&a);
+    }
+    /* what cv2.imwrite writes by default: baseline, quality 95, 4:2:0 */
+    size_t len = 0;
+    uint8_t *bytes = t_read_file(p, &len);
+    T_REQUIRE(bytes, "read");
+    struct jpeg_decompress_struct ci;
+    struct jpeg_error_mgr je;
+    ci.err = jpeg_std_error(&je);
+    jpeg_create_decompress(&ci);
+    jpeg_mem_src(&ci, bytes, (unsigned long)len);
+    T_REQUIRE(jpeg_read_header(&ci, TRUE) == JPEG_HEADER_OK, "header");
+    T_CHECK(ci.num_components == 3 && ci.jpeg_color_space == JCS_YCbCr, "colour space %d", (int)ci.jpeg_color_space);
+    T_CHECK(ci.comp_info[0].h_samp_factor == 2 && ci.comp_info[0].v_samp_factor == 2 &&
+                ci.comp_info[1].h_samp_factor == 1 && ci.comp_info[1].v_samp_factor == 1,
+            "sampling %dx%d,%dx%d", ci.comp_info[0].h_samp_factor, ci.comp_info[0].v_samp_factor,
+            ci.comp_info[1].h_samp_factor, ci.comp_info[1].v_samp_factor);
+    /* the standard luminance table scaled for quality 95: 16 -> 2, 11 -> 1 */
+    T_CHECK(ci.quant_tbl_ptrs[0] && ci.quant_tbl_ptrs[0]->quantval[0] == 2 && ci.quant_tbl_ptrs[0]->quantval[1] == 1,
+            "quant table");
+    T_CHECK(!ci.progressive_mode, "baseline");
+    int w = 0, h = 0;
+    T_CHECK(y5_image_info_mem(bytes, len, &w, &h) == 0 && w == (int)ci.image_width && h == (int)ci.image_height,
+            "info %dx%d", w, h);
+    T_CHECK(y5_image_info_mem(bytes, 100, &w, &h) == -1 && w == 0 && h == 0, "info of a cut header");
+    jpeg_destroy_decompress(&ci);
+    free(bytes);
+}
+
+/* JPEG bytes written straight with libjpeg: grey (1 component) or CMYK (4,
+ * with the Adobe marker libjpeg adds) from samples of that many channels. */
+static uint8_t *libjpeg_encode(const uint8_t *px, int w, int h, int comps, size_t *len) {
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr je;
+    unsigned char *out = NULL;
+    unsigned long n = 0;
+    ci.err = jpeg_std_error(&je);
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &out, &n);
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = comps;
+    ci.in_color_space = comps == 1 ? JCS_GRAYSCALE : JCS_CMYK;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, 98, TRUE);
+    jpeg_start_compress(&ci, TRUE);
+    while (ci.next_scanline < ci.image_height) {
+        JSAMPROW r = (JSAMPROW)(px + (size_t)ci.next_scanline * w * comps);
+        jpeg_write_scanlines(&ci, &r, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    *len = n;
+    return out;
+}
+
+T_TEST(image_grey_and_cmyk_jpegs_decode_to_rgb) {
+    const int w = 45, h = 31;
+    char err[512];
+    y5_image img;
+    /* grey: replicated into R, G and B (cv2.imread IMREAD_COLOR) */
+    uint8_t *g = malloc((size_t)w * h);
+    T_REQUIRE(g, "oom");
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) g[y * w + x] = (uint8_t)(20 + 4 * x + 2 * y);
+    size_t len = 0;
+    uint8_t *jpg = libjpeg_encode(g, w, h, 1, &len);
+    T_REQUIRE(jpg && len > 100, "encode grey");
+    const char *p = tp("grey.jpg");
+    T_REQUIRE(write_bytes(p, jpg, len) == 0, "write");
+    T_REQUIRE(y5_image_load(p, &img, err, sizeof err) == 0, "%s", err);
+    T_CHECK(img.w == w && img.h == h, "grey %dx%d", img.w, img.h);
+    int unequal = 0, far = 0;
+    for (int i = 0; i < w * h && img.w == w && img.h == h; i++) {
+        const uint8_t *q = img.px + (size_t)i * 3;
+        unequal += q[0] != q[1] || q[1] != q[2];
+        far += abs((int)q[0] - (int)g[i]) > 3;
+    }
+    T_CHECK(unequal == 0 && far == 0, "grey: %d pixels with unequal channels, %d far from the source", unequal, far);
+    y5_image_free(&img);
+    free(jpg);
+    free(g);
+    /* CMYK (Adobe, inverted samples): channel = k - ((255 - v) * k >> 8) as OpenCV */
+    const uint8_t cmyk[4] = {200, 100, 30, 180};
+    uint8_t *c = malloc((size_t)w * h * 4);
+    T_REQUIRE(c, "oom");
+    for (int i = 0; i < w * h; i++) memcpy(c + (size_t)i * 4, cmyk, 4);
+    jpg = libjpeg_encode(c, w, h, 4, &len);
+    T_REQUIRE(jpg && len > 100, "encode cmyk");
+    T_REQUIRE(y5_image_load_mem(jpg, len, "cmyk.jpg", &img, err, sizeof err) == 0, "%s", err);
+    int want[3];
+    for (int k = 0; k < 3; k++) want[k] = cmyk[3] - (((255 - cmyk[k]) * cmyk[3]) >> 8);
+    int off = 0;
+    for (int i = 0; i < w * h && img.w == w && img.h == h; i++)
+        for (int k = 0; k < 3; k++) off += abs((int)img.px[(size_t)i * 3 + k] - want[k]) > 2;
+    T_CHECK(img.w == w && img.h == h && off == 0, "cmyk: %dx%d, %d samples off (want %d,%d,%d, got %d,%d,%d)", img.w,
+            img.h, off, want[0], want[1], want[2], img.px ? img.px[0] : 0, img.px ? img.px[1] : 0,
+            img.px ? img.px[2] : 0);
+    y5_image_free(&img);
+    free(jpg);
+    free(c);
+}
+
+/* Damaged JPEGs: one line naming the file, never a picture from a truncated
+ * file, never a crash. */
+T_TEST(image_corrupt_jpegs_fail_cleanly) {
+    y5_image a, img;
+    char err[512];
+    fill_smooth(&a, 200, 120);
+    T_REQUIRE(a.px, "oom");
+    const char *p = tp("good.jpg");
+    T_REQUIRE(y5_image_write(p, &a, err, sizeof err) == 0, "%s", err);
+    y5_image_free(&a);
+    size_t len = 0;
+    uint8_t *jpg = t_read_file(p, &len);
+    T_REQUIRE(jpg && len > 1000, "read");
+    uint8_t *m = malloc(len + 64);
+    T_REQUIRE(m, "oom");
+    /* truncated anywhere in the scan data or the header: "truncated" */
+    const size_t cuts[] = {len - 1, len * 3 / 4, len / 2, 700, 200, 20, 4};
+    for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+        err[0] = 0;
+        int rc = y5_image_load_mem(jpg, cuts[k], "cut.jpg", &img, err, sizeof err);
+        T_CHECK(rc == -1 && img.px == NULL && !strncmp(err, "cut.jpg: cannot decode image (", 30) &&
+                    strstr(err, "truncated") && !strchr(err, '\n'),
+                "cut at %zu of %zu: rc %d, %s", cuts[k], len, rc, err);
+    }
+    /* the whole file without its EOI marker is truncated too */
+    T_CHECK(y5_image_load_mem(jpg, len - 2, "noeoi.jpg", &img, err, sizeof err) == -1 && strstr(err, "truncated"),
+            "no EOI: %s", err);
+    /* a zero-width frame header */
+    memcpy(m, jpg, len);
+    int patched = 0;
+    for (size_t i = 2; i + 9 < len; i++)
+        if (m[i] == 0xFF && m[i + 1] == 0xC0) { m[i + 7] = 0; m[i + 8] = 0; patched = 1; break; }
+    T_REQUIRE(patched, "no SOF0");
+    err[0] = 0;
+    T_CHECK(y5_image_load_mem(m, len, "zero.jpg", &img, err, sizeof err) == -1 && img.px == NULL &&
+                !strncmp(err, "zero.jpg: cannot decode image (", 31) && !strchr(err, '\n'),
+            "zero width: %s", err);
+    /* a Huffman table declaring more than 256 codes (what stb_image 2.27
+     * overflowed on) */
+    memcpy(m, jpg, len);
+    patched = 0;
+    for (size_t i = 2; i + 20 < len; i++)
+        if (m[i] == 0xFF && m[i + 1] == 0xC4) { memset(m + i + 5, 0xFF, 16); patched = 1; break; }
+    T_REQUIRE(patched, "no DHT");
+    err[0] = 0;
+    int rc = y5_image_load_mem(m, len, "dht.jpg", &img, err, sizeof err);
+    T_CHECK(rc == -1 && img.px == NULL && !strncmp(err, "dht.jpg: cannot decode image (", 30) && !strchr(err, '\n'),
+            "bad DHT: rc %d, %s", rc, err);
+    y5_image_free(&img);
+    /* the header claims more pixels than the limit: refused before decoding */
+    memcpy(m, jpg, len);
+    for (size_t i = 2; i + 9 < len; i++)
+        if (m[i] == 0xFF && m[i + 1] == 0xC0) { m[i + 5] = 0xFF; m[i + 6] = 0xD0; m[i + 7] = 0xFF; m[i + 8] = 0xD0; break; }
+    err[0] = 0;
+    T_CHECK(y5_image_load_mem(m, len, "huge.jpg", &img, err, sizeof err) == -1 && strstr(err, "huge.jpg: image too large"),
+            "huge: %s", err);
+    /* only FF D8 FF is a JPEG: anything else that stb does not know */
+    memcpy(m, jpg, len);
+    m[2] = 0x00;
+    T_CHECK(y5_image_load_mem(m, len, "sig.jpg", &img, err, sizeof err) == -1 && strstr(err, "sig.jpg: not an image"),
+            "bad signature: %s", err);
+    /* scan data damaged (not truncated): still a picture, as with cv2.imread */
+    memcpy(m, jpg, len);
+    for (size_t i = len / 2; i < len / 2 + 40; i++) m[i] = (uint8_t)(m[i] * 37 + 11) == 0xFF ? 0 : (uint8_t)(m[i] * 37 + 11);
+    rc = y5_image_load_mem(m, len, "noise.jpg", &img, err, sizeof err);
+    T_CHECK(rc == 0 ? img.w == 200 && img.h == 120 : strncmp(err, "noise.jpg: ", 11) == 0, "noise: rc %d, %s", rc,
+            rc ? err : "");
+    y5_image_free(&img);
+    free(m);
+    free(jpg);
+}
+
+/* Every format but JPEG still goes through stb: PNG and BMP written and read
+ * back exactly, a damaged PNG refused with stb's reason. */
+T_TEST(image_png_goes_through_stb) {
+    y5_image a, b;
+    char err[512];
+    fill_pattern(&a, 33, 17);
+    T_REQUIRE(a.px, "oom");
+    const char *p = tp("stb.png");
+    T_REQUIRE(y5_image_write(p, &a, err, sizeof err) == 0, "%s", err);
+    size_t len = 0;
+    uint8_t *png = t_read_file(p, &len);
+    T_REQUIRE(png && len > 8 && !memcmp(png, "\x89PNG\r\n\x1a\n", 8), "not a PNG");
+    T_REQUIRE(y5_image_load_mem(png, len, "stb.png", &b, err, sizeof err) == 0, "%s", err);
+    T_CHECK(b.w == 33 && b.h == 17 && !memcmp(a.px, b.px, (size_t)33 * 17 * 3), "PNG exact");
+    y5_image_free(&b);
+    int w = 0, h = 0;
+    T_CHECK(y5_image_info_mem(png, len, &w, &h) == 0 && w == 33 && h == 17, "info %dx%d", w, h);
+    err[0] = 0;
+    T_CHECK(y5_image_load_mem(png, len / 2, "half.png", &b, err, sizeof err) == -1 && b.px == NULL &&
+                !strncmp(err, "half.png: cannot decode image (", 31) && !strchr(err, '\n'),
+            "half PNG: %s", err);
+    free(png);
     y5_image_free(&a);
 }
 
