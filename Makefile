@@ -67,7 +67,8 @@ build/static/yolov5c-static: $(BUILD)/core/main.o $(LIB)
 deps:
 	@sh scripts/deps.sh
 
-test: deps
+test:
+	@sh scripts/deps.sh test
 	$(MAKE) test-run
 	$(MAKE) test-asan
 
