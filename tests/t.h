@@ -57,5 +57,8 @@ const char *t_model_y5w(const char *stem);
 /* Runs a shell command, captures stdout+stderr (malloc'd, into *out when
  * non-NULL) and returns its exit status (-1 if it could not run). */
 int t_run(const char *cmd, char **out);
+/* Expands a command template: %W -> weights, %D -> this test's temp dir,
+ * %S -> ../shared/images/zidane.jpg. */
+void t_expand(const char *tmpl, const char *weights, char *out, size_t cap);
 /* Path of the yolov5c binary under test ($Y5_BIN, else build/yolov5c). */
 const char *t_bin(void);

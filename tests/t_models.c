@@ -70,3 +70,23 @@ int t_run(const char *cmd, char **out) {
     if (out) *out = buf; else free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+void t_expand(const char *tmpl, const char *weights, char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = 0;
+    for (const char *s = tmpl; *s && n + 1 < cap; s++) {
+        const char *rep = NULL;
+        if (s[0] == '%' && s[1] == 'W') rep = weights ? weights : "";
+        else if (s[0] == '%' && s[1] == 'D') rep = t_tmpdir();
+        else if (s[0] == '%' && s[1] == 'S') rep = t_shared_path("images/zidane.jpg");
+        if (rep) {
+            int k = snprintf(out + n, cap - n, "%s", rep);
+            n += k > 0 ? (size_t)k : 0;
+            if (n >= cap) n = cap - 1;
+            s++;
+        } else {
+            out[n++] = *s;
+            out[n] = 0;
+        }
+    }
+}

@@ -90,7 +90,6 @@ T_TEST(cli_errors_are_one_line) {
     T_NEED_SHARED();
     const char *w = t_model_y5w("yolov5n");
     T_REQUIRE(w, "conversion failed");
-    const char *d = t_tmpdir();
     char cmd[4096];
     struct { const char *args, *expect; int rc; } cases[] = {
         {"detect --weights %W --source /nonexistent/x.jpg --out %D/o1", "nonexistent", 1},
@@ -106,14 +105,8 @@ T_TEST(cli_errors_are_one_line) {
         {"frobnicate", "unknown command", 2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char args[2048] = "", *o = args;
-        for (const char *s = cases[i].args; *s && o < args + sizeof args - 600; s++) {
-            if (s[0] == '%' && s[1] == 'W') { o += sprintf(o, "%s", w); s++; }
-            else if (s[0] == '%' && s[1] == 'D') { o += sprintf(o, "%s", d); s++; }
-            else if (s[0] == '%' && s[1] == 'S') { o += sprintf(o, "%s", t_shared_path("images/zidane.jpg")); s++; }
-            else *o++ = *s;
-        }
-        *o = 0;
+        char args[2048];
+        t_expand(cases[i].args, w, args, sizeof args);
         snprintf(cmd, sizeof cmd, "%s %s", t_bin(), args);
         char *log = NULL;
         int rc = t_run(cmd, &log);

@@ -131,7 +131,6 @@ T_TEST(pipeline_parse_devices_and_shards) {
 
 T_TEST(pipeline_option_errors) {
     NEED_MODEL();
-    const char *d = t_tmpdir();
     struct { const char *args, *expect; int rc; } cases[] = {
         {"--source %S --out %D/o --shard 3/3", "--shard", 2},
         {"--source - --out %D/o", "--raw", 2},
@@ -144,13 +143,8 @@ T_TEST(pipeline_option_errors) {
         {"--source %S --out %D/o --device cpu,vulkan", "vulkan", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char args[2048] = "", *o = args;
-        for (const char *s = cases[i].args; *s && o < args + sizeof args - 600; s++) {
-            if (s[0] == '%' && s[1] == 'D') { o += sprintf(o, "%s", d); s++; }
-            else if (s[0] == '%' && s[1] == 'S') { o += sprintf(o, "%s", t_shared_path("images/zidane.jpg")); s++; }
-            else *o++ = *s;
-        }
-        *o = 0;
+        char args[2048];
+        t_expand(cases[i].args, NULL, args, sizeof args);
         char *log = NULL;
         int rc = run_detect(args, NULL, &log);
         T_CHECK(rc == cases[i].rc, "'%s': exit %d, want %d: %s", args, rc, cases[i].rc, log ? log : "");
