@@ -211,27 +211,15 @@ int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_
     return n;
 }
 
-static int y5_engine_input_on_device(const y5_engine *e) {
-#ifdef Y5_HAVE_CUDA
-    return y5_cuda_is(e->be) && !getenv("Y5_CPU_LETTERBOX");
-#else
-    (void)e;
-    return 0;
-#endif
-}
-
-void y5_engine_put_image(y5_engine *e, int b, const y5_image *img, const void *geom) {
+int y5_engine_put_image(y5_engine *e, int b, const y5_image *img, const void *geom, char *err, size_t errlen) {
     const y5_letterbox_geom *g = geom;
 #ifdef Y5_HAVE_CUDA
     /* CUDA: u8 upload + letterbox on the GPU, straight into the half input
      * (the next forward then skips the host staging upload) */
     if (y5_cuda_is(e->be) && !getenv("Y5_CPU_LETTERBOX")) {
         y5_view in = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
-        char err[512];
-        if (y5_cuda_letterbox(e->be, &in, b, img->px, img->w, img->h, g->new_w, g->new_h, g->top, g->left, err,
-                              sizeof err))
-            fprintf(stderr, "yolov5c: %s\n", err);
-        return;
+        return y5_cuda_letterbox(e->be, &in, b, img->px, img->w, img->h, g->new_w, g->new_h, g->top, g->left, err,
+                                 errlen) ? -1 : 0;
     }
 #endif
     size_t px = (size_t)g->out_w * g->out_h * 3;
@@ -246,9 +234,13 @@ void y5_engine_put_image(y5_engine *e, int b, const y5_image *img, const void *g
         e->lb_scratch = malloc(sc);
         e->lb_scratch_cap = e->lb_scratch ? sc : 0;
     }
-    if (!e->lb || (sc && !e->lb_scratch)) return;
+    if (!e->lb || (sc && !e->lb_scratch)) {
+        snprintf(err, errlen, "out of memory (letterbox of a %dx%d image)", img->w, img->h);
+        return -1;
+    }
     y5_letterbox_u8(img, g, e->lb, e->lb_scratch);
     y5_u8_to_unit_f32(e->lb, px, y5_engine_input(e) + (size_t)b * px);
+    return 0;
 }
 
 int y5_detect(y5_engine *e, const y5_image *img, const y5_detect_opts *o, y5_det *out, int max_out,
@@ -259,8 +251,7 @@ int y5_detect(y5_engine *e, const y5_image *img, const y5_detect_opts *o, y5_det
     y5_letterbox_plan(img->w, img->h, o->imgsz_h, o->imgsz_w, !o->square, 32, &g);
     if (y5_engine_plan(e, 1, g.out_h, g.out_w, err, errlen)) return -1;
     y5_engine_set_lazy_cls(e, o->nms.conf_thres);
-    y5_engine_put_image(e, 0, img, &g);
-    if (!e->lb && !y5_engine_input_on_device(e)) { snprintf(err, errlen, "out of memory"); return -1; }
+    if (y5_engine_put_image(e, 0, img, &g, err, errlen)) return -1;
     if (y5_engine_forward(e, err, errlen)) return -1;
     int n = y5_engine_nms(e, 0, &o->nms, img->w, img->h, out, max_out);
     if (n < 0) snprintf(err, errlen, "out of memory in NMS");

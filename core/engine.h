@@ -29,7 +29,8 @@ int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errle
  * for an original w0 x h0. */
 int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_det *out, int max_out);
 /* Letterboxes img into batch slot b of the planned input (shape must match
- * the letterbox plan). */
-void y5_engine_put_image(y5_engine *e, int b, const y5_image *img, const void *geom);
+ * the letterbox plan; on CUDA it runs on the GPU). Returns 0, or -1 with a
+ * message in err. */
+int y5_engine_put_image(y5_engine *e, int b, const y5_image *img, const void *geom, char *err, size_t errlen);
 
 #endif

@@ -573,14 +573,17 @@ static void run_batch(engine_ctx *E, item **b, int k, double *acc) {
                 continue;
             }
             double tl = now_s(); /* Y5_PIPE_LETTERBOX=engine: letterbox here, into the batch slot */
-            y5_engine_put_image(E->e, i, &b[i]->img, &b[i]->g);
+            if (y5_engine_put_image(E->e, i, &b[i]->img, &b[i]->g, err, sizeof err)) {
+                rc = -1;
+                break;
+            }
             if (o->no_save && !o->raw_out) y5_image_free(&b[i]->img);
             tl = now_s() - tl;
             acc[ST_LETTERBOX] += tl;
             t0 += tl;
             E->busy += tl;
         }
-        rc = y5_engine_forward(E->e, err, sizeof err);
+        if (!rc) rc = y5_engine_forward(E->e, err, sizeof err);
     }
     double t1 = now_s();
     acc[ST_FORWARD] += t1 - t0;

@@ -1086,8 +1086,7 @@ int y5_val_run(const y5_val_opts *o, y5_val_result *res, char *err, size_t errle
                 y5_image_free(&img);
                 goto done;
             }
-            y5_engine_put_image(e, j, &img, &g);
-            if (!e->lb) { y5_image_free(&img); snprintf(err, errlen, "out of memory"); goto done; }
+            if (y5_engine_put_image(e, j, &img, &g, err, errlen)) { y5_image_free(&img); goto done; }
             si->gain = (float)((double)img.h / si->h0);
             si->padw = (float)dw;
             si->padh = (float)dh;
