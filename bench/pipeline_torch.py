@@ -8,6 +8,7 @@ ways the write-up of ../shared/EXPERIMENT.md ran ultralytics' detect.py:
 
   python3 bench/pipeline_torch.py --weights W.y5w --source DIR --out DIR
         [--mode seq|threads|procs] [--jobs 2] [--imgsz 640] [--threads T]
+        [--device cpu|cuda|cuda:N] [--half]
 
   seq      one loop, one model
   threads  --jobs Python threads, each with its own model, over a shared
@@ -17,6 +18,11 @@ ways the write-up of ../shared/EXPERIMENT.md ran ultralytics' detect.py:
 
 torch intra-op threads: --threads (default: nproc) for seq, --threads/jobs
 per worker for threads and procs, so no strategy oversubscribes the cores.
+--device cuda runs each model on the GPU as detect.py does (the uint8 image
+uploaded, then converted and scaled there; --half: FP16 weights and input,
+detect.py's --half); cv2 still decodes, draws and encodes on the CPU and NMS
+runs on the model's device (in FP32). The parent process never touches CUDA,
+so procs keeps fork.
 NMS: torchvision.ops.nms when torchvision imports, else a plain torch
 greedy NMS (same rules: conf 0.25, IoU 0.45, class offsets, max_det 1000).
 Time the whole process from outside (bench/pipeline.sh does).
@@ -59,7 +65,7 @@ except Exception:  # torchvision is optional
             inter = w * h
             iou_ = inter / (areas[i] + areas[rest] - inter)
             order = rest[iou_ <= iou]
-        return torch.tensor(keep, dtype=torch.long)
+        return torch.tensor(keep, dtype=torch.long, device=boxes.device)
     NMS_KIND = "torch greedy"
 
 
@@ -92,15 +98,16 @@ def nms(pred, conf=0.25, iou=0.45, max_det=1000, max_nms=30000):
     return x[i]
 
 
-def process(model, names, path, out_dir, imgsz):
+def process(model, names, path, out_dir, imgsz, dev, dtype):
     im0 = cv2.imread(path)  # BGR
     if im0 is None:
         print(f"pipeline_torch: cannot read {path}", file=sys.stderr)
         return 0
     im, r, (dw, dh) = letterbox(im0, imgsz)
-    x = torch.from_numpy(np.ascontiguousarray(im[:, :, ::-1].transpose(2, 0, 1))).float().div_(255.0)[None]
+    x = torch.from_numpy(np.ascontiguousarray(im[:, :, ::-1].transpose(2, 0, 1))).to(dev)
+    x = x.to(dtype).div_(255.0)[None]
     with torch.inference_mode():
-        pred = model(x)[0]
+        pred = model(x)[0].float()  # FP32 NMS: class offsets (x 7680) overflow FP16
     det = nms(pred)
     h0, w0 = im0.shape[:2]
     if det.shape[0]:
@@ -123,26 +130,50 @@ def process(model, names, path, out_dir, imgsz):
     return len(lines)
 
 
-def load(weights):
+def load(weights, dev, dtype):
     w = Y5W(weights)
-    return YOLOv5(w).eval(), w.names if hasattr(w, "names") else [str(i) for i in range(w.nc)]
+    model = YOLOv5(w).eval().to(dev, dtype)
+    return model, w.names if hasattr(w, "names") else [str(i) for i in range(w.nc)]
 
 
-def drain(get, weights, out_dir, imgsz, threads):
+def check_device(dev, half):
+    """None when usable, else why not (CUDA is initialised only where the model runs)."""
+    if half and dev.type != "cuda":
+        return "--half needs --device cuda (torch's CPU conv2d has no FP16 kernel)"
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return (f"--device {dev}: CUDA is not available to this torch ({torch.__version__}, "
+                f"built for CUDA {torch.version.cuda or 'none'})")
+    return None
+
+
+def drain(get, weights, out_dir, imgsz, threads, dev, dtype):
     if threads:
         torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
-    model, names = load(weights)
+    model, names = load(weights, dev, dtype)
     n = 0
     while True:
         path = get()
         if path is None:
             return n
-        n += process(model, names, path, out_dir, imgsz)
+        n += process(model, names, path, out_dir, imgsz, dev, dtype)
 
 
-def proc_main(q, weights, out_dir, imgsz, threads):
-    drain(lambda: q.get(), weights, out_dir, imgsz, threads)
+def proc_main(q, weights, out_dir, imgsz, threads, device, half):
+    dev = torch.device(device)
+    why = check_device(dev, half)
+    if why:
+        print(f"pipeline_torch: {why}", file=sys.stderr)
+        sys.exit(2)
+    drain(lambda: q.get(), weights, out_dir, imgsz, threads, dev, torch.float16 if half else torch.float32)
+
+
+def thread_main(errs, *args):
+    try:
+        drain(*args)
+    except BaseException as e:  # a failed thread fails the run
+        errs.append(e)
+        print(f"pipeline_torch: a thread failed: {type(e).__name__}: {e}", file=sys.stderr)
 
 
 def main():
@@ -154,7 +185,20 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads in all")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (each model on it)")
+    ap.add_argument("--half", action="store_true", help="FP16 model and input (needs --device cuda)")
     a = ap.parse_args()
+    try:
+        dev = torch.device(a.device)
+    except RuntimeError as e:
+        print(f"pipeline_torch: bad --device {a.device}: {e}", file=sys.stderr)
+        return 2
+    dtype = torch.float16 if a.half else torch.float32
+    # procs: the children check (a CUDA query here, before fork, could break CUDA in them)
+    why = check_device(dev, a.half) if a.mode != "procs" or dev.type != "cuda" else None
+    if why:
+        print(f"pipeline_torch: {why}", file=sys.stderr)
+        return 2
     files = sorted(os.path.join(a.source, f) for f in os.listdir(a.source)
                    if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))
     os.makedirs(os.path.join(a.out, "labels"), exist_ok=True)
@@ -162,7 +206,7 @@ def main():
     t0 = time.perf_counter()
     if a.mode == "seq":
         it = iter(files)
-        drain(lambda: next(it, None), a.weights, a.out, imgsz, a.threads)
+        drain(lambda: next(it, None), a.weights, a.out, imgsz, a.threads, dev, dtype)
     elif a.mode == "threads":
         q = queue.Queue()
         for f in files:
@@ -170,11 +214,15 @@ def main():
         for _ in range(a.jobs):
             q.put(None)
         torch.set_num_threads(max(1, a.threads // a.jobs))  # process-wide in torch
-        ts = [threading.Thread(target=drain, args=(q.get, a.weights, a.out, imgsz, 0)) for _ in range(a.jobs)]
+        errs = []
+        ts = [threading.Thread(target=thread_main, args=(errs, q.get, a.weights, a.out, imgsz, 0, dev, dtype))
+              for _ in range(a.jobs)]
         for t in ts:
             t.start()
         for t in ts:
             t.join()
+        if errs:
+            return 1
     else:
         ctx = mp.get_context("fork")
         q = ctx.Queue()
@@ -182,18 +230,23 @@ def main():
             q.put(f)
         for _ in range(a.jobs):
             q.put(None)
-        ps = [ctx.Process(target=proc_main, args=(q, a.weights, a.out, imgsz, max(1, a.threads // a.jobs)))
+        ps = [ctx.Process(target=proc_main, args=(q, a.weights, a.out, imgsz, max(1, a.threads // a.jobs),
+                                                  a.device, a.half))
               for _ in range(a.jobs)]
         for p in ps:
             p.start()
+        bad = 0
         for p in ps:
             p.join()
             if p.exitcode:
                 print(f"pipeline_torch: a worker exited {p.exitcode}", file=sys.stderr)
-                return 1
+                bad = 1
+        if bad:
+            return 1
     dt = time.perf_counter() - t0
     print(f"pipeline_torch: {a.mode} x{a.jobs if a.mode != 'seq' else 1}, {len(files)} images, {dt:.2f} s in main "
-          f"(NMS: {NMS_KIND}, torch {torch.__version__}, cv2 {cv2.__version__})", file=sys.stderr)
+          f"({a.device}{' FP16' if a.half else ''}, NMS: {NMS_KIND}, torch {torch.__version__}, "
+          f"cv2 {cv2.__version__})", file=sys.stderr)
     return 0
 
 
