@@ -27,7 +27,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 mkdir -p "$OUT"
-SHARED=${SHARED:-../shared}
+# ../shared does not travel to the device machine: copy the model into an
+# uncommitted ./shared (models/yolov5m-synth.pt) and it is found there.
+if [ -z "${SHARED:-}" ]; then
+    if [ -d ../shared ]; then SHARED=../shared; else SHARED=./shared; fi
+fi
 PY=${PYTHON:-python3}
 MD="$OUT/gpu.md"
 GPU=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
