@@ -102,33 +102,19 @@ static void resize_linear(const uint8_t *src, int sw, int sh, size_t sstride, ui
     p += ALIGN64((size_t)dw * 3 * sizeof(int));
     rows[1] = (int *)p;
 
-    /* inv_scale = (double)dsize / ssize; scale = 1. / inv_scale (as OpenCV) */
-    double scale_x = 1.0 / ((double)dw / sw), scale_y = 1.0 / ((double)dh / sh);
     int xmax = dw;
     for (int dx = 0; dx < dw; dx++) {
-        float fx = (float)((dx + 0.5) * scale_x - 0.5);
-        int sx = (int)floorf(fx);
-        fx -= (float)sx;
-        if (sx < 0) { fx = 0.f; sx = 0; }
-        if (sx + 1 >= sw) {
-            if (dx < xmax) xmax = dx;
-            if (sx >= sw - 1) { fx = 0.f; sx = sw - 1; }
-        }
-        xofs[dx] = sx;
-        alpha[2 * dx] = (short)lrintf((1.f - fx) * (float)COEF_SCALE);
-        alpha[2 * dx + 1] = (short)lrintf(fx * (float)COEF_SCALE);
+        int a0, a1;
+        if (y5_resize_coef_x(dx, sw, dw, &xofs[dx], &a0, &a1) && dx < xmax) xmax = dx;
+        alpha[2 * dx] = (short)a0;
+        alpha[2 * dx + 1] = (short)a1;
     }
 
     int tag[2] = {-1, -1};
     const int n = dw * 3;
     for (int dy = 0; dy < dh; dy++) {
-        float fy = (float)((dy + 0.5) * scale_y - 0.5);
-        int sy = (int)floorf(fy);
-        fy -= (float)sy;
-        int b0 = (short)lrintf((1.f - fy) * (float)COEF_SCALE);
-        int b1 = (short)lrintf(fy * (float)COEF_SCALE);
-        int y0 = sy < 0 ? 0 : sy >= sh ? sh - 1 : sy;
-        int y1 = sy + 1 < 0 ? 0 : sy + 1 >= sh ? sh - 1 : sy + 1;
+        int y0, y1, b0, b1;
+        y5_resize_coef_y(dy, sh, dh, &y0, &y1, &b0, &b1);
         /* find or compute the two horizontal rows, reusing cached ones */
         int k0 = tag[0] == y0 ? 0 : tag[1] == y0 ? 1 : -1;
         if (k0 < 0) {

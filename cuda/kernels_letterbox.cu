@@ -13,6 +13,9 @@
  * u8 / 255.0f (IEEE division) rounded to half: the value the CPU letterbox
  * + y5_u8_to_unit_f32 + input_commit produce. */
 #include "cuda_internal.h"
+extern "C" {
+#include "../core/letterbox.h" /* y5_resize_coef_x/y: the CPU resize's coefficients */
+}
 
 #include <math.h>
 #include <string.h>
@@ -63,34 +66,14 @@ __global__ void k_letterbox(const lb_params P) {
     }
 }
 
-/* The tables of letterbox.c's resize_linear (same expressions). */
+/* The resize tables, from the coefficient functions letterbox.c uses. */
 static int build_tables(int sw, int sh, int dw, int dh, int *tab) {
     int *xofs = tab, *a0 = tab + dw, *a1 = tab + 2 * dw;
     int *y0t = tab + 3 * dw, *y1t = y0t + dh, *b0t = y1t + dh, *b1t = b0t + dh;
-    double scale_x = 1.0 / ((double)dw / sw), scale_y = 1.0 / ((double)dh / sh);
     int xmax = dw;
-    for (int dx = 0; dx < dw; dx++) {
-        float fx = (float)((dx + 0.5) * scale_x - 0.5);
-        int sx = (int)floorf(fx);
-        fx -= (float)sx;
-        if (sx < 0) { fx = 0.f; sx = 0; }
-        if (sx + 1 >= sw) {
-            if (dx < xmax) xmax = dx;
-            if (sx >= sw - 1) { fx = 0.f; sx = sw - 1; }
-        }
-        xofs[dx] = sx;
-        a0[dx] = (short)lrintf((1.f - fx) * (float)COEF);
-        a1[dx] = (short)lrintf(fx * (float)COEF);
-    }
-    for (int dy = 0; dy < dh; dy++) {
-        float fy = (float)((dy + 0.5) * scale_y - 0.5);
-        int sy = (int)floorf(fy);
-        fy -= (float)sy;
-        b0t[dy] = (short)lrintf((1.f - fy) * (float)COEF);
-        b1t[dy] = (short)lrintf(fy * (float)COEF);
-        y0t[dy] = sy < 0 ? 0 : sy >= sh ? sh - 1 : sy;
-        y1t[dy] = sy + 1 < 0 ? 0 : sy + 1 >= sh ? sh - 1 : sy + 1;
-    }
+    for (int dx = 0; dx < dw; dx++)
+        if (y5_resize_coef_x(dx, sw, dw, &xofs[dx], &a0[dx], &a1[dx]) && dx < xmax) xmax = dx;
+    for (int dy = 0; dy < dh; dy++) y5_resize_coef_y(dy, sh, dh, &y0t[dy], &y1t[dy], &b0t[dy], &b1t[dy]);
     return xmax;
 }
 

@@ -256,7 +256,7 @@ static void convert_real(const char *rel, int is_n) {
     T_REQUIRE(y5_convert(pt_path, out, 0, err, sizeof err) == 0, "%s", err);
     ms = now_ms() - t0;
     printf("    %s -> %s in %.0f ms\n", rel, "model.y5w", ms);
-    if (!getenv("Y5_ASAN")) T_CHECK(ms < 1000, "conversion took %.0f ms", ms);
+    /* the time is printed above, not asserted: shared machines are noisy */
     y5w_file f;
     T_REQUIRE(y5w_open(out, &f, err, sizeof err) == 0, "%s", err);
     const y5_model_desc *r = &f.desc;
