@@ -12,15 +12,16 @@ CC       ?= cc
 SHARED   ?= ../shared
 WEIGHTS  ?= $(SHARED)/models/yolov5n.pt
 OPT      ?= -O3
-CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -pthread -Iinclude -I/usr/include/stb
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -pthread -I. -Iinclude -I/usr/include/stb
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS   = -ljpeg -lm -pthread
 BUILD   ?= build
 
-LIB_SRC  = $(sort $(wildcard core/*.c layers/*.c weights/*.c convert/*.c))
-LIB_SRC := $(filter-out core/main.c,$(LIB_SRC))
-TEST_SRC = $(sort $(wildcard tests/*.c))
+# every .c below these folders (one level of subfolders) is part of the library
+LIB_SRC  = $(sort $(wildcard core/*/*.c layers/*.c layers/*/*.c weights/*.c convert/*.c))
+LIB_SRC := $(filter-out core/app/main.c,$(LIB_SRC))
+TEST_SRC = $(sort $(wildcard tests/*.c tests/*/*.c))
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -31,7 +32,7 @@ TESTBIN  = $(BUILD)/y5test
 ISA_avx2   = -mavx2 -mfma -mf16c
 ISA_avx512 = -mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma -mavx2 -mf16c
 
-.PHONY: all static test test-run test-asan demo deps clean bench
+.PHONY: all static test test-run test-asan demo deps clean bench bench-gemm
 all: $(BIN) $(LIB) yolov5c
 
 yolov5c: $(BIN)
@@ -51,7 +52,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(BUILD)/core/main.o $(LIB)
+$(BIN): $(BUILD)/core/app/main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
 
 # Tests link the library's objects directly so they reach internal headers.
@@ -60,7 +61,7 @@ $(TESTBIN): $(TEST_OBJ) $(LIB)
 
 static:
 	$(MAKE) BUILD=build/static LDSTATIC=1 build/static/yolov5c-static
-build/static/yolov5c-static: $(BUILD)/core/main.o $(LIB)
+build/static/yolov5c-static: $(BUILD)/core/app/main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -static $^ -o build/static/yolov5c $(LDLIBS)
 	@echo "static binary: build/static/yolov5c"
 
@@ -85,13 +86,17 @@ test-run-asan: $(TESTBIN) $(BIN)
 demo: deps all
 	@sh scripts/demo.sh "$(WEIGHTS)" "$(SHARED)"
 
+bench-gemm: $(BUILD)/bench_gemm
+$(BUILD)/bench_gemm: $(BUILD)/bench/bench_gemm.o $(LIB)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
 bench: all
 	./$(BIN) bench --weights $(BUILD)/demo/model.y5w --imgsz 640 --device cpu --iters 10
 
 clean:
 	rm -rf build yolov5c
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/core/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/core/app/main.d
 
 # ---- CUDA backend (cuda/*.cu) ------------------------------------------------
 # Built when nvcc is found (NVCC=/nonexistent: a CPU-only build). Static and
@@ -106,7 +111,7 @@ HAVE_NVCC   := $(if $(NVCC_PATH),1)
 CUDA_LIBDIR ?= $(abspath $(firstword $(wildcard $(dir $(NVCC_PATH))../lib64) /usr/local/cuda/lib64))
 CUDA_ARCH   ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVCC_FLAGS  ?= -O3 -lineinfo
-NVCC_ALL     = -std=c++17 $(NVCC_FLAGS) $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-Werror --Werror all-warnings -Iinclude
+NVCC_ALL     = -std=c++17 $(NVCC_FLAGS) $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-Werror --Werror all-warnings -I. -Iinclude
 CUDA_SRC     = $(sort $(wildcard cuda/*.cu))
 CUDA_OBJ     = $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CUDA_LIBS    = -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++
@@ -130,7 +135,7 @@ CUDA_STAMP = $(BUILD)/cuda.stamp
 $(CUDA_STAMP): cuda-stamp-force
 	@mkdir -p $(BUILD)
 	@echo "have_cuda=$(HAVE_CUDA)" | cmp -s - $@ || echo "have_cuda=$(HAVE_CUDA)" > $@
-$(filter-out $(CUDA_OBJ),$(LIB_OBJ)) $(TEST_OBJ) $(BUILD)/core/main.o: $(CUDA_STAMP)
+$(filter-out $(CUDA_OBJ),$(LIB_OBJ)) $(TEST_OBJ) $(BUILD)/core/app/main.o: $(CUDA_STAMP)
 
 $(BUILD)/cuda/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)

@@ -1,12 +1,8 @@
 /* bench_gemm.c - standalone micro-benchmark of the CPU conv/GEMM kernels on
- * the yolov5m conv shapes at 640x640 (not part of the library). Build:
+ * the yolov5m conv shapes at 640x640 (not part of the library). Build and run:
  *
- *   F="-std=c11 -D_GNU_SOURCE -O3 -pthread -Iinclude"
- *   cc $F -c layers/gemm.c layers/conv_cpu.c core/threadpool.c bench/bench_gemm.c
- *   cc $F -mavx2 -mfma -c layers/gemm_avx2.c
- *   cc $F -mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma -mavx2 -c layers/gemm_avx512.c
- *   cc *.o -o bench_gemm -lm -pthread
- *   ./bench_gemm [threads] [filter] [passes]
+ *   make bench-gemm            (builds build/bench_gemm against libyolov5c.a)
+ *   build/bench_gemm [threads] [filter] [passes]
  *
  * Prints GFLOP/s per shape (min time of several runs), the weighted total
  * over the network's conv list (ms and GFLOP/s) and the measured FMA peak. */
@@ -15,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../core/threadpool.h"
-#include "../layers/conv_cpu.h"
-#include "../layers/gemm.h"
+#include "core/base/threadpool.h"
+#include "layers/cpu/conv_cpu.h"
+#include "layers/cpu/gemm.h"
 
 /* BENCH_CPUTIME=1 (with 1 thread): the calling thread's CPU time, which a
  * busy machine's preemptions do not inflate. */

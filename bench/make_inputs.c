@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include <yolov5c.h>
-#include "../core/letterbox.h"
+#include "core/image/letterbox.h"
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 

@@ -1,9 +1,9 @@
 /* convert.c - .pt -> .y5w (see convert.h). */
-#include "convert.h"
+#include "convert/convert.h"
 
 #include <string.h>
 
-#include "ptmodel.h"
+#include "convert/ptmodel.h"
 
 int y5_convert_to_desc(const char *in_pt, int fp16, y5_model_desc *desc, char *err, size_t errlen) {
     memset(desc, 0, sizeof *desc);

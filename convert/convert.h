@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "../weights/y5w.h"
+#include "weights/y5w.h"
 
 /* Converts in_pt to out_y5w (written atomically). fp16: store the folded
  * weights and biases rounded to FP16; otherwise FP32. Returns 0 or -1. */

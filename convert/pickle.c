@@ -5,7 +5,7 @@
  * separate mark stack: MARK opens a new "frame", and ops that pop (or read
  * the top) never reach below the innermost mark, which is CPython's rule too.
  * All objects live in an arena owned by the pkl_doc. */
-#include "pickle.h"
+#include "convert/pickle.h"
 
 #include <errno.h>
 #include <stdarg.h>

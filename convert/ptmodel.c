@@ -7,8 +7,8 @@
  * carries 'f' (from), 'i' (index) and 'type'. Tensors are persistent-id
  * storages in the archive's data/<key> entries, rebuilt with an offset and
  * strides, which are honoured here. */
-#include "../core/errmsg.h"
-#include "ptmodel.h"
+#include "core/base/errmsg.h"
+#include "convert/ptmodel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,12 +21,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pickle.h"
+#include "convert/pickle.h"
 
 #ifndef MAP_POPULATE
 #define MAP_POPULATE 0
 #endif
-#include "zip.h"
+#include "convert/zip.h"
 
 struct y5_pt {
     char *path;

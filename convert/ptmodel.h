@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../weights/y5w.h"
+#include "weights/y5w.h"
 
 typedef struct y5_pt y5_pt;
 

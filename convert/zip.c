@@ -10,7 +10,7 @@
  * data follows its local header ("PK\3\4", 30 bytes + name + extra); torch
  * sets flag bit 3 (sizes in a data descriptor after the data) and leaves the
  * local sizes 0, so the central directory's sizes are the ones used. */
-#include "zip.h"
+#include "convert/zip.h"
 
 #include <stdarg.h>
 #include <stdio.h>

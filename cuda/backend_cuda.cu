@@ -16,7 +16,7 @@
  *
  * Everything is queued on one non-blocking stream; the void ops record the
  * first error, which sync() (or input_commit) returns. */
-#include "cuda_internal.h"
+#include "cuda/cuda_internal.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#include "../core/backend.h"
+#include "core/engine/backend.h"
 
 /* Number of usable CUDA devices (0 when there is no driver or no device). */
 int y5_cuda_device_count(void);

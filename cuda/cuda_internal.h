@@ -9,7 +9,7 @@
 #include <cublas_v2.h>
 #include <stdio.h>
 
-#include "cuda_backend.h"
+#include "cuda/cuda_backend.h"
 
 /* ---- state ---- */
 typedef struct {

@@ -10,7 +10,7 @@
  * the output view's channel slice (row stride ld_out, usually the concat
  * width). Both have a scalar kernel and an 8-channel (16-byte) kernel used
  * when every pointer and stride allows it. */
-#include "cuda_internal.h"
+#include "cuda/cuda_internal.h"
 
 #include <stdint.h>
 

@@ -7,7 +7,7 @@
  * expressions (no fused multiply-adds). With lazy_obj_min > 0 the class
  * columns of rows whose obj <= lazy_obj_min are 0, as on the CPU. One thread
  * per output float, so the stores are coalesced. */
-#include "cuda_internal.h"
+#include "cuda/cuda_internal.h"
 
 #include <string.h>
 

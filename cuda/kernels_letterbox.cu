@@ -12,9 +12,9 @@
  * when the size does not change, or 114 in the border, and stores
  * u8 / 255.0f (IEEE division) rounded to half: the value the CPU letterbox
  * + y5_u8_to_unit_f32 + input_commit produce. */
-#include "cuda_internal.h"
+#include "cuda/cuda_internal.h"
 extern "C" {
-#include "../core/letterbox.h" /* y5_resize_coef_x/y: the CPU resize's coefficients */
+#include "core/image/letterbox.h" /* y5_resize_coef_x/y: the CPU resize's coefficients */
 }
 
 #include <math.h>

@@ -21,7 +21,7 @@
  *    - above that (only when max_nms allows it): one block walks the
  *      candidates in order, testing each against the kept boxes in parallel.
  * 4. the kept boxes (network pixels) and their count come back in one copy. */
-#include "cuda_internal.h"
+#include "cuda/cuda_internal.h"
 
 #include <cub/device/device_radix_sort.cuh>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * reads, fills). Each op has a scalar kernel and, when channel counts,
  * strides and pointers allow, one that moves 8 channels (16 bytes) per
  * thread. Semantics as layers/sppf.c, upsample.c, concat.c. */
-#include "cuda_internal.h"
+#include "cuda/cuda_internal.h"
 
 #include <float.h>
 #include <stdint.h>

@@ -12,7 +12,7 @@
  * buffer, so with shortcut and an odd count y0 starts in the side buffer and
  * cv1/cv2 run as two GEMMs instead of one. */
 #include <stdio.h>
-#include "../core/graph.h"
+#include "core/engine/graph.h"
 
 /* With a residual and an odd number of Bottlenecks, y0 must start in the
  * side buffer: cv1 and cv2 cannot share one GEMM. */

@@ -5,7 +5,7 @@
  * write in place (the network input, another Concat, a layer already
  * feeding a different Concat) is copied here. */
 #include <string.h>
-#include "../core/graph.h"
+#include "core/engine/graph.h"
 
 int y5_concat_plan(y5_graph *g, int li, const y5_layer *L) {
     y5_slice dst = g->layer_out[li];

@@ -3,7 +3,7 @@
  * Kernel, stride and padding come from the checkpoint's Conv2d (layer 0 of
  * YOLOv5 v6+ is 6x6 stride 2 padding 2, not k//2). The CPU arithmetic is in
  * conv_cpu.c (GEMM with a fused bias + SiLU epilogue). */
-#include "../core/graph.h"
+#include "core/engine/graph.h"
 
 int y5_conv_layer_load(y5_graph *g, int li, const y5_layer *L) {
     static const char *const pre[] = {"conv."};

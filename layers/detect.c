@@ -8,9 +8,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "../core/graph.h"
-#include "../core/threadpool.h"
-#include "gemm.h"
+#include "core/engine/graph.h"
+#include "core/base/threadpool.h"
+#include "layers/cpu/gemm.h"
 
 int y5_detect_load(y5_graph *g, int li, const y5_layer *L) {
     const y5_model_desc *d = g->desc;

@@ -5,9 +5,9 @@
  *
  * cv1 and each pool write straight into their quarter of the concat buffer. */
 #include <float.h>
-#include "../core/graph.h"
-#include "../core/threadpool.h"
-#include "gemm.h"
+#include "core/engine/graph.h"
+#include "core/base/threadpool.h"
+#include "layers/cpu/gemm.h"
 
 int y5_sppf_load(y5_graph *g, int li, const y5_layer *L) {
     static const char *const a[] = {"cv1."}, *const b[] = {"cv2."};

@@ -1,6 +1,6 @@
 /* upsample.c - nearest-neighbour upsampling by an integer factor. */
 #include <string.h>
-#include "../core/graph.h"
+#include "core/engine/graph.h"
 
 int y5_upsample_plan(y5_graph *g, int li, const y5_layer *L) {
     y5_op op = {0};

@@ -1,7 +1,7 @@
 /* runner.c - runs every registered test (or those whose name contains argv[1])
  * and prints "N passed, N failed, N skipped". Exit status 0 only when none failed. */
 
-#include "t.h"
+#include "tests/t.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

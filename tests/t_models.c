@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include <yolov5c.h>
-#include "t.h"
+#include "tests/t.h"
 
 static char cache_dir[512];
 

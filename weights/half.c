@@ -4,7 +4,7 @@
  * into the top of the float mantissa). float -> half rounds to nearest,
  * ties to even, in the normal and the subnormal range; values >= 65520 in
  * magnitude become infinity; NaN stays NaN (quiet, top payload bits kept). */
-#include "y5w.h"
+#include "weights/y5w.h"
 
 #include <string.h>
 

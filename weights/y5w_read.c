@@ -1,8 +1,8 @@
 /* y5w_read.c - maps a .y5w file and validates every byte of structure before
  * handing out pointers into it (layout: weights/FORMAT.md). Also the checksum
  * (shared with the writer) and the small tensor helpers. */
-#include "../core/errmsg.h"
-#include "y5w.h"
+#include "core/base/errmsg.h"
+#include "weights/y5w.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,8 +4,8 @@
  * file is written to a temporary name next to the target with the checksum
  * computed on the way, the checksum field is patched, and the temporary file
  * is renamed over the target. */
-#include "../core/errmsg.h"
-#include "y5w.h"
+#include "core/base/errmsg.h"
+#include "weights/y5w.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,0 +1,62 @@
+/* cli_opts.c - option value parsing shared by the subcommands. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/app/cli.h"
+
+const char *y5_opt_value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "yolov5c: %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int y5_opt_int(const char *opt, const char *v, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "yolov5c: %s: '%s' is not an integer in [%d, %d]\n", opt, v, lo, hi);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+int y5_opt_float(const char *opt, const char *v, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "yolov5c: %s: '%s' is not a number in [%g, %g]\n", opt, v, lo, hi);
+        return -1;
+    }
+    *out = (float)x;
+    return 0;
+}
+
+static int round_side(const char *v, int x) {
+    int r = (x + 31) / 32 * 32;
+    if (r != x) fprintf(stderr, "yolov5c: warning: --imgsz %s: %d is not a multiple of 32, using %d\n", v, x, r);
+    return r;
+}
+
+int y5_opt_imgsz(const char *v, int *h, int *w) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", v);
+    char *sep = strpbrk(buf, "x,X");
+    int a, b;
+    if (sep) {
+        *sep = 0;
+        if (y5_opt_int("--imgsz", buf, 1, 16384, &a) || y5_opt_int("--imgsz", sep + 1, 1, 16384, &b)) return -1;
+    } else {
+        if (y5_opt_int("--imgsz", buf, 1, 16384, &a)) return -1;
+        b = a;
+    }
+    *h = round_side(v, a);
+    *w = round_side(v, b);
+    return 0;
+}

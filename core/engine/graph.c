@@ -1,0 +1,351 @@
+/* graph.c - loads the layer table into convs, plans ops and the arena per shape. */
+#include "core/engine/graph.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int y5_graph_fail(y5_graph *g, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (g->err && g->errlen) vsnprintf(g->err, g->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int grow(void **p, int *cap, int need, size_t elem) {
+    if (need <= *cap) return 0;
+    int nc = *cap ? *cap * 2 : 64;
+    while (nc < need) nc *= 2;
+    void *q = realloc(*p, (size_t)nc * elem);
+    if (!q) return -1;
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+int y5_graph_add_conv(y5_graph *g, int li, const char *const *prefixes, int n_prefixes, int stride, int pad) {
+    const y5_model_desc *d = g->desc;
+    const y5_tensor *wt[8], *bt[8];
+    int cout = 0, cin = -1, kh = -1;
+    char name[Y5W_NAME_MAX + 16];
+    if (n_prefixes > 8) return y5_graph_fail(g, "layer %d: too many stacked convs", li);
+    for (int i = 0; i < n_prefixes; i++) {
+        snprintf(name, sizeof name, "%sweight", prefixes[i]);
+        wt[i] = y5w_find(d, li, name);
+        snprintf(name, sizeof name, "%sbias", prefixes[i]);
+        bt[i] = y5w_find(d, li, name);
+        if (!wt[i] || !bt[i])
+            return y5_graph_fail(g, "layer %d (%s): missing tensor %s%s", li,
+                                 y5_layer_type_name(d->layers[li].type), prefixes[i], wt[i] ? "bias" : "weight");
+        const y5_tensor *w = wt[i];
+        if (w->ndim != 4 || w->shape[2] != w->shape[3] || w->shape[0] <= 0 || w->shape[1] <= 0 ||
+            bt[i]->ndim != 1 || bt[i]->shape[0] != w->shape[0])
+            return y5_graph_fail(g, "layer %d: tensor %sweight has an unexpected shape", li, prefixes[i]);
+        if ((cin >= 0 && w->shape[1] != cin) || (kh >= 0 && w->shape[2] != kh))
+            return y5_graph_fail(g, "layer %d: stacked convs %s and %s differ in shape", li, prefixes[0], prefixes[i]);
+        cin = w->shape[1];
+        kh = w->shape[2];
+        cout += w->shape[0];
+    }
+    size_t per = (size_t)cin * kh * kh;
+    float *w = malloc((size_t)cout * per * sizeof(float));
+    float *b = malloc((size_t)cout * sizeof(float));
+    if (!w || !b) { free(w); free(b); return y5_graph_fail(g, "out of memory loading layer %d", li); }
+    int co = 0;
+    for (int i = 0; i < n_prefixes; i++) {
+        y5w_to_f32(wt[i], w + (size_t)co * per);
+        y5w_to_f32(bt[i], b + co);
+        co += wt[i]->shape[0];
+    }
+    if (grow((void **)&g->convs, &g->cap_convs, g->n_convs + 1, sizeof(y5_conv))) {
+        free(w); free(b);
+        return y5_graph_fail(g, "out of memory");
+    }
+    y5_conv *c = &g->convs[g->n_convs];
+    memset(c, 0, sizeof *c);
+    c->layer = li;
+    c->shape.cin = cin;
+    c->shape.cout = cout;
+    c->shape.k = kh;
+    c->shape.s = stride > 0 ? stride : 1;
+    c->shape.p = pad >= 0 ? pad : kh / 2;
+    c->handle = g->be->ops->conv_create(g->be, &c->shape, w, b);
+    free(w);
+    free(b);
+    if (!c->handle) return y5_graph_fail(g, "layer %d: backend could not create a conv", li);
+    return g->n_convs++;
+}
+
+int y5_graph_new_buffer(y5_graph *g, int h, int w, int c) {
+    if (grow((void **)&g->bufs, &g->cap_bufs, g->n_bufs + 1, sizeof(y5_buffer))) return -1;
+    y5_buffer *b = &g->bufs[g->n_bufs];
+    memset(b, 0, sizeof *b);
+    b->n = g->n;
+    b->h = h;
+    b->w = w;
+    b->c = c;
+    b->first = b->last = -1;
+    return g->n_bufs++;
+}
+
+y5_slice y5_graph_whole(const y5_graph *g, int buf) {
+    y5_slice s = {buf, 0, g->bufs[buf].c};
+    return s;
+}
+
+y5_slice y5_graph_layer_output(y5_graph *g, int li, int h, int w, int c) {
+    if (g->alias[li] >= 0) {
+        y5_slice s = g->alias_slice[li];
+        const y5_buffer *b = &g->bufs[s.buf];
+        if (b->h == h && b->w == w && s.c == c) return s;
+        g->alias[li] = -1; /* shape disagrees: the Concat will copy instead */
+    }
+    y5_slice s = {y5_graph_new_buffer(g, h, w, c), 0, c};
+    return s;
+}
+
+int y5_graph_emit(y5_graph *g, const y5_op *op) {
+    if (grow((void **)&g->ops, &g->cap_ops, g->n_ops + 1, sizeof(y5_op))) return y5_graph_fail(g, "out of memory");
+    g->ops[g->n_ops++] = *op;
+    return 0;
+}
+
+int y5_graph_load(y5_graph *g, y5_backend *be, const y5_model_desc *d, char *err, size_t errlen) {
+    memset(g, 0, sizeof *g);
+    g->be = be;
+    g->desc = d;
+    g->err = err;
+    g->errlen = errlen;
+    int nl = (int)d->n_layers;
+    if (nl <= 0) return y5_graph_fail(g, "weight file has no layers");
+    g->conv_base = calloc((size_t)nl, sizeof(int));
+    g->layer_out = calloc((size_t)nl, sizeof(y5_slice));
+    g->layer_h = calloc((size_t)nl, sizeof(int));
+    g->layer_w = calloc((size_t)nl, sizeof(int));
+    g->alias = calloc((size_t)nl, sizeof(int));
+    g->alias_slice = calloc((size_t)nl, sizeof(y5_slice));
+    if (!g->conv_base || !g->layer_out || !g->layer_h || !g->layer_w || !g->alias || !g->alias_slice)
+        return y5_graph_fail(g, "out of memory");
+    int have_detect = 0;
+    for (int i = 0; i < nl; i++) {
+        const y5_layer *L = &d->layers[i];
+        g->conv_base[i] = g->n_convs;
+        if (L->n_from < 1 || L->n_from > Y5W_MAX_FROM) return y5_graph_fail(g, "layer %d: bad input count %u", i, L->n_from);
+        for (unsigned j = 0; j < L->n_from; j++)
+            if (L->from[j] < -1 || L->from[j] >= i)
+                return y5_graph_fail(g, "layer %d: input %d is not an earlier layer", i, L->from[j]);
+        int rc = 0;
+        switch (L->type) {
+        case Y5_LAYER_CONV: rc = y5_conv_layer_load(g, i, L); break;
+        case Y5_LAYER_C3: rc = y5_c3_load(g, i, L); break;
+        case Y5_LAYER_SPPF: rc = y5_sppf_load(g, i, L); break;
+        case Y5_LAYER_UPSAMPLE:
+        case Y5_LAYER_CONCAT: break;
+        case Y5_LAYER_DETECT:
+            if (i != nl - 1) return y5_graph_fail(g, "layer %d: Detect must be the last layer", i);
+            rc = y5_detect_load(g, i, L);
+            have_detect = 1;
+            break;
+        default: return y5_graph_fail(g, "layer %d: unknown layer type %u", i, L->type);
+        }
+        if (rc < 0) return -1;
+    }
+    if (!have_detect) return y5_graph_fail(g, "weight file has no Detect layer");
+    return 0;
+}
+
+static void touch(y5_graph *g, const y5_slice *s, int op) {
+    y5_buffer *b = &g->bufs[s->buf];
+    if (b->first < 0 || op < b->first) b->first = op;
+    if (op > b->last) b->last = op;
+}
+
+static y5_view resolve(const y5_graph *g, const y5_slice *s) {
+    const y5_buffer *b = &g->bufs[s->buf];
+    y5_view v = {b->off + (size_t)s->c_off, b->n, b->h, b->w, s->c, b->c};
+    return v;
+}
+
+static size_t buf_elems(const y5_buffer *b) {
+    size_t e = (size_t)b->n * b->h * b->w * b->c;
+    return (e + 15) & ~(size_t)15; /* keep every buffer 64-byte aligned */
+}
+
+int y5_graph_plan(y5_graph *g, int n, int h, int w, size_t *arena_elems, size_t *scratch_bytes) {
+    const y5_model_desc *d = g->desc;
+    int nl = (int)d->n_layers;
+    g->n_bufs = 0;
+    g->n_ops = 0;
+    g->n = n;
+    g->h = h;
+    g->w = w;
+    g->input_buf = y5_graph_new_buffer(g, h, w, 3);
+    if (g->input_buf < 0) return y5_graph_fail(g, "out of memory");
+    g->bufs[g->input_buf].pinned = 1;
+    for (int i = 0; i < nl; i++) g->alias[i] = -1;
+
+    /* Shapes first, so Concat buffers exist before their producers plan:
+     * a producer then writes straight into its channel slot. It takes a slot
+     * only if it is a plain layer output (not the input, not a Concat) and
+     * has no slot yet; otherwise y5_concat_plan emits a copy. */
+    for (int i = 0; i < nl; i++) {
+        const y5_layer *L = &d->layers[i];
+        int f0 = L->from[0];
+        int ih = f0 < 0 ? h : g->layer_h[f0], iw = f0 < 0 ? w : g->layer_w[f0];
+        switch (L->type) {
+        case Y5_LAYER_CONV:
+            g->layer_h[i] = y5_graph_conv_out(g, g->conv_base[i], ih);
+            g->layer_w[i] = y5_graph_conv_out(g, g->conv_base[i], iw);
+            break;
+        case Y5_LAYER_UPSAMPLE:
+            g->layer_h[i] = ih * L->scale;
+            g->layer_w[i] = iw * L->scale;
+            break;
+        default:
+            g->layer_h[i] = ih;
+            g->layer_w[i] = iw;
+        }
+        if (g->layer_h[i] <= 0 || g->layer_w[i] <= 0)
+            return y5_graph_fail(g, "layer %d: input %dx%d is too small for this network", i, w, h);
+        if (L->type != Y5_LAYER_CONCAT) continue;
+        int ctot = 0;
+        for (unsigned j = 0; j < L->n_from; j++) {
+            int src = L->from[j];
+            int sh = src < 0 ? h : g->layer_h[src], sw = src < 0 ? w : g->layer_w[src];
+            if (sh != ih || sw != iw)
+                return y5_graph_fail(g, "layer %d: Concat inputs differ in size (%dx%d vs %dx%d) at input %dx%d",
+                                     i, sw, sh, iw, ih, w, h);
+            ctot += src < 0 ? 3 : d->layers[src].c_out;
+        }
+        if (ctot != L->c_out) return y5_graph_fail(g, "layer %d: Concat has %d channels, expected %d", i, ctot, L->c_out);
+        int cb = y5_graph_new_buffer(g, ih, iw, ctot);
+        if (cb < 0) return y5_graph_fail(g, "out of memory");
+        g->layer_out[i] = y5_graph_whole(g, cb);
+        for (unsigned j = 0, off = 0; j < L->n_from; j++) {
+            int src = L->from[j];
+            int c = src < 0 ? 3 : d->layers[src].c_out;
+            if (src >= 0 && d->layers[src].type != Y5_LAYER_CONCAT && d->layers[src].type != Y5_LAYER_DETECT &&
+                g->alias[src] < 0) {
+                g->alias[src] = 1;
+                g->alias_slice[src].buf = cb;
+                g->alias_slice[src].c_off = (int)off;
+                g->alias_slice[src].c = c;
+            }
+            off += (unsigned)c;
+        }
+    }
+    for (int i = 0; i < nl; i++) {
+        const y5_layer *L = &d->layers[i];
+        int rc;
+        switch (L->type) {
+        case Y5_LAYER_CONV: rc = y5_conv_layer_plan(g, i, L); break;
+        case Y5_LAYER_C3: rc = y5_c3_plan(g, i, L); break;
+        case Y5_LAYER_SPPF: rc = y5_sppf_plan(g, i, L); break;
+        case Y5_LAYER_UPSAMPLE: rc = y5_upsample_plan(g, i, L); break;
+        case Y5_LAYER_CONCAT: rc = y5_concat_plan(g, i, L); break;
+        case Y5_LAYER_DETECT: rc = y5_detect_plan(g, i, L); break;
+        default: rc = y5_graph_fail(g, "layer %d: unknown type", i);
+        }
+        if (rc < 0) return -1;
+    }
+    /* lifetimes */
+    for (int i = 0; i < g->n_bufs; i++) g->bufs[i].first = g->bufs[i].last = -1;
+    g->bufs[g->input_buf].first = 0;
+    for (int o = 0; o < g->n_ops; o++) {
+        y5_op *op = &g->ops[o];
+        for (int j = 0; j < op->n_in; j++) touch(g, &op->in[j], o);
+        touch(g, &op->out, o);
+        if (op->has_res) touch(g, &op->res, o);
+    }
+    if (g->keep_all) /* debugging and per-layer checks: no memory sharing */
+        for (int i = 0; i < g->n_bufs; i++) g->bufs[i].pinned = 1;
+    /* place: largest first, lowest offset that does not overlap a placed
+     * buffer with an intersecting lifetime (pinned buffers live throughout) */
+    int nb = g->n_bufs;
+    int *order = malloc((size_t)nb * sizeof(int));
+    int *placed = malloc((size_t)nb * sizeof(int));
+    if (!order || !placed) { free(order); free(placed); return y5_graph_fail(g, "out of memory"); }
+    for (int i = 0; i < nb; i++) order[i] = i;
+    for (int i = 1; i < nb; i++) { /* insertion sort by size desc, stable */
+        int x = order[i], j = i - 1;
+        while (j >= 0 && buf_elems(&g->bufs[order[j]]) < buf_elems(&g->bufs[x])) { order[j + 1] = order[j]; j--; }
+        order[j + 1] = x;
+    }
+    size_t total = 0;
+    int n_placed = 0;
+    for (int oi = 0; oi < nb; oi++) {
+        y5_buffer *b = &g->bufs[order[oi]];
+        if (b->first < 0 && !b->pinned) { b->off = 0; continue; } /* unused */
+        size_t sz = buf_elems(b), off = 0;
+        for (int again = 1; again;) {
+            again = 0;
+            for (int k = 0; k < n_placed; k++) {
+                const y5_buffer *q = &g->bufs[placed[k]];
+                int live = b->pinned || q->pinned || !(q->last < b->first || b->last < q->first);
+                if (!live) continue;
+                size_t qs = buf_elems(q);
+                if (off < q->off + qs && q->off < off + sz) { off = q->off + qs; again = 1; }
+            }
+        }
+        b->off = off;
+        if (off + sz > total) total = off + sz;
+        placed[n_placed++] = order[oi];
+    }
+    free(order);
+    free(placed);
+    size_t scratch = 0;
+    for (int o = 0; o < g->n_ops; o++) {
+        y5_op *op = &g->ops[o];
+        for (int j = 0; j < op->n_in; j++) op->vin[j] = resolve(g, &op->in[j]);
+        op->vout = resolve(g, &op->out);
+        if (op->has_res) op->vres = resolve(g, &op->res);
+        if (op->kind == Y5_OP_CONV) {
+            size_t s = g->be->ops->conv_scratch(g->be, g->convs[op->conv].handle, op->vin[0].n, op->vin[0].h, op->vin[0].w);
+            if (s > scratch) scratch = s;
+        }
+    }
+    *arena_elems = total;
+    *scratch_bytes = scratch;
+    return 0;
+}
+
+double y5_op_flops(const y5_graph *g, const y5_op *op) {
+    if (op->kind != Y5_OP_CONV) return 0;
+    const y5_conv_shape *s = &g->convs[op->conv].shape;
+    return 2.0 * op->vout.n * op->vout.h * op->vout.w * (double)s->cout * s->cin * s->k * s->k;
+}
+
+double y5_op_bytes(const y5_graph *g, const y5_op *op, int es) {
+    double b = 0;
+    for (int j = 0; j < op->n_in; j++) b += (double)op->vin[j].n * op->vin[j].h * op->vin[j].w * op->vin[j].c;
+    b += (double)op->vout.n * op->vout.h * op->vout.w * op->vout.c * (op->has_res ? 2 : 1);
+    if (op->kind == Y5_OP_CONV) {
+        const y5_conv_shape *s = &g->convs[op->conv].shape;
+        b += (double)s->cout * s->cin * s->k * s->k + s->cout;
+    }
+    return b * es;
+}
+
+void y5_graph_free(y5_graph *g) {
+    if (g->convs && g->be)
+        for (int i = 0; i < g->n_convs; i++)
+            if (g->convs[i].handle) g->be->ops->conv_destroy(g->be, g->convs[i].handle);
+    free(g->convs);
+    free(g->conv_base);
+    free(g->bufs);
+    free(g->ops);
+    free(g->layer_out);
+    free(g->layer_h);
+    free(g->layer_w);
+    free(g->alias);
+    free(g->alias_slice);
+    memset(g, 0, sizeof *g);
+}
+
+y5_slice y5_graph_input(const y5_graph *g, int li, int j) {
+    int src = g->desc->layers[li].from[j];
+    if (src < 0) return y5_graph_whole(g, g->input_buf);
+    return g->layer_out[src];
+}

@@ -1,0 +1,44 @@
+/* conv_cpu.h - the CPU convolution: NHWC FP32, GEMM with a fused epilogue.
+ *
+ * A conv is out[m, co] = act(sum_k A[m, k] * W[k, co] + bias[co]) (+ res[m, co])
+ * with m = (n, y, x) output pixels and k = (ky, kx, ci). 1x1 stride-1 convs
+ * use the input rows directly as A (no im2col); others build A panels from the
+ * NHWC input (im2col). Channel strides (ld*) let a conv read a channel slice
+ * of a wider tensor and write into a channel slice of a concat buffer. */
+#ifndef Y5_CONV_CPU_H
+#define Y5_CONV_CPU_H
+
+#include <stddef.h>
+#include "core/base/threadpool.h"
+
+typedef struct {
+    int cin, cout, k, s, p;
+    float *wpack;     /* weights packed for the GEMM micro-kernel (owned) */
+    float *bias;      /* cout (owned) */
+    size_t wpack_len;
+} y5_conv_cpu;
+
+/* w_oihw: cout x cin x k x k (BN folded); bias: cout. Returns 0 or -1 (OOM). */
+int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
+                     int cout, int cin, int k, int s, int p);
+void y5_conv_cpu_free(y5_conv_cpu *c);
+
+static inline int y5_conv_out_dim(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
+
+/* Scratch bytes y5_conv_cpu_run needs for this input shape and pool size. */
+size_t y5_conv_cpu_scratch(const y5_conv_cpu *c, int n, int h, int w, int n_threads);
+
+/* in: n x h x w x (ld_in >= cin), out: n x ho x wo x (ld_out >= cout),
+ * res (may be NULL): same shape as out with ld_res. silu: apply SiLU
+ * before adding res (YOLOv5 Bottleneck: x + SiLU(conv(...))). */
+void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
+                     const float *in, int n, int h, int w, int ld_in,
+                     float *out, int ld_out, const float *res, int ld_res,
+                     int silu, void *scratch);
+
+/* Plain GEMM used by the conv and tested on its own:
+ * C[M x N] (ldc) = A[M x K] (lda) * B[K x N] (ldb), all row-major FP32. */
+void y5_sgemm(y5_pool *pool, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc);
+
+#endif

@@ -1,0 +1,322 @@
+/* gemm.c - B packing, the threaded blocked driver, run-time ISA choice and
+ * the portable (plain C) macro-kernel. See gemm.h for the layouts. */
+#include "layers/cpu/gemm.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- blocking parameters ---------------------------------------------- */
+/* K blocks: K <= KC_SINGLE runs as one block, else blocks of ~KC_TARGET. */
+#define KC_SINGLE 448
+#define KC_TARGET 256
+#define KC_MAX (KC_SINGLE > KC_TARGET + 16 ? KC_SINGLE : KC_TARGET + 16)
+/* N blocks: the packed B of one K block x NC columns stays in L2. */
+#define NC_BLK 384
+/* Rows per task (before rounding to the thread count). */
+#define MC_TARGET 96
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+static int round16(int x) { return (x + 15) & ~15; }
+
+int y5_gemm_kc(int K) {
+    if (K <= KC_SINGLE) return K > 0 ? K : 1;
+    int nb = (K + KC_TARGET - 1) / KC_TARGET;
+    return round16((K + nb - 1) / nb);
+}
+
+size_t y5_gemm_packb_len(int K, int N) {
+    return (size_t)(K > 0 ? K : 0) * (size_t)round16(N > 0 ? N : 0);
+}
+
+void y5_gemm_packb(float *dst, const float *B, int K, int N, long ldb) {
+    int KC = y5_gemm_kc(K);
+    int Npad = round16(N);
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kcb = imin(KC, K - k0);
+        float *blk = dst + (size_t)k0 * Npad;
+        for (int j = 0; j < N; j += Y5_NR) {
+            int nc = imin(Y5_NR, N - j);
+            int w = nc < Y5_NR ? round16(nc) : Y5_NR;
+            float *pan = blk + (size_t)(j / Y5_NR) * Y5_NR * kcb;
+            for (int k = 0; k < kcb; k++) {
+                const float *src = B + (size_t)(k0 + k) * ldb + j;
+                float *d = pan + (size_t)k * w;
+                int c = 0;
+                for (; c < nc; c++) d[c] = src[c];
+                for (; c < w; c++) d[c] = 0.0f;
+            }
+        }
+    }
+}
+
+/* ---- ISA choice --------------------------------------------------------- */
+static int cpu_isa(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("fma"))
+        return Y5_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Y5_ISA_AVX2;
+#endif
+    return Y5_ISA_SCALAR;
+}
+
+static int g_isa = -1;
+
+int y5_gemm_isa(void) {
+    int isa = __atomic_load_n(&g_isa, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = cpu_isa();
+        const char *e = getenv("Y5_ISA");
+        if (e && *e) {
+            int want = !strcmp(e, "scalar") ? Y5_ISA_SCALAR : !strcmp(e, "avx2") ? Y5_ISA_AVX2 : Y5_ISA_AVX512;
+            isa = imin(isa, want);
+        }
+        __atomic_store_n(&g_isa, isa, __ATOMIC_RELAXED);
+    }
+    return isa;
+}
+
+int y5_gemm_set_isa(int isa) {
+    int cap = cpu_isa();
+    if (isa > cap) isa = cap;
+    if (isa < 0) isa = 0;
+    __atomic_store_n(&g_isa, isa, __ATOMIC_RELAXED);
+    return isa;
+}
+
+const char *y5_gemm_isa_name(int isa) {
+    return isa == Y5_ISA_AVX512 ? "avx512" : isa == Y5_ISA_AVX2 ? "avx2" : "scalar";
+}
+
+/* ---- epilogue helpers --------------------------------------------------- */
+float y5_silu_ref(float x) { return x / (1.0f + expf(-x)); }
+
+/* ---- portable macro-kernel -------------------------------------------- */
+#define MRS Y5_MR_SCALAR
+void y5_gemm_macro_scalar(const y5_gemm_blk *b) {
+    const int kc = b->kc;
+    for (int i = 0; i < b->mc; i += MRS) {
+        int mr = imin(MRS, b->mc - i);
+        for (int j = 0; j < b->nc; j += Y5_NR) {
+            int ncols = imin(Y5_NR, b->nc - j);
+            int w = ncols < Y5_NR ? round16(ncols) : Y5_NR;
+            const float *bp = b->b + (size_t)(j / Y5_NR) * Y5_NR * kc;
+            float acc[MRS][Y5_NR];
+            memset(acc, 0, sizeof acc);
+            for (int r = 0; r < mr; r++) {
+                const float *ar = b->a + (size_t)(i + r) * b->lda;
+                float *cr = acc[r];
+                for (int k = 0; k < kc; k++) {
+                    float av = ar[k];
+                    const float *br = bp + (size_t)k * w;
+                    for (int c = 0; c < w; c++) cr[c] += av * br[c];
+                }
+            }
+            for (int r = 0; r < mr; r++) {
+                float *crow = b->c + (size_t)(i + r) * b->ldc + j;
+                const float *rrow = b->res ? b->res + (size_t)(i + r) * b->ldres + j : NULL;
+                for (int c = 0; c < ncols; c++) {
+                    float x = acc[r][c];
+                    if (b->accumulate) x += crow[c];
+                    if (b->last) {
+                        if (b->bias) x += b->bias[j + c];
+                        if (b->silu) x = y5_silu_ref(x);
+                        if (rrow) x += rrow[c];
+                    }
+                    crow[c] = x;
+                }
+            }
+        }
+    }
+}
+
+/* ---- driver ------------------------------------------------------------- */
+static long ldd_for(int kc) {
+    long l = round16(kc);
+    if (l % 256 == 0) l += 16; /* keep the MR rows off one cache set */
+    return l;
+}
+
+size_t y5_gemm_scratch(int K, int n_threads) {
+    int KC = y5_gemm_kc(K);
+    if (n_threads < 1) n_threads = 1;
+    size_t per = (size_t)Y5_MC_MAX * (size_t)ldd_for(KC) * sizeof(float) + 64;
+    return per * (size_t)n_threads + 64;
+}
+
+typedef struct {
+    const y5_gemm_args *g;
+    y5_gemm_macro_fn macro;
+    int mr, panels, ntasks, KC, Npad;
+    size_t per_thread; /* bytes */
+} drv_ctx;
+
+static void drv_task(void *vctx, int t, int worker) {
+    const drv_ctx *d = vctx;
+    const y5_gemm_args *g = d->g;
+    int p0 = (int)((long)t * d->panels / d->ntasks);
+    int p1 = (int)((long)(t + 1) * d->panels / d->ntasks);
+    int m0 = p0 * d->mr;
+    int m1 = imin(g->M, p1 * d->mr);
+    if (m1 <= m0) return;
+    int mc = m1 - m0;
+    float *buf = NULL;
+    if (g->packa) {
+        uintptr_t base = (uintptr_t)g->scratch + (size_t)worker * d->per_thread;
+        base = (base + 63) & ~(uintptr_t)63;
+        buf = (float *)base;
+    }
+    for (int k0 = 0; k0 < g->K; k0 += d->KC) {
+        int kcb = imin(d->KC, g->K - k0);
+        y5_gemm_blk blk;
+        if (g->packa) {
+            long ldd = ldd_for(kcb);
+            g->packa(g->packa_ctx, buf, ldd, m0, mc, k0, kcb);
+            blk.a = buf;
+            blk.lda = ldd;
+        } else {
+            blk.a = g->a + (size_t)m0 * g->lda + k0;
+            blk.lda = g->lda;
+        }
+        blk.mc = mc;
+        blk.kc = kcb;
+        blk.accumulate = k0 > 0;
+        blk.last = k0 + kcb >= g->K;
+        blk.silu = g->silu;
+        blk.seg_len = 0;
+        blk.seg_stride = 0;
+        blk.ldc = g->ldc;
+        blk.ldres = g->ldres;
+        const float *bblk = g->bpack + (size_t)k0 * d->Npad;
+        for (int n0 = 0; n0 < g->N; n0 += NC_BLK) {
+            blk.nc = imin(NC_BLK, g->N - n0);
+            blk.b = bblk + (size_t)(n0 / Y5_NR) * Y5_NR * kcb;
+            blk.c = g->c + (size_t)m0 * g->ldc + n0;
+            blk.bias = g->bias ? g->bias + n0 : NULL;
+            blk.res = g->res ? g->res + (size_t)m0 * g->ldres + n0 : NULL;
+            d->macro(&blk);
+        }
+    }
+}
+
+static void gemm_k0(const y5_gemm_args *g) {
+    for (int m = 0; m < g->M; m++)
+        for (int n = 0; n < g->N; n++) {
+            float x = g->bias ? g->bias[n] : 0.0f;
+            if (g->silu) x = y5_silu_ref(x);
+            if (g->res) x += g->res[(size_t)m * g->ldres + n];
+            g->c[(size_t)m * g->ldc + n] = x;
+        }
+}
+
+y5_gemm_macro_fn y5_gemm_macro_for(int isa, int *mr) {
+    switch (isa) {
+    case Y5_ISA_AVX512: *mr = Y5_MR_AVX512; return y5_gemm_macro_avx512;
+    case Y5_ISA_AVX2: *mr = Y5_MR_AVX2; return y5_gemm_macro_avx2;
+    default: *mr = Y5_MR_SCALAR; return y5_gemm_macro_scalar;
+    }
+}
+
+void y5_gemm(y5_pool *pool, const y5_gemm_args *g) {
+    if (g->M <= 0 || g->N <= 0) return;
+    if (g->K <= 0) { gemm_k0(g); return; }
+    drv_ctx d;
+    d.g = g;
+    d.macro = y5_gemm_macro_for(y5_gemm_isa(), &d.mr);
+    d.KC = y5_gemm_kc(g->K);
+    d.Npad = round16(g->N);
+    d.per_thread = (size_t)Y5_MC_MAX * (size_t)ldd_for(d.KC) * sizeof(float) + 64;
+    int T = y5_pool_size(pool);
+    d.panels = (g->M + d.mr - 1) / d.mr;
+    int mc_target = imax(d.mr, (MC_TARGET / d.mr) * d.mr);
+    int nt = (g->M + mc_target - 1) / mc_target;
+    if (T > 1) nt = (nt + T - 1) / T * T;
+    /* small layers: at least ~4 tasks per thread (of 2+ row panels each), so
+     * the tasks handed out last leave little imbalance */
+    if (T > 1) {
+        int want = imin(4 * T, d.panels / 2);
+        if (nt < want) nt = (want + T - 1) / T * T;
+    }
+    int ppt = Y5_MC_MAX / d.mr; /* panels per task at most: rows per task <= MC_MAX */
+    int min_tasks = (d.panels + ppt - 1) / ppt;
+    nt = imax(nt, min_tasks);
+    nt = imin(nt, d.panels);
+    d.ntasks = nt;
+    y5_pool_run(pool, nt, drv_task, &d);
+}
+
+/* ---- Winograd F(2x2, 3x3) transforms, portable versions ------------------ */
+static void wino_tile_pos(const y5_wino_geom *g, int t, int *img, int *ty, int *tx) {
+    *img = t / g->tiles_hw;
+    int r = t % g->tiles_hw;
+    *ty = r / g->tiles_w;
+    *tx = r % g->tiles_w;
+}
+
+void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
+    for (int t = 0; t < T; t++) {
+        int img, ty, tx;
+        wino_tile_pos(g, t0 + t, &img, &ty, &tx);
+        const float *src[16];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                int iy = 2 * ty - g->p + i, ix = 2 * tx - g->p + j;
+                src[i * 4 + j] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
+                                     ? g->in + (((size_t)img * g->h + iy) * g->w + ix) * g->ld_in
+                                     : NULL;
+            }
+        for (int ci = 0; ci < g->cin; ci++) {
+            float d[16], e[16];
+            for (int q = 0; q < 16; q++) d[q] = src[q] ? src[q][ci] : 0.0f;
+            for (int j = 0; j < 4; j++) {
+                e[0 * 4 + j] = d[0 * 4 + j] - d[2 * 4 + j];
+                e[1 * 4 + j] = d[1 * 4 + j] + d[2 * 4 + j];
+                e[2 * 4 + j] = d[2 * 4 + j] - d[1 * 4 + j];
+                e[3 * 4 + j] = d[1 * 4 + j] - d[3 * 4 + j];
+            }
+            for (int i = 0; i < 4; i++) {
+                float *v = V + (size_t)(i * 4) * xs + (size_t)t * ldv + ci;
+                v[0 * xs] = e[i * 4 + 0] - e[i * 4 + 2];
+                v[1 * xs] = e[i * 4 + 1] + e[i * 4 + 2];
+                v[2 * xs] = e[i * 4 + 2] - e[i * 4 + 1];
+                v[3 * xs] = e[i * 4 + 1] - e[i * 4 + 3];
+            }
+        }
+    }
+}
+
+void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
+    for (int t = 0; t < T; t++) {
+        int img, ty, tx;
+        wino_tile_pos(g, t0 + t, &img, &ty, &tx);
+        for (int co = 0; co < g->cout; co++) {
+            float m[16], s[8];
+            for (int q = 0; q < 16; q++) m[q] = M[q * xs + (size_t)t * ldm + co];
+            for (int j = 0; j < 4; j++) {
+                s[0 * 4 + j] = m[0 * 4 + j] + m[1 * 4 + j] + m[2 * 4 + j];
+                s[1 * 4 + j] = m[1 * 4 + j] - m[2 * 4 + j] - m[3 * 4 + j];
+            }
+            for (int i = 0; i < 2; i++) {
+                int oy = 2 * ty + i;
+                if (oy >= g->ho) break;
+                float y[2];
+                y[0] = s[i * 4 + 0] + s[i * 4 + 1] + s[i * 4 + 2];
+                y[1] = s[i * 4 + 1] - s[i * 4 + 2] - s[i * 4 + 3];
+                for (int j = 0; j < 2; j++) {
+                    int ox = 2 * tx + j;
+                    if (ox >= g->wo) break;
+                    size_t pix = ((size_t)img * g->ho + oy) * g->wo + ox;
+                    float x = y[j] + (g->bias ? g->bias[co] : 0.0f);
+                    if (g->silu) x = y5_silu_ref(x);
+                    if (g->res) x += g->res[pix * g->ld_res + co];
+                    g->out[pix * g->ld_out + co] = x;
+                }
+            }
+        }
+    }
+}

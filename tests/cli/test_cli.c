@@ -1,0 +1,148 @@
+/* test_cli.c - the yolov5c binary end to end: detect from the JPEGs, bad
+ * inputs, options. Runs the built binary ($Y5_BIN). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/t.h"
+
+static int exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* No file in dir may carry a temp suffix (".tmp."). */
+static int no_temp_files(const char *dir) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "find '%s' -name '*.tmp*' | grep -q .", dir);
+    return system(cmd) != 0;
+}
+
+static int count_lines(const char *path) {
+    size_t len;
+    char *s = t_read_file(path, &len);
+    if (!s) return -1;
+    int n = 0;
+    for (size_t i = 0; i < len; i++) n += s[i] == '\n';
+    free(s);
+    return n;
+}
+
+T_TEST(cli_detect_end_to_end_jpeg) {
+    T_NEED_SHARED();
+    const char *w = t_model_y5w("yolov5n");
+    T_REQUIRE(w, "conversion failed");
+    char cmd[4096], out[1024], p[1200];
+    snprintf(out, sizeof out, "%s/run", t_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s detect --weights %s --source %s %s --out %s --threads 2", t_bin(), w,
+             t_shared_path("images/bus.jpg"), t_shared_path("images/zidane.jpg"), out);
+    char *log = NULL;
+    int rc = t_run(cmd, &log);
+    T_CHECK(rc == 0, "exit %d: %s", rc, log ? log : "");
+    free(log);
+    snprintf(p, sizeof p, "%s/bus.jpg", out);
+    T_CHECK(exists(p), "annotated bus.jpg missing");
+    snprintf(p, sizeof p, "%s/labels/zidane.txt", out);
+    T_CHECK(count_lines(p) == 3, "zidane labels: %d lines", count_lines(p));
+    snprintf(p, sizeof p, "%s/labels/bus.txt", out);
+    T_CHECK(count_lines(p) == 5, "bus labels: %d lines", count_lines(p));
+    snprintf(p, sizeof p, "%s/detections.jsonl", out);
+    T_CHECK(count_lines(p) == 2, "jsonl: %d lines", count_lines(p));
+    char *j = t_read_file(p, NULL);
+    T_REQUIRE(j, "no jsonl");
+    T_CHECK(strstr(j, "\"name\": \"person\"") || strstr(j, "\"name\":\"person\""), "no person in %s", j);
+    T_CHECK(strstr(j, "\"width\": 810") || strstr(j, "\"width\":810"), "bus width missing");
+    free(j);
+    T_CHECK(no_temp_files(out), "temp files left");
+}
+
+T_TEST(cli_detect_skips_bad_image_and_fails) {
+    T_NEED_SHARED();
+    const char *w = t_model_y5w("yolov5n");
+    T_REQUIRE(w, "conversion failed");
+    const char *d = t_tmpdir();
+    char cmd[4096], out[1024], p[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/in && cp %s %s/in/a.jpg && echo 'not an image' > %s/in/b.jpg && head -c 20000 %s > %s/in/c.jpg",
+             d, t_shared_path("images/zidane.jpg"), d, d, t_shared_path("images/bus.jpg"), d);
+    T_REQUIRE(system(cmd) == 0, "setup");
+    snprintf(out, sizeof out, "%s/out", d);
+    snprintf(cmd, sizeof cmd, "%s detect --weights %s --source %s/in --out %s --no-save", t_bin(), w, d, out);
+    char *log = NULL;
+    int rc = t_run(cmd, &log);
+    T_CHECK(rc == 1, "exit %d (want 1)", rc);
+    T_CHECK(log && strstr(log, "b.jpg"), "the bad file is not named: %s", log ? log : "");
+    T_CHECK(log && strstr(log, "3 images, 2 failed") , "closing line: %s", log ? log : "");
+    free(log);
+    snprintf(p, sizeof p, "%s/labels/a.txt", out);
+    T_CHECK(count_lines(p) == 3, "good image not written");
+    snprintf(p, sizeof p, "%s/labels/b.txt", out);
+    T_CHECK(!exists(p), "label written for the bad image");
+    snprintf(p, sizeof p, "%s/a.jpg", out);
+    T_CHECK(!exists(p), "--no-save wrote an image");
+    snprintf(p, sizeof p, "%s/detections.jsonl", out);
+    T_CHECK(count_lines(p) == 1, "jsonl lines: %d", count_lines(p));
+    T_CHECK(no_temp_files(out), "temp files left");
+}
+
+T_TEST(cli_errors_are_one_line) {
+    T_NEED_SHARED();
+    const char *w = t_model_y5w("yolov5n");
+    T_REQUIRE(w, "conversion failed");
+    char cmd[4096];
+    struct { const char *args, *expect; int rc; } cases[] = {
+        {"detect --weights %W --source /nonexistent/x.jpg --out %D/o1", "nonexistent", 1},
+        {"detect --weights %D/missing.y5w --source %S --out %D/o2", "missing.y5w", 1},
+        {"detect --weights %W --source %S --out /proc/y5_cannot_write", "y5_cannot_write", 1},
+        {"detect --weights %W --source %S --out %D/o3 --conf 2", "--conf", 2},
+        {"detect --weights %W --source %S --out %D/o4 --imgsz abc", "--imgsz", 2},
+        {"detect --weights %W --source %S --out %D/o5 --device vulkan", "vulkan", 1},
+        {"detect --weights %W --source %S --out %D/o6 --bogus", "--bogus", 2},
+        {"info %D/missing.y5w", "missing.y5w", 1},
+        {"convert %D/missing.pt %D/x.y5w", "missing.pt", 1},
+        {"convert %S %D/x.y5w", "zidane.jpg", 1},
+        {"frobnicate", "unknown command", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[2048];
+        t_expand(cases[i].args, w, args, sizeof args);
+        snprintf(cmd, sizeof cmd, "%s %s", t_bin(), args);
+        char *log = NULL;
+        int rc = t_run(cmd, &log);
+        T_CHECK(rc == cases[i].rc, "'%s': exit %d, want %d: %s", args, rc, cases[i].rc, log ? log : "");
+        T_CHECK(log && strstr(log, cases[i].expect), "'%s': message does not name '%s': %s", args, cases[i].expect, log ? log : "");
+        T_CHECK(log && !strstr(log, "Sanitizer") && !strstr(log, "runtime error"), "'%s' crashed: %s", args, log ? log : "");
+        free(log);
+    }
+}
+
+T_TEST(cli_imgsz_rounds_up_with_warning) {
+    T_NEED_SHARED();
+    const char *w = t_model_y5w("yolov5n");
+    T_REQUIRE(w, "conversion failed");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s detect --weights %s --source %s --out %s/o --imgsz 600 --no-save", t_bin(), w,
+             t_shared_path("images/zidane.jpg"), t_tmpdir());
+    char *log = NULL;
+    int rc = t_run(cmd, &log);
+    T_CHECK(rc == 0, "exit %d: %s", rc, log ? log : "");
+    T_CHECK(log && strstr(log, "warning") && strstr(log, "608"), "no rounding warning: %s", log ? log : "");
+    free(log);
+}
+
+T_TEST(cli_info_and_bench) {
+    T_NEED_SHARED();
+    const char *w = t_model_y5w("yolov5n");
+    T_REQUIRE(w, "conversion failed");
+    char cmd[4096], *log = NULL;
+    snprintf(cmd, sizeof cmd, "%s info %s", t_bin(), w);
+    T_CHECK(t_run(cmd, &log) == 0, "info failed: %s", log ? log : "");
+    T_CHECK(log && strstr(log, "Detect") && strstr(log, "person") && strstr(log, "GFLOPs"), "info output: %s", log ? log : "");
+    free(log);
+    snprintf(cmd, sizeof cmd, "%s bench --weights %s --imgsz 320 --iters 1 --warmup 0 --profile", t_bin(), w);
+    T_CHECK(t_run(cmd, &log) == 0, "bench failed: %s", log ? log : "");
+    T_CHECK(log && strstr(log, "median ms") && strstr(log, "per-layer profile") && strstr(log, "SPPF"), "bench output: %s",
+            log ? log : "");
+    free(log);
+}

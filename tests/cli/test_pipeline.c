@@ -1,0 +1,489 @@
+/* test_pipeline.c - the detect pipeline end to end (the built binary): the
+ * outputs do not depend on workers, writers, batch size or engine count;
+ * a killed run resumed with --resume ends byte-identical to an uninterrupted
+ * one without redoing finished images; shards cover the input exactly once;
+ * raw RGB24 frames stream through stdin/stdout (and through ffmpeg). Small
+ * inputs at imgsz 320 so the suite stays fast under ASan too. */
+#include "tests/t.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/image/image.h"
+#include "core/image/letterbox.h"
+#include "core/app/pipeline.h"
+
+/* ---- helpers ---- */
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static int crop_to(const y5_image *src, int x, int y, int w, int h, const char *path) {
+    y5_image c = {w, h, malloc((size_t)w * h * 3)};
+    if (!c.px) return -1;
+    for (int r = 0; r < h; r++) memcpy(c.px + (size_t)r * w * 3, src->px + ((size_t)(y + r) * src->w + x) * 3, (size_t)w * 3);
+    char err[512];
+    int rc = y5_image_write(path, &c, err, sizeof err);
+    free(c.px);
+    return rc;
+}
+
+/* dir/in: 10 images of different aspect ratios (and so letterbox shapes):
+ * bus, zidane, six coco64 images, a wide crop (.png) and a tall crop. */
+static int make_inputs(const char *dir) {
+    static const char *coco[] = {"000000000009", "000000000025", "000000000030",
+                                 "000000000034", "000000000036", "000000000042"};
+    if (sh("mkdir -p '%s/in' && cp '%s' '%s' '%s/in/'", dir, t_shared_path("images/bus.jpg"),
+           t_shared_path("images/zidane.jpg"), dir))
+        return -1;
+    for (size_t i = 0; i < sizeof coco / sizeof coco[0]; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "data/coco64/images/%s.jpg", coco[i]);
+        if (sh("cp '%s' '%s/in/'", t_shared_path(rel), dir)) return -1;
+    }
+    y5_image a, b;
+    char err[512], p[1024];
+    if (y5_image_load(t_shared_path("images/zidane.jpg"), &a, err, sizeof err)) return -1;
+    if (y5_image_load(t_shared_path("images/bus.jpg"), &b, err, sizeof err)) { y5_image_free(&a); return -1; }
+    snprintf(p, sizeof p, "%s/in/wide_crop.png", dir);
+    int rc = crop_to(&a, 100, 200, 900, 260, p);
+    snprintf(p, sizeof p, "%s/in/tall_crop.jpg", dir);
+    rc |= crop_to(&b, 0, 100, 300, 900, p);
+    y5_image_free(&a);
+    y5_image_free(&b);
+    return rc;
+}
+
+static int run_detect(const char *args, const char *env, char **log) {
+    const char *w = t_model_y5w("yolov5n");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s detect --weights %s --imgsz 320 %s", env ? env : "", t_bin(), w, args);
+    return t_run(cmd, log);
+}
+
+/* diff -r of two result folders (empty string: identical). */
+static int same_tree(const char *a, const char *b) { return sh("diff -r '%s' '%s' >/dev/null", a, b) == 0; }
+
+static int count_lines(const char *path) {
+    size_t len;
+    char *s = t_read_file(path, &len);
+    if (!s) return -1;
+    int n = 0;
+    for (size_t i = 0; i < len; i++) n += s[i] == '\n';
+    free(s);
+    return n;
+}
+
+static int exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static int no_leftovers(const char *dir) {
+    return sh("find '%s' -name '*.tmp*' -o -name '*.partial' -o -name '*.prev' | grep -q .", dir) != 0;
+}
+
+#define NEED_MODEL()                                                         \
+    T_NEED_SHARED();                                                         \
+    const char *model_ = t_model_y5w("yolov5n");                            \
+    T_REQUIRE(model_, "conversion failed"); (void)model_
+
+/* ---- option parsing (in process) ---- */
+
+T_TEST(pipeline_parse_devices_and_shards) {
+    y5_engine_spec s[8];
+    char err[256];
+    int n = y5_parse_engine_specs("cpu", NULL, 8, s, 8, err, sizeof err);
+    T_CHECK(n == 1 && !strcmp(s[0].device, "cpu") && s[0].threads == 0, "cpu: n=%d t=%d", n, s[0].threads);
+    n = y5_parse_engine_specs("cpu,cpu", NULL, 8, s, 8, err, sizeof err);
+    T_CHECK(n == 2 && s[0].threads == 4 && s[1].threads == 4, "cpu,cpu on 8 cores: %d %d", s[0].threads, s[1].threads);
+    n = y5_parse_engine_specs("cpu,cpu,cpu", "4", 8, s, 8, err, sizeof err);
+    T_CHECK(n == 3 && s[0].threads == 2 && s[1].threads == 1 && s[2].threads == 1, "4 over 3: %d %d %d", s[0].threads,
+            s[1].threads, s[2].threads);
+    n = y5_parse_engine_specs("cpu,cpu", "3,1", 8, s, 8, err, sizeof err);
+    T_CHECK(n == 2 && s[0].threads == 3 && s[1].threads == 1, "given: %d %d", s[0].threads, s[1].threads);
+    n = y5_parse_engine_specs("0,0", NULL, 8, s, 8, err, sizeof err);
+    T_CHECK(n == 2 && !strcmp(s[0].device, "cuda:0") && !strcmp(s[1].device, "cuda:0"), "0,0: %s", s[0].device);
+    n = y5_parse_engine_specs("cuda:1,cpu", NULL, 8, s, 8, err, sizeof err);
+    T_CHECK(n == 2 && !strcmp(s[0].device, "cuda:1") && !strcmp(s[1].device, "cpu") && s[1].threads == 0, "mixed");
+    T_CHECK(y5_parse_engine_specs("cpu,", NULL, 8, s, 8, err, sizeof err) < 0 && strstr(err, "empty"), "%s", err);
+    T_CHECK(y5_parse_engine_specs("cpu,cpu", "1,2,3", 8, s, 8, err, sizeof err) < 0, "3 thread counts for 2 engines");
+    T_CHECK(y5_parse_engine_specs("cpu", "x", 8, s, 8, err, sizeof err) < 0, "bad --threads");
+    int k, m;
+    T_CHECK(!y5_parse_shard("0/3", &k, &m) && k == 0 && m == 3, "0/3");
+    T_CHECK(!y5_parse_shard("2/3", &k, &m) && k == 2 && m == 3, "2/3");
+    T_CHECK(y5_parse_shard("3/3", &k, &m) < 0 && y5_parse_shard("-1/3", &k, &m) < 0 && y5_parse_shard("1", &k, &m) < 0 &&
+                y5_parse_shard("1/0", &k, &m) < 0 && y5_parse_shard("1/2x", &k, &m) < 0,
+            "bad shards accepted");
+}
+
+T_TEST(pipeline_option_errors) {
+    NEED_MODEL();
+    struct { const char *args, *expect; int rc; } cases[] = {
+        {"--source %S --out %D/o --shard 3/3", "--shard", 2},
+        {"--source - --out %D/o", "--raw", 2},
+        {"--source %S --out -", "--out -", 2},
+        {"--source %S --out %D/o --raw 10x10", "--raw", 2},
+        {"--source - --raw 10 --out -", "--raw 10", 2},
+        {"--source - --raw 8x8 --out - --resume", "--resume", 2},
+        {"--source %S --out %D/o --device cpu,,cpu", "empty", 2},
+        {"--source %S --out %D/o --batch 0", "--batch", 2},
+        {"--source %S --out %D/o --device cpu,vulkan", "vulkan", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[2048];
+        t_expand(cases[i].args, NULL, args, sizeof args);
+        char *log = NULL;
+        int rc = run_detect(args, NULL, &log);
+        T_CHECK(rc == cases[i].rc, "'%s': exit %d, want %d: %s", args, rc, cases[i].rc, log ? log : "");
+        T_CHECK(log && strstr(log, cases[i].expect), "'%s': message does not name '%s': %s", args, cases[i].expect,
+                log ? log : "");
+        free(log);
+    }
+}
+
+/* ---- determinism ---- */
+
+T_TEST(pipeline_outputs_independent_of_workers_batch_engines) {
+    NEED_MODEL();
+    const char *d = t_tmpdir();
+    T_REQUIRE(make_inputs(d) == 0, "could not make the inputs");
+    char args[4096], ref[1024], out[1024], p[1200];
+    char *log = NULL;
+    snprintf(ref, sizeof ref, "%s/ref", d);
+    snprintf(args, sizeof args, "--source %s/in --out %s --workers 1 --writers 1 --batch 1 --threads 2 --stats-json %s/ref.json",
+             d, ref, d);
+    int rc = run_detect(args, NULL, &log);
+    T_REQUIRE(rc == 0, "reference run: exit %d: %s", rc, log ? log : "");
+    T_CHECK(log && strstr(log, "bound by:") && strstr(log, "read+decode") && strstr(log, "forward") &&
+                strstr(log, "draw+encode+write") && strstr(log, "busy"),
+            "no stage accounting: %s", log ? log : "");
+    T_CHECK(log && strstr(log, "done: 10 images, 0 failed"), "closing line: %s", log ? log : "");
+    free(log);
+    log = NULL;
+    snprintf(p, sizeof p, "%s/ref.json", d);
+    char *js = t_read_file(p, NULL);
+    T_CHECK(js && strstr(js, "\"bound_by\"") && strstr(js, "\"h2d\": null") && strstr(js, "\"forward\": {"),
+            "stats json: %s", js ? js : "(missing)");
+    free(js);
+    snprintf(p, sizeof p, "%s/detections.jsonl", ref);
+    T_CHECK(count_lines(p) == 10, "jsonl lines: %d", count_lines(p));
+    T_CHECK(no_leftovers(ref), "temp/partial files left in %s", ref);
+    /* lines in input (sorted path) order */
+    char *j = t_read_file(p, NULL);
+    T_REQUIRE(j, "no jsonl");
+    const char *order[] = {"000000000009", "000000000025", "000000000030", "000000000034", "000000000036",
+                           "000000000042", "bus.jpg", "tall_crop", "wide_crop", "zidane"};
+    const char *at = j;
+    for (size_t i = 0; i < 10; i++) {
+        const char *q = strstr(at, order[i]);
+        T_CHECK(q != NULL, "jsonl not in input order at %s", order[i]);
+        if (q) at = q;
+    }
+    free(j);
+
+    const char *variants[] = {
+        "--workers 3 --writers 3 --batch 1 --threads 2",
+        "--workers 2 --writers 1 --batch 4 --threads 2",
+        "--workers 3 --writers 2 --batch 4 --queue 2",
+        "--device cpu,cpu --workers 1 --writers 3 --batch 1",
+        "--device cpu,cpu --threads 1,1 --workers 3 --writers 3 --batch 4",
+    };
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        snprintf(out, sizeof out, "%s/v%zu", d, v);
+        snprintf(args, sizeof args, "--source %s/in --out %s %s", d, out, variants[v]);
+        /* partial groups wait until no more images can arrive: batches do
+         * not depend on how fast this machine decodes */
+        rc = run_detect(args, "Y5_PIPE_FLUSH_MS=600000", &log);
+        T_CHECK(rc == 0, "'%s': exit %d: %s", variants[v], rc, log ? log : "");
+        T_CHECK(same_tree(ref, out), "'%s': outputs differ from the reference (diff -r %s %s)", variants[v], ref, out);
+        if (strstr(variants[v], "--batch 4") && !strstr(variants[v], "--queue 2")) {
+            /* 10 images in 6 letterbox shapes (2 + 3 + 2 + 1 + 1 + 1): 6 batches */
+            const char *e = log ? strstr(log, "images in ") : NULL;
+            int batches = e ? atoi(e + 10) : 0;
+            if (strstr(variants[v], "cpu,cpu")) {
+                const char *e2 = e ? strstr(e + 10, "images in ") : NULL;
+                batches += e2 ? atoi(e2 + 10) : 100;
+            }
+            T_CHECK(batches == 6, "'%s': %d batches for 10 images, want 6: %s", variants[v], batches, log ? log : "");
+        }
+        free(log);
+        log = NULL;
+    }
+}
+
+/* ---- resume ---- */
+
+T_TEST(pipeline_resume_after_kill) {
+    NEED_MODEL();
+    const char *d = t_tmpdir();
+    T_REQUIRE(make_inputs(d) == 0, "could not make the inputs");
+    char args[4096], ref[1024], out[1024], p[1200];
+    char *log = NULL;
+    snprintf(ref, sizeof ref, "%s/ref", d);
+    snprintf(out, sizeof out, "%s/out", d);
+    snprintf(args, sizeof args, "--source %s/in --out %s --workers 2 --writers 2", d, ref);
+    T_REQUIRE(run_detect(args, NULL, NULL) == 0, "reference run failed");
+
+    /* killed right after the 3rd image is fully written */
+    snprintf(args, sizeof args, "--source %s/in --out %s --workers 2 --writers 2", d, out);
+    int rc = run_detect(args, "Y5_TEST_DIE_AFTER=3", &log);
+    T_CHECK(rc == 137, "the killed run exited %d: %s", rc, log ? log : "");
+    free(log);
+    log = NULL;
+    snprintf(p, sizeof p, "%s/detections.jsonl", out);
+    T_CHECK(!exists(p), "detections.jsonl exists after a kill");
+    snprintf(p, sizeof p, "%s/detections.jsonl.partial", out);
+    T_CHECK(count_lines(p) == 3, ".partial has %d lines, want 3", count_lines(p));
+    /* a torn last line, as a SIGKILL in mid-write could leave */
+    FILE *f = fopen(p, "ab");
+    T_REQUIRE(f, "cannot append to %s", p);
+    fputs("{\"image\": \"", f);
+    fputs(d, f);
+    fputs("/in/zidane.jpg\", \"width\": 12", f);
+    fclose(f);
+    /* the first three images' outputs must not be rewritten: same inodes */
+    const char *first[3] = {"000000000009", "000000000025", "000000000030"};
+    ino_t ino[3];
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        snprintf(p, sizeof p, "%s/labels/%s.txt", out, first[i]);
+        T_REQUIRE(stat(p, &st) == 0, "%s missing after the kill", p);
+        ino[i] = st.st_ino;
+    }
+
+    snprintf(args, sizeof args, "--source %s/in --out %s --workers 3 --writers 1 --batch 2 --resume", d, out);
+    rc = run_detect(args, NULL, &log);
+    T_CHECK(rc == 0, "resume exited %d: %s", rc, log ? log : "");
+    T_CHECK(log && strstr(log, "resume: 3 of 10 images already complete"), "resume line: %s", log ? log : "");
+    T_CHECK(log && strstr(log, "done: 10 images, 0 failed, 3 already complete (skipped)"), "closing line: %s",
+            log ? log : "");
+    free(log);
+    log = NULL;
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        snprintf(p, sizeof p, "%s/labels/%s.txt", out, first[i]);
+        T_CHECK(stat(p, &st) == 0 && st.st_ino == ino[i], "%s was rewritten by the resumed run", p);
+    }
+    T_CHECK(same_tree(ref, out), "resumed outputs differ from an uninterrupted run (diff -r %s %s)", ref, out);
+    T_CHECK(no_leftovers(out), "temp/partial files left in %s", out);
+
+    /* a second kill during a resumed run, then a resume of a finished job */
+    int rm = sh("rm -f '%s'/labels/zidane.txt '%s'/bus.jpg", out, out);
+    T_REQUIRE(rm == 0, "rm");
+    snprintf(args, sizeof args, "--source %s/in --out %s --resume", d, out);
+    rc = run_detect(args, "Y5_TEST_DIE_AFTER=1", &log);
+    T_CHECK(rc == 137 && log && strstr(log, "resume: 8 of 10"), "second kill: exit %d: %s", rc, log ? log : "");
+    free(log);
+    log = NULL;
+    rc = run_detect(args, NULL, &log);
+    /* 9, or 10 when a writer had finished zidane's files before the kill
+     * (its line is still in the first run's detections.jsonl) */
+    T_CHECK(rc == 0 && log && (strstr(log, "resume: 9 of 10") || strstr(log, "resume: 10 of 10")),
+            "second resume: exit %d: %s", rc, log ? log : "");
+    free(log);
+    log = NULL;
+    T_CHECK(same_tree(ref, out), "outputs differ after two kills");
+    rc = run_detect(args, NULL, &log);
+    T_CHECK(rc == 0 && log && strstr(log, "resume: 10 of 10"), "resume of a finished job: %s", log ? log : "");
+    free(log);
+    T_CHECK(same_tree(ref, out), "outputs differ after resuming a finished job");
+    T_CHECK(no_leftovers(out), "temp/partial files left in %s", out);
+}
+
+/* ---- shards ---- */
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The lines of a file, sorted, joined: a canonical multiset. */
+static char *sorted_lines(const char *const *paths, int n) {
+    char *all[64];
+    int k = 0;
+    char *bufs[8] = {0};
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        bufs[i] = t_read_file(paths[i], NULL);
+        if (!bufs[i]) continue;
+        for (char *s = bufs[i], *e; *s && k < 64; s = e + 1) {
+            e = strchr(s, '\n');
+            if (!e) break;
+            *e = 0;
+            all[k++] = s;
+            total += (size_t)(e - s) + 1;
+        }
+    }
+    qsort(all, (size_t)k, sizeof *all, cmp_str);
+    char *r = malloc(total + 1), *o = r;
+    for (int i = 0; r && i < k; i++) o += sprintf(o, "%s\n", all[i]);
+    if (r) *o = 0;
+    for (int i = 0; i < n; i++) free(bufs[i]);
+    return r;
+}
+
+T_TEST(pipeline_shards_cover_inputs_once) {
+    NEED_MODEL();
+    const char *d = t_tmpdir();
+    T_REQUIRE(make_inputs(d) == 0, "could not make the inputs");
+    char args[4096], p[1200];
+    char *log = NULL;
+    snprintf(args, sizeof args, "--source %s/in --out %s/all --no-save", d, d);
+    T_REQUIRE(run_detect(args, NULL, NULL) == 0, "unsharded run failed");
+    char sp[3][1200];
+    const char *spp[3];
+    for (int k = 0; k < 3; k++) {
+        snprintf(args, sizeof args, "--source %s/in --out %s/s%d --no-save --shard %d/3", d, d, k, k);
+        int rc = run_detect(args, NULL, &log);
+        T_CHECK(rc == 0, "shard %d: exit %d: %s", k, rc, log ? log : "");
+        int want = k == 0 ? 4 : 3; /* 10 inputs: indexes k, k+3, ... */
+        char msg[64];
+        snprintf(msg, sizeof msg, "shard %d/3: %d of 10 inputs", k, want);
+        T_CHECK(log && strstr(log, msg), "shard %d: no '%s': %s", k, msg, log ? log : "");
+        free(log);
+        log = NULL;
+        snprintf(sp[k], sizeof sp[k], "%s/s%d/detections.jsonl", d, k);
+        spp[k] = sp[k];
+        T_CHECK(count_lines(sp[k]) == want, "shard %d: %d lines", k, count_lines(sp[k]));
+    }
+    /* every label file in exactly one shard, identical to the unsharded one */
+    int dup = sh("cd '%s' && ls s0/labels s1/labels s2/labels | grep txt | sort | uniq -d | grep -q .", d) == 0;
+    T_CHECK(!dup, "a label file is in two shards");
+    int merged = sh("cd '%s' && mkdir m && cp s0/labels/* s1/labels/* s2/labels/* m/ && diff -r m all/labels >/dev/null", d);
+    T_CHECK(merged == 0, "merged shard labels differ from the unsharded run");
+    snprintf(p, sizeof p, "%s/all/detections.jsonl", d);
+    const char *one[1] = {p};
+    char *a = sorted_lines(one, 1), *b = sorted_lines(spp, 3);
+    T_CHECK(a && b && !strcmp(a, b), "merged shard jsonl != unsharded jsonl (as sets of lines)");
+    free(a);
+    free(b);
+}
+
+/* ---- raw frames ---- */
+
+/* 3 frames of 320x240: bus resized, the same mirrored, bus again. */
+static int make_frames(const char *path) {
+    y5_image b;
+    char err[512];
+    if (y5_image_load(t_shared_path("images/bus.jpg"), &b, err, sizeof err)) return -1;
+    const int W = 320, H = 240;
+    uint8_t *f = malloc((size_t)W * H * 3 * 3);
+    if (!f) { y5_image_free(&b); return -1; }
+    /* crop the bus to 4:3 (810 x 607 from the top) then resize */
+    int ch = b.w * 3 / 4;
+    y5_resize_linear_u8(b.px + (size_t)200 * b.w * 3, b.w, ch, f, W, H);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            memcpy(f + (size_t)W * H * 3 + ((size_t)y * W + x) * 3, f + ((size_t)y * W + (W - 1 - x)) * 3, 3);
+    memcpy(f + (size_t)W * H * 3 * 2, f, (size_t)W * H * 3);
+    y5_image_free(&b);
+    FILE *o = fopen(path, "wb");
+    int rc = o && fwrite(f, 1, (size_t)W * H * 9, o) == (size_t)W * H * 9 ? 0 : -1;
+    if (o && fclose(o)) rc = -1;
+    free(f);
+    return rc;
+}
+
+T_TEST(pipeline_raw_frames_stdin_stdout) {
+    NEED_MODEL();
+    const char *d = t_tmpdir();
+    char in[1024], outp[1024], cmd[8192], jl[1024];
+    snprintf(in, sizeof in, "%s/frames.rgb", d);
+    snprintf(outp, sizeof outp, "%s/out.rgb", d);
+    snprintf(jl, sizeof jl, "%s/frames.jsonl", d);
+    T_REQUIRE(make_frames(in) == 0, "could not make frames");
+    const size_t fb = 320 * 240 * 3;
+    char *log = NULL;
+    snprintf(cmd, sizeof cmd, "(cat '%s' | %s detect --weights %s --imgsz 320 --source - --raw 320x240 --out - --jsonl %s "
+                              "--workers 2 --writers 2 --batch 2 > '%s')",
+             in, t_bin(), t_model_y5w("yolov5n"), jl, outp);
+    int rc = t_run(cmd, &log);
+    T_CHECK(rc == 0, "exit %d: %s", rc, log ? log : "");
+    T_CHECK(log && strstr(log, "done: 3 frames, 0 failed"), "closing line: %s", log ? log : "");
+    free(log);
+    log = NULL;
+    size_t ni = 0, no = 0;
+    uint8_t *a = t_read_file(in, &ni), *b = t_read_file(outp, &no);
+    T_REQUIRE(a && b, "cannot read frames");
+    T_CHECK(no == 3 * fb, "output is %zu bytes, want exactly 3 frames (%zu)", no, 3 * fb);
+    if (no == 3 * fb) {
+        size_t diff0 = 0;
+        for (size_t i = 0; i < fb; i++) diff0 += a[i] != b[i];
+        T_CHECK(diff0 > 1000, "frame 0 has no boxes drawn (%zu bytes differ)", diff0);
+        T_CHECK(!memcmp(b, b + 2 * fb, fb), "identical input frames gave different output frames");
+        T_CHECK(memcmp(b, b + fb, fb), "frames 0 and 1 equal (the mirror was not drawn on?)");
+    }
+    free(a);
+    free(b);
+    T_CHECK(count_lines(jl) == 3, "--jsonl: %d lines", count_lines(jl));
+    char *j = t_read_file(jl, NULL);
+    T_CHECK(j && strstr(j, "\"frame_000000\"") && strstr(j, "\"frame_000002\"") && strstr(j, "\"width\": 320"),
+            "jsonl: %s", j ? j : "");
+    free(j);
+
+    /* a trailing partial frame: message, the whole frames still out, exit 1 */
+    snprintf(cmd, sizeof cmd, "((cat '%s'; head -c 1000 '%s') | %s detect --weights %s --imgsz 320 --source - --raw 320x240 "
+                              "--out - > '%s')",
+             in, in, t_bin(), t_model_y5w("yolov5n"), outp);
+    rc = t_run(cmd, &log);
+    T_CHECK(rc == 1, "partial frame: exit %d: %s", rc, log ? log : "");
+    T_CHECK(log && strstr(log, "partial frame") && !strstr(log, "Sanitizer") && !strstr(log, "runtime error"),
+            "partial frame message: %s", log ? log : "");
+    free(log);
+    log = NULL;
+    struct stat st;
+    T_CHECK(stat(outp, &st) == 0 && (size_t)st.st_size == 3 * fb, "partial frame: output %lld bytes",
+            (long long)st.st_size);
+
+    /* raw frames into a results folder */
+    snprintf(cmd, sizeof cmd, "%s detect --weights %s --imgsz 320 --source - --raw 320x240 --out %s/rawdir < '%s'", t_bin(),
+             t_model_y5w("yolov5n"), d, in);
+    rc = t_run(cmd, &log);
+    T_CHECK(rc == 0, "raw to folder: exit %d: %s", rc, log ? log : "");
+    free(log);
+    char p[1200];
+    snprintf(p, sizeof p, "%s/rawdir/labels/frame_000002.txt", d);
+    T_CHECK(exists(p), "%s missing", p);
+    snprintf(p, sizeof p, "%s/rawdir/frame_000001.jpg", d);
+    T_CHECK(exists(p), "%s missing", p);
+}
+
+T_TEST(pipeline_ffmpeg_round_trip) {
+    NEED_MODEL();
+    if (sh("command -v ffmpeg >/dev/null 2>&1"))
+        T_SKIP("ffmpeg not installed (scripts/deps.sh installs it; run make deps)");
+    const char *d = t_tmpdir();
+    char in[1024], cmd[8192];
+    snprintf(in, sizeof in, "%s/frames.rgb", d);
+    T_REQUIRE(make_frames(in) == 0, "could not make frames");
+    int enc = sh("ffmpeg -loglevel error -y -f rawvideo -pix_fmt rgb24 -s 320x240 -i '%s' -c:v mpeg4 '%s/in.mp4'", in, d);
+    T_REQUIRE(enc == 0, "ffmpeg could not encode the test clip");
+    char *log = NULL, bin[4096];
+    if (!realpath(t_bin(), bin)) snprintf(bin, sizeof bin, "%s", t_bin());
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && ffmpeg -loglevel error -i in.mp4 -f rawvideo -pix_fmt rgb24 - | %s detect --weights %s --imgsz 320 "
+             "--source - --raw 320x240 --out - 2>det.log | ffmpeg -loglevel error -y -f rawvideo -pix_fmt rgb24 -s 320x240 "
+             "-i - -c:v mpeg4 out.mp4 && cat det.log",
+             d, bin, t_model_y5w("yolov5n"));
+    int rc = t_run(cmd, &log);
+    T_CHECK(rc == 0, "pipeline exit %d: %s", rc, log ? log : "");
+    T_CHECK(log && strstr(log, "done: 3 frames, 0 failed"), "detect log: %s", log ? log : "");
+    free(log);
+    log = NULL;
+    snprintf(cmd, sizeof cmd, "ffmpeg -loglevel error -i '%s/out.mp4' -f rawvideo -pix_fmt rgb24 - | wc -c", d);
+    rc = t_run(cmd, &log);
+    long bytes = log ? atol(log) : -1;
+    T_CHECK(rc == 0 && bytes == 3L * 320 * 240 * 3, "out.mp4 decodes to %ld bytes, want 3 frames: %s", bytes,
+            log ? log : "");
+    free(log);
+}

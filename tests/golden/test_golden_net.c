@@ -1,0 +1,195 @@
+/* test_golden_net.c - the whole network against the PyTorch reference.
+ *
+ * For each golden case: the reference's letterboxed input (_input.u8)
+ * through our network; the raw Detect output against _pred.f32 with the
+ * golden README's tolerances (yolov5n: 1e-4 on obj/cls, 0.02 px on boxes;
+ * yolov5m-synth: 1e-3, 0.5 px); then our NMS + scale_boxes against _det.txt
+ * (same count, same classes, conf within the obj/cls tolerance, boxes within
+ * 0.05 px / 1 px; order may differ only between detections whose confidences
+ * are within the tolerance of each other). Max errors are printed so the note can quote them. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/t.h"
+#include "core/engine/engine.h"
+#include "core/post/nms.h"
+
+typedef struct {
+    const char *model, *image;
+    int size, in_h, in_w, w0, h0;
+    float tol_cls, tol_box, tol_det_box;
+} gcase;
+
+static const gcase cases[] = {
+    {"yolov5n", "bus", 640, 640, 480, 810, 1080, 1e-4f, 0.02f, 0.05f},
+    {"yolov5n", "zidane", 640, 384, 640, 1280, 720, 1e-4f, 0.02f, 0.05f},
+    {"yolov5n", "zidane", 1280, 736, 1280, 1280, 720, 1e-4f, 0.02f, 0.05f},
+    {"yolov5m-synth", "bus", 640, 640, 480, 810, 1080, 1e-3f, 0.5f, 1.0f},
+    {"yolov5m-synth", "zidane", 640, 384, 640, 1280, 720, 1e-3f, 0.5f, 1.0f},
+};
+
+/* Reads "cls conf x1 y1 x2 y2" lines. */
+static int read_dets(const char *path, y5_det *d, int max) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0;
+    while (n < max && fscanf(f, "%d %f %f %f %f %f", &d[n].cls, &d[n].conf, &d[n].x1, &d[n].y1, &d[n].x2, &d[n].y2) == 6) n++;
+    fclose(f);
+    return n;
+}
+
+static void run_case(const gcase *c, int threads) {
+    char rel[256], err[1024];
+    const char *w = t_model_y5w(c->model);
+    T_REQUIRE(w, "conversion of %s failed", c->model);
+    y5_engine_opts eo = {"cpu", threads};
+    y5_engine *e = y5_engine_open(w, &eo, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    T_REQUIRE(y5_engine_plan(e, 1, c->in_h, c->in_w, err, sizeof err) == 0, "%s", err);
+    snprintf(rel, sizeof rel, "golden/%s_%s_%d_input.u8", c->model, c->image, c->size);
+    size_t len;
+    unsigned char *u8 = t_read_file(t_shared_path(rel), &len);
+    T_REQUIRE(u8 && len == (size_t)c->in_h * c->in_w * 3, "%s: %zu bytes", rel, u8 ? len : 0);
+    float *in = y5_engine_input(e);
+    for (size_t i = 0; i < len; i++) in[i] = u8[i] / 255.0f;
+    free(u8);
+    T_REQUIRE(y5_engine_forward(e, err, sizeof err) == 0, "%s", err);
+    int rows, no;
+    const float *pred = y5_engine_pred(e, &rows, &no);
+    snprintf(rel, sizeof rel, "golden/%s_%s_%d_pred.f32", c->model, c->image, c->size);
+    float *ref = t_read_file(t_shared_path(rel), &len);
+    T_REQUIRE(ref && len == (size_t)rows * no * 4, "%s: %zu bytes for %d rows", rel, ref ? len : 0, rows);
+    double max_box = 0, max_cls = 0;
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < no; k++) {
+            double d = fabs((double)pred[(size_t)r * no + k] - ref[(size_t)r * no + k]);
+            if (!(d == d)) d = INFINITY;
+            if (k < 4) max_box = d > max_box ? d : max_box;
+            else max_cls = d > max_cls ? d : max_cls;
+        }
+    printf("    %s %s %d (%d threads): pred max |d| boxes %.3g px (tol %g), obj/cls %.3g (tol %g)\n", c->model, c->image,
+           c->size, threads, max_box, c->tol_box, max_cls, c->tol_cls);
+    T_CHECK(max_box <= c->tol_box, "boxes off by %g px", max_box);
+    T_CHECK(max_cls <= c->tol_cls, "obj/cls off by %g", max_cls);
+    free(ref);
+
+    y5_nms_opts o;
+    y5_nms_defaults(&o);
+    static y5_det got[1000], want[1000];
+    int n = y5_engine_nms(e, 0, &o, c->w0, c->h0, got, 1000);
+    snprintf(rel, sizeof rel, "golden/%s_%s_%d_det.txt", c->model, c->image, c->size);
+    int m = read_dets(t_shared_path(rel), want, 1000);
+    T_REQUIRE(m >= 0, "cannot read %s", rel);
+    T_CHECK(n == m, "%d detections, reference has %d", n, m);
+    /* Match in order; where two detections' confidences are within the
+     * tolerance of each other their order is rounding noise, so a detection
+     * may match any unused reference of the same class within tolerance. */
+    double dconf = 0, dbox = 0;
+    int unmatched = 0, reordered = 0;
+    static char used[1000];
+    memset(used, 0, sizeof used);
+    for (int i = 0; i < n; i++) {
+        int best = -1;
+        double bc = 0, bb = 0;
+        for (int j = 0; j < m && best < 0; j++) {
+            if (used[j] || got[i].cls != want[j].cls) continue;
+            double dc = fabs(got[i].conf - want[j].conf);
+            double db = fmax(fmax(fabs(got[i].x1 - want[j].x1), fabs(got[i].y1 - want[j].y1)),
+                             fmax(fabs(got[i].x2 - want[j].x2), fabs(got[i].y2 - want[j].y2)));
+            if (dc <= c->tol_cls && db <= c->tol_det_box) { best = j; bc = dc; bb = db; }
+        }
+        if (best < 0) { unmatched++; continue; }
+        used[best] = 1;
+        reordered += best != i;
+        dconf = bc > dconf ? bc : dconf;
+        dbox = bb > dbox ? bb : dbox;
+    }
+    printf("    detections %d/%d, unmatched %d, swapped within tolerance %d, max |d| conf %.3g, box %.3g px (original pixels)\n",
+           n, m, unmatched, reordered, dconf, dbox);
+    T_CHECK(unmatched == 0, "%d detections have no reference of the same class within tolerance", unmatched);
+    T_CHECK(dconf <= c->tol_cls, "conf off by %g", dconf);
+    T_CHECK(dbox <= c->tol_det_box, "boxes off by %g px", dbox);
+    y5_engine_close(e);
+}
+
+T_TEST(golden_net_yolov5n_bus_640) { T_NEED_SHARED(); run_case(&cases[0], 2); }
+T_TEST(golden_net_yolov5n_zidane_640) { T_NEED_SHARED(); run_case(&cases[1], 2); }
+T_TEST(golden_net_yolov5n_zidane_1280) { T_NEED_SHARED(); run_case(&cases[2], 2); }
+T_TEST(golden_net_yolov5m_synth_bus_640) { T_NEED_SHARED(); run_case(&cases[3], 2); }
+T_TEST(golden_net_yolov5m_synth_zidane_640) { T_NEED_SHARED(); run_case(&cases[4], 2); }
+/* The thread split must not change the result beyond rounding. */
+T_TEST(golden_net_yolov5n_bus_640_one_thread) { T_NEED_SHARED(); run_case(&cases[0], 1); }
+
+/* Planner: every Concat of YOLOv5 is free (producers write into slices). */
+T_TEST(graph_concat_is_free) {
+    T_NEED_SHARED();
+    char err[1024];
+    const char *w = t_model_y5w("yolov5n");
+    T_REQUIRE(w, "conversion failed");
+    y5_engine *e = y5_engine_open(w, NULL, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    T_REQUIRE(y5_engine_plan(e, 2, 256, 320, err, sizeof err) == 0, "%s", err);
+    const y5_graph *g = y5_engine_graph(e);
+    int copies = 0, convs = 0;
+    for (int i = 0; i < g->n_ops; i++) {
+        copies += g->ops[i].kind == Y5_OP_COPY;
+        convs += g->ops[i].kind == Y5_OP_CONV;
+    }
+    T_CHECK(copies == 0, "%d copy ops", copies);
+    /* yolov5n: 57 Conv modules + 3 Detect convs; cv1+cv2 share one GEMM in
+     * the 5 C3s whose chain allows it (not the residual ones with n = 1, 3, 1) */
+    T_CHECK(convs == 57 + 3 - 5, "%d conv ops", convs);
+    int rows, no;
+    T_CHECK(y5_engine_pred(e, &rows, &no) && rows == 3 * (32 * 40 + 16 * 20 + 8 * 10) && no == 85, "rows %d no %d", rows, no);
+    double gf = y5_engine_flops(e, 640, 640) / 1e9;
+    /* ultralytics reports 4.5 GFLOPs for yolov5n at 640 (fused) */
+    T_CHECK(gf > 4.0 && gf < 4.8, "yolov5n GFLOPs at 640: %.2f", gf);
+    T_CHECK(y5_engine_plan(e, 1, 100, 320, err, sizeof err) != 0, "a side not a multiple of 32 must fail");
+    y5_engine_close(e);
+}
+
+/* End to end from the JPEG: libjpeg-turbo decode (the same pixels as
+ * cv2.imread) + our letterbox (bit-exact) + network + NMS. The detections
+ * must be the reference's: same count, each matched to a reference of the
+ * same class with IoU >= 0.999 and conf within the FP32 tolerance 1e-4. */
+static void jpeg_case(const char *image, int size, int expect) {
+    char rel[256], err[1024];
+    const char *w = t_model_y5w("yolov5n");
+    T_REQUIRE(w, "conversion failed");
+    y5_engine *e = y5_engine_open(w, NULL, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    snprintf(rel, sizeof rel, "images/%s.jpg", image);
+    y5_image img;
+    T_REQUIRE(y5_image_load(t_shared_path(rel), &img, err, sizeof err) == 0, "%s", err);
+    y5_detect_opts o;
+    y5_detect_defaults(&o);
+    o.imgsz_h = o.imgsz_w = size;
+    static y5_det got[1000], want[1000];
+    int n = y5_detect(e, &img, &o, got, 1000, err, sizeof err);
+    snprintf(rel, sizeof rel, "golden/yolov5n_%s_%d_det.txt", image, size);
+    int m = read_dets(t_shared_path(rel), want, 1000);
+    T_CHECK(n == m && m == expect, "%d detections, reference %d", n, m);
+    double worst_iou = 1, worst_conf = 0;
+    for (int i = 0; i < m; i++) {
+        double best = 0, dc = 1;
+        for (int j = 0; j < n; j++) {
+            if (got[j].cls != want[i].cls) continue;
+            double iou = y5_iou(&got[j], &want[i]);
+            if (iou > best) { best = iou; dc = fabs(got[j].conf - want[i].conf); }
+        }
+        worst_iou = best < worst_iou ? best : worst_iou;
+        worst_conf = dc > worst_conf ? dc : worst_conf;
+    }
+    printf("    %s %d from the JPEG: %d/%d detections, worst IoU to the reference %.6f, worst |d conf| %.3g\n", image, size,
+           n, m, worst_iou, worst_conf);
+    T_CHECK(worst_iou >= 0.999, "a detection moved: IoU %.5f", worst_iou);
+    T_CHECK(worst_conf <= 1e-4, "a confidence moved by %.3g", worst_conf);
+    y5_image_free(&img);
+    y5_engine_close(e);
+}
+
+T_TEST(golden_jpeg_yolov5n_bus_640) { T_NEED_SHARED(); jpeg_case("bus", 640, 5); }
+T_TEST(golden_jpeg_yolov5n_zidane_640) { T_NEED_SHARED(); jpeg_case("zidane", 640, 3); }
+T_TEST(golden_jpeg_yolov5n_zidane_1280) { T_NEED_SHARED(); jpeg_case("zidane", 1280, 5); }
