@@ -8,14 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/base/clock.h"
 #include "core/app/cli.h"
 #include "core/engine/engine.h"
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -58,9 +54,9 @@ int y5_cli_bench(int argc, char **argv) {
     for (int i = 0; i < warmup; i++)
         if (y5_engine_forward(e, err, sizeof err)) { fprintf(stderr, "yolov5c bench: %s\n", err); return 1; }
     for (int i = 0; i < iters; i++) {
-        double t0 = now_ms();
+        double t0 = y5_now_ms();
         if (y5_engine_forward(e, err, sizeof err)) { fprintf(stderr, "yolov5c bench: %s\n", err); return 1; }
-        t[i] = now_ms() - t0;
+        t[i] = y5_now_ms() - t0;
     }
     qsort(t, (size_t)iters, sizeof(double), cmp_d);
     double med = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]), mn = t[0];

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <yolov5c.h>
+#include "core/base/clock.h"
 #include "core/app/cli.h"
 #include "weights/y5w.h"
 
@@ -27,20 +28,19 @@ int y5_cli_convert(int argc, char **argv) {
     }
     if (!in || !out) { fprintf(stderr, "usage: yolov5c convert IN.pt OUT.y5w [--fp16|--fp32]\n"); return 2; }
     char err[1024];
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = y5_now_ms();
     if (y5_convert(in, out, fp16, err, sizeof err)) {
         fprintf(stderr, "yolov5c convert: %s\n", err);
         return 1;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double t1 = y5_now_ms();
     y5w_file f;
     if (y5w_open(out, &f, err, sizeof err)) { fprintf(stderr, "yolov5c convert: %s\n", err); return 1; }
     uint64_t params = 0;
     for (uint32_t i = 0; i < f.desc.n_tensors; i++) params += y5w_numel(&f.desc.tensors[i]);
     fprintf(stderr, "converted %s -> %s: %u layers, %u tensors, %.2fM parameters (BN folded), %s, %u classes, %.0f ms\n",
             in, out, f.desc.n_layers, f.desc.n_tensors, params / 1e6, fp16 ? "FP16" : "FP32", f.desc.nc,
-            (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+            t1 - t0);
     y5w_close(&f);
     return 0;
 }

@@ -4,6 +4,7 @@
  * folder, so rename is atomic), written, flushed, fsync'd, closed and renamed
  * over the target. On any failure the temp file is removed. */
 #include "core/app/output.h"
+#include "core/base/json.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -131,126 +132,36 @@ int y5_write_labels(const char *path, const y5_det *d, int n, int w0, int h0, ch
 
 /* ---- JSON ---- */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_reserve(sbuf *s, size_t more) {
-    if (s->oom || s->n + more + 1 <= s->cap) return;
-    size_t c = s->cap ? s->cap : 256;
-    while (c < s->n + more + 1) c *= 2;
-    char *np = realloc(s->p, c);
-    if (!np) { s->oom = 1; return; }
-    s->p = np;
-    s->cap = c;
-}
-
-static void sb_put(sbuf *s, const char *str, size_t len) {
-    sb_reserve(s, len);
-    if (s->oom) return;
-    memcpy(s->p + s->n, str, len);
-    s->n += len;
-    s->p[s->n] = 0;
-}
-
-static void sb_puts(sbuf *s, const char *str) { sb_put(s, str, strlen(str)); }
-
-static void sb_printf_num(sbuf *s, const char *fmt, double v) {
-    char buf[64];
-    if (!isfinite(v)) { sb_puts(s, "null"); return; }
-    int k = snprintf(buf, sizeof buf, fmt, v);
-    if (k > 0) sb_put(s, buf, (size_t)k < sizeof buf ? (size_t)k : sizeof buf - 1);
-}
-
-/* Length of a valid UTF-8 sequence at p (1..4), 0 if invalid. */
-static int utf8_len(const unsigned char *p) {
-    unsigned c = p[0];
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) return (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && p[1] < 0xA0) return 0; /* overlong */
-        if (c == 0xED && p[1] >= 0xA0) return 0; /* surrogates */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
-        if (c == 0xF0 && p[1] < 0x90) return 0;  /* overlong */
-        if (c == 0xF4 && p[1] >= 0x90) return 0; /* > U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
-/* A JSON string: quotes, backslash and control characters escaped; a byte
- * that is not valid UTF-8 becomes \udcXX (Python's surrogateescape
- * convention): the line stays JSON, and distinct paths stay distinct (the
- * resume index keys lines by this text). */
-static void sb_json_str(sbuf *s, const char *str) {
-    sb_put(s, "\"", 1);
-    const unsigned char *p = (const unsigned char *)(str ? str : "");
-    while (*p) {
-        unsigned c = *p;
-        char esc[8];
-        if (c == '"') { sb_put(s, "\\\"", 2); p++; }
-        else if (c == '\\') { sb_put(s, "\\\\", 2); p++; }
-        else if (c < 0x20) {
-            switch (c) {
-            case '\n': sb_put(s, "\\n", 2); break;
-            case '\r': sb_put(s, "\\r", 2); break;
-            case '\t': sb_put(s, "\\t", 2); break;
-            case '\b': sb_put(s, "\\b", 2); break;
-            case '\f': sb_put(s, "\\f", 2); break;
-            default:
-                snprintf(esc, sizeof esc, "\\u%04x", c);
-                sb_put(s, esc, 6);
-            }
-            p++;
-        } else {
-            int l = utf8_len(p);
-            if (l) { sb_put(s, (const char *)p, (size_t)l); p += l; }
-            else {
-                snprintf(esc, sizeof esc, "\\udc%02x", c);
-                sb_put(s, esc, 6);
-                p++;
-            }
-        }
-    }
-    sb_put(s, "\"", 1);
-}
-
 char *y5_json_line(const char *image_path, int w, int h, const y5_det *d, int n, const char (*names)[64], int nc) {
-    sbuf s = {0};
+    y5_sbuf s = {0};
     char buf[64];
-    sb_puts(&s, "{\"image\": ");
-    sb_json_str(&s, image_path);
+    y5_sb_puts(&s, "{\"image\": ");
+    y5_json_str(&s, image_path, Y5_JSON_UTF8);
     snprintf(buf, sizeof buf, ", \"width\": %d, \"height\": %d, \"detections\": [", w, h);
-    sb_puts(&s, buf);
+    y5_sb_puts(&s, buf);
     for (int i = 0; i < n; i++) {
         snprintf(buf, sizeof buf, "%s{\"class\": %d, \"name\": ", i ? ", " : "", d[i].cls);
-        sb_puts(&s, buf);
+        y5_sb_puts(&s, buf);
         if (names && d[i].cls >= 0 && d[i].cls < nc) {
             char nm[65];
             memcpy(nm, names[d[i].cls], 64);
             nm[64] = 0;
-            sb_json_str(&s, nm);
+            y5_json_str(&s, nm, Y5_JSON_UTF8);
         } else {
             snprintf(buf, sizeof buf, "\"%d\"", d[i].cls);
-            sb_puts(&s, buf);
+            y5_sb_puts(&s, buf);
         }
-        sb_puts(&s, ", \"conf\": ");
-        sb_printf_num(&s, "%.5f", (double)d[i].conf);
-        sb_puts(&s, ", \"box\": [");
+        y5_sb_puts(&s, ", \"conf\": ");
+        y5_sb_num(&s, "%.5f", (double)d[i].conf);
+        y5_sb_puts(&s, ", \"box\": [");
         const float v[4] = {d[i].x1, d[i].y1, d[i].x2, d[i].y2};
         for (int k = 0; k < 4; k++) {
-            if (k) sb_puts(&s, ", ");
-            sb_printf_num(&s, "%.2f", (double)v[k]);
+            if (k) y5_sb_puts(&s, ", ");
+            y5_sb_num(&s, "%.2f", (double)v[k]);
         }
-        sb_puts(&s, "]}");
+        y5_sb_puts(&s, "]}");
     }
-    sb_puts(&s, "]}\n");
+    y5_sb_puts(&s, "]}\n");
     if (s.oom) {
         free(s.p);
         return NULL;

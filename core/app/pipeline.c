@@ -16,6 +16,7 @@
  * order, into OUT/detections.jsonl.prev (written atomically before the new
  * .partial truncates the old one), and copied from there when their turn
  * comes; every other image is processed again. */
+#include "core/base/clock.h"
 #include "core/app/pipeline.h"
 
 #include <dirent.h>
@@ -41,11 +42,6 @@
 
 /* ------------------------------------------------------------------ utils */
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static struct timespec abs_deadline(double t_mono) {
     struct timespec ts;
@@ -318,7 +314,7 @@ static void set_abort(pipe_t *p) { /* mu held */
  * emitter runs this). Returns 0, or -1 after a fatal output error. */
 static int emit_one(pipe_t *p, item *it, double *write_s) {
     const y5_pipeline_opts *o = p->o;
-    double t0 = now_s();
+    double t0 = y5_now_s();
     int rc = 0;
     if (it->skip) {
         uint32_t len = p->prev_len[it->idx];
@@ -342,7 +338,7 @@ static int emit_one(pipe_t *p, item *it, double *write_s) {
             }
         }
     }
-    *write_s += now_s() - t0;
+    *write_s += y5_now_s() - t0;
     return rc;
 }
 
@@ -430,7 +426,7 @@ static void *decoder_main(void *arg) {
         p->in_decode++;
         pthread_mutex_unlock(&p->mu);
 
-        double t0 = now_s();
+        double t0 = y5_now_s();
         int bad = 0, eof = 0;
         if (raw) {
             it->img.px = malloc(frame_bytes);
@@ -457,7 +453,7 @@ static void *decoder_main(void *arg) {
         } else {
             bad = y5_image_load(o->paths[idx], &it->img, err, sizeof err) != 0;
         }
-        double t1 = now_s();
+        double t1 = y5_now_s();
         acc[ST_DECODE] += t1 - t0;
         if (eof) { /* this index does not exist: the stream ended */
             item_release(it);
@@ -491,7 +487,7 @@ static void *decoder_main(void *arg) {
             if (!it->lb || (sc && !scratch)) { snprintf(err, sizeof err, "out of memory"); bad = 1; }
             else y5_letterbox_u8(&it->img, &it->g, it->lb, scratch);
             if (!bad && o->no_save && !o->raw_out) y5_image_free(&it->img); /* nothing will draw on it */
-            acc[ST_LETTERBOX] += now_s() - t1;
+            acc[ST_LETTERBOX] += y5_now_s() - t1;
         }
         pthread_mutex_lock(&p->mu);
         p->in_decode--;
@@ -504,7 +500,7 @@ static void *decoder_main(void *arg) {
             finish_item(p, it);
         } else {
             it->state = S_READY;
-            it->t_ready = now_s();
+            it->t_ready = y5_now_s();
             ready_insert(p, it);
         }
         pthread_cond_broadcast(&p->cv_ready);
@@ -552,7 +548,7 @@ static int pick_batch(pipe_t *p, item **out, double *deadline) {
     /* no full group: can more images still arrive? */
     int more = p->in_decode > 0 || (!p->source_done && p->next_claim < p->emitted + p->window);
     double due = p->ready[0]->t_ready + p->flush_s;
-    if (!more || now_s() >= due) return take_group(p, 0, B, out);
+    if (!more || y5_now_s() >= due) return take_group(p, 0, B, out);
     *deadline = due;
     return 0;
 }
@@ -562,7 +558,7 @@ static void run_batch(engine_ctx *E, item **b, int k, double *acc) {
     const y5_pipeline_opts *o = p->o;
     char err[1024], tag[64];
     const int h = b[0]->g.out_h, w = b[0]->g.out_w;
-    double t0 = now_s();
+    double t0 = y5_now_s();
     int rc = y5_engine_plan(E->e, k, h, w, err, sizeof err);
     if (!rc) {
         float *in = y5_engine_input(E->e);
@@ -572,20 +568,20 @@ static void run_batch(engine_ctx *E, item **b, int k, double *acc) {
                 y5_u8_to_unit_f32(b[i]->lb, px, in + (size_t)i * px);
                 continue;
             }
-            double tl = now_s(); /* Y5_PIPE_LETTERBOX=engine: letterbox here, into the batch slot */
+            double tl = y5_now_s(); /* Y5_PIPE_LETTERBOX=engine: letterbox here, into the batch slot */
             if (y5_engine_put_image(E->e, i, &b[i]->img, &b[i]->g, err, sizeof err)) {
                 rc = -1;
                 break;
             }
             if (o->no_save && !o->raw_out) y5_image_free(&b[i]->img);
-            tl = now_s() - tl;
+            tl = y5_now_s() - tl;
             acc[ST_LETTERBOX] += tl;
             t0 += tl;
             E->busy += tl;
         }
         if (!rc) rc = y5_engine_forward(E->e, err, sizeof err);
     }
-    double t1 = now_s();
+    double t1 = y5_now_s();
     acc[ST_FORWARD] += t1 - t0;
     for (int i = 0; i < k; i++) {
         item *it = b[i];
@@ -603,7 +599,7 @@ static void run_batch(engine_ctx *E, item **b, int k, double *acc) {
         memcpy(it->dets, E->dets, sizeof(y5_det) * (size_t)n);
         it->n_dets = n;
     }
-    double t2 = now_s();
+    double t2 = y5_now_s();
     acc[ST_NMS] += t2 - t1;
     E->busy += t2 - t0;
     E->images += k;
@@ -717,9 +713,9 @@ static void *writer_main(void *arg) {
         p->wq_head = (p->wq_head + 1) % p->window;
         p->wq_n--;
         pthread_mutex_unlock(&p->mu);
-        double t0 = now_s();
+        double t0 = y5_now_s();
         write_item(p, it);
-        acc += now_s() - t0;
+        acc += y5_now_s() - t0;
         pthread_mutex_lock(&p->mu);
         finish_item(p, it);
     }
@@ -987,7 +983,7 @@ static void fmt_eta(double s, char *b, size_t cap) {
 
 static void show_progress(pipe_t *p, long long done, long long skipped, long long failed, int final) {
     const y5_pipeline_opts *o = p->o;
-    double el = now_s() - p->t_start;
+    double el = y5_now_s() - p->t_start;
     long long total = o->raw_w > 0 ? -1 : o->n_paths;
     double rate = el > 0 ? (double)(done - skipped) / el : 0;
     char eta[32] = "";
@@ -1149,7 +1145,7 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     }
 
     /* engines */
-    double tl = now_s();
+    double tl = y5_now_s();
     for (int i = 0; i < o->n_engines; i++) {
         engine_ctx *E = &p->eng[i];
         E->p = p;
@@ -1163,7 +1159,7 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
         E->dets = malloc(sizeof(y5_det) * (size_t)o->det.nms.max_det);
         if (!E->dets) { fprintf(stderr, "yolov5c detect: out of memory\n"); goto out; }
     }
-    double load = now_s() - tl;
+    double load = y5_now_s() - tl;
     p->nc = y5_engine_nc(p->eng[0].e);
     p->names = y5_engine_names(p->eng[0].e);
     for (int k = 0; k < o->det.nms.n_classes; k++)
@@ -1212,7 +1208,7 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     }
 
     /* threads */
-    p->t_start = now_s();
+    p->t_start = y5_now_s();
     p->source_done = !raw && o->n_paths == 0;
     p->engines_alive = o->n_engines;
     int ok = 1;
@@ -1227,16 +1223,16 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
 
     /* progress (this thread) until every claimed image is emitted */
     const double period = o->progress ? 0.2 : 1.0;
-    double last = now_s();
+    double last = y5_now_s();
     pthread_mutex_lock(&p->mu);
     while (!(p->source_done && p->in_decode == 0 && p->emitted == p->next_claim)) {
-        struct timespec ts = abs_deadline(now_s() + period);
+        struct timespec ts = abs_deadline(y5_now_s() + period);
         pthread_cond_timedwait(&p->cv_main, &p->mu, &ts);
-        if (now_s() - last >= period) {
+        if (y5_now_s() - last >= period) {
             long long d = p->emitted, s = p->n_skipped, f = p->n_failed;
             pthread_mutex_unlock(&p->mu);
             show_progress(p, d, s, f, 0);
-            last = now_s();
+            last = y5_now_s();
             pthread_mutex_lock(&p->mu);
         }
     }
@@ -1244,7 +1240,7 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     for (int i = 0; i < o->workers; i++) pthread_join(dec[i], NULL);
     for (int i = 0; i < o->n_engines; i++) pthread_join(p->eng[i].th, NULL);
     for (int i = 0; i < o->writers; i++) pthread_join(wri[i], NULL);
-    double wall = now_s() - p->t_start;
+    double wall = y5_now_s() - p->t_start;
     show_progress(p, p->emitted, p->n_skipped, p->n_failed, 1);
 
     /* the end */

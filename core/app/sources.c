@@ -33,28 +33,6 @@ static int is_image_name(const char *path) {
     return 0;
 }
 
-int y5_strlist_push(y5_strlist *l, const char *s) {
-    if (l->n == l->cap) {
-        int nc = l->cap ? l->cap * 2 : 16;
-        char **np = realloc(l->paths, (size_t)nc * sizeof(char *));
-        if (!np) return -1;
-        l->paths = np;
-        l->cap = nc;
-    }
-    char *c = strdup(s);
-    if (!c) return -1;
-    l->paths[l->n++] = c;
-    return 0;
-}
-
-void y5_strlist_free(y5_strlist *l) {
-    if (!l) return;
-    for (int i = 0; i < l->n; i++) free(l->paths[i]);
-    free(l->paths);
-    l->paths = NULL;
-    l->n = l->cap = 0;
-}
-
 static int has_glob_chars(const char *s) { return strpbrk(s, "*?[") != NULL; }
 
 static void oom(char *err, size_t errlen) { snprintf(err, errlen, "out of memory"); }

@@ -10,16 +10,10 @@
 #define Y5_SOURCES_H
 
 #include <stddef.h>
-
-typedef struct {
-    char **paths;
-    int n, cap;
-} y5_strlist;
+#include "core/base/strbuf.h"
 
 /* Returns 0, or -1 with "ARG: problem" in err (missing path, empty folder
  * is not an error but a glob matching nothing is). */
 int y5_sources_expand(char *const *args, int n_args, y5_strlist *out, char *err, size_t errlen);
-void y5_strlist_free(y5_strlist *l);
-int y5_strlist_push(y5_strlist *l, const char *s);
 
 #endif

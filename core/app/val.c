@@ -36,6 +36,9 @@
 #include "core/image/letterbox.h"
 #include "core/post/nms.h"
 #include "core/app/output.h"
+#include "core/base/clock.h"
+#include "core/base/json.h"
+#include "core/base/strbuf.h"
 
 #define STBI_NO_STDIO
 
@@ -72,11 +75,6 @@ static void join_path(const char *a, const char *b, char *out, size_t cap) {
     else snprintf(out, cap, "%s/%s", a, b);
 }
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 static char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -291,30 +289,6 @@ done:
 
 /* --------------------------------------------------------- image listing */
 
-typedef struct {
-    char **v;
-    int n, cap;
-} strvec;
-
-static int sv_push(strvec *s, const char *p) {
-    if (s->n == s->cap) {
-        int c = s->cap ? s->cap * 2 : 256;
-        char **nv = realloc(s->v, (size_t)c * sizeof(char *));
-        if (!nv) return -1;
-        s->v = nv;
-        s->cap = c;
-    }
-    if (!(s->v[s->n] = xstrdup(p))) return -1;
-    s->n++;
-    return 0;
-}
-
-static void sv_free(strvec *s) {
-    for (int i = 0; i < s->n; i++) free(s->v[i]);
-    free(s->v);
-    memset(s, 0, sizeof *s);
-}
-
 /* ultralytics IMG_FORMATS, by the text after the last '.' of the path. */
 static int is_img_path(const char *p) {
     static const char *fmts[] = {"bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm"};
@@ -332,7 +306,7 @@ static int is_img_path(const char *p) {
 
 /* glob(DIR + '/' + '**' + '/' + '*.*', recursive=True): files with a '.'
  * in the name, no hidden entries. */
-static int walk(const char *dir, strvec *out, int depth) {
+static int walk(const char *dir, y5_strlist *out, int depth) {
     if (depth > 64) return 0;
     DIR *d = opendir(dir);
     if (!d) return depth ? 0 : -1; /* an unreadable subfolder is skipped */
@@ -345,7 +319,7 @@ static int walk(const char *dir, strvec *out, int depth) {
         struct stat st;
         if (stat(p, &st)) continue;
         if (S_ISDIR(st.st_mode)) rc = walk(p, out, depth + 1);
-        else if (strchr(e->d_name, '.') && is_img_path(p)) rc = sv_push(out, p);
+        else if (strchr(e->d_name, '.') && is_img_path(p)) rc = y5_strlist_push(out, p);
     }
     closedir(d);
     return rc;
@@ -354,7 +328,7 @@ static int walk(const char *dir, strvec *out, int depth) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* The image files a val.py path names: folder (recursive) or .txt list. */
-static int list_images(const char *p, strvec *out, char *err, size_t errlen) {
+static int list_images(const char *p, y5_strlist *out, char *err, size_t errlen) {
     if (is_dir(p)) {
         if (walk(p, out, 0)) { snprintf(err, errlen, "%s: cannot list (%s)", p, strerror(errno ? errno : EIO)); return -1; }
     } else if (is_file(p)) {
@@ -369,14 +343,14 @@ static int list_images(const char *p, strvec *out, char *err, size_t errlen) {
             char full[4096];
             if (!strncmp(t, "./", 2)) join_path(parent, t + 2, full, sizeof full);
             else snprintf(full, sizeof full, "%s", t);
-            if (sv_push(out, full)) { free(text); snprintf(err, errlen, "out of memory"); return -1; }
+            if (y5_strlist_push(out, full)) { free(text); snprintf(err, errlen, "out of memory"); return -1; }
         }
         free(text);
     } else {
         snprintf(err, errlen, "%s does not exist", p);
         return -1;
     }
-    qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
+    qsort(out->paths, (size_t)out->n, sizeof(char *), cmp_str);
     return 0;
 }
 
@@ -585,20 +559,20 @@ int y5_val_load_set(const char *data, int max_images, y5_val_set *s, char *err, 
         snprintf(err, errlen, "--data %s: no such folder or file", data);
         return -1;
     }
-    strvec files = {0};
-    if (list_images(src, &files, err, errlen)) { sv_free(&files); return -1; }
-    if (files.n == 0) { snprintf(err, errlen, "%s: no images found", src); sv_free(&files); return -1; }
+    y5_strlist files = {0};
+    if (list_images(src, &files, err, errlen)) { y5_strlist_free(&files); return -1; }
+    if (files.n == 0) { snprintf(err, errlen, "%s: no images found", src); y5_strlist_free(&files); return -1; }
     int n = files.n;
     if (max_images > 0 && max_images < n) n = max_images;
     s->it = calloc((size_t)n, sizeof(y5_val_item));
-    if (!s->it) { sv_free(&files); snprintf(err, errlen, "out of memory"); return -1; }
+    if (!s->it) { y5_strlist_free(&files); snprintf(err, errlen, "out of memory"); return -1; }
     for (int i = 0; i < n; i++) {
         y5_val_item *it = &s->it[s->n];
         char why[600];
-        it->img = files.v[i];
-        files.v[i] = NULL;
+        it->img = files.paths[i];
+        files.paths[i] = NULL;
         it->lab = label_path(it->img);
-        if (!it->lab) { snprintf(err, errlen, "out of memory"); sv_free(&files); return -1; }
+        if (!it->lab) { snprintf(err, errlen, "out of memory"); y5_strlist_free(&files); return -1; }
         if (image_size(it->img, &it->w, &it->h, why, sizeof why) || read_labels(it, s, why, sizeof why)) {
             fprintf(stderr, "yolov5c val: warning: %s: ignoring corrupt image/label: %s\n", it->img, why);
             s->n_corrupt++;
@@ -610,7 +584,7 @@ int y5_val_load_set(const char *data, int max_images, y5_val_set *s, char *err, 
         }
         s->n++;
     }
-    sv_free(&files);
+    y5_strlist_free(&files);
     if (s->n == 0) { snprintf(err, errlen, "%s: no usable images", src); y5_val_set_free(s); return -1; }
     return 0;
 }
@@ -732,115 +706,6 @@ static int load_resize(y5_image *img, int imgsz) {
 
 /* ------------------------------------------------------------ JSON output */
 
-typedef struct {
-    char *b;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *s, const char *t, size_t n) {
-    if (s->oom) return;
-    if (s->n + n + 1 > s->cap) {
-        size_t c = s->cap ? s->cap : 1 << 16;
-        while (c < s->n + n + 1) c *= 2;
-        char *nb = realloc(s->b, c);
-        if (!nb) { s->oom = 1; return; }
-        s->b = nb;
-        s->cap = c;
-    }
-    memcpy(s->b + s->n, t, n);
-    s->n += n;
-    s->b[s->n] = 0;
-}
-
-static void sb_str(sbuf *s, const char *t) { sb_put(s, t, strlen(t)); }
-
-/* Python's repr(float) (shortest round trip, fixed between 1e-4 and 1e16). */
-static void py_repr(double x, char *out, size_t cap) {
-    if (x != x) { snprintf(out, cap, "NaN"); return; }
-    if (isinf(x)) { snprintf(out, cap, x > 0 ? "Infinity" : "-Infinity"); return; }
-    if (x == 0) { snprintf(out, cap, signbit(x) ? "-0.0" : "0.0"); return; }
-    char e[64];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(e, sizeof e, "%.*e", p - 1, x);
-        if (strtod(e, NULL) == x) break;
-    }
-    const char *q = e;
-    int neg = *q == '-';
-    if (neg) q++;
-    char dig[32];
-    int nd = 0;
-    for (; *q && *q != 'e'; q++)
-        if (isdigit((unsigned char)*q)) dig[nd++] = *q;
-    while (nd > 1 && dig[nd - 1] == '0') nd--;
-    dig[nd] = 0;
-    int ex = atoi(q + 1), decpt = ex + 1;
-    char *o = out;
-    size_t left = cap;
-#define EMIT(...) do { int w_ = snprintf(o, left, __VA_ARGS__); if (w_ < 0 || (size_t)w_ >= left) return; o += w_; left -= (size_t)w_; } while (0)
-    if (neg) EMIT("-");
-    if (decpt > -4 && decpt <= 16) {
-        if (decpt <= 0) {
-            EMIT("0.");
-            for (int i = 0; i < -decpt; i++) EMIT("0");
-            EMIT("%s", dig);
-        } else if (decpt >= nd) {
-            EMIT("%s", dig);
-            for (int i = nd; i < decpt; i++) EMIT("0");
-            EMIT(".0");
-        } else {
-            EMIT("%.*s.%s", decpt, dig, dig + decpt);
-        }
-    } else {
-        EMIT("%c", dig[0]);
-        if (nd > 1) EMIT(".%s", dig + 1);
-        EMIT("e%c%02d", ex < 0 ? '-' : '+', ex < 0 ? -ex : ex);
-    }
-#undef EMIT
-}
-
-/* round(x, nd) then repr, as Python. */
-static void py_round_repr(double x, int nd, char *out, size_t cap) {
-    char t[64];
-    snprintf(t, sizeof t, "%.*f", nd, x);
-    py_repr(strtod(t, NULL), out, cap);
-}
-
-/* json.dumps of a str (ensure_ascii). */
-static void sb_json_str(sbuf *s, const char *t) {
-    sb_str(s, "\"");
-    const unsigned char *p = (const unsigned char *)t;
-    while (*p) {
-        unsigned cp = *p;
-        int len = 1;
-        if (cp >= 0xf0 && p[1] && p[2] && p[3]) { cp = (cp & 7u) << 18 | (p[1] & 63u) << 12 | (p[2] & 63u) << 6 | (p[3] & 63u); len = 4; }
-        else if (cp >= 0xe0 && p[1] && p[2]) { cp = (cp & 15u) << 12 | (p[1] & 63u) << 6 | (p[2] & 63u); len = 3; }
-        else if (cp >= 0xc0 && p[1]) { cp = (cp & 31u) << 6 | (p[1] & 63u); len = 2; }
-        char u[16];
-        if (cp == '"') sb_str(s, "\\\"");
-        else if (cp == '\\') sb_str(s, "\\\\");
-        else if (cp == '\n') sb_str(s, "\\n");
-        else if (cp == '\r') sb_str(s, "\\r");
-        else if (cp == '\t') sb_str(s, "\\t");
-        else if (cp == '\b') sb_str(s, "\\b");
-        else if (cp == '\f') sb_str(s, "\\f");
-        else if (cp < 0x20 || cp >= 0x7f) {
-            if (cp >= 0x10000) {
-                unsigned v = cp - 0x10000;
-                snprintf(u, sizeof u, "\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
-            } else {
-                snprintf(u, sizeof u, "\\u%04x", cp);
-            }
-            sb_str(s, u);
-        } else {
-            char c = (char)cp;
-            sb_put(s, &c, 1);
-        }
-        p += len;
-    }
-    sb_str(s, "\"");
-}
-
 /* COCO category ids of the 80 training classes (coco80_to_coco91_class). */
 static const int coco91[80] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21,
                                22, 23, 24, 25, 27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44,
@@ -848,7 +713,7 @@ static const int coco91[80] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 13, 1
                                67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90};
 
 /* save_one_json for one image. */
-static void json_image(sbuf *s, const char *path, const y5_det *d, int n, int nc, int *count) {
+static void json_image(y5_sbuf *s, const char *path, const y5_det *d, int n, int nc, int *count) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     char stem[1024];
@@ -871,23 +736,23 @@ static void json_image(sbuf *s, const char *path, const y5_det *d, int n, int nc
         const float bx = cx - w / 2, by = cy - h / 2;
         const int cat = nc == 80 && d[i].cls >= 0 && d[i].cls < 80 ? coco91[d[i].cls] : d[i].cls;
         char num[4][48], sc[48], head[64];
-        py_round_repr(bx, 3, num[0], sizeof num[0]);
-        py_round_repr(by, 3, num[1], sizeof num[1]);
-        py_round_repr(w, 3, num[2], sizeof num[2]);
-        py_round_repr(h, 3, num[3], sizeof num[3]);
-        py_round_repr(d[i].conf, 5, sc, sizeof sc);
-        sb_str(s, *count ? ", {\"image_id\": " : "{\"image_id\": ");
-        if (numeric) sb_str(s, id);
-        else sb_json_str(s, stem);
+        y5_py_round_repr(bx, 3, num[0], sizeof num[0]);
+        y5_py_round_repr(by, 3, num[1], sizeof num[1]);
+        y5_py_round_repr(w, 3, num[2], sizeof num[2]);
+        y5_py_round_repr(h, 3, num[3], sizeof num[3]);
+        y5_py_round_repr(d[i].conf, 5, sc, sizeof sc);
+        y5_sb_puts(s, *count ? ", {\"image_id\": " : "{\"image_id\": ");
+        if (numeric) y5_sb_puts(s, id);
+        else y5_json_str(s, stem, Y5_JSON_ASCII);
         snprintf(head, sizeof head, ", \"category_id\": %d, \"bbox\": [", cat);
-        sb_str(s, head);
+        y5_sb_puts(s, head);
         for (int k = 0; k < 4; k++) {
-            if (k) sb_str(s, ", ");
-            sb_str(s, num[k]);
+            if (k) y5_sb_puts(s, ", ");
+            y5_sb_puts(s, num[k]);
         }
-        sb_str(s, "], \"score\": ");
-        sb_str(s, sc);
-        sb_str(s, "}");
+        y5_sb_puts(s, "], \"score\": ");
+        y5_sb_puts(s, sc);
+        y5_sb_puts(s, "}");
         (*count)++;
     }
 }
@@ -982,7 +847,7 @@ int y5_val_run(const y5_val_opts *o, y5_val_result *res, char *err, size_t errle
     y5_map_label *labs = NULL;
     slot_info *slots = NULL;
     int *order = NULL, (*shapes)[2] = NULL, *wv = NULL, *hv = NULL;
-    sbuf js = {0};
+    y5_sbuf js = {0};
     const int n = set.n, nb = (n + B - 1) / B;
 
     y5_engine_opts eo = {o->device, o->threads};
@@ -1020,7 +885,7 @@ int y5_val_run(const y5_val_opts *o, y5_val_result *res, char *err, size_t errle
     }
     y5_val_rect_batches(wv, hv, n, o->imgsz, B, 32, 0.5, order, shapes);
     y5_engine_set_lazy_cls(e, o->conf);
-    if (o->save_json) sb_str(&js, "[");
+    if (o->save_json) y5_sb_puts(&js, "[");
 
     y5_nms_opts nmso;
     y5_nms_defaults(&nmso);
@@ -1041,7 +906,7 @@ int y5_val_run(const y5_val_opts *o, y5_val_result *res, char *err, size_t errle
             slot_info *si = &slots[j];
             char ierr[1024];
             y5_image img;
-            double t0 = now_ms();
+            double t0 = y5_now_ms();
             memset(si, 0, sizeof *si);
             if (y5_image_load(it->img, &img, ierr, sizeof ierr) == 0) {
                 si->w0 = img.w;
@@ -1053,7 +918,7 @@ int y5_val_run(const y5_val_opts *o, y5_val_result *res, char *err, size_t errle
                     si->ok = 1;
                 }
             }
-            double t1 = now_ms();
+            double t1 = y5_now_ms();
             t_load += t1 - t0;
             if (!si->ok) {
                 fprintf(stderr, "yolov5c val: warning: %s (scored as an image without detections)\n", ierr);
@@ -1093,11 +958,11 @@ int y5_val_run(const y5_val_opts *o, y5_val_result *res, char *err, size_t errle
             si->lw = (float)(r * img.w);
             si->lh = (float)(r * img.h);
             y5_image_free(&img);
-            t_pre += now_ms() - t1;
+            t_pre += y5_now_ms() - t1;
         }
-        double t2 = now_ms();
+        double t2 = y5_now_ms();
         if (y5_engine_forward(e, err, errlen)) goto done;
-        double t3 = now_ms();
+        double t3 = y5_now_ms();
         t_inf += t3 - t2;
         int rows, no;
         const float *pred = y5_engine_pred(e, &rows, &no);
@@ -1105,13 +970,13 @@ int y5_val_run(const y5_val_opts *o, y5_val_result *res, char *err, size_t errle
         for (int j = 0; j < cnt; j++) {
             const y5_val_item *it = &set.it[order[lo + j]];
             const slot_info *si = &slots[j];
-            double t4 = now_ms();
+            double t4 = y5_now_ms();
             int npr = 0;
             if (si->ok) {
                 npr = y5_nms(ws, pred + (size_t)j * rows * no, rows, no - 5, &nmso, dets, max_det);
                 if (npr < 0) { snprintf(err, errlen, "out of memory in NMS"); goto done; }
             }
-            t_nms += now_ms() - t4;
+            t_nms += y5_now_ms() - t4;
             for (int i = 0; i < npr; i++)
                 scale_ratio_pad(&dets[i].x1, &dets[i].y1, &dets[i].x2, &dets[i].y2, si->gain, si->padw, si->padh,
                                 (float)si->w0, (float)si->h0);
@@ -1144,16 +1009,16 @@ int y5_val_run(const y5_val_opts *o, y5_val_result *res, char *err, size_t errle
                     set.n - set.n_missing - set.n_empty, set.n_missing, set.n_empty, set.n_corrupt, set.n_dup);
     }
     if (o->save_json) {
-        sb_str(&js, "]");
+        y5_sb_puts(&js, "]");
         if (js.oom) { snprintf(err, errlen, "out of memory"); goto done; }
-        if (y5_write_file_atomic(o->save_json, js.b, js.n, err, errlen)) goto done;
+        if (y5_write_file_atomic(o->save_json, js.p, js.n, err, errlen)) goto done;
         if (o->log) fprintf(o->log, "Saving %s... (%d detections)\n", o->save_json, json_count);
     }
     rc = n_failed ? 1 : 0;
     if (n_failed) snprintf(err, errlen, "%d image(s) could not be read", n_failed);
 done:
     if (rc < 0) y5_val_result_free(res);
-    free(js.b);
+    free(js.p);
     free(order);
     free(shapes);
     free(wv);

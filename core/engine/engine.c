@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/base/clock.h"
 #include "core/engine/engine.h"
 #include "core/image/letterbox.h"
 #ifdef Y5_HAVE_CUDA
@@ -97,11 +98,6 @@ float *y5_engine_input(y5_engine *e) {
     return e->be->ops->input_host(e->be, &v);
 }
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 static void run_op(y5_engine *e, const y5_op *op) {
     y5_backend *b = e->be;
@@ -142,11 +138,11 @@ int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errle
 #endif
     if (e->be->ops->input_commit(e->be, &in, err, errlen)) return -1;
     for (int i = 0; i < e->g.n_ops; i++) {
-        double t0 = op_ms ? now_ms() : 0;
+        double t0 = op_ms ? y5_now_ms() : 0;
         run_op(e, &e->g.ops[i]);
         if (op_ms) {
             if (e->be->ops->sync(e->be, err, errlen)) return -1;
-            op_ms[i] = now_ms() - t0;
+            op_ms[i] = y5_now_ms() - t0;
         }
     }
     return e->be->ops->sync(e->be, err, errlen);
