@@ -17,6 +17,7 @@
  * .partial truncates the old one), and copied from there when their turn
  * comes; every other image is processed again. */
 #include "core/base/clock.h"
+#include "core/base/debug_env.h"
 #include "core/app/pipeline.h"
 
 #include <dirent.h>
@@ -1127,10 +1128,8 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     pthread_condattr_destroy(&ca);
     const char *die = getenv("Y5_TEST_DIE_AFTER");
     p->die_after = die ? atoi(die) : 0;
-    const char *lbw = getenv("Y5_PIPE_LETTERBOX"); /* measurement knob: "engine" or "worker" (default) */
-    p->lb_on_engine = lbw && !strcmp(lbw, "engine");
-    const char *fl = getenv("Y5_PIPE_FLUSH_MS");
-    p->flush_s = (fl && atof(fl) >= 0 ? atof(fl) : Y5_PIPE_FLUSH_MS) / 1e3;
+    p->lb_on_engine = y5_debug_env()->pipe_letterbox_engine;
+    p->flush_s = (y5_debug_env()->pipe_flush_ms >= 0 ? y5_debug_env()->pipe_flush_ms : Y5_PIPE_FLUSH_MS) / 1e3;
 
     p->window = o->queue;
     p->slots = calloc((size_t)p->window, sizeof(item));

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "core/base/clock.h"
+#include "core/base/debug_env.h"
 #include "core/engine/engine.h"
 #include "core/image/letterbox.h"
 #ifdef Y5_HAVE_CUDA
@@ -121,7 +122,7 @@ int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errle
     y5_view in = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
 #ifdef Y5_HAVE_CUDA
     /* CUDA: replay the forward captured for this plan (captured on first use) */
-    if (!op_ms && y5_cuda_is(e->be) && !getenv("Y5_NO_CUDA_GRAPH")) {
+    if (!op_ms && y5_cuda_is(e->be) && !y5_debug_env()->no_cuda_graph) {
         int r = y5_cuda_graph_launch(e->be, e->lazy_obj_min, err, errlen);
         if (r < 0) return -1;
         if (r == 0) {
@@ -184,7 +185,7 @@ void y5_detect_defaults(y5_detect_opts *o) {
 
 int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_det *out, int max_out) {
 #ifdef Y5_HAVE_CUDA
-    if (e->planned && y5_cuda_is(e->be) && !getenv("Y5_CPU_NMS")) {
+    if (e->planned && y5_cuda_is(e->be) && !y5_debug_env()->cpu_nms) {
         char err[512];
         int n = y5_cuda_nms(e->be, b, e->g.det.rows, e->g.det.no, o, out, max_out, err, sizeof err);
         if (n < 0) fprintf(stderr, "yolov5c: %s\n", err);
@@ -212,7 +213,7 @@ int y5_engine_put_image(y5_engine *e, int b, const y5_image *img, const void *ge
 #ifdef Y5_HAVE_CUDA
     /* CUDA: u8 upload + letterbox on the GPU, straight into the half input
      * (the next forward then skips the host staging upload) */
-    if (y5_cuda_is(e->be) && !getenv("Y5_CPU_LETTERBOX")) {
+    if (y5_cuda_is(e->be) && !y5_debug_env()->cpu_letterbox) {
         y5_view in = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
         return y5_cuda_letterbox(e->be, &in, b, img->px, img->w, img->h, g->new_w, g->new_h, g->top, g->left, err,
                                  errlen) ? -1 : 0;

@@ -10,6 +10,7 @@
  *   - the rest: im2col of one block of rows x one K block at a time into
  *     per-thread scratch. */
 #include "layers/cpu/conv_cpu.h"
+#include "core/base/debug_env.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,9 +41,8 @@ static int use_winograd(int k, int s, int cin, int cout) {
     if (k != 3 || s != 1) return 0;
     int mode = __atomic_load_n(&g_wino, __ATOMIC_RELAXED);
     if (mode < 0) {
-        const char *e = getenv("Y5_WINOGRAD");
-        if (e && *e) mode = atoi(e);
-        else mode = y5_gemm_isa() == Y5_ISA_AVX512 ? 1 : 0;
+        mode = y5_debug_env()->winograd;
+        if (mode < 0) mode = y5_gemm_isa() == Y5_ISA_AVX512 ? 1 : 0;
     }
     if (mode == 0) return 0;
     if (mode == 2 || mode == 4) return mode;

@@ -1,6 +1,7 @@
 /* gemm.c - B packing, the threaded blocked driver, run-time ISA choice and
  * the portable (plain C) macro-kernel. See gemm.h for the layouts. */
 #include "layers/cpu/gemm.h"
+#include "core/base/debug_env.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -71,11 +72,8 @@ int y5_gemm_isa(void) {
     int isa = __atomic_load_n(&g_isa, __ATOMIC_RELAXED);
     if (isa < 0) {
         isa = cpu_isa();
-        const char *e = getenv("Y5_ISA");
-        if (e && *e) {
-            int want = !strcmp(e, "scalar") ? Y5_ISA_SCALAR : !strcmp(e, "avx2") ? Y5_ISA_AVX2 : Y5_ISA_AVX512;
-            isa = imin(isa, want);
-        }
+        int want = y5_debug_env()->isa;
+        if (want >= 0) isa = imin(isa, want);
         __atomic_store_n(&g_isa, isa, __ATOMIC_RELAXED);
     }
     return isa;

@@ -1,0 +1,36 @@
+/* debug_env.c - reads the environment switches of debug_env.h once. */
+#include "core/base/debug_env.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static y5_debug_env_t g_env;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static const char *var(const char *name) {
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+static int flag(const char *name) {
+    const char *v = var(name);
+    return v && strcmp(v, "0") != 0;
+}
+
+static void read_env(void) {
+    const char *v;
+    g_env.isa = -1;
+    if ((v = var("Y5_ISA"))) g_env.isa = !strcmp(v, "scalar") ? 0 : !strcmp(v, "avx2") ? 1 : 2;
+    g_env.winograd = (v = var("Y5_WINOGRAD")) ? atoi(v) : -1;
+    g_env.no_cuda_graph = flag("Y5_NO_CUDA_GRAPH");
+    g_env.cpu_nms = flag("Y5_CPU_NMS");
+    g_env.cpu_letterbox = flag("Y5_CPU_LETTERBOX");
+    g_env.pipe_letterbox_engine = (v = var("Y5_PIPE_LETTERBOX")) && !strcmp(v, "engine");
+    g_env.pipe_flush_ms = (v = var("Y5_PIPE_FLUSH_MS")) && atof(v) >= 0 ? atof(v) : -1;
+}
+
+const y5_debug_env_t *y5_debug_env(void) {
+    pthread_once(&g_once, read_env);
+    return &g_env;
+}

@@ -1,0 +1,31 @@
+/* debug_env.h - every environment switch yolov5c reads, read once.
+ *
+ * These are debugging and measurement knobs, not user options: a user never
+ * needs one. All of them are read together on first use (thread-safe) and
+ * never again, so no hot path calls getenv.
+ *
+ *   Y5_ISA=scalar|avx2|avx512   cap the CPU kernels' ISA (default: the best the CPU has)
+ *   Y5_WINOGRAD=0|1|2|4         stride-1 3x3 CPU convs: off / per-layer auto /
+ *                               F(2x2,3x3) / F(4x4,3x3) (default: auto with AVX-512, else off)
+ *   Y5_NO_CUDA_GRAPH=1          CUDA: run the ops eagerly instead of replaying a captured graph
+ *   Y5_CPU_NMS=1                CUDA: download the predictions and run NMS on the host
+ *   Y5_CPU_LETTERBOX=1          CUDA: letterbox on the host and upload FP32
+ *   Y5_PIPE_LETTERBOX=engine    detect pipeline: letterbox on the engine thread, not the decode workers
+ *   Y5_PIPE_FLUSH_MS=N          detect pipeline: flush detections.jsonl.partial every N ms (default 1000)
+ */
+#ifndef Y5_DEBUG_ENV_H
+#define Y5_DEBUG_ENV_H
+
+typedef struct {
+    int isa;                 /* Y5_ISA: 0 scalar, 1 avx2, 2 avx512; -1 unset */
+    int winograd;            /* Y5_WINOGRAD; -1 unset */
+    int no_cuda_graph;       /* Y5_NO_CUDA_GRAPH set and not "0" */
+    int cpu_nms;             /* Y5_CPU_NMS set and not "0" */
+    int cpu_letterbox;       /* Y5_CPU_LETTERBOX set and not "0" */
+    int pipe_letterbox_engine; /* Y5_PIPE_LETTERBOX=engine */
+    double pipe_flush_ms;    /* Y5_PIPE_FLUSH_MS; -1 unset */
+} y5_debug_env_t;
+
+const y5_debug_env_t *y5_debug_env(void);
+
+#endif
