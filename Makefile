@@ -1,9 +1,13 @@
 # yolov5c - build, test, demo.
 #
-#   make            the yolov5c binary and libyolov5c.a (public header include/yolov5c.h)
+#   make            the yolov5c binary and libyolov5c.a (public header include/yolov5c.h);
+#                   stops with the names of missing Debian packages (`make deps` installs them)
+#   make deps       installs the build dependencies (libjpeg62-turbo-dev, libstb-dev)
 #   make static     a fully static CPU-only binary (build/static/yolov5c)
 #   make test       installs what it needs, builds, runs the whole suite, then again under ASan+UBSan
+#   make test-quick the unit and golden tests only, no sanitizers (well under a minute)
 #   make demo       installs what it needs, builds, converts a checkpoint, detects on ../shared/images
+#   make bench      converts WEIGHTS (default yolov5n) and prints the per-layer CPU profile
 #
 # Files named *_avx2.c / *_avx512.c are compiled with those ISA flags only;
 # the code picks them at run time, so one binary runs on any x86-64.
@@ -32,19 +36,20 @@ TESTBIN  = $(BUILD)/y5test
 ISA_avx2   = -mavx2 -mfma -mf16c
 ISA_avx512 = -mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma -mavx2 -mf16c
 
-.PHONY: all static test test-run test-asan demo deps clean bench bench-gemm
+.PHONY: all static test test-quick test-run test-asan demo deps deps-check clean bench bench-gemm
 all: $(BIN) $(LIB) yolov5c
 
 yolov5c: $(BIN)
 	@ln -sf $(BIN) yolov5c
 
-$(BUILD)/%_avx2.o: %_avx2.c
+# Every object waits for the dependency check (order-only: it never forces a rebuild).
+$(BUILD)/%_avx2.o: %_avx2.c | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_avx2) -MMD -MP -c $< -o $@
-$(BUILD)/%_avx512.o: %_avx512.c
+$(BUILD)/%_avx512.o: %_avx512.c | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_avx512) -MMD -MP -c $< -o $@
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -60,6 +65,7 @@ $(TESTBIN): $(TEST_OBJ) $(LIB)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
 
 static:
+	@sh scripts/deps.sh
 	$(MAKE) BUILD=build/static LDSTATIC=1 build/static/yolov5c-static
 build/static/yolov5c-static: $(BUILD)/core/app/main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -static $^ -o build/static/yolov5c $(LDLIBS)
@@ -67,11 +73,18 @@ build/static/yolov5c-static: $(BUILD)/core/app/main.o $(LIB)
 
 deps:
 	@sh scripts/deps.sh
+deps-check:
+	@sh scripts/deps.sh --check
 
 test:
 	@sh scripts/deps.sh test
 	$(MAKE) test-run
 	$(MAKE) test-asan
+
+# The quick tier: unit and golden tests (tests/unit/, tests/golden/), no sanitizers.
+test-quick: $(TESTBIN) $(BIN)
+	Y5_BIN=$(abspath $(BIN)) Y5_SHARED=$(SHARED) ./$(TESTBIN) tests/unit/
+	Y5_BIN=$(abspath $(BIN)) Y5_SHARED=$(SHARED) ./$(TESTBIN) tests/golden/
 
 test-run: $(TESTBIN) $(BIN)
 	Y5_BIN=$(abspath $(BIN)) Y5_SHARED=$(SHARED) ./$(TESTBIN) $(T)
@@ -83,20 +96,27 @@ test-asan:
 test-run-asan: $(TESTBIN) $(BIN)
 	Y5_ASAN=1 Y5_BIN=$(abspath $(BIN)) Y5_SHARED=$(SHARED) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(TESTBIN) $(T)
 
-demo: deps all
+demo:
+	@sh scripts/deps.sh
+	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh "$(WEIGHTS)" "$(SHARED)"
 
 bench-gemm: $(BUILD)/bench_gemm
 $(BUILD)/bench_gemm: $(BUILD)/bench/bench_gemm.o $(LIB)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
 
-bench: all
-	./$(BIN) bench --weights $(BUILD)/demo/model.y5w --imgsz 640 --device cpu --iters 10
+# make bench converts its own model (WEIGHTS=..., default yolov5n) next to the benchmark objects.
+BENCH_MODEL = $(BUILD)/bench/$(notdir $(basename $(WEIGHTS))).y5w
+$(BENCH_MODEL): $(WEIGHTS) | $(BIN)
+	@mkdir -p $(dir $@)
+	./$(BIN) convert $(WEIGHTS) $@
+bench: all $(BENCH_MODEL)
+	./$(BIN) bench --weights $(BENCH_MODEL) --imgsz 640 --device cpu --iters 10
 
 clean:
 	rm -rf build yolov5c
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/core/app/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/core/app/main.d $(BUILD)/bench/bench_gemm.d
 
 # ---- CUDA backend (cuda/*.cu) ------------------------------------------------
 # Built when nvcc is found (NVCC=/nonexistent: a CPU-only build). Static and
@@ -109,7 +129,12 @@ NVCC        ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/n
 NVCC_PATH   := $(shell command -v "$(NVCC)" 2>/dev/null)
 HAVE_NVCC   := $(if $(NVCC_PATH),1)
 CUDA_LIBDIR ?= $(abspath $(firstword $(wildcard $(dir $(NVCC_PATH))../lib64) /usr/local/cuda/lib64))
-CUDA_ARCH   ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+# Machine code for A100 (sm_80), RTX 30xx/A10 (sm_86), L4/RTX 40xx (sm_89) and
+# H100/H200 (sm_90), plus compute_90 PTX that newer GPUs JIT-compile.
+# `make CUDA_ARCH="-arch=sm_90"` builds for one card only (faster).
+CUDA_ARCH   ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
+               -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
+               -gencode arch=compute_90,code=compute_90
 NVCC_FLAGS  ?= -O3 -lineinfo
 NVCC_ALL     = -std=c++17 $(NVCC_FLAGS) $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-Werror --Werror all-warnings -I. -Iinclude
 CUDA_SRC     = $(sort $(wildcard cuda/*.cu))
@@ -137,7 +162,12 @@ $(CUDA_STAMP): cuda-stamp-force
 	@echo "have_cuda=$(HAVE_CUDA)" | cmp -s - $@ || echo "have_cuda=$(HAVE_CUDA)" > $@
 $(filter-out $(CUDA_OBJ),$(LIB_OBJ)) $(TEST_OBJ) $(BUILD)/core/app/main.o: $(CUDA_STAMP)
 
-$(BUILD)/cuda/%.o: cuda/%.cu
+# CUDA objects are rebuilt when the nvcc command line (e.g. CUDA_ARCH) changes.
+NVCC_STAMP = $(BUILD)/nvcc.stamp
+$(NVCC_STAMP): cuda-stamp-force
+	@mkdir -p $(BUILD)
+	@echo "$(NVCC) $(NVCC_ALL)" | cmp -s - $@ || echo "$(NVCC) $(NVCC_ALL)" > $@
+$(BUILD)/cuda/%.o: cuda/%.cu $(NVCC_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_ALL) -MMD -MP -c $< -o $@
 

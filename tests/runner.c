@@ -1,4 +1,5 @@
-/* runner.c - runs every registered test (or those whose name contains argv[1])
+/* runner.c - runs every registered test (or those whose name or source path
+ * contains argv[1]: `y5test tests/unit/` runs one kind, `y5test nms` one topic)
  * and prints "N passed, N failed, N skipped". Exit status 0 only when none failed. */
 
 #include "tests/t.h"
@@ -97,7 +98,7 @@ int main(int argc, char **argv) {
     if (!t_shared())
         printf("WARNING: shared data folder not found (../shared or $Y5_SHARED): every data test will SKIP\n");
     for (int i = 0; i < n_tests; i++) {
-        if (filter && !strstr(tests[i].name, filter)) continue;
+        if (filter && !strstr(tests[i].name, filter) && !strstr(tests[i].file, filter)) continue;
         cur_failed = cur_skipped = 0;
         cur_tmp[0] = 0;
         struct timespec t0, t1;
