@@ -83,8 +83,7 @@ test:
 
 # The quick tier: unit and golden tests (tests/unit/, tests/golden/), no sanitizers.
 test-quick: $(TESTBIN) $(BIN)
-	Y5_BIN=$(abspath $(BIN)) Y5_SHARED=$(SHARED) ./$(TESTBIN) tests/unit/
-	Y5_BIN=$(abspath $(BIN)) Y5_SHARED=$(SHARED) ./$(TESTBIN) tests/golden/
+	Y5_BIN=$(abspath $(BIN)) Y5_SHARED=$(SHARED) ./$(TESTBIN) tests/unit/ tests/golden/
 
 test-run: $(TESTBIN) $(BIN)
 	Y5_BIN=$(abspath $(BIN)) Y5_SHARED=$(SHARED) ./$(TESTBIN) $(T)

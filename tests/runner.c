@@ -1,5 +1,6 @@
 /* runner.c - runs every registered test (or those whose name or source path
- * contains argv[1]: `y5test tests/unit/` runs one kind, `y5test nms` one topic)
+ * contains one of the arguments: `y5test tests/unit/` runs one kind,
+ * `y5test nms map` two topics)
  * and prints "N passed, N failed, N skipped". Exit status 0 only when none failed. */
 
 #include "tests/t.h"
@@ -93,12 +94,14 @@ static int by_name(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     int passed = 0, failed = 0, skipped = 0;
-    const char *filter = argc > 1 ? argv[1] : NULL;
     qsort(tests, (size_t)n_tests, sizeof tests[0], by_name);
     if (!t_shared())
         printf("WARNING: shared data folder not found (../shared or $Y5_SHARED): every data test will SKIP\n");
     for (int i = 0; i < n_tests; i++) {
-        if (filter && !strstr(tests[i].name, filter) && !strstr(tests[i].file, filter)) continue;
+        int want = argc < 2;
+        for (int a = 1; a < argc && !want; a++)
+            want = strstr(tests[i].name, argv[a]) || strstr(tests[i].file, argv[a]);
+        if (!want) continue;
         cur_failed = cur_skipped = 0;
         cur_tmp[0] = 0;
         struct timespec t0, t1;
