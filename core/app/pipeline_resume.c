@@ -36,7 +36,7 @@ typedef struct {
     uint64_t h;
     int64_t off;
     uint32_t len;
-    int src; /* -1: empty */
+    int src; /* which earlier file holds the line (0 .jsonl, 1 .prev, 2 .partial); -1: empty */
 } rent;
 
 typedef struct {

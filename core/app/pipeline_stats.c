@@ -18,7 +18,7 @@
 
 /* Stage names in the text report and keys in --stats-json. */
 static const char *const STAGE_NAME[Y5_ST_N] = {"read+decode", "letterbox", "H2D", "forward", "D2H", "NMS",
-                                             "draw+encode+write"};
+                                                "draw+encode+write"};
 static const char *const STAGE_KEY[Y5_ST_N] = {"read_decode", "letterbox", "h2d", "forward", "d2h", "nms", "write"};
 
 static void fmt_eta(double s, char *b, size_t cap) {
