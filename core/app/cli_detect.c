@@ -1,5 +1,5 @@
 /* cli_detect.c - yolov5c detect: images in, annotated images + labels +
- * detections.jsonl out, through the pipeline of core/pipeline.c (decode
+ * detections.jsonl out, through the pipeline of core/app/pipeline.h (decode
  * workers, batched engines, writer workers, in-order outputs). One bad image
  * is reported and skipped; the exit status is 0 only when every input
  * succeeded. Bad option values exit 2, run-time errors 1. */

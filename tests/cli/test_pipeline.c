@@ -1,9 +1,10 @@
 /* test_pipeline.c - the detect pipeline end to end (the built binary): the
  * outputs do not depend on workers, writers, batch size or engine count;
- * a killed run resumed with --resume ends byte-identical to an uninterrupted
- * one without redoing finished images; shards cover the input exactly once;
- * raw RGB24 frames stream through stdin/stdout (and through ffmpeg). Small
- * inputs at imgsz 320 so the suite stays fast under ASan too. */
+ * a run killed (by the test, SIGKILL) and resumed with --resume ends
+ * byte-identical to an uninterrupted one without redoing finished images;
+ * shards cover the input exactly once; raw RGB24 frames stream through
+ * stdin/stdout (and through ffmpeg). Small inputs at imgsz 320 so the
+ * suite stays fast under ASan too. */
 #include "tests/t.h"
 
 #include <stdarg.h>
@@ -11,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/image/image.h"
@@ -226,23 +231,103 @@ T_TEST(pipeline_outputs_independent_of_workers_batch_engines) {
 
 /* ---- resume ---- */
 
+/* The 10 inputs of make_inputs in input (sorted path) order. The resume
+ * test names them one by one on the command line rather than by folder,
+ * because a folder lists regular files only and one of them will be a FIFO. */
+static const char *const INPUT_NAMES[10] = {"000000000009.jpg", "000000000025.jpg", "000000000030.jpg",
+                                            "000000000034.jpg", "000000000036.jpg", "000000000042.jpg",
+                                            "bus.jpg",          "tall_crop.jpg",    "wide_crop.png",
+                                            "zidane.jpg"};
+
+static void input_list(const char *d, char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < 10 && n < cap; i++) n += (size_t)snprintf(out + n, cap - n, " '%s/in/%s'", d, INPUT_NAMES[i]);
+}
+
+/* Swaps input i for a FIFO of the same name (the real file kept in
+ * d/stash), or back. A decode worker that reaches the FIFO blocks in open()
+ * until a writer appears, which never happens: the images before it finish
+ * and are emitted, and the in-order emitter stops there, so a run over it
+ * can be killed with exactly i images done whatever the machine's speed. */
+static int fifo_swap(const char *d, int i, int to_fifo) {
+    char real[1200], kept[1200];
+    snprintf(real, sizeof real, "%s/in/%s", d, INPUT_NAMES[i]);
+    snprintf(kept, sizeof kept, "%s/stash_%s", d, INPUT_NAMES[i]);
+    if (to_fifo) return rename(real, kept) || mkfifo(real, 0600) ? -1 : 0;
+    return unlink(real) || rename(kept, real) ? -1 : 0;
+}
+
+/* Starts `yolov5c detect ... ARGS` in the background with stdout and
+ * stderr into logpath; returns its pid (exec: the shell becomes detect), or
+ * -1. */
+static pid_t start_detect(const char *args, const char *logpath) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "exec %s detect --weights %s --imgsz 320 %s >'%s' 2>&1", t_bin(), t_model_y5w("yolov5n"),
+             args, logpath);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits (polling, at most timeout_s) until path holds n complete lines,
+ * then kills pid with SIGKILL and reaps it. Returns 1 when the lines were
+ * there and the process was still running when the kill came (killed by
+ * it), 0 on the timeout, -1 when the process ended by itself first. */
+static int kill_after_lines(pid_t pid, const char *path, int n, double timeout_s) {
+    struct timespec t0, now, nap = {0, 10 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int st, reached = 0;
+    for (;;) {
+        if (waitpid(pid, &st, WNOHANG) == pid) return -1;
+        if (count_lines(path) >= n) { reached = 1; break; }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 > timeout_s) break;
+        nanosleep(&nap, NULL);
+    }
+    kill(pid, SIGKILL);
+    if (waitpid(pid, &st, 0) != pid) return -1;
+    if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)) return -1; /* it exited on its own before the kill */
+    return reached;
+}
+
+/* A killed run resumed: nothing lost, nothing redone. The test kills the
+ * process itself (SIGKILL) once detections.jsonl.partial shows that some
+ * but not all images were done; a FIFO input (fifo_swap) holds the run at
+ * a known image so that the kill always lands mid-run, however fast or
+ * loaded the machine. The images behind the FIFO are still decoded, run and
+ * written meanwhile, so the kill also finds writers at arbitrary points. */
 T_TEST(pipeline_resume_after_kill) {
     NEED_MODEL();
     const char *d = t_tmpdir();
     T_REQUIRE(make_inputs(d) == 0, "could not make the inputs");
-    char args[4096], ref[1024], out[1024], p[1200];
+    char args[4096], ref[1024], out[1024], p[1200], logp[1200], src[2048];
     char *log = NULL;
+    input_list(d, src, sizeof src);
     snprintf(ref, sizeof ref, "%s/ref", d);
     snprintf(out, sizeof out, "%s/out", d);
-    snprintf(args, sizeof args, "--source %s/in --out %s --workers 2 --writers 2", d, ref);
+    snprintf(logp, sizeof logp, "%s/killed.log", d);
+    snprintf(args, sizeof args, "--source%s --out %s --workers 2 --writers 2", src, ref);
     T_REQUIRE(run_detect(args, NULL, NULL) == 0, "reference run failed");
 
-    /* killed right after the 3rd image is fully written */
-    snprintf(args, sizeof args, "--source %s/in --out %s --workers 2 --writers 2", d, out);
-    int rc = run_detect(args, "Y5_TEST_DIE_AFTER=3", &log);
-    T_CHECK(rc == 137, "the killed run exited %d: %s", rc, log ? log : "");
+    /* killed once the 3 images before the FIFO (input 3) are fully written */
+    T_REQUIRE(fifo_swap(d, 3, 1) == 0, "cannot make a FIFO in %s/in", d);
+    snprintf(args, sizeof args, "--source%s --out %s --workers 2 --writers 2", src, out);
+    snprintf(p, sizeof p, "%s/detections.jsonl.partial", out);
+    pid_t pid = start_detect(args, logp);
+    T_REQUIRE(pid > 0, "cannot start yolov5c detect");
+    int k = kill_after_lines(pid, p, 3, 120);
+    log = t_read_file(logp, NULL);
+    T_REQUIRE(k == 1, "%s before the kill: %s", k < 0 ? "the run ended by itself" : "no 3 lines in 120 s",
+              log ? log : "");
     free(log);
     log = NULL;
+    T_REQUIRE(fifo_swap(d, 3, 0) == 0, "cannot put input 3 back");
     snprintf(p, sizeof p, "%s/detections.jsonl", out);
     T_CHECK(!exists(p), "detections.jsonl exists after a kill");
     snprintf(p, sizeof p, "%s/detections.jsonl.partial", out);
@@ -264,8 +349,8 @@ T_TEST(pipeline_resume_after_kill) {
         ino[i] = st.st_ino;
     }
 
-    snprintf(args, sizeof args, "--source %s/in --out %s --workers 3 --writers 1 --batch 2 --resume", d, out);
-    rc = run_detect(args, NULL, &log);
+    snprintf(args, sizeof args, "--source%s --out %s --workers 3 --writers 1 --batch 2 --resume", src, out);
+    int rc = run_detect(args, NULL, &log);
     T_CHECK(rc == 0, "resume exited %d: %s", rc, log ? log : "");
     T_CHECK(log && strstr(log, "resume: 3 of 10 images already complete"), "resume line: %s", log ? log : "");
     T_CHECK(log && strstr(log, "done: 10 images, 0 failed, 3 already complete (skipped)"), "closing line: %s",
@@ -280,19 +365,30 @@ T_TEST(pipeline_resume_after_kill) {
     T_CHECK(same_tree(ref, out), "resumed outputs differ from an uninterrupted run (diff -r %s %s)", ref, out);
     T_CHECK(no_leftovers(out), "temp/partial files left in %s", out);
 
-    /* a second kill during a resumed run, then a resume of a finished job */
+    /* a second kill during a resumed run, then a resume of a finished job:
+     * bus (input 6) and zidane (input 9, now a FIFO) are to be redone; the
+     * kill comes once bus and the carried lines of inputs 7 and 8 are out */
     int rm = sh("rm -f '%s'/labels/zidane.txt '%s'/bus.jpg", out, out);
     T_REQUIRE(rm == 0, "rm");
-    snprintf(args, sizeof args, "--source %s/in --out %s --resume", d, out);
-    rc = run_detect(args, "Y5_TEST_DIE_AFTER=1", &log);
-    T_CHECK(rc == 137 && log && strstr(log, "resume: 8 of 10"), "second kill: exit %d: %s", rc, log ? log : "");
+    T_REQUIRE(fifo_swap(d, 9, 1) == 0, "cannot make a FIFO in %s/in", d);
+    snprintf(args, sizeof args, "--source%s --out %s --resume", src, out);
+    snprintf(p, sizeof p, "%s/detections.jsonl.partial", out);
+    pid = start_detect(args, logp);
+    T_REQUIRE(pid > 0, "cannot start yolov5c detect");
+    k = kill_after_lines(pid, p, 9, 120);
+    log = t_read_file(logp, NULL);
+    T_REQUIRE(k == 1, "second kill: %s: %s", k < 0 ? "the run ended by itself" : "no 9 lines in 120 s",
+              log ? log : "");
+    T_CHECK(log && strstr(log, "resume: 8 of 10"), "second kill: %s", log ? log : "");
     free(log);
     log = NULL;
+    T_REQUIRE(fifo_swap(d, 9, 0) == 0, "cannot put input 9 back");
+    T_CHECK(count_lines(p) == 9, "second kill: .partial has %d lines, want 9", count_lines(p));
+    snprintf(args, sizeof args, "--source%s --out %s --resume", src, out);
     rc = run_detect(args, NULL, &log);
-    /* 9, or 10 when a writer had finished zidane's files before the kill
-     * (its line is still in the first run's detections.jsonl) */
-    T_CHECK(rc == 0 && log && (strstr(log, "resume: 9 of 10") || strstr(log, "resume: 10 of 10")),
-            "second resume: exit %d: %s", rc, log ? log : "");
+    /* zidane's line is in the first resumed run's detections.jsonl, but
+     * its label is gone: redone */
+    T_CHECK(rc == 0 && log && strstr(log, "resume: 9 of 10"), "second resume: exit %d: %s", rc, log ? log : "");
     free(log);
     log = NULL;
     T_CHECK(same_tree(ref, out), "outputs differ after two kills");

@@ -1,0 +1,181 @@
+/* pipeline_batch.c - the ready pool's batching and the engine threads.
+ *
+ * Each engine thread owns one y5_engine (a CPU backend with its own threads,
+ * or one GPU) and loops: take a batch from the ready pool, convert its u8
+ * images to the network input, run forward and NMS, hand the images to the
+ * writers. A batch is only a set of independent images of one letterboxed
+ * shape, so results never depend on how images were grouped.
+ *
+ * An idle engine takes B ready images of one shape (the group holding the
+ * oldest image first); a smaller group runs as a partial batch when nothing
+ * more can arrive (end of input, or every slot taken) or when its oldest
+ * image has waited flush_s (Y5_PIPE_FLUSH_MS): waiting longer would only
+ * leave the engine idle. */
+#include "core/app/pipeline_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/clock.h"
+#include "core/base/threadpool.h"
+
+static int same_shape(const y5_pipe_item *a, const y5_pipe_item *b) {
+    return a->g.out_h == b->g.out_h && a->g.out_w == b->g.out_w;
+}
+
+/* Removes up to B ready images of ready[i]'s shape (from i on, in input
+ * order) into out. mu held. */
+static int take_group(y5_pipe *p, int i, int B, y5_pipe_item **out) {
+    y5_pipe_item *ref = p->ready[i];
+    int k = 0, w = 0;
+    for (int j = 0; j < p->n_ready; j++) {
+        y5_pipe_item *x = p->ready[j];
+        if (j >= i && k < B && same_shape(x, ref)) out[k++] = x;
+        else p->ready[w++] = x;
+    }
+    p->n_ready = w;
+    return k;
+}
+
+/* The next batch for an idle engine, or 0 with *deadline set when a group
+ * should wait a little for more images of its shape. mu held. */
+static int pick_batch(y5_pipe *p, y5_pipe_item **out, double *deadline) {
+    *deadline = 0;
+    if (p->n_ready == 0) return 0;
+    const int B = p->o->batch;
+    for (int i = 0; i < p->n_ready; i++) {
+        int seen = 0, cnt = 0;
+        for (int j = 0; j < i && !seen; j++) seen = same_shape(p->ready[j], p->ready[i]);
+        if (seen) continue;
+        for (int j = i; j < p->n_ready; j++) cnt += same_shape(p->ready[j], p->ready[i]);
+        if (cnt >= B) return take_group(p, i, B, out);
+    }
+    /* no full group: can more images still arrive? */
+    int more = p->in_decode > 0 || (!p->source_done && p->next_claim < p->emitted + p->window);
+    double due = p->ready[0]->t_ready + p->flush_s;
+    if (!more || y5_now_s() >= due) return take_group(p, 0, B, out);
+    *deadline = due;
+    return 0;
+}
+
+/* Fills the engine's input with the batch (planned for k images of h x w):
+ * u8 -> f32 of each letterboxed image or, with Y5_PIPE_LETTERBOX=engine, a
+ * letterbox straight into its batch slot. *lb_s: the seconds spent
+ * letterboxing, which count as letterbox time, not forward time. */
+static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, size_t errlen, double *lb_s) {
+    const y5_pipeline_opts *o = E->p->o;
+    float *in = y5_engine_input(E->e);
+    const size_t px = (size_t)b[0]->g.out_h * b[0]->g.out_w * 3;
+    for (int i = 0; i < k; i++) {
+        if (b[i]->lb) {
+            y5_u8_to_unit_f32(b[i]->lb, px, in + (size_t)i * px);
+            continue;
+        }
+        double tl = y5_now_s(); /* Y5_PIPE_LETTERBOX=engine: letterbox here, into the batch slot */
+        if (y5_engine_put_image(E->e, i, &b[i]->img, &b[i]->g, err, errlen)) return -1;
+        if (o->no_save && !o->raw_out) y5_image_free(&b[i]->img);
+        *lb_s += y5_now_s() - tl;
+    }
+    return 0;
+}
+
+/* NMS of each image of a forward that succeeded (rc 0) into its own
+ * it->dets; on failure every image is marked failed. The staging u8 input
+ * is freed either way. err: the last failure's message. */
+static void batch_nms(y5_pipe_engine *E, y5_pipe_item **b, int k, int rc, char *err, size_t errlen) {
+    const y5_pipeline_opts *o = E->p->o;
+    for (int i = 0; i < k; i++) {
+        y5_pipe_item *it = b[i];
+        free(it->lb);
+        it->lb = NULL;
+        if (rc) { it->fail = 1; continue; }
+        int n = y5_engine_nms(E->e, i, &o->det.nms, it->w0, it->h0, E->dets, o->det.nms.max_det);
+        if (n < 0) {
+            snprintf(err, errlen, "out of memory in NMS");
+            it->fail = 1;
+            continue;
+        }
+        it->dets = malloc(sizeof(y5_det) * (size_t)(n > 0 ? n : 1));
+        if (!it->dets) { snprintf(err, errlen, "out of memory"); it->fail = 1; continue; }
+        memcpy(it->dets, E->dets, sizeof(y5_det) * (size_t)n);
+        it->n_dets = n;
+    }
+}
+
+/* One batch on this engine: input, forward, NMS, with the time of each
+ * stage added to acc and to the engine's busy time. mu NOT held. */
+static void run_batch(y5_pipe_engine *E, y5_pipe_item **b, int k, double *acc) {
+    y5_pipe *p = E->p;
+    char err[1024], tag[64];
+    double t0 = y5_now_s(), lb_s = 0;
+    int rc = y5_engine_plan(E->e, k, b[0]->g.out_h, b[0]->g.out_w, err, sizeof err);
+    if (!rc) rc = fill_input(E, b, k, err, sizeof err, &lb_s);
+    if (!rc) rc = y5_engine_forward(E->e, err, sizeof err);
+    acc[Y5_ST_LETTERBOX] += lb_s;
+    t0 += lb_s;
+    E->busy += lb_s;
+    double t1 = y5_now_s();
+    acc[Y5_ST_FORWARD] += t1 - t0;
+    batch_nms(E, b, k, rc, err, sizeof err);
+    double t2 = y5_now_s();
+    acc[Y5_ST_NMS] += t2 - t1;
+    E->busy += t2 - t0;
+    E->images += k;
+    E->batches++;
+    for (int i = 0; i < k; i++)
+        if (b[i]->fail) {
+            y5_pipe_item_tag(p, b[i], tag, sizeof tag);
+            char name[4200];
+            y5_pipe_item_name(p, b[i], name, sizeof name);
+            y5_pipe_log(p, "%s failed: %s: %s\n", tag, name, err);
+        }
+}
+
+/* The engine thread: batches until the ready pool is empty and nothing
+ * more can arrive, then the writers are told this engine is gone. */
+void *y5_pipe_engine_main(void *arg) {
+    y5_pipe_engine *E = arg;
+    y5_pipe *p = E->p;
+    y5_flush_denormals();
+    double acc[Y5_ST_N] = {0};
+    y5_pipe_item **batch = malloc(sizeof(y5_pipe_item *) * (size_t)p->o->batch);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        double deadline = 0;
+        int k = batch ? pick_batch(p, batch, &deadline) : 0;
+        if (k == 0) {
+            if (p->n_ready == 0 && p->source_done && p->in_decode == 0) break;
+            if (!batch) break;
+            if (deadline > 0) {
+                struct timespec ts = y5_pipe_deadline(deadline);
+                pthread_cond_timedwait(&p->cv_ready, &p->mu, &ts);
+            } else {
+                pthread_cond_wait(&p->cv_ready, &p->mu);
+            }
+            continue;
+        }
+        for (int i = 0; i < k; i++) batch[i]->state = Y5_SLOT_ENGINE;
+        pthread_mutex_unlock(&p->mu);
+        run_batch(E, batch, k, acc);
+        pthread_mutex_lock(&p->mu);
+        for (int i = 0; i < k; i++) {
+            y5_pipe_item *it = batch[i];
+            if (it->fail) {
+                y5_pipe_finish_item(p, it);
+            } else {
+                it->state = Y5_SLOT_WRITING;
+                p->wq[(p->wq_head + p->wq_n) % p->window] = it;
+                p->wq_n++;
+                pthread_cond_signal(&p->cv_write);
+            }
+        }
+    }
+    for (int s = 0; s < Y5_ST_N; s++) p->stage[s] += acc[s];
+    p->engines_alive--;
+    pthread_cond_broadcast(&p->cv_write);
+    pthread_cond_broadcast(&p->cv_ready);
+    pthread_mutex_unlock(&p->mu);
+    free(batch);
+    return NULL;
+}

@@ -1,0 +1,166 @@
+/* pipeline_internal.h - the state the detect pipeline's files share.
+ *
+ * Private to core/app/pipeline*.c: cli_detect.c and the tests see only
+ * pipeline.h. The pipeline is one struct (y5_pipe) guarded by one mutex, and
+ * each file owns one kind of thread or one phase of the run:
+ *
+ *   pipeline.c          y5_pipeline_run: set up, start and join the threads, finish
+ *   pipeline_opts.c     --device/--threads/--shard parsing, output names
+ *   pipeline_slots.c    slot life, messages, the in-order emitter
+ *   pipeline_decode.c   decode workers (files or raw frames -> letterboxed u8)
+ *   pipeline_batch.c    the ready pool's batching and the engine threads
+ *   pipeline_write.c    writer workers (labels, annotated images, JSON lines)
+ *   pipeline_resume.c   --resume: index earlier results, carry complete lines
+ *   pipeline_stats.c    progress line/bar, stage accounting, --stats-json
+ *
+ * Locking: mu guards every field marked (mu) and all slot states; print_mu
+ * serialises stderr with the progress bar; raw_mu orders raw-frame reads with
+ * their claims. The heavy work (decode, letterbox, forward, NMS, drawing,
+ * encoding, file writes) always runs with mu released.
+ *
+ * Slot life: FREE -> DECODING (claimed by a decode worker) -> READY (in the
+ * ready pool) -> ENGINE -> WRITING -> DONE -> emitted in input order -> FREE.
+ * Failed and (with --resume) already complete images go straight to DONE. */
+#ifndef Y5_PIPELINE_INTERNAL_H
+#define Y5_PIPELINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/app/pipeline.h"
+#include "core/engine/engine.h"
+#include "core/image/image.h"
+#include "core/image/letterbox.h"
+
+enum { Y5_SLOT_FREE, Y5_SLOT_DECODING, Y5_SLOT_READY, Y5_SLOT_ENGINE, Y5_SLOT_WRITING, Y5_SLOT_DONE };
+
+/* The timed stages, in data-path order (names in pipeline_stats.c). */
+enum { Y5_ST_DECODE, Y5_ST_LETTERBOX, Y5_ST_H2D, Y5_ST_FORWARD, Y5_ST_D2H, Y5_ST_NMS, Y5_ST_WRITE, Y5_ST_N };
+
+/* One image (or raw frame) in flight: slot idx % window. */
+typedef struct {
+    long long idx;
+    int state;
+    int fail, skip;
+    y5_image img;         /* decoded; freed once nothing needs the pixels */
+    int w0, h0;
+    y5_letterbox_geom g;
+    uint8_t *lb;          /* letterboxed u8 network input (staging) */
+    y5_det *dets;
+    int n_dets;
+    char *line;           /* JSON line */
+    double t_ready;
+} y5_pipe_item;
+
+typedef struct y5_pipe y5_pipe;
+
+/* One engine thread and its y5_engine. */
+typedef struct {
+    y5_pipe *p;
+    int id;
+    y5_engine *e;
+    const y5_engine_spec *spec;
+    int threads;          /* actual CPU threads (0 for a device engine) */
+    y5_det *dets;
+    double busy;
+    long long images, batches;
+    pthread_t th;
+} y5_pipe_engine;
+
+struct y5_pipe {
+    const y5_pipeline_opts *o;
+    pthread_mutex_t mu, print_mu, raw_mu;
+    pthread_cond_t cv_claim, cv_ready, cv_write, cv_main;
+
+    /* slots and queues (mu) */
+    y5_pipe_item *slots;
+    int window;
+    long long next_claim, emitted, n_total; /* n_total: -1 while unknown (raw) */
+    int source_done, in_decode, emitting, abort;
+    y5_pipe_item **ready;                 /* the ready pool, sorted by idx */
+    int n_ready;
+    y5_pipe_item **wq;                    /* the writers' ring queue */
+    int wq_head, wq_n, engines_alive;
+
+    y5_pipe_engine *eng;
+    pthread_t *dec, *wri;                 /* decode workers, writers */
+    int nc;
+    const char (*names)[64];
+
+    /* outputs */
+    int jfd;                              /* .partial, -1: none */
+    char jpath[4200], jpartial[4300], jprev[4300];
+    int prev_fd;                          /* --resume: the carried lines (.prev), -1: none */
+    int64_t *prev_off;                    /* per input: offset of its line in .prev, -1: process it */
+    uint32_t *prev_len;
+    unsigned char *shadow;                /* 1: a later input writes the same label, 2: the same image */
+
+    /* counters (mu) */
+    long long n_ok, n_failed, n_skipped, n_dets;
+    int lb_on_engine;                     /* Y5_PIPE_LETTERBOX=engine: letterbox on the engine thread */
+    double flush_s;                       /* a partial group waits at most this long (Y5_PIPE_FLUSH_MS) */
+    int partial_frame;                    /* raw: bytes of a trailing partial frame */
+    double stage[Y5_ST_N];
+    double t_start;
+
+    /* progress (print_mu) */
+    int bar_up;
+};
+
+/* An absolute CLOCK_MONOTONIC time for pthread_cond_timedwait (the
+ * condition variables are created on that clock). */
+static inline struct timespec y5_pipe_deadline(double t_mono) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)t_mono;
+    ts.tv_nsec = (long)((t_mono - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    if (ts.tv_nsec < 0) ts.tv_nsec = 0;
+    return ts;
+}
+
+/* pipeline_slots.c */
+/* A message line on stderr (clears the progress bar first on a terminal). */
+void y5_pipe_log(y5_pipe *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The image's name in outputs ("frame_000123" for raw frames) and its tag
+ * in messages ("[4/10]", "[frame 123]"). */
+void y5_pipe_item_name(const y5_pipe *p, const y5_pipe_item *it, char *buf, size_t cap);
+void y5_pipe_item_tag(const y5_pipe *p, const y5_pipe_item *it, char *buf, size_t cap);
+/* Frees what the slot holds (pixels, staging, detections, line). */
+void y5_pipe_item_release(y5_pipe_item *it);
+/* Stops the run after a fatal output error: wakes every thread. mu held. */
+void y5_pipe_set_abort(y5_pipe *p);
+/* Marks it DONE and emits every DONE image at the head of the input order
+ * (unless another thread is emitting). mu held on entry and on return. */
+void y5_pipe_finish_item(y5_pipe *p, y5_pipe_item *it);
+
+/* The thread bodies (arg: the y5_pipe; for engines its y5_pipe_engine). */
+void *y5_pipe_decoder_main(void *arg);  /* pipeline_decode.c */
+void *y5_pipe_engine_main(void *arg);   /* pipeline_batch.c */
+void *y5_pipe_writer_main(void *arg);   /* pipeline_write.c */
+
+/* pipeline_write.c: sets p->shadow for inputs whose label or image name a
+ * later input also writes. 0, or -1 out of memory. */
+int y5_pipe_mark_shadowed(y5_pipe *p);
+
+/* pipeline_resume.c: finds the complete images, carries their lines into
+ * .prev and sets prev_off/prev_len/prev_fd. Returns the number skipped, or
+ * -1 (message printed). */
+int y5_pipe_resume_prepare(y5_pipe *p);
+
+/* pipeline_stats.c */
+typedef struct {
+    double total[Y5_ST_N];
+    int workers[Y5_ST_N];
+    int na[Y5_ST_N];
+    int bound;
+    double wall, load;
+} y5_pipe_report;
+
+void y5_pipe_show_progress(y5_pipe *p, long long done, long long skipped, long long failed, int final);
+void y5_pipe_build_report(y5_pipe *p, double wall, double load, y5_pipe_report *r);
+void y5_pipe_print_report(y5_pipe *p, const y5_pipe_report *r, long long processed);
+/* --stats-json. 0, or -1 (message printed). */
+int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long processed);
+
+#endif
