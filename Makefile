@@ -18,7 +18,8 @@ WEIGHTS  ?= $(SHARED)/models/yolov5n.pt
 OPT      ?= -O3
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -pthread -I. -Iinclude -I/usr/include/stb
 CFLAGS  ?= $(OPT) -g
-ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
+# CPPFLAGS / LDFLAGS: extra include and library folders (e.g. a staged libjpeg, bench/gpu_check.sh)
+ALL_CFLAGS = $(CFLAGS_BASE) $(CPPFLAGS) $(CFLAGS)
 LDLIBS   = -ljpeg -lm -pthread
 BUILD   ?= build
 
@@ -58,23 +59,25 @@ $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BIN): $(BUILD)/core/app/main.o $(LIB)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # Tests link the library's objects directly so they reach internal headers.
 $(TESTBIN): $(TEST_OBJ) $(LIB)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 static:
 	@sh scripts/deps.sh
 	$(MAKE) BUILD=build/static LDSTATIC=1 build/static/yolov5c-static
 build/static/yolov5c-static: $(BUILD)/core/app/main.o $(LIB)
-	$(CC) $(ALL_CFLAGS) -static $^ -o build/static/yolov5c $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -static $^ -o build/static/yolov5c $(LDLIBS)
 	@echo "static binary: build/static/yolov5c"
 
 deps:
 	@sh scripts/deps.sh
+# DEPS_CHECK=true skips the check where the headers come from elsewhere (CPPFLAGS).
+DEPS_CHECK ?= sh scripts/deps.sh --check
 deps-check:
-	@sh scripts/deps.sh --check
+	@$(DEPS_CHECK)
 
 test:
 	@sh scripts/deps.sh test
@@ -102,7 +105,7 @@ demo:
 
 bench-gemm: $(BUILD)/bench_gemm
 $(BUILD)/bench_gemm: $(BUILD)/bench/bench_gemm.o $(LIB)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # make bench converts its own model (WEIGHTS=..., default yolov5n) next to the benchmark objects.
 BENCH_MODEL = $(BUILD)/bench/$(notdir $(basename $(WEIGHTS))).y5w
@@ -170,9 +173,15 @@ $(BUILD)/cuda/%.o: cuda/%.cu $(NVCC_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_ALL) -MMD -MP -c $< -o $@
 
-.PHONY: cuda-check test-gpu cuda-no-nvcc cuda-stamp-force
-cuda-check: $(if $(HAVE_NVCC),$(CUDA_OBJ),cuda-no-nvcc)
-	@echo "cuda-check: $(words $(CUDA_SRC)) CUDA files compile cleanly"
+# bench/cublas_peak.cu: the card's dense FP16 GEMM rate (bench/gpu.sh's ceiling)
+$(BUILD)/cublas_peak: bench/cublas_peak.cu $(NVCC_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_ALL) $< -o $@ -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR) -lcublas
+
+.PHONY: cuda-check test-gpu cuda-no-nvcc cuda-stamp-force cublas-peak
+cublas-peak: $(if $(HAVE_NVCC),$(BUILD)/cublas_peak,cuda-no-nvcc)
+cuda-check: $(if $(HAVE_NVCC),$(CUDA_OBJ) $(BUILD)/cublas_peak,cuda-no-nvcc)
+	@echo "cuda-check: $(words $(CUDA_SRC)) CUDA files and bench/cublas_peak.cu compile cleanly"
 cuda-no-nvcc:
 	@echo "nvcc not found (NVCC=$(NVCC)): no CUDA build" >&2; exit 1
 

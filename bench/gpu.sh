@@ -1,62 +1,79 @@
-#!/bin/sh
+#!/bin/bash
 # gpu.sh - yolov5c on the GPU against PyTorch on the same GPU, one call.
 #
-#   bench/gpu.sh [--iters N] [--batches "1 8 32 64"] [--out DIR]
+#   bench/gpu.sh [--weights M.pt|M.y5w] [--iters N] [--batches "1 8 32 64"] [--out DIR] [--compile]
 #
-# Meant to run on the device machine (an H200) through the device tool:
-#   run: bash bench/gpu.sh --out $OUT
-# It builds yolov5c with nvcc, runs `make test-gpu` (the GPU test summary
-# goes to DIR/test-gpu.log), converts ../shared/models/yolov5m-synth.pt,
-# then at 640x640 FP16 times batch-1 latency and batch 1/8/32/64 throughput
-# from the CUDA graph replay (yolov5c bench), the per-layer profile at batch
-# 1 and 32, and the pure-PyTorch peer (bench/torch_yolov5.py, the same .y5w)
-# with the machine's preinstalled torch: FP16 eager, channels-last, CUDA
-# graphs and torch.compile where they run. Writes DIR/gpu.md (tables with
-# the command, GPU, date and FLOP count) and the raw logs.
+# Runs on a GPU machine after a build with CUDA (bench/gpu_check.sh b runs
+# it there). Default model: ../shared/models/yolov5m-synth.pt (or the
+# staged ./gpu_stage/shared copy). At 640x640 FP16 it measures, in one run
+# on one card:
+#   - the card's dense FP16 GEMM rate (build/cublas_peak: one large
+#     cublasGemmEx, FP32 accumulation): the ceiling the TFLOP/s columns are read against;
+#   - yolov5c: batch 1/8/32/64 forwards (CUDA graph replay), median and min ms,
+#     images/s, TFLOP/s over the convs' FLOPs; the per-layer profile at batch 32;
+#   - PyTorch FP16 (bench/torch_yolov5.py: the same .y5w, torch's own kernels),
+#     eager, channels-last and CUDA graph (and torch.compile with --compile: it
+#     compiles for minutes), each variant in one process over all batches.
+# Writes DIR/gpu.md (tables with the command, card, date and FLOP count),
+# DIR/profile_b32.csv and the raw logs.
 set -u
 cd "$(dirname "$0")/.."
 ITERS=50
 BATCHES="1 8 32 64"
 OUT=${OUT:-/tmp/y5gpu}
+WEIGHTS=""
+COMPILE=0
 while [ $# -gt 0 ]; do
     case "$1" in
+    --weights) WEIGHTS=$2; shift 2 ;;
     --iters) ITERS=$2; shift 2 ;;
     --batches) BATCHES=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --compile) COMPILE=1; shift ;;
     *) echo "gpu.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
-mkdir -p "$OUT"
-# ../shared does not travel to the device machine: copy the model into an
-# uncommitted ./shared (models/yolov5m-synth.pt) and it is found there.
-if [ -z "${SHARED:-}" ]; then
-    if [ -d ../shared ]; then SHARED=../shared; else SHARED=./shared; fi
+if [ -z "$WEIGHTS" ]; then
+    for d in ../shared gpu_stage/shared; do
+        [ -f "$d/models/yolov5m-synth.pt" ] && { WEIGHTS=$d/models/yolov5m-synth.pt; break; }
+    done
 fi
+[ -f "$WEIGHTS" ] || { echo "gpu.sh: no model (pass --weights)" >&2; exit 1; }
+[ -x build/yolov5c ] || { echo "gpu.sh: build/yolov5c missing: build first (make)" >&2; exit 1; }
+mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 MD="$OUT/gpu.md"
 GPU=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
+W="$OUT/$(basename "${WEIGHTS%.*}").y5w"
+case "$WEIGHTS" in
+*.y5w) cp "$WEIGHTS" "$W" ;;
+*) build/yolov5c convert "$WEIGHTS" "$W" >"$OUT/convert.log" 2>&1 || { cat "$OUT/convert.log"; exit 1; } ;;
+esac
+GF=$(build/yolov5c info "$W" --imgsz 640 | sed -n 's/^GFLOPs at .*: \([0-9.]*\).*/\1/p')
 {
     echo "# yolov5c vs PyTorch on the GPU"
     echo
-    echo "- command: \`bench/gpu.sh --iters $ITERS --batches \"$BATCHES\"\`"
+    echo "- command: \`bench/gpu.sh --weights $(basename "$WEIGHTS") --iters $ITERS --batches \"$BATCHES\"\`"
     echo "- GPU: ${GPU:-unknown}; CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null)"
+    echo "- model: $(basename "${WEIGHTS%.*}"), 640x640, $GF GFLOP per image (convolutions, multiply-add = 2)"
 } >"$MD"
 
-make -j"$(nproc)" >"$OUT/build.log" 2>&1 || { echo "build failed (see build.log)" >>"$MD"; tail -30 "$OUT/build.log"; exit 1; }
-make test-gpu >"$OUT/test-gpu.log" 2>&1
-echo "- make test-gpu: $(grep -E '^[0-9]+ passed' "$OUT/test-gpu.log" | tail -1)" >>"$MD"
+# the ceiling
+PEAK=""
+if [ -x build/cublas_peak ] || make -s build/cublas_peak >/dev/null 2>&1; then
+    build/cublas_peak 8192 20 >"$OUT/cublas_peak.log" 2>&1
+    PEAK=$(sed -n 's/.*best \([0-9.]*\) TFLOP.*/\1/p' "$OUT/cublas_peak.log")
+    echo "- dense FP16 GEMM ceiling: $(tail -1 "$OUT/cublas_peak.log")" >>"$MD"
+fi
+pct() { [ -n "$PEAK" ] && awk -v t="$1" -v p="$PEAK" 'BEGIN { printf "%.0f%%", 100 * t / p }' || echo "-"; }
 
-W="$OUT/yolov5m-synth.y5w"
-build/yolov5c convert "$SHARED/models/yolov5m-synth.pt" "$W" 2>>"$OUT/build.log" || exit 1
-GF=$(build/yolov5c info "$W" --imgsz 640 | sed -n 's/^GFLOPs at .*: \([0-9.]*\).*/\1/p')
-echo "- model: yolov5m-synth, 640x640, $GF GFLOP per image (multiply-add = 2)" >>"$MD"
 {
     echo
     echo "## yolov5c (FP16, cuBLAS + own kernels, CUDA graph replay)"
     echo
-    echo "| batch | median ms | min ms | images/s | TFLOP/s |"
-    echo "| ---: | ---: | ---: | ---: | ---: |"
+    echo "| batch | median ms | min ms | images/s | TFLOP/s | of peak |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
 } >>"$MD"
 for B in $BATCHES; do
     build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch "$B" --iters "$ITERS" --warmup 5 \
@@ -64,36 +81,38 @@ for B in $BATCHES; do
     row=$(awk '/median ms/ { getline; print; exit }' "$OUT/yolov5c_b$B.log")
     set -- $row
     if [ $# -ge 5 ]; then
-        echo "| $B | $2 | $3 | $5 | $(awk -v g="$GF" -v b="$B" -v ms="$2" 'BEGIN { printf "%.1f", g * b / ms }') |" >>"$MD"
+        tf=$(awk -v g="$GF" -v b="$B" -v ms="$2" 'BEGIN { printf "%.1f", g * b / ms }')
+        echo "| $B | $2 | $3 | $5 | $tf | $(pct "$tf") |" >>"$MD"
     else
-        echo "| $B | failed: $(tail -1 "$OUT/yolov5c_b$B.log") | | | |" >>"$MD"
+        echo "| $B | failed: $(tail -1 "$OUT/yolov5c_b$B.log" | cut -c1-100) | | | | |" >>"$MD"
     fi
 done
-for B in 1 32; do
-    build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch "$B" --iters 10 --profile \
-        --profile-out "$OUT/profile_b$B.csv" >"$OUT/profile_b$B.log" 2>&1
-    { echo; echo "### per-layer profile, batch $B"; echo; echo '```'; sed -n '/per-layer profile/,$p' "$OUT/profile_b$B.log"; echo '```'; } >>"$MD"
-done
+build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 5 --profile \
+    --profile-out "$OUT/profile_b32.csv" >"$OUT/profile_b32.log" 2>&1
+{ echo; echo "### per-layer profile, batch 32 (ops run one by one)"; echo; echo '```'; sed -n '/per-layer profile/,$p' "$OUT/profile_b32.log"; echo '```'; } >>"$MD"
 
 {
     echo
-    echo "## PyTorch $($PY -c 'import torch; print(torch.__version__)' 2>/dev/null) (bench/torch_yolov5.py, same weights)"
+    echo "## PyTorch $($PY -c 'import torch; print(torch.__version__)' 2>/dev/null) FP16 (bench/torch_yolov5.py, same weights)"
     echo
-    echo "| variant | batch | median ms | images/s |"
-    echo "| --- | ---: | ---: | ---: |"
+    echo "| variant | batch | median ms | min ms | images/s | TFLOP/s |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 } >>"$MD"
-for V in "fp16-eager:--half" "fp16-channels-last:--half --channels-last" "fp16-cuda-graph:--half --cuda-graph" \
-         "fp16-compile:--half --compile"; do
+VARIANTS="eager:--half channels-last:--half_--channels-last cuda-graph:--half_--channels-last_--cuda-graph"
+[ "$COMPILE" = 1 ] && VARIANTS="$VARIANTS compile:--half_--channels-last_--compile"
+BLIST=$(echo $BATCHES | tr ' ' ',')
+for V in $VARIANTS; do
     name=${V%%:*}
-    args=${V#*:}
-    for B in $BATCHES; do
-        # shellcheck disable=SC2086
-        $PY bench/torch_yolov5.py --weights "$W" --device cuda $args --imgsz 640 --batch "$B" --iters "$ITERS" \
-            --gflops "$GF" >"$OUT/torch_${name}_b$B.log" 2>&1
-        row=$(awk '/median ms/ { getline; print; exit }' "$OUT/torch_${name}_b$B.log")
-        set -- $row
-        if [ $# -ge 5 ]; then echo "| $name | $B | $2 | $5 |" >>"$MD"
-        else echo "| $name | $B | did not run: $(tail -1 "$OUT/torch_${name}_b$B.log" | cut -c1-80) | |" >>"$MD"; fi
-    done
+    args=$(echo "${V#*:}" | tr '_' ' ')
+    log="$OUT/torch_$name.log"
+    # shellcheck disable=SC2086
+    $PY bench/torch_yolov5.py --weights "$W" --device cuda $args --imgsz 640 --batch "$BLIST" --iters "$ITERS" \
+        --gflops "$GF" >"$log" 2>&1
+    # each batch prints "input BxHxW ..." then a header and its row
+    awk -v n="$name" -v g="$GF" '
+        /^input / { split($2, s, "x"); b = s[1]; next }
+        /median ms/ { getline; printf "| %s | %s | %s | %s | %s | %.1f |\n", n, b, $2, $3, $5, g * b / $2; got++ }
+        END { if (!got) exit 1 }' "$log" >>"$MD" ||
+        echo "| $name | all | did not run: $(tail -1 "$log" | cut -c1-100) | | | |" >>"$MD"
 done
 cat "$MD"

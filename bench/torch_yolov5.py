@@ -6,13 +6,15 @@ The peer for yolov5c's benchmarks: the same network, the same folded weights
 kernels. Written from the architecture description in ../shared/DESIGN.md
 ("YOLOv5 facts"); it uses no ultralytics code.
 
-  python3 bench/torch_yolov5.py --weights W.y5w [--imgsz 640|HxW] [--batch 1]
+  python3 bench/torch_yolov5.py --weights W.y5w [--imgsz 640|HxW] [--batch 1|1,8,32]
         [--iters 20] [--warmup 3] [--threads T] [--device cpu|cuda] [--half]
         [--channels-last] [--cuda-graph] [--compile] [--gflops G]
         [--check-golden INPUT.u8 PRED.f32 H W] [--verify-checksum]
 
 Timing prints one table row like `yolov5c bench` (median ms, min ms,
-GFLOP/s med, images/s). GFLOP per forward is 2 x the multiply-adds of every
+GFLOP/s med, images/s); with a list of batches (--batch 1,8,32, one process:
+torch's start-up and the model load are paid once) one such block per batch.
+GFLOP per forward is 2 x the multiply-adds of every
 convolution (Detect's 1x1 heads included), counted on the real shapes, unless
 --gflops gives it. --check-golden runs the letterboxed u8 input (H x W x 3,
 RGB, HWC) and prints the max |difference| to the reference prediction
@@ -335,7 +337,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", required=True, help="yolov5c .y5w file")
     ap.add_argument("--imgsz", default="640", help="N or HxW (default 640)")
-    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--batch", default="1", help="batch size, or a comma list timed in turn")
     ap.add_argument("--iters", type=int, default=None,
                     help="timed forwards (default 20; 0 with --check-golden)")
     ap.add_argument("--warmup", type=int, default=3)
@@ -386,6 +388,13 @@ def main(argv=None):
         else:
             fwd = torch.compile(model)
 
+    try:
+        batches = [int(b) for b in a.batch.split(",")]
+        if not batches or min(batches) < 1:
+            raise ValueError
+    except ValueError:
+        print(f"torch_yolov5: --batch {a.batch}: expected N or a comma list of N >= 1", file=sys.stderr)
+        return 2
     rc = 0
     with torch.inference_mode():
         if a.check_golden:
@@ -394,46 +403,52 @@ def main(argv=None):
             a.iters = 0 if a.check_golden else 20
         if a.iters <= 0:
             return rc
-        h, wd = parse_imgsz(a.imgsz)
-        n = a.batch * 3 * h * wd
-        idx = torch.arange(n, dtype=torch.int64)
-        x = (((idx * 2654435761) >> 7) % 256).to(torch.float32).div_(255.0)
-        x = x.view(a.batch, h, wd, 3).permute(0, 3, 1, 2).contiguous()
-        x = x.to(dev, dtype).contiguous(memory_format=mf)
-        gflop = a.gflops * a.batch if a.gflops > 0 else count_gflop(model, x)
+        for b in batches:
+            time_batch(fwd, model, a, b, dev, dtype, mf)
+    return rc
 
-        run = lambda: fwd(x)  # noqa: E731
-        if a.cuda_graph:
-            if dev.type != "cuda":
-                print("torch_yolov5: --cuda-graph needs --device cuda; ignored", file=sys.stderr)
-            else:
-                s = torch.cuda.Stream()
-                s.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(s):
-                    for _ in range(3):
-                        fwd(x)
-                torch.cuda.current_stream().wait_stream(s)
-                g = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(g):
-                    static_out = fwd(x)
-                run = lambda: (g.replay(), static_out)[1]  # noqa: E731
-        for _ in range(max(a.warmup, 0)):
-            run()
+
+def time_batch(fwd, model, a, batch, dev, dtype, mf):
+    """Times the forward at one batch size and prints its block."""
+    h, wd = parse_imgsz(a.imgsz)
+    n = batch * 3 * h * wd
+    idx = torch.arange(n, dtype=torch.int64)
+    x = (((idx * 2654435761) >> 7) % 256).to(torch.float32).div_(255.0)
+    x = x.view(batch, h, wd, 3).permute(0, 3, 1, 2).contiguous()
+    x = x.to(dev, dtype).contiguous(memory_format=mf)
+    gflop = a.gflops * batch if a.gflops > 0 else count_gflop(model, x)
+
+    run = lambda: fwd(x)  # noqa: E731
+    if a.cuda_graph:
+        if dev.type != "cuda":
+            print("torch_yolov5: --cuda-graph needs --device cuda; ignored", file=sys.stderr)
+        else:
+            s = torch.cuda.Stream()
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                for _ in range(3):
+                    fwd(x)
+            torch.cuda.current_stream().wait_stream(s)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                static_out = fwd(x)
+            run = lambda: (g.replay(), static_out)[1]  # noqa: E731
+    for _ in range(max(a.warmup, 0)):
+        run()
+    sync(dev)
+    ts = []
+    for _ in range(a.iters):
+        t0 = time.perf_counter()
+        run()
         sync(dev)
-        ts = []
-        for _ in range(a.iters):
-            t0 = time.perf_counter()
-            run()
-            sync(dev)
-            ts.append((time.perf_counter() - t0) * 1e3)
+        ts.append((time.perf_counter() - t0) * 1e3)
     ts.sort()
     med = ts[len(ts) // 2] if len(ts) % 2 else 0.5 * (ts[len(ts) // 2 - 1] + ts[len(ts) // 2])
     mn = ts[0]
     if not a.quiet:
-        print(f"input {a.batch}x{h}x{wd} (batch x H x W), {gflop:.2f} GFLOP per forward")
+        print(f"input {batch}x{h}x{wd} (batch x H x W), {gflop:.2f} GFLOP per forward")
         print(f"{'iters':<10} {'median ms':>10} {'min ms':>10} {'GFLOP/s med':>12} {'images/s':>12}")
-    print(f"{a.iters:<10d} {med:10.2f} {mn:10.2f} {gflop / med * 1e3:12.1f} {a.batch * 1e3 / med:12.1f}")
-    return rc
+    print(f"{a.iters:<10d} {med:10.2f} {mn:10.2f} {gflop / med * 1e3:12.1f} {batch * 1e3 / med:12.1f}", flush=True)
 
 
 def check_golden(fwd, w, a, dev, dtype, mf):

@@ -1,6 +1,7 @@
 /* runner.c - runs every registered test (or those whose name or source path
  * contains one of the arguments: `y5test tests/unit/` runs one kind,
- * `y5test nms map` two topics)
+ * `y5test nms map` two topics; `=NAME` selects exactly one test;
+ * `y5test --list [FILTER...]` prints the selected names and runs nothing)
  * and prints "N passed, N failed, N skipped". Exit status 0 only when none failed. */
 
 #include "tests/t.h"
@@ -92,16 +93,30 @@ static int by_name(const void *a, const void *b) {
     return c ? c : strcmp(((const __typeof__(tests[0]) *)a)->name, ((const __typeof__(tests[0]) *)b)->name);
 }
 
+static int selected(int i, int argc, char **argv) {
+    if (argc < 2) return 1;
+    for (int a = 1; a < argc; a++) {
+        if (argv[a][0] == '=' ? !strcmp(tests[i].name, argv[a] + 1)
+                              : strstr(tests[i].name, argv[a]) || strstr(tests[i].file, argv[a]))
+            return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int passed = 0, failed = 0, skipped = 0;
+    int list = argc > 1 && !strcmp(argv[1], "--list");
+    if (list) { argv++; argc--; }
     qsort(tests, (size_t)n_tests, sizeof tests[0], by_name);
+    if (list) {
+        for (int i = 0; i < n_tests; i++)
+            if (selected(i, argc, argv)) printf("%s\n", tests[i].name);
+        return 0;
+    }
     if (!t_shared())
         printf("WARNING: shared data folder not found (../shared or $Y5_SHARED): every data test will SKIP\n");
     for (int i = 0; i < n_tests; i++) {
-        int want = argc < 2;
-        for (int a = 1; a < argc && !want; a++)
-            want = strstr(tests[i].name, argv[a]) || strstr(tests[i].file, argv[a]);
-        if (!want) continue;
+        if (!selected(i, argc, argv)) continue;
         cur_failed = cur_skipped = 0;
         cur_tmp[0] = 0;
         struct timespec t0, t1;

@@ -35,6 +35,14 @@ const char *t_model_y5w(const char *stem) {
     snprintf(stems[n], sizeof stems[n], "%s", stem);
     char pt[600], err[1024];
     snprintf(pt, sizeof pt, "models/%s.pt", stem);
+    /* A staged copy of the shared folder (scripts/stage_gpu.sh) may carry a
+     * model converted ahead (FP16 halves its size) instead of the .pt. */
+    char pre[600];
+    snprintf(pre, sizeof pre, "models/%s.y5w", stem);
+    if (access(t_shared_path(pt), R_OK) != 0 && access(t_shared_path(pre), R_OK) == 0) {
+        snprintf(paths[n], sizeof paths[n], "%s", t_shared_path(pre));
+        return paths[n++];
+    }
     snprintf(paths[n], sizeof paths[n], "%s/%s.y5w", cache_dir, stem);
     if (y5_convert(t_shared_path(pt), paths[n], 0, err, sizeof err)) {
         printf("    convert %s failed: %s\n", stem, err);

@@ -11,7 +11,7 @@
  *   Y5_CPU_NMS=1                CUDA: download the predictions and run NMS on the host
  *   Y5_CPU_LETTERBOX=1          CUDA: letterbox on the host and upload FP32
  *   Y5_PIPE_LETTERBOX=engine    detect pipeline: letterbox on the engine thread, not the decode workers
- *   Y5_PIPE_FLUSH_MS=N          detect pipeline: flush detections.jsonl.partial every N ms (default 1000)
+ *   Y5_PIPE_FLUSH_MS=N          detect pipeline: a partial batch waits at most N ms for more images (default 100)
  */
 #ifndef Y5_DEBUG_ENV_H
 #define Y5_DEBUG_ENV_H

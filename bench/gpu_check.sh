@@ -1,0 +1,219 @@
+#!/bin/bash
+# gpu_check.sh - the GPU check, one command on a bare, offline GPU machine.
+#
+#   here:   scripts/stage_gpu.sh a          (then b for the second part)
+#   there:  bash bench/gpu_check.sh a       (device tool: carry ["gpu_stage"], timeout_s 600)
+#
+# What travels is limited to 64 MiB, so the check has two parts, each with
+# its own stage (scripts/stage_gpu.sh says what each carries):
+#   a  versions; build (make -j, every step under timeout); the CPU quick tier
+#      (proves the build there); every GPU test the stage has data for, each
+#      in its own process; compute-sanitizer memcheck and racecheck on the
+#      kernel tests; PyTorch FP16 against the FP32 golden (calibrates the FP16
+#      tolerances); `val --device cuda` on coco64 against the reference mAP;
+#      `detect --device cuda` against `--device cpu` on the images and coco64
+#   b  the yolov5m-synth GPU test and its PyTorch FP16 calibration; the
+#      benchmarks of bench/gpu.sh (cuBLAS FP16 peak, yolov5c against PyTorch
+#      FP16 at batch 1/8/32/64, per-layer profile at batch 32)
+# A test that skips counts as a failure here: on the GPU machine every GPU
+# test whose data is staged must run. Tests whose data the part does not
+# carry are listed as "not in this part", never counted as passes.
+#
+# Output in $OUT (at most 8 files): summary.md (written last and printed),
+# logs.tgz (every log), and for part b gpu.md and profile_b32.csv.
+# The whole run keeps inside $BUDGET_S seconds (default 510): steps that would
+# not fit are recorded as skipped for time.
+set -u
+cd "$(dirname "$0")/.."
+PART=${1:-}
+case "$PART" in a|b) ;; *) echo "usage: bench/gpu_check.sh a|b" >&2; exit 2 ;; esac
+T0=$(date +%s)
+BUDGET=${BUDGET_S:-510}
+OUT=${OUT:-/tmp/y5gpu_out}
+STAGE=${STAGE:-gpu_stage}
+SHARED=$PWD/$STAGE/shared
+LOGS=$(mktemp -d)/logs
+mkdir -p "$OUT" "$LOGS"
+ROWS=$LOGS/rows.md      # summary table rows
+NOTES=$LOGS/notes.md    # summary notes
+: >"$ROWS"
+: >"$NOTES"
+FAILS=0
+left() { echo $((BUDGET - ($(date +%s) - T0))); }
+row() { echo "| $1 | $2 | $3 | $4 |" >>"$ROWS"; }   # step, result, seconds, detail
+note() { echo "- $*" >>"$NOTES"; }
+fail() { FAILS=$((FAILS + 1)); }
+# run NAME LIMIT CMD...: CMD under timeout, output in $LOGS/NAME.log; sets RC and SECS
+run() {
+    local name=$1 limit=$2
+    shift 2
+    local l
+    l=$(left)
+    [ "$limit" -gt "$l" ] && limit=$l
+    if [ "$limit" -lt 5 ]; then RC=124; SECS=0; echo "not run: out of time" >"$LOGS/$name.log"; return; fi
+    local s
+    s=$(date +%s)
+    timeout -k 5 "$limit" "$@" >"$LOGS/$name.log" 2>&1
+    RC=$?
+    SECS=$(($(date +%s) - s))
+}
+verdict() { # RC -> word
+    case $1 in 0) echo PASS ;; 124|137) echo TIMEOUT ;; *) [ "$1" -gt 128 ] && echo "CRASH (signal $(($1 - 128)))" || echo "FAIL (rc $1)" ;; esac
+}
+finish() {
+    local md=$OUT/summary.md
+    {
+        echo "# yolov5c GPU check, part $PART"
+        echo
+        echo "- GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
+        echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
+        echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' + local changes')"
+        echo "- command: \`bash bench/gpu_check.sh $PART\` (stage: $(head -1 "$STAGE/MANIFEST" 2>/dev/null))"
+        echo "- wall time: $(($(date +%s) - T0)) s of a $BUDGET s budget; failures: $FAILS"
+        echo
+        echo "| step | result | s | detail |"
+        echo "| --- | --- | ---: | --- |"
+        cat "$ROWS"
+        echo
+        cat "$NOTES"
+    } >"$md"
+    cp "$md" "$LOGS/"
+    tar -czf "$OUT/logs.tgz" -C "$(dirname "$LOGS")" logs 2>/dev/null
+    cat "$md"
+    [ "$FAILS" -eq 0 ]
+    exit $?
+}
+
+[ -f "$STAGE/MANIFEST" ] || { note "no $STAGE/MANIFEST: run scripts/stage_gpu.sh $PART here and carry $STAGE"; fail; finish; }
+grep -q "^gpu_stage part $PART," "$STAGE/MANIFEST" || note "WARNING: $(head -1 "$STAGE/MANIFEST") does not match part $PART"
+
+# ---- versions
+{
+    nvidia-smi
+    echo; nvcc --version
+    echo; gcc --version | head -1
+    echo; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())'
+    echo; command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer
+} >"$LOGS/versions.txt" 2>&1
+row versions "recorded" 0 "$(grep -m1 -o 'CUDA Version: [0-9.]*' "$LOGS/versions.txt"), $(grep -m1 '^torch' "$LOGS/versions.txt")"
+
+# ---- build (staged libjpeg and stb; sm_90 only: faster than the default fat binary)
+MK=(make -j"$(nproc)" DEPS_CHECK=true CPPFLAGS="-I$PWD/$STAGE/include -I$PWD/$STAGE/include/stb"
+    LDFLAGS="-L$PWD/$STAGE/lib" CUDA_ARCH="-gencode arch=compute_90,code=sm_90")
+run build 300 "${MK[@]}" all build/y5test build/cublas_peak
+row build "$(verdict $RC)" "$SECS" "make -j$(nproc), CUDA sm_90"
+if [ "$RC" -ne 0 ]; then tail -20 "$LOGS/build.log" >>"$NOTES"; fail; finish; fi
+grep -q 'Y5_HAVE_CUDA' "$LOGS/build.log" || { note "the build has no CUDA backend (nvcc not found?)"; fail; }
+export Y5_SHARED=$SHARED Y5_BIN=$PWD/build/yolov5c
+
+# ---- the CPU backend on this machine (part a): its kernel tests and the golden
+# cases staged here (the other golden tests need data that does not travel)
+if [ "$PART" = a ]; then
+    run cpu_quick 120 build/y5test tests/unit/test_gemm tests/unit/test_conv golden_net_yolov5n golden_layers_yolov5n
+    r=$(grep -E '^[0-9]+ passed' "$LOGS/cpu_quick.log" | tail -1)
+    [ "$RC" -eq 0 ] || fail
+    row "CPU kernel tests + yolov5n golden" "$(verdict $RC)" "$SECS" "$r"
+fi
+
+# ---- every GPU test in its own process
+part_of() { case "$1" in *yolov5m*) echo b ;; *) echo a ;; esac; }
+ntest=0; npass=0
+for t in $(build/y5test --list gpu_); do
+    [ "$(part_of "$t")" = "$PART" ] || { note "$t: not in this part (its data travels with part $(part_of "$t"))"; continue; }
+    ntest=$((ntest + 1))
+    run "test_$t" 150 build/y5test "=$t"
+    res=$(verdict $RC)
+    last=$(grep -E "^(ok|FAIL|SKIP) +$t" "$LOGS/test_$t.log" | tail -1)
+    case "$last" in
+    ok*) [ "$RC" -eq 0 ] && { npass=$((npass + 1)); res=PASS; } ;;
+    SKIP*) res="FAIL (skipped: ${last#*: })"; fail ;;
+    *) fail ;;
+    esac
+    [ "$res" = PASS ] || [ "${res#FAIL (skipped}" != "$res" ] || fail
+    row "$t" "$res" "$SECS" "$(grep -m3 -E '^    ' "$LOGS/test_$t.log" | tr '\n' ' ' | cut -c1-160)"
+done
+note "GPU tests: $npass passed, $((ntest - npass)) failed (each in its own process; a skip counts as a failure)"
+
+# ---- compute-sanitizer on the kernel tests (part a): not the whole-network ones
+CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+if [ "$PART" = a ]; then
+    if [ -x "$CS" ]; then
+        for tool in memcheck racecheck; do
+            for t in $(build/y5test --list gpu_ | grep -v -E 'net_|val_|yolov5'); do
+                if [ "$(left)" -lt 150 ]; then row "$tool $t" "skipped for time" 0 ""; continue; fi
+                run "${tool}_$t" 120 "$CS" --tool "$tool" --error-exitcode 86 --print-limit 20 build/y5test "=$t"
+                res=$(verdict $RC)
+                [ "$RC" -eq 86 ] && res="FAIL (sanitizer errors)"
+                grep -q "^SKIP" "$LOGS/${tool}_$t.log" && res="FAIL (skipped)"
+                [ "$RC" -eq 0 ] && ! grep -q '^SKIP' "$LOGS/${tool}_$t.log" || fail
+                row "$tool $t" "$res" "$SECS" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY|Error|refused|not supported' "$LOGS/${tool}_$t.log" | cut -c1-120)"
+            done
+        done
+    else
+        row compute-sanitizer "not found" 0 "$CS"
+        note "compute-sanitizer not found on this machine: memcheck/racecheck not run"
+    fi
+fi
+
+# ---- PyTorch FP16 against the FP32 golden: what FP16 alone costs, to calibrate tolerances
+calib() { # stem image size h w
+    local m=$1 img=$2 sz=$3 h=$4 w=$5 y5w=$LOGS/$1.y5w
+    [ -f "$SHARED/golden/${m}_${img}_${sz}_pred.f32" ] || return
+    [ -f "$y5w" ] || build/yolov5c convert "$SHARED/models/$m.pt" "$y5w" >/dev/null 2>&1
+    run "torch_fp16_${m}_${img}_$sz" 120 python3 bench/torch_yolov5.py --weights "$y5w" --device cuda --half \
+        --check-golden "$SHARED/golden/${m}_${img}_${sz}_input.u8" "$SHARED/golden/${m}_${img}_${sz}_pred.f32" "$h" "$w"
+    row "PyTorch FP16 vs FP32 golden, $m $img $sz" "$( [ $RC -le 1 ] && echo measured || verdict $RC)" "$SECS" \
+        "$(grep -m1 '^golden ' "$LOGS/torch_fp16_${m}_${img}_$sz.log" || tail -1 "$LOGS/torch_fp16_${m}_${img}_$sz.log" | cut -c1-150)"
+}
+if [ "$PART" = a ]; then
+    calib yolov5n bus 640 640 480
+    calib yolov5n zidane 640 384 640
+    calib yolov5n zidane 1280 736 1280
+else
+    calib yolov5m-synth bus 640 640 480
+fi
+
+# ---- part a: val and detect parity with yolov5n
+if [ "$PART" = a ]; then
+    N=$LOGS/yolov5n.y5w
+    [ -f "$N" ] || build/yolov5c convert "$SHARED/models/yolov5n.pt" "$N" >/dev/null 2>&1
+    # the reference entry of val.py at batch 8 (rectangular batches depend on the batch size)
+    ref=$(python3 -c "import json,sys; print([r['mAP50-95'] for r in json.load(open(sys.argv[1]))['results'] if r['batch_size'] == 8][0])" \
+        "$SHARED/golden/map_reference.json" 2>/dev/null)
+    for dev in cuda cpu; do
+        run "val_$dev" 150 build/yolov5c val --weights "$N" --data "$SHARED/data/coco64" --device "$dev" --batch 8
+        got=$(sed -n 's/.*mAP50-95 \([0-9.]*\).*/\1/p' "$LOGS/val_$dev.log" | tail -1)
+        res=$(verdict $RC)
+        if [ "$RC" -eq 0 ] && [ -n "$got" ] && [ -n "$ref" ]; then
+            res=$(python3 -c "import sys; print('PASS' if abs(float(sys.argv[1]) - float(sys.argv[2])) <= 0.01 else 'FAIL')" "$got" "$ref")
+        fi
+        [ "$res" = PASS ] || fail
+        row "val --device $dev --batch 8, coco64, yolov5n" "$res" "$SECS" "mAP50-95 $got (reference $ref, tolerance 0.01); $(grep -m1 '^Speed' "$LOGS/val_$dev.log" | cut -c1-90)"
+    done
+    for dev in cpu cuda; do
+        run "detect_$dev" 150 build/yolov5c detect --weights "$N" --source "$SHARED/images" "$SHARED/data/coco64/images" \
+            --out "$LOGS/detect_$dev" --device "$dev"
+        row "detect --device $dev, images + coco64" "$(verdict $RC)" "$SECS" "$(grep -m1 '^done' "$LOGS/detect_$dev.log" | cut -c1-120)"
+        [ "$RC" -eq 0 ] || fail
+    done
+    run detect_parity 60 python3 bench/compare_dets.py "$LOGS/detect_cpu/detections.jsonl" "$LOGS/detect_cuda/detections.jsonl"
+    [ "$RC" -eq 0 ] || fail
+    row "detect parity GPU vs CPU (count, class, IoU >= 0.95, conf +-0.02)" "$(verdict $RC)" "$SECS" "$(head -1 "$LOGS/detect_parity.log" | cut -c1-200)"
+    rm -rf "$LOGS"/detect_*/*.jpg
+fi
+
+# ---- part b: benchmarks
+if [ "$PART" = b ]; then
+    l=$(left)
+    if [ "$l" -gt 60 ]; then
+        run bench $((l - 20)) bash bench/gpu.sh --weights "$SHARED/models/yolov5m-synth.pt" --out "$LOGS/bench"
+        row "bench/gpu.sh (yolov5m-synth 640, FP16)" "$(verdict $RC)" "$SECS" "tables in gpu.md"
+        [ "$RC" -eq 0 ] || fail
+        cp "$LOGS/bench/gpu.md" "$OUT/" 2>/dev/null
+        cp "$LOGS/bench/profile_b32.csv" "$OUT/" 2>/dev/null
+    else
+        row "bench/gpu.sh" "skipped for time" 0 "$l s left"
+        fail
+    fi
+fi
+finish
