@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* src: sw x sh x 3, dst: dw x dh x 3 (dw <= sw, dh <= sh), both packed.
- * Integer factors average their blocks with rounding, as OpenCV; other
+ * Integer factors average their blocks with rounding; other
  * factors weigh each source pixel by its overlap with the destination cell
  * in double: close to, not bit-exact with, OpenCV. Returns 0, or -1 when
  * out of memory (dst untouched). */
