@@ -1,5 +1,6 @@
 /* cli_val.c - yolov5c val: mAP of a model on a labelled set, as
- * ultralytics v7.0 val.py (see core/val.c and core/map.c). */
+ * ultralytics v7.0 val.py. Only the options; the work is in core/app/val*.c
+ * (run loop, set, data YAML, COCO JSON) and core/app/map.c (the scoring). */
 #include <stdio.h>
 #include <string.h>
 

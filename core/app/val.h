@@ -1,6 +1,11 @@
 /* val.h - yolov5c val: mAP of a model on a labelled image set, scored as
  * ultralytics v7.0 val.py does (rectangular batches, multi-label NMS,
- * core/map.h for the metrics).
+ * core/app/map.h for the metrics).
+ *
+ * Where each part lives: the run loop in val.c, the set and its batches in
+ * val_data.c, the data YAML in val_yaml.c, --save-json in val_json.c (what
+ * they share: val_internal.h); the INTER_AREA resize in
+ * core/image/resize_area.c and the letterbox in core/image/letterbox.c.
  *
  * The data is a folder (DIR/images/... with YOLO labels under DIR/labels/...,
  * or any folder of images with each label file found by val.py's rule:

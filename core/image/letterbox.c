@@ -23,7 +23,9 @@
 #define PAD_VALUE 114
 #define COEF_SCALE 2048
 
-void y5_letterbox_plan(int w0, int h0, int target_h, int target_w, int rect, int stride, y5_letterbox_geom *g) {
+/* The one letterbox arithmetic behind both entry points. scaleup = 0 caps r
+ * at 1 (ultralytics' scaleup=False: an image is only ever shrunk). */
+static void plan(int w0, int h0, int target_h, int target_w, int rect, int stride, int scaleup, y5_letterbox_geom *g) {
     memset(g, 0, sizeof *g);
     g->w0 = w0;
     g->h0 = h0;
@@ -32,6 +34,7 @@ void y5_letterbox_plan(int w0, int h0, int target_h, int target_w, int rect, int
     /* r = min(new_shape[0] / shape[0], new_shape[1] / shape[1]) in doubles */
     double rh = (double)target_h / h0, rw = (double)target_w / w0;
     double r = rw < rh ? rw : rh;
+    if (!scaleup && r > 1.0) r = 1.0;
     /* new_unpad = int(round(w0 * r)), int(round(h0 * r)): Python's round is
      * half to even, which is nearbyint in the default rounding mode. An
      * extreme aspect ratio could round a side to 0 (OpenCV would refuse):
@@ -53,6 +56,14 @@ void y5_letterbox_plan(int w0, int h0, int target_h, int target_w, int rect, int
     g->out_w = nw + g->left + g->right;
     g->out_h = nh + g->top + g->bottom;
     g->r = r;
+}
+
+void y5_letterbox_plan(int w0, int h0, int target_h, int target_w, int rect, int stride, y5_letterbox_geom *g) {
+    plan(w0, h0, target_h, target_w, rect, stride, 1, g);
+}
+
+void y5_letterbox_plan_fixed(int w0, int h0, int target_h, int target_w, int scaleup, y5_letterbox_geom *g) {
+    plan(w0, h0, target_h, target_w, 0, 1, scaleup, g);
 }
 
 /* ---- OpenCV INTER_LINEAR, u8, 3 channels ---- */

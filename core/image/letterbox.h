@@ -24,6 +24,14 @@ typedef struct {
 void y5_letterbox_plan(int w0, int h0, int target_h, int target_w, int rect, int stride,
                        y5_letterbox_geom *g);
 
+/* letterbox(img, (target_h, target_w), auto=False, scaleup=scaleup): the
+ * output is always target_h x target_w, whatever the image's aspect ratio
+ * (val.py's fixed batch shape, where detect.py pads only to a multiple of
+ * the stride). scaleup = 0 never enlarges (r <= 1), as val.py's dataloader
+ * (scaleup=augment, False). The half-paddings letterbox() returns as floats
+ * are (out_w - new_w) / 2.0 and (out_h - new_h) / 2.0. */
+void y5_letterbox_plan_fixed(int w0, int h0, int target_h, int target_w, int scaleup, y5_letterbox_geom *g);
+
 /* cv2.resize(src, (dw, dh), INTER_LINEAR) on RGB u8, bit exact. */
 void y5_resize_linear_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
 
