@@ -367,6 +367,7 @@ static int cuda_input_commit(y5_backend *b, const y5_view *in, char *err, size_t
     if (!m->capturing && cu_use_device(m)) return cu_take_error(m, err, errlen);
     if (m->input_on_device) return cu_take_error(m, err, errlen);
     size_t px = (size_t)in->n * in->h * in->w, count = px * in->c;
+    if (count == 0) return cu_take_error(m, err, errlen); /* a plan without input (op tests) */
     if (count > m->in_cap) {
         if (m->capturing) {
             cu_fail_msg(m, "input_commit: no input staging during a graph capture (call input_host first)");

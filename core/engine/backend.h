@@ -71,7 +71,8 @@ typedef struct {
 typedef struct {
     const y5_backend_op *ops;
     int n_ops;
-    y5_view input;               /* the network input, committed before the first op */
+    y5_view input;               /* the network input, committed before the first op
+                                  * (n == 0: none; the ops read what the arena holds) */
 } y5_backend_plan;
 
 typedef struct y5_backend y5_backend;
