@@ -11,8 +11,9 @@
  *
  * Through the ops table: compute() captures the plan into a CUDA graph on
  * first use and replays it after (eager with Y5_NO_CUDA_GRAPH=1 or op_ms);
- * letterbox and nms are the functions below (absent from the table with
- * Y5_CPU_LETTERBOX=1 / Y5_CPU_NMS=1, so the engine takes its host paths).
+ * letterbox and nms are the functions below (left out of the backend's
+ * table when Y5_CPU_LETTERBOX=1 / Y5_CPU_NMS=1 at create, so the engine
+ * takes its host paths); view_write/view_read convert FP32 <-> half.
  *
  * Extras for tests and per-layer checks, plain functions on the y5_backend
  * the create call returned (any other backend is refused with -1/0). */
@@ -86,7 +87,8 @@ int y5_cuda_arena_write(y5_backend *b, size_t off, const float *src, size_t coun
 int y5_cuda_arena_read(y5_backend *b, size_t off, float *dst, size_t count, char *err, size_t errlen);
 /* Fills arena elements (value rounded to half; NaN stays NaN). */
 int y5_cuda_arena_fill(y5_backend *b, size_t off, size_t count, float value, char *err, size_t errlen);
-/* FP32 pred: write count floats at float offset off / fill all of it. */
+/* FP32 pred: write count floats at float offset off (the table's pred_write
+ * entry) / fill all of it. */
 int y5_cuda_pred_write(y5_backend *b, size_t off, const float *src, size_t count, char *err, size_t errlen);
 int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t errlen);
 /* Tests: caps the conv scratch per GEMM chunk (bytes; 0: the default,
