@@ -14,9 +14,17 @@
  * concat width). Large convs run in chunks of output pixels so the scratch
  * stays bounded.
  *
+ * compute() runs a whole planned forward: on first use of a plan it is
+ * captured into a CUDA graph (input upload included) and replayed by every
+ * later compute; Y5_NO_CUDA_GRAPH and the profiler's timed compute run the
+ * ops eagerly instead.
+ *
  * Everything is queued on one non-blocking stream; the void ops record the
  * first error, which sync() (or input_commit) returns. */
 #include "cuda/cuda_internal.h"
+extern "C" {
+#include "core/base/debug_env.h" /* Y5_NO_CUDA_GRAPH, Y5_CPU_NMS, Y5_CPU_LETTERBOX */
+}
 
 #include <math.h>
 #include <stdarg.h>
@@ -270,7 +278,6 @@ static void cuda_decode(y5_backend *b, const y5_view *heads, const y5_detect_sha
         cu_fail_msg(m, "decode: pred holds %zu floats, %zu needed", m->pred_floats, need);
         return;
     }
-    if (m->capturing) m->cap_lazy = d->lazy_obj_min;
     CU_CK(m, cu_decode(m, heads, d, m->arena, m->pred));
 }
 
@@ -360,6 +367,7 @@ static int cuda_input_commit(y5_backend *b, const y5_view *in, char *err, size_t
     if (!m->capturing && cu_use_device(m)) return cu_take_error(m, err, errlen);
     if (m->input_on_device) return cu_take_error(m, err, errlen);
     size_t px = (size_t)in->n * in->h * in->w, count = px * in->c;
+    if (count == 0) return cu_take_error(m, err, errlen); /* a plan without input (op tests) */
     if (count > m->in_cap) {
         if (m->capturing) {
             cu_fail_msg(m, "input_commit: no input staging during a graph capture (call input_host first)");
@@ -428,13 +436,185 @@ static void cuda_destroy(y5_backend *b) {
     free(b);
 }
 
-static const y5_backend_ops cuda_ops = {
-    "cuda",        cuda_conv_create, cuda_conv_destroy, cuda_arena,       cuda_conv_scratch,
-    cuda_conv,     cuda_maxpool,     cuda_upsample,     cuda_copy,        cuda_decode,
-    cuda_pred_host, cuda_input_host, cuda_input_commit, cuda_sync,        cuda_destroy,
-};
+/* ---------------------------------------------------------------- graphs
+ * One captured forward per backend, keyed by the plan it ran (op list and
+ * input view), the Detect lazy threshold baked into it and where the input
+ * came from (host staging, or already on the device after a letterbox).
+ * arena() and a reallocation of the input staging drop it. */
 
-extern "C" int y5_cuda_is(const y5_backend *b) { return b && b->ops == &cuda_ops; }
+static float plan_lazy(const y5_backend_plan *p) {
+    for (int i = 0; i < p->n_ops; i++)
+        if (p->ops[i].kind == Y5_BE_DECODE && p->ops[i].det) return p->ops[i].det->lazy_obj_min;
+    return 0.0f;
+}
+
+/* Field by field: a y5_view has padding bytes memcmp would read. */
+static int same_view(const y5_view *a, const y5_view *b) {
+    return a->off == b->off && a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c && a->ld == b->ld;
+}
+
+static int graph_matches(const cu_impl *m, const y5_backend_plan *p) {
+    return m->graph_valid && m->gexec && m->graph_ops == p->ops && m->graph_n_ops == p->n_ops &&
+           same_view(&m->graph_input, &p->input) && m->graph_lazy == plan_lazy(p) &&
+           m->graph_input_dev == m->input_on_device;
+}
+
+/* 1: replayed; 0: nothing to replay (a stale graph is dropped); -1: error. */
+static int graph_replay(cu_impl *m, const y5_backend_plan *p, char *err, size_t errlen) {
+    if (!graph_matches(m, p)) {
+        graph_drop(m);
+        return cu_take_error(m, err, errlen);
+    }
+    if (cu_take_error(m, err, errlen)) return -1;
+    if (CU_CK(m, cudaGraphLaunch(m->gexec, m->stream))) return cu_take_error(m, err, errlen);
+    return 1;
+}
+
+/* Captures exactly the calls of an eager forward (input_commit, every op),
+ * instantiates the graph and launches it once, so this forward is computed
+ * too. On any failure nothing is kept. */
+static int graph_capture(y5_backend *b, const y5_backend_plan *p, char *err, size_t errlen) {
+    cu_impl *m = cu_of(b);
+    graph_drop(m);
+    if (cu_take_error(m, err, errlen)) return -1;
+    if (CU_CK(m, cudaStreamBeginCapture(m->stream, cudaStreamCaptureModeThreadLocal)))
+        return cu_take_error(m, err, errlen);
+    m->capturing = 1;
+    const int input_dev = m->input_on_device;
+    int rc = cuda_input_commit(b, &p->input, err, errlen); /* its message is in err */
+    if (rc == 0) y5_backend_run_ops(b, p);
+    cudaGraph_t g = NULL;
+    CU_CK(m, cudaStreamEndCapture(m->stream, &g));
+    m->capturing = 0;
+    if (rc == 0 && !m->err[0] && g && CU_CK(m, cudaGraphInstantiate(&m->gexec, g, 0ULL)) == 0) {
+        m->graph_valid = 1;
+        m->graph_ops = p->ops;
+        m->graph_n_ops = p->n_ops;
+        m->graph_input = p->input;
+        m->graph_lazy = plan_lazy(p);
+        m->graph_input_dev = input_dev;
+    } else {
+        m->gexec = NULL;
+    }
+    if (g) CU_CK(m, cudaGraphDestroy(g));
+    if (rc) { /* err already says why (the commit failed); later errors follow from it */
+        graph_drop(m);
+        m->err[0] = 0;
+        return -1;
+    }
+    if (m->err[0]) {
+        graph_drop(m);
+        return cu_take_error(m, err, errlen);
+    }
+    if (CU_CK(m, cudaGraphLaunch(m->gexec, m->stream))) graph_drop(m);
+    return cu_take_error(m, err, errlen);
+}
+
+static int cuda_compute(y5_backend *b, const y5_backend_plan *p, double *op_ms, char *err, size_t errlen) {
+    cu_impl *m = cu_of(b);
+    if (m->capturing) {
+        snprintf(err, errlen, "cuda: compute: called during a graph capture");
+        return -1;
+    }
+    if (op_ms || y5_debug_env()->no_cuda_graph) return y5_backend_run_eager(b, p, op_ms, err, errlen);
+    if (cu_use_device(m)) return cu_take_error(m, err, errlen);
+    int r = graph_replay(m, p, err, errlen);
+    if (r < 0) return -1;
+    if (r == 0 && graph_capture(b, p, err, errlen)) return -1;
+    return cuda_sync(b, err, errlen);
+}
+
+extern "C" void y5_cuda_graph_reset(y5_backend *b) {
+    if (!y5_cuda_is(b)) return;
+    graph_drop(cu_of(b));
+}
+
+extern "C" int y5_cuda_graph_ready(const y5_backend *b) {
+    return y5_cuda_is(b) && ((const cu_impl *)b->impl)->graph_valid;
+}
+
+/* ---------------------------------------------------------------- views */
+
+static int view_ok(cu_impl *m, const y5_view *v) {
+    size_t px = (size_t)v->n * v->h * v->w;
+    if (v->c < 1 || v->ld < v->c || !m->arena || (px && v->off + (px - 1) * v->ld + v->c > m->arena_elems))
+        return cu_fail_msg(m, "view at %zu (%dx%dx%dx%d, ld %d) outside the arena of %zu elements", v->off, v->n,
+                           v->h, v->w, v->c, v->ld, m->arena_elems);
+    if (m->capturing) return cu_fail_msg(m, "view access during a graph capture");
+    return 0;
+}
+
+static int cuda_view_write(y5_backend *b, const y5_view *v, const float *src, char *err, size_t errlen) {
+    cu_impl *m = cu_of(b);
+    const long long px = (long long)v->n * v->h * v->w;
+    const size_t count = (size_t)px * (v->c > 0 ? v->c : 0);
+    if (view_ok(m, v) || cu_use_device(m)) return cu_take_error(m, err, errlen);
+    if (count == 0) return 0;
+    float *tmp = NULL;
+    if (CU_CK(m, cudaMalloc((void **)&tmp, count * sizeof(float))) == 0 &&
+        CU_CK(m, cudaMemcpyAsync(tmp, src, count * sizeof(float), cudaMemcpyHostToDevice, m->stream)) == 0 &&
+        CU_CK(m, cu_f32_to_f16(m, tmp, px, v->c, m->arena + v->off, v->ld)) == 0)
+        CU_CK(m, cudaStreamSynchronize(m->stream));
+    if (tmp) CU_CK(m, cudaFree(tmp));
+    return cu_take_error(m, err, errlen);
+}
+
+static int cuda_view_read(y5_backend *b, const y5_view *v, float *dst, char *err, size_t errlen) {
+    cu_impl *m = cu_of(b);
+    const long long px = (long long)v->n * v->h * v->w;
+    const size_t count = (size_t)px * (v->c > 0 ? v->c : 0);
+    if (view_ok(m, v) || cu_use_device(m)) return cu_take_error(m, err, errlen);
+    if (count == 0) return 0;
+    __half *th = NULL; /* the view packed (ld = c), then widened */
+    float *tf = NULL;
+    if (CU_CK(m, cudaMalloc((void **)&th, count * sizeof(__half))) == 0 &&
+        CU_CK(m, cudaMalloc((void **)&tf, count * sizeof(float))) == 0 &&
+        CU_CK(m, cu_copy(m, m->arena + v->off, px, v->c, v->ld, th, v->c)) == 0 &&
+        CU_CK(m, cu_f16_to_f32(m, th, (long long)count, tf)) == 0 &&
+        CU_CK(m, cudaMemcpyAsync(dst, tf, count * sizeof(float), cudaMemcpyDeviceToHost, m->stream)) == 0)
+        CU_CK(m, cudaStreamSynchronize(m->stream));
+    if (th) CU_CK(m, cudaFree(th));
+    if (tf) CU_CK(m, cudaFree(tf));
+    return cu_take_error(m, err, errlen);
+}
+
+static const char *cuda_describe(const y5_backend *b) { return ((const cu_impl *)b->impl)->name; }
+
+/* ---------------------------------------------------------------- the table */
+
+/* Filled field by field (C++17 has no designated initializers). Each
+ * backend keeps its own copy so the debug switches can remove the device
+ * letterbox / NMS (the engine then takes its host paths). */
+static y5_backend_ops cuda_ops_table(void) {
+    y5_backend_ops o;
+    memset(&o, 0, sizeof o);
+    o.name = "cuda";
+    o.elem_bytes = (int)sizeof(__half);
+    o.conv_create = cuda_conv_create;
+    o.conv_destroy = cuda_conv_destroy;
+    o.arena = cuda_arena;
+    o.conv_scratch = cuda_conv_scratch;
+    o.compute = cuda_compute;
+    o.conv = cuda_conv;
+    o.maxpool = cuda_maxpool;
+    o.upsample = cuda_upsample;
+    o.copy = cuda_copy;
+    o.decode = cuda_decode;
+    o.pred_host = cuda_pred_host;
+    o.pred_write = y5_cuda_pred_write;
+    o.input_host = cuda_input_host;
+    o.input_commit = cuda_input_commit;
+    o.view_write = cuda_view_write;
+    o.view_read = cuda_view_read;
+    o.letterbox = y5_debug_env()->cpu_letterbox ? NULL : y5_cuda_letterbox;
+    o.nms = y5_debug_env()->cpu_nms ? NULL : y5_cuda_nms;
+    o.describe = cuda_describe;
+    o.sync = cuda_sync;
+    o.destroy = cuda_destroy;
+    return o;
+}
+
+extern "C" int y5_cuda_is(const y5_backend *b) { return b && b->ops && b->ops->destroy == cuda_destroy; }
 
 extern "C" const char *y5_cuda_device_name(const y5_backend *b) {
     return y5_cuda_is(b) ? ((const cu_impl *)b->impl)->name : "";
@@ -458,7 +638,8 @@ extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errl
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    b->ops = &cuda_ops;
+    m->ops = cuda_ops_table();
+    b->ops = &m->ops;
     b->impl = m;
     m->device = device;
     cudaDeviceProp prop;
@@ -487,7 +668,7 @@ fail:
     return NULL;
 }
 
-/* ---------------------------------------------------------------- graphs */
+/* ---------------------------------------------------------------- arena access */
 
 static cu_impl *cuda_impl_or_err(y5_backend *b, char *err, size_t errlen) {
     if (!y5_cuda_is(b)) {
@@ -496,77 +677,6 @@ static cu_impl *cuda_impl_or_err(y5_backend *b, char *err, size_t errlen) {
     }
     return cu_of(b);
 }
-
-extern "C" int y5_cuda_graph_begin(y5_backend *b, char *err, size_t errlen) {
-    cu_impl *m = cuda_impl_or_err(b, err, errlen);
-    if (!m) return -1;
-    if (m->capturing) {
-        snprintf(err, errlen, "cuda: graph capture already in progress");
-        return -1;
-    }
-    if (cu_use_device(m)) return cu_take_error(m, err, errlen);
-    graph_drop(m);
-    if (cu_take_error(m, err, errlen)) return -1;
-    if (CU_CK(m, cudaStreamBeginCapture(m->stream, cudaStreamCaptureModeThreadLocal)))
-        return cu_take_error(m, err, errlen);
-    m->capturing = 1;
-    m->cap_lazy = 0.0f;
-    m->cap_input_dev = m->input_on_device;
-    return 0;
-}
-
-extern "C" int y5_cuda_graph_end(y5_backend *b, char *err, size_t errlen) {
-    cu_impl *m = cuda_impl_or_err(b, err, errlen);
-    if (!m) return -1;
-    if (!m->capturing) {
-        snprintf(err, errlen, "cuda: graph end without a capture");
-        return -1;
-    }
-    cudaGraph_t g = NULL;
-    CU_CK(m, cudaStreamEndCapture(m->stream, &g));
-    m->capturing = 0;
-    if (!m->err[0] && g) {
-        if (CU_CK(m, cudaGraphInstantiate(&m->gexec, g, 0ULL)) == 0) {
-            m->graph_valid = 1;
-            m->graph_lazy = m->cap_lazy;
-            m->graph_input_dev = m->cap_input_dev;
-        } else {
-            m->gexec = NULL;
-        }
-    }
-    if (g) CU_CK(m, cudaGraphDestroy(g));
-    if (m->err[0]) {
-        graph_drop(m);
-        return cu_take_error(m, err, errlen);
-    }
-    if (CU_CK(m, cudaGraphLaunch(m->gexec, m->stream))) graph_drop(m);
-    return cu_take_error(m, err, errlen);
-}
-
-extern "C" int y5_cuda_graph_launch(y5_backend *b, float lazy_obj_min, char *err, size_t errlen) {
-    cu_impl *m = cuda_impl_or_err(b, err, errlen);
-    if (!m) return -1;
-    if (m->capturing || !m->graph_valid || !m->gexec) return 0;
-    if (m->graph_lazy != lazy_obj_min || m->graph_input_dev != m->input_on_device) {
-        graph_drop(m);
-        return cu_take_error(m, err, errlen);
-    }
-    if (cu_use_device(m)) return cu_take_error(m, err, errlen);
-    if (cu_take_error(m, err, errlen)) return -1;
-    if (CU_CK(m, cudaGraphLaunch(m->gexec, m->stream))) return cu_take_error(m, err, errlen);
-    return 1;
-}
-
-extern "C" void y5_cuda_graph_reset(y5_backend *b) {
-    if (!y5_cuda_is(b)) return;
-    graph_drop(cu_of(b));
-}
-
-extern "C" int y5_cuda_graph_ready(const y5_backend *b) {
-    return y5_cuda_is(b) && ((const cu_impl *)b->impl)->graph_valid;
-}
-
-/* ---------------------------------------------------------------- arena access */
 
 static int arena_range_ok(cu_impl *m, size_t off, size_t count) {
     if (!m->arena || off > m->arena_elems || count > m->arena_elems - off)

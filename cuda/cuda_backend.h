@@ -1,17 +1,22 @@
 /* cuda_backend.h - the CUDA backend: FP16 NHWC storage, FP32 accumulation
- * (cuBLAS GEMMs with 32-bit compute), behind core/backend.h.
+ * (cuBLAS GEMMs with 32-bit compute), behind core/engine/backend.h.
  *
- * Only built when nvcc is found (the Makefile then defines Y5_HAVE_CUDA).
- * Everything a backend op does is queued on the backend's one stream; errors
- * of the void ops (conv, maxpool, ...) are recorded and returned by the next
- * sync()/input_commit() as one line "cuda: <call>: <reason> (file:line)".
+ * Only built when nvcc is found (the Makefile then defines Y5_HAVE_CUDA);
+ * the engine reaches it through the registry (y5_backend_open("cuda:N"),
+ * core/engine/backend.c), never through this header. Everything a backend
+ * op does is queued on the backend's one stream; errors of the void ops
+ * (conv, maxpool, ...) are recorded and returned by the next
+ * sync()/input_commit()/compute() as one line "cuda: <call>: <reason>
+ * (file:line)".
  *
- * Extras beyond core/backend.h, all plain functions on the y5_backend the
- * create call returned (passing any other backend is refused with -1/0):
- *   - CUDA graphs: capture one forward, replay it;
- *   - letterbox on the GPU: u8 RGB image -> half NHWC batch slot;
- *   - NMS on the GPU over the FP32 pred, returning only the final boxes;
- *   - arena access for tests and per-layer checks. */
+ * Through the ops table: compute() captures the plan into a CUDA graph on
+ * first use and replays it after (eager with Y5_NO_CUDA_GRAPH=1 or op_ms);
+ * letterbox and nms are the functions below (left out of the backend's
+ * table when Y5_CPU_LETTERBOX=1 / Y5_CPU_NMS=1 at create, so the engine
+ * takes its host paths); view_write/view_read convert FP32 <-> half.
+ *
+ * Extras for tests and per-layer checks, plain functions on the y5_backend
+ * the create call returned (any other backend is refused with -1/0). */
 #ifndef Y5_CUDA_BACKEND_H
 #define Y5_CUDA_BACKEND_H
 
@@ -38,22 +43,10 @@ int y5_cuda_is(const y5_backend *b);
 /* "NVIDIA H200 (sm_90, 139 GiB)" style name of the backend's device. */
 const char *y5_cuda_device_name(const y5_backend *b);
 
-/* --- CUDA graphs ---------------------------------------------------------
- * One graph per backend, valid for the current arena (any arena() call, any
- * reallocation of the input staging buffer, drops it).
- *   y5_cuda_graph_launch(b, lazy) == 1: replayed (then call ops->sync);
- *                                 == 0: no graph matches (none captured, the
- *                                       shape changed, lazy_obj_min differs,
- *                                       or the input source changed): capture;
- *                                 <  0: error (message in err).
- *   capture: y5_cuda_graph_begin, then exactly the calls of a normal forward
- *   (ops->input_commit, every op), then y5_cuda_graph_end, which
- *   instantiates the graph AND launches it once (so the forward it captured
- *   is also computed); then ops->sync as usual. During a capture, sync()
- *   does not wait and pred_host() returns NULL. */
-int y5_cuda_graph_begin(y5_backend *b, char *err, size_t errlen);
-int y5_cuda_graph_end(y5_backend *b, char *err, size_t errlen);
-int y5_cuda_graph_launch(y5_backend *b, float lazy_obj_min, char *err, size_t errlen);
+/* --- CUDA graphs (tests) ---------------------------------------------------
+ * compute() keeps one graph per backend, for the plan it last captured;
+ * reset drops it (the next compute captures anew), ready says whether one is
+ * kept. */
 void y5_cuda_graph_reset(y5_backend *b);
 int y5_cuda_graph_ready(const y5_backend *b);
 
@@ -65,7 +58,7 @@ int y5_cuda_graph_ready(const y5_backend *b);
  * core/letterbox.c; a plain copy when new == original), placed at
  * (left, top), the rest 114, every value u8 / 255 rounded to half: the same
  * halves the CPU letterbox + input_commit give. Pass the y5_letterbox_geom
- * fields new_w, new_h, top, left. rgb is copied into pinned memory before
+ * fields new_w, new_h, top, left. This is the table's letterbox entry. rgb is copied into pinned memory before
  * the call returns (the caller may reuse it at once); the work itself is
  * queued. After a letterbox the next forward's input_commit does not upload
  * the host staging buffer (the input already lies on the device) until the
@@ -81,7 +74,7 @@ int y5_cuda_letterbox(y5_backend *b, const y5_view *in, int slot, const uint8_t 
  * class offset 7680 unless agnostic, IoU > iou_thres strict, max_det).
  * Writes at most max_out boxes in network-input pixels (before
  * y5_scale_boxes); returns the count or -1 (message in err). Waits for the
- * stream (the result is on the host on return). */
+ * stream (the result is on the host on return). The table's nms entry. */
 int y5_cuda_nms(y5_backend *b, int image, int rows, int no, const y5_nms_opts *o, y5_det *out, int max_out,
                 char *err, size_t errlen);
 /* Tests: 1 forces the single-block greedy NMS (used anyway above 32768
@@ -94,7 +87,8 @@ int y5_cuda_arena_write(y5_backend *b, size_t off, const float *src, size_t coun
 int y5_cuda_arena_read(y5_backend *b, size_t off, float *dst, size_t count, char *err, size_t errlen);
 /* Fills arena elements (value rounded to half; NaN stays NaN). */
 int y5_cuda_arena_fill(y5_backend *b, size_t off, size_t count, float value, char *err, size_t errlen);
-/* FP32 pred: write count floats at float offset off / fill all of it. */
+/* FP32 pred: write count floats at float offset off (the table's pred_write
+ * entry) / fill all of it. */
 int y5_cuda_pred_write(y5_backend *b, size_t off, const float *src, size_t count, char *err, size_t errlen);
 int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t errlen);
 /* Tests: caps the conv scratch per GEMM chunk (bytes; 0: the default,

@@ -69,12 +69,17 @@ typedef struct {
     size_t nms_h_cap;
     int nms_greedy;
 
-    /* CUDA graph */
+    /* CUDA graph of one plan (backend_cuda.cu, compute) */
     cudaGraphExec_t gexec;
     int capturing;
     int graph_valid;
-    float graph_lazy, cap_lazy;
-    int graph_input_dev, cap_input_dev;
+    const y5_backend_op *graph_ops;  /* the plan it was captured from */
+    int graph_n_ops;
+    y5_view graph_input;
+    float graph_lazy;
+    int graph_input_dev;
+
+    y5_backend_ops ops;        /* this backend's table (debug switches remove entries) */
 
     char err[512];             /* first recorded error, cleared when reported */
 } cu_impl;

@@ -1,16 +1,15 @@
-/* engine.c - the public engine API: weights -> backend -> planned graph. */
+/* engine.c - the public engine API: weights -> backend -> planned graph.
+ *
+ * Device-neutral: the backend comes from the registry (y5_backend_open), a
+ * forward is one compute call over the plan's op list, and letterbox / NMS
+ * run on the backend when it has those entries, else here on the host. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "core/base/clock.h"
-#include "core/base/debug_env.h"
 #include "core/engine/engine.h"
 #include "core/image/letterbox.h"
-#ifdef Y5_HAVE_CUDA
-#include "cuda/cuda_backend.h"
-#endif
 
 y5_engine *y5_engine_open(const char *weights, const y5_engine_opts *o, char *err, size_t errlen) {
     y5_engine_opts def = {0};
@@ -18,25 +17,7 @@ y5_engine *y5_engine_open(const char *weights, const y5_engine_opts *o, char *er
     y5_engine *e = calloc(1, sizeof *e);
     if (!e) { snprintf(err, errlen, "out of memory"); return NULL; }
     if (y5w_open(weights, &e->wf, err, errlen)) { free(e); return NULL; }
-    const char *dev = o->device && *o->device ? o->device : "cpu";
-    if (!strcmp(dev, "cpu")) {
-        e->be = y5_backend_cpu_create(o->threads, err, errlen);
-    } else if (!strncmp(dev, "cuda", 4) || (dev[0] >= '0' && dev[0] <= '9')) {
-#ifdef Y5_HAVE_CUDA
-        /* "cuda", "cuda:N" or "N" */
-        const char *num = dev[0] == 'c' ? (dev[4] == ':' ? dev + 5 : dev + 4) : dev;
-        char *end = NULL;
-        long idx = *num ? strtol(num, &end, 10) : 0;
-        if (*num && (end == num || *end || idx < 0 || idx > 1024))
-            snprintf(err, errlen, "--device %s: expected cpu, cuda, cuda:N or N", dev);
-        else
-            e->be = y5_backend_cuda_create((int)idx, err, errlen);
-#else
-        snprintf(err, errlen, "--device %s: this build has no CUDA backend (build with nvcc present, see README)", dev);
-#endif
-    } else {
-        snprintf(err, errlen, "--device %s: unknown device (use cpu, cuda or cuda:N)", dev);
-    }
+    e->be = y5_backend_open(o->device, o->threads, err, errlen);
     if (!e->be) { y5w_close(&e->wf); free(e); return NULL; }
     char gerr[512];
     if (y5_graph_load(&e->g, e->be, &e->wf.desc, gerr, sizeof gerr)) {
@@ -55,6 +36,7 @@ void y5_engine_close(y5_engine *e) {
     y5_nms_ws_destroy(e->nms_ws);
     free(e->lb);
     free(e->lb_scratch);
+    free(e->bops);
     free(e);
 }
 
@@ -66,6 +48,41 @@ const char (*y5_engine_names(const y5_engine *e))[64] { return (const char(*)[64
 void y5_engine_set_lazy_cls(y5_engine *e, float obj_min) {
     e->lazy_obj_min = obj_min;
     e->g.det.lazy_obj_min = obj_min;
+}
+
+/* The graph's planned ops as the backend's op list (backend.h): same order,
+ * resolved views, conv handles. */
+static int backend_plan(y5_engine *e, char *err, size_t errlen) {
+    const y5_graph *g = &e->g;
+    if (g->n_ops > e->bops_cap) {
+        y5_backend_op *p = realloc(e->bops, (size_t)g->n_ops * sizeof *p);
+        if (!p) { snprintf(err, errlen, "out of memory"); return -1; }
+        e->bops = p;
+        e->bops_cap = g->n_ops;
+    }
+    static const y5_backend_op_kind kinds[] = {
+        [Y5_OP_CONV] = Y5_BE_CONV, [Y5_OP_MAXPOOL] = Y5_BE_MAXPOOL, [Y5_OP_UPSAMPLE] = Y5_BE_UPSAMPLE,
+        [Y5_OP_COPY] = Y5_BE_COPY, [Y5_OP_DECODE] = Y5_BE_DECODE,
+    };
+    for (int i = 0; i < g->n_ops; i++) {
+        const y5_op *op = &g->ops[i];
+        y5_backend_op *d = &e->bops[i];
+        memset(d, 0, sizeof *d);
+        d->kind = kinds[op->kind];
+        d->conv = op->kind == Y5_OP_CONV ? g->convs[op->conv].handle : NULL;
+        d->silu = op->silu;
+        d->has_res = op->has_res;
+        d->k = op->k;
+        d->scale = op->scale;
+        d->det = op->kind == Y5_OP_DECODE ? &e->g.det : NULL;
+        memcpy(d->in, op->vin, sizeof d->in);
+        d->out = op->vout;
+        d->res = op->vres;
+    }
+    e->bplan.ops = e->bops;
+    e->bplan.n_ops = g->n_ops;
+    e->bplan.input = (y5_view){g->bufs[g->input_buf].off, g->n, g->h, g->w, 3, 3};
+    return 0;
 }
 
 int y5_engine_plan(y5_engine *e, int n, int h, int w, char *err, size_t errlen) {
@@ -84,6 +101,7 @@ int y5_engine_plan(y5_engine *e, int n, int h, int w, char *err, size_t errlen) 
     e->g.errlen = errlen;
     e->g.det.lazy_obj_min = e->lazy_obj_min;
     if (y5_graph_plan(&e->g, n, h, w, &elems, &scratch)) return -1;
+    if (backend_plan(e, err, errlen)) return -1;
     if (e->be->ops->arena(e->be, elems, scratch, (size_t)n * e->g.det.rows * e->g.det.no, err, errlen)) return -1;
     e->n = n;
     e->h = h;
@@ -99,54 +117,10 @@ float *y5_engine_input(y5_engine *e) {
     return e->be->ops->input_host(e->be, &v);
 }
 
-
-static void run_op(y5_engine *e, const y5_op *op) {
-    y5_backend *b = e->be;
-    switch (op->kind) {
-    case Y5_OP_CONV:
-        b->ops->conv(b, e->g.convs[op->conv].handle, &op->vin[0], &op->vout, op->has_res ? &op->vres : NULL, op->silu);
-        break;
-    case Y5_OP_MAXPOOL: b->ops->maxpool(b, &op->vin[0], &op->vout, op->k); break;
-    case Y5_OP_UPSAMPLE: b->ops->upsample(b, &op->vin[0], &op->vout, op->scale); break;
-    case Y5_OP_COPY: b->ops->copy(b, &op->vin[0], &op->vout); break;
-    case Y5_OP_DECODE: {
-        e->g.det.lazy_obj_min = e->lazy_obj_min;
-        b->ops->decode(b, op->vin, &e->g.det);
-        break;
-    }
-    }
-}
-
 int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errlen) {
     if (!e->planned) { snprintf(err, errlen, "engine: forward before plan"); return -1; }
-    y5_view in = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
-#ifdef Y5_HAVE_CUDA
-    /* CUDA: replay the forward captured for this plan (captured on first use) */
-    if (!op_ms && y5_cuda_is(e->be) && !y5_debug_env()->no_cuda_graph) {
-        int r = y5_cuda_graph_launch(e->be, e->lazy_obj_min, err, errlen);
-        if (r < 0) return -1;
-        if (r == 0) {
-            if (y5_cuda_graph_begin(e->be, err, errlen)) return -1;
-            if (e->be->ops->input_commit(e->be, &in, err, errlen)) {
-                y5_cuda_graph_end(e->be, NULL, 0);
-                return -1;
-            }
-            for (int i = 0; i < e->g.n_ops; i++) run_op(e, &e->g.ops[i]);
-            if (y5_cuda_graph_end(e->be, err, errlen)) return -1;
-        }
-        return e->be->ops->sync(e->be, err, errlen);
-    }
-#endif
-    if (e->be->ops->input_commit(e->be, &in, err, errlen)) return -1;
-    for (int i = 0; i < e->g.n_ops; i++) {
-        double t0 = op_ms ? y5_now_ms() : 0;
-        run_op(e, &e->g.ops[i]);
-        if (op_ms) {
-            if (e->be->ops->sync(e->be, err, errlen)) return -1;
-            op_ms[i] = y5_now_ms() - t0;
-        }
-    }
-    return e->be->ops->sync(e->be, err, errlen);
+    e->g.det.lazy_obj_min = e->lazy_obj_min; /* the decode ops point at g.det */
+    return e->be->ops->compute(e->be, &e->bplan, op_ms, err, errlen);
 }
 
 int y5_engine_forward(y5_engine *e, char *err, size_t errlen) { return y5_engine_forward_timed(e, NULL, err, errlen); }
@@ -184,15 +158,13 @@ void y5_detect_defaults(y5_detect_opts *o) {
 }
 
 int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_det *out, int max_out) {
-#ifdef Y5_HAVE_CUDA
-    if (e->planned && y5_cuda_is(e->be) && !y5_debug_env()->cpu_nms) {
+    if (e->planned && e->be->ops->nms) {
         char err[512];
-        int n = y5_cuda_nms(e->be, b, e->g.det.rows, e->g.det.no, o, out, max_out, err, sizeof err);
+        int n = e->be->ops->nms(e->be, b, e->g.det.rows, e->g.det.no, o, out, max_out, err, sizeof err);
         if (n < 0) fprintf(stderr, "yolov5c: %s\n", err);
         if (n > 0) y5_scale_boxes(out, n, e->h, e->w, h0, w0);
         return n;
     }
-#endif
     int rows, no;
     const float *pred = y5_engine_pred(e, &rows, &no);
     if (!pred) return -1;
@@ -210,15 +182,13 @@ int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_
 
 int y5_engine_put_image(y5_engine *e, int b, const y5_image *img, const void *geom, char *err, size_t errlen) {
     const y5_letterbox_geom *g = geom;
-#ifdef Y5_HAVE_CUDA
-    /* CUDA: u8 upload + letterbox on the GPU, straight into the half input
-     * (the next forward then skips the host staging upload) */
-    if (y5_cuda_is(e->be) && !y5_debug_env()->cpu_letterbox) {
+    /* a device letterbox writes straight into the device input (the next
+     * forward then skips the host staging upload) */
+    if (e->be->ops->letterbox) {
         y5_view in = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
-        return y5_cuda_letterbox(e->be, &in, b, img->px, img->w, img->h, g->new_w, g->new_h, g->top, g->left, err,
-                                 errlen) ? -1 : 0;
+        return e->be->ops->letterbox(e->be, &in, b, img->px, img->w, img->h, g->new_w, g->new_h, g->top, g->left, err,
+                                     errlen) ? -1 : 0;
     }
-#endif
     size_t px = (size_t)g->out_w * g->out_h * 3;
     if (e->lb_cap < px) {
         free(e->lb);

@@ -11,6 +11,9 @@ struct y5_engine {
     y5w_file wf;
     y5_backend *be;
     y5_graph g;
+    y5_backend_op *bops;     /* the plan as the backend's op list (backend_plan) */
+    int bops_cap;
+    y5_backend_plan bplan;
     int planned, n, h, w;
     float lazy_obj_min;
     y5_nms_ws *nms_ws;
@@ -23,13 +26,15 @@ struct y5_engine {
 
 const y5_model_desc *y5_engine_desc(const y5_engine *e);
 const y5_graph *y5_engine_graph(const y5_engine *e);
-/* forward with per-op wall-clock times in ms (op_ms: g.n_ops entries). */
+/* forward with per-op wall-clock times in ms (op_ms: g.n_ops entries; the
+ * backend then runs its ops eagerly, each waited for). */
 int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errlen);
 /* NMS + scale over the current pred of image b (network input in_h x in_w)
  * for an original w0 x h0. */
 int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_det *out, int max_out);
 /* Letterboxes img into batch slot b of the planned input (shape must match
- * the letterbox plan; on CUDA it runs on the GPU). Returns 0, or -1 with a
+ * the letterbox plan; on the backend when it has a letterbox entry, as
+ * CUDA does). Returns 0, or -1 with a
  * message in err. */
 int y5_engine_put_image(y5_engine *e, int b, const y5_image *img, const void *geom, char *err, size_t errlen);
 

@@ -18,6 +18,7 @@ typedef struct {
     size_t scratch_bytes;
     float *pred;
     size_t pred_floats;
+    char name[48];       /* describe() */
 } cpu_impl;
 
 static cpu_impl *impl(y5_backend *b) { return (cpu_impl *)b->impl; }
@@ -110,11 +111,55 @@ static const float *cpu_pred_host(y5_backend *b, size_t n) {
     return n <= impl(b)->pred_floats ? impl(b)->pred : NULL;
 }
 
+static int cpu_pred_write(y5_backend *b, size_t off, const float *src, size_t count, char *err, size_t errlen) {
+    cpu_impl *m = impl(b);
+    if (off > m->pred_floats || count > m->pred_floats - off) {
+        snprintf(err, errlen, "cpu: pred write [%zu, +%zu) outside the pred of %zu floats", off, count, m->pred_floats);
+        return -1;
+    }
+    if (count) memcpy(m->pred + off, src, count * sizeof(float));
+    return 0;
+}
+
 static float *cpu_input_host(y5_backend *b, const y5_view *in) { return at(b, in->off); }
 
 static int cpu_input_commit(y5_backend *b, const y5_view *in, char *err, size_t errlen) {
     (void)b; (void)in; (void)err; (void)errlen;
     return 0;
+}
+
+/* The last element a view touches lies inside the arena. */
+static int view_fits(y5_backend *b, const y5_view *v, char *err, size_t errlen) {
+    size_t px = (size_t)v->n * v->h * v->w;
+    if (px && (v->c < 1 || v->ld < v->c || v->off + (px - 1) * v->ld + v->c > impl(b)->arena_elems)) {
+        snprintf(err, errlen, "cpu: view at %zu (%dx%dx%dx%d, ld %d) outside the arena of %zu elements", v->off, v->n,
+                 v->h, v->w, v->c, v->ld, impl(b)->arena_elems);
+        return 0;
+    }
+    return 1;
+}
+
+static int cpu_view_write(y5_backend *b, const y5_view *v, const float *src, char *err, size_t errlen) {
+    if (!view_fits(b, v, err, errlen)) return -1;
+    y5_copy_cpu(src, v->n, v->h, v->w, v->c, v->c, at(b, v->off), v->ld);
+    return 0;
+}
+
+static int cpu_view_read(y5_backend *b, const y5_view *v, float *dst, char *err, size_t errlen) {
+    if (!view_fits(b, v, err, errlen)) return -1;
+    y5_copy_cpu(at(b, v->off), v->n, v->h, v->w, v->c, v->ld, dst, v->c);
+    return 0;
+}
+
+/* The CPU has nothing to capture: the eager loop is its fastest way. */
+static int cpu_compute(y5_backend *b, const y5_backend_plan *p, double *op_ms, char *err, size_t errlen) {
+    return y5_backend_run_eager(b, p, op_ms, err, errlen);
+}
+
+static const char *cpu_describe(const y5_backend *b) {
+    cpu_impl *m = b->impl;
+    snprintf(m->name, sizeof m->name, "cpu (%d thread%s)", y5_pool_size(m->pool), y5_pool_size(m->pool) == 1 ? "" : "s");
+    return m->name;
 }
 
 static int cpu_sync(y5_backend *b, char *err, size_t errlen) {
@@ -132,9 +177,29 @@ static void cpu_destroy(y5_backend *b) {
     free(b);
 }
 
+/* letterbox and nms stay NULL: the engine's host paths are the CPU's. */
 static const y5_backend_ops cpu_ops = {
-    "cpu", cpu_conv_create, cpu_conv_destroy, cpu_arena, cpu_conv_scratch, cpu_conv, cpu_maxpool,
-    cpu_upsample, cpu_copy, cpu_decode, cpu_pred_host, cpu_input_host, cpu_input_commit, cpu_sync, cpu_destroy,
+    .name = "cpu",
+    .elem_bytes = sizeof(float),
+    .conv_create = cpu_conv_create,
+    .conv_destroy = cpu_conv_destroy,
+    .arena = cpu_arena,
+    .conv_scratch = cpu_conv_scratch,
+    .compute = cpu_compute,
+    .conv = cpu_conv,
+    .maxpool = cpu_maxpool,
+    .upsample = cpu_upsample,
+    .copy = cpu_copy,
+    .decode = cpu_decode,
+    .pred_host = cpu_pred_host,
+    .pred_write = cpu_pred_write,
+    .input_host = cpu_input_host,
+    .input_commit = cpu_input_commit,
+    .view_write = cpu_view_write,
+    .view_read = cpu_view_read,
+    .describe = cpu_describe,
+    .sync = cpu_sync,
+    .destroy = cpu_destroy,
 };
 
 y5_backend *y5_backend_cpu_create(int threads, char *err, size_t errlen) {

@@ -10,7 +10,9 @@
  * slice, a sentinel around it) so an unwritten element or a write outside
  * the slice fails. Network tests: golden inputs through the whole network
  * in FP16 against the PyTorch pred and detections, CPU vs GPU NMS on the
- * same pred (bit identical), CUDA graph capture/replay, GPU letterbox. */
+ * same pred (bit identical), compute()'s CUDA graph capture/replay, GPU
+ * letterbox. Every op on every backend against a naive reference lives in
+ * test_backend_ops.c. */
 #ifdef Y5_HAVE_CUDA
 
 #include <math.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #include "tests/t.h"
+#include "core/base/debug_env.h"
 #include "core/engine/engine.h"
 #include "core/image/letterbox.h"
 #include "core/post/nms.h"
@@ -51,9 +54,9 @@ typedef struct {
 
 static int pair_open(pair *p) {
     memset(p, 0, sizeof *p);
-    p->gpu = y5_backend_cuda_create(0, p->err, sizeof p->err);
+    p->gpu = y5_backend_open("cuda:0", 0, p->err, sizeof p->err);
     if (!p->gpu) return -1;
-    p->cpu = y5_backend_cpu_create(2, p->err, sizeof p->err);
+    p->cpu = y5_backend_open("cpu", 2, p->err, sizeof p->err);
     if (!p->cpu) {
         p->gpu->ops->destroy(p->gpu);
         p->gpu = NULL;
@@ -523,57 +526,18 @@ T_TEST(gpu_nms_vs_cpu_random) {
 
 /* ------------------------------------------------------------------ whole network */
 
-/* The engine on the GPU: through the public device string when engine.c
- * knows it, else assembled here as y5_engine_open does. */
 static y5_engine *gpu_engine(const char *weights, char *err, size_t errlen) {
     y5_engine_opts eo = {"cuda:0", 0};
-    y5_engine *e = y5_engine_open(weights, &eo, err, errlen);
-    if (e || !strstr(err, "no CUDA backend")) return e;
-    e = calloc(1, sizeof *e);
-    if (!e) return NULL;
-    if (y5w_open(weights, &e->wf, err, errlen)) {
-        free(e);
-        return NULL;
-    }
-    e->be = y5_backend_cuda_create(0, err, errlen);
-    if (!e->be || y5_graph_load(&e->g, e->be, &e->wf.desc, err, errlen)) {
-        y5_engine_close(e);
-        return NULL;
-    }
-    return e;
+    return y5_engine_open(weights, &eo, err, errlen);
 }
 
-static y5_view input_view(const y5_engine *e) {
-    y5_view v = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
-    return v;
-}
-
-/* engine.c's op loop (for the graph capture). */
-static void run_ops(y5_engine *e) {
-    y5_backend *b = e->be;
-    for (int i = 0; i < e->g.n_ops; i++) {
-        const y5_op *op = &e->g.ops[i];
-        switch (op->kind) {
-        case Y5_OP_CONV:
-            b->ops->conv(b, e->g.convs[op->conv].handle, &op->vin[0], &op->vout, op->has_res ? &op->vres : NULL, op->silu);
-            break;
-        case Y5_OP_MAXPOOL: b->ops->maxpool(b, &op->vin[0], &op->vout, op->k); break;
-        case Y5_OP_UPSAMPLE: b->ops->upsample(b, &op->vin[0], &op->vout, op->scale); break;
-        case Y5_OP_COPY: b->ops->copy(b, &op->vin[0], &op->vout); break;
-        case Y5_OP_DECODE:
-            e->g.det.lazy_obj_min = e->lazy_obj_min;
-            b->ops->decode(b, op->vin, &e->g.det);
-            break;
-        }
-    }
-}
-
-/* engine.c's plain forward (no graph), whatever engine.c does by default. */
-static int plain_forward(y5_engine *e, char *err, size_t errlen) {
-    y5_view iv = input_view(e);
-    if (e->be->ops->input_commit(e->be, &iv, err, errlen)) return -1;
-    run_ops(e);
-    return e->be->ops->sync(e->be, err, errlen);
+/* A forward with the ops run eagerly (the profiler's path: no CUDA graph). */
+static int eager_forward(y5_engine *e, char *err, size_t errlen) {
+    double *ms = malloc((size_t)(e->g.n_ops > 0 ? e->g.n_ops : 1) * sizeof(double));
+    if (!ms) { snprintf(err, errlen, "out of memory"); return -1; }
+    int rc = y5_engine_forward_timed(e, ms, err, errlen);
+    free(ms);
+    return rc;
 }
 
 static int read_dets(const char *path, y5_det *d, int max) {
@@ -701,8 +665,9 @@ T_TEST(gpu_net_yolov5n_zidane_640) { NEED_GPU(); T_NEED_SHARED(); run_gpu_case(&
 T_TEST(gpu_net_yolov5n_zidane_1280) { NEED_GPU(); T_NEED_SHARED(); run_gpu_case(&gcases[2]); }
 T_TEST(gpu_net_yolov5m_synth_bus_640) { NEED_GPU(); T_NEED_SHARED(); run_gpu_case(&gcases[3]); }
 
-/* The same forward three ways (plain, captured, replayed) gives the same
- * bits; a replay reads the host input anew; lazy or shape changes drop it. */
+/* compute(): the same forward eager, captured and replayed gives the same
+ * bits; a replay reads the host input anew; a lazy change or a new plan
+ * drops the graph (Y5_NO_CUDA_GRAPH=1: compute never keeps one). */
 T_TEST(gpu_graph_capture_replay) {
     NEED_GPU();
     T_NEED_SHARED();
@@ -711,6 +676,7 @@ T_TEST(gpu_graph_capture_replay) {
     T_REQUIRE(w, "conversion failed");
     y5_engine *e = gpu_engine(w, err, sizeof err);
     T_REQUIRE(e, "%s", err);
+    const int graphs = !y5_debug_env()->no_cuda_graph;
     size_t len;
     unsigned char *u8 = t_read_file(t_shared_path("golden/yolov5n_bus_640_input.u8"), &len);
     float *p0 = NULL, *p1 = NULL;
@@ -722,10 +688,11 @@ T_TEST(gpu_graph_capture_replay) {
     float *in = y5_engine_input(e);
     for (size_t i = 0; i < len; i++) in[i] = u8[i] / 255.0f;
     const float *pr;
-    if (plain_forward(e, err, sizeof err) || !(pr = y5_engine_pred(e, &rows, &no))) {
+    if (eager_forward(e, err, sizeof err) || !(pr = y5_engine_pred(e, &rows, &no))) {
         T_CHECK(0, "forward: %s", err);
         goto done;
     }
+    T_CHECK(!y5_cuda_graph_ready(e->be), "an eager forward kept a graph");
     size_t nf = (size_t)rows * no;
     p0 = malloc(nf * sizeof(float));
     p1 = malloc(nf * sizeof(float));
@@ -735,51 +702,45 @@ T_TEST(gpu_graph_capture_replay) {
     }
     memcpy(p0, pr, nf * sizeof(float));
 
-    in = y5_engine_input(e);
-    y5_cuda_graph_reset(e->be);
-    T_CHECK(!y5_cuda_graph_ready(e->be), "graph kept after a reset");
-    T_CHECK(y5_cuda_graph_launch(e->be, e->lazy_obj_min, err, sizeof err) == 0, "a graph launched after a reset");
-    y5_view iv = input_view(e);
-    int rc = y5_cuda_graph_begin(e->be, err, sizeof err);
-    if (!rc) rc = e->be->ops->input_commit(e->be, &iv, err, sizeof err);
-    if (!rc) run_ops(e);
-    if (!rc) rc = y5_cuda_graph_end(e->be, err, sizeof err);
-    if (!rc) rc = e->be->ops->sync(e->be, err, sizeof err);
-    T_CHECK(rc == 0, "capture: %s", err);
-    if (rc) goto done;
-    pr = y5_engine_pred(e, NULL, NULL);
-    T_CHECK(pr && !memcmp(pr, p0, nf * sizeof(float)), "captured forward differs from the plain one");
-    T_CHECK(y5_cuda_graph_ready(e->be), "no graph after capture");
-    rc = y5_cuda_graph_launch(e->be, e->lazy_obj_min, err, sizeof err);
-    T_CHECK(rc == 1, "replay: %d %s", rc, err);
-    if (rc == 1 && e->be->ops->sync(e->be, err, sizeof err) == 0) {
+    /* capture (first compute of the plan), then replay */
+    for (int pass = 0; pass < 2; pass++) {
+        int rc = y5_engine_forward(e, err, sizeof err);
+        T_CHECK(rc == 0, "%s: %s", pass ? "replay" : "capture", err);
+        if (rc) goto done;
         pr = y5_engine_pred(e, NULL, NULL);
-        T_CHECK(pr && !memcmp(pr, p0, nf * sizeof(float)), "replayed forward differs from the plain one");
+        T_CHECK(pr && !memcmp(pr, p0, nf * sizeof(float)), "%s forward differs from the eager one",
+                pass ? "replayed" : "captured");
+        T_CHECK(y5_cuda_graph_ready(e->be) == graphs, "graph kept: %d, expected %d", y5_cuda_graph_ready(e->be), graphs);
     }
-    /* new input through the replay == a plain forward of it */
+    /* new input through the replay == an eager forward of it */
     in = y5_engine_input(e);
     for (int y = 0; y < 640; y++)
         for (int x = 0; x < 480; x++)
             for (int k = 0; k < 3; k++) in[((size_t)y * 480 + x) * 3 + k] = u8[((size_t)y * 480 + (479 - x)) * 3 + k] / 255.0f;
-    rc = y5_cuda_graph_launch(e->be, e->lazy_obj_min, err, sizeof err);
-    T_CHECK(rc == 1, "replay after input_host: %d %s", rc, err);
-    if (rc == 1 && e->be->ops->sync(e->be, err, sizeof err) == 0 && (pr = y5_engine_pred(e, NULL, NULL))) {
+    if (y5_engine_forward(e, err, sizeof err) == 0 && (pr = y5_engine_pred(e, NULL, NULL))) {
         memcpy(p1, pr, nf * sizeof(float));
         T_CHECK(memcmp(p1, p0, nf * sizeof(float)) != 0, "the replay did not read the new input");
-        if (plain_forward(e, err, sizeof err) == 0 && (pr = y5_engine_pred(e, NULL, NULL)))
-            T_CHECK(!memcmp(pr, p1, nf * sizeof(float)), "replay and plain forward differ on a new input");
+        if (eager_forward(e, err, sizeof err) == 0 && (pr = y5_engine_pred(e, NULL, NULL)))
+            T_CHECK(!memcmp(pr, p1, nf * sizeof(float)), "replay and eager forward differ on a new input");
         else
             T_CHECK(0, "forward: %s", err);
+    } else {
+        T_CHECK(0, "replay after input_host: %s", err);
     }
-    T_CHECK(y5_cuda_graph_launch(e->be, 0.25f, err, sizeof err) == 0, "a graph captured with lazy 0 replayed for 0.25");
-    T_CHECK(!y5_cuda_graph_ready(e->be), "graph kept after a lazy change");
-    /* capture again, then a new plan must drop it */
-    rc = y5_cuda_graph_begin(e->be, err, sizeof err);
-    if (!rc) rc = e->be->ops->input_commit(e->be, &iv, err, sizeof err);
-    if (!rc) run_ops(e);
-    if (!rc) rc = y5_cuda_graph_end(e->be, err, sizeof err);
-    if (!rc) rc = e->be->ops->sync(e->be, err, sizeof err);
-    T_CHECK(rc == 0 && y5_cuda_graph_ready(e->be), "second capture: %s", err);
+    /* a lazy change must not replay the graph captured with lazy 0 */
+    y5_engine_set_lazy_cls(e, 0.25f);
+    if (y5_engine_forward(e, err, sizeof err) == 0 && (pr = y5_engine_pred(e, NULL, NULL))) {
+        memcpy(p1, pr, nf * sizeof(float));
+        T_CHECK(memcmp(p1, p0, nf * sizeof(float)) != 0, "lazy 0.25 replayed the graph captured with lazy 0");
+        if (eager_forward(e, err, sizeof err) == 0 && (pr = y5_engine_pred(e, NULL, NULL)))
+            T_CHECK(!memcmp(pr, p1, nf * sizeof(float)), "graph and eager forward differ with lazy 0.25");
+        else
+            T_CHECK(0, "forward: %s", err);
+    } else {
+        T_CHECK(0, "forward with lazy 0.25: %s", err);
+    }
+    T_CHECK(y5_cuda_graph_ready(e->be) == graphs, "no graph captured for lazy 0.25");
+    /* a new plan drops it */
     T_CHECK(y5_engine_plan(e, 2, 640, 480, err, sizeof err) == 0, "%s", err);
     T_CHECK(!y5_cuda_graph_ready(e->be), "graph kept across a new plan");
 done:
