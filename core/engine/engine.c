@@ -8,6 +8,7 @@
 #include "core/base/debug_env.h"
 #include "core/engine/engine.h"
 #include "core/image/letterbox.h"
+#include "layers/layers.h"
 #ifdef Y5_HAVE_CUDA
 #include "cuda/cuda_backend.h"
 #endif
@@ -39,7 +40,7 @@ y5_engine *y5_engine_open(const char *weights, const y5_engine_opts *o, char *er
     }
     if (!e->be) { y5w_close(&e->wf); free(e); return NULL; }
     char gerr[512];
-    if (y5_graph_load(&e->g, e->be, &e->wf.desc, gerr, sizeof gerr)) {
+    if (y5_graph_load(&e->g, e->be, &e->wf.desc, y5_layer_table, gerr, sizeof gerr)) {
         snprintf(err, errlen, "%s: %s", weights, gerr);
         y5_engine_close(e);
         return NULL;

@@ -23,6 +23,7 @@
 #include "core/engine/engine.h"
 #include "core/image/letterbox.h"
 #include "core/post/nms.h"
+#include "layers/layers.h"
 #include "cuda/cuda_backend.h"
 
 #define NEED_GPU()                                                                              \
@@ -536,7 +537,7 @@ static y5_engine *gpu_engine(const char *weights, char *err, size_t errlen) {
         return NULL;
     }
     e->be = y5_backend_cuda_create(0, err, errlen);
-    if (!e->be || y5_graph_load(&e->g, e->be, &e->wf.desc, err, errlen)) {
+    if (!e->be || y5_graph_load(&e->g, e->be, &e->wf.desc, y5_layer_table, err, errlen)) {
         y5_engine_close(e);
         return NULL;
     }
