@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include "layers/cpu/cpu_kernels.h"
-#include "layers/cpu/gemm.h" /* y5_gemm_isa */
+#include "layers/cpu/isa.h"
 
 typedef struct {
     const float *const *heads;

@@ -3,7 +3,7 @@
  * layers/cpu/maxpool_avx512.c. */
 #include <float.h>
 #include "layers/cpu/cpu_kernels.h"
-#include "layers/cpu/gemm.h" /* y5_gemm_isa */
+#include "layers/cpu/isa.h"
 
 typedef struct {
     const float *in;
