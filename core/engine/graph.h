@@ -66,7 +66,7 @@ typedef struct {
     /* Creates the layer's convs (y5_graph_add_conv) and checks its weights;
      * NULL: the type has no weights. 0 or -1 (y5_graph_fail). */
     int (*load)(y5_graph *g, int li, const y5_layer *L);
-    /* Output size from the size of its first input (ih x iw). */
+    /* Required: output size from the size of its first input (ih x iw). */
     void (*shape)(const y5_graph *g, int li, const y5_layer *L, int ih, int iw, int *oh, int *ow);
     /* Optional, run in the shape pass before any layer plans: a layer whose
      * output buffer must exist before its producers plan (Concat) allocates
