@@ -13,7 +13,7 @@
 
 #include "core/base/threadpool.h"
 #include "layers/cpu/conv_cpu.h"
-#include "layers/cpu/gemm.h"
+#include "layers/cpu/isa.h"
 
 /* BENCH_CPUTIME=1 (with 1 thread): the calling thread's CPU time, which a
  * busy machine's preemptions do not inflate. */

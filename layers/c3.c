@@ -12,13 +12,13 @@
  * buffer, so with shortcut and an odd count y0 starts in the side buffer and
  * cv1/cv2 run as two GEMMs instead of one. */
 #include <stdio.h>
-#include "core/engine/graph.h"
+#include "layers/layers.h"
 
 /* With a residual and an odd number of Bottlenecks, y0 must start in the
  * side buffer: cv1 and cv2 cannot share one GEMM. */
 static int fused_entry(const y5_layer *L) { return !(L->shortcut && L->n % 2 == 1); }
 
-int y5_c3_load(y5_graph *g, int li, const y5_layer *L) {
+static int c3_load(y5_graph *g, int li, const y5_layer *L) {
     static const char *const entry[] = {"cv1.", "cv2."};
     static const char *const exitc[] = {"cv3."};
     if (fused_entry(L)) {
@@ -48,7 +48,7 @@ int y5_c3_load(y5_graph *g, int li, const y5_layer *L) {
     return 0;
 }
 
-int y5_c3_plan(y5_graph *g, int li, const y5_layer *L) {
+static int c3_plan(y5_graph *g, int li, const y5_layer *L) {
     int base = g->conv_base[li], fused = fused_entry(L), m0 = base + (fused ? 1 : 2);
     int c_ = g->convs[m0 + 2 * L->n].shape.cin / 2;
     int h = g->layer_h[li], w = g->layer_w[li];
@@ -103,3 +103,12 @@ int y5_c3_plan(y5_graph *g, int li, const y5_layer *L) {
     g->layer_out[li] = op.out;
     return y5_graph_emit(g, &op);
 }
+
+const y5_layer_def y5_c3_def = {
+    .type = Y5_LAYER_C3,
+    .name = "C3",
+    .flags = Y5_LAYER_F_SLOT_OUTPUT,
+    .load = c3_load,
+    .shape = y5_layer_same_shape,
+    .plan = c3_plan,
+};

@@ -2,10 +2,10 @@
  *
  * Kernel, stride and padding come from the checkpoint's Conv2d (layer 0 of
  * YOLOv5 v6+ is 6x6 stride 2 padding 2, not k//2). The CPU arithmetic is in
- * conv_cpu.c (GEMM with a fused bias + SiLU epilogue). */
-#include "core/engine/graph.h"
+ * layers/cpu/conv_cpu.c (GEMM with a fused bias + SiLU epilogue). */
+#include "layers/layers.h"
 
-int y5_conv_layer_load(y5_graph *g, int li, const y5_layer *L) {
+static int conv_load(y5_graph *g, int li, const y5_layer *L) {
     static const char *const pre[] = {"conv."};
     int c = y5_graph_add_conv(g, li, pre, 1, L->s, L->p);
     if (c < 0) return -1;
@@ -16,7 +16,14 @@ int y5_conv_layer_load(y5_graph *g, int li, const y5_layer *L) {
     return 0;
 }
 
-int y5_conv_layer_plan(y5_graph *g, int li, const y5_layer *L) {
+/* the conv's own arithmetic: (in + 2p - k) / s + 1 */
+static void conv_shape(const y5_graph *g, int li, const y5_layer *L, int ih, int iw, int *oh, int *ow) {
+    (void)L;
+    *oh = y5_graph_conv_out(g, g->conv_base[li], ih);
+    *ow = y5_graph_conv_out(g, g->conv_base[li], iw);
+}
+
+static int conv_plan(y5_graph *g, int li, const y5_layer *L) {
     y5_op op = {0};
     op.kind = Y5_OP_CONV;
     op.layer = li;
@@ -31,3 +38,12 @@ int y5_conv_layer_plan(y5_graph *g, int li, const y5_layer *L) {
     g->layer_out[li] = op.out;
     return y5_graph_emit(g, &op);
 }
+
+const y5_layer_def y5_conv_def = {
+    .type = Y5_LAYER_CONV,
+    .name = "Conv",
+    .flags = Y5_LAYER_F_SLOT_OUTPUT,
+    .load = conv_load,
+    .shape = conv_shape,
+    .plan = conv_plan,
+};

@@ -1,18 +1,18 @@
 /* detect.c - the Detect head: per level a 1x1 conv (with bias, no
- * activation) to na*(5+nc) channels, then sigmoid and box decode.
+ * activation) to na*(5+nc) channels, then sigmoid and box decode (one
+ * Y5_OP_DECODE op over all levels). The network's output, so the last layer.
  *
  * Row order matches ultralytics' output (1 x N x no): level, then anchor a,
  * then grid row y, then column x. Decode, in float32 as PyTorch does it:
  *   cx = (2*s0 + (x - 0.5)) * stride,  cy likewise,
- *   w  = (2*s2)^2 * anchor_w (pixels), h likewise,  columns 4.. = s. */
+ *   w  = (2*s2)^2 * anchor_w (pixels), h likewise,  columns 4.. = s.
+ * The CPU decode is layers/cpu/decode_cpu.c. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "core/engine/graph.h"
-#include "core/base/threadpool.h"
-#include "layers/cpu/gemm.h"
+#include "layers/layers.h"
 
-int y5_detect_load(y5_graph *g, int li, const y5_layer *L) {
+static int detect_load(y5_graph *g, int li, const y5_layer *L) {
     const y5_model_desc *d = g->desc;
     if (d->nl != L->n_from || d->nl < 1 || d->nl > 8 || d->na < 1 || d->na > 8 || d->nc < 1)
         return y5_graph_fail(g, "layer %d (Detect): %u levels, %u anchors, %u classes is not a valid head", li,
@@ -32,7 +32,7 @@ int y5_detect_load(y5_graph *g, int li, const y5_layer *L) {
     return 0;
 }
 
-int y5_detect_plan(y5_graph *g, int li, const y5_layer *L) {
+static int detect_plan(y5_graph *g, int li, const y5_layer *L) {
     const y5_model_desc *d = g->desc;
     y5_detect_shape *ds = &g->det;
     float keep_lazy = ds->lazy_obj_min;
@@ -76,61 +76,13 @@ int y5_detect_plan(y5_graph *g, int li, const y5_layer *L) {
     return y5_graph_emit(g, &dec);
 }
 
-typedef struct {
-    const float *const *heads;
-    const int *hs, *ws, *lds;
-    const y5_detect_shape *d;
-    float *pred;
-    int tasks_per_image;
-    int avx512;
-} decode_job;
-
-static inline float sigm(float v) { return 1.0f / (1.0f + expf(-v)); }
-
-/* One task per (image, level, grid row): all anchors of each cell in turn,
- * so the head's rows are read once, front to back. */
-static void decode_task(void *ctx, int task, int worker) {
-    (void)worker;
-    const decode_job *j = ctx;
-    const y5_detect_shape *d = j->d;
-    int b = task / j->tasks_per_image, t = task % j->tasks_per_image;
-    int l = 0, row0 = 0;
-    while (t >= j->hs[l]) { t -= j->hs[l]; row0 += d->na * j->hs[l] * j->ws[l]; l++; }
-    int y = t;
-    int h = j->hs[l], w = j->ws[l], ld = j->lds[l], no = d->no;
-    float stride = d->strides[l];
-    const float *src0 = j->heads[l] + ((size_t)b * h + y) * w * ld;
-    float *dst0 = j->pred + ((size_t)b * d->rows + row0 + (size_t)y * w) * no;
-    const size_t astride = (size_t)h * w * no; /* between anchors' rows in pred */
-    if (j->avx512) {
-        y5_decode_row_avx512(src0, ld, dst0, (long)astride, d->na, d->anchors[l], w, no, (float)y, stride,
-                             d->lazy_obj_min);
-        return;
-    }
-    for (int a = 0; a < d->na; a++) {
-        float aw = d->anchors[l][2 * a], ah = d->anchors[l][2 * a + 1];
-        const float *src = src0 + (size_t)a * no;
-        float *dst = dst0 + (size_t)a * astride;
-        for (int x = 0; x < w; x++, src += ld, dst += no) {
-            float s0 = sigm(src[0]), s1 = sigm(src[1]), s2 = sigm(src[2]), s3 = sigm(src[3]), obj = sigm(src[4]);
-            dst[0] = (s0 * 2.0f + ((float)x - 0.5f)) * stride;
-            dst[1] = (s1 * 2.0f + ((float)y - 0.5f)) * stride;
-            float w2 = s2 * 2.0f, h2 = s3 * 2.0f;
-            dst[2] = w2 * w2 * aw;
-            dst[3] = h2 * h2 * ah;
-            dst[4] = obj;
-            if (d->lazy_obj_min > 0 && !(obj > d->lazy_obj_min)) {
-                memset(dst + 5, 0, (size_t)(no - 5) * sizeof(float));
-                continue;
-            }
-            for (int k = 5; k < no; k++) dst[k] = sigm(src[k]);
-        }
-    }
-}
-
-void y5_decode_cpu(y5_pool *pool, const float *const *heads, const int *hs, const int *ws,
-                   const int *lds, int n, const y5_detect_shape *d, float *pred) {
-    decode_job j = {heads, hs, ws, lds, d, pred, 0, y5_gemm_isa() == Y5_ISA_AVX512};
-    for (int l = 0; l < d->nl; l++) j.tasks_per_image += hs[l];
-    y5_pool_run(pool, n * j.tasks_per_image, decode_task, &j);
-}
+const y5_layer_def y5_detect_def = {
+    .type = Y5_LAYER_DETECT,
+    .name = "Detect",
+    /* its heads are buffers of its own and its output leaves the arena
+     * (the backend's pred), so no slot output */
+    .flags = Y5_LAYER_F_FINAL,
+    .load = detect_load,
+    .shape = y5_layer_same_shape,
+    .plan = detect_plan,
+};

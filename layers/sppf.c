@@ -1,15 +1,13 @@
-/* sppf.c - Spatial Pyramid Pooling - Fast, and the CPU max pool.
+/* sppf.c - the SPPF layer (Spatial Pyramid Pooling - Fast).
  *
  *   x = cv1(in); y1 = pool(x); y2 = pool(y1); y3 = pool(y2);
  *   out = cv2(cat(x, y1, y2, y3)),  pool = maxpool k, stride 1, pad k/2.
  *
- * cv1 and each pool write straight into their quarter of the concat buffer. */
-#include <float.h>
-#include "core/engine/graph.h"
-#include "core/base/threadpool.h"
-#include "layers/cpu/gemm.h"
+ * cv1 and each pool write straight into their quarter of the concat buffer.
+ * The CPU max pool is layers/cpu/maxpool_cpu.c. */
+#include "layers/layers.h"
 
-int y5_sppf_load(y5_graph *g, int li, const y5_layer *L) {
+static int sppf_load(y5_graph *g, int li, const y5_layer *L) {
     static const char *const a[] = {"cv1."}, *const b[] = {"cv2."};
     int c1 = y5_graph_add_conv(g, li, a, 1, 1, 0);
     int c2 = c1 < 0 ? -1 : y5_graph_add_conv(g, li, b, 1, 1, 0);
@@ -20,7 +18,7 @@ int y5_sppf_load(y5_graph *g, int li, const y5_layer *L) {
     return 0;
 }
 
-int y5_sppf_plan(y5_graph *g, int li, const y5_layer *L) {
+static int sppf_plan(y5_graph *g, int li, const y5_layer *L) {
     int base = g->conv_base[li];
     int c_ = g->convs[base].shape.cout;
     int h = g->layer_h[li], w = g->layer_w[li];
@@ -54,37 +52,11 @@ int y5_sppf_plan(y5_graph *g, int li, const y5_layer *L) {
     return y5_graph_emit(g, &op);
 }
 
-typedef struct {
-    const float *in;
-    float *out;
-    int n, h, w, c, ld_in, ld_out, k;
-    int avx512;
-} pool_job;
-
-/* One task per output row: out(y, x, :) = max over the k x k window clipped
- * to the image (PyTorch pads with -inf, so clipping is the same). */
-static void pool_row(void *ctx, int task, int worker) {
-    (void)worker;
-    const pool_job *j = ctx;
-    int b = task / j->h, y = task % j->h, r = j->k / 2;
-    if (j->avx512 && y5_maxpool_row_avx512(j->in + (size_t)b * j->h * j->w * j->ld_in, j->h, j->w, j->c, j->ld_in,
-                                           j->out + (size_t)b * j->h * j->w * j->ld_out, j->ld_out, j->k, y) == 0)
-        return;
-    int y0 = y - r < 0 ? 0 : y - r, y1 = y + r >= j->h ? j->h - 1 : y + r;
-    for (int x = 0; x < j->w; x++) {
-        int x0 = x - r < 0 ? 0 : x - r, x1 = x + r >= j->w ? j->w - 1 : x + r;
-        float *o = j->out + (((size_t)b * j->h + y) * j->w + x) * j->ld_out;
-        for (int ch = 0; ch < j->c; ch++) o[ch] = -FLT_MAX;
-        for (int yy = y0; yy <= y1; yy++)
-            for (int xx = x0; xx <= x1; xx++) {
-                const float *p = j->in + (((size_t)b * j->h + yy) * j->w + xx) * j->ld_in;
-                for (int ch = 0; ch < j->c; ch++) o[ch] = p[ch] > o[ch] ? p[ch] : o[ch];
-            }
-    }
-}
-
-void y5_maxpool_cpu(y5_pool *pool, const float *in, int n, int h, int w, int c, int ld_in,
-                    float *out, int ld_out, int k) {
-    pool_job j = {in, out, n, h, w, c, ld_in, ld_out, k, y5_gemm_isa() == Y5_ISA_AVX512};
-    y5_pool_run(pool, n * h, pool_row, &j);
-}
+const y5_layer_def y5_sppf_def = {
+    .type = Y5_LAYER_SPPF,
+    .name = "SPPF",
+    .flags = Y5_LAYER_F_SLOT_OUTPUT,
+    .load = sppf_load,
+    .shape = y5_layer_same_shape,
+    .plan = sppf_plan,
+};

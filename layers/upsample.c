@@ -1,8 +1,15 @@
-/* upsample.c - nearest-neighbour upsampling by an integer factor. */
-#include <string.h>
-#include "core/engine/graph.h"
+/* upsample.c - the Upsample layer: nearest-neighbour upsampling by an
+ * integer factor. The CPU kernel is layers/cpu/upsample_cpu.c. */
+#include "layers/layers.h"
 
-int y5_upsample_plan(y5_graph *g, int li, const y5_layer *L) {
+static void upsample_shape(const y5_graph *g, int li, const y5_layer *L, int ih, int iw, int *oh, int *ow) {
+    (void)g;
+    (void)li;
+    *oh = ih * L->scale;
+    *ow = iw * L->scale;
+}
+
+static int upsample_plan(y5_graph *g, int li, const y5_layer *L) {
     y5_op op = {0};
     op.kind = Y5_OP_UPSAMPLE;
     op.layer = li;
@@ -15,13 +22,11 @@ int y5_upsample_plan(y5_graph *g, int li, const y5_layer *L) {
     return y5_graph_emit(g, &op);
 }
 
-void y5_upsample_cpu(const float *in, int n, int h, int w, int c, int ld_in,
-                     float *out, int ld_out, int s) {
-    int ho = h * s, wo = w * s;
-    for (int b = 0; b < n; b++)
-        for (int y = 0; y < ho; y++) {
-            const float *src = in + ((size_t)b * h + y / s) * w * ld_in;
-            float *dst = out + ((size_t)b * ho + y) * wo * ld_out;
-            for (int x = 0; x < wo; x++) memcpy(dst + (size_t)x * ld_out, src + (size_t)(x / s) * ld_in, (size_t)c * sizeof(float));
-        }
-}
+const y5_layer_def y5_upsample_def = {
+    .type = Y5_LAYER_UPSAMPLE,
+    .name = "Upsample",
+    .flags = Y5_LAYER_F_SLOT_OUTPUT,
+    .load = NULL,
+    .shape = upsample_shape,
+    .plan = upsample_plan,
+};

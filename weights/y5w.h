@@ -22,6 +22,14 @@
 #define Y5W_MAX_FROM 8
 #define Y5W_NAME_MAX 64        /* tensor names, class names: bytes incl. NUL */
 
+/* Section and record sizes (weights/FORMAT.md), shared by the reader and
+ * the writer; the reader refuses a file whose header states other sizes. */
+#define Y5W_HEADER_SIZE 128u
+#define Y5W_META_SIZE 816u
+#define Y5W_LAYER_REC 72u
+#define Y5W_NAME_REC 64u       /* one class name */
+#define Y5W_TENSOR_REC 112u
+
 typedef enum {
     Y5_LAYER_CONV = 1,     /* Conv: conv2d + folded BN + SiLU */
     Y5_LAYER_C3 = 2,       /* C3 with n Bottlenecks */

@@ -165,11 +165,6 @@ void y5w_to_f32(const y5_tensor *t, float *dst) {
 
 /* ---- reader ------------------------------------------------------------- */
 
-#define HDR_SIZE 128u
-#define META_SIZE 816u
-#define LAYER_REC 72u
-#define NAME_REC 64u
-#define TENSOR_REC 112u
 #define MAX_LAYERS 4096u
 #define MAX_TENSORS 1048576u
 #define MAX_NC 65536u
@@ -189,7 +184,7 @@ static float rdf32(const uint8_t *p) {
 
 /* The section [off, off + count*rec) lies inside the file after the header. */
 static int section_ok(uint64_t off, uint64_t count, uint64_t rec, uint64_t size) {
-    if (off < HDR_SIZE || off > size) return 0;
+    if (off < Y5W_HEADER_SIZE || off > size) return 0;
     if (count && rec > (UINT64_MAX / count)) return 0;
     return count * rec <= size - off;
 }
@@ -210,24 +205,24 @@ static int tkey_cmp(const void *a, const void *b) {
 
 static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_desc *d, char *err,
                  size_t errlen) {
-    static const char magic[8] = {'Y', '5', 'W', 'E', 'I', 'G', 'H', 'T'};
+    static const char magic[8] = Y5W_MAGIC; /* the 8 bytes, no terminator */
     if (size == 0) return y5_fail_path(err, errlen, path, "empty file (0 bytes)");
     if (size < 8) {
         if (memcmp(m, magic, (size_t)size) == 0)
             return y5_fail_path(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
-                        (unsigned long long)size, HDR_SIZE);
+                        (unsigned long long)size, Y5W_HEADER_SIZE);
         return y5_fail_path(err, errlen, path, "not a yolov5c weight file (bad magic)");
     }
     if (memcmp(m, magic, 8) != 0) return y5_fail_path(err, errlen, path, "not a yolov5c weight file (bad magic)");
     if (size < 12)
         return y5_fail_path(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
-                    (unsigned long long)size, HDR_SIZE);
+                    (unsigned long long)size, Y5W_HEADER_SIZE);
     uint32_t version = rd32(m + 8);
     if (version != Y5W_VERSION)
         return y5_fail_path(err, errlen, path, "unsupported version %u (this build reads %u)", version, Y5W_VERSION);
-    if (size < HDR_SIZE)
+    if (size < Y5W_HEADER_SIZE)
         return y5_fail_path(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
-                    (unsigned long long)size, HDR_SIZE);
+                    (unsigned long long)size, Y5W_HEADER_SIZE);
 
     uint32_t header_size = rd32(m + 12);
     uint64_t file_size = rd64(m + 16);
@@ -256,42 +251,42 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
 
     /* checksum over the whole file with the checksum field as zero */
     {
-        uint8_t hdr[HDR_SIZE];
-        memcpy(hdr, m, HDR_SIZE);
+        uint8_t hdr[Y5W_HEADER_SIZE];
+        memcpy(hdr, m, Y5W_HEADER_SIZE);
         memset(hdr + 24, 0, 8);
         y5w_sum s;
         y5w_sum_init(&s);
-        y5w_sum_update(&s, hdr, HDR_SIZE);
-        y5w_sum_update(&s, m + HDR_SIZE, (size_t)(size - HDR_SIZE));
+        y5w_sum_update(&s, hdr, Y5W_HEADER_SIZE);
+        y5w_sum_update(&s, m + Y5W_HEADER_SIZE, (size_t)(size - Y5W_HEADER_SIZE));
         if (y5w_sum_final(&s) != checksum) return y5_fail_path(err, errlen, path, "checksum mismatch (file is damaged)");
     }
 
-    if (header_size != HDR_SIZE || meta_size != META_SIZE || layer_rec != LAYER_REC ||
-        name_rec != NAME_REC || tensor_rec != TENSOR_REC)
+    if (header_size != Y5W_HEADER_SIZE || meta_size != Y5W_META_SIZE || layer_rec != Y5W_LAYER_REC ||
+        name_rec != Y5W_NAME_REC || tensor_rec != Y5W_TENSOR_REC)
         return y5_fail_path(err, errlen, path, "corrupt header (record sizes %u/%u/%u/%u/%u, expected %u/%u/%u/%u/%u)",
-                    header_size, meta_size, layer_rec, name_rec, tensor_rec, HDR_SIZE, META_SIZE, LAYER_REC,
-                    NAME_REC, TENSOR_REC);
+                    header_size, meta_size, layer_rec, name_rec, tensor_rec, Y5W_HEADER_SIZE, Y5W_META_SIZE,
+                    Y5W_LAYER_REC, Y5W_NAME_REC, Y5W_TENSOR_REC);
     if (file_size % 8 != 0)
         return y5_fail_path(err, errlen, path, "corrupt header (file size %llu is not a multiple of 8)",
                     (unsigned long long)file_size);
 
     /* sections */
-    if (!section_ok(meta_off, 1, META_SIZE, size))
+    if (!section_ok(meta_off, 1, Y5W_META_SIZE, size))
         return y5_fail_path(err, errlen, path, "corrupt header (meta section at %llu outside the file)",
                     (unsigned long long)meta_off);
     if (n_layers < 1 || n_layers > MAX_LAYERS)
         return y5_fail_path(err, errlen, path, "corrupt header (%u layers; expected 1..%u)", n_layers, MAX_LAYERS);
-    if (!section_ok(layers_off, n_layers, LAYER_REC, size))
+    if (!section_ok(layers_off, n_layers, Y5W_LAYER_REC, size))
         return y5_fail_path(err, errlen, path, "corrupt header (layer table at %llu, %u records, outside the file)",
                     (unsigned long long)layers_off, n_layers);
     if (n_names < 1 || n_names > MAX_NC)
         return y5_fail_path(err, errlen, path, "corrupt header (%u class names; expected 1..%u)", n_names, MAX_NC);
-    if (!section_ok(names_off, n_names, NAME_REC, size))
+    if (!section_ok(names_off, n_names, Y5W_NAME_REC, size))
         return y5_fail_path(err, errlen, path, "corrupt header (class names at %llu, %u records, outside the file)",
                     (unsigned long long)names_off, n_names);
     if (n_tensors > MAX_TENSORS)
         return y5_fail_path(err, errlen, path, "corrupt header (%u tensors; at most %u)", n_tensors, MAX_TENSORS);
-    if (!section_ok(tensors_off, n_tensors, TENSOR_REC, size))
+    if (!section_ok(tensors_off, n_tensors, Y5W_TENSOR_REC, size))
         return y5_fail_path(err, errlen, path, "corrupt header (tensor table at %llu, %u records, outside the file)",
                     (unsigned long long)tensors_off, n_tensors);
     if (data_off % Y5W_ALIGN != 0 || !section_ok(data_off, 1, data_size, size))
@@ -318,7 +313,7 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
     if (!d->layers) return y5_fail_path(err, errlen, path, "out of memory");
     d->n_layers = n_layers;
     for (uint32_t i = 0; i < n_layers; i++) {
-        const uint8_t *r = m + layers_off + (uint64_t)i * LAYER_REC;
+        const uint8_t *r = m + layers_off + (uint64_t)i * Y5W_LAYER_REC;
         y5_layer *L = &d->layers[i];
         L->type = rd32(r);
         L->n_from = rd32(r + 4);
@@ -346,10 +341,10 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
     d->names = calloc(n_names, sizeof *d->names);
     if (!d->names) return y5_fail_path(err, errlen, path, "out of memory");
     for (uint32_t j = 0; j < n_names; j++) {
-        const uint8_t *r = m + names_off + (uint64_t)j * NAME_REC;
-        if (!has_nul(r, NAME_REC))
+        const uint8_t *r = m + names_off + (uint64_t)j * Y5W_NAME_REC;
+        if (!has_nul(r, Y5W_NAME_REC))
             return y5_fail_path(err, errlen, path, "corrupt class name %u (not terminated)", j);
-        memcpy(d->names[j], r, NAME_REC);
+        memcpy(d->names[j], r, Y5W_NAME_REC);
     }
 
     /* tensors */
@@ -359,7 +354,7 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
     }
     d->n_tensors = n_tensors;
     for (uint32_t i = 0; i < n_tensors; i++) {
-        const uint8_t *r = m + tensors_off + (uint64_t)i * TENSOR_REC;
+        const uint8_t *r = m + tensors_off + (uint64_t)i * Y5W_TENSOR_REC;
         y5_tensor *t = &d->tensors[i];
         t->layer = rdi32(r);
         t->dtype = rd32(r + 4);

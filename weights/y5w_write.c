@@ -15,12 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HDR_SIZE 128u
-#define META_SIZE 816u
-#define LAYER_REC 72u
-#define NAME_REC 64u
-#define TENSOR_REC 112u
-
 static void wr32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
@@ -128,11 +122,11 @@ int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen
     if (validate(path, d, err, errlen) != 0) return -1;
 
     /* layout */
-    uint64_t meta_off = HDR_SIZE;
-    uint64_t layers_off = meta_off + META_SIZE;
-    uint64_t names_off = layers_off + (uint64_t)d->n_layers * LAYER_REC;
-    uint64_t tensors_off = names_off + (uint64_t)d->nc * NAME_REC;
-    uint64_t data_off = align_up(tensors_off + (uint64_t)d->n_tensors * TENSOR_REC, Y5W_ALIGN);
+    uint64_t meta_off = Y5W_HEADER_SIZE;
+    uint64_t layers_off = meta_off + Y5W_META_SIZE;
+    uint64_t names_off = layers_off + (uint64_t)d->n_layers * Y5W_LAYER_REC;
+    uint64_t tensors_off = names_off + (uint64_t)d->nc * Y5W_NAME_REC;
+    uint64_t data_off = align_up(tensors_off + (uint64_t)d->n_tensors * Y5W_TENSOR_REC, Y5W_ALIGN);
     uint64_t cur = data_off;
     uint64_t *offs = calloc(d->n_tensors ? d->n_tensors : 1, sizeof *offs);
     uint8_t *head = calloc(1, (size_t)data_off);
@@ -152,19 +146,19 @@ int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen
     /* header (checksum field left zero) */
     memcpy(head, Y5W_MAGIC, 8);
     wr32(head + 8, Y5W_VERSION);
-    wr32(head + 12, HDR_SIZE);
+    wr32(head + 12, Y5W_HEADER_SIZE);
     wr64(head + 16, file_size);
     wr64(head + 32, meta_off);
-    wr32(head + 40, META_SIZE);
+    wr32(head + 40, Y5W_META_SIZE);
     wr64(head + 48, layers_off);
     wr32(head + 56, d->n_layers);
-    wr32(head + 60, LAYER_REC);
+    wr32(head + 60, Y5W_LAYER_REC);
     wr64(head + 64, names_off);
     wr32(head + 72, d->nc);
-    wr32(head + 76, NAME_REC);
+    wr32(head + 76, Y5W_NAME_REC);
     wr64(head + 80, tensors_off);
     wr32(head + 88, d->n_tensors);
-    wr32(head + 92, TENSOR_REC);
+    wr32(head + 92, Y5W_TENSOR_REC);
     wr64(head + 96, data_off);
     wr64(head + 104, data_size);
 
@@ -182,7 +176,7 @@ int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen
     /* layers */
     for (uint32_t i = 0; i < d->n_layers; i++) {
         const y5_layer *L = &d->layers[i];
-        uint8_t *r = head + layers_off + (uint64_t)i * LAYER_REC;
+        uint8_t *r = head + layers_off + (uint64_t)i * Y5W_LAYER_REC;
         wr32(r, L->type);
         wr32(r + 4, L->n_from);
         for (uint32_t j = 0; j < Y5W_MAX_FROM; j++) wr32(r + 8 + 4 * j, j < L->n_from ? (uint32_t)L->from[j] : 0u);
@@ -198,14 +192,14 @@ int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen
 
     /* names */
     for (uint32_t j = 0; j < d->nc; j++) {
-        uint8_t *r = head + names_off + (uint64_t)j * NAME_REC;
+        uint8_t *r = head + names_off + (uint64_t)j * Y5W_NAME_REC;
         memcpy(r, d->names[j], strnlen(d->names[j], Y5W_NAME_MAX - 1));
     }
 
     /* tensor table */
     for (uint32_t i = 0; i < d->n_tensors; i++) {
         const y5_tensor *t = &d->tensors[i];
-        uint8_t *r = head + tensors_off + (uint64_t)i * TENSOR_REC;
+        uint8_t *r = head + tensors_off + (uint64_t)i * Y5W_TENSOR_REC;
         wr32(r, (uint32_t)t->layer);
         wr32(r + 4, t->dtype);
         wr32(r + 8, t->ndim);

@@ -1,4 +1,9 @@
-/* graph.c - loads the layer table into convs, plans ops and the arena per shape. */
+/* graph.c - loads a weight file's layers into convs through the layer table
+ * (graph.h: y5_layer_def; the rows live in layers/), plans ops, buffer
+ * lifetimes and the arena per shape. No layer type is named here: what a
+ * type means is its row; the buffer rules that depend on a type (who may
+ * write into a Concat's slot, which layer is the network's output) are row
+ * flags, because they are about buffers, which this file owns. */
 #include "core/engine/graph.h"
 
 #include <stdarg.h>
@@ -106,18 +111,32 @@ y5_slice y5_graph_layer_output(y5_graph *g, int li, int h, int w, int c) {
     return s;
 }
 
+void y5_graph_offer_slot(y5_graph *g, int src, y5_slice s) {
+    if (src < 0 || !(g->def[src]->flags & Y5_LAYER_F_SLOT_OUTPUT) || g->alias[src] >= 0) return;
+    g->alias[src] = 1;
+    g->alias_slice[src] = s;
+}
+
 int y5_graph_emit(y5_graph *g, const y5_op *op) {
     if (grow((void **)&g->ops, &g->cap_ops, g->n_ops + 1, sizeof(y5_op))) return y5_graph_fail(g, "out of memory");
     g->ops[g->n_ops++] = *op;
     return 0;
 }
 
-int y5_graph_load(y5_graph *g, y5_backend *be, const y5_model_desc *d, char *err, size_t errlen) {
+static const y5_layer_def *find_def(const y5_layer_def *const *table, uint32_t type) {
+    for (int k = 0; table[k]; k++)
+        if (table[k]->type == type) return table[k];
+    return NULL;
+}
+
+int y5_graph_load(y5_graph *g, y5_backend *be, const y5_model_desc *d, const y5_layer_def *const *table,
+                  char *err, size_t errlen) {
     memset(g, 0, sizeof *g);
     g->be = be;
     g->desc = d;
     g->err = err;
     g->errlen = errlen;
+    g->table = table;
     int nl = (int)d->n_layers;
     if (nl <= 0) return y5_graph_fail(g, "weight file has no layers");
     g->conv_base = calloc((size_t)nl, sizeof(int));
@@ -126,9 +145,10 @@ int y5_graph_load(y5_graph *g, y5_backend *be, const y5_model_desc *d, char *err
     g->layer_w = calloc((size_t)nl, sizeof(int));
     g->alias = calloc((size_t)nl, sizeof(int));
     g->alias_slice = calloc((size_t)nl, sizeof(y5_slice));
-    if (!g->conv_base || !g->layer_out || !g->layer_h || !g->layer_w || !g->alias || !g->alias_slice)
+    g->def = calloc((size_t)nl, sizeof *g->def);
+    if (!g->conv_base || !g->layer_out || !g->layer_h || !g->layer_w || !g->alias || !g->alias_slice || !g->def)
         return y5_graph_fail(g, "out of memory");
-    int have_detect = 0;
+    int have_final = 0;
     for (int i = 0; i < nl; i++) {
         const y5_layer *L = &d->layers[i];
         g->conv_base[i] = g->n_convs;
@@ -136,23 +156,21 @@ int y5_graph_load(y5_graph *g, y5_backend *be, const y5_model_desc *d, char *err
         for (unsigned j = 0; j < L->n_from; j++)
             if (L->from[j] < -1 || L->from[j] >= i)
                 return y5_graph_fail(g, "layer %d: input %d is not an earlier layer", i, L->from[j]);
-        int rc = 0;
-        switch (L->type) {
-        case Y5_LAYER_CONV: rc = y5_conv_layer_load(g, i, L); break;
-        case Y5_LAYER_C3: rc = y5_c3_load(g, i, L); break;
-        case Y5_LAYER_SPPF: rc = y5_sppf_load(g, i, L); break;
-        case Y5_LAYER_UPSAMPLE:
-        case Y5_LAYER_CONCAT: break;
-        case Y5_LAYER_DETECT:
-            if (i != nl - 1) return y5_graph_fail(g, "layer %d: Detect must be the last layer", i);
-            rc = y5_detect_load(g, i, L);
-            have_detect = 1;
-            break;
-        default: return y5_graph_fail(g, "layer %d: unknown layer type %u", i, L->type);
+        const y5_layer_def *def = find_def(table, L->type);
+        if (!def) return y5_graph_fail(g, "layer %d: unknown layer type %u", i, L->type);
+        g->def[i] = def;
+        if (def->flags & Y5_LAYER_F_FINAL) {
+            if (i != nl - 1) return y5_graph_fail(g, "layer %d: %s must be the last layer", i, def->name);
+            have_final = 1;
         }
-        if (rc < 0) return -1;
+        if (def->load && def->load(g, i, L) < 0) return -1;
     }
-    if (!have_detect) return y5_graph_fail(g, "weight file has no Detect layer");
+    if (!have_final) {
+        const char *name = "output";
+        for (int k = 0; table[k]; k++)
+            if (table[k]->flags & Y5_LAYER_F_FINAL) name = table[k]->name;
+        return y5_graph_fail(g, "weight file has no %s layer", name);
+    }
     return 0;
 }
 
@@ -186,70 +204,20 @@ int y5_graph_plan(y5_graph *g, int n, int h, int w, size_t *arena_elems, size_t 
     g->bufs[g->input_buf].pinned = 1;
     for (int i = 0; i < nl; i++) g->alias[i] = -1;
 
-    /* Shapes first, so Concat buffers exist before their producers plan:
-     * a producer then writes straight into its channel slot. It takes a slot
-     * only if it is a plain layer output (not the input, not a Concat) and
-     * has no slot yet; otherwise y5_concat_plan emits a copy. */
+    /* Sizes first, and the buffers that must exist before their producers
+     * plan (Concat: a producer then writes straight into its channel slot;
+     * see y5_graph_offer_slot). */
     for (int i = 0; i < nl; i++) {
         const y5_layer *L = &d->layers[i];
         int f0 = L->from[0];
         int ih = f0 < 0 ? h : g->layer_h[f0], iw = f0 < 0 ? w : g->layer_w[f0];
-        switch (L->type) {
-        case Y5_LAYER_CONV:
-            g->layer_h[i] = y5_graph_conv_out(g, g->conv_base[i], ih);
-            g->layer_w[i] = y5_graph_conv_out(g, g->conv_base[i], iw);
-            break;
-        case Y5_LAYER_UPSAMPLE:
-            g->layer_h[i] = ih * L->scale;
-            g->layer_w[i] = iw * L->scale;
-            break;
-        default:
-            g->layer_h[i] = ih;
-            g->layer_w[i] = iw;
-        }
+        g->def[i]->shape(g, i, L, ih, iw, &g->layer_h[i], &g->layer_w[i]);
         if (g->layer_h[i] <= 0 || g->layer_w[i] <= 0)
             return y5_graph_fail(g, "layer %d: input %dx%d is too small for this network", i, w, h);
-        if (L->type != Y5_LAYER_CONCAT) continue;
-        int ctot = 0;
-        for (unsigned j = 0; j < L->n_from; j++) {
-            int src = L->from[j];
-            int sh = src < 0 ? h : g->layer_h[src], sw = src < 0 ? w : g->layer_w[src];
-            if (sh != ih || sw != iw)
-                return y5_graph_fail(g, "layer %d: Concat inputs differ in size (%dx%d vs %dx%d) at input %dx%d",
-                                     i, sw, sh, iw, ih, w, h);
-            ctot += src < 0 ? 3 : d->layers[src].c_out;
-        }
-        if (ctot != L->c_out) return y5_graph_fail(g, "layer %d: Concat has %d channels, expected %d", i, ctot, L->c_out);
-        int cb = y5_graph_new_buffer(g, ih, iw, ctot);
-        if (cb < 0) return y5_graph_fail(g, "out of memory");
-        g->layer_out[i] = y5_graph_whole(g, cb);
-        for (unsigned j = 0, off = 0; j < L->n_from; j++) {
-            int src = L->from[j];
-            int c = src < 0 ? 3 : d->layers[src].c_out;
-            if (src >= 0 && d->layers[src].type != Y5_LAYER_CONCAT && d->layers[src].type != Y5_LAYER_DETECT &&
-                g->alias[src] < 0) {
-                g->alias[src] = 1;
-                g->alias_slice[src].buf = cb;
-                g->alias_slice[src].c_off = (int)off;
-                g->alias_slice[src].c = c;
-            }
-            off += (unsigned)c;
-        }
+        if (g->def[i]->reserve && g->def[i]->reserve(g, i, L) < 0) return -1;
     }
-    for (int i = 0; i < nl; i++) {
-        const y5_layer *L = &d->layers[i];
-        int rc;
-        switch (L->type) {
-        case Y5_LAYER_CONV: rc = y5_conv_layer_plan(g, i, L); break;
-        case Y5_LAYER_C3: rc = y5_c3_plan(g, i, L); break;
-        case Y5_LAYER_SPPF: rc = y5_sppf_plan(g, i, L); break;
-        case Y5_LAYER_UPSAMPLE: rc = y5_upsample_plan(g, i, L); break;
-        case Y5_LAYER_CONCAT: rc = y5_concat_plan(g, i, L); break;
-        case Y5_LAYER_DETECT: rc = y5_detect_plan(g, i, L); break;
-        default: rc = y5_graph_fail(g, "layer %d: unknown type", i);
-        }
-        if (rc < 0) return -1;
-    }
+    for (int i = 0; i < nl; i++)
+        if (g->def[i]->plan(g, i, &d->layers[i]) < 0) return -1;
     /* lifetimes */
     for (int i = 0; i < g->n_bufs; i++) g->bufs[i].first = g->bufs[i].last = -1;
     g->bufs[g->input_buf].first = 0;
@@ -341,6 +309,7 @@ void y5_graph_free(y5_graph *g) {
     free(g->layer_w);
     free(g->alias);
     free(g->alias_slice);
+    free(g->def);
     memset(g, 0, sizeof *g);
 }
 

@@ -1,12 +1,21 @@
 /* graph.h - the network as ops over planned buffers.
  *
- * Built in two steps. At open (shape-independent): every layer creates its
- * convs on the backend (layers/<type>.c, y5_<type>_load). At plan time, for
- * one (n, h, w): every layer emits its ops over buffer slices
- * (y5_<type>_plan); Concat outputs are allocated first so producers write
- * straight into their channel slice; buffers get arena offsets by lifetime
- * (first-fit, largest first), so memory is planned once per shape and no op
- * allocates. */
+ * The graph knows buffers, slices, ops, lifetimes and arena placement; it
+ * knows no layer type. What each layer type means (which convs it loads,
+ * its output size, the ops it emits) is a row of the layer table
+ * (y5_layer_def below), defined in layers/<type>.c and collected in
+ * layers/layers.c; the engine hands that table to y5_graph_load.
+ *
+ * Built in two steps. At load (shape-independent): every layer's row loads
+ * its convs onto the backend (def->load). At plan time, for one (n, h, w):
+ * output sizes first (def->shape), with def->reserve letting a layer (Concat)
+ * allocate its output buffer early and offer channel slots to its producers
+ * so they write in place; then every layer emits its ops over buffer slices
+ * (def->plan); buffers get arena offsets by lifetime (first-fit, largest
+ * first), so memory is planned once per shape and no op allocates.
+ *
+ * Where the rest lives: the backend interface in core/engine/backend.h, the
+ * CPU backend and its kernels in layers/cpu/, the CUDA backend in cuda/. */
 #ifndef Y5_GRAPH_H
 #define Y5_GRAPH_H
 
@@ -45,8 +54,41 @@ typedef struct {
     int layer;
 } y5_conv;
 
-/* Everything the layers need while loading or planning. */
+typedef struct y5_graph y5_graph;
+
+/* One row of the layer table: everything the graph needs to know about one
+ * layer type of the weight file. The functions get the layer's index li and
+ * its record L; they build on the helper API below. */
 typedef struct {
+    uint32_t type;           /* Y5_LAYER_* id in the weight file */
+    const char *name;        /* for messages */
+    unsigned flags;          /* Y5_LAYER_F_* */
+    /* Creates the layer's convs (y5_graph_add_conv) and checks its weights;
+     * NULL: the type has no weights. 0 or -1 (y5_graph_fail). */
+    int (*load)(y5_graph *g, int li, const y5_layer *L);
+    /* Required: output size from the size of its first input (ih x iw). */
+    void (*shape)(const y5_graph *g, int li, const y5_layer *L, int ih, int iw, int *oh, int *ow);
+    /* Optional, run in the shape pass before any layer plans: a layer whose
+     * output buffer must exist before its producers plan (Concat) allocates
+     * it here, sets g->layer_out[li] and offers slots (y5_graph_offer_slot). */
+    int (*reserve)(y5_graph *g, int li, const y5_layer *L);
+    /* Emits the layer's ops and sets g->layer_out[li]. 0 or -1. */
+    int (*plan)(y5_graph *g, int li, const y5_layer *L);
+} y5_layer_def;
+
+/* Row flags: facts about a type that the graph's buffer rules depend on. */
+enum {
+    /* The layer takes its output from y5_graph_layer_output, so it can write
+     * straight into a channel slot of a consumer's buffer (Concat). Types
+     * without it own their output buffer (Concat) or have none in the arena
+     * (Detect). */
+    Y5_LAYER_F_SLOT_OUTPUT = 1u << 0,
+    /* The network's output: exactly one such layer, and it is the last. */
+    Y5_LAYER_F_FINAL = 1u << 1,
+};
+
+/* Everything the layers need while loading or planning. */
+struct y5_graph {
     y5_backend *be;
     const y5_model_desc *desc;
     /* conv table (filled at open) */
@@ -68,7 +110,10 @@ typedef struct {
     y5_detect_shape det;
     char *err;
     size_t errlen;
-} y5_graph;
+    /* the layer table (NULL-terminated) and each layer's row of it */
+    const y5_layer_def *const *table;
+    const y5_layer_def **def;
+};
 
 /* --- used by the layer files --- */
 /* Loads one conv from tensors "<prefix>weight"/"<prefix>bias" of layer li
@@ -82,6 +127,10 @@ y5_slice y5_graph_whole(const y5_graph *g, int buf);
 /* Output slice for layer li of c channels at h x w (its Concat slot when it
  * has one, else a new buffer). */
 y5_slice y5_graph_layer_output(y5_graph *g, int li, int h, int w, int c);
+/* Offers layer src (-1: the network input) the slot s of a consumer's
+ * buffer to write its output into; taken only when src's type has
+ * Y5_LAYER_F_SLOT_OUTPUT and src has no slot yet (else the consumer copies). */
+void y5_graph_offer_slot(y5_graph *g, int src, y5_slice s);
 int y5_graph_emit(y5_graph *g, const y5_op *op);
 int y5_graph_fail(y5_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline int y5_graph_conv_out(const y5_graph *g, int conv, int in) {
@@ -89,20 +138,11 @@ static inline int y5_graph_conv_out(const y5_graph *g, int conv, int in) {
     return (in + 2 * s->p - s->k) / s->s + 1;
 }
 
-/* --- per layer type (layers/<type>.c) --- */
-int y5_conv_layer_load(y5_graph *g, int li, const y5_layer *L);
-int y5_conv_layer_plan(y5_graph *g, int li, const y5_layer *L);
-int y5_c3_load(y5_graph *g, int li, const y5_layer *L);
-int y5_c3_plan(y5_graph *g, int li, const y5_layer *L);
-int y5_sppf_load(y5_graph *g, int li, const y5_layer *L);
-int y5_sppf_plan(y5_graph *g, int li, const y5_layer *L);
-int y5_upsample_plan(y5_graph *g, int li, const y5_layer *L);
-int y5_concat_plan(y5_graph *g, int li, const y5_layer *L);
-int y5_detect_load(y5_graph *g, int li, const y5_layer *L);
-int y5_detect_plan(y5_graph *g, int li, const y5_layer *L);
-
-/* --- the graph as a whole (core/graph.c) --- */
-int y5_graph_load(y5_graph *g, y5_backend *be, const y5_model_desc *d, char *err, size_t errlen);
+/* --- the graph as a whole (core/engine/graph.c) --- */
+/* Loads every layer of d through its row of table (NULL-terminated;
+ * layers/layers.h: y5_layer_table). */
+int y5_graph_load(y5_graph *g, y5_backend *be, const y5_model_desc *d, const y5_layer_def *const *table,
+                  char *err, size_t errlen);
 /* Plans n x h x w; returns 0, fills arena size. */
 int y5_graph_plan(y5_graph *g, int n, int h, int w, size_t *arena_elems, size_t *scratch_bytes);
 void y5_graph_free(y5_graph *g);
@@ -110,15 +150,5 @@ void y5_graph_free(y5_graph *g);
 double y5_op_flops(const y5_graph *g, const y5_op *op);
 /* Bytes an op reads and writes (activations + weights), FP32. */
 double y5_op_bytes(const y5_graph *g, const y5_op *op, int elem_size);
-
-/* CPU kernels of the non-conv layers (FP32 NHWC), in layers/<type>.c. */
-struct y5_pool;
-void y5_maxpool_cpu(struct y5_pool *pool, const float *in, int n, int h, int w, int c, int ld_in,
-                    float *out, int ld_out, int k);
-void y5_upsample_cpu(const float *in, int n, int h, int w, int c, int ld_in,
-                     float *out, int ld_out, int scale);
-void y5_copy_cpu(const float *in, int n, int h, int w, int c, int ld_in, float *out, int ld_out);
-void y5_decode_cpu(struct y5_pool *pool, const float *const *heads, const int *hs, const int *ws,
-                   const int *lds, int n, const y5_detect_shape *d, float *pred);
 
 #endif

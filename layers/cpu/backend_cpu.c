@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/engine/backend.h"
-#include "core/engine/graph.h"
+#include "layers/cpu/cpu_kernels.h"
 #include "core/base/threadpool.h"
 #include "layers/cpu/conv_cpu.h"
 

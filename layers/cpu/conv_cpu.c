@@ -8,7 +8,8 @@
  *     s2), AVX-512: implicit GEMM, A rows read in place except at the padded
  *     borders;
  *   - the rest: im2col of one block of rows x one K block at a time into
- *     per-thread scratch. */
+ *     per-thread scratch.
+ * The GEMM itself is gemm.h, the Winograd transforms winograd.h. */
 #include "layers/cpu/conv_cpu.h"
 #include "core/base/debug_env.h"
 
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "layers/cpu/gemm.h"
+#include "layers/cpu/winograd.h"
 
 static void *alloc64(size_t bytes) {
     size_t sz = (bytes + 63) & ~(size_t)63;
@@ -51,7 +53,7 @@ static int use_winograd(int k, int s, int cin, int cout) {
 
 static int conv_fmt(const y5_conv_cpu *c) { return (int)c->wpack[0]; }
 
-/* Winograd G (F(4x4): points 0, 1, -1, 1/2, -2, inf, see layers/winograd.c;
+/* Winograd G (F(4x4): points 0, 1, -1, 1/2, -2, inf, see layers/cpu/winograd.c;
  * F(2x2): 0, 1, -1, inf). */
 static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 static const double G4[6][3] = {{1, 0, 0},
@@ -501,24 +503,4 @@ void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
         g.scratch = scratch;
     }
     y5_gemm(pool, &g);
-}
-
-void y5_sgemm(y5_pool *pool, int M, int N, int K, const float *A, int lda,
-              const float *B, int ldb, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    float *bp = alloc64(y5_gemm_packb_len(K, N) * sizeof(float));
-    if (!bp) abort();
-    y5_gemm_packb(bp, B, K, N, ldb);
-    y5_gemm_args g;
-    memset(&g, 0, sizeof g);
-    g.M = M;
-    g.N = N;
-    g.K = K;
-    g.bpack = bp;
-    g.a = A;
-    g.lda = lda;
-    g.c = C;
-    g.ldc = ldc;
-    y5_gemm(pool, &g);
-    free(bp);
 }

@@ -36,9 +36,10 @@ void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
                      float *out, int ld_out, const float *res, int ld_res,
                      int silu, void *scratch);
 
-/* Plain GEMM used by the conv and tested on its own:
- * C[M x N] (ldc) = A[M x K] (lda) * B[K x N] (ldb), all row-major FP32. */
-void y5_sgemm(y5_pool *pool, int M, int N, int K, const float *A, int lda,
-              const float *B, int ldb, float *C, int ldc);
+/* Winograd for stride-1 3x3 convs packed from now on: 0 off, 2 F(2x2,3x3)
+ * for all, 4 F(4x4,3x3) for all, 1 on with the tile size picked per layer,
+ * -1 default (1 when the AVX-512 kernels are in use; Y5_WINOGRAD=0/1/2/4
+ * in the environment overrides it). */
+void y5_conv_set_winograd(int mode);
 
 #endif

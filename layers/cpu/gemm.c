@@ -1,7 +1,7 @@
-/* gemm.c - B packing, the threaded blocked driver, run-time ISA choice and
- * the portable (plain C) macro-kernel. See gemm.h for the layouts. */
+/* gemm.c - B packing, the threaded blocked driver, the portable (plain C)
+ * macro-kernel and y5_sgemm. See gemm.h for the layouts; the AVX2 / AVX-512
+ * macro-kernels are gemm_avx2.c / gemm_avx512.c, the ISA choice isa.c. */
 #include "layers/cpu/gemm.h"
-#include "core/base/debug_env.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -51,44 +51,6 @@ void y5_gemm_packb(float *dst, const float *B, int K, int N, long ldb) {
             }
         }
     }
-}
-
-/* ---- ISA choice --------------------------------------------------------- */
-static int cpu_isa(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("fma"))
-        return Y5_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Y5_ISA_AVX2;
-#endif
-    return Y5_ISA_SCALAR;
-}
-
-static int g_isa = -1;
-
-int y5_gemm_isa(void) {
-    int isa = __atomic_load_n(&g_isa, __ATOMIC_RELAXED);
-    if (isa < 0) {
-        isa = cpu_isa();
-        int want = y5_debug_env()->isa;
-        if (want >= 0) isa = imin(isa, want);
-        __atomic_store_n(&g_isa, isa, __ATOMIC_RELAXED);
-    }
-    return isa;
-}
-
-int y5_gemm_set_isa(int isa) {
-    int cap = cpu_isa();
-    if (isa > cap) isa = cap;
-    if (isa < 0) isa = 0;
-    __atomic_store_n(&g_isa, isa, __ATOMIC_RELAXED);
-    return isa;
-}
-
-const char *y5_gemm_isa_name(int isa) {
-    return isa == Y5_ISA_AVX512 ? "avx512" : isa == Y5_ISA_AVX2 ? "avx2" : "scalar";
 }
 
 /* ---- epilogue helpers --------------------------------------------------- */
@@ -248,73 +210,25 @@ void y5_gemm(y5_pool *pool, const y5_gemm_args *g) {
     y5_pool_run(pool, nt, drv_task, &d);
 }
 
-/* ---- Winograd F(2x2, 3x3) transforms, portable versions ------------------ */
-static void wino_tile_pos(const y5_wino_geom *g, int t, int *img, int *ty, int *tx) {
-    *img = t / g->tiles_hw;
-    int r = t % g->tiles_hw;
-    *ty = r / g->tiles_w;
-    *tx = r % g->tiles_w;
-}
-
-void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
-    for (int t = 0; t < T; t++) {
-        int img, ty, tx;
-        wino_tile_pos(g, t0 + t, &img, &ty, &tx);
-        const float *src[16];
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++) {
-                int iy = 2 * ty - g->p + i, ix = 2 * tx - g->p + j;
-                src[i * 4 + j] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
-                                     ? g->in + (((size_t)img * g->h + iy) * g->w + ix) * g->ld_in
-                                     : NULL;
-            }
-        for (int ci = 0; ci < g->cin; ci++) {
-            float d[16], e[16];
-            for (int q = 0; q < 16; q++) d[q] = src[q] ? src[q][ci] : 0.0f;
-            for (int j = 0; j < 4; j++) {
-                e[0 * 4 + j] = d[0 * 4 + j] - d[2 * 4 + j];
-                e[1 * 4 + j] = d[1 * 4 + j] + d[2 * 4 + j];
-                e[2 * 4 + j] = d[2 * 4 + j] - d[1 * 4 + j];
-                e[3 * 4 + j] = d[1 * 4 + j] - d[3 * 4 + j];
-            }
-            for (int i = 0; i < 4; i++) {
-                float *v = V + (size_t)(i * 4) * xs + (size_t)t * ldv + ci;
-                v[0 * xs] = e[i * 4 + 0] - e[i * 4 + 2];
-                v[1 * xs] = e[i * 4 + 1] + e[i * 4 + 2];
-                v[2 * xs] = e[i * 4 + 2] - e[i * 4 + 1];
-                v[3 * xs] = e[i * 4 + 1] - e[i * 4 + 3];
-            }
-        }
-    }
-}
-
-void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
-    for (int t = 0; t < T; t++) {
-        int img, ty, tx;
-        wino_tile_pos(g, t0 + t, &img, &ty, &tx);
-        for (int co = 0; co < g->cout; co++) {
-            float m[16], s[8];
-            for (int q = 0; q < 16; q++) m[q] = M[q * xs + (size_t)t * ldm + co];
-            for (int j = 0; j < 4; j++) {
-                s[0 * 4 + j] = m[0 * 4 + j] + m[1 * 4 + j] + m[2 * 4 + j];
-                s[1 * 4 + j] = m[1 * 4 + j] - m[2 * 4 + j] - m[3 * 4 + j];
-            }
-            for (int i = 0; i < 2; i++) {
-                int oy = 2 * ty + i;
-                if (oy >= g->ho) break;
-                float y[2];
-                y[0] = s[i * 4 + 0] + s[i * 4 + 1] + s[i * 4 + 2];
-                y[1] = s[i * 4 + 1] - s[i * 4 + 2] - s[i * 4 + 3];
-                for (int j = 0; j < 2; j++) {
-                    int ox = 2 * tx + j;
-                    if (ox >= g->wo) break;
-                    size_t pix = ((size_t)img * g->ho + oy) * g->wo + ox;
-                    float x = y[j] + (g->bias ? g->bias[co] : 0.0f);
-                    if (g->silu) x = y5_silu_ref(x);
-                    if (g->res) x += g->res[pix * g->ld_res + co];
-                    g->out[pix * g->ld_out + co] = x;
-                }
-            }
-        }
-    }
+/* ---- plain GEMM (tests, benchmarks) -------------------------------------- */
+/* Packs B on every call: for callers that multiply a matrix once. */
+void y5_sgemm(y5_pool *pool, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    size_t bytes = (y5_gemm_packb_len(K, N) * sizeof(float) + 63) & ~(size_t)63;
+    float *bp = aligned_alloc(64, bytes ? bytes : 64);
+    if (!bp) abort();
+    y5_gemm_packb(bp, B, K, N, ldb);
+    y5_gemm_args g;
+    memset(&g, 0, sizeof g);
+    g.M = M;
+    g.N = N;
+    g.K = K;
+    g.bpack = bp;
+    g.a = A;
+    g.lda = lda;
+    g.c = C;
+    g.ldc = ldc;
+    y5_gemm(pool, &g);
+    free(bp);
 }

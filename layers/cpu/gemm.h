@@ -1,4 +1,7 @@
-/* gemm.h - internal: the FP32 GEMM behind the CPU convolution.
+/* gemm.h - internal: the FP32 GEMM behind the CPU convolution (gemm.c,
+ * macro-kernels in gemm_avx2.c / gemm_avx512.c). Winograd's transforms are
+ * in winograd.h, the ISA choice in isa.h, the other CPU kernels in
+ * cpu_kernels.h.
  *
  * C[M x N] = A[M x K] * B[K x N] with a fused epilogue, row-major.
  *
@@ -23,6 +26,7 @@
 
 #include <stddef.h>
 #include "core/base/threadpool.h"
+#include "layers/cpu/isa.h"
 
 #define Y5_NR 48          /* packed panel width (3 AVX-512 vectors) */
 #define Y5_MC_MAX 256     /* most A rows one task packs at once */
@@ -57,21 +61,13 @@ typedef struct {
 
 typedef void (*y5_gemm_macro_fn)(const y5_gemm_blk *b);
 
-/* Micro-architecture variants (run-time choice). */
-enum { Y5_ISA_SCALAR = 0, Y5_ISA_AVX2 = 1, Y5_ISA_AVX512 = 2 };
+/* Macro-kernel per ISA (Y5_ISA_*, isa.h; chosen at run time). */
 void y5_gemm_macro_scalar(const y5_gemm_blk *b);
 void y5_gemm_macro_avx2(const y5_gemm_blk *b);
 void y5_gemm_macro_avx512(const y5_gemm_blk *b);
 #define Y5_MR_SCALAR 4
 #define Y5_MR_AVX2 6
 #define Y5_MR_AVX512 8
-
-/* Best ISA the CPU supports (or Y5_ISA=scalar|avx2|avx512 from the
- * environment, capped at what the CPU has). */
-int y5_gemm_isa(void);
-/* Forces an ISA (tests); returns the one actually used (capped by the CPU). */
-int y5_gemm_set_isa(int isa);
-const char *y5_gemm_isa_name(int isa);
 
 /* Fills dst (row-major, row stride ldd) with A[m0 + r, k0 + c] for
  * r < mc, c < kc (im2col). */
@@ -93,56 +89,16 @@ typedef struct {
 size_t y5_gemm_scratch(int K, int n_threads);
 void y5_gemm(y5_pool *pool, const y5_gemm_args *g);
 
-/* ---- Winograd F(2x2, 3x3) for stride-1 3x3 convs -------------------------
- * Tiles of 2x2 output pixels, t = (image, ty, tx) over an n x tiles_h x
- * tiles_w grid. V[xi][t][ci] (xi = 4x4 transform position, row stride ldv,
- * plane stride xs between xi) = B^T d B of the 4x4 input patch at (2ty - p, 2tx - p);
- * after the 16 GEMMs M[xi][t][co] = V[xi] U[xi], out = A^T M A + epilogue. */
-typedef struct {
-    const float *in;
-    int h, w, ld_in, cin, p;
-    int tiles_w, tiles_hw;    /* tiles per row, per image */
-    float *out;
-    int ho, wo, ld_out, cout;
-    const float *bias, *res;
-    int ld_res, silu;
-} y5_wino_geom;
-void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
-void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
-void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
-void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
-
-/* ---- Winograd F(4x4, 3x3) (layers/winograd.c, winograd_avx512.c) --------
- * Same geometry with 4x4 output tiles: V[xi][t][ci] over 36 planes xi = 6i + j
- * of the 6x6 input patch at (4ty - p, 4tx - p); out = A^T M A + epilogue.
- * The out transforms write channels [0, g->cout) of g->out / read g->bias,
- * g->res at those channels (callers offset them for a slice of cout). */
-void y5_wino4_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
-void y5_wino4_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
-void y5_wino4_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
-void y5_wino4_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
-
 /* The macro-kernel and its MR for an ISA. */
 y5_gemm_macro_fn y5_gemm_macro_for(int isa, int *mr);
 
-/* Winograd for stride-1 3x3 convs packed from now on: 0 off, 2 F(2x2,3x3)
- * for all, 4 F(4x4,3x3) for all, 1 on with the tile size picked per layer,
- * -1 default (1 when the AVX-512 kernels are in use; Y5_WINOGRAD=0/1/2/4
- * in the environment overrides it). */
-void y5_conv_set_winograd(int mode);
-
-/* Accurate vectorisable SiLU reference (scalar): x / (1 + exp(-x)). */
+/* Accurate vectorisable SiLU reference (scalar): x / (1 + exp(-x)); the
+ * epilogue of the portable GEMM and Winograd kernels. */
 float y5_silu_ref(float x);
 
-/* ---- AVX-512 kernels of the small layers (layers/pointwise_avx512.c) ---- */
-/* Detect decode of one grid row, all na anchors: w cells of the head
- * (cell stride ld, anchor a's no values at a * no), into pred rows of no
- * floats: anchor a's row x at dst + a * dst_astride + x * no (sigmoid, then
- * box with anchors[2a], anchors[2a+1]: see layers/detect.c). */
-void y5_decode_row_avx512(const float *src, long ld, float *dst, long dst_astride, int na, const float *anchors,
-                          int w, int no, float y, float stride, float lazy_min);
-/* Output row y of a k x k stride-1 clipped max pool of one NHWC image;
- * returns -1 (nothing written) when k is too large for it. */
-int y5_maxpool_row_avx512(const float *img, int h, int w, int c, int ld_in, float *out, int ld_out, int k, int y);
+/* Plain GEMM used by tests and benchmarks (packs B on every call):
+ * C[M x N] (ldc) = A[M x K] (lda) * B[K x N] (ldb), all row-major FP32. */
+void y5_sgemm(y5_pool *pool, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc);
 
 #endif

@@ -1,9 +1,10 @@
-/* winograd.c - Winograd F(4x4, 3x3) transforms, portable versions (the
- * AVX-512 ones in layers/winograd_avx512.c do the same arithmetic 16
+/* winograd.c - Winograd F(4x4, 3x3) (and, at the end, F(2x2, 3x3))
+ * transforms, portable versions (the AVX-512 ones in
+ * layers/cpu/winograd_avx512.c do the same arithmetic 16
  * channels at a time). 6x6 input tiles at (4 ty - p, 4 tx - p); V plane
  * xi = 6 i + j holds (B^T d B)[i][j]; after the GEMMs the output tile is
  * A^T M A (4x4) + bias, SiLU, residual; the weights are U = G g G^T
- * (layers/conv_cpu.c). Interpolation points 0, 1, -1, 1/2, -2 and infinity:
+ * (layers/cpu/conv_cpu.c). Interpolation points 0, 1, -1, 1/2, -2 and infinity:
  * about 35% less FP32 rounding error than the usual 0, +-1, +-2.
  *
  *   B^T = [1 -3/2  -2  3/2 1 0]   A^T = [1  1  1   1    1 0]
@@ -12,7 +13,8 @@
  *         [0  -2   -1    2 1 0]         [0  1 -1  1/8  -8 1]
  *         [0  1/2  -1 -1/2 1 0]
  *         [0   1 -3/2   -2 3/2 1]                                          */
-#include "layers/cpu/gemm.h"
+#include "layers/cpu/winograd.h"
+#include "layers/cpu/gemm.h" /* y5_silu_ref */
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
@@ -83,6 +85,70 @@ void y5_wino4_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, l
                     if (g->res) x += g->res[pix * g->ld_res + co];
                     g->out[pix * g->ld_out + co] = x;
                 }
+        }
+    }
+}
+
+/* ---- Winograd F(2x2, 3x3) transforms, portable versions ------------------ */
+void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
+    for (int t = 0; t < T; t++) {
+        int img, ty, tx;
+        tile_pos(g, t0 + t, &img, &ty, &tx);
+        const float *src[16];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                int iy = 2 * ty - g->p + i, ix = 2 * tx - g->p + j;
+                src[i * 4 + j] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
+                                     ? g->in + (((size_t)img * g->h + iy) * g->w + ix) * g->ld_in
+                                     : NULL;
+            }
+        for (int ci = 0; ci < g->cin; ci++) {
+            float d[16], e[16];
+            for (int q = 0; q < 16; q++) d[q] = src[q] ? src[q][ci] : 0.0f;
+            for (int j = 0; j < 4; j++) {
+                e[0 * 4 + j] = d[0 * 4 + j] - d[2 * 4 + j];
+                e[1 * 4 + j] = d[1 * 4 + j] + d[2 * 4 + j];
+                e[2 * 4 + j] = d[2 * 4 + j] - d[1 * 4 + j];
+                e[3 * 4 + j] = d[1 * 4 + j] - d[3 * 4 + j];
+            }
+            for (int i = 0; i < 4; i++) {
+                float *v = V + (size_t)(i * 4) * xs + (size_t)t * ldv + ci;
+                v[0 * xs] = e[i * 4 + 0] - e[i * 4 + 2];
+                v[1 * xs] = e[i * 4 + 1] + e[i * 4 + 2];
+                v[2 * xs] = e[i * 4 + 2] - e[i * 4 + 1];
+                v[3 * xs] = e[i * 4 + 1] - e[i * 4 + 3];
+            }
+        }
+    }
+}
+
+void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
+    for (int t = 0; t < T; t++) {
+        int img, ty, tx;
+        tile_pos(g, t0 + t, &img, &ty, &tx);
+        for (int co = 0; co < g->cout; co++) {
+            float m[16], s[8];
+            for (int q = 0; q < 16; q++) m[q] = M[q * xs + (size_t)t * ldm + co];
+            for (int j = 0; j < 4; j++) {
+                s[0 * 4 + j] = m[0 * 4 + j] + m[1 * 4 + j] + m[2 * 4 + j];
+                s[1 * 4 + j] = m[1 * 4 + j] - m[2 * 4 + j] - m[3 * 4 + j];
+            }
+            for (int i = 0; i < 2; i++) {
+                int oy = 2 * ty + i;
+                if (oy >= g->ho) break;
+                float y[2];
+                y[0] = s[i * 4 + 0] + s[i * 4 + 1] + s[i * 4 + 2];
+                y[1] = s[i * 4 + 1] - s[i * 4 + 2] - s[i * 4 + 3];
+                for (int j = 0; j < 2; j++) {
+                    int ox = 2 * tx + j;
+                    if (ox >= g->wo) break;
+                    size_t pix = ((size_t)img * g->ho + oy) * g->wo + ox;
+                    float x = y[j] + (g->bias ? g->bias[co] : 0.0f);
+                    if (g->silu) x = y5_silu_ref(x);
+                    if (g->res) x += g->res[pix * g->ld_res + co];
+                    g->out[pix * g->ld_out + co] = x;
+                }
+            }
         }
     }
 }

@@ -1,9 +1,10 @@
-/* winograd_avx512.c - Winograd F(4x4, 3x3) transforms, 16 channels per
- * vector (see gemm.h for the layouts; layers/winograd.c has the portable
- * versions and the matrices: points 0, 1, -1, 1/2, -2 and infinity). */
+/* winograd_avx512.c - Winograd F(4x4, 3x3) and F(2x2, 3x3) transforms, 16
+ * channels per vector (see winograd.h for the layouts; layers/cpu/winograd.c
+ * has the portable versions and the matrices: points 0, 1, -1, 1/2, -2 and
+ * infinity). Compiled with -mavx512f/vl/bw/dq only. */
 #include <immintrin.h>
 
-#include "layers/cpu/gemm.h"
+#include "layers/cpu/winograd.h"
 #include "layers/cpu/avx512_math.h"
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
@@ -109,6 +110,89 @@ void y5_wino4_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, l
                     if (g->silu) v = y5_silu512(v);
                     if (g->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, g->res + pix * g->ld_res + co));
                     _mm512_mask_storeu_ps(g->out + pix * g->ld_out + co, m, v);
+                }
+            }
+        }
+    }
+}
+
+/* ---- Winograd F(2x2, 3x3) transforms, 16 channels per vector ------------- */
+void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
+    for (int t = 0; t < T; t++) {
+        int img, ty, tx;
+        tile_pos(g, t0 + t, &img, &ty, &tx);
+        const float *src[16];
+        unsigned valid = 0;
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                int iy = 2 * ty - g->p + i, ix = 2 * tx - g->p + j;
+                int ok = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
+                src[i * 4 + j] = ok ? g->in + (((size_t)img * g->h + iy) * g->w + ix) * g->ld_in : g->in;
+                valid |= (unsigned)ok << (i * 4 + j);
+            }
+        float *vt = V + (size_t)t * ldv;
+        for (int ci = 0; ci < g->cin; ci += 16) {
+            int rem = g->cin - ci;
+            __mmask16 m = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
+            __m512 d[16], e[16];
+            for (int q = 0; q < 16; q++)
+                d[q] = _mm512_maskz_loadu_ps((valid >> q & 1) ? m : 0, src[q] + ci);
+            for (int j = 0; j < 4; j++) {
+                e[0 * 4 + j] = _mm512_sub_ps(d[0 * 4 + j], d[2 * 4 + j]);
+                e[1 * 4 + j] = _mm512_add_ps(d[1 * 4 + j], d[2 * 4 + j]);
+                e[2 * 4 + j] = _mm512_sub_ps(d[2 * 4 + j], d[1 * 4 + j]);
+                e[3 * 4 + j] = _mm512_sub_ps(d[1 * 4 + j], d[3 * 4 + j]);
+            }
+            for (int i = 0; i < 4; i++) {
+                float *v = vt + (size_t)(i * 4) * xs + ci;
+                _mm512_mask_storeu_ps(v, m, _mm512_sub_ps(e[i * 4 + 0], e[i * 4 + 2]));
+                _mm512_mask_storeu_ps(v + xs, m, _mm512_add_ps(e[i * 4 + 1], e[i * 4 + 2]));
+                _mm512_mask_storeu_ps(v + 2 * xs, m, _mm512_sub_ps(e[i * 4 + 2], e[i * 4 + 1]));
+                _mm512_mask_storeu_ps(v + 3 * xs, m, _mm512_sub_ps(e[i * 4 + 1], e[i * 4 + 3]));
+            }
+        }
+    }
+}
+
+void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
+    for (int t = 0; t < T; t++) {
+        int img, ty, tx;
+        tile_pos(g, t0 + t, &img, &ty, &tx);
+        const int ny = imin(2, g->ho - 2 * ty), nx = imin(2, g->wo - 2 * tx);
+        float *dst[4];
+        const float *rsrc[4];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) {
+                size_t pix = ((size_t)img * g->ho + 2 * ty + i) * g->wo + 2 * tx + j;
+                int ok = i < ny && j < nx;
+                dst[i * 2 + j] = ok ? g->out + pix * g->ld_out : NULL;
+                rsrc[i * 2 + j] = ok && g->res ? g->res + pix * g->ld_res : NULL;
+            }
+        const float *mt = M + (size_t)t * ldm;
+        for (int co = 0; co < g->cout; co += 16) {
+            int rem = g->cout - co;
+            __mmask16 m = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1);
+            __m512 s[8];
+            for (int j = 0; j < 4; j++) {
+                __m512 m0 = _mm512_maskz_loadu_ps(m, mt + (size_t)(0 * 4 + j) * xs + co);
+                __m512 m1 = _mm512_maskz_loadu_ps(m, mt + (size_t)(1 * 4 + j) * xs + co);
+                __m512 m2 = _mm512_maskz_loadu_ps(m, mt + (size_t)(2 * 4 + j) * xs + co);
+                __m512 m3 = _mm512_maskz_loadu_ps(m, mt + (size_t)(3 * 4 + j) * xs + co);
+                s[0 * 4 + j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                s[1 * 4 + j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+            }
+            __m512 bv = g->bias ? _mm512_maskz_loadu_ps(m, g->bias + co) : _mm512_setzero_ps();
+            for (int i = 0; i < 2; i++) {
+                __m512 y[2];
+                y[0] = _mm512_add_ps(_mm512_add_ps(s[i * 4 + 0], s[i * 4 + 1]), s[i * 4 + 2]);
+                y[1] = _mm512_sub_ps(_mm512_sub_ps(s[i * 4 + 1], s[i * 4 + 2]), s[i * 4 + 3]);
+                for (int j = 0; j < 2; j++) {
+                    float *d = dst[i * 2 + j];
+                    if (!d) continue;
+                    __m512 x = _mm512_add_ps(y[j], bv);
+                    if (g->silu) x = y5_silu512(x);
+                    if (rsrc[i * 2 + j]) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, rsrc[i * 2 + j] + co));
+                    _mm512_mask_storeu_ps(d + co, m, x);
                 }
             }
         }

@@ -5,7 +5,7 @@
 
 #include "core/base/threadpool.h"
 #include "layers/cpu/conv_cpu.h"
-#include "layers/cpu/gemm.h"
+#include "layers/cpu/isa.h"
 #include "tests/t.h"
 
 static unsigned long long c_rng = 0x9E3779B97F4A7C15ull;
