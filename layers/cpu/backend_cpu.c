@@ -1,6 +1,7 @@
 /* backend_cpu.c - the CPU backend: FP32 NHWC, the reference every other
- * backend is tested against. Convs go to layers/conv_cpu.c; the other ops
- * to their layer files. */
+ * backend is tested against (tests/backend/test_backend_ops.c). Convs run in
+ * layers/cpu/conv_cpu.c (GEMM, Winograd, implicit GEMM); the other ops in the
+ * kernels of layers/cpu/cpu_kernels.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
