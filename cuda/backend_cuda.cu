@@ -1,4 +1,4 @@
-/* backend_cuda.cu - the CUDA backend behind core/backend.h: FP16 NHWC
+/* backend_cuda.cu - the CUDA backend behind core/engine/backend.h: FP16 NHWC
  * activations in one device arena, FP32 accumulation.
  *
  * A conv is one cuBLAS GEMM per chunk of output pixels. With NHWC the

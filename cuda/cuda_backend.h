@@ -55,7 +55,7 @@ int y5_cuda_graph_ready(const y5_backend *b);
  * row-major, tightly packed) into batch slot `slot` of the network input
  * view `in` (in->w x in->h, as the plan; c = 3): the image resized to
  * new_w x new_h with OpenCV's fixed-point INTER_LINEAR (bit exact with
- * core/letterbox.c; a plain copy when new == original), placed at
+ * core/image/letterbox.c; a plain copy when new == original), placed at
  * (left, top), the rest 114, every value u8 / 255 rounded to half: the same
  * halves the CPU letterbox + input_commit give. Pass the y5_letterbox_geom
  * fields new_w, new_h, top, left. This is the table's letterbox entry. rgb is copied into pinned memory before
@@ -69,7 +69,7 @@ int y5_cuda_letterbox(y5_backend *b, const y5_view *in, int slot, const uint8_t 
 /* --- NMS on the GPU --------------------------------------------------------
  * ultralytics v7.0 non_max_suppression over image `image` of the device pred
  * (rows x no per image, as the last forward left it), the same rules and the
- * same float arithmetic as core/nms.c (obj > conf, conf = obj * cls, single
+ * same float arithmetic as core/post/nms.c (obj > conf, conf = obj * cls, single
  * or multi label, class filter, stable sort by conf descending, max_nms,
  * class offset 7680 unless agnostic, IoU > iou_thres strict, max_det).
  * Writes at most max_out boxes in network-input pixels (before

@@ -1,5 +1,5 @@
 /* kernels_letterbox.cu - detect.py's letterbox on the GPU, bit exact with
- * core/letterbox.c.
+ * core/image/letterbox.c.
  *
  * The host builds OpenCV's INTER_LINEAR tables with the same float and
  * double expressions as letterbox.c (xofs and the two int16 alphas per

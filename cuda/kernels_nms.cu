@@ -1,5 +1,5 @@
 /* kernels_nms.cu - candidates + class-aware NMS on the GPU, the same rules
- * and float arithmetic as core/nms.c, so it returns the same boxes.
+ * and float arithmetic as core/post/nms.c, so it returns the same boxes.
  *
  * 1. candidates: one thread per pred row: obj > conf; single label: the
  *    first maximum of cls * obj (float32 products; a NaN drops the row, as
@@ -17,7 +17,7 @@
  *    - up to 32768 candidates: a 64x64-tiled kernel computes for each box
  *      the bitmask of later boxes it would suppress, and one warp scans the
  *      boxes in order keeping every box no kept box suppresses (a suppressed
- *      box never suppresses: the same result as core/nms.c's loop);
+ *      box never suppresses: the same result as core/post/nms.c's loop);
  *    - above that (only when max_nms allows it): one block walks the
  *      candidates in order, testing each against the kept boxes in parallel.
  * 4. the kept boxes (network pixels) and their count come back in one copy. */
@@ -100,7 +100,7 @@ __global__ void k_nms_prep(const unsigned long long *__restrict__ sorted, int n,
     }
 }
 
-/* core/nms.c's test with k a kept box and c a later candidate. */
+/* core/post/nms.c's test with k a kept box and c a later candidate. */
 __device__ __forceinline__ bool iou_above(float4 k, float ka, float4 c, float ca, double thr) {
     const float xx1 = k.x > c.x ? k.x : c.x;
     const float yy1 = k.y > c.y ? k.y : c.y;
@@ -195,7 +195,7 @@ __global__ void k_nms_gather(const y5_det *__restrict__ det, const int *__restri
         out[k] = det[kept[k]];
 }
 
-/* The double Python had for the threshold the user typed (as core/nms.c). */
+/* The double Python had for the threshold the user typed (as core/post/nms.c). */
 static double py_threshold(float t) {
     char buf[32];
     for (int prec = 6; prec <= 9; prec++) {

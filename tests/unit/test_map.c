@@ -1,4 +1,4 @@
-/* test_map.c - the val.py scorer (core/map.c) on hand-made cases whose AP is
+/* test_map.c - the val.py scorer (core/app/map.c) on hand-made cases whose AP is
  * worked out in the comments.
  *
  * One fact shapes every expected value: compute_ap appends the point
