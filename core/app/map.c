@@ -393,37 +393,24 @@ static int cmp_int(const void *a, const void *b) {
 
 #define NPX 1000
 
-int y5_map_compute(const y5_map_stats *s, y5_map_result *r) {
-    memset(r, 0, sizeof *r);
-    r->seen = s->seen;
-    r->n_labels = (int)s->n_lab;
-    for (size_t i = 0; i < s->n_pred && !r->any_tp; i++)
-        if (s->correct[i]) r->any_tp = 1;
-    if (!r->any_tp) return 0; /* val.py: every metric stays 0, no class rows */
+/* Per-class scratch of y5_map_compute, sized for every prediction. */
+typedef struct {
+    int *order;          /* predictions by descending confidence (np.argsort(-conf)) */
+    double *xs;          /* -conf of one class's predictions, in that order */
+    double *rec, *pre;   /* recall / precision curves, Y5_MAP_NIOU rows of npred */
+    double *col_r, *col_p;
+} map_scratch;
 
-    const int npred = (int)s->n_pred;
-    int rc = -1;
-    int *order = malloc(((size_t)npred + 1) * sizeof(int));
-    double *key = malloc(((size_t)npred + 1) * sizeof(double));
-    int *tsorted = malloc((s->n_lab + 1) * sizeof(int));
-    /* per class scratch, sized for every prediction */
-    double *xs = malloc(((size_t)npred + 1) * sizeof(double));
-    double *rec = malloc(((size_t)npred + 1) * Y5_MAP_NIOU * sizeof(double));
-    double *pre = malloc(((size_t)npred + 1) * Y5_MAP_NIOU * sizeof(double));
-    double *pc = NULL, *rcur = NULL;
-    double *col_r = malloc(((size_t)npred + 1) * sizeof(double)), *col_p = malloc(((size_t)npred + 1) * sizeof(double));
-    if (!order || !key || !tsorted || !xs || !rec || !pre || !col_r || !col_p) goto done;
-
-    /* i = np.argsort(-conf) */
-    for (int i = 0; i < npred; i++) key[i] = -(double)s->conf[i];
-    y5_np_argsort(key, npred, order);
-
-    /* unique_classes, nt = np.unique(target_cls, return_counts=True) */
-    memcpy(tsorted, s->tcls, s->n_lab * sizeof(int));
-    qsort(tsorted, s->n_lab, sizeof(int), cmp_int);
+/* unique_classes, nt = np.unique(target_cls, return_counts=True): fills
+ * r->n_cls, r->cls, r->nt and allocates the per-class result arrays. */
+static int unique_classes(const y5_map_stats *s, y5_map_result *r) {
+    int *ts = malloc((s->n_lab + 1) * sizeof(int));
+    if (!ts) return -1;
+    memcpy(ts, s->tcls, s->n_lab * sizeof(int));
+    qsort(ts, s->n_lab, sizeof(int), cmp_int);
     int nc = 0;
     for (size_t i = 0; i < s->n_lab; i++)
-        if (i == 0 || tsorted[i] != tsorted[i - 1]) nc++;
+        if (i == 0 || ts[i] != ts[i - 1]) nc++;
     r->n_cls = nc;
     r->cls = calloc((size_t)nc + 1, sizeof(int));
     r->nt = calloc((size_t)nc + 1, sizeof(int));
@@ -433,51 +420,55 @@ int y5_map_compute(const y5_map_stats *s, y5_map_result *r) {
     r->ap50 = calloc((size_t)nc + 1, sizeof(double));
     r->ap = calloc((size_t)nc + 1, sizeof(double));
     r->ap_t = calloc(((size_t)nc + 1) * Y5_MAP_NIOU, sizeof(double));
-    pc = calloc(((size_t)nc + 1) * NPX, sizeof(double));   /* p curves */
-    rcur = calloc(((size_t)nc + 1) * NPX, sizeof(double)); /* r curves */
-    if (!r->cls || !r->nt || !r->p || !r->r || !r->f1 || !r->ap50 || !r->ap || !r->ap_t || !pc || !rcur) goto done;
+    if (!r->cls || !r->nt || !r->p || !r->r || !r->f1 || !r->ap50 || !r->ap || !r->ap_t) { free(ts); return -1; }
     for (size_t i = 0, k = 0; i < s->n_lab; i++) {
-        if (i == 0 || tsorted[i] != tsorted[i - 1]) r->cls[k++] = tsorted[i];
+        if (i == 0 || ts[i] != ts[i - 1]) r->cls[k++] = ts[i];
         r->nt[k - 1]++;
     }
+    free(ts);
+    return 0;
+}
 
-    double px[NPX];
-    for (int q = 0; q < NPX; q++) px[q] = linspace01(q, NPX);
-
-    for (int ci = 0; ci < nc; ci++) {
-        const int c = r->cls[ci], n_l = r->nt[ci];
-        /* this class's predictions, in confidence order */
-        int n_p = 0;
-        long tpc[Y5_MAP_NIOU] = {0}, fpc[Y5_MAP_NIOU] = {0};
-        for (int k = 0; k < npred; k++) {
-            const int i = order[k];
-            if (s->pcls[i] != c) continue;
-            xs[n_p] = -(double)s->conf[i];
-            for (int t = 0; t < Y5_MAP_NIOU; t++) {
-                if (s->correct[i] >> t & 1) tpc[t]++;
-                else fpc[t]++;
-                rec[(size_t)t * npred + n_p] = (double)tpc[t] / ((double)n_l + 1e-16);
-                pre[(size_t)t * npred + n_p] = (double)tpc[t] / (double)(tpc[t] + fpc[t]);
-            }
-            n_p++;
-        }
-        if (n_p == 0 || n_l == 0) continue;
-        /* r = interp(-px, -conf, recall[:, 0], left=0); p likewise, left=1 */
-        const double *r0 = rec, *p0 = pre;
-        for (int q = 0; q < NPX; q++) {
-            rcur[(size_t)ci * NPX + q] = y5_np_interp(-px[q], xs, r0, n_p, 0.0, r0[n_p - 1]);
-            pc[(size_t)ci * NPX + q] = y5_np_interp(-px[q], xs, p0, n_p, 1.0, p0[n_p - 1]);
-        }
+/* ap_per_class's loop body for class index ci: its recall/precision curves
+ * at every IoU threshold, their values at the px confidences (rcur, pc rows
+ * ci) and its AP per threshold (r->ap_t). */
+static void class_curves(const y5_map_stats *s, y5_map_result *r, int ci, const double *px, map_scratch *m,
+                         double *rcur, double *pc) {
+    const int npred = (int)s->n_pred, c = r->cls[ci], n_l = r->nt[ci];
+    /* this class's predictions, in confidence order */
+    int n_p = 0;
+    long tpc[Y5_MAP_NIOU] = {0}, fpc[Y5_MAP_NIOU] = {0};
+    for (int k = 0; k < npred; k++) {
+        const int i = m->order[k];
+        if (s->pcls[i] != c) continue;
+        m->xs[n_p] = -(double)s->conf[i];
         for (int t = 0; t < Y5_MAP_NIOU; t++) {
-            for (int k = 0; k < n_p; k++) {
-                col_r[k] = rec[(size_t)t * npred + k];
-                col_p[k] = pre[(size_t)t * npred + k];
-            }
-            r->ap_t[(size_t)ci * Y5_MAP_NIOU + t] = y5_map_compute_ap(col_r, col_p, n_p);
+            if (s->correct[i] >> t & 1) tpc[t]++;
+            else fpc[t]++;
+            m->rec[(size_t)t * npred + n_p] = (double)tpc[t] / ((double)n_l + 1e-16);
+            m->pre[(size_t)t * npred + n_p] = (double)tpc[t] / (double)(tpc[t] + fpc[t]);
         }
+        n_p++;
     }
+    if (n_p == 0 || n_l == 0) return;
+    /* r = interp(-px, -conf, recall[:, 0], left=0); p likewise, left=1 */
+    const double *r0 = m->rec, *p0 = m->pre;
+    for (int q = 0; q < NPX; q++) {
+        rcur[(size_t)ci * NPX + q] = y5_np_interp(-px[q], m->xs, r0, n_p, 0.0, r0[n_p - 1]);
+        pc[(size_t)ci * NPX + q] = y5_np_interp(-px[q], m->xs, p0, n_p, 1.0, p0[n_p - 1]);
+    }
+    for (int t = 0; t < Y5_MAP_NIOU; t++) {
+        for (int k = 0; k < n_p; k++) {
+            m->col_r[k] = m->rec[(size_t)t * npred + k];
+            m->col_p[k] = m->pre[(size_t)t * npred + k];
+        }
+        r->ap_t[(size_t)ci * Y5_MAP_NIOU + t] = y5_map_compute_ap(m->col_r, m->col_p, n_p);
+    }
+}
 
-    /* f1 = 2pr / (p + r + eps); i = smooth(f1.mean(0), 0.1).argmax() */
+/* f1 = 2pr / (p + r + eps); i = smooth(f1.mean(0), 0.1).argmax(): the index
+ * into px of the operating point where P and R are read. */
+static int max_f1_index(const double *pc, const double *rcur, int nc) {
     double f1m[NPX];
     for (int q = 0; q < NPX; q++) {
         double acc = 0.0;
@@ -504,6 +495,44 @@ int y5_map_compute(const y5_map_stats *s, y5_map_result *r) {
             best_v = acc;
         }
     }
+    return best;
+}
+
+int y5_map_compute(const y5_map_stats *s, y5_map_result *r) {
+    memset(r, 0, sizeof *r);
+    r->seen = s->seen;
+    r->n_labels = (int)s->n_lab;
+    for (size_t i = 0; i < s->n_pred && !r->any_tp; i++)
+        if (s->correct[i]) r->any_tp = 1;
+    if (!r->any_tp) return 0; /* val.py: every metric stays 0, no class rows */
+
+    const size_t np1 = s->n_pred + 1;
+    int rc = -1;
+    map_scratch m = {0};
+    double *key = malloc(np1 * sizeof(double)), *pc = NULL, *rcur = NULL;
+    m.order = malloc(np1 * sizeof(int));
+    m.xs = malloc(np1 * sizeof(double));
+    m.rec = malloc(np1 * Y5_MAP_NIOU * sizeof(double));
+    m.pre = malloc(np1 * Y5_MAP_NIOU * sizeof(double));
+    m.col_r = malloc(np1 * sizeof(double));
+    m.col_p = malloc(np1 * sizeof(double));
+    if (!key || !m.order || !m.xs || !m.rec || !m.pre || !m.col_r || !m.col_p) goto done;
+
+    /* i = np.argsort(-conf) */
+    for (size_t i = 0; i < s->n_pred; i++) key[i] = -(double)s->conf[i];
+    y5_np_argsort(key, (int)s->n_pred, m.order);
+
+    if (unique_classes(s, r)) goto done;
+    const int nc = r->n_cls;
+    pc = calloc(((size_t)nc + 1) * NPX, sizeof(double));   /* p curves */
+    rcur = calloc(((size_t)nc + 1) * NPX, sizeof(double)); /* r curves */
+    if (!pc || !rcur) goto done;
+
+    double px[NPX];
+    for (int q = 0; q < NPX; q++) px[q] = linspace01(q, NPX);
+    for (int ci = 0; ci < nc; ci++) class_curves(s, r, ci, px, &m, rcur, pc);
+
+    int best = max_f1_index(pc, rcur, nc);
     r->conf_at = px[best];
     for (int ci = 0; ci < nc; ci++) {
         const double p = pc[(size_t)ci * NPX + best], rr = rcur[(size_t)ci * NPX + best];
@@ -519,14 +548,13 @@ int y5_map_compute(const y5_map_stats *s, y5_map_result *r) {
     r->map = y5_np_sum(r->ap, nc) / nc;
     rc = 0;
 done:
-    free(order);
     free(key);
-    free(tsorted);
-    free(xs);
-    free(rec);
-    free(pre);
-    free(col_r);
-    free(col_p);
+    free(m.order);
+    free(m.xs);
+    free(m.rec);
+    free(m.pre);
+    free(m.col_r);
+    free(m.col_p);
     free(pc);
     free(rcur);
     if (rc) y5_map_result_free(r);
