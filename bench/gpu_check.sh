@@ -1,7 +1,7 @@
 #!/bin/bash
 # gpu_check.sh - the GPU check, one command on a bare, offline GPU machine.
 #
-#   here:   scripts/stage_gpu.sh a          (then b for the second part)
+#   here:   scripts/stage_gpu.sh a          (then b, then c)
 #   there:  bash bench/gpu_check.sh a       (device tool: carry ["gpu_stage"], timeout_s 600)
 #
 # What travels is limited to 64 MiB, so the check has two parts, each with
@@ -15,18 +15,22 @@
 #   b  the yolov5m-synth GPU test and its PyTorch FP16 calibration; the
 #      benchmarks of bench/gpu.sh (cuBLAS FP16 peak, yolov5c against PyTorch
 #      FP16 at batch 1/8/32/64, per-layer profile at batch 32)
+#   c  the experiment (issue 13): bench/pipeline.sh --gpu, yolov5c detect on
+#      300 and 2000 1920x1080 JPEGs against PyTorch sequential / 2 threads /
+#      3 processes on the same card (pipeline_gpu.md)
 # A test that skips counts as a failure here: on the GPU machine every GPU
 # test whose data is staged must run. Tests whose data the part does not
 # carry are listed as "not in this part", never counted as passes.
 #
 # Output in $OUT (at most 8 files): summary.md (written last and printed),
-# logs.tgz (every log), and for part b gpu.md and profile_b32.csv.
+# logs.tgz (every log), for part b gpu.md and profile_b32.csv, for part c
+# pipeline_gpu.md and pipeline_gpu_stats.json.
 # The whole run keeps inside $BUDGET_S seconds (default 510): steps that would
 # not fit are recorded as skipped for time.
 set -u
 cd "$(dirname "$0")/.."
 PART=${1:-}
-case "$PART" in a|b) ;; *) echo "usage: bench/gpu_check.sh a|b" >&2; exit 2 ;; esac
+case "$PART" in a|b|c) ;; *) echo "usage: bench/gpu_check.sh a|b|c" >&2; exit 2 ;; esac
 T0=$(date +%s)
 BUDGET=${BUDGET_S:-510}
 OUT=${OUT:-/tmp/y5gpu_out}
@@ -117,6 +121,7 @@ fi
 
 # ---- every GPU test in its own process
 part_of() { case "$1" in *yolov5m*) echo b ;; *) echo a ;; esac; }
+[ "$PART" = c ] && part_of() { echo a-or-b; }
 ntest=0; npass=0
 for t in $(build/y5test --list gpu_); do
     [ "$(part_of "$t")" = "$PART" ] || { note "$t: not in this part (its data travels with part $(part_of "$t"))"; continue; }
@@ -169,7 +174,7 @@ if [ "$PART" = a ]; then
     calib yolov5n bus 640 640 480
     calib yolov5n zidane 640 384 640
     calib yolov5n zidane 1280 736 1280
-else
+elif [ "$PART" = b ]; then
     calib yolov5m-synth bus 640 640 480
 fi
 
@@ -215,5 +220,15 @@ if [ "$PART" = b ]; then
         row "bench/gpu.sh" "skipped for time" 0 "$l s left"
         fail
     fi
+fi
+# ---- part c: the experiment
+if [ "$PART" = c ]; then
+    l=$(left)
+    run pipeline $((l - 10)) env SHARED="$SHARED" sh bench/pipeline.sh --gpu --no-build --out "$LOGS/pipe" \
+        --budget-s $((l - 20)) --counts "2 100 300 2000"
+    row "bench/pipeline.sh --gpu (yolov5m-synth 1920, FP16, 300 and 2000 images)" "$(verdict $RC)" "$SECS" \
+        "$(grep -m3 -E '^- (PASS|MISS|n/a)' "$LOGS/pipe/pipeline_gpu.md" 2>/dev/null | tr '\n' ' ' | cut -c1-200)"
+    [ "$RC" -eq 0 ] || fail
+    cp "$LOGS/pipe/pipeline_gpu.md" "$LOGS/pipe/pipeline_gpu_stats.json" "$OUT/" 2>/dev/null
 fi
 finish

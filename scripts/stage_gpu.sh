@@ -3,7 +3,7 @@
 # machine into ./gpu_stage (git-ignored), to travel with the tree (the device
 # tool's `carry: ["gpu_stage"]`).
 #
-#   scripts/stage_gpu.sh a|b [SHARED]     (SHARED defaults to ../shared)
+#   scripts/stage_gpu.sh a|b|c [SHARED]     (SHARED defaults to ../shared)
 #
 # The GPU machine has nvcc, gcc and PyTorch but no libjpeg, no stb headers and
 # no ../shared, and what travels must stay under 64 MiB (tree included). The
@@ -16,13 +16,15 @@
 #      but the yolov5m-synth one, val and detect parity
 #   b  headers, libjpeg.a; yolov5m-synth.pt and its bus 640 golden case,
 #      yolov5n.pt, the sample images: the yolov5m-synth test and the benchmarks
+#   c  headers, libjpeg.a; yolov5m-synth.pt, coco64's images: the experiment
+#      (bench/pipeline.sh --gpu makes its 1920x1080 JPEGs there from them)
 # gpu_stage/MANIFEST lists what travels, with sizes, and what was left out.
 # Fails when the tree plus the stage would exceed 62 MiB (2 MiB margin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PART=${1:-}
 SHARED=${2:-../shared}
-case "$PART" in a|b) ;; *) echo "usage: scripts/stage_gpu.sh a|b [SHARED]" >&2; exit 2 ;; esac
+case "$PART" in a|b|c) ;; *) echo "usage: scripts/stage_gpu.sh a|b|c [SHARED]" >&2; exit 2 ;; esac
 [ -d "$SHARED/models" ] || { echo "stage_gpu: $SHARED has no models/ (pass the shared folder)" >&2; exit 1; }
 grep -qx '/gpu_stage/' .gitignore || { echo "stage_gpu: /gpu_stage/ must be in .gitignore" >&2; exit 1; }
 
@@ -47,10 +49,15 @@ if [ "$PART" = a ]; then
         "$S/shared/golden/"
     golden yolov5n_bus_640 yolov5n_zidane_640 yolov5n_zidane_1280
     LEFT="yolov5m-synth.pt and its golden case (part b); the other models (P6, v5.0, custom: no GPU test uses them)"
-else
+elif [ "$PART" = b ]; then
     cp "$SHARED/models/yolov5m-synth.pt" "$S/shared/models/"
     golden yolov5m-synth_bus_640
     LEFT="coco64, the yolov5n golden cases and the decoded images (part a); the other models"
+else
+    cp "$SHARED/models/yolov5m-synth.pt" "$S/shared/models/"
+    mkdir -p "$S/shared/data/coco64"
+    cp -r "$SHARED/data/coco64/images" "$S/shared/data/coco64/"
+    LEFT="golden files, coco64 labels (no check needs them here); the other models"
 fi
 chmod -R u+w "$S"
 
