@@ -25,14 +25,16 @@
 # Output in $OUT (at most 8 files): summary.md (written last and printed),
 # logs.tgz (every log), for part b gpu.md and profile_b32.csv, for part c
 # pipeline_gpu.md and pipeline_gpu_stats.json.
-# The whole run keeps inside $BUDGET_S seconds (default 510): steps that would
-# not fit are recorded as skipped for time.
+# The whole run keeps inside $BUDGET_S seconds (defaults: a 330, b 270, c 510):
+# steps that would not fit are recorded as skipped for time. A session's
+# 15 device-minutes hold a and b back to back on one warm machine (b reuses
+# a's build: carry the part b stage in the second call); c needs its own.
 set -u
 cd "$(dirname "$0")/.."
 PART=${1:-}
 case "$PART" in a|b|c) ;; *) echo "usage: bench/gpu_check.sh a|b|c" >&2; exit 2 ;; esac
 T0=$(date +%s)
-BUDGET=${BUDGET_S:-510}
+case $PART in a) BUDGET=${BUDGET_S:-330} ;; b) BUDGET=${BUDGET_S:-270} ;; *) BUDGET=${BUDGET_S:-510} ;; esac
 OUT=${OUT:-/tmp/y5gpu_out}
 STAGE=${STAGE:-gpu_stage}
 SHARED=$PWD/$STAGE/shared
@@ -145,7 +147,7 @@ if [ "$PART" = a ]; then
     if [ -x "$CS" ]; then
         for tool in memcheck racecheck; do
             for t in $(build/y5test --list gpu_ | grep -v -E 'net_|val_|yolov5'); do
-                if [ "$(left)" -lt 150 ]; then row "$tool $t" "skipped for time" 0 ""; continue; fi
+                if [ "$(left)" -lt 100 ]; then row "$tool $t" "skipped for time" 0 ""; continue; fi
                 run "${tool}_$t" 120 "$CS" --tool "$tool" --error-exitcode 86 --print-limit 20 build/y5test "=$t"
                 res=$(verdict $RC)
                 [ "$RC" -eq 86 ] && res="FAIL (sanitizer errors)"
