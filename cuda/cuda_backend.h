@@ -44,11 +44,17 @@ int y5_cuda_is(const y5_backend *b);
 const char *y5_cuda_device_name(const y5_backend *b);
 
 /* --- CUDA graphs (tests) ---------------------------------------------------
- * compute() keeps one graph per backend, for the plan it last captured;
- * reset drops it (the next compute captures anew), ready says whether one is
- * kept. */
+ * compute() keeps up to 4 graphs, one per plan (op list, Detect heads, input
+ * view) and input source, least recently used out: a plan's first compute
+ * runs eagerly (warm-up), its second is captured and launched, later ones
+ * replay (backend_cuda.cu). A reallocated buffer (arena, scratch, pred,
+ * input staging), a destroyed conv or a new chunk size drops them all.
+ * reset drops them all; ready: the last compute replayed or captured a
+ * graph (0 after arena()); count: graphs kept; captures: captures so far. */
 void y5_cuda_graph_reset(y5_backend *b);
 int y5_cuda_graph_ready(const y5_backend *b);
+int y5_cuda_graph_count(const y5_backend *b);
+long long y5_cuda_graph_captures(const y5_backend *b);
 
 /* --- letterbox on the GPU ------------------------------------------------
  * Writes detect.py's letterbox of the RGB u8 image rgb (w0 x h0, HWC,
