@@ -96,8 +96,9 @@ typedef struct {
 
     /* Runs one whole forward: commits plan->input, runs every op in order
      * and waits until it is done. op_ms == NULL: the backend's fastest way
-     * (CUDA: the plan is captured into a CUDA graph on first use and
-     * replayed after, unless Y5_NO_CUDA_GRAPH); op_ms != NULL (n_ops
+     * (CUDA: a plan's first compute runs eagerly, its second is captured
+     * into a CUDA graph, later ones replay it, a few plans keeping theirs;
+     * unless Y5_NO_CUDA_GRAPH); op_ms != NULL (n_ops
      * entries): ops run eagerly, each waited for and timed in ms (the
      * profiler). Returns 0, or -1 with one line in err. */
     int (*compute)(y5_backend *b, const y5_backend_plan *plan, double *op_ms, char *err, size_t errlen);
