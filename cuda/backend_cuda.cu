@@ -14,10 +14,11 @@
  * concat width). Large convs run in chunks of output pixels so the scratch
  * stays bounded.
  *
- * compute() runs a whole planned forward: on first use of a plan it is
- * captured into a CUDA graph (input upload included) and replayed by every
- * later compute; Y5_NO_CUDA_GRAPH and the profiler's timed compute run the
- * ops eagerly instead.
+ * compute() runs a whole planned forward: a plan's first compute runs
+ * eagerly, its second is captured into a CUDA graph (input upload
+ * included) and later ones replay it; a few plans keep their graphs (the
+ * graphs section says how and why); Y5_NO_CUDA_GRAPH and the profiler's
+ * timed compute run the ops eagerly instead.
  *
  * Everything is queued on one non-blocking stream; the void ops record the
  * first error, which sync() (or input_commit) returns. */

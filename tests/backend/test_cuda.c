@@ -573,6 +573,14 @@ typedef struct {
     int det_max_miss;
 } gpu_case;
 
+/* PROVISIONAL tolerances (FP16 GPU against the FP32 PyTorch golden): guesses
+ * of what FP16 rounding costs, not yet calibrated on a GPU. bench/gpu_check.sh
+ * records PyTorch FP16 against the same FP32 golden on the same card (its
+ * "PyTorch FP16 vs FP32 golden" rows); set these from those figures (ours
+ * should not lose more than PyTorch's FP16) and then drop this note. The
+ * kernel tests above compare against the CPU on half-rounded inputs, where
+ * only the output rounding and the summation order differ: their 2e-3 is
+ * provisional too until a GPU run shows the worst case. */
 static const gpu_case gcases[] = {
     {"yolov5n", "bus", 640, 640, 480, 810, 1080, 2e-2f, 2.0f, 2.0f, 0.01f, 0.3f, 2e-2f, 0},
     {"yolov5n", "zidane", 640, 384, 640, 1280, 720, 2e-2f, 2.0f, 2.0f, 0.01f, 0.3f, 2e-2f, 0},
