@@ -14,10 +14,11 @@
  * concat width). Large convs run in chunks of output pixels so the scratch
  * stays bounded.
  *
- * compute() runs a whole planned forward: on first use of a plan it is
- * captured into a CUDA graph (input upload included) and replayed by every
- * later compute; Y5_NO_CUDA_GRAPH and the profiler's timed compute run the
- * ops eagerly instead.
+ * compute() runs a whole planned forward: a plan's first compute runs
+ * eagerly, its second is captured into a CUDA graph (input upload
+ * included) and later ones replay it; a few plans keep their graphs (the
+ * graphs section says how and why); Y5_NO_CUDA_GRAPH and the profiler's
+ * timed compute run the ops eagerly instead.
  *
  * Everything is queued on one non-blocking stream; the void ops record the
  * first error, which sync() (or input_commit) returns. */
@@ -40,6 +41,35 @@ extern "C" {
 int cu_fail_cuda(cu_impl *m, cudaError_t e, const char *what, const char *file, int line) {
     if (m && !m->err[0])
         snprintf(m->err, sizeof m->err, "cuda: %s: %s (%s:%d)", what, cudaGetErrorString(e), file, line);
+    /* A failed call (cudaMalloc out of memory, a bad launch configuration)
+     * also leaves its code as the thread's "last error", and every launcher
+     * checks its launch with cudaGetLastError(): without this, the next,
+     * healthy launch would report this old failure. Reading it resets a
+     * non-sticky error; a sticky one (a kernel fault) stays, and every later
+     * call reports it, as it should. */
+    (void)cudaGetLastError();
+    return -1;
+}
+
+/* An allocation failure as one clear line: what was asked and what the
+ * device has left (not during a capture, where a query could invalidate
+ * it). */
+static int cu_fail_alloc(cu_impl *m, cudaError_t e, int pinned, size_t bytes, const char *file, int line) {
+    (void)cudaGetLastError(); /* not sticky: the next launch must not see it (cu_fail_cuda) */
+    if (!m || m->err[0]) return -1;
+    size_t fr = 0, tot = 0;
+    if (e != cudaErrorMemoryAllocation) return cu_fail_cuda(m, e, pinned ? "cudaMallocHost" : "cudaMalloc", file, line);
+    if (pinned)
+        snprintf(m->err, sizeof m->err, "cuda: out of pinned host memory: cudaMallocHost of %.1f MiB failed (%s:%d)",
+                 bytes / 1048576.0, file, line);
+    else if (!m->capturing && cudaMemGetInfo(&fr, &tot) == cudaSuccess)
+        snprintf(m->err, sizeof m->err,
+                 "cuda: out of GPU memory: cudaMalloc of %.1f MiB failed, %.0f MiB free of %.0f MiB on %s (%s:%d)",
+                 bytes / 1048576.0, fr / 1048576.0, tot / 1048576.0, m->name, file, line);
+    else
+        snprintf(m->err, sizeof m->err, "cuda: out of GPU memory: cudaMalloc of %.1f MiB failed on %s (%s:%d)",
+                 bytes / 1048576.0, m->name, file, line);
+    (void)cudaGetLastError();
     return -1;
 }
 
@@ -82,7 +112,8 @@ int cu_grow(cu_impl *m, void **p, size_t *cap, size_t bytes) {
     if (*p) CU_CK(m, cudaFree(*p));
     *p = NULL;
     *cap = 0;
-    if (CU_CK(m, cudaMalloc(p, bytes ? bytes : 256))) { *p = NULL; return -1; }
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 256);
+    if (e != cudaSuccess) { *p = NULL; return cu_fail_alloc(m, e, 0, bytes, __FILE__, __LINE__); }
     *cap = bytes;
     return 0;
 }
@@ -92,7 +123,8 @@ int cu_grow_host(cu_impl *m, void **p, size_t *cap, size_t bytes) {
     if (*p) CU_CK(m, cudaFreeHost(*p));
     *p = NULL;
     *cap = 0;
-    if (CU_CK(m, cudaMallocHost(p, bytes ? bytes : 256))) { *p = NULL; return -1; }
+    cudaError_t e = cudaMallocHost(p, bytes ? bytes : 256);
+    if (e != cudaSuccess) { *p = NULL; return cu_fail_alloc(m, e, 1, bytes, __FILE__, __LINE__); }
     *cap = bytes;
     return 0;
 }
@@ -119,6 +151,8 @@ extern "C" void y5_cuda_round_half(float *v, size_t count) {
 }
 
 /* ---------------------------------------------------------------- convs */
+
+static void graphs_drop_all(cu_impl *m); /* graphs section */
 
 static void *cuda_conv_create(y5_backend *b, const y5_conv_shape *s, const float *w, const float *bias) {
     cu_impl *m = cu_of(b);
@@ -166,6 +200,7 @@ static void cuda_conv_destroy(y5_backend *b, void *conv) {
     cu_conv *c = (cu_conv *)conv;
     if (!c) return;
     cu_use_device(m);
+    graphs_drop_all(m); /* a graph may launch GEMMs on these weights (and a new conv may reuse the address) */
     if (c->w) CU_CK(m, cudaFree(c->w));
     if (c->bias) CU_CK(m, cudaFree(c->bias));
     free(c);
@@ -283,10 +318,21 @@ static void cuda_decode(y5_backend *b, const y5_view *heads, const y5_detect_sha
 
 /* ---------------------------------------------------------------- memory */
 
-static void graph_drop(cu_impl *m) {
-    if (m->gexec) CU_CK(m, cudaGraphExecDestroy(m->gexec));
-    m->gexec = NULL;
-    m->graph_valid = 0;
+static void graph_free(cu_impl *m, cu_graph *g) {
+    if (g->exec) CU_CK(m, cudaGraphExecDestroy(g->exec));
+    free(g->ops);
+    free(g->dets);
+    memset(g, 0, sizeof *g);
+}
+
+/* Every kept graph: called whenever a pointer some graph bakes in changes
+ * (arena, scratch, pred or staging reallocated, a conv destroyed, the chunk
+ * size changed). */
+static void graphs_drop_all(cu_impl *m) {
+    for (int i = 0; i < CU_GRAPHS; i++)
+        if (m->graphs[i].used) graph_free(m, &m->graphs[i]);
+    m->graph_last = -1;
+    m->graph_last_ran = 0;
 }
 
 static int cuda_arena(y5_backend *b, size_t elems, size_t scratch, size_t pred, char *err, size_t errlen) {
@@ -296,7 +342,12 @@ static int cuda_arena(y5_backend *b, size_t elems, size_t scratch, size_t pred, 
         return -1;
     }
     if (cu_use_device(m)) return cu_take_error(m, err, errlen);
-    graph_drop(m);
+    /* Buffers only grow, so the graphs of the plans that fit stay valid and
+     * alternating shapes replay theirs; a buffer that moves drops them all. */
+    m->graph_last_ran = 0;
+    if (elems > m->arena_elems || scratch > m->scratch_bytes || pred > m->pred_floats || !m->arena || !m->scratch ||
+        !m->pred)
+        graphs_drop_all(m);
     size_t cap;
     if (elems > m->arena_elems || !m->arena) {
         cap = m->arena ? m->arena_elems * sizeof(__half) + 256 : 0;
@@ -336,7 +387,7 @@ static const float *cuda_pred_host(y5_backend *b, size_t n) {
 
 static int input_reserve(cu_impl *m, size_t count) {
     if (count <= m->in_cap && m->in_h && m->in_d) return 0;
-    graph_drop(m); /* a captured upload reads the old buffers */
+    graphs_drop_all(m); /* a captured upload reads the old buffers */
     size_t c1 = m->in_h ? m->in_cap * sizeof(float) : 0, c2 = m->in_d ? m->in_cap * sizeof(float) : 0;
     m->in_cap = 0;
     if (cu_grow_host(m, (void **)&m->in_h, &c1, count * sizeof(float)) ||
@@ -358,16 +409,58 @@ static float *cuda_input_host(y5_backend *b, const y5_view *in) {
     /* the host is about to write: wait until no queued upload still reads it */
     if (CU_CK(m, cudaStreamSynchronize(m->stream))) return NULL;
     if (input_reserve(m, count)) return NULL;
-    m->input_on_device = 0;
+    m->input_src = CU_IN_F32;
     return m->in_h;
+}
+
+static int input_reserve_u8(cu_impl *m, size_t bytes) {
+    if (bytes <= m->in8_cap && m->in8_h && m->in8_d) return 0;
+    graphs_drop_all(m); /* a captured upload reads the old buffers */
+    size_t c1 = m->in8_h ? m->in8_cap : 0, c2 = m->in8_d ? m->in8_cap : 0;
+    m->in8_cap = 0;
+    if (cu_grow_host(m, (void **)&m->in8_h, &c1, bytes) || cu_grow(m, (void **)&m->in8_d, &c2, bytes)) return -1;
+    memset(m->in8_h, 0, bytes);
+    m->in8_cap = bytes;
+    return 0;
+}
+
+/* The u8 input: a quarter of the FP32 upload, and the host skips the
+ * u8 -> float pass (about 4.5 ms per 1088x1920 image on one core, more
+ * than the GPU forward); /255 and the rounding to half run on the GPU,
+ * giving the halves the FP32 path gives (kernels_tensor.cu). */
+static unsigned char *cuda_input_host_u8(y5_backend *b, const y5_view *in) {
+    cu_impl *m = cu_of(b);
+    size_t count = (size_t)in->n * in->h * in->w * in->c;
+    if (m->capturing) {
+        cu_fail_msg(m, "input_host_u8: called during a graph capture");
+        return NULL;
+    }
+    if (cu_use_device(m)) return NULL;
+    /* the host is about to write: wait until no queued upload still reads it */
+    if (CU_CK(m, cudaStreamSynchronize(m->stream))) return NULL;
+    if (input_reserve_u8(m, count)) return NULL;
+    m->input_src = CU_IN_U8;
+    return m->in8_h;
 }
 
 static int cuda_input_commit(y5_backend *b, const y5_view *in, char *err, size_t errlen) {
     cu_impl *m = cu_of(b);
     if (!m->capturing && cu_use_device(m)) return cu_take_error(m, err, errlen);
-    if (m->input_on_device) return cu_take_error(m, err, errlen);
+    if (m->input_src == CU_IN_DEVICE) return cu_take_error(m, err, errlen);
     size_t px = (size_t)in->n * in->h * in->w, count = px * in->c;
-    if (count == 0) return cu_take_error(m, err, errlen); /* a plan without input (op tests) */
+    if (count == 0) return cu_take_error(m, err, errlen); /* a plan without input (op tests, bench) */
+    if (m->input_src == CU_IN_U8) {
+        if (count > m->in8_cap) {
+            if (m->capturing) {
+                cu_fail_msg(m, "input_commit: no u8 input staging during a graph capture");
+                return cu_take_error(m, err, errlen);
+            }
+            if (input_reserve_u8(m, count)) return cu_take_error(m, err, errlen);
+        }
+        if (CU_CK(m, cudaMemcpyAsync(m->in8_d, m->in8_h, count, cudaMemcpyHostToDevice, m->stream)) == 0)
+            CU_CK(m, cu_u8_to_f16(m, m->in8_d, (long long)px, in->c, m->arena + in->off, in->ld));
+        return cu_take_error(m, err, errlen);
+    }
     if (count > m->in_cap) {
         if (m->capturing) {
             cu_fail_msg(m, "input_commit: no input staging during a graph capture (call input_host first)");
@@ -406,13 +499,15 @@ static void cuda_destroy(y5_backend *b) {
             m->capturing = 0;
         }
         if (m->stream) CU_CK(m, cudaStreamSynchronize(m->stream));
-        graph_drop(m);
+        graphs_drop_all(m);
         free_dev(m, m->arena);
         free_dev(m, m->scratch);
         free_dev(m, m->pred);
         free_host(m, m->pred_h);
         free_host(m, m->in_h);
         free_dev(m, m->in_d);
+        free_host(m, m->in8_h);
+        free_dev(m, m->in8_d);
         free_host(m, m->lb_h);
         free_dev(m, m->lb_d);
         free_dev(m, m->nms_keys);
@@ -437,15 +532,34 @@ static void cuda_destroy(y5_backend *b) {
 }
 
 /* ---------------------------------------------------------------- graphs
- * One captured forward per backend, keyed by the plan it ran (op list and
- * input view), the Detect lazy threshold baked into it and where the input
- * came from (host staging, or already on the device after a letterbox).
- * arena() and a reallocation of the input staging drop it. */
+ * compute() keeps up to CU_GRAPHS captured forwards, one per plan (its op
+ * list, Detect heads and input view, compared by content) and input source,
+ * least recently used out. A plan's life:
+ *
+ *   1st compute: eager (y5_backend_run_eager). This is the warm-up a capture
+ *     needs: lazily loaded kernels and cuBLAS's first-call setup happen
+ *     outside the capture, and a wrong op fails here with its own message,
+ *     not as an opaque capture error. A plan computed once (a one-off image
+ *     size) never pays for a capture.
+ *   2nd compute: captured (input_commit + every op, exactly the eager calls),
+ *     instantiated and launched.
+ *   later: replayed.
+ *
+ * A failed capture after a successful eager forward falls back to eager for
+ * that plan, with one warning per backend on stderr, instead of failing.
+ * Why: the eager path runs the same kernels with the same arguments (the
+ * tests check the bits agree), so the results are the same and only the
+ * launch overhead is lost; a user who runs detect or val wants results, and
+ * a driver or cuBLAS version that refuses some node in a capture must not
+ * turn a speed feature into an outage. The warning names the reason, is not
+ * repeated per forward, and the plan is not retried every forward (it is
+ * marked CU_G_EAGER until the graphs are dropped). An error of the eager
+ * forward itself, or of a graph launch, is a real failure and is returned. */
 
-static float plan_lazy(const y5_backend_plan *p) {
-    for (int i = 0; i < p->n_ops; i++)
-        if (p->ops[i].kind == Y5_BE_DECODE && p->ops[i].det) return p->ops[i].det->lazy_obj_min;
-    return 0.0f;
+static int same_det(const y5_detect_shape *a, const y5_detect_shape *b) {
+    return a->nl == b->nl && a->na == b->na && a->no == b->no && a->rows == b->rows &&
+           !memcmp(&a->lazy_obj_min, &b->lazy_obj_min, sizeof a->lazy_obj_min) /* bits: NaN too */ &&
+           !memcmp(a->anchors, b->anchors, sizeof a->anchors) && !memcmp(a->strides, b->strides, sizeof a->strides);
 }
 
 /* Field by field: a y5_view has padding bytes memcmp would read. */
@@ -453,61 +567,112 @@ static int same_view(const y5_view *a, const y5_view *b) {
     return a->off == b->off && a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c && a->ld == b->ld;
 }
 
-static int graph_matches(const cu_impl *m, const y5_backend_plan *p) {
-    return m->graph_valid && m->gexec && m->graph_ops == p->ops && m->graph_n_ops == p->n_ops &&
-           same_view(&m->graph_input, &p->input) && m->graph_lazy == plan_lazy(p) &&
-           m->graph_input_dev == m->input_on_device;
-}
-
-/* 1: replayed; 0: nothing to replay (a stale graph is dropped); -1: error. */
-static int graph_replay(cu_impl *m, const y5_backend_plan *p, char *err, size_t errlen) {
-    if (!graph_matches(m, p)) {
-        graph_drop(m);
-        return cu_take_error(m, err, errlen);
-    }
-    if (cu_take_error(m, err, errlen)) return -1;
-    if (CU_CK(m, cudaGraphLaunch(m->gexec, m->stream))) return cu_take_error(m, err, errlen);
+static int same_op(const y5_backend_op *a, const y5_backend_op *b) {
+    if (a->kind != b->kind || a->conv != b->conv || a->silu != b->silu || a->has_res != b->has_res || a->k != b->k ||
+        a->scale != b->scale || !same_view(&a->out, &b->out) || !same_view(&a->res, &b->res))
+        return 0;
+    for (int i = 0; i < 8; i++)
+        if (!same_view(&a->in[i], &b->in[i])) return 0;
     return 1;
 }
 
-/* Captures exactly the calls of an eager forward (input_commit, every op),
- * instantiates the graph and launches it once, so this forward is computed
- * too. On any failure nothing is kept. */
-static int graph_capture(y5_backend *b, const y5_backend_plan *p, char *err, size_t errlen) {
+static int graph_matches(const cu_graph *g, const y5_backend_plan *p, int src) {
+    if (!g->used || g->n_ops != p->n_ops || !same_view(&g->input, &p->input)) return 0;
+    if (p->input.n > 0 && g->input_src != src) return 0; /* without an input the source does not matter */
+    int d = 0;
+    for (int i = 0; i < p->n_ops; i++) {
+        if (!same_op(&g->ops[i], &p->ops[i])) return 0;
+        if (p->ops[i].kind == Y5_BE_DECODE) {
+            if (!p->ops[i].det || d >= g->n_dets || !same_det(&g->dets[d], p->ops[i].det)) return 0;
+            d++;
+        }
+    }
+    return 1;
+}
+
+static cu_graph *graph_find(cu_impl *m, const y5_backend_plan *p, int src) {
+    for (int i = 0; i < CU_GRAPHS; i++)
+        if (graph_matches(&m->graphs[i], p, src)) return &m->graphs[i];
+    return NULL;
+}
+
+/* A free entry, or the least recently used one emptied. */
+static cu_graph *graph_victim(cu_impl *m) {
+    cu_graph *v = &m->graphs[0];
+    for (int i = 0; i < CU_GRAPHS; i++) {
+        if (!m->graphs[i].used) return &m->graphs[i];
+        if (m->graphs[i].stamp < v->stamp) v = &m->graphs[i];
+    }
+    graph_free(m, v);
+    return v;
+}
+
+/* Records the plan as the entry's key (deep copies). -1: out of host memory
+ * (the plan then simply is not cached). */
+static int graph_record(cu_graph *g, const y5_backend_plan *p, int src) {
+    int nd = 0;
+    for (int i = 0; i < p->n_ops; i++) nd += p->ops[i].kind == Y5_BE_DECODE;
+    g->ops = (y5_backend_op *)malloc((size_t)(p->n_ops > 0 ? p->n_ops : 1) * sizeof *g->ops);
+    g->dets = (y5_detect_shape *)malloc((size_t)(nd > 0 ? nd : 1) * sizeof *g->dets);
+    if (!g->ops || !g->dets) {
+        free(g->ops);
+        free(g->dets);
+        g->ops = NULL;
+        g->dets = NULL;
+        return -1;
+    }
+    if (p->n_ops > 0) memcpy(g->ops, p->ops, (size_t)p->n_ops * sizeof *g->ops);
+    nd = 0;
+    for (int i = 0; i < p->n_ops; i++)
+        if (p->ops[i].kind == Y5_BE_DECODE) {
+            if (!p->ops[i].det) { free(g->ops); free(g->dets); g->ops = NULL; g->dets = NULL; return -1; }
+            g->dets[nd++] = *p->ops[i].det;
+        }
+    g->n_ops = p->n_ops;
+    g->n_dets = nd;
+    g->input = p->input;
+    g->input_src = src;
+    g->used = 1;
+    return 0;
+}
+
+/* Captures exactly the calls of an eager forward (input_commit, every op)
+ * into g->exec; nothing runs. 0, or -1 with the reason in err and no error
+ * left recorded (the stream is out of capture mode either way). */
+static int graph_capture(y5_backend *b, cu_graph *g, const y5_backend_plan *p, char *err, size_t errlen) {
     cu_impl *m = cu_of(b);
-    graph_drop(m);
-    if (cu_take_error(m, err, errlen)) return -1;
     if (CU_CK(m, cudaStreamBeginCapture(m->stream, cudaStreamCaptureModeThreadLocal)))
         return cu_take_error(m, err, errlen);
     m->capturing = 1;
-    const int input_dev = m->input_on_device;
-    int rc = cuda_input_commit(b, &p->input, err, errlen); /* its message is in err */
+    int rc = cuda_input_commit(b, &p->input, err, errlen); /* on failure its message is in err */
     if (rc == 0) y5_backend_run_ops(b, p);
-    cudaGraph_t g = NULL;
-    CU_CK(m, cudaStreamEndCapture(m->stream, &g));
+    cudaGraph_t gr = NULL;
+    CU_CK(m, cudaStreamEndCapture(m->stream, &gr));
     m->capturing = 0;
-    if (rc == 0 && !m->err[0] && g && CU_CK(m, cudaGraphInstantiate(&m->gexec, g, 0ULL)) == 0) {
-        m->graph_valid = 1;
-        m->graph_ops = p->ops;
-        m->graph_n_ops = p->n_ops;
-        m->graph_input = p->input;
-        m->graph_lazy = plan_lazy(p);
-        m->graph_input_dev = input_dev;
-    } else {
-        m->gexec = NULL;
-    }
-    if (g) CU_CK(m, cudaGraphDestroy(g));
-    if (rc) { /* err already says why (the commit failed); later errors follow from it */
-        graph_drop(m);
-        m->err[0] = 0;
+    cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+    if (CU_CK(m, cudaStreamIsCapturing(m->stream, &st)) == 0 && st != cudaStreamCaptureStatusNone)
+        cu_fail_msg(m, "the stream is still capturing after cudaStreamEndCapture");
+    if (rc == 0 && !m->err[0] && gr) CU_CK(m, cudaGraphInstantiate(&g->exec, gr, 0ULL));
+    if (gr) CU_CK(m, cudaGraphDestroy(gr));
+    if (rc == 0 && !m->err[0] && !gr) cu_fail_msg(m, "cudaStreamEndCapture returned no graph");
+    if (rc || m->err[0]) {
+        if (g->exec) CU_CK(m, cudaGraphExecDestroy(g->exec));
+        g->exec = NULL;
+        if (rc) m->err[0] = 0; /* err already says why; what followed comes from it */
+        else cu_take_error(m, err, errlen);
         return -1;
     }
-    if (m->err[0]) {
-        graph_drop(m);
+    m->graph_captures++;
+    return 0;
+}
+
+static int graph_launch(cu_impl *m, cu_graph *g, char *err, size_t errlen) {
+    if (CU_CK(m, cudaGraphLaunch(g->exec, m->stream))) {
+        graph_free(m, g);
         return cu_take_error(m, err, errlen);
     }
-    if (CU_CK(m, cudaGraphLaunch(m->gexec, m->stream))) graph_drop(m);
-    return cu_take_error(m, err, errlen);
+    m->graph_last_ran = 1;
+    return 0;
 }
 
 static int cuda_compute(y5_backend *b, const y5_backend_plan *p, double *op_ms, char *err, size_t errlen) {
@@ -516,21 +681,61 @@ static int cuda_compute(y5_backend *b, const y5_backend_plan *p, double *op_ms, 
         snprintf(err, errlen, "cuda: compute: called during a graph capture");
         return -1;
     }
+    m->graph_last_ran = 0;
     if (op_ms || y5_debug_env()->no_cuda_graph) return y5_backend_run_eager(b, p, op_ms, err, errlen);
     if (cu_use_device(m)) return cu_take_error(m, err, errlen);
-    int r = graph_replay(m, p, err, errlen);
-    if (r < 0) return -1;
-    if (r == 0 && graph_capture(b, p, err, errlen)) return -1;
+    if (cu_take_error(m, err, errlen)) return -1; /* a queued single op failed before this forward */
+    const int src = m->input_src;
+    cu_graph *g = graph_find(m, p, src);
+    if (!g) { /* first compute of this plan: eager, then remember it */
+        if (y5_backend_run_eager(b, p, NULL, err, errlen)) return -1;
+        g = graph_victim(m);
+        if (graph_record(g, p, src) == 0) {
+            g->state = CU_G_WARM;
+            g->stamp = ++m->graph_clock;
+        }
+        return 0;
+    }
+    g->stamp = ++m->graph_clock;
+    if (g->state == CU_G_WARM) {
+        char cerr[512];
+        if (graph_capture(b, g, p, cerr, sizeof cerr) == 0) {
+            g->state = CU_G_GRAPH;
+        } else {
+            g->state = CU_G_EAGER;
+            if (!m->graph_warned) {
+                m->graph_warned = 1;
+                fprintf(stderr,
+                        "yolov5c: warning: %s: CUDA graph capture failed (%s); this input shape runs op by op "
+                        "instead (same results, more launch overhead)\n",
+                        m->name, cerr);
+            }
+        }
+    }
+    if (g->state == CU_G_EAGER) return y5_backend_run_eager(b, p, NULL, err, errlen);
+    if (graph_launch(m, g, err, errlen)) return -1;
     return cuda_sync(b, err, errlen);
 }
 
 extern "C" void y5_cuda_graph_reset(y5_backend *b) {
     if (!y5_cuda_is(b)) return;
-    graph_drop(cu_of(b));
+    graphs_drop_all(cu_of(b));
 }
 
 extern "C" int y5_cuda_graph_ready(const y5_backend *b) {
-    return y5_cuda_is(b) && ((const cu_impl *)b->impl)->graph_valid;
+    return y5_cuda_is(b) && ((const cu_impl *)b->impl)->graph_last_ran;
+}
+
+extern "C" int y5_cuda_graph_count(const y5_backend *b) {
+    if (!y5_cuda_is(b)) return 0;
+    const cu_impl *m = (const cu_impl *)b->impl;
+    int n = 0;
+    for (int i = 0; i < CU_GRAPHS; i++) n += m->graphs[i].used && m->graphs[i].state == CU_G_GRAPH;
+    return n;
+}
+
+extern "C" long long y5_cuda_graph_captures(const y5_backend *b) {
+    return y5_cuda_is(b) ? ((const cu_impl *)b->impl)->graph_captures : 0;
 }
 
 /* ---------------------------------------------------------------- views */
@@ -604,6 +809,7 @@ static y5_backend_ops cuda_ops_table(void) {
     o.pred_write = y5_cuda_pred_write;
     o.input_host = cuda_input_host;
     o.input_commit = cuda_input_commit;
+    o.input_host_u8 = cuda_input_host_u8;
     o.view_write = cuda_view_write;
     o.view_read = cuda_view_read;
     o.letterbox = y5_debug_env()->cpu_letterbox ? NULL : y5_cuda_letterbox;
@@ -642,6 +848,7 @@ extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errl
     b->ops = &m->ops;
     b->impl = m;
     m->device = device;
+    m->graph_last = -1;
     cudaDeviceProp prop;
     if (CU_CK(m, cudaSetDevice(device)) || CU_CK(m, cudaGetDeviceProperties(&prop, device))) goto fail;
     if (prop.major < 9) {
@@ -759,7 +966,9 @@ extern "C" int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t e
 }
 
 extern "C" void y5_cuda_set_chunk_bytes(y5_backend *b, size_t bytes) {
-    if (y5_cuda_is(b)) cu_of(b)->chunk_bytes = bytes;
+    if (!y5_cuda_is(b)) return;
+    graphs_drop_all(cu_of(b)); /* the chunking is baked into a graph */
+    cu_of(b)->chunk_bytes = bytes;
 }
 
 extern "C" void y5_cuda_nms_force_greedy(y5_backend *b, int on) {

@@ -9,8 +9,9 @@
  * sync()/input_commit()/compute() as one line "cuda: <call>: <reason>
  * (file:line)".
  *
- * Through the ops table: compute() captures the plan into a CUDA graph on
- * first use and replays it after (eager with Y5_NO_CUDA_GRAPH=1 or op_ms);
+ * Through the ops table: compute() runs a plan eagerly the first time,
+ * captures it into a CUDA graph the second and replays it after, keeping
+ * the graphs of the last few plans (eager with Y5_NO_CUDA_GRAPH=1 or op_ms);
  * letterbox and nms are the functions below (left out of the backend's
  * table when Y5_CPU_LETTERBOX=1 / Y5_CPU_NMS=1 at create, so the engine
  * takes its host paths); view_write/view_read convert FP32 <-> half.
@@ -44,11 +45,17 @@ int y5_cuda_is(const y5_backend *b);
 const char *y5_cuda_device_name(const y5_backend *b);
 
 /* --- CUDA graphs (tests) ---------------------------------------------------
- * compute() keeps one graph per backend, for the plan it last captured;
- * reset drops it (the next compute captures anew), ready says whether one is
- * kept. */
+ * compute() keeps up to 4 graphs, one per plan (op list, Detect heads, input
+ * view) and input source, least recently used out: a plan's first compute
+ * runs eagerly (warm-up), its second is captured and launched, later ones
+ * replay (backend_cuda.cu). A reallocated buffer (arena, scratch, pred,
+ * input staging), a destroyed conv or a new chunk size drops them all.
+ * reset drops them all; ready: the last compute replayed or captured a
+ * graph (0 after arena()); count: graphs kept; captures: captures so far. */
 void y5_cuda_graph_reset(y5_backend *b);
 int y5_cuda_graph_ready(const y5_backend *b);
+int y5_cuda_graph_count(const y5_backend *b);
+long long y5_cuda_graph_captures(const y5_backend *b);
 
 /* --- letterbox on the GPU ------------------------------------------------
  * Writes detect.py's letterbox of the RGB u8 image rgb (w0 x h0, HWC,
@@ -62,7 +69,7 @@ int y5_cuda_graph_ready(const y5_backend *b);
  * the call returns (the caller may reuse it at once); the work itself is
  * queued. After a letterbox the next forward's input_commit does not upload
  * the host staging buffer (the input already lies on the device) until the
- * next ops->input_host call. */
+ * next ops->input_host or ops->input_host_u8 call. */
 int y5_cuda_letterbox(y5_backend *b, const y5_view *in, int slot, const uint8_t *rgb, int w0, int h0,
                       int new_w, int new_h, int top, int left, char *err, size_t errlen);
 

@@ -12,6 +12,39 @@
 #include "cuda/cuda_backend.h"
 
 /* ---- state ---- */
+
+/* Where the network input comes from at the next input_commit. */
+enum {
+    CU_IN_F32 = 0,   /* the pinned FP32 staging (input_host): upload, round to half */
+    CU_IN_DEVICE,    /* already in the arena (letterbox): upload nothing */
+    CU_IN_U8         /* the pinned u8 staging (input_host_u8): upload, /255 on the GPU */
+};
+
+/* Graphs kept per backend: alternating batch shapes (the pipeline's mixed
+ * image sizes, a partial last batch) each keep theirs. */
+#define CU_GRAPHS 4
+
+/* One plan's forward, keyed by the plan's content (a deep copy: the engine
+ * reuses one op array for every plan, so its address says nothing) and by
+ * the input source. Every device pointer a graph bakes in (arena, scratch,
+ * pred, staging, weights) only changes through a reallocation, which drops
+ * every entry (graphs_drop_all). */
+typedef struct {
+    int used;                 /* slot taken */
+    int state;                /* CU_G_* */
+    cudaGraphExec_t exec;     /* CU_G_GRAPH */
+    y5_backend_op *ops;       /* copy of the plan's op list */
+    y5_detect_shape *dets;    /* copies of the DECODE ops' heads, in op order */
+    int n_ops, n_dets;
+    y5_view input;
+    int input_src;
+    unsigned long long stamp; /* last use */
+} cu_graph;
+enum {
+    CU_G_WARM = 1,  /* ran once eagerly (warm-up); the next compute captures */
+    CU_G_GRAPH,     /* captured: compute replays it */
+    CU_G_EAGER      /* the capture failed: this plan runs eagerly (warned once) */
+};
 typedef struct {
     int cin, cout, k, s, p;
     int K;         /* k * k * cin: GEMM depth */
@@ -40,7 +73,10 @@ typedef struct {
     float *in_h;          /* pinned FP32 input staging */
     float *in_d;          /* device FP32 copy of it */
     size_t in_cap;        /* floats in both */
-    int input_on_device;  /* letterbox wrote the input: commit uploads nothing */
+    unsigned char *in8_h; /* pinned u8 input staging (input_host_u8) */
+    unsigned char *in8_d; /* device copy of it */
+    size_t in8_cap;       /* bytes in both */
+    int input_src;        /* CU_IN_*: what the next input_commit uploads */
 
     /* letterbox staging */
     unsigned char *lb_h, *lb_d;
@@ -69,15 +105,14 @@ typedef struct {
     size_t nms_h_cap;
     int nms_greedy;
 
-    /* CUDA graph of one plan (backend_cuda.cu, compute) */
-    cudaGraphExec_t gexec;
+    /* CUDA graphs, one per recent plan (backend_cuda.cu, compute) */
+    cu_graph graphs[CU_GRAPHS];
+    unsigned long long graph_clock;  /* LRU stamps */
+    int graph_last;       /* entry of the last compute, -1: none (or eager) */
+    int graph_last_ran;   /* the last compute replayed or captured a graph */
+    long long graph_captures;
+    int graph_warned;     /* the one-time warning about a failed capture */
     int capturing;
-    int graph_valid;
-    const y5_backend_op *graph_ops;  /* the plan it was captured from */
-    int graph_n_ops;
-    y5_view graph_input;
-    float graph_lazy;
-    int graph_input_dev;
 
     y5_backend_ops ops;        /* this backend's table (debug switches remove entries) */
 
@@ -130,6 +165,9 @@ cudaError_t cu_upsample(const cu_impl *m, const __half *in, int n, int h, int w,
                         int ld_out, int scale);
 cudaError_t cu_copy(const cu_impl *m, const __half *in, long long px, int c, int ld_in, __half *out, int ld_out);
 cudaError_t cu_f32_to_f16(const cu_impl *m, const float *in, long long px, int c, __half *out, int ld_out);
+/* dense u8 (px x c) -> half view: u8 / 255.0f (IEEE division) rounded to
+ * nearest even, the values y5_u8_to_unit_f32 + cu_f32_to_f16 give */
+cudaError_t cu_u8_to_f16(const cu_impl *m, const unsigned char *in, long long px, int c, __half *out, int ld_out);
 cudaError_t cu_f16_to_f32(const cu_impl *m, const __half *in, long long count, float *out);
 cudaError_t cu_fill_f16(const cu_impl *m, __half *out, long long count, float v);
 cudaError_t cu_fill_f32(const cu_impl *m, float *out, long long count, float v);

@@ -144,6 +144,6 @@ extern "C" int y5_cuda_letterbox(y5_backend *b, const y5_view *in, int slot, con
     long long px = (long long)in->w * in->h;
     k_letterbox<<<cu_blocks(m, px, THREADS), THREADS, 0, m->stream>>>(P);
     if (CU_CK(m, cudaGetLastError())) return cu_take_error(m, err, errlen);
-    m->input_on_device = 1;
+    m->input_src = CU_IN_DEVICE;
     return cu_take_error(m, err, errlen);
 }

@@ -169,6 +169,26 @@ cudaError_t cu_f32_to_f16(const cu_impl *m, const float *in, long long px, int c
     return cudaGetLastError();
 }
 
+/* u8 (px x c) -> half view: the value of core/image/letterbox.c's
+ * y5_u8_to_unit_f32 ((float)v / 255.0f, IEEE division) rounded to half, as
+ * the FP32 upload path stores it; __fdiv_rn keeps the division exact under
+ * --use_fast_math too. */
+__global__ void k_u8_to_f16(const unsigned char *__restrict__ in, long long px, int c, __half *__restrict__ out,
+                            int ld_out) {
+    const long long total = px * c;
+    GRID_LOOP(idx, total) {
+        long long p = idx / c;
+        int ch = (int)(idx - p * c);
+        out[p * ld_out + ch] = __float2half_rn(__fdiv_rn((float)in[idx], 255.0f));
+    }
+}
+
+cudaError_t cu_u8_to_f16(const cu_impl *m, const unsigned char *in, long long px, int c, __half *out, int ld_out) {
+    if (px * c <= 0) return cudaSuccess;
+    k_u8_to_f16<<<cu_blocks(m, px * c, THREADS), THREADS, 0, m->stream>>>(in, px, c, out, ld_out);
+    return cudaGetLastError();
+}
+
 __global__ void k_f16_to_f32(const __half *__restrict__ in, long long count, float *__restrict__ out) {
     GRID_LOOP(idx, count) out[idx] = __half2float(in[idx]);
 }

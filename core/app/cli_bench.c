@@ -2,7 +2,18 @@
  *
  * Times whole forwards (median and min over --iters after warm-up) on a
  * deterministic input, and reports GFLOP/s against the model's FLOP count.
- * --profile adds a table per top-level layer (ops timed one by one). */
+ * --profile adds a table per top-level layer (ops timed one by one).
+ *
+ * The main row (the one right under the "median ms" header, which
+ * bench/gpu.sh, cpu_vs_torch.sh and pipeline.sh parse) times the forward
+ * with the input already where the backend computes on it: on a device,
+ * no upload is timed, as PyTorch's benchmarks time a tensor already on the
+ * GPU. A backend with its own input staging (one with a u8 input, i.e. a
+ * device) gets two more rows: "+u8 upload" (the detect pipeline's path: the
+ * letterboxed u8 batch uploaded, /255 on the device, every forward) and
+ * "+f32 upload" (an FP32 batch uploaded every forward). On a device the
+ * first forward of a shape runs eagerly and the second is captured
+ * (cuda/README.md): keep --warmup >= 2 so no timed forward pays for that. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +29,33 @@ static int cmp_d(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* A forward on the input the backend already holds: the plan without its
+ * input (backend.h: input.n == 0 commits nothing; the network input lives
+ * in a buffer the planner never reuses, so it stays from the last commit). */
+static int forward_resident(y5_engine *e, char *err, size_t errlen) {
+    y5_backend_plan p = e->bplan;
+    p.input.n = 0;
+    e->g.det.lazy_obj_min = e->lazy_obj_min; /* as y5_engine_forward: the decode op reads it */
+    return e->be->ops->compute(e->be, &p, NULL, err, errlen);
+}
+
+/* warmup + iters forwards (resident: without the input upload); median and
+ * min of the timed ones. 0, or -1 with the message in err. */
+static int time_forwards(y5_engine *e, int resident, int warmup, int iters, double *t, double *med, double *mn,
+                         char *err, size_t errlen) {
+    for (int i = 0; i < warmup + iters; i++) {
+        double t0 = y5_now_ms();
+        if (resident ? forward_resident(e, err, errlen) : y5_engine_forward(e, err, errlen)) return -1;
+        if (i >= warmup) t[i - warmup] = y5_now_ms() - t0;
+    }
+    qsort(t, (size_t)iters, sizeof(double), cmp_d);
+    *med = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
+    *mn = t[0];
+    return 0;
+}
+
+static unsigned char texture(size_t i) { return (unsigned char)((i * 2654435761u >> 7) % 256); }
+
 int y5_cli_bench(int argc, char **argv) {
     const char *weights = NULL, *device = "cpu", *csv = NULL;
     int h = 640, w = 640, batch = 1, iters = 10, warmup = 2, threads = 0, profile = 0;
@@ -25,7 +63,7 @@ int y5_cli_bench(int argc, char **argv) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: yolov5c bench --weights W.y5w [--imgsz N|HxW] [--batch B] [--iters N] [--warmup N]\n"
-                   "                     [--threads N] [--device cpu] [--profile] [--profile-out FILE.csv]\n");
+                   "                     [--threads N] [--device cpu|cuda[:N]] [--profile] [--profile-out FILE.csv]\n");
             return 0;
         }
         if (!strcmp(a, "--profile")) { profile = 1; continue; }
@@ -49,23 +87,42 @@ int y5_cli_bench(int argc, char **argv) {
     if (y5_engine_plan(e, batch, h, w, err, sizeof err)) { fprintf(stderr, "yolov5c bench: %s\n", err); y5_engine_close(e); return 1; }
     float *in = y5_engine_input(e);
     size_t nin = (size_t)batch * h * w * 3;
-    for (size_t i = 0; i < nin; i++) in[i] = (float)((i * 2654435761u >> 7) % 256) / 255.0f; /* deterministic texture */
     double *t = malloc(sizeof(double) * (size_t)iters);
-    for (int i = 0; i < warmup; i++)
-        if (y5_engine_forward(e, err, sizeof err)) { fprintf(stderr, "yolov5c bench: %s\n", err); return 1; }
-    for (int i = 0; i < iters; i++) {
-        double t0 = y5_now_ms();
-        if (y5_engine_forward(e, err, sizeof err)) { fprintf(stderr, "yolov5c bench: %s\n", err); return 1; }
-        t[i] = y5_now_ms() - t0;
+    if (!in || !t) { fprintf(stderr, "yolov5c bench: out of memory (input)\n"); free(t); y5_engine_close(e); return 1; }
+    for (size_t i = 0; i < nin; i++) in[i] = (float)texture(i) / 255.0f; /* deterministic texture */
+    double med, mn, med8 = 0, mn8 = 0, med32 = 0, mn32 = 0;
+    /* one forward commits the input; the timed ones then find it in place */
+    int rc = y5_engine_forward(e, err, sizeof err);
+    if (!rc) rc = time_forwards(e, 1, warmup, iters, t, &med, &mn, err, sizeof err);
+    const int staged = e->be->ops->input_host_u8 != NULL; /* a device: the upload is a cost of its own */
+    if (!rc && staged) {
+        unsigned char *in8 = y5_engine_input_u8(e);
+        if (!in8) { snprintf(err, sizeof err, "no u8 input staging"); rc = -1; }
+        else for (size_t i = 0; i < nin; i++) in8[i] = texture(i);
+        if (!rc) rc = time_forwards(e, 0, warmup, iters, t, &med8, &mn8, err, sizeof err);
+        if (!rc && !(in = y5_engine_input(e))) { snprintf(err, sizeof err, "no FP32 input staging"); rc = -1; }
+        if (!rc) for (size_t i = 0; i < nin; i++) in[i] = (float)texture(i) / 255.0f;
+        if (!rc) rc = time_forwards(e, 0, warmup, iters, t, &med32, &mn32, err, sizeof err);
     }
-    qsort(t, (size_t)iters, sizeof(double), cmp_d);
-    double med = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]), mn = t[0];
+    if (rc) { fprintf(stderr, "yolov5c bench: %s\n", err); free(t); y5_engine_close(e); return 1; }
     const y5_graph *g = y5_engine_graph(e);
-    int nthreads = !strcmp(device, "cpu") ? y5_backend_cpu_threads(e->be) : 0;
-    printf("model %s, device %s (%d threads), input %dx%dx%d (batch x H x W), %.2f GFLOP per forward\n", weights, device,
-           nthreads, batch, h, w, flops / 1e9);
+    /* the hardware by name: "cpu (16 threads)", "cuda:0: NVIDIA H100 ... (sm_90, 79 GiB)" */
+    const char *desc = e->be->ops->describe(e->be);
+    if (!strncmp(desc, device, strlen(device)))
+        printf("model %s, device %s, input %dx%dx%d (batch x H x W), %.2f GFLOP per forward\n", weights, desc, batch,
+               h, w, flops / 1e9);
+    else
+        printf("model %s, device %s: %s, input %dx%dx%d (batch x H x W), %.2f GFLOP per forward\n", weights, device,
+               desc, batch, h, w, flops / 1e9);
     printf("%-10s %10s %10s %12s %12s\n", "iters", "median ms", "min ms", "GFLOP/s med", "images/s");
     printf("%-10d %10.2f %10.2f %12.1f %12.1f\n", iters, med, mn, flops / med / 1e6, batch * 1e3 / med);
+    if (staged) {
+        printf("%-10s %10.2f %10.2f %12.1f %12.1f\n", "+u8 upload", med8, mn8, flops / med8 / 1e6, batch * 1e3 / med8);
+        printf("%-10s %10.2f %10.2f %12.1f %12.1f\n", "+f32 upload", med32, mn32, flops / med32 / 1e6,
+               batch * 1e3 / med32);
+        printf("(first row: input already on the device; +u8 upload: the letterboxed u8 batch uploaded and /255 on "
+               "the device each forward, as detect does; +f32 upload: an FP32 batch uploaded each forward)\n");
+    }
     if (profile) {
         int nl = (int)y5_engine_desc(e)->n_layers;
         double *op_ms = calloc((size_t)g->n_ops, sizeof(double)), *acc = calloc((size_t)g->n_ops, sizeof(double));
@@ -73,7 +130,12 @@ int y5_cli_bench(int argc, char **argv) {
                *lby = calloc((size_t)nl, sizeof(double));
         int reps = iters < 3 ? iters : 3;
         for (int r = 0; r < reps; r++) {
-            if (y5_engine_forward_timed(e, op_ms, err, sizeof err)) { fprintf(stderr, "yolov5c bench: %s\n", err); return 1; }
+            if (y5_engine_forward_timed(e, op_ms, err, sizeof err)) {
+                fprintf(stderr, "yolov5c bench: %s\n", err);
+                free(op_ms); free(acc); free(lms); free(lfl); free(lby); free(t);
+                y5_engine_close(e);
+                return 1;
+            }
             for (int i = 0; i < g->n_ops; i++) acc[i] = r == 0 || op_ms[i] < acc[i] ? op_ms[i] : acc[i];
         }
         double tot = 0;
@@ -81,7 +143,7 @@ int y5_cli_bench(int argc, char **argv) {
             const y5_op *op = &g->ops[i];
             lms[op->layer] += acc[i];
             lfl[op->layer] += y5_op_flops(g, op);
-            lby[op->layer] += y5_op_bytes(g, op, 4);
+            lby[op->layer] += y5_op_bytes(g, op, e->be->ops->elem_bytes); /* FP16 on CUDA */
             tot += acc[i];
         }
         FILE *cf = csv ? fopen(csv, "w") : NULL;

@@ -87,15 +87,18 @@ typedef struct {
     void (*conv_destroy)(y5_backend *b, void *conv);
     /* (Re)allocates the arena for `elems` elements, the conv scratch for the
      * largest conv of the plan and the FP32 Detect output (pred_floats).
-     * Drops whatever the backend kept for the previous plan (a captured
-     * CUDA graph). */
+     * Drops whatever the backend kept that the reallocation invalidates
+     * (CUDA: buffers only grow; a buffer that moves drops every captured
+     * graph, otherwise the graphs of earlier plans stay for when their
+     * shape comes back). */
     int (*arena)(y5_backend *b, size_t elems, size_t scratch_bytes, size_t pred_floats, char *err, size_t errlen);
     size_t (*conv_scratch)(y5_backend *b, void *conv, int n, int h, int w);
 
     /* Runs one whole forward: commits plan->input, runs every op in order
      * and waits until it is done. op_ms == NULL: the backend's fastest way
-     * (CUDA: the plan is captured into a CUDA graph on first use and
-     * replayed after, unless Y5_NO_CUDA_GRAPH); op_ms != NULL (n_ops
+     * (CUDA: a plan's first compute runs eagerly, its second is captured
+     * into a CUDA graph, later ones replay it, a few plans keeping theirs;
+     * unless Y5_NO_CUDA_GRAPH); op_ms != NULL (n_ops
      * entries): ops run eagerly, each waited for and timed in ms (the
      * profiler). Returns 0, or -1 with one line in err. */
     int (*compute)(y5_backend *b, const y5_backend_plan *plan, double *op_ms, char *err, size_t errlen);
@@ -123,6 +126,14 @@ typedef struct {
      * makes it visible to the ops (compute calls it first; CPU: nothing). */
     float *(*input_host)(y5_backend *b, const y5_view *in);
     int (*input_commit)(y5_backend *b, const y5_view *in, char *err, size_t errlen);
+    /* Optional, NULL = the host converts (the CPU: input_host + y5_u8_to_unit_f32).
+     * Where the host writes the input as u8 (n*h*w*c bytes, NHWC, 0..255);
+     * the next commit uploads those bytes and stores u8 / 255.0f rounded to
+     * the arena's type, the values input_host + y5_u8_to_unit_f32 give. A
+     * device backend uploads a quarter of the FP32 bytes and the host skips
+     * the conversion. The last of input_host, input_host_u8 and letterbox
+     * decides where the next forward's input comes from. */
+    unsigned char *(*input_host_u8)(y5_backend *b, const y5_view *in);
 
     /* Host FP32 <-> a view, synchronous (tests, per-layer checks). The host
      * side is dense: n*h*w*c values, channels innermost; only the view's c

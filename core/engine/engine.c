@@ -118,6 +118,12 @@ float *y5_engine_input(y5_engine *e) {
     return e->be->ops->input_host(e->be, &v);
 }
 
+unsigned char *y5_engine_input_u8(y5_engine *e) {
+    if (!e->planned || !e->be->ops->input_host_u8) return NULL;
+    y5_view v = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
+    return e->be->ops->input_host_u8(e->be, &v);
+}
+
 int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errlen) {
     if (!e->planned) { snprintf(err, errlen, "engine: forward before plan"); return -1; }
     e->g.det.lazy_obj_min = e->lazy_obj_min; /* the decode ops point at g.det */

@@ -25,6 +25,11 @@ struct y5_engine {
 };
 
 const y5_model_desc *y5_engine_desc(const y5_engine *e);
+/* The planned input as u8 (n x h x w x 3, 0..255; the forward divides by
+ * 255 on the device), or NULL when the backend has no u8 input (the CPU:
+ * write y5_engine_input instead). Like y5_engine_input, it decides where the
+ * next forward's input comes from. */
+unsigned char *y5_engine_input_u8(y5_engine *e);
 const y5_graph *y5_engine_graph(const y5_engine *e);
 /* forward with per-op wall-clock times in ms (op_ms: g.n_ops entries; the
  * backend then runs its ops eagerly, each waited for). */

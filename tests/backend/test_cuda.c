@@ -573,6 +573,14 @@ typedef struct {
     int det_max_miss;
 } gpu_case;
 
+/* PROVISIONAL tolerances (FP16 GPU against the FP32 PyTorch golden): guesses
+ * of what FP16 rounding costs, not yet calibrated on a GPU. bench/gpu_check.sh
+ * records PyTorch FP16 against the same FP32 golden on the same card (its
+ * "PyTorch FP16 vs FP32 golden" rows); set these from those figures (ours
+ * should not lose more than PyTorch's FP16) and then drop this note. The
+ * kernel tests above compare against the CPU on half-rounded inputs, where
+ * only the output rounding and the summation order differ: their 2e-3 is
+ * provisional too until a GPU run shows the worst case. */
 static const gpu_case gcases[] = {
     {"yolov5n", "bus", 640, 640, 480, 810, 1080, 2e-2f, 2.0f, 2.0f, 0.01f, 0.3f, 2e-2f, 0},
     {"yolov5n", "zidane", 640, 384, 640, 1280, 720, 2e-2f, 2.0f, 2.0f, 0.01f, 0.3f, 2e-2f, 0},
@@ -665,9 +673,11 @@ T_TEST(gpu_net_yolov5n_zidane_640) { NEED_GPU(); T_NEED_SHARED(); run_gpu_case(&
 T_TEST(gpu_net_yolov5n_zidane_1280) { NEED_GPU(); T_NEED_SHARED(); run_gpu_case(&gcases[2]); }
 T_TEST(gpu_net_yolov5m_synth_bus_640) { NEED_GPU(); T_NEED_SHARED(); run_gpu_case(&gcases[3]); }
 
-/* compute(): the same forward eager, captured and replayed gives the same
- * bits; a replay reads the host input anew; a lazy change or a new plan
- * drops the graph (Y5_NO_CUDA_GRAPH=1: compute never keeps one). */
+/* compute(): the same forward eager (the profiler's path, then a plan's
+ * first compute), captured (its second) and replayed gives the same bits; a
+ * replay reads the host input anew; a lazy change is another plan, with its
+ * own graph; a plan that reallocates the arena drops them all
+ * (Y5_NO_CUDA_GRAPH=1: compute never keeps one). */
 T_TEST(gpu_graph_capture_replay) {
     NEED_GPU();
     T_NEED_SHARED();
@@ -702,15 +712,16 @@ T_TEST(gpu_graph_capture_replay) {
     }
     memcpy(p0, pr, nf * sizeof(float));
 
-    /* capture (first compute of the plan), then replay */
-    for (int pass = 0; pass < 2; pass++) {
+    /* the plan's first compute (eager warm-up), its capture, a replay */
+    static const char *const pass_name[3] = {"first (eager)", "captured", "replayed"};
+    for (int pass = 0; pass < 3; pass++) {
         int rc = y5_engine_forward(e, err, sizeof err);
-        T_CHECK(rc == 0, "%s: %s", pass ? "replay" : "capture", err);
+        T_CHECK(rc == 0, "%s forward: %s", pass_name[pass], err);
         if (rc) goto done;
         pr = y5_engine_pred(e, NULL, NULL);
-        T_CHECK(pr && !memcmp(pr, p0, nf * sizeof(float)), "%s forward differs from the eager one",
-                pass ? "replayed" : "captured");
-        T_CHECK(y5_cuda_graph_ready(e->be) == graphs, "graph kept: %d, expected %d", y5_cuda_graph_ready(e->be), graphs);
+        T_CHECK(pr && !memcmp(pr, p0, nf * sizeof(float)), "%s forward differs from the eager one", pass_name[pass]);
+        T_CHECK(y5_cuda_graph_ready(e->be) == (pass > 0 && graphs), "%s forward: graph ran %d", pass_name[pass],
+                y5_cuda_graph_ready(e->be));
     }
     /* new input through the replay == an eager forward of it */
     in = y5_engine_input(e);
@@ -727,22 +738,28 @@ T_TEST(gpu_graph_capture_replay) {
     } else {
         T_CHECK(0, "replay after input_host: %s", err);
     }
-    /* a lazy change must not replay the graph captured with lazy 0 */
+    /* a lazy change must not replay the graph captured with lazy 0: it is
+     * another plan (first compute eager, second captured) */
     y5_engine_set_lazy_cls(e, 0.25f);
-    if (y5_engine_forward(e, err, sizeof err) == 0 && (pr = y5_engine_pred(e, NULL, NULL))) {
+    for (int pass = 0; pass < 2; pass++) {
+        if (y5_engine_forward(e, err, sizeof err) || !(pr = y5_engine_pred(e, NULL, NULL))) {
+            T_CHECK(0, "forward %d with lazy 0.25: %s", pass, err);
+            goto done;
+        }
+        T_CHECK(y5_cuda_graph_ready(e->be) == (pass == 1 && graphs), "lazy 0.25 forward %d: graph ran %d", pass,
+                y5_cuda_graph_ready(e->be));
         memcpy(p1, pr, nf * sizeof(float));
         T_CHECK(memcmp(p1, p0, nf * sizeof(float)) != 0, "lazy 0.25 replayed the graph captured with lazy 0");
         if (eager_forward(e, err, sizeof err) == 0 && (pr = y5_engine_pred(e, NULL, NULL)))
-            T_CHECK(!memcmp(pr, p1, nf * sizeof(float)), "graph and eager forward differ with lazy 0.25");
+            T_CHECK(!memcmp(pr, p1, nf * sizeof(float)), "graph and eager forward differ with lazy 0.25 (pass %d)", pass);
         else
             T_CHECK(0, "forward: %s", err);
-    } else {
-        T_CHECK(0, "forward with lazy 0.25: %s", err);
     }
-    T_CHECK(y5_cuda_graph_ready(e->be) == graphs, "no graph captured for lazy 0.25");
-    /* a new plan drops it */
+    T_CHECK(y5_cuda_graph_count(e->be) == 2 * graphs, "%d graphs kept, expected lazy 0 and 0.25",
+            y5_cuda_graph_count(e->be));
+    /* a plan that needs a larger arena drops them all */
     T_CHECK(y5_engine_plan(e, 2, 640, 480, err, sizeof err) == 0, "%s", err);
-    T_CHECK(!y5_cuda_graph_ready(e->be), "graph kept across a new plan");
+    T_CHECK(!y5_cuda_graph_ready(e->be) && y5_cuda_graph_count(e->be) == 0, "graphs kept across a reallocation");
 done:
     free(u8);
     free(p0);

@@ -1,0 +1,583 @@
+/* test_cuda_engine.c - the CUDA backend driven the way the apps drive it:
+ * u8 and FP32 input paths, GPU letterbox followed by graph replays across
+ * image sizes, the per-plan graph cache, a mixed batch of 8 against the CPU,
+ * and two engines on one GPU from two threads. Built only with Y5_HAVE_CUDA;
+ * every test is named gpu_* and skips with one line without a device. The
+ * whole-network tests are named gpu_net_* (bench/gpu_check.sh keeps those out
+ * of its compute-sanitizer runs, which would take minutes each).
+ *
+ * Bit equality is required wherever the same kernels see the same inputs:
+ * eager vs captured vs replayed forwards, the u8 vs the FP32 input (both
+ * give u8 / 255.0f rounded to half), the GPU vs the host letterbox (bit exact
+ * by design), one engine vs two engines in two threads. Only GPU (FP16)
+ * against CPU (FP32) uses tolerances, and those are provisional (below). */
+#ifdef Y5_HAVE_CUDA
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/t.h"
+#include "core/base/debug_env.h"
+#include "core/engine/engine.h"
+#include "core/image/image.h"
+#include "core/image/letterbox.h"
+#include "core/post/nms.h"
+#include "cuda/cuda_backend.h"
+
+#define NEED_GPU()                                                                              \
+    do {                                                                                        \
+        if (y5_cuda_device_count() <= 0) T_SKIP("no CUDA device: %s", y5_cuda_no_device_reason()); \
+    } while (0)
+
+/* PROVISIONAL tolerances for GPU (FP16) against CPU (FP32) detections: the
+ * values test_cuda.c's golden cases use for yolov5n, a guess of what FP16
+ * rounding costs, NOT yet calibrated on a GPU. bench/gpu_check.sh records
+ * PyTorch FP16 against the FP32 golden on the same card (its "PyTorch FP16
+ * vs FP32 golden" rows): set these from those figures (our FP16 should not
+ * lose more than PyTorch's FP16 does) and then remove this note. */
+#define PROV_MIN_CONF 0.3f   /* detections compared: conf >= this, both ways */
+#define PROV_CONF_TOL 2e-2f  /* |conf gpu - conf cpu| */
+#define PROV_IOU 0.9f        /* same class and IoU >= this */
+#define PROV_MAX_MISS 0      /* unmatched detections allowed per image */
+
+#define SENTINEL 1234.0f /* exact in half */
+
+static int graphs_on(void) { return !y5_debug_env()->no_cuda_graph; }
+
+static y5_engine *open_engine(const char *device, const char *weights, char *err, size_t errlen) {
+    y5_engine_opts eo = {device, 0};
+    return y5_engine_open(weights, &eo, err, errlen);
+}
+
+/* A forward with the ops run eagerly (the profiler's path: no graph). */
+static int eager_forward(y5_engine *e, char *err, size_t errlen) {
+    double *ms = malloc((size_t)(e->g.n_ops > 0 ? e->g.n_ops : 1) * sizeof(double));
+    if (!ms) { snprintf(err, errlen, "out of memory"); return -1; }
+    int rc = y5_engine_forward_timed(e, ms, err, errlen);
+    free(ms);
+    return rc;
+}
+
+/* A malloc'd copy of the whole pred (n images), NULL with err on failure. */
+static float *pred_copy(y5_engine *e, size_t *nf, char *err, size_t errlen) {
+    int rows, no;
+    const float *p = y5_engine_pred(e, &rows, &no);
+    if (!p) { snprintf(err, errlen, "no pred"); return NULL; }
+    *nf = (size_t)e->n * rows * no;
+    float *c = malloc(*nf * sizeof(float));
+    if (!c) { snprintf(err, errlen, "out of memory"); return NULL; }
+    memcpy(c, p, *nf * sizeof(float));
+    return c;
+}
+
+/* Index of the first differing float, -1 when the bits agree. */
+static long long first_diff(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float))) return (long long)i;
+    return -1;
+}
+
+/* Host letterbox of img into u8 (geometry g). */
+static uint8_t *host_letterbox(const y5_image *img, const y5_letterbox_geom *g) {
+    size_t px = (size_t)g->out_w * g->out_h * 3, sc = y5_letterbox_scratch(g);
+    uint8_t *u8 = malloc(px);
+    void *scr = sc ? malloc(sc) : NULL;
+    if (u8 && (!sc || scr)) y5_letterbox_u8(img, g, u8, scr);
+    else { free(u8); u8 = NULL; }
+    free(scr);
+    return u8;
+}
+
+/* ------------------------------------------------------------------ u8 input, backend level */
+
+/* The u8 staging + GPU /255 stores the halves the FP32 staging stores, into
+ * an input view at an odd offset with a channel stride above 3 (nothing
+ * outside it written), through compute's eager, captured and replayed
+ * forwards of a plan without ops, with new bytes every round. */
+T_TEST(gpu_input_u8_vs_f32) {
+    NEED_GPU();
+    char err[1024];
+    y5_backend *b = y5_backend_open("cuda:0", 0, err, sizeof err);
+    T_REQUIRE(b, "%s", err);
+    T_REQUIRE(b->ops->input_host_u8, "the CUDA backend has no input_host_u8");
+    const int n = 2, h = 37, w = 29, c = 3, ld = 5;
+    const size_t off = 7, px = (size_t)n * h * w, elems = off + px * ld + 9, cnt = px * c;
+    float *got = malloc(elems * sizeof(float)), *want = malloc(cnt * sizeof(float));
+    uint8_t *u8 = malloc(cnt);
+    int rc = got && want && u8 ? b->ops->arena(b, elems, 256, 16, err, sizeof err) : -1;
+    T_CHECK(rc == 0, "setup: %s", got && want && u8 ? err : "out of memory");
+    const y5_view in = {off, n, h, w, c, ld};
+    const y5_backend_plan plan = {NULL, 0, in};
+    const long long cap0 = y5_cuda_graph_captures(b);
+    for (int round = 0; round < 3 && rc == 0; round++)
+        for (int mode = 0; mode < 2 && rc == 0; mode++) { /* 0: FP32 staging, 1: u8 staging */
+            for (size_t i = 0; i < cnt; i++) u8[i] = (uint8_t)((i * 37 + (size_t)round * 101 + (size_t)mode * 7) % 256);
+            y5_u8_to_unit_f32(u8, cnt, want);
+            rc = y5_cuda_arena_fill(b, 0, elems, SENTINEL, err, sizeof err);
+            if (rc) break;
+            if (mode == 0) {
+                float *f = b->ops->input_host(b, &in);
+                if (!f) { rc = b->ops->sync(b, err, sizeof err); if (!rc) { rc = -1; snprintf(err, sizeof err, "no staging"); } break; }
+                for (size_t i = 0; i < cnt; i++) f[i] = want[i];
+            } else {
+                unsigned char *s = b->ops->input_host_u8(b, &in);
+                if (!s) { rc = b->ops->sync(b, err, sizeof err); if (!rc) { rc = -1; snprintf(err, sizeof err, "no staging"); } break; }
+                memcpy(s, u8, cnt);
+            }
+            y5_cuda_round_half(want, cnt);
+            rc = b->ops->compute(b, &plan, NULL, err, sizeof err);
+            if (!rc) rc = y5_cuda_arena_read(b, 0, got, elems, err, sizeof err);
+            if (rc) break;
+            int bad = 0;
+            for (size_t e = 0; e < elems; e++) {
+                int inside = e >= off && e < off + px * ld && (e - off) % ld < (size_t)c;
+                float wv = inside ? want[(e - off) / ld * c + (e - off) % ld] : SENTINEL;
+                if (memcmp(&got[e], &wv, sizeof(float)) && bad++ < 3)
+                    T_CHECK(0, "round %d %s input: element %zu: got %.8g want %.8g", round, mode ? "u8" : "FP32", e,
+                            (double)got[e], (double)wv);
+            }
+            printf("    round %d, %s staging (%s): %s\n", round, mode ? "u8" : "FP32",
+                   round == 0 ? "eager" : round == 1 ? "captured" : "replayed", bad ? "DIFFERS" : "bit exact");
+        }
+    T_CHECK(rc == 0, "%s", err);
+    if (rc == 0 && graphs_on())
+        T_CHECK(y5_cuda_graph_captures(b) - cap0 == 2, "%lld captures, expected 2 (one per input source)",
+                y5_cuda_graph_captures(b) - cap0);
+    free(got);
+    free(want);
+    free(u8);
+    b->ops->destroy(b);
+}
+
+/* ------------------------------------------------------------------ allocation failure */
+
+/* An arena far beyond any GPU fails with one clear "out of GPU memory" line,
+ * and the failure does not stick: the next arena and a forward (whose kernel
+ * launches check cudaGetLastError) succeed. */
+T_TEST(gpu_alloc_failure_not_sticky) {
+    NEED_GPU();
+    char err[1024];
+    y5_backend *b = y5_backend_open("cuda:0", 0, err, sizeof err);
+    T_REQUIRE(b, "%s", err);
+    int rc = b->ops->arena(b, (size_t)1 << 46, 256, 16, err, sizeof err); /* 128 TiB of halves */
+    T_CHECK(rc != 0, "a 128 TiB arena was allocated");
+    if (rc) {
+        printf("    %s\n", err);
+        T_CHECK(strstr(err, "out of GPU memory") != NULL, "unclear message: %s", err);
+    }
+    const y5_view in = {0, 1, 32, 32, 3, 3};
+    const y5_backend_plan plan = {NULL, 0, in};
+    rc = b->ops->arena(b, 32 * 32 * 3, 256, 16, err, sizeof err);
+    unsigned char *s = rc ? NULL : b->ops->input_host_u8(b, &in);
+    if (s) memset(s, 200, 32 * 32 * 3);
+    if (!rc && !s) rc = b->ops->sync(b, err, sizeof err) ? -1 : -2;
+    for (int i = 0; !rc && i < 3; i++) rc = b->ops->compute(b, &plan, NULL, err, sizeof err);
+    T_CHECK(rc == 0, "after the failed allocation: %s", rc == -2 ? "no u8 staging" : err);
+    b->ops->destroy(b);
+}
+
+/* ------------------------------------------------------------------ u8 input, whole network */
+
+/* yolov5n on the golden bus input: FP32 and u8 inputs, eager, captured and
+ * replayed, all give the bits of the first eager FP32 forward. */
+T_TEST(gpu_net_u8_vs_f32_input) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[1024];
+    const char *wts = t_model_y5w("yolov5n");
+    T_REQUIRE(wts, "conversion failed");
+    y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    size_t len, nf = 0, nf2;
+    uint8_t *u8 = t_read_file(t_shared_path("golden/yolov5n_bus_640_input.u8"), &len);
+    float *ref = NULL, *p = NULL;
+    int rc = u8 && len == 640 * 480 * 3 ? y5_engine_plan(e, 1, 640, 480, err, sizeof err) : -1;
+    if (rc == 0) {
+        float *in = y5_engine_input(e);
+        if (in) y5_u8_to_unit_f32(u8, len, in);
+        rc = in ? eager_forward(e, err, sizeof err) : -1;
+    }
+    if (rc == 0) ref = pred_copy(e, &nf, err, sizeof err);
+    T_CHECK(ref, "setup: %s", u8 ? err : "golden/yolov5n_bus_640_input.u8 missing");
+    for (int k = 0; k < 6 && ref; k++) {
+        const int use_u8 = k >= 3, pass = k % 3; /* eager warm-up, capture, replay; FP32 then u8 */
+        if (use_u8) {
+            unsigned char *s = y5_engine_input_u8(e);
+            T_CHECK(s, "y5_engine_input_u8 gave NULL on CUDA");
+            if (!s) break;
+            memcpy(s, u8, len);
+        } else {
+            float *in = y5_engine_input(e);
+            if (!in) { T_CHECK(0, "no FP32 input"); break; }
+            y5_u8_to_unit_f32(u8, len, in);
+        }
+        if (y5_engine_forward(e, err, sizeof err) || !(p = pred_copy(e, &nf2, err, sizeof err))) {
+            T_CHECK(0, "%s forward %d: %s", use_u8 ? "u8" : "FP32", pass, err);
+            break;
+        }
+        long long d = first_diff(p, ref, nf);
+        T_CHECK(d < 0, "%s input, %s forward: float %lld differs (%.8g vs %.8g)", use_u8 ? "u8" : "FP32",
+                pass == 0 ? "eager" : pass == 1 ? "captured" : "replayed", d, d >= 0 ? (double)p[d] : 0.0,
+                d >= 0 ? (double)ref[d] : 0.0);
+        if (pass > 0) T_CHECK(y5_cuda_graph_ready(e->be) == graphs_on(), "forward %d: no graph ran", pass);
+        free(p);
+        p = NULL;
+    }
+    free(u8);
+    free(ref);
+    y5_engine_close(e);
+}
+
+/* ------------------------------------------------------------------ letterbox + replay across sizes */
+
+/* GPU letterbox then forward, alternating two images of different sizes
+ * (bus 810x1080 -> 640x480, zidane 1280x720 -> 384x640): every forward
+ * equals the host letterbox + FP32 input + eager forward bit for bit; each
+ * shape is captured once (its second forward) and replayed after, the other
+ * shape's plan in between not forcing a recapture (the graph cache). bus
+ * comes first: its plan is the larger, so zidane's never reallocates. */
+T_TEST(gpu_net_letterbox_replay_two_sizes) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[1024];
+    const char *wts = t_model_y5w("yolov5n");
+    T_REQUIRE(wts, "conversion failed");
+    static const struct { const char *file; int w, h; } src[2] = {
+        {"golden/bus_decoded.u8", 810, 1080}, {"golden/zidane_decoded.u8", 1280, 720}};
+    y5_image img[2] = {{0}};
+    y5_letterbox_geom g[2];
+    float *ref[2] = {NULL, NULL};
+    size_t nf[2] = {0, 0};
+    y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    T_CHECK(e->be->ops->letterbox || y5_debug_env()->cpu_letterbox, "no GPU letterbox entry");
+    int ok = 1;
+    for (int i = 0; i < 2 && ok; i++) {
+        size_t len;
+        img[i].px = t_read_file(t_shared_path(src[i].file), &len);
+        img[i].w = src[i].w;
+        img[i].h = src[i].h;
+        if (!img[i].px || len != (size_t)src[i].w * src[i].h * 3) { T_CHECK(0, "%s", src[i].file); ok = 0; break; }
+        y5_letterbox_plan(img[i].w, img[i].h, 640, 640, 1, 32, &g[i]);
+        uint8_t *lb = host_letterbox(&img[i], &g[i]);
+        float *in = NULL;
+        if (!lb || y5_engine_plan(e, 1, g[i].out_h, g[i].out_w, err, sizeof err) || !(in = y5_engine_input(e))) {
+            T_CHECK(0, "reference %d: %s", i, lb ? err : "out of memory");
+            free(lb);
+            ok = 0;
+            break;
+        }
+        y5_u8_to_unit_f32(lb, (size_t)g[i].out_w * g[i].out_h * 3, in);
+        free(lb);
+        if (eager_forward(e, err, sizeof err) || !(ref[i] = pred_copy(e, &nf[i], err, sizeof err))) {
+            T_CHECK(0, "reference %d: %s", i, err);
+            ok = 0;
+        }
+    }
+    static const int seq[] = {0, 1, 0, 1, 0, 1, 0};
+    long long cap_prev = y5_cuda_graph_captures(e->be);
+    for (size_t s = 0; s < sizeof seq / sizeof seq[0] && ok; s++) {
+        const int i = seq[s];
+        float *p = NULL;
+        size_t n;
+        if (y5_engine_plan(e, 1, g[i].out_h, g[i].out_w, err, sizeof err) ||
+            y5_engine_put_image(e, 0, &img[i], &g[i], err, sizeof err) || y5_engine_forward(e, err, sizeof err) ||
+            !(p = pred_copy(e, &n, err, sizeof err))) {
+            T_CHECK(0, "step %zu (%s): %s", s, src[i].file, err);
+            break;
+        }
+        long long d = n == nf[i] ? first_diff(p, ref[i], n) : 0;
+        T_CHECK(d < 0, "step %zu (%s %dx%d): float %lld differs from the host letterbox + eager forward", s,
+                src[i].file, g[i].out_w, g[i].out_h, d);
+        const long long cap = y5_cuda_graph_captures(e->be);
+        if (graphs_on()) {
+            /* steps 0, 1: first forward of each shape (eager); 2, 3: captured; later: replayed */
+            const long long want_new = s == 2 || s == 3;
+            T_CHECK(cap - cap_prev == want_new, "step %zu: %lld new captures, expected %lld", s, cap - cap_prev,
+                    want_new);
+            T_CHECK(y5_cuda_graph_ready(e->be) == (s >= 2), "step %zu: graph ran %d", s, y5_cuda_graph_ready(e->be));
+        }
+        cap_prev = cap;
+        printf("    step %zu: %s %dx%d -> %dx%d: %s, %s\n", s, src[i].file, img[i].w, img[i].h, g[i].out_w, g[i].out_h,
+               d < 0 ? "bit exact" : "DIFFERS", y5_cuda_graph_ready(e->be) ? "graph" : "eager");
+        free(p);
+    }
+    if (ok && graphs_on()) T_CHECK(y5_cuda_graph_count(e->be) == 2, "%d graphs kept", y5_cuda_graph_count(e->be));
+    for (int i = 0; i < 2; i++) {
+        free(img[i].px);
+        free(ref[i]);
+    }
+    y5_engine_close(e);
+}
+
+/* ------------------------------------------------------------------ graph cache: LRU */
+
+/* Five shapes, largest first (no reallocation after the first): each is
+ * captured at its second forward; the cache keeps the four most recent, so
+ * the second shape replays without a capture and the first (evicted) runs
+ * eagerly again. Every forward equals the eager one bit for bit. */
+T_TEST(gpu_net_graph_cache_lru) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    if (!graphs_on()) T_SKIP("Y5_NO_CUDA_GRAPH is set: no graphs to cache");
+    char err[1024];
+    const char *wts = t_model_y5w("yolov5n");
+    T_REQUIRE(wts, "conversion failed");
+    y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    static const int shp[5][2] = {{320, 320}, {320, 288}, {288, 320}, {288, 288}, {256, 256}};
+    /* forwards: each shape twice (eager, capture), then shape 1 (replay), then shape 0 (evicted: eager) */
+    static const int seq[] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 1, 0};
+    static const int want_cap[] = {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0};
+    static const int want_ran[] = {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0};
+    for (size_t s = 0; s < sizeof seq / sizeof seq[0]; s++) {
+        const int hh = shp[seq[s]][0], ww = shp[seq[s]][1];
+        float *in = NULL, *ref = NULL, *p = NULL;
+        size_t n, n2;
+        if (y5_engine_plan(e, 1, hh, ww, err, sizeof err) || !(in = y5_engine_input(e))) {
+            T_CHECK(0, "plan %dx%d: %s", ww, hh, err);
+            break;
+        }
+        for (size_t i = 0; i < (size_t)hh * ww * 3; i++) in[i] = (float)((i * 2654435761u >> 9) % 256) / 255.0f;
+        if (eager_forward(e, err, sizeof err) || !(ref = pred_copy(e, &n, err, sizeof err))) {
+            T_CHECK(0, "eager %dx%d: %s", ww, hh, err);
+            break;
+        }
+        const long long c0 = y5_cuda_graph_captures(e->be);
+        if (y5_engine_forward(e, err, sizeof err) || !(p = pred_copy(e, &n2, err, sizeof err))) {
+            T_CHECK(0, "forward %dx%d: %s", ww, hh, err);
+            free(ref);
+            break;
+        }
+        T_CHECK(first_diff(p, ref, n) < 0, "forward %zu (%dx%d) differs from the eager one", s, ww, hh);
+        T_CHECK(y5_cuda_graph_captures(e->be) - c0 == want_cap[s], "forward %zu (%dx%d): %lld captures, expected %d",
+                s, ww, hh, y5_cuda_graph_captures(e->be) - c0, want_cap[s]);
+        T_CHECK(y5_cuda_graph_ready(e->be) == want_ran[s], "forward %zu (%dx%d): graph ran %d, expected %d", s, ww, hh,
+                y5_cuda_graph_ready(e->be), want_ran[s]);
+        free(ref);
+        free(p);
+    }
+    T_CHECK(y5_cuda_graph_count(e->be) <= 4, "%d graphs kept (at most 4)", y5_cuda_graph_count(e->be));
+    /* a plan that needs a larger arena drops them all */
+    T_CHECK(y5_engine_plan(e, 2, 640, 640, err, sizeof err) == 0, "%s", err);
+    T_CHECK(y5_cuda_graph_count(e->be) == 0, "%d graphs kept across an arena reallocation", y5_cuda_graph_count(e->be));
+    y5_engine_close(e);
+}
+
+/* ------------------------------------------------------------------ a mixed batch of 8 vs the CPU */
+
+/* Eight images of different sizes letterboxed (square, 640) into one batch:
+ * on the GPU (GPU letterbox, graph, GPU NMS) the eager, captured and
+ * replayed forwards agree bit for bit, and each image's detections match the
+ * CPU engine's (same batch, host letterbox) within the provisional
+ * tolerances above. */
+T_TEST(gpu_net_batch8_mixed_vs_cpu) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[1024];
+    const char *wts = t_model_y5w("yolov5n");
+    T_REQUIRE(wts, "conversion failed");
+    static const char *const files[8] = {
+        "images/bus.jpg", "images/zidane.jpg", "data/coco64/images/000000000009.jpg",
+        "data/coco64/images/000000000025.jpg", "data/coco64/images/000000000030.jpg",
+        "data/coco64/images/000000000034.jpg", "data/coco64/images/000000000036.jpg",
+        "data/coco64/images/000000000042.jpg"};
+    y5_image img[8];
+    y5_letterbox_geom g[8];
+    memset(img, 0, sizeof img);
+    y5_engine *eg = open_engine("cuda:0", wts, err, sizeof err);
+    T_REQUIRE(eg, "%s", err);
+    y5_engine *ec = open_engine("cpu", wts, err, sizeof err);
+    if (!ec) { T_CHECK(0, "cpu engine: %s", err); y5_engine_close(eg); return; }
+    int ok = 1;
+    for (int i = 0; i < 8 && ok; i++) {
+        if (y5_image_load(t_shared_path(files[i]), &img[i], err, sizeof err)) { T_CHECK(0, "%s: %s", files[i], err); ok = 0; break; }
+        y5_letterbox_plan(img[i].w, img[i].h, 640, 640, 0, 32, &g[i]);
+    }
+    y5_nms_opts o;
+    y5_nms_defaults(&o);
+    float *first = NULL;
+    size_t nf = 0;
+    static y5_det dg[8][300], dc[8][300];
+    int ng[8] = {0}, ncd[8] = {0};
+    if (ok) {
+        ok = y5_engine_plan(eg, 8, 640, 640, err, sizeof err) == 0 && y5_engine_plan(ec, 8, 640, 640, err, sizeof err) == 0;
+        for (int i = 0; i < 8 && ok; i++)
+            ok = y5_engine_put_image(eg, i, &img[i], &g[i], err, sizeof err) == 0 &&
+                 y5_engine_put_image(ec, i, &img[i], &g[i], err, sizeof err) == 0;
+        T_CHECK(ok, "setup: %s", err);
+    }
+    /* the GPU: eager warm-up, capture, replay of the same input */
+    for (int pass = 0; pass < 3 && ok; pass++) {
+        float *p = NULL;
+        size_t n;
+        if (y5_engine_forward(eg, err, sizeof err) || !(p = pred_copy(eg, &n, err, sizeof err))) {
+            T_CHECK(0, "gpu forward %d: %s", pass, err);
+            ok = 0;
+            break;
+        }
+        if (!first) { first = p; nf = n; continue; }
+        T_CHECK(first_diff(p, first, nf) < 0, "gpu forward %d differs from the first", pass);
+        free(p);
+    }
+    if (ok && y5_engine_forward(ec, err, sizeof err)) { T_CHECK(0, "cpu forward: %s", err); ok = 0; }
+    int rows = 0, no = 0;
+    const float *pc = ok ? y5_engine_pred(ec, &rows, &no) : NULL;
+    double worst[3] = {0, 0, 0}; /* pred max |d|: xy, wh, obj/cls */
+    for (size_t k = 0; pc && k < nf; k++) {
+        double d = fabs((double)first[k] - pc[k]);
+        int col = (int)(k % (size_t)no), t = col < 2 ? 0 : col < 4 ? 1 : 2;
+        if (!(d == d)) d = INFINITY;
+        if (d > worst[t]) worst[t] = d;
+    }
+    for (int i = 0; i < 8 && ok; i++) {
+        ng[i] = y5_engine_nms(eg, i, &o, img[i].w, img[i].h, dg[i], 300);
+        ncd[i] = y5_engine_nms(ec, i, &o, img[i].w, img[i].h, dc[i], 300);
+        T_CHECK(ng[i] >= 0 && ncd[i] >= 0, "%s: nms failed", files[i]);
+        if (ng[i] < 0 || ncd[i] < 0) continue;
+        int ca = 0, cb = 0, miss_a = 0, miss_b = 0;
+        for (int a = 0; a < ncd[i]; a++) {
+            if (dc[i][a].conf < PROV_MIN_CONF) continue;
+            ca++;
+            int f = 0;
+            for (int b = 0; b < ng[i] && !f; b++)
+                f = dg[i][b].cls == dc[i][a].cls && y5_iou(&dc[i][a], &dg[i][b]) >= PROV_IOU &&
+                    fabsf(dc[i][a].conf - dg[i][b].conf) <= PROV_CONF_TOL;
+            miss_a += !f;
+        }
+        for (int b = 0; b < ng[i]; b++) {
+            if (dg[i][b].conf < PROV_MIN_CONF) continue;
+            cb++;
+            int f = 0;
+            for (int a = 0; a < ncd[i] && !f; a++)
+                f = dg[i][b].cls == dc[i][a].cls && y5_iou(&dc[i][a], &dg[i][b]) >= PROV_IOU &&
+                    fabsf(dc[i][a].conf - dg[i][b].conf) <= PROV_CONF_TOL;
+            miss_b += !f;
+        }
+        printf("    %s %dx%d: gpu %d, cpu %d detections; conf >= %.2f: %d/%d cpu matched, %d/%d gpu matched\n",
+               files[i], img[i].w, img[i].h, ng[i], ncd[i], (double)PROV_MIN_CONF, ca - miss_a, ca, cb - miss_b, cb);
+        T_CHECK(miss_a <= PROV_MAX_MISS && miss_b <= PROV_MAX_MISS,
+                "%s: %d cpu and %d gpu detections unmatched (provisional tolerances)", files[i], miss_a, miss_b);
+    }
+    if (pc)
+        printf("    pred max |gpu - cpu|: cx/cy %.3g px, w/h %.3g px, obj/cls %.3g (%s)\n", worst[0], worst[1],
+               worst[2], y5_cuda_device_name(eg->be));
+    free(first);
+    for (int i = 0; i < 8; i++) y5_image_free(&img[i]);
+    y5_engine_close(eg);
+    y5_engine_close(ec);
+}
+
+/* ------------------------------------------------------------------ two engines, two threads */
+
+typedef struct {
+    y5_engine *e;
+    int use_u8;                 /* this thread feeds u8, the other FP32 */
+    const uint8_t *in[2];
+    const int *hw;              /* [2][2] h, w */
+    const float *ref[2];
+    size_t nf[2];
+    int rounds;
+    char msg[1200];             /* first failure, "" when none */
+} eng_job;
+
+static void *eng_thread(void *arg) {
+    eng_job *j = arg;
+    char err[1024];
+    for (int r = 0; r < j->rounds && !j->msg[0]; r++)
+        for (int i = 0; i < 2 && !j->msg[0]; i++) {
+            const int h = j->hw[2 * i], w = j->hw[2 * i + 1];
+            const size_t len = (size_t)h * w * 3;
+            if (y5_engine_plan(j->e, 1, h, w, err, sizeof err)) {
+                snprintf(j->msg, sizeof j->msg, "round %d input %d: plan: %s", r, i, err);
+                break;
+            }
+            if (j->use_u8) {
+                unsigned char *s = y5_engine_input_u8(j->e);
+                if (!s) { snprintf(j->msg, sizeof j->msg, "no u8 input"); break; }
+                memcpy(s, j->in[i], len);
+            } else {
+                float *f = y5_engine_input(j->e);
+                if (!f) { snprintf(j->msg, sizeof j->msg, "no FP32 input"); break; }
+                y5_u8_to_unit_f32(j->in[i], len, f);
+            }
+            const float *p;
+            if (y5_engine_forward(j->e, err, sizeof err) || !(p = y5_engine_pred(j->e, NULL, NULL))) {
+                snprintf(j->msg, sizeof j->msg, "round %d input %d: forward: %s", r, i, err);
+                break;
+            }
+            long long d = first_diff(p, j->ref[i], j->nf[i]);
+            if (d >= 0)
+                snprintf(j->msg, sizeof j->msg, "round %d input %d: float %lld is %.8g, alone %.8g", r, i, d,
+                         (double)p[d], (double)j->ref[i][d]);
+        }
+    return NULL;
+}
+
+/* Two engines on one GPU, each driven by its own thread at the same time
+ * (alternating two shapes: eager, capture and replay all run concurrently
+ * with the other engine's), give the bits one engine gives alone. */
+T_TEST(gpu_net_two_engines_threads) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[1024];
+    const char *wts = t_model_y5w("yolov5n");
+    T_REQUIRE(wts, "conversion failed");
+    static const int hw[4] = {640, 480, 384, 640};
+    static const char *const files[2] = {"golden/yolov5n_bus_640_input.u8", "golden/yolov5n_zidane_640_input.u8"};
+    uint8_t *in[2] = {NULL, NULL};
+    float *ref[2] = {NULL, NULL};
+    size_t nf[2] = {0, 0};
+    y5_engine *a = open_engine("cuda:0", wts, err, sizeof err);
+    T_REQUIRE(a, "%s", err);
+    y5_engine *b = open_engine("cuda:0", wts, err, sizeof err);
+    if (!b) { T_CHECK(0, "second engine: %s", err); y5_engine_close(a); return; }
+    int ok = 1;
+    for (int i = 0; i < 2 && ok; i++) { /* the reference: engine a alone, eager */
+        size_t len;
+        in[i] = t_read_file(t_shared_path(files[i]), &len);
+        float *f = NULL;
+        if (!in[i] || len != (size_t)hw[2 * i] * hw[2 * i + 1] * 3 ||
+            y5_engine_plan(a, 1, hw[2 * i], hw[2 * i + 1], err, sizeof err) || !(f = y5_engine_input(a))) {
+            T_CHECK(0, "%s: %s", files[i], in[i] ? err : "missing");
+            ok = 0;
+            break;
+        }
+        y5_u8_to_unit_f32(in[i], len, f);
+        if (eager_forward(a, err, sizeof err) || !(ref[i] = pred_copy(a, &nf[i], err, sizeof err))) {
+            T_CHECK(0, "reference %d: %s", i, err);
+            ok = 0;
+        }
+    }
+    if (ok) {
+        eng_job ja = {a, 0, {in[0], in[1]}, hw, {ref[0], ref[1]}, {nf[0], nf[1]}, 4, ""};
+        eng_job jb = {b, 1, {in[0], in[1]}, hw, {ref[0], ref[1]}, {nf[0], nf[1]}, 4, ""};
+        pthread_t ta, tb;
+        int sa = pthread_create(&ta, NULL, eng_thread, &ja);
+        int sb = pthread_create(&tb, NULL, eng_thread, &jb);
+        if (sa == 0) pthread_join(ta, NULL);
+        if (sb == 0) pthread_join(tb, NULL);
+        T_CHECK(sa == 0 && sb == 0, "pthread_create failed");
+        T_CHECK(!ja.msg[0], "engine 1 (FP32 input, thread 1): %s", ja.msg);
+        T_CHECK(!jb.msg[0], "engine 2 (u8 input, thread 2): %s", jb.msg);
+        if (graphs_on())
+            T_CHECK(y5_cuda_graph_count(a->be) == 2 && y5_cuda_graph_count(b->be) == 2,
+                    "graphs kept: %d and %d, expected 2 each", y5_cuda_graph_count(a->be), y5_cuda_graph_count(b->be));
+        printf("    2 engines x 4 rounds x 2 shapes on %s: %s\n", y5_cuda_device_name(a->be),
+               ja.msg[0] || jb.msg[0] ? "DIFFER" : "bit identical to one engine alone");
+    }
+    for (int i = 0; i < 2; i++) {
+        free(in[i]);
+        free(ref[i]);
+    }
+    y5_engine_close(a);
+    y5_engine_close(b);
+}
+
+#else
+typedef int test_cuda_engine_not_built; /* no CUDA in this build: no GPU tests */
+#endif
