@@ -142,11 +142,16 @@ test-run-asan: $(TESTBIN) $(BIN)
 # AARCH64_TESTS=tests/ runs everything (the yolov5m cases take many minutes).
 AARCH64_TESTS ?= tests/unit/test_gemm tests/unit/test_conv backend_ops_cpu \
 		 golden_layers_yolov5n_bus_640 =golden_net_yolov5n_bus_640
+ifeq ($(HOST_ARCH),aarch64) # an ARM64 machine runs them natively
+test-aarch64: $(TESTBIN)
+	Y5_SHARED=$(SHARED) ./$(TESTBIN) $(AARCH64_TESTS)
+else
 test-aarch64:
 	@sh scripts/deps.sh aarch64 qemu
 	$(MAKE) ARCH=aarch64 BUILD=build/aarch64 build/aarch64/y5test
 	Y5_SHARED=$(SHARED) $$(command -v qemu-aarch64-static || command -v qemu-aarch64) \
 		build/aarch64/y5test $(AARCH64_TESTS)
+endif
 
 demo:
 	@sh scripts/deps.sh

@@ -33,7 +33,9 @@ for a in "$@"; do
     aarch64) WANT_ARM64=1 ;;
     qemu) WANT_QEMU=1 ;;
     x86_64) ;; # the host's own build: the base packages
-    *) echo "deps.sh: unknown argument '$a' (test, aarch64, qemu, --check)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown argument '$a' (test, aarch64, qemu, --check; cross builds for other" \
+            "CPUs: install their $a-linux-gnu-gcc and libjpeg by hand, then make ARCH=$a DEPS_CHECK=true)" >&2
+       exit 2 ;;
     esac
 done
 
