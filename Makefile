@@ -4,14 +4,36 @@
 #                   stops with the names of missing Debian packages (`make deps` installs them)
 #   make deps       installs the build dependencies (libjpeg62-turbo-dev, libstb-dev)
 #   make static     a fully static CPU-only binary (build/static/yolov5c)
+#   make static ARCH=aarch64   the same for ARM64 (build/aarch64/yolov5c)
+#   make ARCH=aarch64          cross-builds for ARM64 into build/aarch64 (Debian's
+#                   aarch64-linux-gnu-gcc and libjpeg62-turbo-dev:arm64; `scripts/deps.sh aarch64`)
+#   make test-aarch64  the kernel tests and golden parity of that build under qemu-aarch64
 #   make test       installs what it needs, builds, runs the whole suite, then again under ASan+UBSan
 #   make test-quick the unit and golden tests only, no sanitizers (well under a minute)
 #   make demo       installs what it needs, builds, converts a checkpoint, detects on ../shared/images
 #   make bench      converts WEIGHTS (default yolov5n) and prints the per-layer CPU profile
 #
-# Files named *_avx2.c / *_avx512.c are compiled with those ISA flags only;
-# the code picks them at run time, so one binary runs on any x86-64.
+# Files named *_avx2.c / *_avx512.c are compiled with those ISA flags only,
+# and only for x86_64; *_neon.c only for aarch64; any other CPU gets the
+# portable C kernels. The code picks among its architecture's kernels at run
+# time (layers/cpu/isa.c), so one binary runs on any CPU of its architecture.
 
+# ARCH: the target CPU (default: this machine's). Another one cross-builds
+# with Debian's $(ARCH)-linux-gnu-gcc into build/$(ARCH) (static binaries:
+# they run under qemu-user without a target root file system).
+HOST_ARCH := $(shell uname -m)
+ARCH     ?= $(HOST_ARCH)
+ifneq ($(ARCH),$(HOST_ARCH))
+CROSS    := 1
+ifeq ($(origin CC),default)
+CC       := $(ARCH)-linux-gnu-gcc
+endif
+BUILD    ?= build/$(ARCH)
+LDSTATIC := 1
+override LDFLAGS += -static
+NVCC     := /nonexistent
+DEPS_CHECK ?= sh scripts/deps.sh --check $(ARCH)
+endif
 CC       ?= cc
 SHARED   ?= ../shared
 WEIGHTS  ?= $(SHARED)/models/yolov5n.pt
@@ -26,6 +48,12 @@ BUILD   ?= build
 # every .c below these folders (one level of subfolders) is part of the library
 LIB_SRC  = $(sort $(wildcard core/*/*.c layers/*.c layers/*/*.c weights/*.c convert/*.c))
 LIB_SRC := $(filter-out core/app/main.c,$(LIB_SRC))
+ifneq ($(ARCH),x86_64)
+LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+endif
+ifneq ($(ARCH),aarch64)
+LIB_SRC := $(filter-out %_neon.c,$(LIB_SRC))
+endif
 TEST_SRC = $(sort $(wildcard tests/*.c tests/*/*.c))
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -36,9 +64,10 @@ TESTBIN  = $(BUILD)/y5test
 
 ISA_avx2   = -mavx2 -mfma -mf16c
 ISA_avx512 = -mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma -mavx2 -mf16c
+ISA_neon   =   # AdvSIMD and FMA are part of the aarch64 baseline (armv8-a)
 
-.PHONY: all static test test-quick test-run test-asan demo deps deps-check clean bench bench-gemm
-all: $(BIN) $(LIB) yolov5c
+.PHONY: all static test test-quick test-run test-asan test-aarch64 demo deps deps-check clean bench bench-gemm
+all: $(BIN) $(LIB) $(if $(CROSS),,yolov5c)
 
 yolov5c: $(BIN)
 	@ln -sf $(BIN) yolov5c
@@ -50,6 +79,9 @@ $(BUILD)/%_avx2.o: %_avx2.c | deps-check
 $(BUILD)/%_avx512.o: %_avx512.c | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_avx512) -MMD -MP -c $< -o $@
+$(BUILD)/%_neon.o: %_neon.c | deps-check
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ISA_neon) -MMD -MP -c $< -o $@
 $(BUILD)/%.o: %.c | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
@@ -65,12 +97,14 @@ $(BIN): $(BUILD)/core/app/main.o $(LIB)
 $(TESTBIN): $(TEST_OBJ) $(LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# a cross build is static anyway: its own folder (build/aarch64/yolov5c)
+STATIC_BUILD = $(if $(CROSS),build/$(ARCH),build/static)
 static:
-	@sh scripts/deps.sh
-	$(MAKE) BUILD=build/static LDSTATIC=1 build/static/yolov5c-static
-build/static/yolov5c-static: $(BUILD)/core/app/main.o $(LIB)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -static $^ -o build/static/yolov5c $(LDLIBS)
-	@echo "static binary: build/static/yolov5c"
+	@sh scripts/deps.sh $(if $(CROSS),$(ARCH))
+	$(MAKE) BUILD=$(STATIC_BUILD) LDSTATIC=1 $(STATIC_BUILD)/yolov5c-static
+$(STATIC_BUILD)/yolov5c-static: $(BUILD)/core/app/main.o $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -static $^ -o $(STATIC_BUILD)/yolov5c $(LDLIBS)
+	@echo "static binary: $(STATIC_BUILD)/yolov5c"
 
 deps:
 	@sh scripts/deps.sh
@@ -83,6 +117,7 @@ test:
 	@sh scripts/deps.sh test
 	$(MAKE) test-run
 	$(MAKE) test-asan
+	$(MAKE) test-aarch64
 
 # The quick tier: unit and golden tests (tests/unit/, tests/golden/), no sanitizers.
 test-quick: $(TESTBIN) $(BIN)
@@ -97,6 +132,26 @@ test-asan:
 		LDLIBS="-ljpeg -lm -pthread -fsanitize=address,undefined" test-run-asan
 test-run-asan: $(TESTBIN) $(BIN)
 	Y5_ASAN=1 Y5_BIN=$(abspath $(BIN)) Y5_SHARED=$(SHARED) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(TESTBIN) $(T)
+
+# ARM64 under qemu-user: the aarch64 test runner (static, build/aarch64)
+# runs the tests of every CPU kernel and golden parity: test_gemm (NEON and
+# portable GEMM, SiLU), test_conv (im2col / 1x1 / Winograd transforms, every
+# ISA level), backend_ops_cpu (maxpool, upsample, copy, decode), per-layer
+# and whole-net parity on yolov5n. About 3 minutes under qemu on 2 cores
+# (emulation is ~40x slower than the host; CI has 90 minutes);
+# AARCH64_TESTS=tests/ runs everything (the yolov5m cases take many minutes).
+AARCH64_TESTS ?= tests/unit/test_gemm tests/unit/test_conv backend_ops_cpu \
+		 golden_layers_yolov5n_bus_640 =golden_net_yolov5n_bus_640
+ifeq ($(HOST_ARCH),aarch64) # an ARM64 machine runs them natively
+test-aarch64: $(TESTBIN)
+	Y5_SHARED=$(SHARED) ./$(TESTBIN) $(AARCH64_TESTS)
+else
+test-aarch64:
+	@sh scripts/deps.sh aarch64 qemu
+	$(MAKE) ARCH=aarch64 BUILD=build/aarch64 build/aarch64/y5test
+	Y5_SHARED=$(SHARED) $$(command -v qemu-aarch64-static || command -v qemu-aarch64) \
+		build/aarch64/y5test $(AARCH64_TESTS)
+endif
 
 demo:
 	@sh scripts/deps.sh

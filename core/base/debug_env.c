@@ -21,7 +21,7 @@ static int flag(const char *name) {
 static void read_env(void) {
     const char *v;
     g_env.isa = -1;
-    if ((v = var("Y5_ISA"))) g_env.isa = !strcmp(v, "scalar") ? 0 : !strcmp(v, "avx2") ? 1 : 2;
+    if ((v = var("Y5_ISA"))) g_env.isa = !strcmp(v, "scalar") ? 0 : !strcmp(v, "avx2") || !strcmp(v, "neon") ? 1 : 2;
     g_env.winograd = (v = var("Y5_WINOGRAD")) ? atoi(v) : -1;
     g_env.no_cuda_graph = flag("Y5_NO_CUDA_GRAPH");
     g_env.cpu_nms = flag("Y5_CPU_NMS");

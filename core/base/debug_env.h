@@ -4,7 +4,8 @@
  * needs one. All of them are read together on first use (thread-safe) and
  * never again, so no hot path calls getenv.
  *
- *   Y5_ISA=scalar|avx2|avx512   cap the CPU kernels' ISA (default: the best the CPU has)
+ *   Y5_ISA=scalar|avx2|avx512|neon  cap the CPU kernels' ISA (default: the best the CPU has;
+ *                               layers/cpu/isa.h: neon is level 1 like avx2)
  *   Y5_WINOGRAD=0|1|2|4         stride-1 3x3 CPU convs: off / per-layer auto /
  *                               F(2x2,3x3) / F(4x4,3x3) (default: auto with AVX-512, else off)
  *   Y5_NO_CUDA_GRAPH=1          CUDA: run the ops eagerly instead of replaying a captured graph
@@ -17,7 +18,7 @@
 #define Y5_DEBUG_ENV_H
 
 typedef struct {
-    int isa;                 /* Y5_ISA: 0 scalar, 1 avx2, 2 avx512; -1 unset */
+    int isa;                 /* Y5_ISA: 0 scalar, 1 avx2 / neon, 2 avx512; -1 unset */
     int winograd;            /* Y5_WINOGRAD; -1 unset */
     int no_cuda_graph;       /* Y5_NO_CUDA_GRAPH set and not "0" */
     int cpu_nms;             /* Y5_CPU_NMS set and not "0" */

@@ -16,6 +16,8 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
 #define Y5_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define Y5_PAUSE() __asm__ __volatile__("yield") /* the spin-wait hint, as x86's pause */
 #else
 #define Y5_PAUSE() ((void)0)
 #endif
@@ -43,6 +45,11 @@ typedef struct { y5_pool *p; int id; } worker_arg;
 void y5_flush_denormals(void) {
 #if defined(__x86_64__) || defined(__i386__)
     _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ (bit 15) | DAZ (bit 6) */
+#elif defined(__aarch64__)
+    /* FPCR.FZ (bit 24): denormal inputs and results are zero, as FTZ|DAZ */
+    unsigned long fpcr;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(fpcr | (1ul << 24)));
 #endif
 }
 

@@ -44,7 +44,7 @@ static int use_winograd(int k, int s, int cin, int cout) {
     int mode = __atomic_load_n(&g_wino, __ATOMIC_RELAXED);
     if (mode < 0) {
         mode = y5_debug_env()->winograd;
-        if (mode < 0) mode = y5_gemm_isa() == Y5_ISA_AVX512 ? 1 : 0;
+        if (mode < 0) mode = Y5_ARCH_X86 && y5_gemm_isa() == Y5_ISA_AVX512 ? 1 : 0;
     }
     if (mode == 0) return 0;
     if (mode == 2 || mode == 4) return mode;
@@ -261,14 +261,24 @@ static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n
     x.tiles = n * x.g.tiles_hw;
     x.isa = y5_gemm_isa();
     x.macro = y5_gemm_macro_for(x.isa, &x.mr);
-    int avx512 = x.isa == Y5_ISA_AVX512;
     if (x.m == 4) {
-        x.in_fn = avx512 ? y5_wino4_in_avx512 : y5_wino4_in_scalar;
-        x.out_fn = avx512 ? y5_wino4_out_avx512 : y5_wino4_out_scalar;
+        x.in_fn = y5_wino4_in_scalar;
+        x.out_fn = y5_wino4_out_scalar;
     } else {
-        x.in_fn = avx512 ? y5_wino_in_avx512 : y5_wino_in_scalar;
-        x.out_fn = avx512 ? y5_wino_out_avx512 : y5_wino_out_scalar;
+        x.in_fn = y5_wino_in_scalar;
+        x.out_fn = y5_wino_out_scalar;
     }
+#if Y5_ARCH_X86 /* only the target architecture's kernels exist (isa.h) */
+    if (x.isa == Y5_ISA_AVX512) {
+        x.in_fn = x.m == 4 ? y5_wino4_in_avx512 : y5_wino_in_avx512;
+        x.out_fn = x.m == 4 ? y5_wino4_out_avx512 : y5_wino_out_avx512;
+    }
+#elif Y5_ARCH_ARM64
+    if (x.isa == Y5_ISA_NEON) {
+        x.in_fn = x.m == 4 ? y5_wino4_in_neon : y5_wino_in_neon;
+        x.out_fn = x.m == 4 ? y5_wino4_out_neon : y5_wino_out_neon;
+    }
+#endif
     x.scratch = scratch;
     x.per_thread = wino_per_thread(c);
     int T = y5_pool_size(pool);
@@ -382,7 +392,9 @@ static void impl_gemm(const impl_ctx *x, const float *a, long lda, int sl, long 
         b.res = x->res ? x->res + pix * x->ld_res + n0 : NULL;
         b.ldres = x->ld_res;
         b.silu = x->silu;
+#if Y5_ARCH_X86 /* use_implicit: AVX-512 only */
         y5_gemm_macro_avx512(&b);
+#endif
     }
 }
 
@@ -419,7 +431,7 @@ static void impl_task(void *vctx, int t, int worker) {
 
 static int use_implicit(const y5_conv_cpu *c, int ld_in, int wo) {
     int K = c->cin * c->k * c->k;
-    return y5_gemm_isa() == Y5_ISA_AVX512 && ld_in == c->cin && y5_gemm_kc(K) == K && wo >= 16;
+    return Y5_ARCH_X86 && y5_gemm_isa() == Y5_ISA_AVX512 && ld_in == c->cin && y5_gemm_kc(K) == K && wo >= 16;
 }
 
 static void impl_run(y5_pool *pool, const y5_conv_cpu *c, const im2col_ctx *ic, int n, float *out, int ld_out,

@@ -1,7 +1,8 @@
 /* cpu_kernels.h - internal: the CPU kernels of the non-conv ops, FP32 NHWC,
  * called by the CPU backend (layers/cpu/backend_cpu.c). One file each:
  * maxpool_cpu.c, upsample_cpu.c, copy_cpu.c, decode_cpu.c, with the AVX-512
- * row kernels in maxpool_avx512.c and decode_avx512.c. The conv is
+ * row kernels in maxpool_avx512.c and decode_avx512.c (x86-64 builds) and
+ * the NEON ones in maxpool_neon.c and decode_neon.c (aarch64 builds). The conv is
  * conv_cpu.h. ld_in / ld_out: channel strides, so an op can read or write a
  * channel slice of a wider buffer. */
 #ifndef Y5_CPU_KERNELS_H
@@ -34,5 +35,11 @@ void y5_decode_row_avx512(const float *src, long ld, float *dst, long dst_astrid
 /* Output row y of a k x k stride-1 clipped max pool of one NHWC image;
  * returns -1 (nothing written) when k is too large for it. maxpool_avx512.c. */
 int y5_maxpool_row_avx512(const float *img, int h, int w, int c, int ld_in, float *out, int ld_out, int k, int y);
+
+/* ---- NEON row kernels (aarch64 builds; when y5_gemm_isa() is NEON): the
+ * same contracts, decode_neon.c and maxpool_neon.c ---- */
+void y5_decode_row_neon(const float *src, long ld, float *dst, long dst_astride, int na, const float *anchors,
+                        int w, int no, float y, float stride, float lazy_min);
+int y5_maxpool_row_neon(const float *img, int h, int w, int c, int ld_in, float *out, int ld_out, int k, int y);
 
 #endif

@@ -12,7 +12,7 @@ typedef struct {
     const y5_detect_shape *d;
     float *pred;
     int tasks_per_image;
-    int avx512;
+    int isa;
 } decode_job;
 
 static inline float sigm(float v) { return 1.0f / (1.0f + expf(-v)); }
@@ -32,11 +32,19 @@ static void decode_task(void *ctx, int task, int worker) {
     const float *src0 = j->heads[l] + ((size_t)b * h + y) * w * ld;
     float *dst0 = j->pred + ((size_t)b * d->rows + row0 + (size_t)y * w) * no;
     const size_t astride = (size_t)h * w * no; /* between anchors' rows in pred */
-    if (j->avx512) {
+#if Y5_ARCH_X86 /* only the target architecture's kernels exist (isa.h) */
+    if (j->isa == Y5_ISA_AVX512) {
         y5_decode_row_avx512(src0, ld, dst0, (long)astride, d->na, d->anchors[l], w, no, (float)y, stride,
                              d->lazy_obj_min);
         return;
     }
+#elif Y5_ARCH_ARM64
+    if (j->isa == Y5_ISA_NEON && no >= 5) {
+        y5_decode_row_neon(src0, ld, dst0, (long)astride, d->na, d->anchors[l], w, no, (float)y, stride,
+                           d->lazy_obj_min);
+        return;
+    }
+#endif
     for (int a = 0; a < d->na; a++) {
         float aw = d->anchors[l][2 * a], ah = d->anchors[l][2 * a + 1];
         const float *src = src0 + (size_t)a * no;
@@ -60,7 +68,7 @@ static void decode_task(void *ctx, int task, int worker) {
 
 void y5_decode_cpu(y5_pool *pool, const float *const *heads, const int *hs, const int *ws,
                    const int *lds, int n, const y5_detect_shape *d, float *pred) {
-    decode_job j = {heads, hs, ws, lds, d, pred, 0, y5_gemm_isa() == Y5_ISA_AVX512};
+    decode_job j = {heads, hs, ws, lds, d, pred, 0, y5_gemm_isa()};
     for (int l = 0; l < d->nl; l++) j.tasks_per_image += hs[l];
     y5_pool_run(pool, n * j.tasks_per_image, decode_task, &j);
 }

@@ -175,9 +175,13 @@ static void gemm_k0(const y5_gemm_args *g) {
 }
 
 y5_gemm_macro_fn y5_gemm_macro_for(int isa, int *mr) {
-    switch (isa) {
+    switch (isa) { /* only the target architecture's kernels exist (isa.h) */
+#if Y5_ARCH_X86
     case Y5_ISA_AVX512: *mr = Y5_MR_AVX512; return y5_gemm_macro_avx512;
     case Y5_ISA_AVX2: *mr = Y5_MR_AVX2; return y5_gemm_macro_avx2;
+#elif Y5_ARCH_ARM64
+    case Y5_ISA_NEON: *mr = Y5_MR_NEON; return y5_gemm_macro_neon;
+#endif
     default: *mr = Y5_MR_SCALAR; return y5_gemm_macro_scalar;
     }
 }

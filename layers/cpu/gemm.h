@@ -1,5 +1,6 @@
 /* gemm.h - internal: the FP32 GEMM behind the CPU convolution (gemm.c,
- * macro-kernels in gemm_avx2.c / gemm_avx512.c). Winograd's transforms are
+ * macro-kernels in gemm_avx2.c / gemm_avx512.c on x86-64, gemm_neon.c on
+ * aarch64). Winograd's transforms are
  * in winograd.h, the ISA choice in isa.h, the other CPU kernels in
  * cpu_kernels.h.
  *
@@ -65,9 +66,11 @@ typedef void (*y5_gemm_macro_fn)(const y5_gemm_blk *b);
 void y5_gemm_macro_scalar(const y5_gemm_blk *b);
 void y5_gemm_macro_avx2(const y5_gemm_blk *b);
 void y5_gemm_macro_avx512(const y5_gemm_blk *b);
+void y5_gemm_macro_neon(const y5_gemm_blk *b); /* gemm_neon.c */
 #define Y5_MR_SCALAR 4
 #define Y5_MR_AVX2 6
 #define Y5_MR_AVX512 8
+#define Y5_MR_NEON 5
 
 /* Fills dst (row-major, row stride ldd) with A[m0 + r, k0 + c] for
  * r < mc, c < kc (im2col). */

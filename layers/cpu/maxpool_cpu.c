@@ -9,7 +9,7 @@ typedef struct {
     const float *in;
     float *out;
     int n, h, w, c, ld_in, ld_out, k;
-    int avx512;
+    int isa;
 } pool_job;
 
 /* One task per output row: out(y, x, :) = max over the k x k window clipped
@@ -18,9 +18,17 @@ static void pool_row(void *ctx, int task, int worker) {
     (void)worker;
     const pool_job *j = ctx;
     int b = task / j->h, y = task % j->h, r = j->k / 2;
-    if (j->avx512 && y5_maxpool_row_avx512(j->in + (size_t)b * j->h * j->w * j->ld_in, j->h, j->w, j->c, j->ld_in,
-                                           j->out + (size_t)b * j->h * j->w * j->ld_out, j->ld_out, j->k, y) == 0)
+#if Y5_ARCH_X86 /* only the target architecture's kernels exist (isa.h) */
+    if (j->isa == Y5_ISA_AVX512 &&
+        y5_maxpool_row_avx512(j->in + (size_t)b * j->h * j->w * j->ld_in, j->h, j->w, j->c, j->ld_in,
+                              j->out + (size_t)b * j->h * j->w * j->ld_out, j->ld_out, j->k, y) == 0)
         return;
+#elif Y5_ARCH_ARM64
+    if (j->isa == Y5_ISA_NEON &&
+        y5_maxpool_row_neon(j->in + (size_t)b * j->h * j->w * j->ld_in, j->h, j->w, j->c, j->ld_in,
+                            j->out + (size_t)b * j->h * j->w * j->ld_out, j->ld_out, j->k, y) == 0)
+        return;
+#endif
     int y0 = y - r < 0 ? 0 : y - r, y1 = y + r >= j->h ? j->h - 1 : y + r;
     for (int x = 0; x < j->w; x++) {
         int x0 = x - r < 0 ? 0 : x - r, x1 = x + r >= j->w ? j->w - 1 : x + r;
@@ -36,6 +44,6 @@ static void pool_row(void *ctx, int task, int worker) {
 
 void y5_maxpool_cpu(y5_pool *pool, const float *in, int n, int h, int w, int c, int ld_in,
                     float *out, int ld_out, int k) {
-    pool_job j = {in, out, n, h, w, c, ld_in, ld_out, k, y5_gemm_isa() == Y5_ISA_AVX512};
+    pool_job j = {in, out, n, h, w, c, ld_in, ld_out, k, y5_gemm_isa()};
     y5_pool_run(pool, n * h, pool_row, &j);
 }

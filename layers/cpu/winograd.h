@@ -1,7 +1,8 @@
 /* winograd.h - internal: Winograd transforms for stride-1 3x3 convs, run by
  * layers/cpu/conv_cpu.c around y5_gemm (one GEMM per transform position).
  * F(2x2,3x3) and F(4x4,3x3): portable versions in winograd.c, AVX-512 ones
- * in winograd_avx512.c; the weight transform U = G g G^T is in conv_cpu.c. */
+ * in winograd_avx512.c (x86-64 builds), NEON ones in winograd_neon.c
+ * (aarch64 builds); the weight transform U = G g G^T is in conv_cpu.c. */
 #ifndef Y5_WINOGRAD_H
 #define Y5_WINOGRAD_H
 
@@ -25,6 +26,8 @@ void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv,
 void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
 void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
+void y5_wino_in_neon(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
+void y5_wino_out_neon(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 
 /* ---- Winograd F(4x4, 3x3) ------------------------------------------------
  * Same geometry with 4x4 output tiles: V[xi][t][ci] over 36 planes xi = 6i + j
@@ -35,5 +38,7 @@ void y5_wino4_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv
 void y5_wino4_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 void y5_wino4_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
 void y5_wino4_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
+void y5_wino4_in_neon(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
+void y5_wino4_out_neon(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 
 #endif
