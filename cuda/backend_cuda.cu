@@ -198,7 +198,7 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
 }
 
 static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_view *out, const y5_view *res,
-                      int silu) {
+                      int act, float slope) {
     cu_impl *m = cu_of(b);
     const cu_conv *c = (const cu_conv *)conv;
     if (m->err[0] || cu_use_device(m)) return;
@@ -242,7 +242,7 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
                                    CUDA_R_16F, c->ldw, B, CUDA_R_16F, ldb, &zero, acc, CUDA_R_32F, c->cout,
                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)))
             return;
-        if (CU_CK(m, cu_epilogue(m, acc, mc, c->cout, c->bias, silu, rsrc ? rsrc + m0 * res->ld : NULL,
+        if (CU_CK(m, cu_epilogue(m, acc, mc, c->cout, c->bias, act, slope, rsrc ? rsrc + m0 * res->ld : NULL,
                                  res ? res->ld : 0, dst + m0 * out->ld, out->ld)))
             return;
     }
