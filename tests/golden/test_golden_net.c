@@ -240,3 +240,54 @@ T_TEST(golden_p6_refuses_non_multiple_of_64) {
             "rows %d no %d", rows, no);
     y5_engine_close(e);
 }
+
+/* The general SPP layer (layers/spp.c: parallel pools, for kernels other
+ * than (k, 2k-1, 3k-2)) against the SPPF the converter writes for v5.0's
+ * SPP(5, 9, 13): the same layer as SPP with pools 5, 9, 13 must give the
+ * same predictions bit for bit (max pools compose exactly). */
+#include "convert/convert.h"
+static const float *pred_of(const char *path, y5_engine **e, const unsigned char *u8, int h, int w) {
+    char err[1024];
+    *e = y5_engine_open(path, NULL, err, sizeof err);
+    if (!*e || y5_engine_plan(*e, 1, h, w, err, sizeof err)) { printf("    %s\n", err); return NULL; }
+    float *in = y5_engine_input(*e);
+    for (size_t i = 0; i < (size_t)h * w * 3; i++) in[i] = u8[i] / 255.0f;
+    if (y5_engine_forward(*e, err, sizeof err)) return NULL;
+    int rows, no;
+    return y5_engine_pred(*e, &rows, &no);
+}
+
+T_TEST(golden_spp_parallel_pools_equal_sppf) {
+    T_NEED_SHARED();
+    char err[1024], path[600];
+    y5_model_desc d;
+    T_REQUIRE(y5_convert_to_desc(t_shared_path("models/yolov5s-v50-synth.pt"), 0, &d, err, sizeof err) == 0, "%s", err);
+    T_REQUIRE(d.layers[8].type == Y5_LAYER_SPPF && d.layers[8].k == 5, "layer 8 is not SPPF(5)");
+    d.layers[8].type = Y5_LAYER_SPP;
+    d.layers[8].k = 0;
+    d.layers[8].n = 3;
+    d.layers[8].pools[0] = 5;
+    d.layers[8].pools[1] = 9;
+    d.layers[8].pools[2] = 13;
+    snprintf(path, sizeof path, "%s/spp.y5w", t_tmpdir());
+    T_REQUIRE(y5w_write(path, &d, err, sizeof err) == 0, "%s", err);
+    y5_convert_free_desc(&d);
+    size_t len;
+    unsigned char *u8 = t_read_file(t_shared_path("golden/yolov5s-v50-synth_bus_640_input.u8"), &len);
+    T_REQUIRE(u8 && len == 640 * 480 * 3, "input");
+    y5_engine *a = NULL, *b = NULL;
+    const float *pa = pred_of(t_model_y5w("yolov5s-v50-synth"), &a, u8, 640, 480);
+    const float *pb = pred_of(path, &b, u8, 640, 480);
+    T_CHECK(pa && pb, "forward failed");
+    if (pa && pb) {
+        size_t n = (size_t)a->g.det.rows * a->g.det.no, diff = 0;
+        for (size_t i = 0; i < n; i++) diff += pa[i] != pb[i];
+        T_CHECK(diff == 0, "%zu of %zu values differ between SPP(5,9,13) and SPPF(5)", diff, n);
+        int pools = 0;
+        for (int i = 0; i < b->g.n_ops; i++) pools += b->g.ops[i].kind == Y5_OP_MAXPOOL && b->g.ops[i].layer == 8;
+        T_CHECK(pools == 3, "%d pool ops in the SPP layer", pools);
+    }
+    y5_engine_close(a);
+    y5_engine_close(b);
+    free(u8);
+}
