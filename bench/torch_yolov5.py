@@ -35,11 +35,15 @@ import torch.nn.functional as F
 # ---------------------------------------------------------------- .y5w reader
 
 MAGIC = b"Y5WEIGHT"
-VERSION = 1
-HDR, META, LREC, NREC, TREC = 128, 816, 72, 64, 112
-CONV, C3, SPPF, UPSAMPLE, CONCAT, DETECT = 1, 2, 3, 4, 5, 6
+VERSION = 2  # also reads 1 (no activation field: SiLU everywhere)
+HDR, NREC, TREC = 128, 64, 112
+META_BY_VERSION = {1: 816, 2: 880}    # meta section bytes
+LREC_BY_VERSION = {1: 72, 2: 96}      # layer record bytes
+CONV, C3, SPPF, UPSAMPLE, CONCAT, DETECT, SPP = 1, 2, 3, 4, 5, 6, 7
 TYPE_NAMES = {CONV: "Conv", C3: "C3", SPPF: "SPPF", UPSAMPLE: "Upsample",
-              CONCAT: "Concat", DETECT: "Detect"}
+              CONCAT: "Concat", DETECT: "Detect", SPP: "SPP"}
+# activation kinds of the layer record (core/base/act.h)
+ACT_NONE, ACT_SILU, ACT_RELU, ACT_LEAKY, ACT_HARDSWISH = 0, 1, 2, 3, 4
 
 
 def _cstr(b):
@@ -89,8 +93,10 @@ class Y5W:
          layers_off, n_layers, layer_rec, names_off, n_names, name_rec,
          tensors_off, n_tensors, tensor_rec, data_off, data_size) = struct.unpack_from(
             "<IIQQQIIQIIQIIQIIQQ", buf, 8)
-        if version != VERSION:
-            raise ValueError(f"{path}: unsupported version {version} (this reader reads {VERSION})")
+        if version not in META_BY_VERSION:
+            raise ValueError(f"{path}: unsupported version {version} (this reader reads 1 and {VERSION})")
+        META, LREC = META_BY_VERSION[version], LREC_BY_VERSION[version]
+        self.version = version
         if (header_size, meta_size, layer_rec, name_rec, tensor_rec) != (HDR, META, LREC, NREC, TREC):
             raise ValueError(f"{path}: corrupt header (record sizes)")
         if file_size != len(buf):
@@ -106,6 +112,10 @@ class Y5W:
         self.anchors = anchors[:nl, :2 * na].reshape(nl, na, 2).astype(np.float32).copy()
         self.strides = [float(s) for s in strides[:nl]]
         self.source = _cstr(buf[meta_off + 560:meta_off + 816])
+        self.imgsz, self.generation = 0, ""
+        if version >= 2:
+            self.imgsz = struct.unpack_from("<I", buf, meta_off + 816)[0]
+            self.generation = _cstr(buf[meta_off + 824:meta_off + 880])
         if n_names != nc:
             raise ValueError(f"{path}: corrupt meta (nc {nc} but {n_names} class names)")
         self.names = [_cstr(buf[names_off + j * NREC:names_off + (j + 1) * NREC]) for j in range(n_names)]
@@ -118,8 +128,14 @@ class Y5W:
             c_in, c_out, k, s, p, n, shortcut, scale = r[10:18]
             if t not in TYPE_NAMES or not 1 <= n_from <= 8 or any(x < -1 or x >= i for x in frm):
                 raise ValueError(f"{path}: corrupt layer {i}")
+            if version >= 2:
+                act, slope = struct.unpack_from("<If", buf, layers_off + i * LREC + 72)
+                pools = list(struct.unpack_from("<4i", buf, layers_off + i * LREC + 80))
+            else:
+                act, slope, pools = (ACT_SILU if t in (CONV, C3, SPPF) else ACT_NONE), 0.0, [0] * 4
             self.layers.append(dict(type=t, frm=frm, c_in=c_in, c_out=c_out, k=k, s=s, p=p,
-                                    n=n, shortcut=shortcut, scale=scale))
+                                    n=n, shortcut=shortcut, scale=scale, act=act, slope=slope,
+                                    pools=pools[:n] if t == SPP else []))
 
         self.tensors = {}
         for i in range(n_tensors):
@@ -162,13 +178,30 @@ def _conv(w, layer, path, k=None, s=1, p=None):
     return c
 
 
-class Conv(nn.Module):  # conv2d (folded) + SiLU
-    def __init__(self, w, i, path, k=None, s=1, p=None):
+def _act(L):
+    """The layer's activation module (the weight file's per-layer kind)."""
+    a = L.get("act", ACT_SILU)
+    if a == ACT_SILU:
+        return nn.SiLU()
+    if a == ACT_RELU:
+        return nn.ReLU()
+    if a == ACT_LEAKY:
+        return nn.LeakyReLU(float(L["slope"]))
+    if a == ACT_HARDSWISH:
+        return nn.Hardswish()
+    if a == ACT_NONE:
+        return nn.Identity()
+    raise ValueError(f"unknown activation kind {a}")
+
+
+class Conv(nn.Module):  # conv2d (folded) + the layer's activation
+    def __init__(self, w, i, path, k=None, s=1, p=None, L=None):
         super().__init__()
         self.conv = _conv(w, i, path, k, s, p)
+        self.act = _act(L if L is not None else w.layers[i])
 
     def forward(self, x):
-        return F.silu(self.conv(x))
+        return self.act(self.conv(x))
 
 
 class Bottleneck(nn.Module):
@@ -208,6 +241,18 @@ class SPPFBlock(nn.Module):
         y2 = F.max_pool2d(y1, self.k, 1, self.k // 2)
         y3 = F.max_pool2d(y2, self.k, 1, self.k // 2)
         return self.cv2(torch.cat((x, y1, y2, y3), 1))
+
+
+class SPPBlock(nn.Module):  # v5.0-era SPP: parallel pools (other than (k, 2k-1, 3k-2))
+    def __init__(self, w, i, L):
+        super().__init__()
+        self.cv1 = Conv(w, i, "cv1")
+        self.cv2 = Conv(w, i, "cv2")
+        self.ks = list(L["pools"])
+
+    def forward(self, x):
+        x = self.cv1(x)
+        return self.cv2(torch.cat([x] + [F.max_pool2d(x, k, 1, k // 2) for k in self.ks], 1))
 
 
 class Upsample(nn.Module):
@@ -272,6 +317,8 @@ class YOLOv5(nn.Module):
                 mods.append(C3Block(w, i, L))
             elif t == SPPF:
                 mods.append(SPPFBlock(w, i, L))
+            elif t == SPP:
+                mods.append(SPPBlock(w, i, L))
             elif t == UPSAMPLE:
                 mods.append(Upsample(L["scale"]))
             elif t == CONCAT:

@@ -57,6 +57,16 @@ typedef struct {
     y5_tensor *t;
     uint32_t nt, cap;
     int fp16;
+    /* the layer's activation, from its first Conv; every other Conv of the
+     * layer must agree (the .y5w stores one per layer) */
+    int act_seen;
+    uint32_t act;
+    float act_slope;
+    char act_where[128];
+    /* add_conv: the Conv is a Focus's: rewrite it as a conv on the image */
+    int focus;
+    /* what the walk saw, for the generation text */
+    int saw_focus, saw_spp;
 } ctx;
 
 static int cfail(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -404,6 +414,59 @@ static int conv2d_info(ctx *c, const pkl_obj *conv, const char *where, convinfo 
     return 0;
 }
 
+/* The activation module of a Conv -> y5_act_kind (+ LeakyReLU's slope).
+ * torch.nn's classes, and the export copies in yolov5's utils.activations
+ * (same arithmetic). */
+static int act_kind(ctx *c, const pkl_obj *act, const char *where, uint32_t *kind, float *slope) {
+    char d[160];
+    *slope = 0.0f;
+    if (is_class(act, "torch.nn.modules.activation", "SiLU") || is_class(act, "utils.activations", "SiLU")) {
+        *kind = Y5_ACT_SILU;
+    } else if (is_class(act, "torch.nn.modules.activation", "ReLU")) {
+        *kind = Y5_ACT_RELU;
+    } else if (is_class(act, "torch.nn.modules.activation", "Hardswish") ||
+               is_class(act, "utils.activations", "Hardswish")) {
+        *kind = Y5_ACT_HARDSWISH;
+    } else if (is_class(act, "torch.nn.modules.linear", "Identity")) {
+        *kind = Y5_ACT_NONE;
+    } else if (is_class(act, "torch.nn.modules.activation", "LeakyReLU")) {
+        /* negative_slope: a Python float in the module's __dict__ (PyTorch's
+         * default 0.01 when absent); FP32 as PyTorch computes with it */
+        double v = 0.01;
+        const pkl_obj *ns = pkl_attr(act, "negative_slope");
+        if (ns && !pkl_as_float(ns, &v)) return cfail(c, "%s: negative_slope is not a number", where);
+        if (!isfinite(v) || fabs(v) > 1e6) return cfail(c, "%s: negative_slope %g is not usable", where, v);
+        *kind = Y5_ACT_LEAKY;
+        *slope = (float)v;
+    } else {
+        return cfail(c, "%s is %s; supported activations: SiLU, ReLU, LeakyReLU, Hardswish, Identity", where,
+                     pkl_describe(act, d, sizeof d));
+    }
+    return 0;
+}
+
+/* Focus (YOLOv5 up to v5.0): conv(cat(x[::2, ::2], x[1::2, ::2], x[::2, 1::2],
+ * x[1::2, 1::2])) on channels, i.e. block b = dy + 2 dx of the pixel offset
+ * (dy, dx) (rows vary first), the image's c channels inside each block.
+ * A k x k stride-s padding-p conv on that half-size image reads pixel
+ * (2 (s oy - p + ky) + dy, ...) of x: it is exactly a 2k x 2k conv of stride
+ * 2s and padding 2p on x with
+ *   W6[o, ch, 2 ky + dy, 2 kx + dx] = W3[o, (dy + 2 dx) c + ch, ky, kx]
+ * (the image sides are even, as every multiple-of-32 input is, so the
+ * padding matches too). w3: cout x 4c x k x k; w6: cout x c x 2k x 2k. */
+static void focus_weights(const float *w3, int cout, int c, int k, float *w6) {
+    const int k2 = 2 * k;
+    for (int o = 0; o < cout; o++)
+        for (int b = 0; b < 4; b++) {
+            const int dy = b % 2, dx = b / 2;
+            for (int ch = 0; ch < c; ch++)
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++)
+                        w6[(((size_t)o * c + ch) * k2 + 2 * ky + dy) * k2 + 2 * kx + dx] =
+                            w3[(((size_t)o * 4 * c + (size_t)b * c + ch) * k + ky) * k + kx];
+        }
+}
+
 /* A models.common.Conv at `rel` (path inside the layer, "" for the layer
  * itself): folds conv + bn into outname.weight / outname.bias. */
 static int add_conv(ctx *c, const pkl_obj *mod, const char *rel, const char *outname, convinfo *ci) {
@@ -419,9 +482,22 @@ static int add_conv(ctx *c, const pkl_obj *mod, const char *rel, const char *out
     const pkl_obj *conv = submodule(mod, "conv"), *bn = submodule(mod, "bn"), *act = submodule(mod, "act");
     if (!conv) return cfail(c, "missing module %s", p_conv);
     if (!act) return cfail(c, "missing module %s", p_act);
-    if (!is_class(act, "torch.nn.modules.activation", "SiLU"))
-        return cfail(c, "%s is %s; only SiLU is supported", p_act, pkl_describe(act, d, sizeof d));
+    uint32_t ak = Y5_ACT_NONE;
+    float aslope = 0.0f;
+    if (act_kind(c, act, p_act, &ak, &aslope) != 0) return -1;
+    if (!c->act_seen) {
+        c->act_seen = 1;
+        c->act = ak;
+        c->act_slope = aslope;
+        snprintf(c->act_where, sizeof c->act_where, "%s", p_act);
+    } else if (ak != c->act || aslope != c->act_slope) {
+        return cfail(c, "%s is %s(%g) but %s is %s(%g): one activation per layer is supported", p_act,
+                     y5_act_name((int)ak), (double)aslope, c->act_where, y5_act_name((int)c->act),
+                     (double)c->act_slope);
+    }
     if (conv2d_info(c, conv, p_conv, ci) != 0) return -1;
+    if (c->focus && ci->cin % 4 != 0)
+        return cfail(c, "%s takes %d channels; a Focus conv takes 4 x the image's", p_conv, ci->cin);
 
     int64_t wshape[4] = {ci->cout, ci->cin, ci->k, ci->k};
     int64_t vshape[1] = {ci->cout};
@@ -481,6 +557,22 @@ static int add_conv(ctx *c, const pkl_obj *mod, const char *rel, const char *out
     char nw[Y5W_NAME_MAX + 16], nb[Y5W_NAME_MAX + 16];
     snprintf(nw, sizeof nw, "%s.weight", outname);
     snprintf(nb, sizeof nb, "%s.bias", outname);
+    if (c->focus) {
+        /* space-to-depth + conv -> one conv on the image (focus_weights) */
+        float *w6 = malloc((size_t)ci->cout * (size_t)ci->cin * (size_t)ci->k * (size_t)ci->k * sizeof *w6);
+        if (!w6) {
+            free(b);
+            cfail(c, "out of memory");
+            goto out;
+        }
+        focus_weights(w, ci->cout, ci->cin / 4, ci->k, w6);
+        free(w);
+        w = w6;
+        ci->cin /= 4;
+        ci->k *= 2;
+        ci->s *= 2;
+        ci->p *= 2;
+    }
     int32_t ws[4] = {ci->cout, ci->cin, ci->k, ci->k}, bs[1] = {ci->cout};
     float *wout = w;
     w = NULL;
@@ -733,6 +825,24 @@ static int do_conv_layer(ctx *c, const pkl_obj *L, y5_layer *y, const chans *ch)
     return 0;
 }
 
+/* models.common.Focus -> a Conv layer (focus_weights: exact). */
+static int do_focus(ctx *c, const pkl_obj *L, y5_layer *y, const chans *ch) {
+    convinfo ci;
+    c->focus = 1;
+    int rc = add_conv(c, submodule(L, "conv"), "conv", "conv", &ci);
+    c->focus = 0;
+    if (rc != 0) return -1;
+    if (ci.cin != in_ch(ch, y->from[0]))
+        return cfail(c, "conv expects 4 x %d input channels but its input has %d", ci.cin, in_ch(ch, y->from[0]));
+    y->c_in = ci.cin;
+    y->c_out = ci.cout;
+    y->k = ci.k;
+    y->s = ci.s;
+    y->p = ci.p;
+    c->saw_focus = 1;
+    return 0;
+}
+
 static int do_c3(ctx *c, const pkl_obj *L, y5_layer *y, const chans *ch) {
     convinfo c1, c2, c3, b1, b2;
     char d[160];
@@ -801,6 +911,65 @@ static int do_sppf(ctx *c, const pkl_obj *L, y5_layer *y, const chans *ch) {
     y->c_in = cin;
     y->c_out = c2.cout;
     y->k = ks[0];
+    return 0;
+}
+
+/* A MaxPool2d the engine runs: odd kernel, stride 1, padding k/2. */
+static int pool_kernel(ctx *c, const pkl_obj *m, const char *what, int *k) {
+    char d[160];
+    if (!is_class(m, "torch.nn.modules.pooling", "MaxPool2d"))
+        return cfail(c, "%s is %s, expected torch.nn.modules.pooling.MaxPool2d", what, pkl_describe(m, d, sizeof d));
+    int ks[2], st[2], pd[2], dl[2] = {1, 1};
+    if (!attr_int_pair(m, "kernel_size", ks) || !attr_int_pair(m, "stride", st) || !attr_int_pair(m, "padding", pd))
+        return cfail(c, "%s: bad kernel_size/stride/padding", what);
+    if (pkl_attr(m, "dilation") && !attr_int_pair(m, "dilation", dl)) return cfail(c, "%s: bad dilation", what);
+    const pkl_obj *ceil = pkl_attr(m, "ceil_mode");
+    if (ks[0] != ks[1] || ks[0] < 1 || ks[0] > 127 || ks[0] % 2 == 0 || st[0] != 1 || st[1] != 1 ||
+        pd[0] != ks[0] / 2 || pd[1] != ks[0] / 2 || dl[0] != 1 || dl[1] != 1 ||
+        (ceil && ceil->type == PKL_BOOL && ceil->u.b))
+        return cfail(c, "%s: max pool kernel %dx%d stride %d padding %d; only odd k up to 127, stride 1, padding k/2 "
+                     "supported", what, ks[0], ks[1], st[0], pd[0]);
+    *k = ks[0];
+    return 0;
+}
+
+/* models.common.SPP (YOLOv5 up to v5.0): cv1, parallel max pools m[j],
+ * cv2 on cat(x, pools). Max pools compose (pool_a(pool_b) = pool_{a+b-1},
+ * stride 1, -inf padding), so SPP(k, 2k-1, 3k-2) - the default (5, 9, 13) -
+ * is exactly SPPF(k) and is written as one; other kernels keep their own
+ * layer type (layers/spp.c, parallel pools). */
+static int do_spp(ctx *c, const pkl_obj *L, y5_layer *y, const chans *ch) {
+    convinfo c1, c2;
+    char d[160];
+    if (add_conv(c, submodule(L, "cv1"), "cv1", "cv1", &c1) || check_same(c, "cv1", &c1, 1)) return -1;
+    if (add_conv(c, submodule(L, "cv2"), "cv2", "cv2", &c2) || check_same(c, "cv2", &c2, 1)) return -1;
+    int cin = in_ch(ch, y->from[0]);
+    if (c1.cin != cin) return cfail(c, "cv1 expects %d input channels but the input has %d", c1.cin, cin);
+    const pkl_obj *m = submodule(L, "m");
+    const pkl_obj *mm = pkl_attr(m, "_modules");
+    if (!mm || mm->type != PKL_DICT)
+        return cfail(c, "m is %s, expected a ModuleList of MaxPool2d", m ? pkl_describe(m, d, sizeof d) : "missing");
+    int n = (int)mm->u.dict.n;
+    if (n < 1 || n > Y5W_MAX_POOLS) return cfail(c, "%d max pools (1..%d supported)", n, Y5W_MAX_POOLS);
+    int ks[Y5W_MAX_POOLS];
+    for (int j = 0; j < n; j++) {
+        char what[32];
+        snprintf(what, sizeof what, "m.%d", j);
+        if (pool_kernel(c, mm->u.dict.v[j], what, &ks[j]) != 0) return -1;
+    }
+    if (c2.cin != (n + 1) * c1.cout)
+        return cfail(c, "cv2 takes %d channels, expected %d x %d", c2.cin, n + 1, c1.cout);
+    y->c_in = cin;
+    y->c_out = c2.cout;
+    if (n == 3 && ks[1] == 2 * ks[0] - 1 && ks[2] == 3 * ks[0] - 2) {
+        y->type = Y5_LAYER_SPPF; /* same tensors (cv1, cv2), same values */
+        y->k = ks[0];
+    } else {
+        y->type = Y5_LAYER_SPP;
+        y->n = n;
+        for (int j = 0; j < n; j++) y->pools[j] = ks[j];
+    }
+    c->saw_spp = 1;
     return 0;
 }
 
@@ -972,6 +1141,33 @@ static void build_source(y5_pt *pt, y5_model_desc *desc) {
              date && date->type == PKL_STR ? "; saved " : "", date && date->type == PKL_STR ? date->u.str.s : "");
 }
 
+/* Which YOLOv5 code wrote the checkpoint, from what it holds (checkpoints
+ * record no version): models.yolo.DetectionModel appeared in v6.2; before
+ * it, models.yolo.Model with the v6.0 stem (6x6 conv, SPPF) is v6.0/v6.1,
+ * and with a Focus stem v4.0-v5.0 (C3 came in v4.0; v3.x's BottleneckCSP is
+ * not supported). */
+static void build_generation(y5_pt *pt, const ctx *c, y5_model_desc *desc) {
+    const char *g;
+    if (is_class(pt->model, "models.yolo", "DetectionModel")) g = "v6.2+ (DetectionModel)";
+    else if (c->saw_focus) g = c->saw_spp ? "v4.0-v5.0 (Model, Focus, SPP)" : "v4.0-v5.0 (Model, Focus)";
+    else g = c->saw_spp ? "v6.0-v6.1 (Model, SPP)" : "v6.0-v6.1 (Model)";
+    snprintf(desc->generation, sizeof desc->generation, "%s", g);
+}
+
+/* The training image size, when the checkpoint records it: train.py's
+ * options under 'opt' ('imgsz' from v6.0 on, 'img_size' [train, test]
+ * before). 0 when absent (release files stripped of 'opt'). */
+static uint32_t train_imgsz(y5_pt *pt) {
+    const pkl_obj *opt = pkl_dict_get(pt->ckpt, "opt");
+    if (!opt || opt->type != PKL_DICT) return 0;
+    const pkl_obj *v = pkl_dict_get(opt, "imgsz");
+    if (!v) v = pkl_dict_get(opt, "img_size");
+    if (v && (v->type == PKL_LIST || v->type == PKL_TUPLE)) v = v->u.seq.n ? v->u.seq.v[0] : NULL;
+    int64_t x;
+    if (!pkl_as_int(v, &x) || x < 32 || x > 16384) return 0;
+    return (uint32_t)x;
+}
+
 /* ---- build ----------------------------------------------------------------------- */
 
 void y5_pt_desc_free(y5_model_desc *desc) {
@@ -1011,8 +1207,15 @@ int y5_pt_build(y5_pt *pt, int fp16, y5_model_desc *desc, char *err, size_t errl
             break;
         }
         pkl_describe(L, cls, sizeof cls);
+        int kind = 0; /* 1: Focus, 2: SPP (rewritten onto the layer types below) */
         if (is_class(L, "models.common", "Conv")) {
             y->type = Y5_LAYER_CONV;
+        } else if (is_class(L, "models.common", "Focus")) {
+            y->type = Y5_LAYER_CONV;
+            kind = 1;
+        } else if (is_class(L, "models.common", "SPP")) {
+            y->type = Y5_LAYER_SPP; /* or SPPF: do_spp decides */
+            kind = 2;
         } else if (is_class(L, "models.common", "C3")) {
             y->type = Y5_LAYER_C3;
         } else if (is_class(L, "models.common", "SPPF")) {
@@ -1027,7 +1230,8 @@ int y5_pt_build(y5_pt *pt, int fp16, y5_model_desc *desc, char *err, size_t errl
             rc = cfail(&c, "unknown module type %s", cls);
             break;
         }
-        c.ltype = y5_layer_type_name(y->type);
+        c.ltype = kind == 1 ? "Focus" : y5_layer_type_name(y->type);
+        c.act_seen = 0;
         int64_t idx;
         if (pkl_as_int(pkl_attr(L, "i"), &idx) && idx != i) {
             rc = cfail(&c, "its 'i' attribute says %lld", (long long)idx);
@@ -1048,7 +1252,8 @@ int y5_pt_build(y5_pt *pt, int fp16, y5_model_desc *desc, char *err, size_t errl
             if (pkl_as_int(pkl_attr(conv, "in_channels"), &cin) && cin >= 1 && cin <= 1000000) ch.ch[0] = (int32_t)cin;
         }
         switch (y->type) {
-        case Y5_LAYER_CONV: rc = do_conv_layer(&c, L, y, &ch); break;
+        case Y5_LAYER_CONV: rc = kind == 1 ? do_focus(&c, L, y, &ch) : do_conv_layer(&c, L, y, &ch); break;
+        case Y5_LAYER_SPP: rc = do_spp(&c, L, y, &ch); break;
         case Y5_LAYER_C3: rc = do_c3(&c, L, y, &ch); break;
         case Y5_LAYER_SPPF: rc = do_sppf(&c, L, y, &ch); break;
         case Y5_LAYER_UPSAMPLE: rc = do_upsample(&c, L, y, &ch); break;
@@ -1057,6 +1262,10 @@ int y5_pt_build(y5_pt *pt, int fp16, y5_model_desc *desc, char *err, size_t errl
             rc = do_detect(&c, L, y, &ch, desc);
             detect_at = i;
             break;
+        }
+        if (c.act_seen && y->type != Y5_LAYER_DETECT) {
+            y->act = c.act;
+            y->act_slope = c.act_slope;
         }
         ch.ch[i + 1] = y->c_out;
     }
@@ -1073,6 +1282,8 @@ int y5_pt_build(y5_pt *pt, int fp16, y5_model_desc *desc, char *err, size_t errl
         return -1;
     }
     build_source(pt, desc);
+    build_generation(pt, &c, desc);
+    desc->imgsz = train_imgsz(pt);
     return 0;
 }
 

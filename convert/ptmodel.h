@@ -1,11 +1,15 @@
 /* ptmodel.h - reads a yolov5 .pt checkpoint (torch.save zip + pickled module
  * tree) and turns it into a y5_model_desc: the layer table, the conv tensors
  * with BatchNorm folded in (FP32 arithmetic, as ultralytics' fuse_conv_and_bn),
- * Detect's anchors (pixels) and strides, class names.
+ * Detect's anchors (pixels) and strides, class names, each layer's
+ * activation. Module classes: Conv, C3 (+ Bottleneck), SPPF, Upsample,
+ * Concat, Detect (v6.0+), and Focus, SPP of v4.0-v5.0 (rewritten exactly
+ * onto a Conv and SPPF / SPP); activations SiLU, LeakyReLU, ReLU,
+ * Hardswish, Identity.
  *
  * Errors are one line "PATH: problem", naming the layer and the tensor or
  * attribute where one is involved, e.g.
- *   "x.pt: layer 7: unknown module type models.common.Focus"
+ *   "x.pt: layer 7: unknown module type models.common.BottleneckCSP"
  *   "x.pt: layer 3 (C3): missing tensor cv1.conv.weight". */
 #ifndef Y5_PTMODEL_H
 #define Y5_PTMODEL_H

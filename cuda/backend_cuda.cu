@@ -233,7 +233,7 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
 }
 
 static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_view *out, const y5_view *res,
-                      int silu) {
+                      int act, float slope) {
     cu_impl *m = cu_of(b);
     const cu_conv *c = (const cu_conv *)conv;
     if (m->err[0] || cu_use_device(m)) return;
@@ -277,7 +277,7 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
                                    CUDA_R_16F, c->ldw, B, CUDA_R_16F, ldb, &zero, acc, CUDA_R_32F, c->cout,
                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)))
             return;
-        if (CU_CK(m, cu_epilogue(m, acc, mc, c->cout, c->bias, silu, rsrc ? rsrc + m0 * res->ld : NULL,
+        if (CU_CK(m, cu_epilogue(m, acc, mc, c->cout, c->bias, act, slope, rsrc ? rsrc + m0 * res->ld : NULL,
                                  res ? res->ld : 0, dst + m0 * out->ld, out->ld)))
             return;
     }
@@ -568,7 +568,7 @@ static int same_view(const y5_view *a, const y5_view *b) {
 }
 
 static int same_op(const y5_backend_op *a, const y5_backend_op *b) {
-    if (a->kind != b->kind || a->conv != b->conv || a->silu != b->silu || a->has_res != b->has_res || a->k != b->k ||
+    if (a->kind != b->kind || a->conv != b->conv || a->act != b->act || a->slope != b->slope || a->has_res != b->has_res || a->k != b->k ||
         a->scale != b->scale || !same_view(&a->out, &b->out) || !same_view(&a->res, &b->res))
         return 0;
     for (int i = 0; i < 8; i++)

@@ -156,8 +156,9 @@ static inline unsigned cu_blocks(const cu_impl *m, long long total, int threads)
 /* kernels_conv.cu */
 cudaError_t cu_im2col(const cu_impl *m, const __half *in, int n, int h, int w, int cin, int ld_in, int k, int s,
                       int p, int ho, int wo, long long m0, long long mc, __half *col, int ldcol);
-cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int silu,
-                        const __half *res, int ld_res, __half *out, int ld_out);
+/* act: y5_act_kind (core/base/act.h), slope: LeakyReLU's */
+cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int act,
+                        float slope, const __half *res, int ld_res, __half *out, int ld_out);
 /* kernels_tensor.cu */
 cudaError_t cu_maxpool(const cu_impl *m, const __half *in, int n, int h, int w, int c, int ld_in, __half *out,
                        int ld_out, int k);

@@ -5,8 +5,9 @@
  * weights use; out-of-image taps are 0. Rows have stride ldcol (K rounded up
  * to 8, so every row starts 16-byte aligned); the tail is never read.
  *
- * epilogue: FP32 GEMM result (mc x cout, dense) + bias, SiLU, + residual
- * (after the SiLU, as YOLOv5's Bottleneck), rounded to half and written into
+ * epilogue: FP32 GEMM result (mc x cout, dense) + bias, activation
+ * (act: y5_act_kind of core/base/act.h, slope for LeakyReLU), + residual
+ * (after the activation, as YOLOv5's Bottleneck), rounded to half and written into
  * the output view's channel slice (row stride ld_out, usually the concat
  * width). Both have a scalar kernel and an 8-channel (16-byte) kernel used
  * when every pointer and stride allows it. */
@@ -85,15 +86,27 @@ cudaError_t cu_im2col(const cu_impl *m, const __half *in, int n, int h, int w, i
 
 __device__ __forceinline__ float silu_f(float v) { return v / (1.0f + expf(-v)); }
 
+/* The activations other than SiLU, as y5_act_ref (layers/cpu/gemm.c). */
+__device__ __forceinline__ float act_f(int act, float slope, float v) {
+    switch (act) {
+    case Y5_ACT_SILU: return silu_f(v);
+    case Y5_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case Y5_ACT_LEAKY: return v > 0.0f ? v : v * slope;
+    case Y5_ACT_HARDSWISH: return v * fminf(fmaxf(v + 3.0f, 0.0f), 6.0f) / 6.0f;
+    default: return v;
+    }
+}
+
 __global__ void k_epilogue(const float *__restrict__ acc, long long mc, int cout, const float *__restrict__ bias,
-                           int silu, const __half *res, int ld_res, __half *out, int ld_out) {
+                           int act, float slope, const __half *res, int ld_res, __half *out, int ld_out) {
     const long long total = mc * cout;
     for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
          idx += (long long)gridDim.x * blockDim.x) {
         long long i = idx / cout;
         int co = (int)(idx - i * cout);
         float v = acc[idx] + bias[co];
-        if (silu) v = silu_f(v);
+        if (act == Y5_ACT_SILU) v = silu_f(v);
+        else if (act) v = act_f(act, slope, v);
         if (res) v += __half2float(res[i * ld_res + co]);
         out[i * ld_out + co] = __float2half_rn(v);
     }
@@ -101,7 +114,7 @@ __global__ void k_epilogue(const float *__restrict__ acc, long long mc, int cout
 
 /* 8 channels per thread: cout, ld_out, ld_res multiples of 8, out/res 16-byte aligned. */
 __global__ void k_epilogue8(const float *__restrict__ acc, long long mc, int cout, const float *__restrict__ bias,
-                            int silu, const __half *res, int ld_res, __half *out, int ld_out) {
+                            int act, float slope, const __half *res, int ld_res, __half *out, int ld_out) {
     const int cv = cout >> 3;
     const long long total = mc * cv;
     for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
@@ -114,9 +127,12 @@ __global__ void k_epilogue8(const float *__restrict__ acc, long long mc, int cou
         const float4 b1 = *reinterpret_cast<const float4 *>(bias + co + 4);
         float v[8] = {a0.x + b0.x, a0.y + b0.y, a0.z + b0.z, a0.w + b0.w,
                       a1.x + b1.x, a1.y + b1.y, a1.z + b1.z, a1.w + b1.w};
-        if (silu) {
+        if (act == Y5_ACT_SILU) {
 #pragma unroll
             for (int j = 0; j < 8; j++) v[j] = silu_f(v[j]);
+        } else if (act) {
+#pragma unroll
+            for (int j = 0; j < 8; j++) v[j] = act_f(act, slope, v[j]);
         }
         if (res) {
             uint4 r = *reinterpret_cast<const uint4 *>(res + i * ld_res + co);
@@ -136,16 +152,16 @@ __global__ void k_epilogue8(const float *__restrict__ acc, long long mc, int cou
     }
 }
 
-cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int silu,
-                        const __half *res, int ld_res, __half *out, int ld_out) {
+cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int act,
+                        float slope, const __half *res, int ld_res, __half *out, int ld_out) {
     if (mc <= 0) return cudaSuccess;
     int vec = cout % 8 == 0 && ld_out % 8 == 0 && aligned16(out) && aligned16(acc) && aligned16(bias) &&
               (!res || (ld_res % 8 == 0 && aligned16(res)));
     if (vec)
-        k_epilogue8<<<cu_blocks(m, mc * (cout / 8), THREADS), THREADS, 0, m->stream>>>(acc, mc, cout, bias, silu,
-                                                                                      res, ld_res, out, ld_out);
+        k_epilogue8<<<cu_blocks(m, mc * (cout / 8), THREADS), THREADS, 0, m->stream>>>(acc, mc, cout, bias, act,
+                                                                                      slope, res, ld_res, out, ld_out);
     else
-        k_epilogue<<<cu_blocks(m, mc * cout, THREADS), THREADS, 0, m->stream>>>(acc, mc, cout, bias, silu, res,
-                                                                               ld_res, out, ld_out);
+        k_epilogue<<<cu_blocks(m, mc * cout, THREADS), THREADS, 0, m->stream>>>(acc, mc, cout, bias, act, slope,
+                                                                               res, ld_res, out, ld_out);
     return cudaGetLastError();
 }

@@ -61,10 +61,16 @@ void y5_engine_close(y5_engine *e);
 /* Model facts. */
 int y5_engine_nc(const y5_engine *e);
 const char (*y5_engine_names(const y5_engine *e))[64];
+/* The model's largest stride (32 for P5 models, 64 for P6): input sides
+ * must be multiples of it, and the rect letterbox pads to it. */
+int y5_engine_stride(const y5_engine *e);
+/* Its inference size: the training size when the checkpoint recorded it,
+ * else 640, rounded up to a multiple of the stride. */
+int y5_engine_imgsz(const y5_engine *e);
 /* Forward FLOPs (multiply-add = 2) for one image of h x w. */
 double y5_engine_flops(const y5_engine *e, int h, int w);
 
-/* Low level: plan for a batch of n images of h x w (multiples of 32; memory
+/* Low level: plan for a batch of n images of h x w (multiples of the stride; memory
  * planned once and reused while the shape stays), fill the input (NHWC
  * float, RGB, 0..1), run, read the raw Detect output (n x rows x (5+nc)). */
 int y5_engine_plan(y5_engine *e, int n, int h, int w, char *err, size_t errlen);
@@ -77,7 +83,8 @@ const float *y5_engine_pred(y5_engine *e, int *rows, int *no);
 void y5_engine_set_lazy_cls(y5_engine *e, float obj_min);
 
 /* High level: letterbox (rect unless square), forward, NMS, scale back.
- * imgsz_h/w: multiples of 32. Returns the count (<= max_out) or -1. */
+ * imgsz_h/w: rounded up to multiples of the model's stride; 0 = the
+ * model's own size (y5_engine_imgsz). Returns the count (<= max_out) or -1. */
 typedef struct {
     int imgsz_h, imgsz_w;  /* 640, 640 */
     int square;            /* 0: rect (detect.py auto=True) */

@@ -63,7 +63,8 @@ static int c3_plan(y5_graph *g, int li, const y5_layer *L) {
     y5_op op = {0};
     op.kind = Y5_OP_CONV;
     op.layer = li;
-    op.silu = 1;
+    op.act = (int)L->act; /* the checkpoint's activation (SiLU in v1 files) */
+    op.slope = L->act_slope;
     op.n_in = 1;
     op.in[0] = x;
     /* y0: where the chain starts so that it ends in the concat buffer */

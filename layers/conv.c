@@ -1,8 +1,9 @@
-/* conv.c - the Conv layer: Conv2d + folded BatchNorm + SiLU.
+/* conv.c - the Conv layer: Conv2d + folded BatchNorm + activation (SiLU in
+ * v4.0+ checkpoints; the layer record says which, core/base/act.h).
  *
  * Kernel, stride and padding come from the checkpoint's Conv2d (layer 0 of
  * YOLOv5 v6+ is 6x6 stride 2 padding 2, not k//2). The CPU arithmetic is in
- * layers/cpu/conv_cpu.c (GEMM with a fused bias + SiLU epilogue). */
+ * layers/cpu/conv_cpu.c (GEMM with a fused bias + activation epilogue). */
 #include "layers/layers.h"
 
 static int conv_load(y5_graph *g, int li, const y5_layer *L) {
@@ -28,7 +29,8 @@ static int conv_plan(y5_graph *g, int li, const y5_layer *L) {
     op.kind = Y5_OP_CONV;
     op.layer = li;
     op.conv = g->conv_base[li];
-    op.silu = 1;
+    op.act = (int)L->act; /* the checkpoint's activation (SiLU in v1 files) */
+    op.slope = L->act_slope;
     op.n_in = 1;
     op.in[0] = y5_graph_input(g, li, 0);
     if (op.in[0].c != g->convs[op.conv].shape.cin)

@@ -2,9 +2,10 @@
  * per layer type of the weight file, each defined in its own file with all
  * of that type's planning knowledge:
  *
- *   layers/conv.c      Conv      conv + folded BN + SiLU
+ *   layers/conv.c      Conv      conv + folded BN + activation
  *   layers/c3.c        C3        CSP bottleneck, no copies
  *   layers/sppf.c      SPPF      cv1, 3 cascaded max pools, cv2
+ *   layers/spp.c       SPP       cv1, n parallel max pools, cv2 (v5.0-era)
  *   layers/upsample.c  Upsample  nearest, integer scale
  *   layers/concat.c    Concat    channel concat, free when producers write in place
  *   layers/detect.c    Detect    per-level 1x1 head convs + box decode
@@ -27,6 +28,7 @@ extern const y5_layer_def y5_sppf_def;
 extern const y5_layer_def y5_upsample_def;
 extern const y5_layer_def y5_concat_def;
 extern const y5_layer_def y5_detect_def;
+extern const y5_layer_def y5_spp_def;
 
 /* Shape rule shared by the types whose output has the size of their first
  * input (C3, SPPF, Concat, Detect). */

@@ -27,7 +27,8 @@ static int sppf_plan(y5_graph *g, int li, const y5_layer *L) {
     y5_op op = {0};
     op.kind = Y5_OP_CONV;
     op.layer = li;
-    op.silu = 1;
+    op.act = (int)L->act; /* the checkpoint's activation (SiLU in v1 files) */
+    op.slope = L->act_slope;
     op.n_in = 1;
     op.conv = base;
     op.in[0] = y5_graph_input(g, li, 0);

@@ -16,8 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/act.h"
+
 #define Y5W_MAGIC "Y5WEIGHT"   /* 8 bytes, no terminator in the file */
-#define Y5W_VERSION 1u
+#define Y5W_VERSION 2u          /* what the writer writes; the reader also reads 1 */
 #define Y5W_ALIGN 64u
 #define Y5W_MAX_FROM 8
 #define Y5W_NAME_MAX 64        /* tensor names, class names: bytes incl. NUL */
@@ -25,8 +27,12 @@
 /* Section and record sizes (weights/FORMAT.md), shared by the reader and
  * the writer; the reader refuses a file whose header states other sizes. */
 #define Y5W_HEADER_SIZE 128u
-#define Y5W_META_SIZE 816u
-#define Y5W_LAYER_REC 72u
+#define Y5W_META_SIZE 880u     /* version 2 (version 1: 816) */
+#define Y5W_LAYER_REC 96u      /* version 2 (version 1: 72) */
+#define Y5W_META_SIZE_V1 816u
+#define Y5W_LAYER_REC_V1 72u
+#define Y5W_MAX_POOLS 4        /* SPP: parallel max pools at most */
+#define Y5W_GEN_MAX 56         /* generation text, bytes incl. NUL */
 #define Y5W_NAME_REC 64u       /* one class name */
 #define Y5W_TENSOR_REC 112u
 
@@ -36,8 +42,10 @@ typedef enum {
     Y5_LAYER_SPPF = 3,     /* SPPF: cv1, 3 cascaded maxpools, concat, cv2 */
     Y5_LAYER_UPSAMPLE = 4, /* nearest, integer scale */
     Y5_LAYER_CONCAT = 5,   /* along channels */
-    Y5_LAYER_DETECT = 6    /* per-level 1x1 conv (with bias) + decode */
+    Y5_LAYER_DETECT = 6,   /* per-level 1x1 conv (with bias) + decode */
+    Y5_LAYER_SPP = 7       /* SPP: cv1, n parallel maxpools (pools[]), concat, cv2 (v2) */
 } y5_layer_type;
+#define Y5_LAYER_TYPE_MAX 7
 
 typedef enum { Y5_DTYPE_F32 = 0, Y5_DTYPE_F16 = 1 } y5_dtype;
 
@@ -52,6 +60,11 @@ typedef struct {
     int32_t n;                   /* C3: number of Bottlenecks */
     int32_t shortcut;            /* C3: 1 when its Bottlenecks add the residual */
     int32_t scale;               /* Upsample: integer factor */
+    /* version 2 */
+    uint32_t act;                /* y5_act_kind of the layer's convs (Conv, C3, SPPF, SPP);
+                                  * a version-1 file reads as SiLU for those */
+    float act_slope;             /* Y5_ACT_LEAKY: negative slope */
+    int32_t pools[Y5W_MAX_POOLS];/* SPP: kernel of each of its n parallel max pools */
 } y5_layer;
 
 typedef struct {
@@ -75,6 +88,10 @@ typedef struct {
     float strides[8];
     char (*names)[Y5W_NAME_MAX]; /* nc class names */
     char source[256];            /* free text: the checkpoint it came from */
+    /* version 2 */
+    uint32_t imgsz;              /* training image size the checkpoint records; 0: unknown */
+    char generation[Y5W_GEN_MAX];/* which YOLOv5 code wrote the checkpoint, e.g. "v4.0-v5.0 (Focus, SPP)" */
+    uint32_t version;            /* reader: the file's format version */
 } y5_model_desc;
 
 /* Writes desc to path atomically (temp file + rename). Returns 0 or -1 with a
@@ -104,6 +121,18 @@ void y5w_to_f32(const y5_tensor *t, float *dst);
 uint64_t y5w_numel(const y5_tensor *t);
 
 const char *y5_layer_type_name(uint32_t type);
+
+/* Checks every field of layer i of d for its type (channels, kernel,
+ * stride, padding, repeat count, shortcut, scale, pools, activation, inputs)
+ * and, for Detect, the head (nl, na, nc, anchors finite and positive,
+ * strides positive integers). The reader refuses a file that fails it, the
+ * writer refuses to write one. Returns 0, or -1 with "layer I (Type): field
+ * F is V (expected ...)" in why. */
+int y5w_check_layer(const y5_model_desc *d, uint32_t i, char *why, size_t whylen);
+
+/* The model's largest Detect stride (the letterbox and input-size multiple:
+ * 32 for P5 models, 64 for P6); 32 when the file has none. */
+int y5w_max_stride(const y5_model_desc *d);
 
 /* The file checksum of weights/FORMAT.md ("Checksum"), computed in pieces:
  * init, update over the file's bytes in order (any split), final. A trailing

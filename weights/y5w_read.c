@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,7 @@ const char *y5_layer_type_name(uint32_t type) {
     case Y5_LAYER_UPSAMPLE: return "Upsample";
     case Y5_LAYER_CONCAT: return "Concat";
     case Y5_LAYER_DETECT: return "Detect";
+    case Y5_LAYER_SPP: return "SPP";
     default: return "unknown";
     }
 }
@@ -161,6 +163,129 @@ void y5w_to_f32(const y5_tensor *t, float *dst) {
     } else {
         memset(dst, 0, (size_t)n * sizeof(float));
     }
+}
+
+/* ---- layer fields ------------------------------------------------------ */
+
+/* Bounds of the layer fields. Generous against every YOLOv5 (the largest,
+ * yolov5x6, has 1280 channels, C3 n = 12, Detect strides up to 64), tight
+ * enough that no value can make the planner overflow or allocate absurdly:
+ * what a crafted file with a valid checksum could otherwise do. */
+#define MAX_CH (1 << 20)
+#define MAX_K 32        /* conv kernel (a Focus stem rewritten: 2 x its kernel) */
+#define MAX_POOL_K 127  /* max-pool kernel (SPP(5, 9, 13): 13) */
+#define MAX_REPEAT 1024 /* C3 Bottlenecks */
+#define MAX_SCALE 64    /* Upsample factor */
+#define MAX_STRIDE 1024 /* Detect level stride */
+
+static int field_bad(char *why, size_t n, uint32_t i, const y5_layer *L, const char *field, long long v,
+                     const char *expect) {
+    snprintf(why, n, "layer %u (%s): %s is %lld (expected %s)", i, y5_layer_type_name(L->type), field, v, expect);
+    return -1;
+}
+
+#define RANGE(field, v, lo, hi)                                                          \
+    do {                                                                                 \
+        long long v_ = (v);                                                              \
+        if (v_ < (lo) || v_ > (hi)) {                                                    \
+            char e_[64];                                                                 \
+            snprintf(e_, sizeof e_, "%lld..%lld", (long long)(lo), (long long)(hi));     \
+            return field_bad(why, whylen, i, L, field, v_, e_);                          \
+        }                                                                                \
+    } while (0)
+
+static int uses_convs(uint32_t type) {
+    return type == Y5_LAYER_CONV || type == Y5_LAYER_C3 || type == Y5_LAYER_SPPF || type == Y5_LAYER_SPP;
+}
+
+int y5w_check_layer(const y5_model_desc *d, uint32_t i, char *why, size_t whylen) {
+    const y5_layer *L = &d->layers[i];
+    if (L->type < Y5_LAYER_CONV || L->type > Y5_LAYER_TYPE_MAX) {
+        snprintf(why, whylen, "layer %u (unknown type %u)", i, L->type);
+        return -1;
+    }
+    RANGE("input count", L->n_from, 1, Y5W_MAX_FROM);
+    for (uint32_t j = 0; j < L->n_from; j++) {
+        if (L->from[j] < -1 || L->from[j] >= (int32_t)i) {
+            snprintf(why, whylen, "layer %u (input %d is not an earlier layer)", i, L->from[j]);
+            return -1;
+        }
+    }
+    RANGE("c_in", L->c_in, 1, MAX_CH);
+    RANGE("c_out", L->c_out, 1, MAX_CH);
+    if (uses_convs(L->type)) {
+        RANGE("activation", L->act, 0, Y5_ACT_COUNT - 1);
+        if (!isfinite(L->act_slope)) {
+            snprintf(why, whylen, "layer %u (%s): activation slope is %g (expected a finite number)", i,
+                     y5_layer_type_name(L->type), (double)L->act_slope);
+            return -1;
+        }
+    } else {
+        RANGE("activation", L->act, 0, 0);
+    }
+    if (L->type != Y5_LAYER_CONCAT && L->type != Y5_LAYER_DETECT) RANGE("input count", L->n_from, 1, 1);
+    switch (L->type) {
+    case Y5_LAYER_CONV:
+        RANGE("kernel", L->k, 1, MAX_K);
+        RANGE("stride", L->s, 1, MAX_K);
+        RANGE("padding", L->p, 0, L->k - 1);
+        break;
+    case Y5_LAYER_C3:
+        RANGE("repeat count n", L->n, 0, MAX_REPEAT);
+        RANGE("shortcut", L->shortcut, 0, 1);
+        break;
+    case Y5_LAYER_SPPF:
+        RANGE("pool kernel", L->k, 1, MAX_POOL_K);
+        if (L->k % 2 == 0) return field_bad(why, whylen, i, L, "pool kernel", L->k, "an odd size");
+        break;
+    case Y5_LAYER_SPP:
+        RANGE("pool count n", L->n, 1, Y5W_MAX_POOLS);
+        for (int j = 0; j < L->n; j++) {
+            RANGE("pool kernel", L->pools[j], 1, MAX_POOL_K);
+            if (L->pools[j] % 2 == 0) return field_bad(why, whylen, i, L, "pool kernel", L->pools[j], "an odd size");
+        }
+        break;
+    case Y5_LAYER_UPSAMPLE:
+        RANGE("scale", L->scale, 1, MAX_SCALE);
+        RANGE("c_out", L->c_out, L->c_in, L->c_in);
+        break;
+    case Y5_LAYER_CONCAT:
+        RANGE("c_out", L->c_out, L->c_in, L->c_in);
+        break;
+    case Y5_LAYER_DETECT: {
+        RANGE("level count nl", d->nl, 1, 8);
+        RANGE("anchor count na", d->na, 1, 8);
+        RANGE("input count", L->n_from, d->nl, d->nl);
+        RANGE("c_out", L->c_out, (long long)d->na * (d->nc + 5), (long long)d->na * (d->nc + 5));
+        for (uint32_t l = 0; l < d->nl; l++) {
+            float st = d->strides[l];
+            if (!(st >= 1 && st <= MAX_STRIDE) || st != floorf(st)) {
+                snprintf(why, whylen, "layer %u (Detect): stride of level %u is %g (expected an integer 1..%d)", i, l,
+                         (double)st, MAX_STRIDE);
+                return -1;
+            }
+            for (uint32_t a = 0; a < 2 * d->na; a++) {
+                float v = d->anchors[l][a];
+                if (!(isfinite(v) && v > 0)) {
+                    snprintf(why, whylen, "layer %u (Detect): anchor %u of level %u has %s %g (expected finite, > 0)",
+                             i, a / 2, l, a % 2 ? "height" : "width", (double)v);
+                    return -1;
+                }
+            }
+        }
+        break;
+    }
+    default: break;
+    }
+    return 0;
+}
+#undef RANGE
+
+int y5w_max_stride(const y5_model_desc *d) {
+    int m = 0;
+    for (uint32_t l = 0; l < d->nl && l < 8; l++)
+        if (d->strides[l] > m && d->strides[l] <= MAX_STRIDE) m = (int)d->strides[l];
+    return m > 0 ? m : 32;
 }
 
 /* ---- reader ------------------------------------------------------------- */
@@ -218,8 +343,13 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
         return y5_fail_path(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
                     (unsigned long long)size, Y5W_HEADER_SIZE);
     uint32_t version = rd32(m + 8);
-    if (version != Y5W_VERSION)
-        return y5_fail_path(err, errlen, path, "unsupported version %u (this build reads %u)", version, Y5W_VERSION);
+    if (version != 1 && version != Y5W_VERSION)
+        return y5_fail_path(err, errlen, path, "unsupported version %u (this build reads 1 and %u)", version,
+                            Y5W_VERSION);
+    /* version 1: no activation, pools, imgsz or generation (SiLU everywhere) */
+    const uint32_t META = version == 1 ? Y5W_META_SIZE_V1 : Y5W_META_SIZE;
+    const uint32_t LREC = version == 1 ? Y5W_LAYER_REC_V1 : Y5W_LAYER_REC;
+    d->version = version;
     if (size < Y5W_HEADER_SIZE)
         return y5_fail_path(err, errlen, path, "truncated (file has %llu bytes, a header needs %u)",
                     (unsigned long long)size, Y5W_HEADER_SIZE);
@@ -261,22 +391,22 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
         if (y5w_sum_final(&s) != checksum) return y5_fail_path(err, errlen, path, "checksum mismatch (file is damaged)");
     }
 
-    if (header_size != Y5W_HEADER_SIZE || meta_size != Y5W_META_SIZE || layer_rec != Y5W_LAYER_REC ||
-        name_rec != Y5W_NAME_REC || tensor_rec != Y5W_TENSOR_REC)
+    if (header_size != Y5W_HEADER_SIZE || meta_size != META || layer_rec != LREC || name_rec != Y5W_NAME_REC ||
+        tensor_rec != Y5W_TENSOR_REC)
         return y5_fail_path(err, errlen, path, "corrupt header (record sizes %u/%u/%u/%u/%u, expected %u/%u/%u/%u/%u)",
-                    header_size, meta_size, layer_rec, name_rec, tensor_rec, Y5W_HEADER_SIZE, Y5W_META_SIZE,
-                    Y5W_LAYER_REC, Y5W_NAME_REC, Y5W_TENSOR_REC);
+                    header_size, meta_size, layer_rec, name_rec, tensor_rec, Y5W_HEADER_SIZE, META, LREC,
+                    Y5W_NAME_REC, Y5W_TENSOR_REC);
     if (file_size % 8 != 0)
         return y5_fail_path(err, errlen, path, "corrupt header (file size %llu is not a multiple of 8)",
                     (unsigned long long)file_size);
 
     /* sections */
-    if (!section_ok(meta_off, 1, Y5W_META_SIZE, size))
+    if (!section_ok(meta_off, 1, META, size))
         return y5_fail_path(err, errlen, path, "corrupt header (meta section at %llu outside the file)",
                     (unsigned long long)meta_off);
     if (n_layers < 1 || n_layers > MAX_LAYERS)
         return y5_fail_path(err, errlen, path, "corrupt header (%u layers; expected 1..%u)", n_layers, MAX_LAYERS);
-    if (!section_ok(layers_off, n_layers, Y5W_LAYER_REC, size))
+    if (!section_ok(layers_off, n_layers, LREC, size))
         return y5_fail_path(err, errlen, path, "corrupt header (layer table at %llu, %u records, outside the file)",
                     (unsigned long long)layers_off, n_layers);
     if (n_names < 1 || n_names > MAX_NC)
@@ -307,13 +437,21 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
         for (int a = 0; a < 16; a++) d->anchors[l][a] = rdf32(mt + 16 + 4 * (16 * l + a));
     for (int l = 0; l < 8; l++) d->strides[l] = rdf32(mt + 528 + 4 * l);
     memcpy(d->source, mt + 560, 256);
+    if (version >= 2) {
+        d->imgsz = rd32(mt + 816);
+        if (d->imgsz > 16384)
+            return y5_fail_path(err, errlen, path, "corrupt meta (training size %u; at most 16384)", d->imgsz);
+        if (!has_nul(mt + 824, Y5W_GEN_MAX))
+            return y5_fail_path(err, errlen, path, "corrupt meta (generation text not terminated)");
+        memcpy(d->generation, mt + 824, Y5W_GEN_MAX);
+    }
 
     /* layers */
     d->layers = calloc(n_layers, sizeof *d->layers);
     if (!d->layers) return y5_fail_path(err, errlen, path, "out of memory");
     d->n_layers = n_layers;
     for (uint32_t i = 0; i < n_layers; i++) {
-        const uint8_t *r = m + layers_off + (uint64_t)i * Y5W_LAYER_REC;
+        const uint8_t *r = m + layers_off + (uint64_t)i * LREC;
         y5_layer *L = &d->layers[i];
         L->type = rd32(r);
         L->n_from = rd32(r + 4);
@@ -326,7 +464,14 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
         L->n = rdi32(r + 60);
         L->shortcut = rdi32(r + 64);
         L->scale = rdi32(r + 68);
-        if (L->type < Y5_LAYER_CONV || L->type > Y5_LAYER_DETECT)
+        if (version >= 2) {
+            L->act = rd32(r + 72);
+            L->act_slope = rdf32(r + 76);
+            for (int j = 0; j < Y5W_MAX_POOLS; j++) L->pools[j] = rdi32(r + 80 + 4 * j);
+        } else if (L->type == Y5_LAYER_CONV || L->type == Y5_LAYER_C3 || L->type == Y5_LAYER_SPPF) {
+            L->act = Y5_ACT_SILU; /* the only activation version 1 knew */
+        }
+        if (L->type < Y5_LAYER_CONV || L->type > Y5_LAYER_TYPE_MAX || (version == 1 && L->type == Y5_LAYER_SPP))
             return y5_fail_path(err, errlen, path, "corrupt layer %u (unknown type %u)", i, L->type);
         if (L->n_from < 1 || L->n_from > Y5W_MAX_FROM)
             return y5_fail_path(err, errlen, path, "corrupt layer %u (%u inputs; expected 1..%d)", i, L->n_from,
@@ -335,6 +480,11 @@ static int parse(const uint8_t *m, uint64_t size, const char *path, y5_model_des
             if (L->from[j] < -1 || L->from[j] >= (int32_t)i)
                 return y5_fail_path(err, errlen, path, "corrupt layer %u (input %d is not an earlier layer)", i,
                             L->from[j]);
+        /* every field of the layer for its type: a crafted file with a valid
+         * checksum (a C3 of n = -100000000, a padding of a million, NaN
+         * anchors) stops here, not in the planner */
+        char why[256];
+        if (y5w_check_layer(d, i, why, sizeof why) != 0) return y5_fail_path(err, errlen, path, "%s", why);
     }
 
     /* names */

@@ -42,15 +42,15 @@ static int validate(const char *path, const y5_model_desc *d, char *err, size_t 
         return y5_fail_path(err, errlen, path, "cannot write: nl %u, na %u (at most 8 each)", d->nl, d->na);
     if (d->n_tensors > 1048576 || (d->n_tensors && !d->tensors))
         return y5_fail_path(err, errlen, path, "cannot write: %u tensors", d->n_tensors);
+    if (d->imgsz > 16384) return y5_fail_path(err, errlen, path, "cannot write: training size %u", d->imgsz);
+    if (!memchr(d->generation, 0, sizeof d->generation))
+        return y5_fail_path(err, errlen, path, "cannot write: generation text not terminated");
+    /* the reader's own field checks (weights/y5w_read.c): never write a file
+     * it would refuse */
     for (uint32_t i = 0; i < d->n_layers; i++) {
-        const y5_layer *L = &d->layers[i];
-        if (L->type < Y5_LAYER_CONV || L->type > Y5_LAYER_DETECT)
-            return y5_fail_path(err, errlen, path, "cannot write: layer %u has unknown type %u", i, L->type);
-        if (L->n_from < 1 || L->n_from > Y5W_MAX_FROM)
-            return y5_fail_path(err, errlen, path, "cannot write: layer %u has %u inputs", i, L->n_from);
-        for (uint32_t j = 0; j < L->n_from; j++)
-            if (L->from[j] < -1 || L->from[j] >= (int32_t)i)
-                return y5_fail_path(err, errlen, path, "cannot write: layer %u reads layer %d", i, L->from[j]);
+        char why[256];
+        if (y5w_check_layer(d, i, why, sizeof why) != 0)
+            return y5_fail_path(err, errlen, path, "cannot write: %s", why);
     }
     for (uint32_t j = 0; j < d->nc; j++)
         if (!memchr(d->names[j], 0, Y5W_NAME_MAX))
@@ -172,6 +172,8 @@ int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen
     for (int l = 0; l < 8; l++) wrf32(mt + 528 + 4 * l, d->strides[l]);
     size_t slen = strnlen(d->source, sizeof d->source - 1);
     memcpy(mt + 560, d->source, slen);
+    wr32(mt + 816, d->imgsz);
+    memcpy(mt + 824, d->generation, strnlen(d->generation, sizeof d->generation - 1));
 
     /* layers */
     for (uint32_t i = 0; i < d->n_layers; i++) {
@@ -188,6 +190,9 @@ int y5w_write(const char *path, const y5_model_desc *d, char *err, size_t errlen
         wr32(r + 60, (uint32_t)L->n);
         wr32(r + 64, (uint32_t)L->shortcut);
         wr32(r + 68, (uint32_t)L->scale);
+        wr32(r + 72, L->act);
+        wrf32(r + 76, L->act_slope);
+        for (int j = 0; j < Y5W_MAX_POOLS; j++) wr32(r + 80 + 4 * j, (uint32_t)L->pools[j]);
     }
 
     /* names */

@@ -58,7 +58,7 @@ static unsigned char texture(size_t i) { return (unsigned char)((i * 2654435761u
 
 int y5_cli_bench(int argc, char **argv) {
     const char *weights = NULL, *device = "cpu", *csv = NULL;
-    int h = 640, w = 640, batch = 1, iters = 10, warmup = 2, threads = 0, profile = 0;
+    int h = 0, w = 0, batch = 1, iters = 10, warmup = 2, threads = 0, profile = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -83,6 +83,7 @@ int y5_cli_bench(int argc, char **argv) {
     y5_engine_opts eo = {device, threads};
     y5_engine *e = y5_engine_open(weights, &eo, err, sizeof err);
     if (!e) { fprintf(stderr, "yolov5c bench: %s\n", err); return 1; }
+    if (!h) h = w = y5_engine_imgsz(e); /* the model's own size unless --imgsz */
     double flops = y5_engine_flops(e, h, w) * batch;
     if (y5_engine_plan(e, batch, h, w, err, sizeof err)) { fprintf(stderr, "yolov5c bench: %s\n", err); y5_engine_close(e); return 1; }
     float *in = y5_engine_input(e);

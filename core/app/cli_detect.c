@@ -39,7 +39,8 @@ static void help(void) {
            "                     '-' with --raw WxH: raw RGB24 frames (W*H*3 bytes each) from stdin\n"
            "  --out DIR          results folder (default runs/detect); '-': annotated raw RGB24\n"
            "                     frames to stdout, in order (with --source - only; no other files)\n"
-           "  --imgsz N|HxW      inference size (default 640; rounded up to a multiple of 32)\n"
+           "  --imgsz N|HxW      inference size (default: the model's training size when its file\n"
+           "                     records it, else 640; rounded up to a multiple of its stride)\n"
            "  --square           pad to exactly imgsz (default: rect letterbox as detect.py)\n"
            "  --conf X           confidence threshold (default 0.25)\n"
            "  --iou X            NMS IoU threshold (default 0.45)\n"
@@ -113,6 +114,7 @@ int y5_cli_detect(int argc, char **argv) {
     int *classes = NULL;
     y5_detect_opts o;
     y5_detect_defaults(&o);
+    o.imgsz_h = o.imgsz_w = 0; /* the model's own size unless --imgsz */
     y5_strlist files = {0};
     char **sharded = NULL;
     if (!srcs) return 1;

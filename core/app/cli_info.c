@@ -5,9 +5,32 @@
 #include "core/app/cli.h"
 #include "core/engine/engine.h"
 
+/* One line of what the checkpoint was: generation, activation, Detect
+ * levels and strides, the input multiple and the default size. */
+static void print_model_line(const y5_engine *e, const y5_model_desc *d) {
+    char act[64] = "none";
+    int seen = 0;
+    for (uint32_t i = 0; i < d->n_layers; i++) {
+        const y5_layer *L = &d->layers[i];
+        if (L->type != Y5_LAYER_CONV && L->type != Y5_LAYER_C3 && L->type != Y5_LAYER_SPPF && L->type != Y5_LAYER_SPP)
+            continue;
+        char a[64];
+        if (L->act == Y5_ACT_LEAKY) snprintf(a, sizeof a, "LeakyReLU(%g)", (double)L->act_slope);
+        else snprintf(a, sizeof a, "%s", y5_act_name((int)L->act));
+        if (!seen) snprintf(act, sizeof act, "%s", a);
+        else if (strcmp(act, a)) snprintf(act, sizeof act, "mixed (per layer)");
+        seen = 1;
+    }
+    printf("model: %s; activation %s; %u detect levels, strides", d->generation[0] ? d->generation : "generation not recorded",
+           act, d->nl);
+    for (uint32_t l = 0; l < d->nl; l++) printf(" %g", d->strides[l]);
+    printf(" (input sides multiples of %d); imgsz %d (%s); format version %u\n", y5_engine_stride(e),
+           y5_engine_imgsz(e), d->imgsz ? "the checkpoint's training size" : "default: not recorded", d->version);
+}
+
 int y5_cli_info(int argc, char **argv) {
     const char *path = NULL;
-    int h = 640, w = 640;
+    int h = 0, w = 0; /* 0: the model's own size */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--imgsz")) {
             const char *v = y5_opt_value(argc, argv, &i);
@@ -25,6 +48,8 @@ int y5_cli_info(int argc, char **argv) {
     if (!e) { fprintf(stderr, "yolov5c info: %s\n", err); return 1; }
     const y5_model_desc *d = y5_engine_desc(e);
     printf("%s: %s\n", path, d->source);
+    print_model_line(e, d);
+    if (!h) h = w = y5_engine_imgsz(e);
     printf("%3s %-9s %-14s %6s %6s %-10s %10s\n", "i", "type", "from", "c_in", "c_out", "args", "params");
     uint64_t total = 0;
     for (uint32_t i = 0; i < d->n_layers; i++) {
@@ -38,6 +63,12 @@ int y5_cli_info(int argc, char **argv) {
         case Y5_LAYER_CONV: snprintf(args, sizeof args, "k%d s%d p%d", L->k, L->s, L->p); break;
         case Y5_LAYER_C3: snprintf(args, sizeof args, "n%d%s", L->n, L->shortcut ? " +res" : ""); break;
         case Y5_LAYER_SPPF: snprintf(args, sizeof args, "k%d", L->k); break;
+        case Y5_LAYER_SPP:
+            for (int j = 0; j < L->n && j < Y5W_MAX_POOLS; j++) {
+                size_t k = strlen(args);
+                snprintf(args + k, sizeof args - k, "%s%d", j ? "," : "k", L->pools[j]);
+            }
+            break;
         case Y5_LAYER_UPSAMPLE: snprintf(args, sizeof args, "x%d", L->scale); break;
         default: break;
         }

@@ -12,7 +12,7 @@ static void help(void) {
            "  --data D           DIR with images/ and labels/ (YOLO txt: class cx cy w h, normalised;\n"
            "                     an image without a label file has no objects), an ultralytics data\n"
            "                     YAML (path, val, names) or a .txt list of images\n"
-           "  --imgsz N          inference size (default 640)\n"
+           "  --imgsz N          inference size (default: the model's training size, else 640)\n"
            "  --batch B          batch size (default 32); rectangular batch shapes depend on it\n"
            "  --conf X           confidence threshold (default 0.001)\n"
            "  --iou X            NMS IoU threshold (default 0.6)\n"

@@ -108,6 +108,19 @@ static int open_engines(y5_pipe *p, double *load) {
         if (!E->dets) { fprintf(stderr, "yolov5c detect: out of memory\n"); return -1; }
     }
     *load = y5_now_s() - tl;
+    /* --imgsz (0: the model's own size) rounded up to the model's largest
+     * stride, as ultralytics' check_img_size: 64 for a P6 model */
+    const y5_engine *e0 = p->eng[0].e;
+    p->stride = y5_engine_stride(e0);
+    p->imgsz_h = o->det.imgsz_h > 0 ? o->det.imgsz_h : y5_engine_imgsz(e0);
+    p->imgsz_w = o->det.imgsz_w > 0 ? o->det.imgsz_w : y5_engine_imgsz(e0);
+    if (p->imgsz_h % p->stride || p->imgsz_w % p->stride) {
+        int h = (p->imgsz_h + p->stride - 1) / p->stride * p->stride, w = (p->imgsz_w + p->stride - 1) / p->stride * p->stride;
+        fprintf(stderr, "yolov5c detect: warning: --imgsz %dx%d is not a multiple of the model's stride %d, using %dx%d\n",
+                p->imgsz_h, p->imgsz_w, p->stride, h, w);
+        p->imgsz_h = h;
+        p->imgsz_w = w;
+    }
     p->nc = y5_engine_nc(p->eng[0].e);
     p->names = y5_engine_names(p->eng[0].e);
     for (int k = 0; k < o->det.nms.n_classes; k++)

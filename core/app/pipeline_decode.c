@@ -146,7 +146,7 @@ static int letterbox_item(y5_pipe *p, y5_pipe_item *it, void **scratch, size_t *
     int bad = 0;
     it->w0 = it->img.w;
     it->h0 = it->img.h;
-    y5_letterbox_plan(it->w0, it->h0, o->det.imgsz_h, o->det.imgsz_w, !o->det.square, 32, &it->g);
+    y5_letterbox_plan(it->w0, it->h0, p->imgsz_h, p->imgsz_w, !o->det.square, p->stride, &it->g);
     if (p->lb_on_engine) return 0;
     size_t sc = y5_letterbox_scratch(&it->g);
     if (sc > *scratch_cap) {

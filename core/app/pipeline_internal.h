@@ -98,6 +98,8 @@ struct y5_pipe {
 
     /* counters (mu) */
     long long n_ok, n_failed, n_skipped, n_dets;
+    int imgsz_h, imgsz_w, stride;         /* letterbox target and stride: --imgsz (or the model's size)
+                                           * rounded up to the model's largest stride */
     int lb_on_engine;                     /* Y5_PIPE_LETTERBOX=engine: letterbox on the engine thread */
     double flush_s;                       /* a partial group waits at most this long (Y5_PIPE_FLUSH_MS) */
     int partial_frame;                    /* raw: bytes of a trailing partial frame */

@@ -116,7 +116,7 @@ int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long proc
     PUT("  \"detections\": %lld,\n  \"wall_s\": %.6f,\n  \"load_s\": %.6f,\n  \"images_per_s\": %.4f,\n", p->n_dets,
         r->wall, r->load, r->wall > 0 ? (double)p->n_ok / r->wall : 0.0);
     PUT("  \"batch\": %d,\n  \"workers\": %d,\n  \"writers\": %d,\n  \"queue\": %d,\n  \"imgsz\": [%d, %d],\n", o->batch,
-        o->workers, o->writers, p->window, o->det.imgsz_h, o->det.imgsz_w);
+        o->workers, o->writers, p->window, p->imgsz_h, p->imgsz_w);
     PUT("  \"engines\": [");
     for (int i = 0; i < o->n_engines; i++) {
         y5_pipe_engine *E = &p->eng[i];

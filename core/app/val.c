@@ -33,12 +33,11 @@
 #include "core/image/resize_area.h"
 #include "core/post/nms.h"
 
-#define VAL_STRIDE 32  /* val.py: max(model.stride) of every YOLOv5 P5 model */
 #define VAL_PAD 0.5    /* val.py's pad for --task val */
 
 void y5_val_defaults(y5_val_opts *o) {
     memset(o, 0, sizeof *o);
-    o->imgsz = 640;
+    o->imgsz = 0; /* the model's own size (y5_engine_imgsz: its training size, else 640) */
     o->batch = 32;
     o->device = "cpu";
     o->conf = 0.001f;
@@ -142,6 +141,7 @@ typedef struct {
     y5_val_set set;
     y5_engine *e;
     int nc, B, nb, max_det;
+    int imgsz, stride;          /* --imgsz (or the model's) and val.py's max(model.stride) */
     y5_nms_opts nmso;
     y5_nms_ws *ws;             /* created at the first batch (needs the rows) */
     y5_map_stats *stats;
@@ -175,6 +175,14 @@ static int run_open(val_run *v, y5_val_result *res, char *err, size_t errlen) {
     y5_engine_opts eo = {o->device, o->threads};
     v->e = y5_engine_open(o->weights, &eo, err, errlen);
     if (!v->e) return -1;
+    v->stride = y5_engine_stride(v->e);
+    v->imgsz = o->imgsz > 0 ? o->imgsz : y5_engine_imgsz(v->e);
+    if (v->imgsz % v->stride) {
+        int r = (v->imgsz + v->stride - 1) / v->stride * v->stride;
+        if (o->log) fprintf(o->log, "WARNING: --imgsz %d must be multiple of max stride %d, updating to %d\n", v->imgsz,
+                            v->stride, r);
+        v->imgsz = r;
+    }
     const int nc = v->nc = y5_engine_nc(v->e);
     if (v->set.nc && v->set.nc != nc) {
         snprintf(err, errlen, "%s (%d classes) trained on different --data than what you passed (%d classes)", o->weights, nc,
@@ -207,7 +215,7 @@ static int run_open(val_run *v, y5_val_result *res, char *err, size_t errlen) {
         wv[i] = v->set.it[i].w;
         hv[i] = v->set.it[i].h;
     }
-    y5_val_rect_batches(wv, hv, n, o->imgsz, v->B, VAL_STRIDE, VAL_PAD, v->order, v->shapes);
+    y5_val_rect_batches(wv, hv, n, v->imgsz, v->B, v->stride, VAL_PAD, v->order, v->shapes);
     free(wv);
     free(hv);
     y5_engine_set_lazy_cls(v->e, o->conf);
@@ -236,7 +244,7 @@ static int preprocess_image(val_run *v, int j, const y5_val_item *it, int BW, in
     if (y5_image_load(it->img, &img, ierr, sizeof ierr) == 0) {
         si->w0 = img.w;
         si->h0 = img.h;
-        if (load_resize(&img, v->o->imgsz)) {
+        if (load_resize(&img, v->imgsz)) {
             y5_image_free(&img);
             snprintf(ierr, sizeof ierr, "%s: out of memory", it->img);
         } else {
@@ -333,7 +341,7 @@ static int run_finish(val_run *v, y5_val_result *res, char *err, size_t errlen) 
         y5_val_print(o->log, res);
         fprintf(o->log, "Speed: %.1fms pre-process, %.1fms inference, %.1fms NMS per image at shape (%d, 3, %d, %d)"
                         " (image decoding %.1fms per image, not included, as val.py's dataloader)\n",
-                res->ms_pre, res->ms_inf, res->ms_nms, v->B, o->imgsz, o->imgsz, res->ms_load);
+                res->ms_pre, res->ms_inf, res->ms_nms, v->B, v->imgsz, v->imgsz, res->ms_load);
         if (set->n_missing || set->n_empty || set->n_corrupt || set->n_dup)
             fprintf(o->log, "labels: %d found, %d missing, %d empty, %d corrupt, %d with duplicates removed\n",
                     set->n - set->n_missing - set->n_empty, set->n_missing, set->n_empty, set->n_corrupt, set->n_dup);
@@ -348,7 +356,10 @@ static int run_finish(val_run *v, y5_val_result *res, char *err, size_t errlen) 
 int y5_val_run(const y5_val_opts *o, y5_val_result *res, char *err, size_t errlen) {
     memset(res, 0, sizeof *res);
     if (!o->weights || !o->data) { snprintf(err, errlen, "--weights and --data are required"); return -1; }
-    if (o->imgsz < 32 || o->imgsz % 32) { snprintf(err, errlen, "--imgsz %d: must be a multiple of 32", o->imgsz); return -1; }
+    if (o->imgsz && (o->imgsz < 32 || o->imgsz % 32)) {
+        snprintf(err, errlen, "--imgsz %d: must be a multiple of 32", o->imgsz);
+        return -1;
+    }
     val_run v = {.o = o, .B = o->batch > 0 ? o->batch : 1};
     if (y5_val_load_set(o->data, o->max_images, &v.set, err, errlen)) return -1;
     v.nb = (v.set.n + v.B - 1) / v.B;

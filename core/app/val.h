@@ -65,7 +65,7 @@ void y5_val_rect_batches(const int *w, const int *h, int n, int imgsz, int batch
 
 typedef struct {
     const char *weights, *data;
-    int imgsz;          /* 640 */
+    int imgsz;          /* 0: the model's own size (its training size, else 640) */
     int batch;          /* 32, as val.py */
     const char *device; /* "cpu" */
     int threads;        /* 0: all cores */

@@ -120,7 +120,8 @@ y5_backend *y5_backend_open(const char *device, int threads, char *err, size_t e
 void y5_backend_run_op(y5_backend *b, const y5_backend_op *op) {
     const y5_backend_ops *o = b->ops;
     switch (op->kind) {
-    case Y5_BE_CONV: o->conv(b, op->conv, &op->in[0], &op->out, op->has_res ? &op->res : NULL, op->silu); break;
+    case Y5_BE_CONV: o->conv(b, op->conv, &op->in[0], &op->out, op->has_res ? &op->res : NULL, op->act, op->slope);
+        break;
     case Y5_BE_MAXPOOL: o->maxpool(b, &op->in[0], &op->out, op->k); break;
     case Y5_BE_UPSAMPLE: o->upsample(b, &op->in[0], &op->out, op->scale); break;
     case Y5_BE_COPY: o->copy(b, &op->in[0], &op->out); break;

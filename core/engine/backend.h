@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <yolov5c.h>
+#include "core/base/act.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,7 +51,7 @@ typedef struct {
  * (core/engine/graph.h): every view is resolved, every conv is the handle
  * the backend returned from conv_create. */
 typedef enum {
-    Y5_BE_CONV,      /* out = act(conv(in[0]) + bias) (+ res) */
+    Y5_BE_CONV,      /* out = act(conv(in[0]) + bias) (+ res), act: y5_act_kind */
     Y5_BE_MAXPOOL,   /* k x k max pool of in[0], stride 1, padding k/2 (SPPF) */
     Y5_BE_UPSAMPLE,  /* nearest, integer factor `scale` */
     Y5_BE_COPY,      /* channel-slice copy (a Concat input not written in place) */
@@ -60,7 +61,8 @@ typedef enum {
 typedef struct {
     y5_backend_op_kind kind;
     void *conv;                  /* CONV: handle from conv_create */
-    int silu;                    /* CONV: SiLU after the bias */
+    int act;                     /* CONV: y5_act_kind after the bias (0 none, 1 SiLU) */
+    float slope;                 /* CONV: LeakyReLU's negative slope */
     int has_res;                 /* CONV: add res after the activation */
     int k;                       /* MAXPOOL: kernel size */
     int scale;                   /* UPSAMPLE: factor */
@@ -107,7 +109,7 @@ typedef struct {
      * sync). compute is built from these (y5_backend_run_ops); tests and
      * debugging call them directly. */
     void (*conv)(y5_backend *b, void *conv, const y5_view *in, const y5_view *out,
-                 const y5_view *res, int silu);
+                 const y5_view *res, int act, float slope);
     void (*maxpool)(y5_backend *b, const y5_view *in, const y5_view *out, int k);
     void (*upsample)(y5_backend *b, const y5_view *in, const y5_view *out, int scale);
     void (*copy)(y5_backend *b, const y5_view *in, const y5_view *out);

@@ -44,6 +44,11 @@ void y5_engine_close(y5_engine *e) {
 const y5_model_desc *y5_engine_desc(const y5_engine *e) { return &e->wf.desc; }
 const y5_graph *y5_engine_graph(const y5_engine *e) { return &e->g; }
 int y5_engine_nc(const y5_engine *e) { return (int)e->wf.desc.nc; }
+int y5_engine_stride(const y5_engine *e) { return y5w_max_stride(&e->wf.desc); }
+int y5_engine_imgsz(const y5_engine *e) {
+    int st = y5_engine_stride(e), s = e->wf.desc.imgsz ? (int)e->wf.desc.imgsz : 640;
+    return (s + st - 1) / st * st;
+}
 const char (*y5_engine_names(const y5_engine *e))[64] { return (const char(*)[64])e->wf.desc.names; }
 
 void y5_engine_set_lazy_cls(y5_engine *e, float obj_min) {
@@ -71,7 +76,8 @@ static int backend_plan(y5_engine *e, char *err, size_t errlen) {
         memset(d, 0, sizeof *d);
         d->kind = kinds[op->kind];
         d->conv = op->kind == Y5_OP_CONV ? g->convs[op->conv].handle : NULL;
-        d->silu = op->silu;
+        d->act = op->act;
+        d->slope = op->slope;
         d->has_res = op->has_res;
         d->k = op->k;
         d->scale = op->scale;
@@ -88,8 +94,12 @@ static int backend_plan(y5_engine *e, char *err, size_t errlen) {
 
 int y5_engine_plan(y5_engine *e, int n, int h, int w, char *err, size_t errlen) {
     if (e->planned && e->n == n && e->h == h && e->w == w) return 0;
-    if (n < 1 || h < 32 || w < 32 || h % 32 || w % 32) {
-        snprintf(err, errlen, "input %dx%dx%d: sides must be multiples of 32 and at least 32", n, w, h);
+    /* the model's largest stride (64 for P6): any other side would leave
+     * the deepest level a fractional grid and misalign the heads */
+    const int st = y5_engine_stride(e);
+    if (n < 1 || h < st || w < st || h % st || w % st) {
+        snprintf(err, errlen, "input %dx%dx%d: sides must be multiples of %d (the model's largest stride) and at least %d",
+                 n, w, h, st, st);
         return -1;
     }
     if ((double)n * h * w > 1e9) {
@@ -221,8 +231,14 @@ int y5_detect(y5_engine *e, const y5_image *img, const y5_detect_opts *o, y5_det
               char *err, size_t errlen) {
     y5_detect_opts def;
     if (!o) { y5_detect_defaults(&def); o = &def; }
+    /* imgsz 0: the model's own size; sides rounded up to the model's stride
+     * (ultralytics' check_img_size), and the rect letterbox pads to it */
+    const int st = y5_engine_stride(e);
+    int sh = o->imgsz_h > 0 ? o->imgsz_h : y5_engine_imgsz(e), sw = o->imgsz_w > 0 ? o->imgsz_w : y5_engine_imgsz(e);
+    sh = (sh + st - 1) / st * st;
+    sw = (sw + st - 1) / st * st;
     y5_letterbox_geom g;
-    y5_letterbox_plan(img->w, img->h, o->imgsz_h, o->imgsz_w, !o->square, 32, &g);
+    y5_letterbox_plan(img->w, img->h, sh, sw, !o->square, st, &g);
     if (y5_engine_plan(e, 1, g.out_h, g.out_w, err, errlen)) return -1;
     y5_engine_set_lazy_cls(e, o->nms.conf_thres);
     if (y5_engine_put_image(e, 0, img, &g, err, errlen)) return -1;

@@ -41,7 +41,9 @@ typedef struct {
     int kind;
     int layer;               /* top-level layer it belongs to (profiling) */
     int conv;                /* index into the engine's conv table */
-    int silu, k, scale;
+    int act;                 /* Y5_OP_CONV: y5_act_kind (core/base/act.h) */
+    float slope;             /* its LeakyReLU slope */
+    int k, scale;
     int n_in;                /* Y5_OP_DECODE: number of levels */
     y5_slice in[8], out, res;
     int has_res;

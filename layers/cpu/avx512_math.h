@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 
+#include "core/base/act.h"
+
 /* exp(x) for x in [-87, 88] (clamped), ~1 ulp: 2^n * P(r), |r| <= ln2/2. */
 static inline __m512 y5_exp512(__m512 x) {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
@@ -58,6 +60,25 @@ static inline __m512 y5_sigmoid512(__m512 x) {
     __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), e);
     __m512 y = _mm512_rcp14_ps(d);
     return _mm512_fmadd_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(1.0f)), y);
+}
+
+/* The activations other than SiLU (core/base/act.h), as y5_act_ref computes
+ * them: ReLU and LeakyReLU exactly, Hardswish with the same operation order.
+ * SiLU callers keep calling y5_silu512 directly (its path is unchanged). */
+static inline __m512 y5_act512(int kind, float slope, __m512 x) {
+    switch (kind) {
+    case Y5_ACT_SILU: return y5_silu512(x);
+    case Y5_ACT_RELU: return _mm512_max_ps(x, _mm512_setzero_ps());
+    case Y5_ACT_LEAKY:
+        return _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NGT_UQ), x,
+                                  _mm512_set1_ps(slope));
+    case Y5_ACT_HARDSWISH: {
+        __m512 r = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(x, _mm512_set1_ps(3.0f)), _mm512_setzero_ps()),
+                                 _mm512_set1_ps(6.0f));
+        return _mm512_div_ps(_mm512_mul_ps(x, r), _mm512_set1_ps(6.0f));
+    }
+    default: return x;
+    }
 }
 
 static inline __mmask16 y5_mask16(int rem) {

@@ -78,10 +78,11 @@ static size_t cpu_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) {
 
 static float *at(y5_backend *b, size_t off) { return impl(b)->arena + off; }
 
-static void cpu_conv(y5_backend *b, void *conv, const y5_view *in, const y5_view *out, const y5_view *res, int silu) {
+static void cpu_conv(y5_backend *b, void *conv, const y5_view *in, const y5_view *out, const y5_view *res, int act,
+                     float slope) {
     cpu_impl *m = impl(b);
     y5_conv_cpu_run(m->pool, conv, at(b, in->off), in->n, in->h, in->w, in->ld, at(b, out->off), out->ld,
-                    res ? at(b, res->off) : NULL, res ? res->ld : 0, silu, m->scratch);
+                    res ? at(b, res->off) : NULL, res ? res->ld : 0, act, slope, m->scratch);
 }
 
 static void cpu_maxpool(y5_backend *b, const y5_view *in, const y5_view *out, int k) {

@@ -235,7 +235,7 @@ static void wino_task(void *vctx, int task, int worker) {
 }
 
 static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n, int h, int w, int ld_in,
-                     float *out, int ld_out, const float *res, int ld_res, int silu, void *scratch) {
+                     float *out, int ld_out, const float *res, int ld_res, int act, float slope, void *scratch) {
     wino_ctx x;
     memset(&x, 0, sizeof x);
     x.c = c;
@@ -257,7 +257,8 @@ static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n
     x.g.bias = c->bias;
     x.g.res = res;
     x.g.ld_res = ld_res;
-    x.g.silu = silu;
+    x.g.act = act;
+    x.g.slope = slope;
     x.tiles = n * x.g.tiles_hw;
     x.isa = y5_gemm_isa();
     x.macro = y5_gemm_macro_for(x.isa, &x.mr);
@@ -366,7 +367,8 @@ typedef struct {
     const float *in;
     float *out;
     const float *res;
-    int ld_out, ld_res, silu, n, rows, ntasks, K, oxa, oxb;
+    int ld_out, ld_res, act, n, rows, ntasks, K, oxa, oxb;
+    float slope;
     void *scratch;
     size_t per_thread;
     long ldd;
@@ -391,7 +393,8 @@ static void impl_gemm(const impl_ctx *x, const float *a, long lda, int sl, long 
         b.bias = c->bias + n0;
         b.res = x->res ? x->res + pix * x->ld_res + n0 : NULL;
         b.ldres = x->ld_res;
-        b.silu = x->silu;
+        b.act = x->act;
+        b.slope = x->slope;
 #if Y5_ARCH_X86 /* use_implicit: AVX-512 only */
         y5_gemm_macro_avx512(&b);
 #endif
@@ -435,7 +438,7 @@ static int use_implicit(const y5_conv_cpu *c, int ld_in, int wo) {
 }
 
 static void impl_run(y5_pool *pool, const y5_conv_cpu *c, const im2col_ctx *ic, int n, float *out, int ld_out,
-                     const float *res, int ld_res, int silu, void *scratch) {
+                     const float *res, int ld_res, int act, float slope, void *scratch) {
     impl_ctx x;
     memset(&x, 0, sizeof x);
     x.c = c;
@@ -445,7 +448,8 @@ static void impl_run(y5_pool *pool, const y5_conv_cpu *c, const im2col_ctx *ic, 
     x.res = res;
     x.ld_out = ld_out;
     x.ld_res = ld_res;
-    x.silu = silu;
+    x.act = act;
+    x.slope = slope;
     x.n = n;
     x.rows = n * ic->ho;
     x.K = c->cin * c->k * c->k;
@@ -471,12 +475,12 @@ static void impl_run(y5_pool *pool, const y5_conv_cpu *c, const im2col_ctx *ic, 
 void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
                      const float *in, int n, int h, int w, int ld_in,
                      float *out, int ld_out, const float *res, int ld_res,
-                     int silu, void *scratch) {
+                     int act, float slope, void *scratch) {
     int ho = y5_conv_out_dim(h, c->k, c->s, c->p);
     int wo = y5_conv_out_dim(w, c->k, c->s, c->p);
     if (n <= 0 || ho <= 0 || wo <= 0) return;
     if (conv_fmt(c) != FMT_GEMM) {
-        wino_run(pool, c, in, n, h, w, ld_in, out, ld_out, res, ld_res, silu, scratch);
+        wino_run(pool, c, in, n, h, w, ld_in, out, ld_out, res, ld_res, act, slope, scratch);
         return;
     }
     y5_gemm_args g;
@@ -490,7 +494,8 @@ void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
     g.bias = c->bias;
     g.res = res;
     g.ldres = ld_res;
-    g.silu = silu;
+    g.act = act;
+    g.slope = slope;
     im2col_ctx ic;
     if (is_direct(c)) {
         g.a = in;
@@ -507,7 +512,7 @@ void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
         ic.ho = ho;
         ic.wo = wo;
         if (use_implicit(c, ld_in, wo)) {
-            impl_run(pool, c, &ic, n, out, ld_out, res, ld_res, silu, scratch);
+            impl_run(pool, c, &ic, n, out, ld_out, res, ld_res, act, slope, scratch);
             return;
         }
         g.packa = im2col_block;

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include "core/base/threadpool.h"
+#include "core/base/act.h"
 
 typedef struct {
     int cin, cout, k, s, p;
@@ -29,12 +30,13 @@ static inline int y5_conv_out_dim(int in, int k, int s, int p) { return (in + 2 
 size_t y5_conv_cpu_scratch(const y5_conv_cpu *c, int n, int h, int w, int n_threads);
 
 /* in: n x h x w x (ld_in >= cin), out: n x ho x wo x (ld_out >= cout),
- * res (may be NULL): same shape as out with ld_res. silu: apply SiLU
- * before adding res (YOLOv5 Bottleneck: x + SiLU(conv(...))). */
+ * res (may be NULL): same shape as out with ld_res. act (y5_act_kind,
+ * core/base/act.h; slope for LeakyReLU): the activation after the bias,
+ * applied before adding res (YOLOv5 Bottleneck: x + act(conv(...))). */
 void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
                      const float *in, int n, int h, int w, int ld_in,
                      float *out, int ld_out, const float *res, int ld_res,
-                     int silu, void *scratch);
+                     int act, float slope, void *scratch);
 
 /* Winograd for stride-1 3x3 convs packed from now on: 0 off, 2 F(2x2,3x3)
  * for all, 4 F(4x4,3x3) for all, 1 on with the tile size picked per layer,

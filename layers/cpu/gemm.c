@@ -56,6 +56,17 @@ void y5_gemm_packb(float *dst, const float *B, int K, int N, long ldb) {
 /* ---- epilogue helpers --------------------------------------------------- */
 float y5_silu_ref(float x) { return x / (1.0f + expf(-x)); }
 
+float y5_act_ref(int kind, float slope, float x) {
+    switch (kind) {
+    case Y5_ACT_SILU: return y5_silu_ref(x);
+    case Y5_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case Y5_ACT_LEAKY: return x > 0.0f ? x : x * slope;
+    /* PyTorch's order: x * clamp(x + 3, 0, 6) / 6 */
+    case Y5_ACT_HARDSWISH: return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+    default: return x;
+    }
+}
+
 /* ---- portable macro-kernel -------------------------------------------- */
 #define MRS Y5_MR_SCALAR
 void y5_gemm_macro_scalar(const y5_gemm_blk *b) {
@@ -85,7 +96,8 @@ void y5_gemm_macro_scalar(const y5_gemm_blk *b) {
                     if (b->accumulate) x += crow[c];
                     if (b->last) {
                         if (b->bias) x += b->bias[j + c];
-                        if (b->silu) x = y5_silu_ref(x);
+                        if (b->act == Y5_ACT_SILU) x = y5_silu_ref(x);
+                        else if (b->act) x = y5_act_ref(b->act, b->slope, x);
                         if (rrow) x += rrow[c];
                     }
                     crow[c] = x;
@@ -147,7 +159,8 @@ static void drv_task(void *vctx, int t, int worker) {
         blk.kc = kcb;
         blk.accumulate = k0 > 0;
         blk.last = k0 + kcb >= g->K;
-        blk.silu = g->silu;
+        blk.act = g->act;
+        blk.slope = g->slope;
         blk.seg_len = 0;
         blk.seg_stride = 0;
         blk.ldc = g->ldc;
@@ -168,7 +181,7 @@ static void gemm_k0(const y5_gemm_args *g) {
     for (int m = 0; m < g->M; m++)
         for (int n = 0; n < g->N; n++) {
             float x = g->bias ? g->bias[n] : 0.0f;
-            if (g->silu) x = y5_silu_ref(x);
+            if (g->act) x = y5_act_ref(g->act, g->slope, x);
             if (g->res) x += g->res[(size_t)m * g->ldres + n];
             g->c[(size_t)m * g->ldc + n] = x;
         }

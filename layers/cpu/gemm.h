@@ -19,7 +19,8 @@
  * function fills (im2col of MC rows x KC columns). The micro-kernels
  * broadcast A elements and hold an MR x 48 tile of C in vector registers.
  *
- * Epilogue on the last K block: + bias[n], SiLU, + res[m, n]; columns beyond
+ * Epilogue on the last K block: + bias[n], activation (act: y5_act_kind,
+ * core/base/act.h; slope for LeakyReLU), + res[m, n]; columns beyond
  * N in a row of C are never touched. Earlier K blocks leave partial sums in
  * C, so res must not alias C when K > KC. */
 #ifndef Y5_GEMM_H
@@ -28,6 +29,7 @@
 #include <stddef.h>
 #include "core/base/threadpool.h"
 #include "layers/cpu/isa.h"
+#include "core/base/act.h"
 
 #define Y5_NR 48          /* packed panel width (3 AVX-512 vectors) */
 #define Y5_MC_MAX 256     /* most A rows one task packs at once */
@@ -52,7 +54,8 @@ typedef struct {
     const float *bias;     /* at n0, or NULL */
     const float *res;      /* at (m0, n0), or NULL */
     long ldres;
-    int silu;
+    int act;               /* y5_act_kind applied after the bias */
+    float slope;           /* Y5_ACT_LEAKY: negative slope */
     /* seg_len > 0 (AVX-512 macro-kernel only): A is segmented, element
      * (r, k) at a[r lda + (k / seg_len) seg_stride + k % seg_len] (implicit
      * im2col of a conv whose kernel-row taps are adjacent in memory) */
@@ -84,7 +87,7 @@ typedef struct {
     float *c; long ldc;
     const float *bias;           /* N floats or NULL */
     const float *res; long ldres;/* M x N or NULL */
-    int silu;
+    int act; float slope;        /* epilogue activation (y5_act_kind) */
     void *scratch;               /* y5_gemm_scratch bytes (packa only) */
 } y5_gemm_args;
 
@@ -98,6 +101,10 @@ y5_gemm_macro_fn y5_gemm_macro_for(int isa, int *mr);
 /* Accurate vectorisable SiLU reference (scalar): x / (1 + exp(-x)); the
  * epilogue of the portable GEMM and Winograd kernels. */
 float y5_silu_ref(float x);
+/* The scalar reference of every activation kind (core/base/act.h): SiLU is
+ * y5_silu_ref; the vector epilogues (AVX2, AVX-512, NEON) match it within
+ * rounding, exactly for NONE, RELU and LEAKY. */
+float y5_act_ref(int kind, float slope, float x);
 
 /* Plain GEMM used by tests and benchmarks (packs B on every call):
  * C[M x N] (ldc) = A[M x K] (lda) * B[K x N] (ldb), all row-major FP32. */

@@ -33,6 +33,23 @@ static inline __m256 silu256(__m256 x) {
     return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
+/* The activations other than SiLU, as y5_act_ref computes them. */
+static inline __m256 act256(int kind, float slope, __m256 x) {
+    switch (kind) {
+    case Y5_ACT_RELU: return _mm256_max_ps(x, _mm256_setzero_ps());
+    case Y5_ACT_LEAKY: {
+        __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGT_UQ);
+        return _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(slope)), neg);
+    }
+    case Y5_ACT_HARDSWISH: {
+        __m256 r = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, _mm256_set1_ps(3.0f)), _mm256_setzero_ps()),
+                                 _mm256_set1_ps(6.0f));
+        return _mm256_div_ps(_mm256_mul_ps(x, r), _mm256_set1_ps(6.0f));
+    }
+    default: return x;
+    }
+}
+
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
 /* 6 x 16 tile of C (columns s*16.. of the panel) into tmp[6][48]. */
@@ -77,7 +94,8 @@ static void epilogue(const y5_gemm_blk *b, const float *tmp, int i, int mr, int 
                 if (b->accumulate) x = _mm256_add_ps(x, _mm256_loadu_ps(crow + v * 8));
                 if (b->last) {
                     if (b->bias) x = _mm256_add_ps(x, _mm256_loadu_ps(b->bias + j + v * 8));
-                    if (b->silu) x = silu256(x);
+                    if (b->act == Y5_ACT_SILU) x = silu256(x);
+                    else if (b->act) x = act256(b->act, b->slope, x);
                     if (rrow) x = _mm256_add_ps(x, _mm256_loadu_ps(rrow + v * 8));
                 }
                 _mm256_storeu_ps(crow + v * 8, x);
@@ -86,7 +104,8 @@ static void epilogue(const y5_gemm_blk *b, const float *tmp, int i, int mr, int 
                 if (b->accumulate) x = _mm256_add_ps(x, _mm256_maskload_ps(crow + v * 8, m));
                 if (b->last) {
                     if (b->bias) x = _mm256_add_ps(x, _mm256_maskload_ps(b->bias + j + v * 8, m));
-                    if (b->silu) x = silu256(x);
+                    if (b->act == Y5_ACT_SILU) x = silu256(x);
+                    else if (b->act) x = act256(b->act, b->slope, x);
                     if (rrow) x = _mm256_add_ps(x, _mm256_maskload_ps(rrow + v * 8, m));
                 }
                 _mm256_maskstore_ps(crow + v * 8, m, x);

@@ -67,7 +67,8 @@ static void epilogue(const y5_gemm_blk *b, const float *tmp, int i, int mr, int 
                 if (b->accumulate) x = _mm512_add_ps(x, _mm512_loadu_ps(crow + v * 16));
                 if (b->last) {
                     if (b->bias) x = _mm512_add_ps(x, _mm512_loadu_ps(b->bias + j + v * 16));
-                    if (b->silu) x = silu512(x);
+                    if (b->act == Y5_ACT_SILU) x = silu512(x);
+                    else if (b->act) x = y5_act512(b->act, b->slope, x);
                     if (rrow) x = _mm512_add_ps(x, _mm512_loadu_ps(rrow + v * 16));
                 }
                 _mm512_storeu_ps(crow + v * 16, x);
@@ -76,7 +77,8 @@ static void epilogue(const y5_gemm_blk *b, const float *tmp, int i, int mr, int 
                 if (b->accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, crow + v * 16));
                 if (b->last) {
                     if (b->bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, b->bias + j + v * 16));
-                    if (b->silu) x = silu512(x);
+                    if (b->act == Y5_ACT_SILU) x = silu512(x);
+                    else if (b->act) x = y5_act512(b->act, b->slope, x);
                     if (rrow) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, rrow + v * 16));
                 }
                 _mm512_mask_storeu_ps(crow + v * 16, m, x);

@@ -51,7 +51,7 @@ static inline __attribute__((always_inline)) void tile(int kc, const float *a, l
 }
 
 /* The epilogue of 4 columns: x [+ C] then, on the last K block, + bias,
- * SiLU, + residual (gemm.h). One function, so a new activation is one
+ * activation, + residual (gemm.h). One function, so a new activation is one
  * line here; c / bias / res are vectors of the same 4 columns (zero where
  * absent or past the row's end). */
 static inline float32x4_t epilogue4(const y5_gemm_blk *b, float32x4_t x, float32x4_t c, float32x4_t bias,
@@ -59,7 +59,8 @@ static inline float32x4_t epilogue4(const y5_gemm_blk *b, float32x4_t x, float32
     if (b->accumulate) x = vaddq_f32(x, c);
     if (b->last) {
         x = vaddq_f32(x, bias);
-        if (b->silu) x = y5_silu4(x);
+        if (b->act == Y5_ACT_SILU) x = y5_silu4(x);
+        else if (b->act) x = y5_act4(b->act, b->slope, x);
         x = vaddq_f32(x, res);
     }
     return x;

@@ -6,6 +6,8 @@
 #define Y5_NEON_MATH_H
 
 #include <arm_neon.h>
+
+#include "core/base/act.h"
 #include <string.h>
 
 /* exp(x) for x in [-87, 88] (clamped), ~1 ulp: 2^n * P(r), |r| <= ln2/2. */
@@ -48,6 +50,20 @@ static inline void y5_st_part4(float *p, float32x4_t v, int n) {
     float t[4];
     vst1q_f32(t, v);
     memcpy(p, t, (size_t)n * sizeof(float));
+}
+
+/* The activations other than SiLU (core/base/act.h), as y5_act_ref computes
+ * them: ReLU, LeakyReLU(slope), Hardswish in PyTorch's order. */
+static inline float32x4_t y5_act4(int kind, float slope, float32x4_t x) {
+    switch (kind) {
+    case Y5_ACT_RELU: return vmaxq_f32(x, vdupq_n_f32(0.0f));
+    case Y5_ACT_LEAKY: return vbslq_f32(vcgtq_f32(x, vdupq_n_f32(0.0f)), x, vmulq_n_f32(x, slope));
+    case Y5_ACT_HARDSWISH: {
+        float32x4_t r = vminq_f32(vmaxq_f32(vaddq_f32(x, vdupq_n_f32(3.0f)), vdupq_n_f32(0.0f)), vdupq_n_f32(6.0f));
+        return vdivq_f32(vmulq_f32(x, r), vdupq_n_f32(6.0f));
+    }
+    default: return x;
+    }
 }
 
 #endif

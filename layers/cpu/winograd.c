@@ -3,7 +3,7 @@
  * layers/cpu/winograd_avx512.c do the same arithmetic 16
  * channels at a time). 6x6 input tiles at (4 ty - p, 4 tx - p); V plane
  * xi = 6 i + j holds (B^T d B)[i][j]; after the GEMMs the output tile is
- * A^T M A (4x4) + bias, SiLU, residual; the weights are U = G g G^T
+ * A^T M A (4x4) + bias, activation, residual; the weights are U = G g G^T
  * (layers/cpu/conv_cpu.c). Interpolation points 0, 1, -1, 1/2, -2 and infinity:
  * about 35% less FP32 rounding error than the usual 0, +-1, +-2.
  *
@@ -81,7 +81,8 @@ void y5_wino4_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, l
                 for (int j = 0; j < nx; j++) {
                     size_t pix = ((size_t)img * g->ho + 4 * ty + i) * g->wo + 4 * tx + j;
                     float x = y[i * 4 + j] + (g->bias ? g->bias[co] : 0.0f);
-                    if (g->silu) x = y5_silu_ref(x);
+                    if (g->act == Y5_ACT_SILU) x = y5_silu_ref(x);
+                    else if (g->act) x = y5_act_ref(g->act, g->slope, x);
                     if (g->res) x += g->res[pix * g->ld_res + co];
                     g->out[pix * g->ld_out + co] = x;
                 }
@@ -144,7 +145,8 @@ void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, lo
                     if (ox >= g->wo) break;
                     size_t pix = ((size_t)img * g->ho + oy) * g->wo + ox;
                     float x = y[j] + (g->bias ? g->bias[co] : 0.0f);
-                    if (g->silu) x = y5_silu_ref(x);
+                    if (g->act == Y5_ACT_SILU) x = y5_silu_ref(x);
+                    else if (g->act) x = y5_act_ref(g->act, g->slope, x);
                     if (g->res) x += g->res[pix * g->ld_res + co];
                     g->out[pix * g->ld_out + co] = x;
                 }

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "core/base/act.h"
+
 /* ---- Winograd F(2x2, 3x3) for stride-1 3x3 convs -------------------------
  * Tiles of 2x2 output pixels, t = (image, ty, tx) over an n x tiles_h x
  * tiles_w grid. V[xi][t][ci] (xi = 4x4 transform position, row stride ldv,
@@ -20,7 +22,9 @@ typedef struct {
     float *out;
     int ho, wo, ld_out, cout;
     const float *bias, *res;
-    int ld_res, silu;
+    int ld_res;
+    int act;                  /* y5_act_kind (core/base/act.h) after the bias */
+    float slope;              /* Y5_ACT_LEAKY */
 } y5_wino_geom;
 void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
 void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);

@@ -107,7 +107,8 @@ void y5_wino4_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, l
                 for (int j = 0; j < nx; j++) {
                     size_t pix = pix0 + (size_t)i * g->wo + j;
                     __m512 v = _mm512_add_ps(y[j], bv);
-                    if (g->silu) v = y5_silu512(v);
+                    if (g->act == Y5_ACT_SILU) v = y5_silu512(v);
+                    else if (g->act) v = y5_act512(g->act, g->slope, v);
                     if (g->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, g->res + pix * g->ld_res + co));
                     _mm512_mask_storeu_ps(g->out + pix * g->ld_out + co, m, v);
                 }
@@ -190,7 +191,8 @@ void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, lo
                     float *d = dst[i * 2 + j];
                     if (!d) continue;
                     __m512 x = _mm512_add_ps(y[j], bv);
-                    if (g->silu) x = y5_silu512(x);
+                    if (g->act == Y5_ACT_SILU) x = y5_silu512(x);
+                    else if (g->act) x = y5_act512(g->act, g->slope, x);
                     if (rsrc[i * 2 + j]) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, rsrc[i * 2 + j] + co));
                     _mm512_mask_storeu_ps(d + co, m, x);
                 }

@@ -41,11 +41,11 @@ static inline void at6(const float32x4_t *x, int sx, float32x4_t *y, int sy) {
     y[3 * sy] = vaddq_f32(vfmaq_n_f32(vfmsq_n_f32(b, x4, 8.0f), x3, 0.125f), x5);
 }
 
-/* The output epilogue of 4 channels: + bias, SiLU, + residual (one place
- * for a new activation). */
+/* The output epilogue of 4 channels: + bias, activation, + residual. */
 static inline float32x4_t epilogue4(const y5_wino_geom *g, float32x4_t x, float32x4_t bias, const float *res, int n) {
     x = vaddq_f32(x, bias);
-    if (g->silu) x = y5_silu4(x);
+    if (g->act == Y5_ACT_SILU) x = y5_silu4(x);
+    else if (g->act) x = y5_act4(g->act, g->slope, x);
     if (res) x = vaddq_f32(x, ld(res, n));
     return x;
 }

@@ -118,7 +118,7 @@ static int check_slice(const char *what, const float *got, const double *ref, co
 typedef struct {
     int n, h, w, cin, cout, k, s, p;
     int in_c0, in_extra, out_c0, out_extra;
-    int res, res_c0, res_extra, silu;
+    int res, res_c0, res_extra, act; /* act: y5_act_kind (LeakyReLU slope 0.1) */
 } conv_case;
 
 /* ref/mag (px_out x cout) of out = act(conv(in) + bias) (+ res). */
@@ -141,7 +141,13 @@ static void conv_ref(const conv_case *cc, const float *in, int ld_in, const floa
                                 m += fabs(t);
                             }
                         }
-                    if (cc->silu) acc = acc / (1.0 + exp(-acc));
+                    switch (cc->act) {
+                    case Y5_ACT_SILU: acc = acc / (1.0 + exp(-acc)); break;
+                    case Y5_ACT_RELU: acc = acc > 0 ? acc : 0; break;
+                    case Y5_ACT_LEAKY: acc = acc > 0 ? acc : acc * (double)0.1f; break;
+                    case Y5_ACT_HARDSWISH: acc = acc * fmin(fmax(acc + 3, 0), 6) / 6; break;
+                    default: break;
+                    }
                     size_t o = ((size_t)b * ho + y) * wo + x;
                     if (cc->res) {
                         double r = res[o * ld_res + cc->res_c0 + co];
@@ -164,9 +170,9 @@ static void run_conv_case(tb *t, const conv_case *cc) {
     y5_view vres = {res_base + cc->res_c0, cc->n, ho, wo, cc->cout, ld_res};
     y5_view bin = whole(&vin, cc->in_c0), bout = whole(&vout, cc->out_c0), bres = whole(&vres, cc->res_c0);
     char what[200];
-    snprintf(what, sizeof what, "%s: conv n%d %dx%d %d->%d k%d s%d p%d ldin %d/%d ldout %d/%d res %d silu %d", t->dev,
+    snprintf(what, sizeof what, "%s: conv n%d %dx%d %d->%d k%d s%d p%d ldin %d/%d ldout %d/%d res %d act %d", t->dev,
              cc->n, cc->w, cc->h, cc->cin, cc->cout, cc->k, cc->s, cc->p, cc->in_c0, ld_in, cc->out_c0, ld_out,
-             cc->res, cc->silu);
+             cc->res, cc->act);
     float *wt = malloc((size_t)cc->cout * K * sizeof(float)), *bias = malloc((size_t)cc->cout * sizeof(float));
     float *in = NULL, *res = NULL, *got = malloc(pout * ld_out * sizeof(float));
     double *ref = malloc(pout * cc->cout * sizeof(double)), *mag = malloc(pout * cc->cout * sizeof(double));
@@ -187,7 +193,7 @@ static void run_conv_case(tb *t, const conv_case *cc) {
         T_CHECK(0, "%s: setup: %s", what, t->err);
         goto done;
     }
-    y5_backend_op op = {.kind = Y5_BE_CONV, .conv = conv, .silu = cc->silu, .has_res = cc->res, .out = vout, .res = vres};
+    y5_backend_op op = {.kind = Y5_BE_CONV, .conv = conv, .act = cc->act, .slope = 0.1f, .has_res = cc->res, .out = vout, .res = vres};
     op.in[0] = vin;
     if (run_plan(t, &op, 1) || t->b->ops->view_read(t->b, &bout, got, t->err, sizeof t->err)) {
         T_CHECK(0, "%s: %s", what, t->err);
@@ -210,7 +216,7 @@ done:
 
 static void conv_cases(tb *t) {
     static const conv_case cases[] = {
-        /* n  h   w  cin cout k s p  inc0 inx outc0 outx res rc0 rx silu */
+        /* n  h   w  cin cout k s p  inc0 inx outc0 outx res rc0 rx act */
         {2, 7, 9, 19, 13, 1, 1, 0, 5, 3, 3, 5, 0, 0, 0, 1},     /* 1x1, unaligned slices */
         {1, 10, 12, 32, 48, 1, 1, 0, 8, 8, 16, 0, 1, 8, 0, 1},  /* 1x1 + residual (C3 bottleneck add) */
         {2, 9, 11, 21, 23, 1, 1, 0, 0, 0, 2, 3, 1, 3, 2, 0},    /* 1x1, no SiLU, residual slice */
@@ -224,6 +230,14 @@ static void conv_cases(tb *t) {
         {1, 34, 30, 3, 16, 6, 2, 2, 0, 0, 0, 0, 0, 0, 0, 1},    /* layer 0: 6x6 s2 p2 on RGB */
         {2, 33, 31, 3, 8, 6, 2, 2, 0, 0, 8, 8, 0, 0, 0, 0},     /* 6x6 odd sides, no SiLU, slice */
         {1, 18, 14, 3, 12, 6, 2, 2, 0, 0, 0, 4, 1, 2, 1, 1},    /* 6x6 + residual */
+        /* the other activations (issue 14): GEMM, Winograd and implicit-GEMM epilogues */
+        {2, 7, 9, 19, 13, 1, 1, 0, 5, 3, 3, 5, 0, 0, 0, 3},     /* 1x1, LeakyReLU(0.1) */
+        {1, 10, 12, 32, 48, 1, 1, 0, 8, 8, 16, 0, 1, 8, 0, 3},  /* 1x1 + residual, LeakyReLU */
+        {1, 11, 13, 24, 24, 3, 1, 1, 0, 0, 5, 7, 1, 3, 2, 3},   /* 3x3 s1, LeakyReLU */
+        {1, 21, 19, 40, 36, 3, 1, 1, 0, 0, 0, 0, 0, 0, 0, 2},   /* 3x3 s1, ReLU */
+        {2, 13, 10, 17, 33, 3, 2, 1, 3, 2, 1, 2, 0, 0, 0, 4},   /* 3x3 s2, Hardswish */
+        {1, 34, 30, 3, 16, 6, 2, 2, 0, 0, 0, 0, 0, 0, 0, 3},    /* 6x6 s2 p2 (a Focus stem), LeakyReLU */
+        {1, 18, 14, 3, 12, 6, 2, 2, 0, 0, 0, 4, 1, 2, 1, 4},    /* 6x6 + residual, Hardswish */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && !t_failed_now(); i++) run_conv_case(t, &cases[i]);
 }

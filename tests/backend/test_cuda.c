@@ -138,7 +138,7 @@ static int compare_slice(const char *what, const float *gpu, const float *cpu, s
 typedef struct {
     int n, h, w, cin, cout, k, s, p;
     int in_c0, in_extra, out_c0, out_extra;
-    int res, res_c0, res_extra, silu;
+    int res, res_c0, res_extra, act; /* act: y5_act_kind (LeakyReLU slope 0.1) */
     size_t chunk;
 } conv_case;
 
@@ -153,8 +153,8 @@ static void run_conv_case(pair *P, const conv_case *cc) {
     const size_t elems = res_base + nres + 16;
     const int K = k * k * cin;
     char what[160];
-    snprintf(what, sizeof what, "conv n%d %dx%d %d->%d k%d s%d p%d ldin %d ldout %d res %d silu %d chunk %zu", n, w,
-             h, cin, cout, k, cc->s, cc->p, ld_in, ld_out, cc->res, cc->silu, cc->chunk);
+    snprintf(what, sizeof what, "conv n%d %dx%d %d->%d k%d s%d p%d ldin %d ldout %d res %d act %d chunk %zu", n, w,
+             h, cin, cout, k, cc->s, cc->p, ld_in, ld_out, cc->res, cc->act, cc->chunk);
     float *wt = rand_half((size_t)cout * K, 1.0f / sqrtf((float)K) * 1.7f);
     float *bias = rand_half((size_t)cout, 0.5f);
     float *in = rand_half(nin, 2.0f), *res = rand_half(nres, 1.0f);
@@ -179,8 +179,8 @@ static void run_conv_case(pair *P, const conv_case *cc) {
     y5_view vin = {in_base + cc->in_c0, n, h, w, cin, ld_in};
     y5_view vout = {out_base + cc->out_c0, n, ho, wo, cout, ld_out};
     y5_view vres = {res_base + cc->res_c0, n, ho, wo, cout, ld_res};
-    P->gpu->ops->conv(P->gpu, gc, &vin, &vout, cc->res ? &vres : NULL, cc->silu);
-    P->cpu->ops->conv(P->cpu, ccv, &vin, &vout, cc->res ? &vres : NULL, cc->silu);
+    P->gpu->ops->conv(P->gpu, gc, &vin, &vout, cc->res ? &vres : NULL, cc->act, 0.1f);
+    P->cpu->ops->conv(P->cpu, ccv, &vin, &vout, cc->res ? &vres : NULL, cc->act, 0.1f);
     if (P->gpu->ops->sync(P->gpu, P->err, sizeof P->err) ||
         y5_cuda_arena_read(P->gpu, out_base, got, nout, P->err, sizeof P->err)) {
         T_CHECK(0, "%s: %s", what, P->err);
@@ -206,7 +206,7 @@ T_TEST(gpu_conv_vs_cpu) {
     pair P;
     T_REQUIRE(pair_open(&P) == 0, "%s", P.err);
     static const conv_case cases[] = {
-        /* n  h   w  cin cout k s p  inc0 inx outc0 outx res rc0 rx silu chunk */
+        /* n  h   w  cin cout k s p  inc0 inx outc0 outx res rc0 rx act chunk */
         {2, 7, 9, 19, 13, 1, 1, 0, 5, 5, 3, 5, 0, 0, 0, 1, 0},      /* 1x1 direct, unaligned slices */
         {1, 10, 12, 32, 48, 1, 1, 0, 8, 8, 16, 0, 1, 8, 0, 1, 0},   /* 1x1, 8-wide epilogue + residual */
         {1, 11, 13, 24, 24, 3, 1, 1, 0, 0, 0, 0, 1, 0, 0, 1, 0},    /* 3x3 (Bottleneck), 8-wide im2col */
@@ -220,6 +220,11 @@ T_TEST(gpu_conv_vs_cpu) {
         {1, 12, 10, 8, 16, 5, 1, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0},     /* 5x5 */
         {1, 10, 14, 16, 8, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0},     /* 1x1 stride 2 (im2col path) */
         {3, 20, 20, 64, 64, 3, 1, 1, 64, 0, 0, 64, 1, 0, 0, 1, 0},  /* slices at channel 64 */
+        /* the other activations (issue 14), scalar and 8-wide epilogues */
+        {1, 10, 12, 32, 48, 1, 1, 0, 8, 8, 16, 0, 1, 8, 0, 3, 0},   /* LeakyReLU(0.1), 8-wide + residual */
+        {2, 7, 9, 19, 13, 1, 1, 0, 5, 5, 3, 5, 0, 0, 0, 3, 0},      /* LeakyReLU, scalar epilogue */
+        {1, 11, 13, 24, 24, 3, 1, 1, 0, 0, 0, 0, 1, 0, 0, 2, 0},    /* ReLU */
+        {1, 11, 13, 24, 24, 3, 1, 1, 0, 0, 0, 0, 1, 3, 2, 4, 0},    /* Hardswish, residual slice */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && !t_failed_now(); i++) run_conv_case(&P, &cases[i]);
     pair_close(&P);

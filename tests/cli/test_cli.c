@@ -146,3 +146,48 @@ T_TEST(cli_info_and_bench) {
             log ? log : "");
     free(log);
 }
+
+/* issue 14: info names the generation, activation, levels and strides of
+ * each checkpoint family; detect on a P6 model letterboxes to multiples of
+ * 64 and rounds --imgsz up to them with a warning. */
+static void info_has(const char *model, const char *const *want, int n) {
+    const char *w = t_model_y5w(model);
+    T_REQUIRE(w, "%s conversion failed", model);
+    char cmd[4096], *log = NULL;
+    snprintf(cmd, sizeof cmd, "%s info %s", t_bin(), w);
+    T_CHECK(t_run(cmd, &log) == 0, "info failed: %s", log ? log : "");
+    for (int i = 0; i < n; i++) T_CHECK(log && strstr(log, want[i]), "%s: no '%s' in: %s", model, want[i], log ? log : "");
+    free(log);
+}
+
+T_TEST(cli_info_generations) {
+    T_NEED_SHARED();
+    static const char *const n[] = {"model: v6.0-v6.1 (Model); activation SiLU; 3 detect levels, strides 8 16 32 (input sides multiples of 32); imgsz 640"};
+    static const char *const s6[] = {"v6.2+ (DetectionModel)", "4 detect levels, strides 8 16 32 64",
+                                     "multiples of 64", "[436,615 739,380 925,792]"};
+    static const char *const v50[] = {"v4.0-v5.0 (Model, Focus, SPP)", "activation SiLU", "k6 s2 p2", "SPPF"};
+    static const char *const cu[] = {"activation LeakyReLU(0.1)", "classes (3): 0:red, 1:green, 2:blue",
+                                     "[7,9.10156 11.2031,21 23.0938,16.0938]"};
+    info_has("yolov5n", n, 1);
+    info_has("yolov5s6-synth", s6, 4);
+    info_has("yolov5s-v50-synth", v50, 4);
+    info_has("yolov5s-custom-synth", cu, 3);
+}
+
+T_TEST(cli_detect_p6_imgsz_rounds_to_64) {
+    T_NEED_SHARED();
+    const char *w = t_model_y5w("yolov5s6-synth");
+    T_REQUIRE(w, "conversion failed");
+    char cmd[4096], *log = NULL;
+    snprintf(cmd, sizeof cmd, "%s detect --weights %s --source %s --out %s/p6 --imgsz 672 --no-save --stats-json %s/p6.json",
+             t_bin(), w, t_shared_path("images/zidane.jpg"), t_tmpdir(), t_tmpdir());
+    int rc = t_run(cmd, &log);
+    T_CHECK(rc == 0, "exit %d: %s", rc, log ? log : "");
+    T_CHECK(log && strstr(log, "stride 64") && strstr(log, "704x704"), "no rounding warning: %s", log ? log : "");
+    free(log);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/p6.json", t_tmpdir());
+    char *js = t_read_file(p, NULL);
+    T_CHECK(js && strstr(js, "\"imgsz\": [704, 704]"), "stats: %s", js ? js : "(none)");
+    free(js);
+}

@@ -304,6 +304,92 @@ static void convert_real(const char *rel, int is_n) {
 T_TEST(convert_yolov5n) { convert_real("models/yolov5n.pt", 1); }
 T_TEST(convert_yolov5m_synth) { convert_real("models/yolov5m-synth.pt", 0); }
 
+/* issue 14: the three new generations. v5.0: Focus rewritten as the 6x6 s2
+ * p2 stem with W6[o, ch, 2ky+dy, 2kx+dx] = W3[o, (dy+2dx)c + ch, ky, kx]
+ * (checked value by value against the folded raw Focus conv), SPP(5, 9, 13)
+ * as SPPF(5); P6: 4 levels at strides 8..64 fed by 23, 26, 29, 32; custom:
+ * LeakyReLU(0.1) in every conv layer, nc 3, anchors from the Detect buffer
+ * (0.7 x the defaults, not the yaml's). */
+static y5_model_desc *convert_shared(const char *rel, y5_model_desc *d) {
+    char err[1024];
+    if (y5_convert_to_desc(t_shared_path(rel), 0, d, err, sizeof err) != 0) {
+        T_CHECK(0, "%s", err);
+        return NULL;
+    }
+    return d;
+}
+
+T_TEST(convert_new_generations) {
+    T_NEED_SHARED();
+    y5_model_desc d;
+    char err[1024];
+    /* v5.0 */
+    T_REQUIRE(convert_shared("models/yolov5s-v50-synth.pt", &d), "v5.0");
+    const y5_layer *L0 = &d.layers[0];
+    T_CHECK(L0->type == Y5_LAYER_CONV && L0->c_in == 3 && L0->c_out == 32 && L0->k == 6 && L0->s == 2 && L0->p == 2,
+            "Focus -> conv 6x6 s2 p2 (k%d s%d p%d c_in %d)", L0->k, L0->s, L0->p, L0->c_in);
+    T_CHECK(d.layers[8].type == Y5_LAYER_SPPF && d.layers[8].k == 5, "SPP(5,9,13) -> SPPF(5)");
+    T_CHECK(!strcmp(d.generation, "v4.0-v5.0 (Model, Focus, SPP)"), "generation '%s'", d.generation);
+    for (uint32_t i = 0; i < 24; i++)
+        T_CHECK(d.layers[i].act == (d.layers[i].type <= Y5_LAYER_SPPF ? Y5_ACT_SILU : Y5_ACT_NONE), "layer %u act %u", i,
+                d.layers[i].act);
+    y5_pt *pt;
+    T_REQUIRE(y5_pt_open(t_shared_path("models/yolov5s-v50-synth.pt"), &pt, err, sizeof err) == 0, "%s", err);
+    float *w3 = NULL, *g = NULL, *var = NULL;
+    uint64_t n;
+    int nd;
+    int64_t sh[8];
+    double eps = 0;
+    T_REQUIRE(!y5_pt_raw_tensor(pt, 0, "conv.conv.weight", &w3, &n, &nd, sh, err, sizeof err) && nd == 4 &&
+                  sh[0] == 32 && sh[1] == 12 && sh[2] == 3,
+              "%s", err);
+    T_REQUIRE(!y5_pt_raw_tensor(pt, 0, "conv.bn.weight", &g, &n, &nd, sh, err, sizeof err) &&
+                  !y5_pt_raw_tensor(pt, 0, "conv.bn.running_var", &var, &n, &nd, sh, err, sizeof err) &&
+                  y5_pt_module_number(pt, 0, "conv.bn", "eps", &eps),
+              "%s", err);
+    const y5_tensor *w6t = y5w_find(&d, 0, "conv.weight");
+    T_REQUIRE(w6t && w6t->shape[1] == 3 && w6t->shape[2] == 6 && w6t->shape[3] == 6, "stem weight shape");
+    const float *w6 = w6t->data;
+    int bad = 0;
+    for (int o = 0; o < 32; o++) {
+        float scale = g[o] / sqrtf(var[o] + (float)eps);
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 3; c++)
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        int dy = b % 2, dx = b / 2;
+                        float want = scale * w3[((o * 12 + b * 3 + c) * 3 + ky) * 3 + kx];
+                        if (w6[((o * 3 + c) * 6 + 2 * ky + dy) * 6 + 2 * kx + dx] != want) bad++;
+                    }
+    }
+    T_CHECK(bad == 0, "%d Focus weights misplaced", bad);
+    free(w3);
+    free(g);
+    free(var);
+    y5_pt_close(pt);
+    y5_convert_free_desc(&d);
+    /* P6 */
+    T_REQUIRE(convert_shared("models/yolov5s6-synth.pt", &d), "P6");
+    const y5_layer *det = &d.layers[33];
+    T_CHECK(d.n_layers == 34 && det->type == Y5_LAYER_DETECT && det->n_from == 4 && det->from[0] == 23 &&
+                det->from[3] == 32, "P6 Detect");
+    T_CHECK(d.nl == 4 && d.strides[0] == 8 && d.strides[3] == 64 && d.anchors[3][4] == 925 && d.anchors[3][5] == 792,
+            "P6 strides/anchors");
+    T_CHECK(!strcmp(d.generation, "v6.2+ (DetectionModel)") && d.imgsz == 0, "generation '%s' imgsz %u", d.generation,
+            d.imgsz);
+    y5_convert_free_desc(&d);
+    /* custom */
+    T_REQUIRE(convert_shared("models/yolov5s-custom-synth.pt", &d), "custom");
+    T_CHECK(d.nc == 3 && !strcmp(d.names[2], "blue") && d.layers[24].c_out == 24, "custom nc/names");
+    T_CHECK(d.anchors[0][0] == 7 && d.anchors[0][1] == 9.1015625f && d.anchors[2][5] == 228.25f, "anchors from the buffer");
+    int leaky = 0;
+    for (uint32_t i = 0; i < 24; i++)
+        if (d.layers[i].type == Y5_LAYER_CONV || d.layers[i].type == Y5_LAYER_C3 || d.layers[i].type == Y5_LAYER_SPPF)
+            leaky += d.layers[i].act == Y5_ACT_LEAKY && d.layers[i].act_slope == 0.1f;
+    T_CHECK(leaky == 18, "%d conv layers with LeakyReLU(0.1), want 18", leaky);
+    y5_convert_free_desc(&d);
+}
+
 /* ---- bad inputs derived from the real file ------------------------------------------ */
 
 T_TEST(convert_truncated_and_damaged_pt) {
@@ -425,6 +511,8 @@ typedef struct {
     int under_ema;       /* the network under 'ema', 'model' None */
     float gamma_scale;   /* multiplies BN gamma (FP16 overflow) */
     const char *up_mode;
+    const char *act_cls; /* layer 0's activation class (default SiLU) */
+    double act_slope;    /* > 0: its negative_slope attribute */
 } tiny;
 
 /* Registers a storage; returns its key. */
@@ -643,7 +731,11 @@ static void tiny_build(tiny *t, const char *path) {
     pw_float(p, 0.001);
     mod_end(p);
     pw_str(p, "act");
-    mod_begin(p, "torch.nn.modules.activation", "SiLU");
+    mod_begin(p, "torch.nn.modules.activation", t->act_cls ? t->act_cls : "SiLU");
+    if (t->act_slope > 0) {
+        pw_str(p, "negative_slope");
+        pw_float(p, t->act_slope);
+    }
     mod_end(p);
     od_end(p);
     int64_t fm1[1] = {-1};
@@ -826,7 +918,15 @@ T_TEST(convert_tiny_checkpoint) {
     T_REQUIRE(h && h->dtype == Y5_DTYPE_F16, "fp16 tensor");
     y5w_to_f32(h, hb);
     T_CHECK(hb[0] == 0.5f && hb[3] == -2.5f && hb[6] == -0.125f, "fp16 values");
+    T_CHECK(f.desc.layers[0].act == Y5_ACT_SILU && f.desc.layers[1].act == Y5_ACT_NONE, "activations");
     y5w_close(&f);
+    /* LeakyReLU(0.2): kind and slope (FP32 of the pickled double) recorded */
+    memset(&t, 0, sizeof t);
+    t.act_cls = "LeakyReLU";
+    t.act_slope = 0.2;
+    e = tiny_convert(&t, &d, err, sizeof err);
+    T_CHECK(e[0] == 0 && d.layers[0].act == Y5_ACT_LEAKY && d.layers[0].act_slope == 0.2f, "leaky: %s", err);
+    if (!e[0]) y5_convert_free_desc(&d);
 }
 
 T_TEST(convert_tiny_errors) {
@@ -834,7 +934,9 @@ T_TEST(convert_tiny_errors) {
         const char *label, *want;
         int which;
     } cases[] = {
-        {"unknown layer", "layer 0: unknown module type models.common.Focus", 1},
+        {"unknown layer", "layer 0: unknown module type models.common.BottleneckCSP", 1},
+        {"activation", "layer 0 (Conv): act is torch.nn.modules.activation.ReLU6; supported activations: SiLU, ReLU, "
+                       "LeakyReLU, Hardswish, Identity", 10},
         {"missing tensor", "layer 0 (Conv): missing tensor conv.weight", 2},
         {"groups", "layer 0 (Conv): conv: groups=2 is not supported (only 1)", 3},
         {"upsample mode", "layer 1 (Upsample): mode bilinear is not supported (only nearest)", 4},
@@ -848,7 +950,8 @@ T_TEST(convert_tiny_errors) {
         tiny t;
         memset(&t, 0, sizeof t);
         switch (cases[k].which) {
-        case 1: t.layer0_cls = "Focus"; break;
+        case 1: t.layer0_cls = "BottleneckCSP"; break; /* v3.x: not supported */
+        case 10: t.act_cls = "ReLU6"; break;
         case 2: t.omit_conv_weight = 1; break;
         case 3: t.groups = 2; break;
         case 4: t.up_mode = "bilinear"; break;

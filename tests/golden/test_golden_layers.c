@@ -103,3 +103,9 @@ static void layers_case(const char *model, const char *image, int size, int h, i
 
 T_TEST(golden_layers_yolov5n_bus_640) { T_NEED_SHARED(); layers_case("yolov5n", "bus", 640, 640, 480); }
 T_TEST(golden_layers_yolov5m_synth_zidane_640) { T_NEED_SHARED(); layers_case("yolov5m-synth", "zidane", 640, 384, 640); }
+/* issue 14: every layer of the new generations (Focus rewritten as a 6x6
+ * conv and SPP as SPPF must reproduce the reference's layer 0 and 8; the P6
+ * model's 34 layers; LeakyReLU's epilogue) */
+T_TEST(golden_layers_yolov5s6_synth_zidane_1280) { T_NEED_SHARED(); layers_case("yolov5s6-synth", "zidane", 1280, 768, 1280); }
+T_TEST(golden_layers_yolov5s_v50_synth_bus_640) { T_NEED_SHARED(); layers_case("yolov5s-v50-synth", "bus", 640, 640, 480); }
+T_TEST(golden_layers_yolov5s_custom_synth_zidane_640) { T_NEED_SHARED(); layers_case("yolov5s-custom-synth", "zidane", 640, 384, 640); }

@@ -139,7 +139,7 @@ T_TEST(gemm_silu_accuracy) {
     int best = y5_gemm_isa();
     for (int isa = best; isa >= 0; isa--) {
         y5_gemm_set_isa(isa);
-        y5_conv_cpu_run(NULL, &cv, x, 1, 1, n, 1, y, 1, NULL, 0, 1, NULL);
+        y5_conv_cpu_run(NULL, &cv, x, 1, 1, n, 1, y, 1, NULL, 0, Y5_ACT_SILU, 0.0f, NULL);
         double worst = 0;
         for (int i = 0; i < n; i++) {
             double ref = (double)x[i] / (1.0 + exp(-(double)x[i]));

@@ -62,7 +62,7 @@ typedef struct {
     y5_tensor tensors[4];
     char names[3][Y5W_NAME_MAX];
     float w0[2 * 3 * 3 * 3], b0[2];
-    uint16_t w2[7 * 2], b2[7];
+    uint16_t w2[8 * 2], b2[8];
 } small_model;
 
 static void make_small(small_model *m) {
@@ -70,20 +70,22 @@ static void make_small(small_model *m) {
     y5_layer *L = m->layers;
     L[0] = (y5_layer){.type = Y5_LAYER_CONV, .n_from = 1, .from = {-1}, .c_in = 3, .c_out = 2, .k = 3, .s = 2, .p = 1};
     L[1] = (y5_layer){.type = Y5_LAYER_UPSAMPLE, .n_from = 1, .from = {0}, .c_in = 2, .c_out = 2, .scale = 2};
-    L[2] = (y5_layer){.type = Y5_LAYER_DETECT, .n_from = 2, .from = {1, 0}, .c_in = 2, .c_out = 7};
+    L[2] = (y5_layer){.type = Y5_LAYER_DETECT, .n_from = 1, .from = {1}, .c_in = 2, .c_out = 8};
+    L[0].act = Y5_ACT_LEAKY;
+    L[0].act_slope = 0.1f;
     for (int i = 0; i < 54; i++) m->w0[i] = (float)i * 0.25f - 3.0f;
     m->b0[0] = 1.5f;
     m->b0[1] = -2.25f;
-    for (int i = 0; i < 14; i++) m->w2[i] = y5_float_to_half((float)i / 8.0f);
-    for (int i = 0; i < 7; i++) m->b2[i] = y5_float_to_half(-(float)i);
+    for (int i = 0; i < 16; i++) m->w2[i] = y5_float_to_half((float)i / 8.0f);
+    for (int i = 0; i < 8; i++) m->b2[i] = y5_float_to_half(-(float)i);
     y5_tensor *t = m->tensors;
     t[0] = (y5_tensor){.layer = 0, .name = "conv.weight", .dtype = Y5_DTYPE_F32, .ndim = 4, .shape = {2, 3, 3, 3},
                        .data = m->w0, .nbytes = sizeof m->w0};
     t[1] = (y5_tensor){.layer = 0, .name = "conv.bias", .dtype = Y5_DTYPE_F32, .ndim = 1, .shape = {2},
                        .data = m->b0, .nbytes = sizeof m->b0};
-    t[2] = (y5_tensor){.layer = 2, .name = "m.0.weight", .dtype = Y5_DTYPE_F16, .ndim = 4, .shape = {7, 2, 1, 1},
+    t[2] = (y5_tensor){.layer = 2, .name = "m.0.weight", .dtype = Y5_DTYPE_F16, .ndim = 4, .shape = {8, 2, 1, 1},
                        .data = m->w2, .nbytes = sizeof m->w2};
-    t[3] = (y5_tensor){.layer = 2, .name = "m.0.bias", .dtype = Y5_DTYPE_F16, .ndim = 1, .shape = {7},
+    t[3] = (y5_tensor){.layer = 2, .name = "m.0.bias", .dtype = Y5_DTYPE_F16, .ndim = 1, .shape = {8},
                        .data = m->b2, .nbytes = sizeof m->b2};
     snprintf(m->names[0], Y5W_NAME_MAX, "person");
     snprintf(m->names[1], Y5W_NAME_MAX, "traffic light");
@@ -101,6 +103,8 @@ static void make_small(small_model *m) {
     d->strides[0] = 8;
     d->names = m->names;
     snprintf(d->source, sizeof d->source, "unit test");
+    d->imgsz = 1280;
+    snprintf(d->generation, sizeof d->generation, "v6.2+ (DetectionModel)");
 }
 
 static int count_dir_entries(const char *dir) {
@@ -274,7 +278,10 @@ T_TEST(y5w_roundtrip_small) {
         T_CHECK(y5w_numel(b) == a->nbytes / y5w_dtype_size(a->dtype), "numel");
     }
     T_CHECK(y5w_find(d, 1, "conv.weight") == NULL && y5w_find(d, 0, "nope") == NULL, "find of absent tensors");
-    float w[14];
+    T_CHECK(d->version == Y5W_VERSION && d->imgsz == 1280 && !strcmp(d->generation, "v6.2+ (DetectionModel)"),
+            "version %u imgsz %u generation '%s'", d->version, d->imgsz, d->generation);
+    T_CHECK(d->layers[0].act == Y5_ACT_LEAKY && d->layers[0].act_slope == 0.1f, "activation");
+    float w[16];
     y5w_to_f32(y5w_find(d, 2, "m.0.weight"), w);
     T_CHECK(w[0] == 0 && w[9] == 9.0f / 8 && w[13] == 13.0f / 8, "to_f32 of F16");
     float c[54];
@@ -286,6 +293,7 @@ T_TEST(y5w_roundtrip_small) {
 
     /* overwrite in place: atomic replace, no leftovers */
     m.d.nc = 2;
+    m.layers[2].c_out = 7;
     T_REQUIRE(y5w_write(path, &m.d, err, sizeof err) == 0, "rewrite: %s", err);
     T_REQUIRE(y5w_open(path, &f, err, sizeof err) == 0, "reopen: %s", err);
     T_CHECK(f.desc.nc == 2, "rewritten file not seen");
@@ -306,6 +314,12 @@ T_TEST(y5w_writer_rejects_bad_desc) {
     make_small(&m);
     snprintf(m.tensors[3].name, Y5W_NAME_MAX, "m.0.weight");
     T_CHECK(y5w_write(path, &m.d, err, sizeof err) != 0 && strstr(err, "twice"), "duplicate: '%s'", err);
+    make_small(&m);
+    m.layers[0].p = 1000000;
+    T_CHECK(y5w_write(path, &m.d, err, sizeof err) != 0 && strstr(err, "padding is 1000000"), "padding: '%s'", err);
+    make_small(&m);
+    m.d.anchors[0][1] = NAN;
+    T_CHECK(y5w_write(path, &m.d, err, sizeof err) != 0 && strstr(err, "anchor"), "anchor: '%s'", err);
     make_small(&m);
     m.tensors[0].ndim = 5;
     T_CHECK(y5w_write(path, &m.d, err, sizeof err) != 0, "ndim 5 accepted");
@@ -367,7 +381,7 @@ T_TEST(y5w_damaged_files) {
     memcpy(b, good, n);
     wr32(b + 8, 7);
     e = open_bytes(b, n, "version.y5w");
-    T_CHECK(strcmp(e, "unsupported version 7 (this build reads 1)") == 0, "version: '%s'", e);
+    T_CHECK(strcmp(e, "unsupported version 7 (this build reads 1 and 2)") == 0, "version: '%s'", e);
 
     /* truncation at several points */
     size_t cuts[] = {1, 4, 8, 11, 12, 64, 127, 128, 500, 944, n / 2, n - 64, n - 8, n - 1};
@@ -427,7 +441,7 @@ T_TEST(y5w_corrupt_structure) {
     CORRUPT("nc", wr32(b + 128, 5), "nc 5 but 3 class names");
     CORRUPT("nl", wr32(b + 132, 9), "nl 9");
     CORRUPT("layer type", wr32(b + layers_off, 42), "layer 0 (unknown type 42)");
-    CORRUPT("layer from", wr32(b + layers_off + 72 + 8, 5), "layer 1 (input 5 is not an earlier layer)");
+    CORRUPT("layer from", wr32(b + layers_off + Y5W_LAYER_REC + 8, 5), "layer 1 (input 5 is not an earlier layer)");
     CORRUPT("n_from", wr32(b + layers_off + 4, 9), "layer 0 (9 inputs");
     CORRUPT("name", memset(b + names_off, 'a', 64), "class name 0");
     CORRUPT("tensor layer", wr32(b + tensors_off, 3), "layer 3 out of range");
@@ -437,6 +451,36 @@ T_TEST(y5w_corrupt_structure) {
     CORRUPT("tensor huge dims", (wr32(b + tensors_off + 16, 0x7fffffff), wr32(b + tensors_off + 20, 0x7fffffff)),
             "too large");
     CORRUPT("tensor nbytes", wr64(b + tensors_off + 40, 4), "54 elements");
+    /* every layer field for its type (issue 10 defect 2 / issue 14): a valid
+     * checksum is no licence for absurd values */
+    const uint64_t L0 = layers_off, L1 = layers_off + Y5W_LAYER_REC, L2 = layers_off + 2 * Y5W_LAYER_REC;
+    const uint64_t meta = rd64(good + 32);
+    CORRUPT("C3 n", (wr32(b + L0, Y5_LAYER_C3), wr32(b + L0 + 60, (uint32_t)-100000000)),
+            "layer 0 (C3): repeat count n is -100000000 (expected 0..1024)");
+    CORRUPT("C3 shortcut", (wr32(b + L0, Y5_LAYER_C3), wr32(b + L0 + 64, 7)), "layer 0 (C3): shortcut is 7");
+    CORRUPT("padding", wr32(b + L0 + 56, 1000000), "layer 0 (Conv): padding is 1000000 (expected 0..2)");
+    CORRUPT("kernel", wr32(b + L0 + 48, 0), "layer 0 (Conv): kernel is 0");
+    CORRUPT("stride", wr32(b + L0 + 52, (uint32_t)-2), "layer 0 (Conv): stride is -2");
+    CORRUPT("channels", wr32(b + L0 + 44, 0x7fffffff), "layer 0 (Conv): c_out is 2147483647");
+    CORRUPT("activation", wr32(b + L0 + 72, 9), "layer 0 (Conv): activation is 9");
+    CORRUPT("slope", wr32(b + L0 + 76, 0x7fc00000u), "layer 0 (Conv): activation slope is nan");
+    CORRUPT("act on upsample", wr32(b + L1 + 72, Y5_ACT_SILU), "layer 1 (Upsample): activation is 1 (expected 0..0)");
+    CORRUPT("scale", wr32(b + L1 + 68, 100000), "layer 1 (Upsample): scale is 100000 (expected 1..64)");
+    CORRUPT("scale 0", wr32(b + L1 + 68, 0), "layer 1 (Upsample): scale is 0");
+    CORRUPT("SPPF even", (wr32(b + L0, Y5_LAYER_SPPF), wr32(b + L0 + 48, 4)), "layer 0 (SPPF): pool kernel is 4");
+    CORRUPT("SPP pools", (wr32(b + L0, Y5_LAYER_SPP), wr32(b + L0 + 60, 9)), "layer 0 (SPP): pool count n is 9");
+    CORRUPT("SPP kernel", (wr32(b + L0, Y5_LAYER_SPP), wr32(b + L0 + 60, 1), wr32(b + L0 + 80, 1000)),
+            "layer 0 (SPP): pool kernel is 1000");
+    CORRUPT("anchor NaN", wr32(b + meta + 16, 0x7fc00000u), "layer 2 (Detect): anchor 0 of level 0 has width nan");
+    CORRUPT("anchor negative", wr32(b + meta + 20, f2u(-13.0f)), "anchor 0 of level 0 has height -13");
+    CORRUPT("anchor inf", wr32(b + meta + 16, 0x7f800000u), "has width inf");
+    CORRUPT("stride 0", wr32(b + meta + 528, 0), "layer 2 (Detect): stride of level 0 is 0");
+    CORRUPT("stride fraction", wr32(b + meta + 528, f2u(7.5f)), "stride of level 0 is 7.5");
+    CORRUPT("levels", wr32(b + meta + 4, 2), "layer 2 (Detect): input count is 1 (expected 2..2)");
+    CORRUPT("no anchors", wr32(b + meta + 8, 0), "layer 2 (Detect): anchor count na is 0");
+    CORRUPT("head width", wr32(b + L2 + 44, 9), "layer 2 (Detect): c_out is 9 (expected 8..8)");
+    CORRUPT("imgsz", wr32(b + meta + 816, 1u << 30), "training size");
+    CORRUPT("generation", memset(b + meta + 824, 'g', Y5W_GEN_MAX), "generation text");
     CORRUPT("tensor offset", wr64(b + tensors_off + 32, rd64(good + tensors_off + 32) + 4), "aligned");
     CORRUPT("tensor offset far", wr64(b + tensors_off + 32, (uint64_t)1 << 63), "outside the data region");
     CORRUPT("tensor offset end", wr64(b + tensors_off + 32, n - 64), "outside the data region");
@@ -488,5 +532,67 @@ T_TEST(y5w_fuzz_structure) {
     }
     printf("    %d of %d re-checksummed damaged files still valid\n", accepted, iters);
     free(b);
+    free(good);
+}
+
+/* The same model in the version-1 layout (meta 816 bytes, layer records 72,
+ * no activation): built from the v2 bytes, sections moved, checksum fixed. */
+static uint8_t *as_v1(const uint8_t *g, size_t n, size_t *out_n) {
+    uint64_t meta = rd64(g + 32), lay = rd64(g + 48), nam = rd64(g + 64), ten = rd64(g + 80), dat = rd64(g + 96);
+    uint32_t nl = rd32(g + 56), nn = rd32(g + 72), nt = rd32(g + 88);
+    uint64_t dsz = rd64(g + 104);
+    uint64_t m1 = 128, l1 = m1 + 816, n1 = l1 + (uint64_t)nl * 72, t1 = n1 + (uint64_t)nn * 64;
+    uint64_t d1 = (t1 + (uint64_t)nt * 112 + 63) / 64 * 64, size = d1 + dsz;
+    uint8_t *b = calloc(1, (size_t)size);
+    if (!b || dat + dsz > n) { free(b); return NULL; }
+    memcpy(b, g, 128);
+    memcpy(b + m1, g + meta, 816);
+    for (uint32_t i = 0; i < nl; i++) memcpy(b + l1 + 72 * i, g + lay + (uint64_t)Y5W_LAYER_REC * i, 72);
+    memcpy(b + n1, g + nam, (size_t)nn * 64);
+    memcpy(b + t1, g + ten, (size_t)nt * 112);
+    for (uint32_t i = 0; i < nt; i++) wr64(b + t1 + 112 * i + 32, rd64(g + ten + 112 * i + 32) - dat + d1);
+    memcpy(b + d1, g + dat, (size_t)dsz);
+    wr32(b + 8, 1);
+    wr64(b + 16, size);
+    wr64(b + 32, m1);
+    wr32(b + 40, 816);
+    wr64(b + 48, l1);
+    wr32(b + 60, 72);
+    wr64(b + 64, n1);
+    wr64(b + 80, t1);
+    wr64(b + 96, d1);
+    fix_checksum(b, (size_t)size);
+    *out_n = (size_t)size;
+    return b;
+}
+
+/* A version-1 file (written before activations were stored) still loads,
+ * with SiLU in every conv-bearing layer and nothing in the others. */
+T_TEST(y5w_version1_loads_as_silu) {
+    size_t n, n1;
+    uint8_t *good = small_image(&n);
+    T_REQUIRE(good, "small image");
+    uint8_t *v1 = as_v1(good, n, &n1);
+    T_REQUIRE(v1, "v1 image");
+    char path[600], err[600];
+    snprintf(path, sizeof path, "%s/v1.y5w", t_tmpdir());
+    T_REQUIRE(write_file(path, v1, n1) == 0, "write");
+    y5w_file f;
+    T_REQUIRE(y5w_open(path, &f, err, sizeof err) == 0, "v1 refused: %s", err);
+    const y5_model_desc *d = &f.desc;
+    T_CHECK(d->version == 1 && d->n_layers == 3 && d->n_tensors == 4 && d->nc == 3, "counts");
+    T_CHECK(d->layers[0].act == Y5_ACT_SILU && d->layers[0].act_slope == 0, "Conv act %u", d->layers[0].act);
+    T_CHECK(d->layers[1].act == Y5_ACT_NONE && d->layers[2].act == Y5_ACT_NONE, "non-conv layers have an activation");
+    T_CHECK(d->imgsz == 0 && d->generation[0] == 0, "v1 has no imgsz/generation");
+    T_CHECK(d->layers[0].k == 3 && d->layers[0].p == 1 && d->layers[2].c_out == 8, "fields");
+    const y5_tensor *t = y5w_find(d, 2, "m.0.bias");
+    T_CHECK(t && t->nbytes == 16, "tensor");
+    y5w_close(&f);
+    /* the v1 layout read as v2 (or the reverse) is refused, not misread */
+    wr32(v1 + 8, 2);
+    fix_checksum(v1, n1);
+    T_REQUIRE(write_file(path, v1, n1) == 0, "write");
+    T_CHECK(y5w_open(path, &f, err, sizeof err) != 0 && strstr(err, "corrupt header"), "v1 bytes as v2: '%s'", err);
+    free(v1);
     free(good);
 }
