@@ -18,6 +18,10 @@ static int cmp_d(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* The options that take a value (an unknown one is reported as such). */
+static const char *const VALUE_OPTS[] = {"--weights", "--device", "--profile-out", "--imgsz", "--batch", "--iters",
+                                         "--warmup", "--threads", NULL};
+
 int y5_cli_bench(int argc, char **argv) {
     const char *weights = NULL, *device = "cpu", *csv = NULL;
     int h = 640, w = 640, batch = 1, iters = 10, warmup = 2, threads = 0, profile = 0;
@@ -29,7 +33,7 @@ int y5_cli_bench(int argc, char **argv) {
             return 0;
         }
         if (!strcmp(a, "--profile")) { profile = 1; continue; }
-        if (!(v = y5_opt_value(argc, argv, &i))) return 2;
+        if (!(v = y5_opt_value_known(argc, argv, &i, "bench", VALUE_OPTS))) return 2;
         if (!strcmp(a, "--weights")) weights = v;
         else if (!strcmp(a, "--device")) device = v;
         else if (!strcmp(a, "--profile-out")) { csv = v; profile = 1; }
