@@ -156,6 +156,9 @@ int y5_cli_detect(int argc, char **argv) {
         else if (!strcmp(a, "--writers")) { if (y5_opt_int(a, v, 1, 256, &writers)) goto done; }
         else if (!strcmp(a, "--queue")) { if (y5_opt_int(a, v, 1, 1 << 20, &queue)) goto done; }
         else if (!strcmp(a, "--classes")) {
+            free(classes); /* a later --classes replaces an earlier one */
+            classes = NULL;
+            o.nms.classes = NULL;
             if (parse_classes(v, &classes, &o.nms.n_classes)) goto done;
             o.nms.classes = classes;
         } else { fprintf(stderr, "yolov5c detect: unknown option %s\n", a); goto done; }
