@@ -26,7 +26,7 @@ BUILD   ?= build
 # every .c below these folders (one level of subfolders) is part of the library
 LIB_SRC  = $(sort $(wildcard core/*/*.c layers/*.c layers/*/*.c weights/*.c convert/*.c))
 LIB_SRC := $(filter-out core/app/main.c,$(LIB_SRC))
-TEST_SRC = $(sort $(wildcard tests/*.c tests/*/*.c))
+TEST_SRC = $(filter-out tests/fuzz/%,$(sort $(wildcard tests/*.c tests/*/*.c)))
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -117,6 +117,8 @@ bench: all $(BENCH_MODEL)
 
 clean:
 	rm -rf build yolov5c
+
+include tests/fuzz/fuzz.mk
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/core/app/main.d $(BUILD)/bench/bench_gemm.d
 
