@@ -54,7 +54,7 @@ endif
 ifneq ($(ARCH),aarch64)
 LIB_SRC := $(filter-out %_neon.c,$(LIB_SRC))
 endif
-TEST_SRC = $(sort $(wildcard tests/*.c tests/*/*.c))
+TEST_SRC = $(filter-out tests/fuzz/%,$(sort $(wildcard tests/*.c tests/*/*.c)))
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -172,6 +172,8 @@ bench: all $(BENCH_MODEL)
 
 clean:
 	rm -rf build yolov5c
+
+include tests/fuzz/fuzz.mk
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/core/app/main.d $(BUILD)/bench/bench_gemm.d
 

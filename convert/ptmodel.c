@@ -41,7 +41,12 @@ struct y5_pt {
     pkl_obj *model;
     pkl_obj *layers;   /* the Sequential's _modules dict */
     float *half_tab;   /* all 65536 halves as floats (bulk conversion) */
+    uint64_t elems_read; /* elements converted by this build (tensor_f32's budget) */
 };
+
+/* One tensor holds at most this many elements (1 GiB as FP32; yolov5x's
+ * largest has under 2^24). */
+#define Y5_PT_MAX_TENSOR_ELEMS ((uint64_t)1 << 28)
 
 /* ---- errors ---------------------------------------------------------------- */
 
@@ -258,6 +263,27 @@ static int tensor_f32(y5_pt *pt, const pkl_obj *t, float **out, uint64_t *numel_
                  (unsigned long long)(size / es));
         return -1;
     }
+    /* What the storage can back: a tensor whose views do not overlap has at
+     * most as many elements as its storage; one with more (a stride-0
+     * "expanded" view, overlapping strides) would let a small file ask for
+     * any amount of memory. Across the build, elements read are bounded by
+     * the file's bytes (each stored element takes 2 bytes or more), so
+     * storages shared by many tensors cannot multiply it either. */
+    if (numel > size / es) {
+        snprintf(why, whylen, "has %llu elements but its storage '%s' holds %llu (overlapping or expanded views are "
+                 "not supported)", (unsigned long long)numel, name, (unsigned long long)(size / es));
+        return -1;
+    }
+    if (numel > Y5_PT_MAX_TENSOR_ELEMS) {
+        snprintf(why, whylen, "is too large (%llu elements)", (unsigned long long)numel);
+        return -1;
+    }
+    if (numel > pt->map_size || pt->elems_read > pt->map_size - numel) {
+        snprintf(why, whylen, "takes the elements read from the file past its size (%zu bytes): storages shared by "
+                 "many tensors are not supported", pt->map_size);
+        return -1;
+    }
+    pt->elems_read += numel;
     float *o = malloc((size_t)numel * sizeof *o);
     if (!o) {
         snprintf(why, whylen, "is too large (out of memory)");
@@ -668,7 +694,11 @@ int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
     char zerr[300];
     if (y5_zip_open(&pt->zip, pt->map, pt->map_size, zerr, sizeof zerr) != 0) {
         int notzip = strcmp(zerr, "not a zip archive") == 0;
+        int y5w = pt->map_size >= 8 && memcmp(pt->map, Y5W_MAGIC, 8) == 0;
         y5_pt_close(pt);
+        if (notzip && y5w)
+            return y5_fail_path(err, errlen, path, "already a yolov5c weight file (.y5w): use it as it is "
+                                "(detect/val/bench --weights, info); convert reads ultralytics .pt checkpoints");
         if (notzip)
             return y5_fail_path(err, errlen, path,
                          "not a zip archive (legacy torch.save format is not supported; re-save with torch>=1.6)");
@@ -730,12 +760,13 @@ int y5_pt_open(const char *path, y5_pt **out, char *err, size_t errlen) {
         model = is_model_object(ema) ? ema : pkl_dict_get(pt->root, "model");
         if (!model || !is_model_object(model)) {
             int sd = looks_like_state_dict(pt->root);
-            pkl_obj *mv = model;
+            /* the type name before the close: the object lives in the pickle arena */
+            const char *mtype = model ? pkl_type_name(model->type) : NULL;
             y5_pt_close(pt);
             if (sd) return y5_fail_path(err, errlen, path, "this is a state_dict, not a yolov5 checkpoint (no 'model' object)");
-            if (mv)
+            if (mtype)
                 return y5_fail_path(err, errlen, path, "not a yolov5 checkpoint ('model' is a %s, not a model object)",
-                             pkl_type_name(mv->type));
+                             mtype);
             return y5_fail_path(err, errlen, path, "not a yolov5 checkpoint (no 'model' object)");
         }
     } else if (is_model_object(pt->root)) {
@@ -1181,6 +1212,7 @@ void y5_pt_desc_free(y5_model_desc *desc) {
 
 int y5_pt_build(y5_pt *pt, int fp16, y5_model_desc *desc, char *err, size_t errlen) {
     memset(desc, 0, sizeof *desc);
+    pt->elems_read = 0;
     int n = y5_pt_n_layers(pt);
     ctx c = {.pt = pt, .err = err, .errlen = errlen, .layer = -1, .fp16 = fp16};
     chans ch = {0};
@@ -1307,6 +1339,7 @@ int y5_pt_raw_tensor(y5_pt *pt, int layer, const char *path, float **data, uint6
     const pkl_obj *t = module_tensor(m, tname);
     if (!t || t->type != PKL_TENSOR) return y5_fail_path(err, errlen, pt->path, "layer %d: missing tensor %s", layer, path);
     char why[400];
+    pt->elems_read = 0; /* one tensor: the budget of a build does not apply */
     if (tensor_f32(pt, t, data, numel, why, sizeof why) != 0)
         return y5_fail_path(err, errlen, pt->path, "layer %d: tensor %s %s", layer, path, why);
     *ndim = t->u.tensor.ndim;

@@ -16,5 +16,10 @@ int y5_opt_float(const char *opt, const char *v, double lo, double hi, float *ou
 int y5_opt_imgsz(const char *v, int *h, int *w);
 /* Value of argv[*i] for option opt, advancing *i; error when missing. */
 const char *y5_opt_value(int argc, char **argv, int *i);
+/* The same for an option of command cmd that takes a value: known lists
+ * those options (NULL-terminated); any other option is reported as unknown
+ * ("yolov5c CMD: unknown option X"), never as one that "needs a value",
+ * even when it is the last argument. */
+const char *y5_opt_value_known(int argc, char **argv, int *i, const char *cmd, const char *const *known);
 
 #endif

@@ -56,6 +56,10 @@ static int time_forwards(y5_engine *e, int resident, int warmup, int iters, doub
 
 static unsigned char texture(size_t i) { return (unsigned char)((i * 2654435761u >> 7) % 256); }
 
+/* The options that take a value (an unknown one is reported as such). */
+static const char *const VALUE_OPTS[] = {"--weights", "--device", "--profile-out", "--imgsz", "--batch", "--iters",
+                                         "--warmup", "--threads", NULL};
+
 int y5_cli_bench(int argc, char **argv) {
     const char *weights = NULL, *device = "cpu", *csv = NULL;
     int h = 0, w = 0, batch = 1, iters = 10, warmup = 2, threads = 0, profile = 0;
@@ -67,7 +71,7 @@ int y5_cli_bench(int argc, char **argv) {
             return 0;
         }
         if (!strcmp(a, "--profile")) { profile = 1; continue; }
-        if (!(v = y5_opt_value(argc, argv, &i))) return 2;
+        if (!(v = y5_opt_value_known(argc, argv, &i, "bench", VALUE_OPTS))) return 2;
         if (!strcmp(a, "--weights")) weights = v;
         else if (!strcmp(a, "--device")) device = v;
         else if (!strcmp(a, "--profile-out")) { csv = v; profile = 1; }

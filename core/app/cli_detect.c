@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/app/cli.h"
+#include "core/app/outdir.h"
 #include "core/app/pipeline.h"
 #include "core/app/sources.h"
 
@@ -106,11 +107,16 @@ static int parse_classes(const char *v, int **out, int *n) {
     return 0;
 }
 
+/* The options that take a value (an unknown one is reported as such). */
+static const char *const VALUE_OPTS[] = {"--weights", "--out", "--device", "--threads", "--jsonl", "--stats-json",
+                                         "--shard", "--raw", "--imgsz", "--conf", "--iou", "--max-det", "--batch",
+                                         "--workers", "--writers", "--queue", "--classes", NULL};
+
 int y5_cli_detect(int argc, char **argv) {
     const char *weights = NULL, *out = "runs/detect", *device = "cpu", *threads = NULL, *jsonl = NULL,
                *stats = NULL, *shard = NULL, *raw = NULL;
     char **srcs = calloc((size_t)argc, sizeof(char *));
-    int n_srcs = 0, no_save = 0, rc = 2, resume = 0, batch = 1, workers = 0, writers = 0, queue = 0;
+    int n_srcs = 0, no_save = 0, rc = 2, resume = 0, batch = 1, workers = 0, writers = 0, queue = 0, lock_fd = -1;
     int *classes = NULL;
     y5_detect_opts o;
     y5_detect_defaults(&o);
@@ -131,7 +137,7 @@ int y5_cli_detect(int argc, char **argv) {
             while (i + 1 < argc && argv[i + 1][0] != '-') srcs[n_srcs++] = argv[++i];
             continue;
         }
-        if (a[0] != '-' || !(v = y5_opt_value(argc, argv, &i))) {
+        if (a[0] != '-' || !(v = y5_opt_value_known(argc, argv, &i, "detect", VALUE_OPTS))) {
             if (a[0] != '-') fprintf(stderr, "yolov5c detect: unexpected argument %s (sources go after --source)\n", a);
             goto done;
         }
@@ -152,6 +158,9 @@ int y5_cli_detect(int argc, char **argv) {
         else if (!strcmp(a, "--writers")) { if (y5_opt_int(a, v, 1, 256, &writers)) goto done; }
         else if (!strcmp(a, "--queue")) { if (y5_opt_int(a, v, 1, 1 << 20, &queue)) goto done; }
         else if (!strcmp(a, "--classes")) {
+            free(classes); /* a later --classes replaces an earlier one */
+            classes = NULL;
+            o.nms.classes = NULL;
             if (parse_classes(v, &classes, &o.nms.n_classes)) goto done;
             o.nms.classes = classes;
         } else { fprintf(stderr, "yolov5c detect: unknown option %s\n", a); goto done; }
@@ -211,7 +220,7 @@ int y5_cli_detect(int argc, char **argv) {
         if (shard)
             fprintf(stderr, "shard %d/%d: %d of %d inputs\n", shard_k, shard_n, n_files, files.n);
     }
-    char jbuf[4400];
+    char jbuf[4400], record[4096];
     if (!to_stdout) {
         char labels_dir[4200];
         snprintf(labels_dir, sizeof labels_dir, "%s/labels", out);
@@ -222,6 +231,23 @@ int y5_cli_detect(int argc, char **argv) {
         if (!jsonl) {
             snprintf(jbuf, sizeof jbuf, "%s/detections.jsonl", out);
             jsonl = jbuf;
+        }
+        /* one run per folder at a time, and a resume only with the options
+         * of the results it continues (core/app/outdir.h) */
+        if ((lock_fd = y5_outdir_lock(out, err, sizeof err)) < 0) { fprintf(stderr, "yolov5c detect: %s\n", err); goto done; }
+        if (y5_run_record_text(weights, &o, record, sizeof record)) {
+            fprintf(stderr, "yolov5c detect: the options are too long to record\n");
+            goto done;
+        }
+        if (resume && !from_stdin) {
+            int k = y5_run_record_check(out, record, err, sizeof err);
+            if (k < 0) { fprintf(stderr, "yolov5c detect: %s\n", err); rc = 2; goto done; }
+            struct stat jst;
+            char jp[4500];
+            snprintf(jp, sizeof jp, "%s.partial", jsonl);
+            if (k == 1 && (stat(jsonl, &jst) == 0 || stat(jp, &jst) == 0))
+                fprintf(stderr, "yolov5c detect: warning: %s: no record of the earlier run's options (%s); resuming "
+                                "without checking that they match\n", out, Y5_OUTDIR_RECORD);
         }
     }
     y5_pipeline_opts po = {0};
@@ -236,6 +262,7 @@ int y5_cli_detect(int argc, char **argv) {
     po.no_save = no_save;
     po.resume = resume;
     po.stats_json = stats;
+    po.run_record = to_stdout ? NULL : record;
     po.weights = weights;
     po.engines = specs;
     po.n_engines = n_eng;
@@ -247,6 +274,7 @@ int y5_cli_detect(int argc, char **argv) {
     po.progress = isatty(2);
     rc = y5_pipeline_run(&po);
 done:
+    if (lock_fd >= 0) close(lock_fd); /* releases the folder's lock */
     free(sharded);
     y5_strlist_free(&files);
     free(classes);

@@ -35,13 +35,21 @@ int y5_cli_info(int argc, char **argv) {
         if (!strcmp(argv[i], "--imgsz")) {
             const char *v = y5_opt_value(argc, argv, &i);
             if (!v || y5_opt_imgsz(v, &h, &w)) return 2;
+        } else if (!strcmp(argv[i], "--weights")) { /* as detect, val and bench take it */
+            const char *v = y5_opt_value(argc, argv, &i);
+            if (!v) return 2;
+            if (path) { fprintf(stderr, "yolov5c info: two weight files (%s and %s)\n", path, v); return 2; }
+            path = v;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: yolov5c info W.y5w [--imgsz N|HxW]\n");
+            printf("usage: yolov5c info [--weights] W.y5w [--imgsz N|HxW]\n");
             return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "yolov5c info: unknown option %s (see --help)\n", argv[i]);
+            return 2;
         } else if (!path) path = argv[i];
         else { fprintf(stderr, "yolov5c info: unexpected argument %s\n", argv[i]); return 2; }
     }
-    if (!path) { fprintf(stderr, "usage: yolov5c info W.y5w [--imgsz N|HxW]\n"); return 2; }
+    if (!path) { fprintf(stderr, "usage: yolov5c info [--weights] W.y5w [--imgsz N|HxW]\n"); return 2; }
     char err[1024];
     y5_engine_opts eo = {"cpu", 1};
     y5_engine *e = y5_engine_open(path, &eo, err, sizeof err);

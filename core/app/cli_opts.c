@@ -14,6 +14,13 @@ const char *y5_opt_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
+const char *y5_opt_value_known(int argc, char **argv, int *i, const char *cmd, const char *const *known) {
+    for (int k = 0; known[k]; k++)
+        if (!strcmp(argv[*i], known[k])) return y5_opt_value(argc, argv, i);
+    fprintf(stderr, "yolov5c %s: unknown option %s (see --help)\n", cmd, argv[*i]);
+    return NULL;
+}
+
 int y5_opt_int(const char *opt, const char *v, int lo, int hi, int *out) {
     char *end;
     errno = 0;

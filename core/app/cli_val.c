@@ -27,6 +27,11 @@ static void help(void) {
            "image that passed that scan fails to decode later, or on any other error; 2 on bad usage.\n");
 }
 
+/* The options that take a value (an unknown one is reported as such). */
+static const char *const VALUE_OPTS[] = {"--weights", "--data", "--device", "--save-json", "--imgsz", "--img",
+                                         "--img-size", "--batch", "--batch-size", "--conf", "--conf-thres", "--iou",
+                                         "--iou-thres", "--max-det", "--max-images", "--threads", NULL};
+
 int y5_cli_val(int argc, char **argv) {
     y5_val_opts o;
     y5_val_defaults(&o);
@@ -34,7 +39,7 @@ int y5_cli_val(int argc, char **argv) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(); return 0; }
         if (a[0] != '-') { fprintf(stderr, "yolov5c val: unexpected argument %s (see --help)\n", a); return 2; }
-        if (!(v = y5_opt_value(argc, argv, &i))) return 2;
+        if (!(v = y5_opt_value_known(argc, argv, &i, "val", VALUE_OPTS))) return 2;
         if (!strcmp(a, "--weights")) o.weights = v;
         else if (!strcmp(a, "--data")) o.data = v;
         else if (!strcmp(a, "--device")) o.device = v;

@@ -4,6 +4,7 @@
  * folder, so rename is atomic), written, flushed, fsync'd, closed and renamed
  * over the target. On any failure the temp file is removed. */
 #include "core/app/output.h"
+#include "core/base/errmsg.h"
 #include "core/base/json.h"
 
 #include <ctype.h>
@@ -25,11 +26,11 @@ static void set_err(char *err, size_t errlen, const char *path, const char *what
         if (buf[0] && isupper((unsigned char)buf[0]) && !(buf[1] && isupper((unsigned char)buf[1])))
             buf[0] = (char)tolower((unsigned char)buf[0]);
         if (what)
-            snprintf(err, errlen, "%s: %s (%s)", path, what, buf);
+            y5_fail_path(err, errlen, path, "%s (%s)", what, buf);
         else
-            snprintf(err, errlen, "%s: %s", path, buf);
+            y5_fail_path(err, errlen, path, "%s", buf);
     } else {
-        snprintf(err, errlen, "%s: %s", path, what ? what : "error");
+        y5_fail_path(err, errlen, path, "%s", what ? what : "error");
     }
 }
 

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/app/outdir.h"
 #include "core/app/pipeline_internal.h"
 #include "core/base/clock.h"
 #include "core/base/debug_env.h"
@@ -154,6 +155,13 @@ static int open_outputs(y5_pipe *p) {
         fprintf(stderr, "resume: %d of %d images already complete, skipped\n", skipped, o->n_paths);
     } else if (o->jsonl) {
         unlink(p->jprev);
+    }
+    if (o->run_record && o->out_dir) { /* now, not earlier: only a run that rewrites the outputs changes it */
+        char err[1024];
+        if (y5_run_record_write(o->out_dir, o->run_record, err, sizeof err)) {
+            fprintf(stderr, "yolov5c detect: %s\n", err);
+            return -1;
+        }
     }
     if (o->jsonl) {
         p->jfd = open(p->jpartial, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0666);

@@ -58,6 +58,9 @@ typedef struct {
     int no_save;
     int resume;
     const char *stats_json;
+    /* the options record of out_dir (core/app/outdir.h), written just before
+     * the outputs start; NULL: none */
+    const char *run_record;
     /* model and execution */
     const char *weights;
     const y5_engine_spec *engines;

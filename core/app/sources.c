@@ -21,6 +21,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "core/base/errmsg.h"
+
 static const char *const IMG_EXT[] = {"jpg", "jpeg", "png", "bmp", "tga", "gif", "psd",
                                       "hdr", "pic", "pnm", "ppm", "pgm"};
 
@@ -52,7 +54,7 @@ static char *join(const char *dir, const char *name) {
 static int add_folder(const char *dir, y5_strlist *out, const char *label, char *err, size_t errlen) {
     DIR *d = opendir(dir);
     if (!d) {
-        snprintf(err, errlen, "%s: cannot read folder (%s)", label, strerror(errno));
+        y5_fail_path(err, errlen, label, "cannot read folder (%s)", strerror(errno));
         return -1;
     }
     struct dirent *e;
@@ -81,12 +83,12 @@ static int add_glob(const char *pattern, y5_strlist *out, const char *label, cha
     int r = glob(pattern, 0, NULL, &g);
     if (r == GLOB_NOMATCH) {
         globfree(&g);
-        snprintf(err, errlen, "%s: glob matched no files", label);
+        y5_fail_path(err, errlen, label, "glob matched no files");
         return -1;
     }
     if (r != 0) {
         globfree(&g);
-        snprintf(err, errlen, "%s: %s", label, r == GLOB_NOSPACE ? "out of memory" : "glob failed (read error)");
+        y5_fail_path(err, errlen, label, "%s", r == GLOB_NOSPACE ? "out of memory" : "glob failed (read error)");
         return -1;
     }
     int added = 0, rc = 0;
@@ -99,7 +101,7 @@ static int add_glob(const char *pattern, y5_strlist *out, const char *label, cha
     }
     globfree(&g);
     if (!rc && !added) {
-        snprintf(err, errlen, "%s: glob matched no image files", label);
+        y5_fail_path(err, errlen, label, "glob matched no image files");
         rc = -1;
     }
     return rc;
@@ -115,7 +117,7 @@ static int add_path(const char *arg, y5_strlist *out, const char *label, char *e
         return 0;
     }
     if (has_glob_chars(arg)) return add_glob(arg, out, label, err, errlen);
-    snprintf(err, errlen, "%s: no such file or directory", label);
+    y5_fail_path(err, errlen, label, "no such file or directory");
     return -1;
 }
 
@@ -123,7 +125,7 @@ static int add_list(const char *arg, y5_strlist *out, char *err, size_t errlen) 
     const char *lp = arg + 1;
     FILE *f = fopen(lp, "r");
     if (!f) {
-        snprintf(err, errlen, "%s: %s", arg, errno == ENOENT ? "no such file or directory" : strerror(errno));
+        y5_fail_path(err, errlen, arg, "%s", errno == ENOENT ? "no such file or directory" : strerror(errno));
         return -1;
     }
     /* the list's folder, for relative entries */

@@ -21,7 +21,7 @@ y5_engine *y5_engine_open(const char *weights, const y5_engine_opts *o, char *er
     e->be = y5_backend_open(o->device, o->threads, err, errlen);
     if (!e->be) { y5w_close(&e->wf); free(e); return NULL; }
     char gerr[512];
-    if (y5_graph_load(&e->g, e->be, &e->wf.desc, y5_layer_table, gerr, sizeof gerr)) {
+    if (y5_graph_load(&e->g, e->be, &e->wf.desc, y5_layer_table, gerr, sizeof gerr) || y5_graph_check(&e->g)) {
         snprintf(err, errlen, "%s: %s", weights, gerr);
         y5_engine_close(e);
         return NULL;

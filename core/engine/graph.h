@@ -145,6 +145,10 @@ static inline int y5_graph_conv_out(const y5_graph *g, int conv, int in) {
  * layers/layers.h: y5_layer_table). */
 int y5_graph_load(y5_graph *g, y5_backend *be, const y5_model_desc *d, const y5_layer_def *const *table,
                   char *err, size_t errlen);
+/* A trial plan at a small input (core/engine/graph_check.c), right after
+ * load: 0, or -1 with the reason the model cannot be planned at any size
+ * (channel mismatch, bad Concat, bad stride) in g->err. */
+int y5_graph_check(y5_graph *g);
 /* Plans n x h x w; returns 0, fills arena size. */
 int y5_graph_plan(y5_graph *g, int n, int h, int w, size_t *arena_elems, size_t *scratch_bytes);
 void y5_graph_free(y5_graph *g);

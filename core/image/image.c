@@ -30,12 +30,14 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
+#include "core/base/errmsg.h"
+
 /* Images with more pixels than this are refused before decoding (3 bytes per
  * pixel: 768 MiB of RGB). */
 #define Y5_MAX_PIXELS ((int64_t)1 << 28)
 
 static void set_err(char *err, size_t errlen, const char *path, const char *what) {
-    if (err && errlen) snprintf(err, errlen, "%s: %s", path, what);
+    y5_fail_path(err, errlen, path, "%s", what);
 }
 
 /* strerror with a lower-case first letter ("no such file or directory"). */

@@ -509,6 +509,7 @@ typedef struct {
     const char *model_cls;
     int omit_conv_weight, groups, concat_d, names_dict, names_count, drop_storage, short_storage;
     int under_ema;       /* the network under 'ema', 'model' None */
+    int expand_weight;   /* conv0's weight a stride-0 (expanded) view of a 1-element storage */
     float gamma_scale;   /* multiplies BN gamma (FP16 overflow) */
     const char *up_mode;
     const char *act_cls; /* layer 0's activation class (default SiLU) */
@@ -597,7 +598,13 @@ static void tiny_conv2d(tiny *t, int cin, int cout, int k, int s, int pad, int w
     pw_str(p, "_parameters");
     od_begin(p);
     if (cin == 3) {
-        if (!t->omit_conv_weight) {
+        if (t->expand_weight) { /* issue 10 #4: 108 elements read from a storage of 1 */
+            pw_str(p, "weight");
+            float one = 0.5f;
+            int key = tiny_storage(t, &one, 4);
+            int64_t shape[4] = {4, 3, 3, 3}, stride[4] = {0, 0, 0, 0};
+            pw_tensor(p, key, "FloatStorage", 1, 0, 4, shape, stride, 1);
+        } else if (!t->omit_conv_weight) {
             pw_str(p, "weight");
             float st[5 + 108];
             for (int j = 0; j < 5; j++) st[j] = 99.0f;
@@ -945,6 +952,7 @@ T_TEST(convert_tiny_errors) {
         {"names count", "model.names has 3 entries but Detect has nc = 2", 7},
         {"storage missing", "layer 0 (Conv): tensor conv.weight has its storage 'tiny/data/0' missing from the archive", 8},
         {"storage short", "layer 0 (Conv): tensor conv.weight needs elements 5..112 of storage 'tiny/data/0', which holds 50", 9},
+        {"expanded view", "layer 0 (Conv): tensor conv.weight has 108 elements but its storage 'tiny/data/0' holds 1", 11},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         tiny t;
@@ -960,6 +968,7 @@ T_TEST(convert_tiny_errors) {
         case 7: t.names_count = 3; break;
         case 8: t.drop_storage = 1; break;
         case 9: t.short_storage = 1; break;
+        case 11: t.expand_weight = 1; break;
         }
         y5_model_desc d;
         char err[1024];
@@ -1027,6 +1036,15 @@ T_TEST(convert_not_a_checkpoint) {
     free(z);
     e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "not a yolov5 checkpoint (no 'model' object)") == 0, "no model: '%s'", e);
+    /* 'model' is no model object (issue 10 #1: the message read the freed
+     * pickle arena; ASan reports it as a heap-use-after-free) */
+    static const char nonemodel[] = "\x80\x02}X\x05\x00\x00\x00modelNs.";
+    t_zip_item nn[1] = {{"archive/data.pkl", nonemodel, sizeof nonemodel - 1, 0}};
+    z = t_zip_build(nn, 1, 1, &n);
+    T_REQUIRE(write_file(in, z, n) == 0, "write");
+    free(z);
+    e = convert_msg(in, 0);
+    T_CHECK(strcmp(e, "not a yolov5 checkpoint ('model' is a NoneType, not a model object)") == 0, "model None: '%s'", e);
     /* a broken pickle */
     static const char broken[] = "\x80\x02}X\x05\x00\x00\x00" "epochK\x01\xff.";
     t_zip_item br[1] = {{"archive/data.pkl", broken, sizeof broken - 1, 0}};

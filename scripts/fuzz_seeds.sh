@@ -1,0 +1,58 @@
+#!/bin/sh
+# fuzz_seeds.sh SHARED OUT - seed corpora for the libFuzzer harnesses
+# (tests/fuzz/, `make fuzz`), made from the real files in SHARED:
+#   OUT/pt      yolov5n.pt whole, and a stored zip of its data.pkl alone (small,
+#               so mutations reach the pickle and the module walk quickly)
+#   OUT/pickle  the data.pkl of each checkpoint
+#   OUT/image   bus.jpg and zidane.jpg re-encoded small by ffmpeg in every
+#               format and pixel layout the decoders take (JPEG 4:2:0 / 4:4:4 /
+#               grey, PNG RGB / RGBA / grey / 16-bit, BMP, GIF, TGA, PPM, PGM)
+# Runs again cheaply: files already there are kept.
+set -e
+S=${1:-../shared}
+O=${2:-build/fuzz/seeds}
+[ -d "$S/models" ] || { echo "fuzz_seeds: $S/models not found (set SHARED)" >&2; exit 1; }
+mkdir -p "$O/pt" "$O/pickle" "$O/image"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+[ -f "$O/pt/yolov5n.pt" ] || cp "$S/models/yolov5n.pt" "$O/pt/yolov5n.pt"
+for m in "$S"/models/*.pt; do
+    b=$(basename "$m" .pt)
+    [ -f "$O/pickle/$b.pkl" ] && continue
+    e=$(unzip -Z1 "$m" | grep '/data\.pkl$' | head -1)
+    unzip -p "$m" "$e" > "$O/pickle/$b.pkl"
+done
+if [ ! -f "$O/pt/pickle-only.pt" ]; then
+    mkdir -p "$T/archive"
+    unzip -p "$S/models/yolov5n.pt" "$(unzip -Z1 "$S/models/yolov5n.pt" | grep '/data\.pkl$' | head -1)" > "$T/archive/data.pkl"
+    (cd "$T" && zip -q -0 -X pickle-only.pt archive/data.pkl)
+    cp "$T/pickle-only.pt" "$O/pt/pickle-only.pt"
+fi
+
+if command -v ffmpeg >/dev/null; then
+    for src in bus zidane; do
+        in="$S/images/$src.jpg"
+        [ -f "$in" ] || continue
+        conv() { # name, ffmpeg output options
+            f="$O/image/$src-$1"; shift
+            [ -f "$f" ] || ffmpeg -loglevel error -y -i "$in" -vf scale=48:-2 "$@" "$f"
+        }
+        conv 420.jpg -pix_fmt yuvj420p
+        conv 444.jpg -pix_fmt yuvj444p
+        conv grey.jpg -pix_fmt gray
+        conv rgb.png -pix_fmt rgb24
+        conv rgba.png -pix_fmt rgba
+        conv grey.png -pix_fmt gray
+        conv rgb48.png -pix_fmt rgb48be
+        conv rgb.bmp -pix_fmt bgr24
+        conv pal.gif
+        conv rgb.tga -pix_fmt bgr24
+        conv rgb.ppm -pix_fmt rgb24
+        conv grey.pgm -pix_fmt gray
+    done
+else
+    echo "fuzz_seeds: ffmpeg not found: only the original JPEGs seed the image harness" >&2
+    cp "$S"/images/*.jpg "$O/image/"
+fi
+echo "fuzz_seeds: $(ls "$O/pt" | wc -l) pt, $(ls "$O/pickle" | wc -l) pickle, $(ls "$O/image" | wc -l) image seeds in $O"
