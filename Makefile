@@ -113,11 +113,16 @@ DEPS_CHECK ?= sh scripts/deps.sh --check
 deps-check:
 	@$(DEPS_CHECK)
 
+# Each run appends its counts to $(SUMMARY) (tests/runner.c, Y5_TEST_SUMMARY);
+# the last line is the whole suite's: plain, ASan+UBSan and aarch64 runs.
+SUMMARY = $(abspath build/test-summary.txt)
 test:
 	@sh scripts/deps.sh test
-	$(MAKE) test-run
-	$(MAKE) test-asan
-	$(MAKE) test-aarch64
+	@mkdir -p build && rm -f $(SUMMARY)
+	Y5_TEST_SUMMARY=$(SUMMARY) $(MAKE) test-run
+	Y5_TEST_SUMMARY=$(SUMMARY) $(MAKE) test-asan
+	Y5_TEST_SUMMARY=$(SUMMARY) $(MAKE) test-aarch64
+	@awk '{ p += $$1; f += $$2; s += $$3; r++ } END { printf "(%d runs)\ntotal: %d passed, %d failed, %d skipped\n", r, p, f, s }' $(SUMMARY)
 
 # The quick tier: unit and golden tests (tests/unit/, tests/golden/), no sanitizers.
 test-quick: $(TESTBIN) $(BIN)
