@@ -359,7 +359,7 @@ LOADED=$(awk -v a="${LOAD0%% *}" -v b="${LOAD1%% *}" -v n="$(nproc)" \
 
 REPORT="## CPU peers: yolov5c vs ONNX Runtime, OpenVINO, PyTorch, ${IMGSZ}x${IMGSZ}, batch $(echo $BATCHES | sed 's/ /, /g'), $THREADS threads, FP32 ($DATE)
 
-- command: \`$CMDLINE\` ($ROUNDS rounds interleaved, runtime order rotated each round; per round $ITERS timed forwards after $WARMUP warm-up in a fresh process, median; the table: median over the rounds)
+- command: \`$CMDLINE\` (rounds: $ROUNDS, interleaved, runtime order rotated each round; in each round every runtime times $ITERS forwards after $WARMUP warm-up in a fresh process and takes their median; the table: median over the rounds, ms per forward of the whole batch)
 - machine: ${CPU:-unknown CPU}, $(nproc) CPUs available (${SOCK:-?} socket(s) x ${CPS:-?} cores x ${TPC:-?} threads), flags: ${FLAGS:-?}; yolov5c ISA: $ISA
 - load: $LOADED; uptime before: \`$UP0\`; load average after: $LOAD1
 - yolov5c: $REV, FP32, \`yolov5c bench --device cpu --threads $THREADS\` (its own golden parity is tests/golden/test_golden_net.c, in make test)
