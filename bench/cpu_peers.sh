@@ -320,7 +320,7 @@ for name in names:
         ratios = [f"{m['yolov5c'] / m[p]:.2f}" if m[p] and m["yolov5c"] else "n/a" for p in peers]
         print(f"| {name} | {b} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
 print()
-print("Each round (median ms of the N forwards of that round, in the order run):")
+print("Each round (median ms of the N forwards of that round; the order of the runtimes rotates from round to round):")
 print()
 print("| round | model | batch | " + " | ".join(label[c] for c in cols) + " |")
 print("| ---: | --- | --- |" + " ---: |" * len(cols))
