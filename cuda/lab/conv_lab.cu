@@ -468,8 +468,11 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
         R.ms[vi] = ms;
         const bool ok = !bad && !hs[1] && !hs[2];
         if (!ok) R.ok = 0;
-        printf("%-58s v%d%s err %.2e vs cublas %.2e%s | %8.3f ms %6.1f TFLOP/s  x%.2f cublas path, x%.2f gemm%s%s\n",
-               "", vi, vi == 3 ? v3_tile(c) : "", err, vs_blas, ok ? "" : " FAIL", ms, gflop / ms, R.blas_ms / ms,
+        char ver[32];
+        if (vi == 3) snprintf(ver, sizeof ver, "v3 %s", v3_tile(c));
+        else snprintf(ver, sizeof ver, "v%d", vi);
+        printf("%-58s %-10s err %.2e vs cublas %.2e%s | %8.3f ms %6.1f TFLOP/s  x%.2f cublas path, x%.2f gemm%s%s\n",
+               "", ver, err, vs_blas, ok ? "" : " FAIL", ms, gflop / ms, R.blas_ms / ms,
                R.gemm_ms / ms, hs[1] ? " (over tol vs cublas)" : "", hs[2] ? " (wrote outside its slice)" : "");
         if (bad || hs[1] || hs[2])
             fprintf(stderr, "  %s v%d: %d CPU mismatches, %u over tolerance vs cuBLAS, %u outside the slice\n",
