@@ -240,10 +240,18 @@ $(BUILD)/cublas_peak: bench/cublas_peak.cu $(NVCC_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_ALL) $< -o $@ -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR) -lcublas
 
-.PHONY: cuda-check test-gpu cuda-no-nvcc cuda-stamp-force cublas-peak
+# cuda/lab/: the conv kernel lab (cuda/lab/README.md), a standalone program
+# (not part of the library): build/conv_lab --net yolov5m --batch 32
+LAB_DEPS = $(wildcard cuda/lab/*.cu cuda/lab/*.cuh cuda/lab/*.h)
+$(BUILD)/conv_lab: cuda/lab/conv_lab.cu $(LAB_DEPS) $(NVCC_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_ALL) $< -o $@ -L$(CUDA_LIBDIR) -Xlinker -rpath,$(CUDA_LIBDIR) -lcublas
+
+.PHONY: cuda-check test-gpu cuda-no-nvcc cuda-stamp-force cublas-peak conv-lab
 cublas-peak: $(if $(HAVE_NVCC),$(BUILD)/cublas_peak,cuda-no-nvcc)
-cuda-check: $(if $(HAVE_NVCC),$(CUDA_OBJ) $(BUILD)/cublas_peak,cuda-no-nvcc)
-	@echo "cuda-check: $(words $(CUDA_SRC)) CUDA files and bench/cublas_peak.cu compile cleanly"
+conv-lab: $(if $(HAVE_NVCC),$(BUILD)/conv_lab,cuda-no-nvcc)
+cuda-check: $(if $(HAVE_NVCC),$(CUDA_OBJ) $(BUILD)/cublas_peak $(BUILD)/conv_lab,cuda-no-nvcc)
+	@echo "cuda-check: $(words $(CUDA_SRC)) CUDA files, bench/cublas_peak.cu and cuda/lab/conv_lab.cu compile cleanly"
 cuda-no-nvcc:
 	@echo "nvcc not found (NVCC=$(NVCC)): no CUDA build" >&2; exit 1
 

@@ -14,7 +14,9 @@
 #      `detect --device cuda` against `--device cpu` on the images and coco64
 #   b  the yolov5m-synth GPU test and its PyTorch FP16 calibration; the
 #      benchmarks of bench/gpu.sh (cuBLAS FP16 peak, yolov5c against PyTorch
-#      FP16 at batch 1/8/32/64, per-layer profile at batch 32)
+#      FP16 at batch 1/8/32/64, per-layer profile at batch 32); first the
+#      conv kernel lab (bench/conv_lab.sh, cuda/lab/: every lab kernel checked
+#      and timed against the cuBLAS path; about 1-2 minutes; CONV_LAB=0 skips it)
 #   c  the experiment (issue 13): bench/pipeline.sh --gpu, yolov5c detect on
 #      300 and 2000 1920x1080 JPEGs against PyTorch sequential / 2 threads /
 #      3 processes on the same card (pipeline_gpu.md)
@@ -23,9 +25,10 @@
 # carry are listed as "not in this part", never counted as passes.
 #
 # Output in $OUT (at most 8 files): summary.md (written last and printed),
-# logs.tgz (every log), for part b gpu.md and profile_b32.csv, for part c
+# logs.tgz (every log), for part b gpu.md, profile_b32.csv, conv_lab.md and
+# yolov5m_b32.csv (the lab's rows), for part c
 # pipeline_gpu.md and pipeline_gpu_stats.json.
-# The whole run keeps inside $BUDGET_S seconds (defaults: a 330, b 270, c 510):
+# The whole run keeps inside $BUDGET_S seconds (defaults: a 330, b 390 = 270 + 120 for the lab, c 510):
 # steps that would not fit are recorded as skipped for time. A session's
 # 15 device-minutes hold a and b back to back on one warm machine (b reuses
 # a's build: carry the part b stage in the second call); c needs its own.
@@ -34,7 +37,7 @@ cd "$(dirname "$0")/.."
 PART=${1:-}
 case "$PART" in a|b|c) ;; *) echo "usage: bench/gpu_check.sh a|b|c" >&2; exit 2 ;; esac
 T0=$(date +%s)
-case $PART in a) BUDGET=${BUDGET_S:-330} ;; b) BUDGET=${BUDGET_S:-270} ;; *) BUDGET=${BUDGET_S:-510} ;; esac
+case $PART in a) BUDGET=${BUDGET_S:-330} ;; b) BUDGET=${BUDGET_S:-390} ;; *) BUDGET=${BUDGET_S:-510} ;; esac
 OUT=${OUT:-/tmp/y5gpu_out}
 STAGE=${STAGE:-gpu_stage}
 SHARED=$PWD/$STAGE/shared
@@ -106,7 +109,7 @@ row versions "recorded" 0 "$(grep -m1 -o 'CUDA Version: [0-9.]*' "$LOGS/versions
 # ---- build (staged libjpeg and stb; sm_90 only: faster than the default fat binary)
 MK=(make -j"$(nproc)" DEPS_CHECK=true CPPFLAGS="-I$PWD/$STAGE/include -I$PWD/$STAGE/include/stb"
     LDFLAGS="-L$PWD/$STAGE/lib" CUDA_ARCH="-gencode arch=compute_90,code=sm_90")
-run build 300 "${MK[@]}" all build/y5test build/cublas_peak
+run build 300 "${MK[@]}" all build/y5test build/cublas_peak build/conv_lab
 row build "$(verdict $RC)" "$SECS" "make -j$(nproc), CUDA sm_90"
 if [ "$RC" -ne 0 ]; then tail -20 "$LOGS/build.log" >>"$NOTES"; fail; finish; fi
 grep -q 'Y5_HAVE_CUDA' "$LOGS/build.log" || { note "the build has no CUDA backend (nvcc not found?)"; fail; }
@@ -213,6 +216,15 @@ fi
 
 # ---- part b: benchmarks
 if [ "$PART" = b ]; then
+    # the conv kernel lab (cuda/lab/, issue 12): every version checked on odd
+    # shapes and on yolov5m's convs at batch 32, timed against the cuBLAS path
+    if [ "${CONV_LAB:-1}" != 0 ]; then
+    run conv_lab 150 sh bench/conv_lab.sh "$LOGS/conv_lab"
+    row "conv lab (bench/conv_lab.sh: odd shapes + yolov5m b32 convs)" "$(verdict $RC)" "$SECS" \
+        "$(grep -E '^\| v[0-9]|^\| cuBLAS path' "$LOGS/conv_lab/conv_lab.md" 2>/dev/null | tr -s ' ' | tr '\n' ' ' | cut -c1-200)"
+    [ "$RC" -eq 0 ] || fail
+    cp "$LOGS/conv_lab/conv_lab.md" "$LOGS/conv_lab/yolov5m_b32.csv" "$OUT/" 2>/dev/null
+    fi
     l=$(left)
     if [ "$l" -gt 60 ]; then
         run bench $((l - 20)) bash bench/gpu.sh --weights "$SHARED/models/yolov5m-synth.pt" --out "$LOGS/bench"

@@ -1,0 +1,36 @@
+#!/bin/sh
+# conv_lab.sh - the conv kernel lab (cuda/lab/) in one command on a GPU machine:
+# builds build/conv_lab for this card only, checks every version on odd shapes
+# (every output against the CPU), then checks and times every version on the
+# yolov5m 640 convs at batch 32 against the backend's cuBLAS path.
+#
+#   sh bench/conv_lab.sh [OUTDIR]        (default $OUT or /tmp/conv_lab; about a minute)
+#
+# OUTDIR gets odd.log, yolov5m_b32.log, yolov5m_b32.csv and conv_lab.md (the
+# totals table). Exit status: 0 when every check passed. Extra conv_lab
+# options go in CONV_LAB_ARGS (e.g. "--versions 2,3 --reps 50").
+set -u
+cd "$(dirname "$0")/.."
+O=${1:-${OUT:-/tmp/conv_lab}}
+mkdir -p "$O"
+ARCH=${CUDA_ARCH:-}
+if [ -z "$ARCH" ]; then
+    cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '.')
+    ARCH="-gencode arch=compute_${cc:-90},code=sm_${cc:-90}"
+fi
+make -s DEPS_CHECK=true CUDA_ARCH="$ARCH" conv-lab >"$O/build.log" 2>&1 || { tail -20 "$O/build.log"; exit 1; }
+rc=0
+timeout 60 build/conv_lab --net odd ${CONV_LAB_ARGS:-} >"$O/odd.log" 2>&1 || rc=1
+tail -8 "$O/odd.log"
+timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5m_b32.csv" ${CONV_LAB_ARGS:-} \
+    >"$O/yolov5m_b32.log" 2>&1 || rc=1
+{
+    echo "# conv_lab, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1), commit $(git rev-parse --short HEAD 2>/dev/null)"
+    echo
+    grep -E '^(\||conv_lab:)' "$O/yolov5m_b32.log"
+    echo
+    echo "odd shapes: $(grep -E '^conv_lab: [0-9]+ of' "$O/odd.log")"
+} >"$O/conv_lab.md"
+cat "$O/conv_lab.md"
+grep -E 'FAIL|conv_lab:[0-9]+:' "$O/odd.log" "$O/yolov5m_b32.log" | head -20
+exit $rc

@@ -1,0 +1,521 @@
+/* test_conv_tile.c - the CUDA kernel lab's index arithmetic (cuda/lab/conv_tile.h,
+ * the same functions the kernels in cuda/lab/conv_v*.cuh call), executed on
+ * the CPU: no GPU needed.
+ *
+ * conv_tile_fragment_layout: the header's mma.sync m16n8k16 fragment maps
+ *   equal a table written here from the PTX ISA's figures; the ldmatrix.x4
+ *   row addresses hand every lane exactly the fragment the mma expects (A
+ *   and B); v1's 32-bit fragment loads read two adjacent halves; neither
+ *   path has shared-memory bank conflicts with the padded row stride.
+ * conv_tile_yolov5_shapes: for every conv of yolov5n and yolov5m (and each
+ *   tile shape the lab launches), the block/warp/lane/register -> (pixel,
+ *   channel) map covers every output exactly once; the loaders fill every
+ *   shared-memory slot of a tile exactly once; every 16-byte gather reads
+ *   exactly the input halves an independent im2col formula names (and none
+ *   of the channels outside the slice), zeros for padding and past K / M;
+ *   the weight loader likewise; offsets stay right past 2^31 elements.
+ * conv_tile_emulate: the whole kernel dataflow on odd shapes - loaders into
+ *   S shared-memory stages in the kernel's pipeline order, fragments by
+ *   either path, mma by the PTX table, epilogue into a channel slice - on
+ *   small-integer data (every sum exact), against a direct conv: equal to
+ *   the bit, every output written once, nothing outside the slice touched. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/lab/conv_tile.h"
+#include "cuda/lab/yolo_convs.h"
+#include "tests/t.h"
+
+#define BK 32
+
+typedef struct {
+    int bm, bn, wm, wn;
+} tcfg;
+
+/* the tile shapes conv_lab.cu instantiates */
+static const tcfg CFGS[] = {{128, 128, 2, 4}, {128, 64, 4, 2}, {64, 64, 2, 2}};
+#define NCFG ((int)(sizeof CFGS / sizeof CFGS[0]))
+
+/* ---- the PTX ISA's fragment figures for mma.m16n8k16 (.f16 A/B, .f32 C/D),
+ * written out register by register: groupID g = lane >> 2, threadID_in_group t = lane % 4 */
+static void ptx_a(int lane, int i, int *row, int *col) {
+    const int g = lane >> 2, t = lane % 4;
+    switch (i) {
+    case 0: *row = g, *col = t * 2; break;          /* a0 */
+    case 1: *row = g, *col = t * 2 + 1; break;      /* a1 */
+    case 2: *row = g + 8, *col = t * 2; break;      /* a2 */
+    case 3: *row = g + 8, *col = t * 2 + 1; break;  /* a3 */
+    case 4: *row = g, *col = t * 2 + 8; break;      /* a4 */
+    case 5: *row = g, *col = t * 2 + 9; break;      /* a5 */
+    case 6: *row = g + 8, *col = t * 2 + 8; break;  /* a6 */
+    default: *row = g + 8, *col = t * 2 + 9; break; /* a7 */
+    }
+}
+static void ptx_b(int lane, int i, int *k, int *n) {
+    const int g = lane >> 2, t = lane % 4;
+    *n = g;
+    switch (i) {
+    case 0: *k = t * 2; break;
+    case 1: *k = t * 2 + 1; break;
+    case 2: *k = t * 2 + 8; break;
+    default: *k = t * 2 + 9; break;
+    }
+}
+static void ptx_c(int lane, int i, int *row, int *col) {
+    const int g = lane >> 2, t = lane % 4;
+    *row = i < 2 ? g : g + 8;
+    *col = t * 2 + (i & 1);
+}
+
+/* Shared-memory banks touched by a set of byte ranges: 1 if no two
+ * different 4-byte words share a bank (one wavefront). */
+static int conflict_free(const int *byte_off, int n, int width) {
+    int bank_word[32];
+    for (int b = 0; b < 32; b++) bank_word[b] = -1;
+    for (int i = 0; i < n; i++)
+        for (int w = 0; w < width / 4; w++) {
+            const int word = byte_off[i] / 4 + w, b = word % 32;
+            if (bank_word[b] >= 0 && bank_word[b] != word) return 0;
+            bank_word[b] = word;
+        }
+    return 1;
+}
+
+T_TEST(conv_tile_fragment_layout) {
+    const int lds = y5l_lds(BK);
+    for (int lane = 0; lane < 32; lane++) {
+        for (int i = 0; i < 8; i++) {
+            int r, c;
+            ptx_a(lane, i, &r, &c);
+            T_CHECK(y5l_a_row(lane, i) == r && y5l_a_col(lane, i) == c, "A lane %d half %d", lane, i);
+        }
+        for (int i = 0; i < 4; i++) {
+            int k, n, r, c;
+            ptx_b(lane, i, &k, &n);
+            T_CHECK(y5l_b_k(lane, i) == k && y5l_b_n(lane, i) == n, "B lane %d half %d", lane, i);
+            ptx_c(lane, i, &r, &c);
+            T_CHECK(y5l_c_row(lane, i) == r && y5l_c_col(lane, i) == c, "C lane %d elem %d", lane, i);
+        }
+        /* v1 loads halves 2r and 2r+1 as one 32-bit word at half 2r's address */
+        /* (no '%' inside T_CHECK's condition: it becomes part of a format string) */
+        for (int r = 0; r < 4; r++) {
+            const int pair = y5l_a_row(lane, 2 * r + 1) == y5l_a_row(lane, 2 * r) &&
+                             y5l_a_col(lane, 2 * r + 1) == y5l_a_col(lane, 2 * r) + 1 &&
+                             (y5l_a_col(lane, 2 * r) & 1) == 0;
+            T_CHECK(pair, "A pair %d of lane %d", r, lane);
+        }
+        for (int r = 0; r < 2; r++) {
+            const int pair = y5l_b_n(lane, 2 * r + 1) == y5l_b_n(lane, 2 * r) &&
+                             y5l_b_k(lane, 2 * r + 1) == y5l_b_k(lane, 2 * r) + 1 &&
+                             (y5l_b_k(lane, 2 * r) & 1) == 0;
+            T_CHECK(pair, "B pair %d of lane %d", r, lane);
+        }
+    }
+    /* ldmatrix.x4: register q of lane l = matrix q's row l/4, halves 2(l%4), +1;
+     * matrix q's row j is at the address lane 8q + j supplies. A: a 16x16 tile
+     * at (0, 0) of a [16][lds] smem array; B: two n8 fragments of a [16][lds] array. */
+    for (int lane = 0; lane < 32; lane++)
+        for (int q = 0; q < 4; q++)
+            for (int h = 0; h < 2; h++) {
+                const int src = 8 * q + lane / 4; /* the lane whose address names that row */
+                const int a_row = y5l_ldm_a_row(src), a_col = y5l_ldm_a_col(src) + 2 * (lane % 4) + h;
+                int r, c;
+                ptx_a(lane, 2 * q + h, &r, &c);
+                T_CHECK(a_row == r && a_col == c, "ldmatrix A lane %d reg %d half %d: (%d,%d) want (%d,%d)", lane,
+                        q, h, a_row, a_col, r, c);
+                const int b_n = y5l_ldm_b_n(src), b_k = y5l_ldm_b_k(src) + 2 * (lane % 4) + h;
+                const int frag = q / 2; /* registers 0,1: fragment ni; 2,3: ni + 1 */
+                int k, n;
+                ptx_b(lane, 2 * (q % 2) + h, &k, &n);
+                T_CHECK(b_n == frag * 8 + n && b_k == k, "ldmatrix B lane %d reg %d half %d", lane, q, h);
+            }
+    /* ldmatrix row addresses must be 16-byte aligned */
+    for (int lane = 0; lane < 32; lane++) {
+        const int a_al = ((y5l_ldm_a_row(lane) * lds + y5l_ldm_a_col(lane)) & 7) == 0;
+        const int b_al = ((y5l_ldm_b_n(lane) * lds + y5l_ldm_b_k(lane)) & 7) == 0;
+        T_CHECK(a_al, "A row address of lane %d", lane);
+        T_CHECK(b_al, "B row address of lane %d", lane);
+    }
+    /* banks: each ldmatrix phase (8 rows of 16 bytes) and each v1 32-bit fragment load */
+    for (int q = 0; q < 4; q++) {
+        int offa[8], offb[8];
+        for (int j = 0; j < 8; j++) {
+            const int l = 8 * q + j;
+            offa[j] = (y5l_ldm_a_row(l) * lds + y5l_ldm_a_col(l)) * 2;
+            offb[j] = (y5l_ldm_b_n(l) * lds + y5l_ldm_b_k(l)) * 2;
+        }
+        T_CHECK(conflict_free(offa, 8, 16), "ldmatrix A phase %d has bank conflicts", q);
+        T_CHECK(conflict_free(offb, 8, 16), "ldmatrix B phase %d has bank conflicts", q);
+    }
+    for (int r = 0; r < 4; r++) {
+        int off[32];
+        for (int l = 0; l < 32; l++) off[l] = (y5l_a_row(l, 2 * r) * lds + y5l_a_col(l, 2 * r)) * 2;
+        T_CHECK(conflict_free(off, 32, 4), "v1 A fragment load %d has bank conflicts", r);
+    }
+    for (int r = 0; r < 2; r++) {
+        int off[32];
+        for (int l = 0; l < 32; l++) off[l] = (y5l_b_n(l, 2 * r) * lds + y5l_b_k(l, 2 * r)) * 2;
+        T_CHECK(conflict_free(off, 32, 4), "v1 B fragment load %d has bank conflicts", r);
+    }
+}
+
+/* ---- the loaders and the output map over real shapes ---- */
+
+static y5l_conv conv_of(const y5l_layer *l, int n) {
+    y5l_conv c;
+    c.n = n, c.h = l->h, c.w = l->w, c.cin = l->cin, c.ld_in = l->ld_in, c.cout = l->cout, c.k = l->k, c.s = l->s,
+    c.p = l->p;
+    c.ho = y5l_out_dim(c.h, c.k, c.s, c.p), c.wo = y5l_out_dim(c.w, c.k, c.s, c.p);
+    c.ld_out = l->ld_out, c.ld_res = l->ld_out;
+    return c;
+}
+
+/* An independent im2col: offset of A[m, q] in the input, -1 for a zero. */
+static long long ref_a(const y5l_conv *c, long long m, int q) {
+    const long long hw = (long long)c->ho * c->wo;
+    if (m >= c->n * hw || q >= c->k * c->k * c->cin) return -1;
+    const long long n = m / hw;
+    const int oy = (int)((m / c->wo) % c->ho), ox = (int)(m % c->wo);
+    const int ci = q % c->cin, kx = (q / c->cin) % c->k, ky = q / (c->cin * c->k);
+    const int iy = oy * c->s - c->p + ky, ix = ox * c->s - c->p + kx;
+    if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) return -1;
+    return ((n * c->h + iy) * c->w + ix) * c->ld_in + ci;
+}
+
+/* Checks one conv under one tile shape; returns the number of failures
+ * (the first few reported). */
+static int check_shape(const y5l_conv *c, const tcfg *t, const char *name) {
+    int fails = 0;
+    const int nt = t->wm * t->wn * 32, K = y5l_K(c);
+    const long long M = y5l_M(c), gm = y5l_grid_m(c, t->bm);
+    const int gn = y5l_grid_n(c, t->bn);
+#define FAIL(...)                                                                                                  \
+    do {                                                                                                           \
+        if (fails++ < 3) T_CHECK(0, __VA_ARGS__);                                                                  \
+    } while (0)
+    if (!y5l_supported(c)) FAIL("%s: not supported", name);
+    /* loader slots: each (row, chunk) of an A and a W tile once per k-tile */
+    {
+        const int as = t->bm * (BK / 8) / nt, bs = t->bn * (BK / 8) / nt;
+        if (as * nt != t->bm * (BK / 8) || bs * nt != t->bn * (BK / 8)) FAIL("%s: slots do not divide", name);
+        unsigned char *hit = calloc((size_t)(t->bm > t->bn ? t->bm : t->bn) * (BK / 8), 1);
+        for (int pass = 0; pass < 2; pass++) {
+            const int rows = pass ? t->bn : t->bm, slots = pass ? bs : as;
+            memset(hit, 0, (size_t)rows * (BK / 8));
+            for (int tid = 0; tid < nt; tid++)
+                for (int j = 0; j < slots; j++) {
+                    const int r = y5l_slot_row(nt, BK, tid, j), ch = y5l_slot_chunk(nt, BK, tid, j);
+                    if (r < 0 || r >= rows || ch < 0 || ch >= BK / 8) FAIL("%s: slot out of the tile", name);
+                    else hit[r * (BK / 8) + ch]++;
+                }
+            for (int i = 0; i < rows * (BK / 8); i++)
+                if (hit[i] != 1) FAIL("%s: tile slot %d filled %d times", name, i, hit[i]);
+        }
+        free(hit);
+        /* A gathers: every block's rows (blockIdx.y does not enter A), every k-tile */
+        for (long long bx = 0; bx < gm; bx++)
+            for (int tid = 0; tid < nt; tid++)
+                for (int j = 0; j < as; j++) {
+                    const long long m = bx * t->bm + y5l_slot_row(nt, BK, tid, j);
+                    const y5l_pix px = y5l_pixel(c, m);
+                    for (int k0 = 0; k0 < K; k0 += BK) {
+                        const int kk = k0 + y5l_slot_chunk(nt, BK, tid, j) * 8;
+                        const long long src = y5l_a_src(c, px, kk);
+                        for (int e = 0; e < 8; e++) {
+                            const long long want = ref_a(c, m, kk + e);
+                            if (src < 0 ? want >= 0 : want != src + e)
+                                FAIL("%s: A[m %lld, kk %d]: reads %lld, want %lld", name, m, kk + e,
+                                     src < 0 ? -1 : src + e, want);
+                        }
+                    }
+                }
+        /* W gathers */
+        for (int by = 0; by < gn; by++)
+            for (int tid = 0; tid < nt; tid++)
+                for (int j = 0; j < bs; j++) {
+                    const int co = by * t->bn + y5l_slot_row(nt, BK, tid, j);
+                    for (int k0 = 0; k0 < K; k0 += BK) {
+                        const int kk = k0 + y5l_slot_chunk(nt, BK, tid, j) * 8;
+                        const long long src = y5l_b_src(c, co, kk);
+                        const long long want = co < c->cout && kk < K ? (long long)co * K + kk : -1;
+                        if (src != want) FAIL("%s: W[co %d, kk %d]: %lld, want %lld", name, co, kk, src, want);
+                    }
+                }
+    }
+    /* the output map: each (m, co) with m < M, co < cout exactly once */
+    {
+        unsigned char *cnt = calloc((size_t)M * c->cout, 1);
+        const int fm = t->bm / t->wm / 16, fn = t->bn / t->wn / 8, warps = t->wm * t->wn;
+        long long stray = 0;
+        for (long long bx = 0; bx < gm; bx++)
+            for (int by = 0; by < gn; by++)
+                for (int wp = 0; wp < warps; wp++)
+                    for (int mi = 0; mi < fm; mi++)
+                        for (int ni = 0; ni < fn; ni++)
+                            for (int lane = 0; lane < 32; lane++)
+                                for (int i = 0; i < 4; i++) {
+                                    const long long m = y5l_out_m(t->bm, t->wm, t->wn, bx, wp, mi, lane, i);
+                                    const int co = y5l_out_co(t->bn, t->wn, by, wp, ni, lane, i);
+                                    if (m < 0 || co < 0) stray++;
+                                    else if (m < M && co < c->cout) cnt[m * c->cout + co]++;
+                                }
+        if (stray) FAIL("%s: %lld negative output coordinates", name, stray);
+        for (long long i = 0; i < M * c->cout; i++)
+            if (cnt[i] != 1) {
+                FAIL("%s: output (m %lld, co %d) written %d times", name, i / c->cout, (int)(i % c->cout), cnt[i]);
+                break;
+            }
+        free(cnt);
+    }
+#undef FAIL
+    return fails;
+}
+
+T_TEST(conv_tile_yolov5_shapes) {
+    /* 256 x 160: a letterboxed-like non-square input whose feature maps
+     * (128x80 ... 8x5) leave partial tiles; batch 2 so pixels cross images. */
+    static const struct {
+        const char *net;
+        double wm, dm;
+    } nets[] = {{"yolov5n", 0.25, 0.33}, {"yolov5m", 0.75, 0.67}};
+    y5l_layer ls[128];
+    int checked = 0;
+    for (int ni = 0; ni < 2; ni++) {
+        const int n = y5l_yolov5_convs(nets[ni].wm, nets[ni].dm, 256, 160, ls, 128);
+        T_REQUIRE(n > 0 && n <= 128, "%s: %d convs", nets[ni].net, n);
+        T_CHECK(n == (ni ? 82 : 60), "%s: %d convs", nets[ni].net, n);
+        for (int i = 0; i < n; i++) {
+            const y5l_conv c = conv_of(&ls[i], 2);
+            for (int t = 0; t < NCFG; t++) {
+                char name[96];
+                snprintf(name, sizeof name, "%s conv %d (%s) tile %dx%d", nets[ni].net, i, ls[i].name, CFGS[t].bm,
+                         CFGS[t].bn);
+                if (check_shape(&c, &CFGS[t], name)) return;
+                checked++;
+            }
+        }
+    }
+    T_CHECK(checked == (60 + 82) * NCFG, "%d shape x tile checks", checked);
+    /* offsets past 2^31 elements (batch 256 of 1280x1280 stems): the last pixel's last tap */
+    y5l_conv big = {256, 1280, 1280, 8, 8, 48, 6, 2, 2, 640, 640, 48, 48};
+    const long long m = y5l_M(&big) - 1;
+    const y5l_pix px = y5l_pixel(&big, m);
+    const int kk = (3 * 6 + 3) * 8; /* tap (ky 3, kx 3): inside the image for the last pixel (iy 1279) */
+    T_CHECK(y5l_a_src(&big, px, kk) == ref_a(&big, m, kk) && ref_a(&big, m, kk) > (1LL << 31),
+            "big offset %lld want %lld", y5l_a_src(&big, px, kk), ref_a(&big, m, kk));
+    T_CHECK(y5l_out_m(128, 2, 4, y5l_grid_m(&big, 128) - 1, 7, 3, 31, 3) >= m, "last block's last row");
+}
+
+/* ---- the whole dataflow, emulated ---- */
+
+/* Runs the kernel's schedule for one conv: S stages (S = 1: v1, load then
+ * compute in one buffer), fragments by 32-bit loads (path 1) or ldmatrix
+ * (path 2), mma by the PTX table. in/w/bias/res: values (NaN where nothing
+ * may be read); out: poisoned, ld_out wide. Returns failures. */
+static int emulate(const y5l_conv *c, const tcfg *t, int S, int path, const float *in, const float *w,
+                   const float *bias, const float *res, float *out, unsigned char *written) {
+    const int nt = t->wm * t->wn * 32, K = y5l_K(c), lds = y5l_lds(BK), warps = t->wm * t->wn;
+    const int fm = t->bm / t->wm / 16, fn = t->bn / t->wn / 8;
+    const int as = t->bm * (BK / 8) / nt, bs = t->bn * (BK / 8) / nt, nk = (K + BK - 1) / BK;
+    const long long M = y5l_M(c);
+    float *As = malloc(sizeof(float) * S * t->bm * lds), *Bs = malloc(sizeof(float) * S * t->bn * lds);
+    float *acc = malloc(sizeof(float) * warps * fm * fn * 32 * 4);
+    int fails = 0;
+    for (long long bx = 0; bx < y5l_grid_m(c, t->bm); bx++)
+        for (int by = 0; by < y5l_grid_n(c, t->bn); by++) {
+            for (int i = 0; i < S * t->bm * lds; i++) As[i] = NAN; /* stale smem: poison */
+            for (int i = 0; i < S * t->bn * lds; i++) Bs[i] = NAN;
+            memset(acc, 0, sizeof(float) * warps * fm * fn * 32 * 4);
+            /* the loader, as the kernels: per thread, per slot */
+#define LOAD(stage, k0)                                                                                            \
+    do {                                                                                                           \
+        for (int tid = 0; tid < nt; tid++) {                                                                       \
+            for (int j = 0; j < as; j++) {                                                                         \
+                const int r = y5l_slot_row(nt, BK, tid, j), ch = y5l_slot_chunk(nt, BK, tid, j);                   \
+                const long long src = y5l_a_src(c, y5l_pixel(c, bx * t->bm + r), (k0) + ch * 8);                   \
+                for (int e = 0; e < 8; e++) As[((stage) * t->bm + r) * lds + ch * 8 + e] = src < 0 ? 0.f : in[src + e]; \
+            }                                                                                                      \
+            for (int j = 0; j < bs; j++) {                                                                         \
+                const int r = y5l_slot_row(nt, BK, tid, j), ch = y5l_slot_chunk(nt, BK, tid, j);                   \
+                const long long src = y5l_b_src(c, by * t->bn + r, (k0) + ch * 8);                                 \
+                for (int e = 0; e < 8; e++) Bs[((stage) * t->bn + r) * lds + ch * 8 + e] = src < 0 ? 0.f : w[src + e]; \
+            }                                                                                                      \
+        }                                                                                                          \
+    } while (0)
+            /* the pipeline order of conv_v2.cuh (S >= 2) / conv_v1.cuh (S = 1) */
+            if (S > 1)
+                for (int s = 0; s < S - 1; s++)
+                    if (s < nk) LOAD(s, s * BK);
+            for (int kt = 0; kt < nk; kt++) {
+                int cur = 0;
+                if (S > 1) {
+                    const int nxt = kt + S - 1;
+                    if (nxt < nk) LOAD(nxt % S, nxt * BK); /* issued before the math on kt */
+                    cur = kt % S;
+                } else {
+                    LOAD(0, kt * BK);
+                }
+                const float *a_s = As + cur * t->bm * lds, *b_s = Bs + cur * t->bn * lds;
+                for (int wp = 0; wp < warps; wp++) {
+                    const int wr0 = y5l_warp_row0(t->bm, t->wm, t->wn, wp), wc0 = y5l_warp_col0(t->bn, t->wn, wp);
+                    for (int ks = 0; ks < BK / 16; ks++) {
+                        float areg[8][32][8], breg[8][32][4]; /* [fragment][lane][half] */
+                        for (int mi = 0; mi < fm; mi++)
+                            for (int lane = 0; lane < 32; lane++)
+                                for (int i = 0; i < 8; i++) {
+                                    int off;
+                                    if (path == 1) { /* 32-bit load at half 2r's address, then +1 */
+                                        const int i0 = i & ~1;
+                                        off = (wr0 + mi * 16 + y5l_a_row(lane, i0)) * lds + ks * 16 +
+                                              y5l_a_col(lane, i0) + (i & 1);
+                                    } else { /* ldmatrix: register i/2 from matrix i/2, row lane/4 */
+                                        const int src = 8 * (i / 2) + lane / 4;
+                                        off = (wr0 + mi * 16 + y5l_ldm_a_row(src)) * lds + ks * 16 +
+                                              y5l_ldm_a_col(src) + 2 * (lane % 4) + (i & 1);
+                                    }
+                                    areg[mi][lane][i] = a_s[off];
+                                }
+                        for (int ni = 0; ni < fn; ni++)
+                            for (int lane = 0; lane < 32; lane++)
+                                for (int i = 0; i < 4; i++) {
+                                    int off;
+                                    if (path == 1) {
+                                        const int i0 = i & ~1;
+                                        off = (wc0 + ni * 8 + y5l_b_n(lane, i0)) * lds + ks * 16 +
+                                              y5l_b_k(lane, i0) + (i & 1);
+                                    } else { /* ldmatrix over the pair (ni & ~1, ni | 1) */
+                                        const int q = (ni & 1) * 2 + i / 2, src = 8 * q + lane / 4;
+                                        off = (wc0 + (ni & ~1) * 8 + y5l_ldm_b_n(src)) * lds + ks * 16 +
+                                              y5l_ldm_b_k(src) + 2 * (lane % 4) + (i & 1);
+                                    }
+                                    breg[ni][lane][i] = b_s[off];
+                                }
+                        /* mma: the registers mean what the PTX table says */
+                        for (int mi = 0; mi < fm; mi++)
+                            for (int ni = 0; ni < fn; ni++) {
+                                float A[16][16], B[16][8];
+                                for (int lane = 0; lane < 32; lane++) {
+                                    for (int i = 0; i < 8; i++) {
+                                        int r, cc;
+                                        ptx_a(lane, i, &r, &cc);
+                                        A[r][cc] = areg[mi][lane][i];
+                                    }
+                                    for (int i = 0; i < 4; i++) {
+                                        int k, n;
+                                        ptx_b(lane, i, &k, &n);
+                                        B[k][n] = breg[ni][lane][i];
+                                    }
+                                }
+                                for (int lane = 0; lane < 32; lane++)
+                                    for (int i = 0; i < 4; i++) {
+                                        int r, cc;
+                                        ptx_c(lane, i, &r, &cc);
+                                        float s = 0;
+                                        for (int k = 0; k < 16; k++) s += A[r][k] * B[k][cc];
+                                        acc[((((size_t)wp * fm + mi) * fn + ni) * 32 + lane) * 4 + i] += s;
+                                    }
+                            }
+                    }
+                }
+            }
+#undef LOAD
+            /* epilogue (bias, residual; the activation is arithmetic, checked on the GPU) */
+            for (int wp = 0; wp < warps; wp++)
+                for (int mi = 0; mi < fm; mi++)
+                    for (int ni = 0; ni < fn; ni++)
+                        for (int lane = 0; lane < 32; lane++)
+                            for (int i = 0; i < 4; i++) {
+                                const long long m = y5l_out_m(t->bm, t->wm, t->wn, bx, wp, mi, lane, i);
+                                const int co = y5l_out_co(t->bn, t->wn, by, wp, ni, lane, i);
+                                if (m >= M || co >= c->cout) continue;
+                                float v = acc[((((size_t)wp * fm + mi) * fn + ni) * 32 + lane) * 4 + i] + bias[co];
+                                if (res) v += res[m * c->ld_res + co];
+                                if (written[m * c->ld_out + co]++) fails++;
+                                out[m * c->ld_out + co] = v;
+                            }
+        }
+    free(As);
+    free(Bs);
+    free(acc);
+    return fails;
+}
+
+static unsigned e_rng = 12345;
+static float small_int(void) { /* -3..3: products and K-term sums exact in float */
+    e_rng = e_rng * 1103515245u + 12345u;
+    return (float)((int)((e_rng >> 16) % 7) - 3);
+}
+
+T_TEST(conv_tile_emulate) {
+    /* n, h, w, cin, ld_in, cout, k, s, p, ld_out, res */
+    static const int shapes[][11] = {
+        {2, 13, 11, 24, 32, 40, 1, 1, 0, 56, 1},   /* 1x1, slices in and out, residual */
+        {2, 9, 7, 16, 16, 70, 3, 1, 1, 72, 0},     /* 3x3 s1, cout not a tile multiple */
+        {1, 17, 15, 40, 48, 24, 3, 2, 1, 40, 1},   /* 3x3 s2, odd h/w, K = 360 (not a BK multiple) */
+        {2, 14, 10, 8, 8, 16, 6, 2, 2, 24, 0},     /* the 6x6 s2 stem, cin padded to 8 */
+        {1, 5, 3, 136, 136, 136, 1, 1, 0, 136, 1}, /* M = 15 < one 16-row fragment */
+        {1, 4, 4, 8, 8, 1, 3, 1, 1, 1, 0},         /* cout 1 */
+        {1, 6, 6, 16, 16, 255, 3, 2, 1, 255, 0},   /* Detect-like cout 255 */
+    };
+    const int nshape = (int)(sizeof shapes / sizeof shapes[0]);
+    for (int si = 0; si < nshape; si++) {
+        const int *d = shapes[si];
+        y5l_conv c = {d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], 0, 0, d[9], d[9]};
+        c.ho = y5l_out_dim(c.h, c.k, c.s, c.p);
+        c.wo = y5l_out_dim(c.w, c.k, c.s, c.p);
+        T_REQUIRE(y5l_supported(&c), "shape %d", si);
+        const long long M = y5l_M(&c);
+        const int K = y5l_K(&c);
+        const size_t nin = (size_t)c.n * c.h * c.w * c.ld_in, nout = (size_t)M * c.ld_out;
+        float *in = malloc(nin * sizeof(float)), *w = malloc((size_t)c.cout * K * sizeof(float));
+        float *bias = malloc(c.cout * sizeof(float)), *res = d[10] ? malloc(nout * sizeof(float)) : NULL;
+        float *ref = malloc(nout * sizeof(float)), *out = malloc(nout * sizeof(float));
+        unsigned char *written = malloc(nout);
+        for (size_t i = 0; i < nin; i++) in[i] = (long long)(i % c.ld_in) < c.cin ? small_int() : NAN;
+        for (long long i = 0; i < (long long)c.cout * K; i++) w[i] = small_int();
+        for (int i = 0; i < c.cout; i++) bias[i] = small_int();
+        if (res)
+            for (size_t i = 0; i < nout; i++) res[i] = (long long)(i % c.ld_out) < c.cout ? small_int() : NAN;
+        /* direct conv, in the naive loop order */
+        for (long long m = 0; m < M; m++)
+            for (int co = 0; co < c.cout; co++) {
+                const long long nb = m / ((long long)c.ho * c.wo);
+                const int oy = (int)(m / c.wo % c.ho), ox = (int)(m % c.wo);
+                double s = bias[co];
+                for (int ky = 0; ky < c.k; ky++)
+                    for (int kx = 0; kx < c.k; kx++) {
+                        const int iy = oy * c.s - c.p + ky, ix = ox * c.s - c.p + kx;
+                        if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w) continue;
+                        for (int ci = 0; ci < c.cin; ci++)
+                            s += (double)in[((nb * c.h + iy) * c.w + ix) * c.ld_in + ci] *
+                                 w[(long long)co * K + (ky * c.k + kx) * c.cin + ci];
+                    }
+                if (res) s += res[m * c.ld_out + co];
+                ref[m * c.ld_out + co] = (float)s;
+            }
+        for (int t = 0; t < NCFG; t++)
+            for (int mode = 0; mode < 3; mode++) { /* v1: S 1, path 1; v2: S 2, ldmatrix; v3: S 3, ldmatrix */
+                const int S = mode + 1, path = mode ? 2 : 1;
+                for (size_t i = 0; i < nout; i++) out[i] = -12345.0f;
+                memset(written, 0, nout);
+                const int twice = emulate(&c, &CFGS[t], S, path, in, w, bias, res, out, written);
+                long long bad = 0, first = -1;
+                for (size_t i = 0; i < nout; i++) {
+                    const int inside = (long long)(i % c.ld_out) < c.cout;
+                    const int ok = inside ? written[i] == 1 && out[i] == ref[i] : !written[i] && out[i] == -12345.0f;
+                    if (!ok && !bad++) first = (long long)i;
+                }
+                T_CHECK(!twice && !bad, "shape %d tile %dx%d S %d path %d: %d double writes, %lld bad (first at %lld: %g want %g)",
+                        si, CFGS[t].bm, CFGS[t].bn, S, path, twice, bad, first, first >= 0 ? out[first] : 0.0,
+                        first >= 0 ? ref[first] : 0.0);
+            }
+        free(in);
+        free(w);
+        free(bias);
+        free(res);
+        free(ref);
+        free(out);
+        free(written);
+    }
+}
