@@ -28,7 +28,7 @@
 # logs.tgz (every log), for part b gpu.md, profile_b32.csv, conv_lab.md and
 # yolov5m_b32.csv (the lab's rows), for part c
 # pipeline_gpu.md and pipeline_gpu_stats.json.
-# The whole run keeps inside $BUDGET_S seconds (defaults: a 330, b 390 = 270 + 120 for the lab, c 510):
+# The whole run keeps inside $BUDGET_S seconds (defaults: a 330, b 360 = benchmarks, then the lab, c 510):
 # steps that would not fit are recorded as skipped for time. A session's
 # 15 device-minutes hold a and b back to back on one warm machine (b reuses
 # a's build: carry the part b stage in the second call); c needs its own.
@@ -37,7 +37,7 @@ cd "$(dirname "$0")/.."
 PART=${1:-}
 case "$PART" in a|b|c) ;; *) echo "usage: bench/gpu_check.sh a|b|c" >&2; exit 2 ;; esac
 T0=$(date +%s)
-case $PART in a) BUDGET=${BUDGET_S:-330} ;; b) BUDGET=${BUDGET_S:-390} ;; *) BUDGET=${BUDGET_S:-510} ;; esac
+case $PART in a) BUDGET=${BUDGET_S:-330} ;; b) BUDGET=${BUDGET_S:-360} ;; *) BUDGET=${BUDGET_S:-510} ;; esac
 OUT=${OUT:-/tmp/y5gpu_out}
 STAGE=${STAGE:-gpu_stage}
 SHARED=$PWD/$STAGE/shared
@@ -214,20 +214,13 @@ if [ "$PART" = a ]; then
     rm -rf "$LOGS"/detect_*/*.jpg
 fi
 
-# ---- part b: benchmarks
+# ---- part b: benchmarks (issue 8's figures first, then the conv lab of issue 12)
 if [ "$PART" = b ]; then
-    # the conv kernel lab (cuda/lab/, issue 12): every version checked on odd
-    # shapes and on yolov5m's convs at batch 32, timed against the cuBLAS path
-    if [ "${CONV_LAB:-1}" != 0 ]; then
-    run conv_lab 150 sh bench/conv_lab.sh "$LOGS/conv_lab"
-    row "conv lab (bench/conv_lab.sh: odd shapes + yolov5m b32 convs)" "$(verdict $RC)" "$SECS" \
-        "$(grep -E '^\| v[0-9]|^\| cuBLAS path' "$LOGS/conv_lab/conv_lab.md" 2>/dev/null | tr -s ' ' | tr '\n' ' ' | cut -c1-200)"
-    [ "$RC" -eq 0 ] || fail
-    cp "$LOGS/conv_lab/conv_lab.md" "$LOGS/conv_lab/yolov5m_b32.csv" "$OUT/" 2>/dev/null
-    fi
     l=$(left)
-    if [ "$l" -gt 60 ]; then
-        run bench $((l - 20)) bash bench/gpu.sh --weights "$SHARED/models/yolov5m-synth.pt" --out "$LOGS/bench"
+    lab_s=0
+    [ "${CONV_LAB:-1}" != 0 ] && lab_s=110
+    if [ "$l" -gt $((60 + lab_s)) ]; then
+        run bench $((l - 20 - lab_s)) bash bench/gpu.sh --weights "$SHARED/models/yolov5m-synth.pt" --out "$LOGS/bench"
         row "bench/gpu.sh (yolov5m-synth 640, FP16)" "$(verdict $RC)" "$SECS" "tables in gpu.md"
         [ "$RC" -eq 0 ] || fail
         cp "$LOGS/bench/gpu.md" "$OUT/" 2>/dev/null
@@ -235,6 +228,17 @@ if [ "$PART" = b ]; then
     else
         row "bench/gpu.sh" "skipped for time" 0 "$l s left"
         fail
+    fi
+    # the conv kernel lab (cuda/lab/, issue 12): every version checked on odd
+    # shapes and on yolov5m's convs at batch 32, timed against the cuBLAS path
+    if [ "$lab_s" -gt 0 ] && [ "$(left)" -ge 90 ]; then
+        run conv_lab $(($(left) - 10)) sh bench/conv_lab.sh "$LOGS/conv_lab"
+        row "conv lab (bench/conv_lab.sh: odd shapes + yolov5m b32 convs)" "$(verdict $RC)" "$SECS" \
+            "$(grep -E '^\| v[0-9]|^\| cuBLAS path' "$LOGS/conv_lab/conv_lab.md" 2>/dev/null | tr -s ' ' | tr '\n' ' ' | cut -c1-200)"
+        [ "$RC" -eq 0 ] || fail
+        cp "$LOGS/conv_lab/conv_lab.md" "$LOGS/conv_lab/yolov5m_b32.csv" "$OUT/" 2>/dev/null
+    elif [ "$lab_s" -gt 0 ]; then
+        row "conv lab" "skipped for time" 0 "$(left) s left (run bench/conv_lab.sh alone)"
     fi
 fi
 # ---- part c: the experiment
