@@ -273,6 +273,9 @@ static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n
     if (x.isa == Y5_ISA_AVX512) {
         x.in_fn = x.m == 4 ? y5_wino4_in_avx512 : y5_wino_in_avx512;
         x.out_fn = x.m == 4 ? y5_wino4_out_avx512 : y5_wino_out_avx512;
+    } else if (x.isa == Y5_ISA_AVX2) {
+        x.in_fn = x.m == 4 ? y5_wino4_in_avx2 : y5_wino_in_avx2;
+        x.out_fn = x.m == 4 ? y5_wino4_out_avx2 : y5_wino_out_avx2;
     }
 #elif Y5_ARCH_ARM64
     if (x.isa == Y5_ISA_NEON) {
@@ -369,6 +372,7 @@ typedef struct {
     const float *res;
     int ld_out, ld_res, act, n, rows, ntasks, K, oxa, oxb;
     float slope;
+    y5_gemm_macro_fn macro; /* AVX2 or AVX-512: the ones that take a segmented A */
     void *scratch;
     size_t per_thread;
     long ldd;
@@ -395,9 +399,7 @@ static void impl_gemm(const impl_ctx *x, const float *a, long lda, int sl, long 
         b.ldres = x->ld_res;
         b.act = x->act;
         b.slope = x->slope;
-#if Y5_ARCH_X86 /* use_implicit: AVX-512 only */
-        y5_gemm_macro_avx512(&b);
-#endif
+        x->macro(&b);
     }
 }
 
@@ -434,7 +436,9 @@ static void impl_task(void *vctx, int t, int worker) {
 
 static int use_implicit(const y5_conv_cpu *c, int ld_in, int wo) {
     int K = c->cin * c->k * c->k;
-    return Y5_ARCH_X86 && y5_gemm_isa() == Y5_ISA_AVX512 && ld_in == c->cin && y5_gemm_kc(K) == K && wo >= 16;
+    int isa = y5_gemm_isa();
+    return Y5_ARCH_X86 && (isa == Y5_ISA_AVX512 || isa == Y5_ISA_AVX2) && ld_in == c->cin && y5_gemm_kc(K) == K &&
+           wo >= 16;
 }
 
 static void impl_run(y5_pool *pool, const y5_conv_cpu *c, const im2col_ctx *ic, int n, float *out, int ld_out,
@@ -451,6 +455,8 @@ static void impl_run(y5_pool *pool, const y5_conv_cpu *c, const im2col_ctx *ic, 
     x.act = act;
     x.slope = slope;
     x.n = n;
+    int mr;
+    x.macro = y5_gemm_macro_for(y5_gemm_isa(), &mr);
     x.rows = n * ic->ho;
     x.K = c->cin * c->k * c->k;
     x.oxa = (c->p + c->s - 1) / c->s;

@@ -170,9 +170,10 @@ T_TEST(conv_cpu_matrix_winograd_off) {
     y5_conv_set_winograd(-1);
 }
 
+/* Winograd on every ISA the CPU has (the transforms are per ISA: AVX-512,
+ * AVX2, NEON, portable): odd/even output sizes, p = 0/1/2, channel slices
+ * and channel tails of every vector width, residual, many tiles. */
 T_TEST(conv_cpu_winograd_shapes) {
-    /* odd/even output sizes, p = 0/1/2, channel slices, residual, many tiles */
-    y5_conv_set_winograd(1);
     y5_pool *p2 = y5_pool_create(2);
     T_REQUIRE(p2, "pool");
     conv_case cs[] = {
@@ -184,14 +185,22 @@ T_TEST(conv_cpu_winograd_shapes) {
         {1, 2, 2, 4, 4, 3, 1, 1, 0, 0, 0, 1},
         {1, 9, 10, 384, 400, 3, 1, 1, 0, 0, 1, 1}, /* few tiles: channel split */
         {2, 23, 17, 40, 150, 3, 1, 1, 0, 0, 1, 1},
+        {1, 11, 13, 12, 20, 3, 1, 1, 3, 2, 1, Y5_ACT_LEAKY}, /* tails of 4 (AVX2, NEON) */
+        {1, 10, 9, 23, 9, 3, 1, 1, 0, 0, 1, Y5_ACT_HARDSWISH},
+        {1, 8, 12, 16, 16, 3, 1, 1, 0, 0, 0, Y5_ACT_RELU},
     };
-    for (int mode = 2; mode <= 4; mode += 2) {
-        y5_conv_set_winograd(mode);
-        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
-            conv_case_run(p2, &cs[i]);
-            conv_case_run(NULL, &cs[i]);
+    int best = y5_gemm_isa();
+    for (int isa = best; isa >= 0; isa--) {
+        y5_gemm_set_isa(isa);
+        for (int mode = 2; mode <= 4; mode += 2) {
+            y5_conv_set_winograd(mode);
+            for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+                conv_case_run(p2, &cs[i]);
+                conv_case_run(NULL, &cs[i]);
+            }
         }
     }
+    y5_gemm_set_isa(best);
     y5_pool_destroy(p2);
     y5_conv_set_winograd(-1);
 }
@@ -215,8 +224,9 @@ T_TEST(conv_cpu_large_k_blocks) {
 
 T_TEST(conv_cpu_implicit_gemm) {
     /* single-K-block convs on contiguous input, wide enough (wo >= 16) for
-     * the in-place A rows of the AVX-512 path: stems, 3x3 s2, 1x1 s2, odd
-     * widths, padded borders on every side, batches, residual, N > 384 */
+     * the in-place A rows of the AVX2 and AVX-512 paths (and im2col on the
+     * others): stems, 3x3 s2, 1x1 s2, odd widths, padded borders on every
+     * side, batches, residual, N > 384, N not a multiple of 16; every ISA */
     y5_conv_set_winograd(0);
     y5_pool *p2 = y5_pool_create(2);
     T_REQUIRE(p2, "pool");
@@ -230,11 +240,18 @@ T_TEST(conv_cpu_implicit_gemm) {
         {1, 6, 40, 64, 400, 1, 2, 0, 0, 0, 1, 1},
         {1, 17, 36, 5, 7, 3, 2, 2, 0, 0, 1, 1},
         {1, 8, 34, 3, 16, 6, 2, 2, 4, 0, 0, 1}, /* ld_in > cin: the im2col path */
+        {1, 13, 38, 3, 36, 6, 2, 2, 0, 2, 1, Y5_ACT_HARDSWISH},
+        {1, 11, 35, 3, 16, 3, 1, 1, 0, 0, 0, Y5_ACT_LEAKY}, /* stride 1, cin 3 */
     };
-    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
-        conv_case_run(p2, &cs[i]);
-        conv_case_run(NULL, &cs[i]);
+    int best = y5_gemm_isa();
+    for (int isa = best; isa >= 0; isa--) {
+        y5_gemm_set_isa(isa);
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            conv_case_run(p2, &cs[i]);
+            conv_case_run(NULL, &cs[i]);
+        }
     }
+    y5_gemm_set_isa(best);
     y5_pool_destroy(p2);
     y5_conv_set_winograd(-1);
 }
