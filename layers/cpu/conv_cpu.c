@@ -2,11 +2,12 @@
  * m = (n, oy, ox), k = (ky, kx, ci). Weights are packed once (gemm.h layout).
  * Paths, picked per conv:
  *   - 1x1 stride-1: the input rows are A, read in place;
- *   - stride-1 3x3 (AVX-512 by default): Winograd F(4x4,3x3) (or F(2x2,3x3)
- *     when forced), 36 (16) GEMMs over transformed tiles;
+ *   - stride-1 3x3: Winograd F(4x4,3x3) or F(2x2,3x3), 36 (16) GEMMs over
+ *     transformed tiles: AVX-512 F(4x4) for all; AVX2 GEMM / F(2x2) / F(4x4)
+ *     per layer and input shape from a cost model (y5_conv_cpu_algo);
  *   - single-K-block convs on contiguous input (the 6x6 stem, small-cin 3x3
- *     s2), AVX-512: implicit GEMM, A rows read in place except at the padded
- *     borders;
+ *     s2), AVX2 and AVX-512: implicit GEMM, A rows read in place except at
+ *     the padded borders;
  *   - the rest: im2col of one block of rows x one K block at a time into
  *     per-thread scratch.
  * The GEMM itself is gemm.h, the Winograd transforms winograd.h. */
@@ -464,7 +465,7 @@ static void im2col_block(void *vctx, float *dst, long ldd, int m0, int mc, int k
 /* ---- implicit GEMM for single-K-block convs on contiguous input ----------
  * When a pixel's kernel-row taps (k x cin floats) are adjacent in memory
  * (ld_in == cin) and K fits one K block, the A rows of the interior output
- * pixels of an output row are read in place by the AVX-512 macro-kernel
+ * pixels of an output row are read in place by the AVX2 / AVX-512 macro-kernel
  * (segmented A: k segments of k*cin floats, w*cin apart; consecutive pixels
  * s*cin apart). Only the padded border pixels go through im2col. */
 #define IMPL_NC 384 /* N block (multiple of Y5_NR): B of K x 384 stays in L2 */
