@@ -261,6 +261,7 @@ T_TEST(conv_cpu_implicit_gemm) {
  * shape (yolov5n's and yolov5m's 3x3 layers at 640, 2 threads: the
  * measured winners), Y5_WINOGRAD-style overrides win; and a conv whose
  * choice changes with the input shape gives the right output under each. */
+#if defined(__x86_64__) /* the AVX2 / AVX-512 choices */
 static int algo_of(int cin, int cout, int hw, int threads) {
     float *wt = calloc((size_t)cin * cout * 9, sizeof(float));
     y5_conv_cpu cv;
@@ -272,6 +273,7 @@ static int algo_of(int cin, int cout, int hw, int threads) {
     free(wt);
     return a;
 }
+#endif
 
 T_TEST(conv_cpu_algo_choice) {
     int best = y5_gemm_isa();
