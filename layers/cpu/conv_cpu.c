@@ -2,17 +2,19 @@
  * m = (n, oy, ox), k = (ky, kx, ci). Weights are packed once (gemm.h layout).
  * Paths, picked per conv:
  *   - 1x1 stride-1: the input rows are A, read in place;
- *   - stride-1 3x3 (AVX-512 by default): Winograd F(4x4,3x3) (or F(2x2,3x3)
- *     when forced), 36 (16) GEMMs over transformed tiles;
+ *   - stride-1 3x3: Winograd F(4x4,3x3) or F(2x2,3x3), 36 (16) GEMMs over
+ *     transformed tiles: AVX-512 F(4x4) for all; AVX2 GEMM / F(2x2) / F(4x4)
+ *     per layer and input shape from a cost model (y5_conv_cpu_algo);
  *   - single-K-block convs on contiguous input (the 6x6 stem, small-cin 3x3
- *     s2), AVX-512: implicit GEMM, A rows read in place except at the padded
- *     borders;
+ *     s2), AVX2 and AVX-512: implicit GEMM, A rows read in place except at
+ *     the padded borders;
  *   - the rest: im2col of one block of rows x one K block at a time into
  *     per-thread scratch.
  * The GEMM itself is gemm.h, the Winograd transforms winograd.h. */
 #include "layers/cpu/conv_cpu.h"
 #include "core/base/debug_env.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,25 +34,28 @@ enum { FMT_GEMM = 0, FMT_WINO23 = 1, FMT_WINO43 = 2 };
 static int g_wino = -1;
 void y5_conv_set_winograd(int mode) { __atomic_store_n(&g_wino, mode, __ATOMIC_RELAXED); }
 
-/* Tile size (output pixels per side) for a stride-1 3x3 conv in auto mode. */
-static int wino_auto_m(int cin, int cout) {
-    (void)cin; (void)cout;
-    return 4;
-}
-
-/* 0: plain GEMM, else the Winograd output tile size (2 or 4). */
-static int use_winograd(int k, int s, int cin, int cout) {
+/* Winograd at init for a conv: 0 GEMM packing, else the packed tile size (2
+ * or 4). *pick: the per-layer choice at run time instead (conv_cpu.h). */
+static int use_winograd(int k, int s, int *pick) {
+    *pick = 0;
     if (k != 3 || s != 1) return 0;
     int mode = __atomic_load_n(&g_wino, __ATOMIC_RELAXED);
-    if (mode < 0) {
-        mode = y5_debug_env()->winograd;
-        if (mode < 0) mode = Y5_ARCH_X86 && y5_gemm_isa() == Y5_ISA_AVX512 ? 1 : 0;
-    }
+    if (mode < 0) mode = y5_debug_env()->winograd;
     if (mode == 0) return 0;
     if (mode == 2 || mode == 4) return mode;
-    return wino_auto_m(cin, cout);
+#if Y5_ARCH_X86 /* only the target architecture's kernels exist (isa.h) */
+    if (y5_gemm_isa() == Y5_ISA_AVX2) {
+        /* the AVX2 winner depends on the layer's channels and size (see
+         * y5_conv_cpu_algo): GEMM packing now, Winograd packs on demand */
+        *pick = mode < 0 ? 1 : 2;
+        return 0;
+    }
+    if (mode < 0) return y5_gemm_isa() == Y5_ISA_AVX512 ? 4 : 0;
+#else
+    if (mode < 0) return 0;
+#endif
+    return 4; /* 1: AVX-512, NEON, portable: F(4x4) for every layer */
 }
-
 static int conv_fmt(const y5_conv_cpu *c) { return (int)c->wpack[0]; }
 
 /* Winograd G (F(4x4): points 0, 1, -1, 1/2, -2, inf, see layers/cpu/winograd.c;
@@ -63,6 +68,41 @@ static const double G4[6][3] = {{1, 0, 0},
                                 {1.0 / 15, -2.0 / 15, 4.0 / 15},
                                 {0, 0, 1}};
 
+/* U[xi][ci][co] = (G g G^T)[xi] of w_oihw (cout x cin x 3 x 3), in double,
+ * packed per transform position xi after a header of HDR floats; NULL on
+ * OOM. */
+static float *pack_wino(const float *w_oihw, int cin, int cout, int wm) {
+    const int nt = wm + 2, nmat = nt * nt;
+    size_t one = y5_gemm_packb_len(cin, cout);
+    float *wt = malloc((size_t)cin * (size_t)cout * sizeof(float) * nmat + 1);
+    float *pk = alloc64((HDR + one * nmat) * sizeof(float));
+    if (!wt || !pk) {
+        free(wt);
+        free(pk);
+        return NULL;
+    }
+    memset(pk, 0, HDR * sizeof(float));
+    pk[0] = wm == 4 ? FMT_WINO43 : FMT_WINO23;
+    const double(*G)[3] = wm == 4 ? G4 : G2;
+    for (int co = 0; co < cout; co++)
+        for (int ci = 0; ci < cin; ci++) {
+            const float *g = w_oihw + ((size_t)co * cin + ci) * 9;
+            double gg[6][3];
+            for (int i = 0; i < nt; i++)
+                for (int j = 0; j < 3; j++)
+                    gg[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
+            for (int i = 0; i < nt; i++)
+                for (int j = 0; j < nt; j++) {
+                    double u = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
+                    wt[((size_t)(i * nt + j) * cin + ci) * cout + co] = (float)u;
+                }
+        }
+    for (int xi = 0; xi < nmat; xi++)
+        y5_gemm_packb(pk + HDR + xi * one, wt + (size_t)xi * cin * cout, cin, cout, cout);
+    free(wt);
+    return pk;
+}
+
 int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
                      int cout, int cin, int k, int s, int p) {
     memset(c, 0, sizeof *c);
@@ -71,22 +111,24 @@ int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
     c->k = k;
     c->s = s;
     c->p = p;
-    int wm = use_winograd(k, s, cin, cout);
-    int K = wm ? cin : cin * k * k;
-    int nt = wm + 2, nmat = wm ? nt * nt : 1;
-    size_t one = y5_gemm_packb_len(K, cout);
-    float *wt = malloc((size_t)K * (size_t)cout * sizeof(float) * nmat + 1);
-    c->wpack_len = HDR + one * nmat;
-    c->wpack = alloc64(c->wpack_len * sizeof(float));
+    int wm = use_winograd(k, s, &c->pick);
     c->bias = alloc64((size_t)cout * sizeof(float));
-    if (!wt || !c->wpack || !c->bias) {
-        free(wt);
-        y5_conv_cpu_free(c);
-        return -1;
-    }
-    memset(c->wpack, 0, HDR * sizeof(float));
-    c->wpack[0] = wm == 4 ? FMT_WINO43 : wm == 2 ? FMT_WINO23 : FMT_GEMM;
-    if (!wm) {
+    if (!c->bias) goto oom;
+    if (wm) {
+        c->wpack = pack_wino(w_oihw, cin, cout, wm);
+        if (!c->wpack) goto oom;
+        c->wpack_len = HDR + y5_gemm_packb_len(cin, cout) * (size_t)((wm + 2) * (wm + 2));
+    } else {
+        int K = cin * k * k;
+        float *wt = malloc((size_t)K * (size_t)cout * sizeof(float) + 1);
+        c->wpack_len = HDR + y5_gemm_packb_len(K, cout);
+        c->wpack = alloc64(c->wpack_len * sizeof(float));
+        if (!wt || !c->wpack) {
+            free(wt);
+            goto oom;
+        }
+        memset(c->wpack, 0, HDR * sizeof(float));
+        c->wpack[0] = FMT_GEMM;
         /* W[k][co] with k = (ky * k + kx) * cin + ci */
         for (int co = 0; co < cout; co++)
             for (int ci = 0; ci < cin; ci++)
@@ -95,35 +137,31 @@ int y5_conv_cpu_init(y5_conv_cpu *c, const float *w_oihw, const float *bias,
                         wt[(size_t)((ky * k + kx) * cin + ci) * cout + co] =
                             w_oihw[(((size_t)co * cin + ci) * k + ky) * k + kx];
         y5_gemm_packb(c->wpack + HDR, wt, K, cout, cout);
-    } else {
-        /* U[xi][ci][co] = (G g G^T)[xi], in double */
-        const double(*G)[3] = wm == 4 ? G4 : G2;
-        for (int co = 0; co < cout; co++)
-            for (int ci = 0; ci < cin; ci++) {
-                const float *g = w_oihw + ((size_t)co * cin + ci) * 9;
-                double gg[6][3];
-                for (int i = 0; i < nt; i++)
-                    for (int j = 0; j < 3; j++)
-                        gg[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
-                for (int i = 0; i < nt; i++)
-                    for (int j = 0; j < nt; j++) {
-                        double u = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
-                        wt[((size_t)(i * nt + j) * cin + ci) * cout + co] = (float)u;
-                    }
-            }
-        for (int xi = 0; xi < nmat; xi++)
-            y5_gemm_packb(c->wpack + HDR + xi * one, wt + (size_t)xi * cin * cout, cin, cout, cout);
+        free(wt);
     }
-    free(wt);
+    if (c->pick) {
+        size_t nw = (size_t)cout * cin * 9;
+        c->wraw = malloc(nw * sizeof(float));
+        if (!c->wraw) goto oom;
+        memcpy(c->wraw, w_oihw, nw * sizeof(float));
+    }
     for (int co = 0; co < cout; co++) c->bias[co] = bias ? bias[co] : 0.0f;
     return 0;
+oom:
+    y5_conv_cpu_free(c);
+    return -1;
 }
 
 void y5_conv_cpu_free(y5_conv_cpu *c) {
     free(c->wpack);
     free(c->bias);
+    free(c->wraw);
+    free(c->wino[0]);
+    free(c->wino[1]);
     c->wpack = NULL;
     c->bias = NULL;
+    c->wraw = NULL;
+    c->wino[0] = c->wino[1] = NULL;
     c->wpack_len = 0;
 }
 
@@ -142,8 +180,6 @@ static long pad_ld(int x) {
     return l;
 }
 
-static int wino_m(const y5_conv_cpu *c) { return conv_fmt(c) == FMT_WINO43 ? 4 : 2; }
-
 /* Most tiles per task: V and M of one task stay around WINO_BUDGET bytes,
  * well inside the L2 (U[xi] streams through beside them). */
 #define WINO_BUDGET (640 * 1024)
@@ -159,16 +195,83 @@ static int wino_tmax(int cin, int cout, int P) {
     return t;
 }
 
-static size_t wino_per_thread(const y5_conv_cpu *c) {
-    int m = wino_m(c), P = (m + 2) * (m + 2);
+static size_t wino_per_thread(const y5_conv_cpu *c, int m) {
+    int P = (m + 2) * (m + 2);
     int tm = wino_tmax(c->cin, c->cout, P);
     return (size_t)P * ((size_t)tm * (size_t)(pad_ld(c->cin) + pad_ld(c->cout)) + 32) * sizeof(float) + 128;
 }
 
+/* ---- per-layer algorithm choice (AVX2) -------------------------------------
+ * A cost model in core cycles per thread, fitted to bench_gemm's yolov5n
+ * and yolov5m 3x3 layers with the AVX2 kernels (Zen 4, 2 threads: it picks
+ * the measured winner on all 8 of them):
+ *   GEMM of M x N x K: ceil(M/6) ceil(N/16) (6K + 40) (6 x 16 register
+ *     tiles, 12 FMAs per k at 2 per cycle, ~40 cycles of tile epilogue);
+ *   Winograd F(m): (m+2)^2 such GEMMs of tiles x cout x cin, plus the
+ *     transforms: per tile F + a (m+2)^2 (vectors of 8 channels), F(2x2)
+ *     F = 150, a = 5.4; F(4x4) F = 1600, a = 16.7 (its 36-point
+ *     transform spills the 16 ymm registers), and a penalty of
+ *     (1 + 32 / tiles per task) for the fixed costs of few tiles;
+ *   the task split of wino_run (channels split when there are few tiles:
+ *     every task then transforms all the tiles' input).
+ * Deterministic: the same shape and thread count always pick the same
+ * algorithm, so a given run's outputs do not depend on timing. */
+static double gemm_cyc(double M, double N, double K) {
+    return ceil(M / 6) * ceil(N / 16) * (6 * K + 40);
+}
+
+static double wino_cyc(int cin, int cout, int ho, int wo, int n, int T, int m) {
+    const double P = (m + 2) * (m + 2);
+    const double a = m == 2 ? 5.4 : 16.7, F = m == 2 ? 150 : 1600;
+    const double tiles = (double)n * ceil((double)ho / m) * ceil((double)wo / m);
+    const int panels = (cout + Y5_NR - 1) / Y5_NR;
+    double pin, pout, nsh = cout;
+    if (T > 1 && tiles < T * WINO_SPLIT_TILES && panels >= T) {
+        pin = pout = tiles;
+        nsh = ceil((double)panels / T) * Y5_NR;
+        if (nsh > cout) nsh = cout;
+    } else {
+        pin = pout = ceil(tiles / T);
+    }
+    double tr = pin * (F / 2 + a * P * ceil(cin / 8.0)) + pout * (F / 2 + a * P * ceil(nsh / 8.0));
+    return P * gemm_cyc(pout, nsh, cin) + tr * (1 + 32 / pout);
+}
+
+int y5_conv_cpu_algo(const y5_conv_cpu *c, int n, int h, int w, int n_threads) {
+    const int f = conv_fmt(c);
+    if (!c->pick) return f == FMT_WINO43 ? 4 : f == FMT_WINO23 ? 2 : 0;
+    const int ho = y5_conv_out_dim(h, 3, 1, c->p), wo = y5_conv_out_dim(w, 3, 1, c->p);
+    const int T = n_threads < 1 ? 1 : n_threads;
+    if (n <= 0 || ho <= 0 || wo <= 0) return 0;
+    double t2 = wino_cyc(c->cin, c->cout, ho, wo, n, T, 2);
+    double t4 = wino_cyc(c->cin, c->cout, ho, wo, n, T, 4);
+    int best = t4 < t2 ? 4 : 2;
+    if (c->pick == 1) {
+        double tg = gemm_cyc(ceil((double)n * ho * wo / T), c->cout, 9.0 * c->cin);
+        if (tg <= (best == 4 ? t4 : t2)) best = 0;
+    }
+    return best;
+}
+
+/* The packed weights (header + data) of algorithm wm (0, 2, 4), packing the
+ * Winograd ones on first use (plan time: one thread); NULL on OOM. */
+static const float *conv_pack(const y5_conv_cpu *c, int wm) {
+    const int f = conv_fmt(c);
+    if (wm == 0 ? f == FMT_GEMM : wm == 4 ? f == FMT_WINO43 : f == FMT_WINO23) return c->wpack;
+    if (!c->wraw) return NULL;
+    y5_conv_cpu *mc = (y5_conv_cpu *)c; /* the lazily filled cache of packs */
+    float **slot = &mc->wino[wm == 4];
+    if (!*slot) *slot = pack_wino(c->wraw, c->cin, c->cout, wm);
+    return *slot;
+}
+
 size_t y5_conv_cpu_scratch(const y5_conv_cpu *c, int n, int h, int w, int n_threads) {
-    (void)n; (void)h; (void)w;
     if (n_threads < 1) n_threads = 1;
-    if (conv_fmt(c) != FMT_GEMM) return wino_per_thread(c) * (size_t)n_threads + 64;
+    int wm = y5_conv_cpu_algo(c, n, h, w, n_threads);
+    if (wm) {
+        (void)conv_pack(c, wm);
+        return wino_per_thread(c, wm) * (size_t)n_threads + 64;
+    }
     if (is_direct(c)) return 0;
     return y5_gemm_scratch(c->cin * c->k * c->k, n_threads);
 }
@@ -178,6 +281,7 @@ typedef struct {
     y5_wino_geom g;
     int m, P, tiles, ntc, nck, cochunk, isa, mr;
     y5_gemm_macro_fn macro;
+    const float *pack; /* the Winograd weights (header + data) */
     void (*in_fn)(const y5_wino_geom *, int, int, float *, long, size_t);
     void (*out_fn)(const y5_wino_geom *, int, int, const float *, long, size_t);
     void *scratch;
@@ -208,7 +312,7 @@ static void wino_task(void *vctx, int task, int worker) {
     const size_t one = y5_gemm_packb_len(c->cin, c->cout);
     const int Npad = (c->cout + 15) & ~15;
     for (int xi = 0; xi < P; xi++) {
-        const float *U = c->wpack + HDR + xi * one;
+        const float *U = x->pack + HDR + xi * one;
         for (int k0 = 0; k0 < c->cin; k0 += KC) {
             int kcb = c->cin - k0 < KC ? c->cin - k0 : KC;
             y5_gemm_blk b;
@@ -234,12 +338,14 @@ static void wino_task(void *vctx, int task, int worker) {
     x->out_fn(&g, t0, T, M, ldm, xsm);
 }
 
-static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n, int h, int w, int ld_in,
-                     float *out, int ld_out, const float *res, int ld_res, int act, float slope, void *scratch) {
+static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *pack, int wm, const float *in, int n, int h,
+                     int w, int ld_in, float *out, int ld_out, const float *res, int ld_res, int act, float slope,
+                     void *scratch) {
     wino_ctx x;
     memset(&x, 0, sizeof x);
     x.c = c;
-    x.m = wino_m(c);
+    x.pack = pack;
+    x.m = wm;
     x.P = (x.m + 2) * (x.m + 2);
     x.g.in = in;
     x.g.h = h;
@@ -273,6 +379,9 @@ static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n
     if (x.isa == Y5_ISA_AVX512) {
         x.in_fn = x.m == 4 ? y5_wino4_in_avx512 : y5_wino_in_avx512;
         x.out_fn = x.m == 4 ? y5_wino4_out_avx512 : y5_wino_out_avx512;
+    } else if (x.isa == Y5_ISA_AVX2) {
+        x.in_fn = x.m == 4 ? y5_wino4_in_avx2 : y5_wino_in_avx2;
+        x.out_fn = x.m == 4 ? y5_wino4_out_avx2 : y5_wino_out_avx2;
     }
 #elif Y5_ARCH_ARM64
     if (x.isa == Y5_ISA_NEON) {
@@ -281,7 +390,7 @@ static void wino_run(y5_pool *pool, const y5_conv_cpu *c, const float *in, int n
     }
 #endif
     x.scratch = scratch;
-    x.per_thread = wino_per_thread(c);
+    x.per_thread = wino_per_thread(c, wm);
     int T = y5_pool_size(pool);
     int tm = wino_tmax(c->cin, c->cout, x.P);
     /* channel chunks: with few tiles per thread, split the channels instead */
@@ -356,7 +465,7 @@ static void im2col_block(void *vctx, float *dst, long ldd, int m0, int mc, int k
 /* ---- implicit GEMM for single-K-block convs on contiguous input ----------
  * When a pixel's kernel-row taps (k x cin floats) are adjacent in memory
  * (ld_in == cin) and K fits one K block, the A rows of the interior output
- * pixels of an output row are read in place by the AVX-512 macro-kernel
+ * pixels of an output row are read in place by the AVX2 / AVX-512 macro-kernel
  * (segmented A: k segments of k*cin floats, w*cin apart; consecutive pixels
  * s*cin apart). Only the padded border pixels go through im2col. */
 #define IMPL_NC 384 /* N block (multiple of Y5_NR): B of K x 384 stays in L2 */
@@ -369,6 +478,7 @@ typedef struct {
     const float *res;
     int ld_out, ld_res, act, n, rows, ntasks, K, oxa, oxb;
     float slope;
+    y5_gemm_macro_fn macro; /* AVX2 or AVX-512: the ones that take a segmented A */
     void *scratch;
     size_t per_thread;
     long ldd;
@@ -395,9 +505,7 @@ static void impl_gemm(const impl_ctx *x, const float *a, long lda, int sl, long 
         b.ldres = x->ld_res;
         b.act = x->act;
         b.slope = x->slope;
-#if Y5_ARCH_X86 /* use_implicit: AVX-512 only */
-        y5_gemm_macro_avx512(&b);
-#endif
+        x->macro(&b);
     }
 }
 
@@ -434,7 +542,9 @@ static void impl_task(void *vctx, int t, int worker) {
 
 static int use_implicit(const y5_conv_cpu *c, int ld_in, int wo) {
     int K = c->cin * c->k * c->k;
-    return Y5_ARCH_X86 && y5_gemm_isa() == Y5_ISA_AVX512 && ld_in == c->cin && y5_gemm_kc(K) == K && wo >= 16;
+    int isa = y5_gemm_isa();
+    return Y5_ARCH_X86 && (isa == Y5_ISA_AVX512 || isa == Y5_ISA_AVX2) && ld_in == c->cin && y5_gemm_kc(K) == K &&
+           wo >= 16;
 }
 
 static void impl_run(y5_pool *pool, const y5_conv_cpu *c, const im2col_ctx *ic, int n, float *out, int ld_out,
@@ -451,6 +561,8 @@ static void impl_run(y5_pool *pool, const y5_conv_cpu *c, const im2col_ctx *ic, 
     x.act = act;
     x.slope = slope;
     x.n = n;
+    int mr;
+    x.macro = y5_gemm_macro_for(y5_gemm_isa(), &mr);
     x.rows = n * ic->ho;
     x.K = c->cin * c->k * c->k;
     x.oxa = (c->p + c->s - 1) / c->s;
@@ -479,8 +591,11 @@ void y5_conv_cpu_run(y5_pool *pool, const y5_conv_cpu *c,
     int ho = y5_conv_out_dim(h, c->k, c->s, c->p);
     int wo = y5_conv_out_dim(w, c->k, c->s, c->p);
     if (n <= 0 || ho <= 0 || wo <= 0) return;
-    if (conv_fmt(c) != FMT_GEMM) {
-        wino_run(pool, c, in, n, h, w, ld_in, out, ld_out, res, ld_res, act, slope, scratch);
+    const int wm = y5_conv_cpu_algo(c, n, h, w, y5_pool_size(pool));
+    const float *pack = conv_pack(c, wm);
+    if (!pack) abort(); /* out of memory packing on demand (normally done at plan time) */
+    if (wm) {
+        wino_run(pool, c, pack, wm, in, n, h, w, ld_in, out, ld_out, res, ld_res, act, slope, scratch);
         return;
     }
     y5_gemm_args g;

@@ -36,6 +36,11 @@ void y5_decode_row_avx512(const float *src, long ld, float *dst, long dst_astrid
  * returns -1 (nothing written) when k is too large for it. maxpool_avx512.c. */
 int y5_maxpool_row_avx512(const float *img, int h, int w, int c, int ld_in, float *out, int ld_out, int k, int y);
 
+/* ---- AVX2 row kernel (when y5_gemm_isa() is AVX2): the same contract,
+ * decode_avx2.c ---- */
+void y5_decode_row_avx2(const float *src, long ld, float *dst, long dst_astride, int na, const float *anchors,
+                        int w, int no, float y, float stride, float lazy_min);
+
 /* ---- NEON row kernels (aarch64 builds; when y5_gemm_isa() is NEON): the
  * same contracts, decode_neon.c and maxpool_neon.c ---- */
 void y5_decode_row_neon(const float *src, long ld, float *dst, long dst_astride, int na, const float *anchors,

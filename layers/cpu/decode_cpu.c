@@ -1,6 +1,7 @@
 /* decode_cpu.c - the CPU Detect decode: sigmoid of every head value and the
  * box arithmetic of layers/detect.c, FP32, into the rows of pred. The
- * AVX-512 row kernel is in layers/cpu/decode_avx512.c. */
+ * AVX2 / AVX-512 row kernels are in layers/cpu/decode_avx2.c /
+ * decode_avx512.c. */
 #include <math.h>
 #include <string.h>
 #include "layers/cpu/cpu_kernels.h"
@@ -36,6 +37,11 @@ static void decode_task(void *ctx, int task, int worker) {
     if (j->isa == Y5_ISA_AVX512) {
         y5_decode_row_avx512(src0, ld, dst0, (long)astride, d->na, d->anchors[l], w, no, (float)y, stride,
                              d->lazy_obj_min);
+        return;
+    }
+    if (j->isa == Y5_ISA_AVX2 && no >= 5) {
+        y5_decode_row_avx2(src0, ld, dst0, (long)astride, d->na, d->anchors[l], w, no, (float)y, stride,
+                           d->lazy_obj_min);
         return;
     }
 #elif Y5_ARCH_ARM64

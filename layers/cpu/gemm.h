@@ -56,7 +56,7 @@ typedef struct {
     long ldres;
     int act;               /* y5_act_kind applied after the bias */
     float slope;           /* Y5_ACT_LEAKY: negative slope */
-    /* seg_len > 0 (AVX-512 macro-kernel only): A is segmented, element
+    /* seg_len > 0 (AVX2 and AVX-512 macro-kernels only): A is segmented, element
      * (r, k) at a[r lda + (k / seg_len) seg_stride + k % seg_len] (implicit
      * im2col of a conv whose kernel-row taps are adjacent in memory) */
     int seg_len;

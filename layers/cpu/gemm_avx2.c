@@ -1,60 +1,24 @@
 /* gemm_avx2.c - AVX2+FMA macro-kernel: 6 x 16 register tiles (12 ymm
- * accumulators) walked over each 48-column packed panel; epilogue with
- * masked tails. Compiled with -mavx2 -mfma only. */
+ * accumulators) walked over each 48-column packed panel; plain or segmented
+ * A (implicit GEMM, gemm.h); epilogue with masked tails. Compiled with
+ * -mavx2 -mfma only. */
 #include <immintrin.h>
 
 #include "layers/cpu/gemm.h"
+#include "layers/cpu/avx2_math.h"
 
 #define MR Y5_MR_AVX2
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
-/* exp(x) for x in [-87, 88] (clamped), ~1 ulp. */
-static inline __m256 exp256(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-static inline __m256 silu256(__m256 x) {
-    __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
-    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-}
-
-/* The activations other than SiLU, as y5_act_ref computes them. */
-static inline __m256 act256(int kind, float slope, __m256 x) {
-    switch (kind) {
-    case Y5_ACT_RELU: return _mm256_max_ps(x, _mm256_setzero_ps());
-    case Y5_ACT_LEAKY: {
-        __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGT_UQ);
-        return _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(slope)), neg);
-    }
-    case Y5_ACT_HARDSWISH: {
-        __m256 r = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, _mm256_set1_ps(3.0f)), _mm256_setzero_ps()),
-                                 _mm256_set1_ps(6.0f));
-        return _mm256_div_ps(_mm256_mul_ps(x, r), _mm256_set1_ps(6.0f));
-    }
-    default: return x;
-    }
-}
-
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
-/* 6 x 16 tile of C (columns s*16.. of the panel) into tmp[6][48]. */
+/* 6 x 16 tile of C (columns s*16.. of the panel) into tmp[6][48]: 12 ymm
+ * accumulators + 2 for B + 1 broadcast = 15 of the 16 registers. A row r,
+ * column k is at a + r lda + (k / sl) ss + k % sl (sl = kc: plain A; else
+ * the segmented A of an implicit-GEMM conv, see gemm.h). */
 static inline __attribute__((always_inline)) void tile(int kc, const float *a, long lda, int mr,
-                                                        const float *b, int w, float *tmp) {
+                                                        const float *b, int w, float *tmp, int sl, long ss) {
 #define PTR(r) const float *a##r = a + (size_t)((r) < mr ? (r) : 0) * lda;
     ROWS(PTR)
 #undef PTR
@@ -67,13 +31,19 @@ static inline __attribute__((always_inline)) void tile(int kc, const float *a, l
         c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);              \
         c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);              \
     }
+#define NEXT(r) a##r += ss;
+    for (int k0 = 0; k0 < kc; k0 += sl) {
+        const int ke = sl < kc - k0 ? sl : kc - k0;
 #pragma GCC unroll 4
-    for (int k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_loadu_ps(b);
-        __m256 b1 = _mm256_loadu_ps(b + 8);
-        b += w;
-        ROWS(FMA)
+        for (int k = 0; k < ke; k++) {
+            __m256 b0 = _mm256_loadu_ps(b);
+            __m256 b1 = _mm256_loadu_ps(b + 8);
+            b += w;
+            ROWS(FMA)
+        }
+        ROWS(NEXT)
     }
+#undef NEXT
 #undef FMA
 #define STORE(r)                                       \
     _mm256_store_ps(tmp + (r) * 48, c##r##0);          \
@@ -94,8 +64,8 @@ static void epilogue(const y5_gemm_blk *b, const float *tmp, int i, int mr, int 
                 if (b->accumulate) x = _mm256_add_ps(x, _mm256_loadu_ps(crow + v * 8));
                 if (b->last) {
                     if (b->bias) x = _mm256_add_ps(x, _mm256_loadu_ps(b->bias + j + v * 8));
-                    if (b->act == Y5_ACT_SILU) x = silu256(x);
-                    else if (b->act) x = act256(b->act, b->slope, x);
+                    if (b->act == Y5_ACT_SILU) x = y5_silu256(x);
+                    else if (b->act) x = y5_act256(b->act, b->slope, x);
                     if (rrow) x = _mm256_add_ps(x, _mm256_loadu_ps(rrow + v * 8));
                 }
                 _mm256_storeu_ps(crow + v * 8, x);
@@ -104,8 +74,8 @@ static void epilogue(const y5_gemm_blk *b, const float *tmp, int i, int mr, int 
                 if (b->accumulate) x = _mm256_add_ps(x, _mm256_maskload_ps(crow + v * 8, m));
                 if (b->last) {
                     if (b->bias) x = _mm256_add_ps(x, _mm256_maskload_ps(b->bias + j + v * 8, m));
-                    if (b->act == Y5_ACT_SILU) x = silu256(x);
-                    else if (b->act) x = act256(b->act, b->slope, x);
+                    if (b->act == Y5_ACT_SILU) x = y5_silu256(x);
+                    else if (b->act) x = y5_act256(b->act, b->slope, x);
                     if (rrow) x = _mm256_add_ps(x, _mm256_maskload_ps(rrow + v * 8, m));
                 }
                 _mm256_maskstore_ps(crow + v * 8, m, x);
@@ -117,6 +87,8 @@ static void epilogue(const y5_gemm_blk *b, const float *tmp, int i, int mr, int 
 void y5_gemm_macro_avx2(const y5_gemm_blk *b) {
     float tmp[MR * 48] __attribute__((aligned(32)));
     const int kc = b->kc;
+    const int sl = b->seg_len > 0 ? b->seg_len : kc;
+    const long ss = b->seg_len > 0 ? b->seg_stride : 0;
     for (int i = 0; i < b->mc; i += MR) {
         int mr = imin(MR, b->mc - i);
         const float *a = b->a + (size_t)i * b->lda;
@@ -124,7 +96,17 @@ void y5_gemm_macro_avx2(const y5_gemm_blk *b) {
             int ncols = imin(Y5_NR, b->nc - j);
             int w = ncols < Y5_NR ? (ncols + 15) & ~15 : Y5_NR;
             const float *bp = b->b + (size_t)(j / Y5_NR) * Y5_NR * kc;
-            for (int s = 0; s * 16 < ncols; s++) tile(kc, a, b->lda, mr, bp + s * 16, w, tmp + s * 16);
+            /* the C (and residual) rows this step writes: they come from L3
+             * or memory, where the hardware prefetchers ramp up slowly */
+            for (int r = 0; r < mr; r++) {
+                const float *cr = b->c + (size_t)(i + r) * b->ldc + j;
+                for (int v = 0; v < ncols; v += 16) __builtin_prefetch(cr + v, 1, 3);
+                if (b->res) {
+                    const float *rr = b->res + (size_t)(i + r) * b->ldres + j;
+                    for (int v = 0; v < ncols; v += 16) __builtin_prefetch(rr + v, 0, 3);
+                }
+            }
+            for (int s = 0; s * 16 < ncols; s++) tile(kc, a, b->lda, mr, bp + s * 16, w, tmp + s * 16, sl, ss);
             epilogue(b, tmp, i, mr, j, ncols);
         }
     }

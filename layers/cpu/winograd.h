@@ -1,7 +1,7 @@
 /* winograd.h - internal: Winograd transforms for stride-1 3x3 convs, run by
  * layers/cpu/conv_cpu.c around y5_gemm (one GEMM per transform position).
- * F(2x2,3x3) and F(4x4,3x3): portable versions in winograd.c, AVX-512 ones
- * in winograd_avx512.c (x86-64 builds), NEON ones in winograd_neon.c
+ * F(2x2,3x3) and F(4x4,3x3): portable versions in winograd.c, AVX2 and
+ * AVX-512 ones in winograd_avx2.c / winograd_avx512.c (x86-64 builds), NEON ones in winograd_neon.c
  * (aarch64 builds); the weight transform U = G g G^T is in conv_cpu.c. */
 #ifndef Y5_WINOGRAD_H
 #define Y5_WINOGRAD_H
@@ -28,6 +28,8 @@ typedef struct {
 } y5_wino_geom;
 void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
 void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
+void y5_wino_in_avx2(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
+void y5_wino_out_avx2(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
 void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 void y5_wino_in_neon(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
@@ -40,6 +42,8 @@ void y5_wino_out_neon(const y5_wino_geom *g, int t0, int T, const float *M, long
  * g->res at those channels (callers offset them for a slice of cout). */
 void y5_wino4_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
 void y5_wino4_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
+void y5_wino4_in_avx2(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
+void y5_wino4_out_avx2(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 void y5_wino4_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
 void y5_wino4_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 void y5_wino4_in_neon(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);

@@ -170,9 +170,10 @@ T_TEST(conv_cpu_matrix_winograd_off) {
     y5_conv_set_winograd(-1);
 }
 
+/* Winograd on every ISA the CPU has (the transforms are per ISA: AVX-512,
+ * AVX2, NEON, portable): odd/even output sizes, p = 0/1/2, channel slices
+ * and channel tails of every vector width, residual, many tiles. */
 T_TEST(conv_cpu_winograd_shapes) {
-    /* odd/even output sizes, p = 0/1/2, channel slices, residual, many tiles */
-    y5_conv_set_winograd(1);
     y5_pool *p2 = y5_pool_create(2);
     T_REQUIRE(p2, "pool");
     conv_case cs[] = {
@@ -184,14 +185,22 @@ T_TEST(conv_cpu_winograd_shapes) {
         {1, 2, 2, 4, 4, 3, 1, 1, 0, 0, 0, 1},
         {1, 9, 10, 384, 400, 3, 1, 1, 0, 0, 1, 1}, /* few tiles: channel split */
         {2, 23, 17, 40, 150, 3, 1, 1, 0, 0, 1, 1},
+        {1, 11, 13, 12, 20, 3, 1, 1, 3, 2, 1, Y5_ACT_LEAKY}, /* tails of 4 (AVX2, NEON) */
+        {1, 10, 9, 23, 9, 3, 1, 1, 0, 0, 1, Y5_ACT_HARDSWISH},
+        {1, 8, 12, 16, 16, 3, 1, 1, 0, 0, 0, Y5_ACT_RELU},
     };
-    for (int mode = 2; mode <= 4; mode += 2) {
-        y5_conv_set_winograd(mode);
-        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
-            conv_case_run(p2, &cs[i]);
-            conv_case_run(NULL, &cs[i]);
+    int best = y5_gemm_isa();
+    for (int isa = best; isa >= 0; isa--) {
+        y5_gemm_set_isa(isa);
+        for (int mode = 2; mode <= 4; mode += 2) {
+            y5_conv_set_winograd(mode);
+            for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+                conv_case_run(p2, &cs[i]);
+                conv_case_run(NULL, &cs[i]);
+            }
         }
     }
+    y5_gemm_set_isa(best);
     y5_pool_destroy(p2);
     y5_conv_set_winograd(-1);
 }
@@ -215,8 +224,9 @@ T_TEST(conv_cpu_large_k_blocks) {
 
 T_TEST(conv_cpu_implicit_gemm) {
     /* single-K-block convs on contiguous input, wide enough (wo >= 16) for
-     * the in-place A rows of the AVX-512 path: stems, 3x3 s2, 1x1 s2, odd
-     * widths, padded borders on every side, batches, residual, N > 384 */
+     * the in-place A rows of the AVX2 and AVX-512 paths (and im2col on the
+     * others): stems, 3x3 s2, 1x1 s2, odd widths, padded borders on every
+     * side, batches, residual, N > 384, N not a multiple of 16; every ISA */
     y5_conv_set_winograd(0);
     y5_pool *p2 = y5_pool_create(2);
     T_REQUIRE(p2, "pool");
@@ -230,11 +240,70 @@ T_TEST(conv_cpu_implicit_gemm) {
         {1, 6, 40, 64, 400, 1, 2, 0, 0, 0, 1, 1},
         {1, 17, 36, 5, 7, 3, 2, 2, 0, 0, 1, 1},
         {1, 8, 34, 3, 16, 6, 2, 2, 4, 0, 0, 1}, /* ld_in > cin: the im2col path */
+        {1, 13, 38, 3, 36, 6, 2, 2, 0, 2, 1, Y5_ACT_HARDSWISH},
+        {1, 11, 35, 3, 16, 3, 1, 1, 0, 0, 0, Y5_ACT_LEAKY}, /* stride 1, cin 3 */
     };
-    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
-        conv_case_run(p2, &cs[i]);
-        conv_case_run(NULL, &cs[i]);
+    int best = y5_gemm_isa();
+    for (int isa = best; isa >= 0; isa--) {
+        y5_gemm_set_isa(isa);
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            conv_case_run(p2, &cs[i]);
+            conv_case_run(NULL, &cs[i]);
+        }
     }
+    y5_gemm_set_isa(best);
     y5_pool_destroy(p2);
+    y5_conv_set_winograd(-1);
+}
+
+/* The per-layer algorithm choice (conv_cpu.h): AVX-512 keeps F(4x4) for
+ * every stride-1 3x3 conv; AVX2 picks by its cost model per layer and
+ * shape (yolov5n's and yolov5m's 3x3 layers at 640, 2 threads: the
+ * measured winners), Y5_WINOGRAD-style overrides win; and a conv whose
+ * choice changes with the input shape gives the right output under each. */
+#if defined(__x86_64__) /* the AVX2 / AVX-512 choices */
+static int algo_of(int cin, int cout, int hw, int threads) {
+    float *wt = calloc((size_t)cin * cout * 9, sizeof(float));
+    y5_conv_cpu cv;
+    int a = -1;
+    if (wt && y5_conv_cpu_init(&cv, wt, NULL, cout, cin, 3, 1, 1) == 0) {
+        a = y5_conv_cpu_algo(&cv, 1, hw, hw, threads);
+        y5_conv_cpu_free(&cv);
+    }
+    free(wt);
+    return a;
+}
+#endif
+
+T_TEST(conv_cpu_algo_choice) {
+    int best = y5_gemm_isa();
+    y5_conv_set_winograd(-1);
+#if defined(__x86_64__)
+    if (best >= Y5_ISA_AVX512) T_CHECK(algo_of(48, 48, 160, 2) == 4 && algo_of(16, 16, 160, 2) == 4, "avx512: F(4x4)");
+    if (y5_gemm_set_isa(Y5_ISA_AVX2) == Y5_ISA_AVX2) {
+        static const int cs[][4] = {{16, 16, 160, 0}, {32, 32, 80, 2},  {64, 64, 40, 2},   {128, 128, 20, 2},
+                                    {48, 48, 160, 4}, {96, 96, 80, 4},  {192, 192, 40, 4}, {384, 384, 20, 4}};
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            int a = algo_of(cs[i][0], cs[i][1], cs[i][2], 2);
+            T_CHECK(a == cs[i][3], "avx2 cin %d cout %d at %d: algo %d, want %d", cs[i][0], cs[i][1], cs[i][2], a,
+                    cs[i][3]);
+        }
+        y5_conv_set_winograd(1); /* Winograd on: F(2x2) or F(4x4), never GEMM */
+        T_CHECK(algo_of(16, 16, 160, 2) != 0, "avx2 Y5_WINOGRAD=1 picked GEMM");
+        y5_conv_set_winograd(0);
+        T_CHECK(algo_of(384, 384, 20, 2) == 0, "avx2 Y5_WINOGRAD=0");
+        y5_conv_set_winograd(2);
+        T_CHECK(algo_of(384, 384, 20, 2) == 2, "avx2 Y5_WINOGRAD=2");
+        y5_conv_set_winograd(-1);
+        /* shapes of one layer that pick different algorithms (GEMM when tiny), each checked */
+        y5_pool *p2 = y5_pool_create(2);
+        T_REQUIRE(p2, "pool");
+        conv_case small = {1, 6, 6, 64, 64, 3, 1, 1, 0, 0, 1, 1}, big = {1, 60, 60, 64, 64, 3, 1, 1, 0, 0, 1, 1};
+        conv_case_run(p2, &small);
+        conv_case_run(p2, &big);
+        y5_pool_destroy(p2);
+    }
+#endif
+    y5_gemm_set_isa(best);
     y5_conv_set_winograd(-1);
 }
