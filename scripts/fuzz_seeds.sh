@@ -4,6 +4,8 @@
 #   OUT/pt      yolov5n.pt whole, and a stored zip of its data.pkl alone (small,
 #               so mutations reach the pickle and the module walk quickly)
 #   OUT/pickle  the data.pkl of each checkpoint
+#   OUT/y5w     yolov5n converted to an FP16 .y5w (by Y5_BIN, default
+#               build/yolov5c), the smallest real weight file
 #   OUT/image   bus.jpg and zidane.jpg re-encoded small by ffmpeg in every
 #               format and pixel layout the decoders take (JPEG 4:2:0 / 4:4:4 /
 #               grey, PNG RGB / RGBA / grey / 16-bit, BMP, GIF, TGA, PPM, PGM)
@@ -12,7 +14,7 @@ set -e
 S=${1:-../shared}
 O=${2:-build/fuzz/seeds}
 [ -d "$S/models" ] || { echo "fuzz_seeds: $S/models not found (set SHARED)" >&2; exit 1; }
-mkdir -p "$O/pt" "$O/pickle" "$O/image"
+mkdir -p "$O/pt" "$O/pickle" "$O/image" "$O/y5w"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
@@ -28,6 +30,15 @@ if [ ! -f "$O/pt/pickle-only.pt" ]; then
     unzip -p "$S/models/yolov5n.pt" "$(unzip -Z1 "$S/models/yolov5n.pt" | grep '/data\.pkl$' | head -1)" > "$T/archive/data.pkl"
     (cd "$T" && zip -q -0 -X pickle-only.pt archive/data.pkl)
     cp "$T/pickle-only.pt" "$O/pt/pickle-only.pt"
+fi
+
+BIN=${Y5_BIN:-build/yolov5c}
+if [ ! -f "$O/y5w/yolov5n-fp16.y5w" ]; then
+    if [ -x "$BIN" ]; then
+        "$BIN" convert "$S/models/yolov5n.pt" "$O/y5w/yolov5n-fp16.y5w" --fp16 >/dev/null
+    else
+        echo "fuzz_seeds: $BIN not found: the y5w harness starts from an empty corpus" >&2
+    fi
 fi
 
 if command -v ffmpeg >/dev/null; then
@@ -55,4 +66,4 @@ else
     echo "fuzz_seeds: ffmpeg not found: only the original JPEGs seed the image harness" >&2
     cp "$S"/images/*.jpg "$O/image/"
 fi
-echo "fuzz_seeds: $(ls "$O/pt" | wc -l) pt, $(ls "$O/pickle" | wc -l) pickle, $(ls "$O/image" | wc -l) image seeds in $O"
+echo "fuzz_seeds: $(ls "$O/pt" | wc -l) pt, $(ls "$O/pickle" | wc -l) pickle, $(ls "$O/image" | wc -l) image, $(ls "$O/y5w" | wc -l) y5w seeds in $O"

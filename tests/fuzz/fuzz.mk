@@ -36,7 +36,7 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c fuzz-lib
 
 fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%)
 
-fuzz: fuzz-build
+fuzz: fuzz-build $(BIN)
 	@sh scripts/fuzz_seeds.sh "$(SHARED)" $(FUZZ_BUILD)/seeds
 	@mkdir -p $(FUZZ_BUILD)/artifacts
 	@for f in $(FUZZ_NAMES); do \
