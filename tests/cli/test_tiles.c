@@ -202,3 +202,34 @@ T_TEST(tiles_max_memory_below_one_image) {
     int same = sh("diff -r %s/ref %s/small >/dev/null", d, d) == 0;
     T_CHECK(same, "--max-memory changed the outputs");
 }
+
+/* --tile shapes the results, so --resume refuses a run with other tile
+ * options (core/app/outdir.c), and an untiled folder resumed untiled still
+ * works (its record has no tile lines). */
+T_TEST(tiles_resume_checks_tile_options) {
+    T_NEED_SHARED();
+    T_REQUIRE(t_model_y5w("yolov5n"), "conversion failed");
+    const char *d = t_tmpdir();
+    char args[4096], *log = NULL;
+    snprintf(args, sizeof args, "--source %s --out %s/o --tile 640 --no-save", t_shared_path("images/zidane.jpg"), d);
+    T_REQUIRE(detect(args, &log) == 0, "tiled run: %s", log ? log : "");
+    free(log);
+    snprintf(args, sizeof args, "--source %s --out %s/o --no-save --resume", t_shared_path("images/zidane.jpg"), d);
+    int rc = detect(args, &log);
+    T_CHECK(rc == 2 && log && strstr(log, "--tile 0, but the earlier run used --tile 640"), "untiled resume: exit %d: %s",
+            rc, log ? log : "");
+    free(log);
+    snprintf(args, sizeof args, "--source %s --out %s/o --no-save --resume --tile 640 --tile-overlap 0.5",
+             t_shared_path("images/zidane.jpg"), d);
+    rc = detect(args, &log);
+    T_CHECK(rc == 2 && log && strstr(log, "--tile-overlap 0.5"), "other overlap: exit %d: %s", rc, log ? log : "");
+    free(log);
+    snprintf(args, sizeof args, "--source %s --out %s/u --no-save", t_shared_path("images/zidane.jpg"), d);
+    T_REQUIRE(detect(args, &log) == 0, "untiled run: %s", log ? log : "");
+    free(log);
+    snprintf(args, sizeof args, "--source %s --out %s/u --no-save --resume", t_shared_path("images/zidane.jpg"), d);
+    rc = detect(args, &log);
+    T_CHECK(rc == 0 && log && strstr(log, "1 of 1 images already complete"), "untiled resume: exit %d: %s", rc,
+            log ? log : "");
+    free(log);
+}
