@@ -11,6 +11,9 @@ int y5_cli_bench(int argc, char **argv);
  * when the value is bad. */
 int y5_opt_int(const char *opt, const char *v, int lo, int hi, int *out);
 int y5_opt_float(const char *opt, const char *v, double lo, double hi, float *out);
+/* A byte count: "2G", "1.5G", "512M", "64K", "2GiB", plain bytes, or "0"
+ * (binary units: K = 1024). */
+int y5_opt_size(const char *opt, const char *v, double *out);
 /* "640", "480x640" or "480,640" (height x width); rounds each side up to a
  * multiple of 32 with a warning, as ultralytics' check_img_size does. */
 int y5_opt_imgsz(const char *v, int *h, int *w);

@@ -14,6 +14,7 @@
 #include "core/app/outdir.h"
 #include "core/app/pipeline.h"
 #include "core/app/sources.h"
+#include "core/app/tiles.h"
 
 static int ncores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -32,6 +33,18 @@ static int default_workers(int gpu) {
 static int default_writers(int gpu) {
     int n = gpu ? ncores() * 2 / 3 : ncores() / 2;
     return n < 2 ? 2 : n > 32 ? 32 : n;
+}
+
+/* --max-memory's default: 2 GiB, or half the machine's memory when that is
+ * less. 2 GiB holds four 13400x9528 JPEGs in flight (about 0.4 GB each),
+ * enough to keep two cores busy, and never binds for ordinary photographs
+ * (a 1080p image holds about 8 MB). */
+static size_t default_max_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    size_t two = (size_t)2 << 30;
+    if (pages <= 0 || psz <= 0) return two;
+    double half = (double)pages * (double)psz / 2;
+    return half < (double)two ? (size_t)half : two;
 }
 
 static void help(void) {
@@ -57,6 +70,14 @@ static void help(void) {
            "  --workers N        decode workers (default %d here with CPU engines)\n"
            "  --writers N        output writers: draw, encode, write (default %d here with CPU engines)\n"
            "  --queue N          images in flight at most (default 2*batch*engines + workers + writers)\n"
+           "  --max-memory SIZE  bytes the images in flight may hold, e.g. 2G, 512M (default: 2G, or half\n"
+           "                     the machine's memory if less; 0: no byte bound); decode workers wait\n"
+           "                     while it is full, and a larger image runs alone\n"
+           "  --tile SIZE        cut images larger than SIZE x SIZE pixels into overlapping tiles of that\n"
+           "                     size, run each (--batch per forward) and merge the boxes by NMS over the\n"
+           "                     image, plus a full-image pass for objects larger than a tile\n"
+           "  --tile-overlap F   fraction of a tile shared with its neighbours (default 0.2, at most 0.9)\n"
+           "  --no-tile-full     with --tile: no full-image pass (tiles only)\n"
            "  --shard K/N        process only inputs K, K+N, K+2N, ... of the sorted list (0 <= K < N)\n"
            "  --resume           skip inputs whose outputs are complete (from an earlier, killed run)\n"
            "  --jsonl FILE       detections.jsonl path (default DIR/detections.jsonl; with --out -: none)\n"
@@ -110,7 +131,8 @@ static int parse_classes(const char *v, int **out, int *n) {
 /* The options that take a value (an unknown one is reported as such). */
 static const char *const VALUE_OPTS[] = {"--weights", "--out", "--device", "--threads", "--jsonl", "--stats-json",
                                          "--shard", "--raw", "--imgsz", "--conf", "--iou", "--max-det", "--batch",
-                                         "--workers", "--writers", "--queue", "--classes", NULL};
+                                         "--workers", "--writers", "--queue", "--classes", "--max-memory", "--tile",
+                                         "--tile-overlap", NULL};
 
 int y5_cli_detect(int argc, char **argv) {
     const char *weights = NULL, *out = "runs/detect", *device = "cpu", *threads = NULL, *jsonl = NULL,
@@ -118,6 +140,10 @@ int y5_cli_detect(int argc, char **argv) {
     char **srcs = calloc((size_t)argc, sizeof(char *));
     int n_srcs = 0, no_save = 0, rc = 2, resume = 0, batch = 1, workers = 0, writers = 0, queue = 0, lock_fd = -1;
     int *classes = NULL;
+    double max_memory = -1;
+    int tile = 0, tile_full = 1, tile_full_set = 0;
+    float tile_overlap = 0.2f;
+    const char *tile_overlap_v = NULL;
     y5_detect_opts o;
     y5_detect_defaults(&o);
     o.imgsz_h = o.imgsz_w = 0; /* the model's own size unless --imgsz */
@@ -131,6 +157,7 @@ int y5_cli_detect(int argc, char **argv) {
         if (!strcmp(a, "--square")) { o.square = 1; continue; }
         if (!strcmp(a, "--agnostic")) { o.nms.agnostic = 1; continue; }
         if (!strcmp(a, "--resume")) { resume = 1; continue; }
+        if (!strcmp(a, "--no-tile-full")) { tile_full = 0; tile_full_set = 1; continue; }
         if (!strcmp(a, "--source")) {
             if (!y5_opt_value(argc, argv, &i)) goto done;
             srcs[n_srcs++] = argv[i];
@@ -157,6 +184,12 @@ int y5_cli_detect(int argc, char **argv) {
         else if (!strcmp(a, "--workers")) { if (y5_opt_int(a, v, 1, 256, &workers)) goto done; }
         else if (!strcmp(a, "--writers")) { if (y5_opt_int(a, v, 1, 256, &writers)) goto done; }
         else if (!strcmp(a, "--queue")) { if (y5_opt_int(a, v, 1, 1 << 20, &queue)) goto done; }
+        else if (!strcmp(a, "--max-memory")) { if (y5_opt_size(a, v, &max_memory)) goto done; }
+        else if (!strcmp(a, "--tile")) { if (y5_opt_int(a, v, Y5_TILE_MIN, Y5_TILE_MAX, &tile)) goto done; }
+        else if (!strcmp(a, "--tile-overlap")) {
+            if (y5_opt_float(a, v, 0, Y5_TILE_OVERLAP_MAX, &tile_overlap)) goto done;
+            tile_overlap_v = v;
+        }
         else if (!strcmp(a, "--classes")) {
             free(classes); /* a later --classes replaces an earlier one */
             classes = NULL;
@@ -166,6 +199,11 @@ int y5_cli_detect(int argc, char **argv) {
         } else { fprintf(stderr, "yolov5c detect: unknown option %s\n", a); goto done; }
     }
     if (!weights || !n_srcs) { fprintf(stderr, "yolov5c detect: --weights and --source are required (see --help)\n"); goto done; }
+    if (!tile && (tile_overlap_v || tile_full_set)) {
+        fprintf(stderr, "yolov5c detect: %s needs --tile SIZE (the tile side in image pixels, e.g. --tile 640)\n",
+                tile_overlap_v ? "--tile-overlap" : "--no-tile-full");
+        goto done;
+    }
 
     /* raw frames from stdin, annotated frames to stdout */
     int from_stdin = 0, to_stdout = !strcmp(out, "-"), raw_w = 0, raw_h = 0;
@@ -235,7 +273,10 @@ int y5_cli_detect(int argc, char **argv) {
         /* one run per folder at a time, and a resume only with the options
          * of the results it continues (core/app/outdir.h) */
         if ((lock_fd = y5_outdir_lock(out, err, sizeof err)) < 0) { fprintf(stderr, "yolov5c detect: %s\n", err); goto done; }
-        if (y5_run_record_text(weights, &o, record, sizeof record)) {
+        if (y5_run_record_text(weights, &o, record, sizeof record) ||
+            (tile && (size_t)snprintf(record + strlen(record), sizeof record - strlen(record),
+                                      "tile %d\ntile-overlap %.9g\ntile-full %d\n", tile, (double)tile_overlap,
+                                      tile_full) >= sizeof record - strlen(record))) {
             fprintf(stderr, "yolov5c detect: the options are too long to record\n");
             goto done;
         }
@@ -271,6 +312,10 @@ int y5_cli_detect(int argc, char **argv) {
     po.workers = workers;
     po.writers = writers;
     po.queue = queue;
+    po.tile = tile;
+    po.tile_overlap = tile_overlap;
+    po.tile_full = tile_full;
+    po.max_memory = max_memory >= 0 ? (size_t)max_memory : default_max_memory();
     po.progress = isatty(2);
     rc = y5_pipeline_run(&po);
 done:

@@ -33,6 +33,31 @@ int y5_opt_int(const char *opt, const char *v, int lo, int hi, int *out) {
     return 0;
 }
 
+int y5_opt_size(const char *opt, const char *v, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    double mul = 1;
+    if (end != v && *end) {
+        switch (*end == 'k' || *end == 'K' ? 'K' : *end == 'm' || *end == 'M' ? 'M' : *end == 'g' || *end == 'G' ? 'G'
+                                                                                : *end == 't' || *end == 'T' ? 'T' : 0) {
+        case 'K': mul = 1024.0; end++; break;
+        case 'M': mul = 1048576.0; end++; break;
+        case 'G': mul = 1073741824.0; end++; break;
+        case 'T': mul = 1099511627776.0; end++; break;
+        default: break;
+        }
+        if (*end == 'i' && mul > 1) end++; /* 2GiB */
+        if ((*end == 'B' || *end == 'b') && mul > 1) end++;
+    }
+    if (errno || end == v || *end || !(x >= 0) || x * mul > 1125899906842624.0 /* 1 PiB */) {
+        fprintf(stderr, "yolov5c: %s: '%s' is not a size like 2G, 512M or 0\n", opt, v);
+        return -1;
+    }
+    *out = x * mul;
+    return 0;
+}
+
 int y5_opt_float(const char *opt, const char *v, double lo, double hi, float *out) {
     char *end;
     errno = 0;

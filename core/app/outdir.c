@@ -111,14 +111,19 @@ static const char *rec_get(const char *text, const char *key, size_t *len) {
 }
 
 /* The options a record holds, as the command line names them. Flags
- * (is_flag) read 0/1. */
+ * (is_flag) read 0/1. The --tile lines are written only by tiled runs
+ * (cli_detect.c), so records of untiled runs stay as they were: a missing
+ * one reads as dflt. */
 static const struct {
     const char *key, *opt;
     int is_flag;
+    const char *dflt;
 } KEYS[] = {
-    {"weights-checksum", "--weights", 0}, {"imgsz", "--imgsz", 0}, {"square", "--square", 1},
-    {"conf", "--conf", 0},                {"iou", "--iou", 0},     {"max-det", "--max-det", 0},
-    {"classes", "--classes", 0},          {"agnostic", "--agnostic", 1},
+    {"weights-checksum", "--weights", 0, NULL}, {"imgsz", "--imgsz", 0, NULL}, {"square", "--square", 1, NULL},
+    {"conf", "--conf", 0, NULL},                {"iou", "--iou", 0, NULL},     {"max-det", "--max-det", 0, NULL},
+    {"classes", "--classes", 0, NULL},          {"agnostic", "--agnostic", 1, NULL},
+    {"tile", "--tile", 0, "0"},                 {"tile-overlap", "--tile-overlap", 0, "-"},
+    {"tile-full", "--tile-full", 0, "-"},
 };
 
 int y5_run_record_check(const char *dir, const char *text, char *err, size_t errlen) {
@@ -136,6 +141,10 @@ int y5_run_record_check(const char *dir, const char *text, char *err, size_t err
     for (size_t k = 0; k < sizeof KEYS / sizeof KEYS[0]; k++) {
         size_t al, bl;
         const char *a = rec_get(old, KEYS[k].key, &al), *b = rec_get(text, KEYS[k].key, &bl);
+        if (KEYS[k].dflt) {
+            if (!a) { a = KEYS[k].dflt; al = strlen(a); }
+            if (!b) { b = KEYS[k].dflt; bl = strlen(b); }
+        }
         if (!b) continue;
         if (!a)
             return y5_fail_path(err, errlen, path, "--resume: the earlier run's record has no '%s' line (damaged?); "

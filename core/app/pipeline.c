@@ -48,6 +48,7 @@ static int pipe_init(y5_pipe *p, const y5_pipeline_opts *o) {
     p->flush_s = (y5_debug_env()->pipe_flush_ms >= 0 ? y5_debug_env()->pipe_flush_ms : Y5_PIPE_FLUSH_MS) / 1e3;
 
     p->window = o->queue;
+    p->mem_max = o->max_memory;
     p->slots = calloc((size_t)p->window, sizeof(y5_pipe_item));
     p->ready = calloc((size_t)p->window, sizeof(y5_pipe_item *));
     p->wq = calloc((size_t)p->window, sizeof(y5_pipe_item *));

@@ -67,6 +67,10 @@ typedef struct {
     int n_engines;
     y5_detect_opts det;
     int batch, workers, writers, queue;
+    size_t max_memory;
+    int tile;                  /* > 0: --tile: images larger than this cut into tiles of this size */
+    double tile_overlap;       /* --tile-overlap: fraction of a tile shared with its neighbour */
+    int tile_full;             /* with --tile: also the full-image pass (default on) */         /* bytes the images in flight may hold (estimated); 0: no byte bound */
     int progress;              /* 1: bar (stderr is a terminal), 0: plain lines */
 } y5_pipeline_opts;
 

@@ -21,6 +21,8 @@
 #include "core/base/threadpool.h"
 
 static int same_shape(const y5_pipe_item *a, const y5_pipe_item *b) {
+    if (a == b) return 1;
+    if (a->tiled || b->tiled) return 0; /* a tiled image runs alone: its tiles are its batches */
     return a->g.out_h == b->g.out_h && a->g.out_w == b->g.out_w;
 }
 
@@ -45,6 +47,7 @@ static int pick_batch(y5_pipe *p, y5_pipe_item **out, double *deadline) {
     if (p->n_ready == 0) return 0;
     const int B = p->o->batch;
     for (int i = 0; i < p->n_ready; i++) {
+        if (p->ready[i]->tiled) return take_group(p, i, 1, out); /* a whole batch (or many) by itself */
         int seen = 0, cnt = 0;
         for (int j = 0; j < i && !seen; j++) seen = same_shape(p->ready[j], p->ready[i]);
         if (seen) continue;
@@ -52,7 +55,8 @@ static int pick_batch(y5_pipe *p, y5_pipe_item **out, double *deadline) {
         if (cnt >= B) return take_group(p, i, B, out);
     }
     /* no full group: can more images still arrive? */
-    int more = p->in_decode > 0 || (!p->source_done && p->next_claim < p->emitted + p->window);
+    int more = p->mem_waiting == 0 && /* a worker waiting for memory waits for these very images */
+               (p->in_decode > 0 || (!p->source_done && p->next_claim < p->emitted + p->window));
     double due = p->ready[0]->t_ready + p->flush_s;
     if (!more || y5_now_s() >= due) return take_group(p, 0, B, out);
     *deadline = due;
@@ -84,7 +88,7 @@ static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, siz
         }
         double tl = y5_now_s(); /* Y5_PIPE_LETTERBOX=engine: letterbox here, into the batch slot */
         if (y5_engine_put_image(E->e, i, &b[i]->img, &b[i]->g, err, errlen)) return -1;
-        if (o->no_save && !o->raw_out) y5_image_free(&b[i]->img);
+        if (o->no_save && !o->raw_out && !b[i]->tiled) y5_image_free(&b[i]->img);
         *lb_s += y5_now_s() - tl;
     }
     return 0;
@@ -113,26 +117,32 @@ static void batch_nms(y5_pipe_engine *E, y5_pipe_item **b, int k, int rc, char *
     }
 }
 
+/* Nothing will draw on the image (the tiles of a tiled one are cut). */
+static int o_no_draw(const y5_pipe *p) { return p->o->no_save && !p->o->raw_out; }
+
 /* One batch on this engine: input, forward, NMS, with the time of each
  * stage added to acc and to the engine's busy time. mu NOT held. */
 static void run_batch(y5_pipe_engine *E, y5_pipe_item **b, int k, double *acc) {
     y5_pipe *p = E->p;
     char err[1024], tag[64];
     double t0 = y5_now_s(), lb_s = 0;
-    int rc = y5_engine_plan(E->e, k, b[0]->g.out_h, b[0]->g.out_w, err, sizeof err);
-    if (!rc) rc = fill_input(E, b, k, err, sizeof err, &lb_s);
-    if (!rc) rc = y5_engine_forward(E->e, err, sizeof err);
+    const int tiled = k == 1 && b[0]->tiled, full = !tiled || p->o->tile_full;
+    int rc = full ? y5_engine_plan(E->e, k, b[0]->g.out_h, b[0]->g.out_w, err, sizeof err) : 0;
+    if (!rc && full) rc = fill_input(E, b, k, err, sizeof err, &lb_s);
+    if (!rc && full) rc = y5_engine_forward(E->e, err, sizeof err);
     acc[Y5_ST_LETTERBOX] += lb_s;
     t0 += lb_s;
     E->busy += lb_s;
     double t1 = y5_now_s();
     acc[Y5_ST_FORWARD] += t1 - t0;
-    batch_nms(E, b, k, rc, err, sizeof err);
+    if (full) batch_nms(E, b, k, rc, err, sizeof err);
     double t2 = y5_now_s();
     acc[Y5_ST_NMS] += t2 - t1;
     E->busy += t2 - t0;
     E->images += k;
-    E->batches++;
+    E->batches += full;
+    if (tiled && !b[0]->fail && y5_pipe_run_tiles(E, b[0], acc, err, sizeof err)) b[0]->fail = 1;
+    if (tiled && o_no_draw(p)) y5_image_free(&b[0]->img);
     for (int i = 0; i < k; i++)
         if (b[i]->fail) {
             y5_pipe_item_tag(p, b[i], tag, sizeof tag);

@@ -95,6 +95,7 @@ static int read_frame(y5_pipe *p, y5_pipe_item *it) {
     const y5_pipeline_opts *o = p->o;
     const size_t frame_bytes = (size_t)o->raw_w * o->raw_h * 3;
     int eof = 0;
+    y5_pipe_mem_acquire(p, it, y5_pipe_mem_need(p, 0, o->raw_w, o->raw_h, 1, 0)); /* in order: raw_mu is held */
     it->img.px = malloc(frame_bytes);
     if (!it->img.px) { /* cannot skip a frame without losing the stream's framing: stop */
         y5_pipe_log(p, "yolov5c detect: out of memory for a %dx%d frame; stopping\n", o->raw_w, o->raw_h);
@@ -124,6 +125,7 @@ static int read_frame(y5_pipe *p, y5_pipe_item *it) {
 static void end_of_stream(y5_pipe *p, y5_pipe_item *it, int bad) {
     y5_pipe_item_release(it);
     pthread_mutex_lock(&p->mu);
+    y5_pipe_mem_release(p, it);
     it->state = Y5_SLOT_FREE;
     p->n_total = it->idx;
     p->next_claim = it->idx; /* raw_mu, still held, serialised the claims: nothing after idx was claimed */
@@ -137,6 +139,26 @@ static void end_of_stream(y5_pipe *p, y5_pipe_item *it, int bad) {
     pthread_mutex_unlock(&p->raw_mu);
 }
 
+/* Reads the input file, reserves its memory (--max-memory: this may wait)
+ * and decodes it into it->img. *waited: the seconds spent waiting. Returns
+ * 1 with a message in err on failure. */
+static int load_image(y5_pipe *p, y5_pipe_item *it, char *err, size_t errlen, double *waited) {
+    const char *path = p->o->paths[it->idx];
+    size_t len = 0;
+    uint8_t *bytes = y5_image_read_file(path, &len, err, errlen);
+    if (!bytes) return 1;
+    int w = 0, h = 0;
+    size_t need = len; /* an unreadable header: the decode below fails and says why */
+    if (p->mem_max && y5_image_info_mem(bytes, len, &w, &h) == 0 && (int64_t)w * h <= ((int64_t)1 << 28)) {
+        int jpeg = len >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+        need = y5_pipe_mem_need(p, len, w, h, jpeg, jpeg && y5_jpeg_exif_orientation(bytes, len) > 1);
+    }
+    *waited = y5_pipe_mem_acquire(p, it, need);
+    int bad = y5_image_load_mem(bytes, len, path, &it->img, err, errlen) != 0;
+    free(bytes);
+    return bad;
+}
+
 /* Plans the letterbox of a decoded image and, unless the engine does it,
  * letterboxes it into it->lb (scratch grows as needed and is reused).
  * Returns 1 with a message in err on failure. */
@@ -147,7 +169,8 @@ static int letterbox_item(y5_pipe *p, y5_pipe_item *it, void **scratch, size_t *
     it->w0 = it->img.w;
     it->h0 = it->img.h;
     y5_letterbox_plan(it->w0, it->h0, p->imgsz_h, p->imgsz_w, !o->det.square, p->stride, &it->g);
-    if (p->lb_on_engine) return 0;
+    it->tiled = y5_pipe_tile_count(p, it->w0, it->h0) > 1;
+    if (p->lb_on_engine || (it->tiled && !o->tile_full)) return 0; /* no full-image pass: no letterbox */
     size_t sc = y5_letterbox_scratch(&it->g);
     if (sc > *scratch_cap) {
         free(*scratch);
@@ -157,7 +180,8 @@ static int letterbox_item(y5_pipe *p, y5_pipe_item *it, void **scratch, size_t *
     it->lb = malloc((size_t)it->g.out_w * it->g.out_h * 3);
     if (!it->lb || (sc && !*scratch)) { snprintf(err, errlen, "out of memory"); bad = 1; }
     else y5_letterbox_u8(&it->img, &it->g, it->lb, *scratch);
-    if (!bad && o->no_save && !o->raw_out) y5_image_free(&it->img); /* nothing will draw on it */
+    if (!bad && o->no_save && !o->raw_out && !it->tiled) y5_image_free(&it->img); /* nothing will draw on it
+                                                                                  * (tiles are cut from it later) */
     acc[Y5_ST_LETTERBOX] += y5_now_s() - t1;
     return bad;
 }
@@ -197,10 +221,11 @@ void *y5_pipe_decoder_main(void *arg) {
     while ((it = claim_next(p))) {
         double t0 = y5_now_s();
         int bad = 0, eof = 0;
+        double waited = 0;
         if (raw) eof = read_frame(p, it);
-        else bad = y5_image_load(o->paths[it->idx], &it->img, err, sizeof err) != 0;
+        else bad = load_image(p, it, err, sizeof err, &waited);
         double t1 = y5_now_s();
-        acc[Y5_ST_DECODE] += t1 - t0;
+        acc[Y5_ST_DECODE] += t1 - t0 - waited;
         if (eof) { /* this index does not exist: the stream ended */
             end_of_stream(p, it, bad);
             break;

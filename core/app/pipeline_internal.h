@@ -12,6 +12,8 @@
  *   pipeline_write.c    writer workers (labels, annotated images, JSON lines)
  *   pipeline_resume.c   --resume: index earlier results, carry complete lines
  *   pipeline_stats.c    progress line/bar, stage accounting, --stats-json
+ *   pipeline_memory.c   --max-memory: the byte budget of the images in flight
+ *   pipeline_tiles.c    --tile: one giant image as overlapping tiles, merged
  *
  * Locking: mu guards every field marked (mu) and all slot states; print_mu
  * serialises stderr with the progress bar; raw_mu orders raw-frame reads with
@@ -51,6 +53,8 @@ typedef struct {
     int n_dets;
     char *line;           /* JSON line */
     double t_ready;
+    size_t mem;           /* bytes reserved in the --max-memory budget (pipeline_memory.c) */
+    int tiled;            /* --tile cut it into more than one tile: the engine runs it alone (pipeline_tiles.c) */
 } y5_pipe_item;
 
 typedef struct y5_pipe y5_pipe;
@@ -106,6 +110,12 @@ struct y5_pipe {
     double stage[Y5_ST_N];
     double t_start;
 
+    /* --max-memory (mu): budget (0: none), reserved now, the most reserved at
+     * once, workers waiting now, waits in all */
+    size_t mem_max, mem_used, mem_peak;
+    int mem_waiting;
+    long long mem_waits;
+
     /* progress (print_mu) */
     int bar_up;
 };
@@ -135,6 +145,21 @@ void y5_pipe_set_abort(y5_pipe *p);
 /* Marks it DONE and emits every DONE image at the head of the input order
  * (unless another thread is emitting). mu held on entry and on return. */
 void y5_pipe_finish_item(y5_pipe *p, y5_pipe_item *it);
+
+/* pipeline_memory.c: what an image of w x h (file_len bytes, a JPEG or
+ * not, rotated by EXIF or not) holds in flight; reserving it (waits while
+ * it would take the reservations over mem_max, unless nothing else is
+ * reserved; returns the seconds waited; mu NOT held); giving it back (mu
+ * held). */
+size_t y5_pipe_mem_need(const y5_pipe *p, size_t file_len, int w, int h, int jpeg, int rotated);
+double y5_pipe_mem_acquire(y5_pipe *p, y5_pipe_item *it, size_t need);
+void y5_pipe_mem_release(y5_pipe *p, y5_pipe_item *it);
+
+/* pipeline_tiles.c: how many tiles --tile cuts a w x h image into (1 without
+ * --tile); the tile passes of a tiled image on engine E, appended to the
+ * full pass's it->dets and merged. 0, or -1 with a message in err. */
+int y5_pipe_tile_count(const y5_pipe *p, int w, int h);
+int y5_pipe_run_tiles(y5_pipe_engine *E, y5_pipe_item *it, double *acc, char *err, size_t errlen);
 
 /* The thread bodies (arg: the y5_pipe; for engines its y5_pipe_engine). */
 void *y5_pipe_decoder_main(void *arg);  /* pipeline_decode.c */

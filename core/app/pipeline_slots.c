@@ -114,6 +114,10 @@ static int emit_one(y5_pipe *p, y5_pipe_item *it, double *write_s) {
  * image at the head of the input order. mu held on entry and on return. */
 void y5_pipe_finish_item(y5_pipe *p, y5_pipe_item *it) {
     it->state = Y5_SLOT_DONE;
+    if (!p->o->raw_out) { /* its pixels are gone (or go now: a failed image writes nothing) */
+        if (it->fail) y5_pipe_item_release(it);
+        y5_pipe_mem_release(p, it);
+    }
     pthread_cond_broadcast(&p->cv_main);
     if (p->emitting) return;
     p->emitting = 1;
@@ -126,6 +130,7 @@ void y5_pipe_finish_item(y5_pipe *p, y5_pipe_item *it) {
         int bad = aborted ? 0 : emit_one(p, h, &wt);
         y5_pipe_item_release(h);
         pthread_mutex_lock(&p->mu);
+        y5_pipe_mem_release(p, h);
         p->stage[Y5_ST_WRITE] += wt;
         if (h->skip) p->n_skipped++;
         else if (h->fail || aborted || bad) p->n_failed++; /* not written whole: not done */

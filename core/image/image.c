@@ -31,6 +31,7 @@
 #include <stb_image_write.h>
 
 #include "core/base/errmsg.h"
+#include "core/image/png_write.h"
 
 /* Images with more pixels than this are refused before decoding (3 bytes per
  * pixel: 768 MiB of RGB). */
@@ -388,12 +389,19 @@ int y5_image_load_mem(const uint8_t *bytes, size_t len, const char *name, y5_ima
     return 0;
 }
 
+uint8_t *y5_image_read_file(const char *path, size_t *len, char *err, size_t errlen) {
+    *len = 0;
+    uint8_t *b = read_all(path, len);
+    if (!b) set_errno(err, errlen, path, errno);
+    return b;
+}
+
 int y5_image_load(const char *path, y5_image *img, char *err, size_t errlen) {
     img->w = img->h = 0;
     img->px = NULL;
     size_t len = 0;
-    uint8_t *b = read_all(path, &len);
-    if (!b) { set_errno(err, errlen, path, errno); return -1; }
+    uint8_t *b = y5_image_read_file(path, &len, err, errlen);
+    if (!b) return -1;
     int rc = y5_image_load_mem(b, len, path, img, err, errlen);
     free(b);
     return rc;
@@ -427,6 +435,10 @@ static void membuf_put(void *ctx, void *data, int size) {
     }
     memcpy(m->p + m->n, data, (size_t)size);
     m->n += (size_t)size;
+}
+
+static int file_sink(void *ctx, const void *bytes, size_t n) {
+    return fwrite(bytes, 1, n, (FILE *)ctx) == n ? 0 : -1;
 }
 
 static int ext_is(const char *path, const char *ext) {
@@ -538,12 +550,22 @@ int y5_image_write(const char *path, const y5_image *img, char *err, size_t errl
         free(ctx.buf);
         return rc;
     }
+    if (ext_is(path, "png")) { /* streamed straight into the file: png_write.h says why not stb */
+        y5_atomic_file a;
+        if (y5_atomic_open(&a, path, err, errlen)) return -1;
+        errno = 0;
+        int rc = y5_png_write(img, Y5_PNG_FILTER_DEFAULT, file_sink, a.f);
+        if (rc) {
+            int e = errno ? errno : EIO;
+            y5_atomic_abort(&a);
+            if (rc == -2) set_err(err, errlen, path, "out of memory while encoding");
+            else set_errno(err, errlen, path, e);
+            return -1;
+        }
+        return y5_atomic_commit(&a, err, errlen);
+    }
     membuf m = {0};
-    int ok;
-    if (ext_is(path, "png"))
-        ok = stbi_write_png_to_func(membuf_put, &m, img->w, img->h, 3, img->px, img->w * 3);
-    else
-        ok = stbi_write_bmp_to_func(membuf_put, &m, img->w, img->h, 3, img->px);
+    int ok = stbi_write_bmp_to_func(membuf_put, &m, img->w, img->h, 3, img->px);
     if (!ok || m.oom || m.n == 0) {
         free(m.p);
         set_err(err, errlen, path, m.oom ? "out of memory while encoding" : "image encoding failed");

@@ -16,6 +16,11 @@ int y5_image_load(const char *path, y5_image *img, char *err, size_t errlen);
 int y5_image_load_mem(const uint8_t *bytes, size_t len, const char *name, y5_image *img, char *err, size_t errlen);
 void y5_image_free(y5_image *img);
 
+/* y5_image_load's first step, for callers that look at the header (and
+ * budget the memory) before decoding: the whole file, malloc'd, or NULL
+ * with y5_image_load's message in err. */
+uint8_t *y5_image_read_file(const char *path, size_t *len, char *err, size_t errlen);
+
 /* Width and height from the header alone (libjpeg for a JPEG, stb for the
  * rest), before any EXIF orientation. Returns 0, or -1 when unreadable. */
 int y5_image_info_mem(const uint8_t *bytes, size_t len, int *w, int *h);

@@ -26,6 +26,12 @@ void y5_nms_ws_destroy(y5_nms_ws *ws);
 int y5_nms(y5_nms_ws *ws, const float *pred, int n_rows, int nc, const y5_nms_opts *o,
            y5_det *out, int max_out);
 
+/* NMS over detections in image pixels (nms_merge.c: --tile's merge of its
+ * passes), in place: sorted by confidence (stable), class-aware unless
+ * agnostic, IoU > iou_thres suppressed, at most max_det kept. Returns the
+ * count, or -1 out of memory. */
+int y5_nms_merge(y5_det *d, int n, float iou_thres, int agnostic, int max_det);
+
 /* IoU of two boxes as torchvision computes it. */
 float y5_iou(const y5_det *a, const y5_det *b);
 

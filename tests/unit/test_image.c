@@ -363,7 +363,8 @@ T_TEST(image_corrupt_jpegs_fail_cleanly) {
     free(jpg);
 }
 
-/* Every format but JPEG still goes through stb: PNG and BMP written and read
+/* Every format but JPEG is read by stb; PNG is written by png_write.c, BMP by
+ * stb: both written and read
  * back exactly, a damaged PNG refused with stb's reason. */
 T_TEST(image_png_goes_through_stb) {
     y5_image a, b;
