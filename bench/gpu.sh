@@ -87,6 +87,7 @@ for B in $BATCHES; do
         tf=$(awk -v g="$GF" -v b="$B" -v ms="$2" 'BEGIN { printf "%.1f", g * b / ms }')
         up=$(awk '/^\+u8 upload/ { print $3; exit }' "$OUT/yolov5c_b$B.log")
         echo "| $B | $2 | $3 | $5 | $tf | $(pct "$tf") | ${up:--} |" >>"$MD"
+        [ "$B" = 32 ] && { Y5_B32_IPS=$5; Y5_B32_TF=$tf; }
     else
         echo "| $B | failed: $(tail -1 "$OUT/yolov5c_b$B.log" | cut -c1-100) | | | | | |" >>"$MD"
     fi
@@ -105,6 +106,8 @@ build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 
 VARIANTS="eager:--half channels-last:--half_--channels-last cuda-graph:--half_--channels-last_--cuda-graph"
 [ "$COMPILE" = 1 ] && VARIANTS="$VARIANTS compile:--half_--channels-last_--compile"
 BLIST=$(echo $BATCHES | tr ' ' ',')
+Y5_B32_IPS=${Y5_B32_IPS:-}
+TORCH_B32_BEST=""
 for V in $VARIANTS; do
     name=${V%%:*}
     args=$(echo "${V#*:}" | tr '_' ' ')
@@ -118,5 +121,17 @@ for V in $VARIANTS; do
         /median ms/ { getline; printf "| %s | %s | %s | %s | %s | %.1f |\n", n, b, $2, $3, $5, g * b / $2; got++ }
         END { if (!got) exit 1 }' "$log" >>"$MD" ||
         echo "| $name | all | did not run: $(tail -1 "$log" | cut -c1-100) | | | |" >>"$MD"
+    ips=$(awk '/^input / { split($2, s, "x"); b = s[1]; next } /median ms/ { getline; if (b == 32) print $5 }' "$log")
+    if [ -n "$ips" ] && { [ -z "$TORCH_B32_BEST" ] || awk -v a="$ips" -v b="$TORCH_B32_BEST" 'BEGIN { exit !(a > b) }'; }; then
+        TORCH_B32_BEST=$ips
+    fi
 done
+# three lines a script reads (issue 12): the card, yolov5c's batch-32 images/s
+# over PyTorch's best variant, its TFLOP/s over the cuBLAS FP16 GEMM ceiling
+{
+    echo
+    echo "card: ${GPU%%,*}"
+    awk -v y="$Y5_B32_IPS" -v t="$TORCH_B32_BEST" 'BEGIN { if (y > 0 && t > 0) printf "yolov5m640_b32_vs_torch_best: %.2f\n", y / t; else print "yolov5m640_b32_vs_torch_best: n/a" }'
+    awk -v f="${Y5_B32_TF:-0}" -v p="${PEAK:-0}" 'BEGIN { if (f > 0 && p > 0) printf "yolov5m640_b32_fraction_of_fp16_gemm: %.2f\n", f / p; else print "yolov5m640_b32_fraction_of_fp16_gemm: n/a" }'
+} >>"$MD"
 cat "$MD"
