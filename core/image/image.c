@@ -338,6 +338,32 @@ static int load_jpeg(const uint8_t *bytes, size_t len, const char *name, y5_imag
     return rc;
 }
 
+
+/* stb_image sizes its PNG data buffer from each IDAT chunk's declared length
+ * before it reads the chunk, so a 20 KB file claiming a 1 GB chunk makes it
+ * reserve 2 GB (found by tests/fuzz/fuzz_image). Walk the chunks first: every
+ * declared length must fit in what the file holds. 0 = fine (or not a PNG),
+ * else 1 with the problem in msg. */
+static int png_chunks_bad(const uint8_t *b, size_t len, char *msg, size_t cap) {
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    if (len < 8 || memcmp(b, sig, 8)) return 0;
+    size_t off = 8;
+    while (off + 8 <= len) {
+        uint32_t n = (uint32_t)b[off] << 24 | (uint32_t)b[off + 1] << 16 | (uint32_t)b[off + 2] << 8 | b[off + 3];
+        if ((uint64_t)n + 12 > len - off) {
+            snprintf(msg, cap, "cannot decode image (PNG chunk '%c%c%c%c' claims %u bytes, the file holds %zu more; "
+                     "truncated or corrupt file?)", b[off + 4] >= 32 && b[off + 4] < 127 ? b[off + 4] : '?',
+                     b[off + 5] >= 32 && b[off + 5] < 127 ? b[off + 5] : '?',
+                     b[off + 6] >= 32 && b[off + 6] < 127 ? b[off + 6] : '?',
+                     b[off + 7] >= 32 && b[off + 7] < 127 ? b[off + 7] : '?', n, len - off - 8);
+            return 1;
+        }
+        if (!memcmp(b + off + 4, "IEND", 4)) return 0;
+        off += (size_t)n + 12;
+    }
+    return 0; /* ends without IEND: stb decides (it reports truncation itself) */
+}
+
 int y5_image_load_mem(const uint8_t *bytes, size_t len, const char *name, y5_image *img, char *err, size_t errlen) {
     char msg[256];
     img->w = img->h = 0;
@@ -356,6 +382,10 @@ int y5_image_load_mem(const uint8_t *bytes, size_t len, const char *name, y5_ima
         return 0;
     }
     /* every other format: stb_image (never a JPEG) */
+    if (png_chunks_bad(bytes, len, msg, sizeof msg)) {
+        set_err(err, errlen, name, msg);
+        return -1;
+    }
     int w = 0, h = 0, c = 0;
     if (!stbi_info_from_memory(bytes, (int)len, &w, &h, &c)) {
         const char *why = stbi_failure_reason();

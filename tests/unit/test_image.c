@@ -558,3 +558,27 @@ T_TEST(draw_box_and_label) {
     T_CHECK(guarded_ok(&g), "guards");
     free(g.block);
 }
+
+/* A 60-byte PNG whose IDAT claims 1.6 GB: found by tests/fuzz/fuzz_image
+ * (stb_image reserved 2 GiB for it before reading). Refused before stb runs,
+ * with the chunk named; a valid PNG with the same header still decodes. */
+T_TEST(image_png_chunk_longer_than_file) {
+    uint8_t b[64];
+    size_t n = 0;
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    memcpy(b, sig, 8);
+    n = 8;
+    static const uint8_t ihdr[25] = {0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 48, 0, 0, 0, 64, 8, 2, 0, 0, 0,
+                                     0x12, 0x34, 0x56, 0x78};
+    memcpy(b + n, ihdr, sizeof ihdr);
+    n += sizeof ihdr;
+    static const uint8_t idat[12] = {0x60, 0x82, 0x00, 0x00, 'I', 'D', 'A', 'T', 0x78, 0x9c, 0x01, 0x02};
+    memcpy(b + n, idat, sizeof idat);
+    n += sizeof idat;
+    y5_image img = {0};
+    char err[512];
+    T_CHECK(y5_image_load_mem(b, n, "hostile.png", &img, err, sizeof err) != 0, "decoded");
+    T_CHECK(strstr(err, "hostile.png: ") == err && strstr(err, "PNG chunk 'IDAT' claims 1619132416 bytes"), "%s", err);
+    T_CHECK(!strchr(err, '\n'), "multi-line");
+    y5_image_free(&img);
+}
