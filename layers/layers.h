@@ -34,4 +34,9 @@ extern const y5_layer_def y5_spp_def;
  * input (C3, SPPF, Concat, Detect). */
 void y5_layer_same_shape(const y5_graph *g, int li, const y5_layer *L, int ih, int iw, int *oh, int *ow);
 
+/* The plan of SPPF (chained pools, every kernel L->k) and SPP (parallel
+ * pools of cv1's output): layers/pool_pyramid.c. */
+int y5_pool_pyramid_plan(y5_graph *g, int li, const y5_layer *L, const char *name, const int *ks, int n_pools,
+                         int chained);
+
 #endif

@@ -25,39 +25,7 @@ static int spp_load(y5_graph *g, int li, const y5_layer *L) {
 }
 
 static int spp_plan(y5_graph *g, int li, const y5_layer *L) {
-    int base = g->conv_base[li];
-    int c_ = g->convs[base].shape.cout;
-    int h = g->layer_h[li], w = g->layer_w[li];
-    int cat = y5_graph_new_buffer(g, h, w, (L->n + 1) * c_);
-    if (cat < 0) return y5_graph_fail(g, "out of memory");
-    y5_op op = {0};
-    op.kind = Y5_OP_CONV;
-    op.layer = li;
-    op.act = (int)L->act;
-    op.slope = L->act_slope;
-    op.n_in = 1;
-    op.conv = base;
-    op.in[0] = y5_graph_input(g, li, 0);
-    if (op.in[0].c != g->convs[base].shape.cin)
-        return y5_graph_fail(g, "layer %d (SPP): input has %d channels, weights expect %d", li, op.in[0].c,
-                             g->convs[base].shape.cin);
-    op.out = (y5_slice){cat, 0, c_};
-    if (y5_graph_emit(g, &op)) return -1;
-    for (int j = 0; j < L->n; j++) {
-        y5_op p = {0};
-        p.kind = Y5_OP_MAXPOOL;
-        p.layer = li;
-        p.k = L->pools[j];
-        p.n_in = 1;
-        p.in[0] = (y5_slice){cat, 0, c_}; /* every pool reads cv1's output */
-        p.out = (y5_slice){cat, (j + 1) * c_, c_};
-        if (y5_graph_emit(g, &p)) return -1;
-    }
-    op.conv = base + 1;
-    op.in[0] = y5_graph_whole(g, cat);
-    op.out = y5_graph_layer_output(g, li, h, w, L->c_out);
-    g->layer_out[li] = op.out;
-    return y5_graph_emit(g, &op);
+    return y5_pool_pyramid_plan(g, li, L, "SPP", L->pools, L->n, 0);
 }
 
 const y5_layer_def y5_spp_def = {
