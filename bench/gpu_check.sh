@@ -107,22 +107,26 @@ grep -q "^gpu_stage part $PART," "$STAGE/MANIFEST" || note "WARNING: $(head -1 "
 row versions "recorded" 0 "$(grep -m1 -o 'CUDA Version: [0-9.]*' "$LOGS/versions.txt"), $(grep -m1 '^torch' "$LOGS/versions.txt")"
 
 # ---- build (staged libjpeg and stb; sm_90 only: faster than the default fat binary)
+[ -x /usr/local/cuda/bin/nvcc ] && export PATH=$PATH:/usr/local/cuda/bin
+# cuBLAS: the toolkit's lib64 has it normally; if not, link PyTorch's wheel
+# copy through a folder that also holds the unversioned name the linker wants
+CUDA_LIBDIR=$(dirname "$(readlink -f "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")")/../lib64
+if ! ls "$CUDA_LIBDIR"/libcublas.so >/dev/null 2>&1; then
+    c=$(python3 -c 'import nvidia.cublas, os; print(list(nvidia.cublas.__path__)[0] + "/lib")' 2>/dev/null)
+    if [ -n "$c" ] && ls "$c"/libcublas.so.* >/dev/null 2>&1; then
+        mkdir -p /tmp/y5cublas && ln -sf "$c"/* /tmp/y5cublas/ && ln -sf "$(ls "$c"/libcublas.so.* | head -1)" /tmp/y5cublas/libcublas.so
+        for f in "$CUDA_LIBDIR"/libcudart*; do [ -e "$f" ] && ln -sf "$f" /tmp/y5cublas/; done
+        note "no libcublas.so in $CUDA_LIBDIR: linked PyTorch's ($c)"
+        CUDA_LIBDIR=/tmp/y5cublas
+    fi
+fi
 MK=(make -j"$(nproc)" DEPS_CHECK=true CPPFLAGS="-I$PWD/$STAGE/include -I$PWD/$STAGE/include/stb"
-    LDFLAGS="-L$PWD/$STAGE/lib" CUDA_ARCH="-gencode arch=compute_90,code=sm_90")
+    LDFLAGS="-L$PWD/$STAGE/lib" CUDA_LIBDIR="$CUDA_LIBDIR" CUDA_ARCH="-gencode arch=compute_90,code=sm_90")
 run build 300 "${MK[@]}" all build/y5test build/cublas_peak build/conv_lab
 row build "$(verdict $RC)" "$SECS" "make -j$(nproc), CUDA sm_90"
 if [ "$RC" -ne 0 ]; then tail -20 "$LOGS/build.log" >>"$NOTES"; fail; finish; fi
 grep -q 'Y5_HAVE_CUDA' "$LOGS/build.log" || { note "the build has no CUDA backend (nvcc not found?)"; fail; }
 export Y5_SHARED=$SHARED Y5_BIN=$PWD/build/yolov5c
-
-# ---- the CPU backend on this machine (part a): its kernel tests and the golden
-# cases staged here (the other golden tests need data that does not travel)
-if [ "$PART" = a ]; then
-    run cpu_quick 120 build/y5test tests/unit/test_gemm tests/unit/test_conv golden_net_yolov5n golden_layers_yolov5n
-    r=$(grep -E '^[0-9]+ passed' "$LOGS/cpu_quick.log" | tail -1)
-    [ "$RC" -eq 0 ] || fail
-    row "CPU kernel tests + yolov5n golden" "$(verdict $RC)" "$SECS" "$r"
-fi
 
 # ---- every GPU test in its own process
 part_of() { case "$1" in *yolov5m*) echo b ;; *) echo a ;; esac; }
@@ -143,47 +147,6 @@ for t in $(build/y5test --list gpu_); do
     row "$t" "$res" "$SECS" "$(grep -m3 -E '^    ' "$LOGS/test_$t.log" | tr '\n' ' ' | cut -c1-160)"
 done
 note "GPU tests: $npass passed, $((ntest - npass)) failed (each in its own process; a skip counts as a failure)"
-
-# ---- compute-sanitizer on the kernel tests (part a): not the whole-network ones
-CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-if [ "$PART" = a ]; then
-    if [ -x "$CS" ]; then
-        for tool in memcheck racecheck; do
-            # not the whole-network tests (minutes each under a sanitizer), nor
-            # gpu_alloc_failure_not_sticky (its cudaMalloc fails on purpose: an API error to the sanitizer)
-            for t in $(build/y5test --list gpu_ | grep -v -E 'net_|val_|yolov5|alloc_failure'); do
-                if [ "$(left)" -lt 100 ]; then row "$tool $t" "skipped for time" 0 ""; continue; fi
-                run "${tool}_$t" 120 "$CS" --tool "$tool" --error-exitcode 86 --print-limit 20 build/y5test "=$t"
-                res=$(verdict $RC)
-                [ "$RC" -eq 86 ] && res="FAIL (sanitizer errors)"
-                grep -q "^SKIP" "$LOGS/${tool}_$t.log" && res="FAIL (skipped)"
-                [ "$RC" -eq 0 ] && ! grep -q '^SKIP' "$LOGS/${tool}_$t.log" || fail
-                row "$tool $t" "$res" "$SECS" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY|Error|refused|not supported' "$LOGS/${tool}_$t.log" | cut -c1-120)"
-            done
-        done
-    else
-        row compute-sanitizer "not found" 0 "$CS"
-        note "compute-sanitizer not found on this machine: memcheck/racecheck not run"
-    fi
-fi
-
-# ---- PyTorch FP16 against the FP32 golden: what FP16 alone costs, to calibrate tolerances
-calib() { # stem image size h w
-    local m=$1 img=$2 sz=$3 h=$4 w=$5 y5w=$LOGS/$1.y5w
-    [ -f "$SHARED/golden/${m}_${img}_${sz}_pred.f32" ] || return
-    [ -f "$y5w" ] || build/yolov5c convert "$SHARED/models/$m.pt" "$y5w" >/dev/null 2>&1
-    run "torch_fp16_${m}_${img}_$sz" 120 python3 bench/torch_yolov5.py --weights "$y5w" --device cuda --half \
-        --check-golden "$SHARED/golden/${m}_${img}_${sz}_input.u8" "$SHARED/golden/${m}_${img}_${sz}_pred.f32" "$h" "$w"
-    row "PyTorch FP16 vs FP32 golden, $m $img $sz" "$( [ $RC -le 1 ] && echo measured || verdict $RC)" "$SECS" \
-        "$(grep -m1 '^golden ' "$LOGS/torch_fp16_${m}_${img}_$sz.log" || tail -1 "$LOGS/torch_fp16_${m}_${img}_$sz.log" | cut -c1-150)"
-}
-if [ "$PART" = a ]; then
-    calib yolov5n bus 640 640 480
-    calib yolov5n zidane 640 384 640
-    calib yolov5n zidane 1280 736 1280
-elif [ "$PART" = b ]; then
-    calib yolov5m-synth bus 640 640 480
-fi
 
 # ---- part a: val and detect parity with yolov5n
 if [ "$PART" = a ]; then
@@ -212,6 +175,56 @@ if [ "$PART" = a ]; then
     [ "$RC" -eq 0 ] || fail
     row "detect parity GPU vs CPU (count, class, IoU >= 0.95, conf +-0.02)" "$(verdict $RC)" "$SECS" "$(head -1 "$LOGS/detect_parity.log" | cut -c1-200)"
     rm -rf "$LOGS"/detect_*/*.jpg
+fi
+
+# ---- PyTorch FP16 against the FP32 golden: what FP16 alone costs, to calibrate tolerances
+calib() { # stem image size h w
+    local m=$1 img=$2 sz=$3 h=$4 w=$5 y5w=$LOGS/$1.y5w
+    [ -f "$SHARED/golden/${m}_${img}_${sz}_pred.f32" ] || return
+    [ -f "$y5w" ] || build/yolov5c convert "$SHARED/models/$m.pt" "$y5w" >/dev/null 2>&1
+    run "torch_fp16_${m}_${img}_$sz" 120 python3 bench/torch_yolov5.py --weights "$y5w" --device cuda --half \
+        --check-golden "$SHARED/golden/${m}_${img}_${sz}_input.u8" "$SHARED/golden/${m}_${img}_${sz}_pred.f32" "$h" "$w"
+    row "PyTorch FP16 vs FP32 golden, $m $img $sz" "$( [ $RC -le 1 ] && echo measured || verdict $RC)" "$SECS" \
+        "$(grep -m1 '^golden ' "$LOGS/torch_fp16_${m}_${img}_$sz.log" || tail -1 "$LOGS/torch_fp16_${m}_${img}_$sz.log" | cut -c1-150)"
+}
+if [ "$PART" = a ]; then
+    calib yolov5n bus 640 640 480
+    calib yolov5n zidane 640 384 640
+    calib yolov5n zidane 1280 736 1280
+elif [ "$PART" = b ]; then
+    calib yolov5m-synth bus 640 640 480
+fi
+
+# ---- compute-sanitizer on the kernel tests (part a): not the whole-network ones
+CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+if [ "$PART" = a ]; then
+    if [ -x "$CS" ]; then
+        for tool in memcheck racecheck; do
+            # not the whole-network tests (minutes each under a sanitizer), nor
+            # gpu_alloc_failure_not_sticky (its cudaMalloc fails on purpose: an API error to the sanitizer)
+            for t in $(build/y5test --list gpu_ | grep -v -E 'net_|val_|yolov5|alloc_failure'); do
+                if [ "$(left)" -lt 30 ]; then row "$tool $t" "skipped for time" 0 ""; continue; fi
+                run "${tool}_$t" 120 "$CS" --tool "$tool" --error-exitcode 86 --print-limit 20 build/y5test "=$t"
+                res=$(verdict $RC)
+                [ "$RC" -eq 86 ] && res="FAIL (sanitizer errors)"
+                grep -q "^SKIP" "$LOGS/${tool}_$t.log" && res="FAIL (skipped)"
+                [ "$RC" -eq 0 ] && ! grep -q '^SKIP' "$LOGS/${tool}_$t.log" || fail
+                row "$tool $t" "$res" "$SECS" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY|Error|refused|not supported' "$LOGS/${tool}_$t.log" | cut -c1-120)"
+            done
+        done
+    else
+        row compute-sanitizer "not found" 0 "$CS"
+        note "compute-sanitizer not found on this machine: memcheck/racecheck not run"
+    fi
+fi
+
+# ---- the CPU backend on this machine (part a): its kernel tests and the golden
+# cases staged here (the other golden tests need data that does not travel)
+if [ "$PART" = a ]; then
+    run cpu_quick 120 build/y5test tests/unit/test_gemm tests/unit/test_conv golden_net_yolov5n golden_layers_yolov5n
+    r=$(grep -E '^[0-9]+ passed' "$LOGS/cpu_quick.log" | tail -1)
+    [ "$RC" -eq 0 ] || fail
+    row "CPU kernel tests + yolov5n golden" "$(verdict $RC)" "$SECS" "$r"
 fi
 
 # ---- part b: benchmarks (issue 8's figures first, then the conv lab of issue 12)
