@@ -450,7 +450,7 @@ static void class_curves(const y5_map_stats *s, y5_map_result *r, int ci, const 
         }
         n_p++;
     }
-    if (n_p == 0 || n_l == 0) return;
+    if (n_p <= 0 || n_l == 0) return; /* <= 0, not == 0: newer gcc cannot see n_p >= 0 and warns on [n_p - 1] */
     /* r = interp(-px, -conf, recall[:, 0], left=0); p likewise, left=1 */
     const double *r0 = m->rec, *p0 = m->pre;
     for (int q = 0; q < NPX; q++) {
