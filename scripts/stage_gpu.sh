@@ -34,9 +34,9 @@ mkdir -p "$S/include/stb" "$S/lib" "$S/shared/models" "$S/shared/golden" "$S/sha
 
 # libjpeg-turbo and stb from this machine's Debian packages
 for h in jpeglib.h jmorecfg.h jerror.h; do cp "/usr/include/$h" "$S/include/"; done
-cp "$(dirname "$(find /usr/include -name jconfig.h | head -1)")/jconfig.h" "$S/include/"
+cp "/usr/include/$(gcc -print-multiarch)/jconfig.h" "$S/include/"
 cp /usr/include/stb/stb_image.h /usr/include/stb/stb_image_write.h /usr/include/stb/stb_easy_font.h "$S/include/stb/"
-cp "$(find /usr/lib -name libjpeg.a | head -1)" "$S/lib/"
+cp "/usr/lib/$(gcc -print-multiarch)/libjpeg.a" "$S/lib/"
 
 cp "$SHARED"/images/* "$S/shared/images/"
 cp "$SHARED/models/yolov5n.pt" "$S/shared/models/"
