@@ -87,7 +87,8 @@ finish() {
         cat "$NOTES"
     } >"$md"
     cp "$md" "$LOGS/"
-    tar -czf "$OUT/logs.tgz" -C "$(dirname "$LOGS")" logs 2>/dev/null
+    # converted weights stay out (a yolov5m .y5w alone is over the 16 MiB a file may bring back)
+    tar -czf "$OUT/logs.tgz" --exclude='*.y5w' --exclude='*.jpg' -C "$(dirname "$LOGS")" logs 2>/dev/null
     cat "$md"
     [ "$FAILS" -eq 0 ]
     exit $?
@@ -122,6 +123,7 @@ if ! ls "$CUDA_LIBDIR"/libcublas.so >/dev/null 2>&1; then
 fi
 MK=(make -j"$(nproc)" DEPS_CHECK=true CPPFLAGS="-I$PWD/$STAGE/include -I$PWD/$STAGE/include/stb"
     LDFLAGS="-L$PWD/$STAGE/lib" LDLIBS="$PWD/$STAGE/lib/libjpeg.a -lm -pthread" CUDA_LIBDIR="$CUDA_LIBDIR" CUDA_ARCH="-gencode arch=compute_90,code=sm_90")
+rm -f build/yolov5c build/y5test   # relinked every time: make does not track LDLIBS, and a warm machine keeps build/
 run build 300 "${MK[@]}" all build/y5test build/cublas_peak build/conv_lab
 if [ "$RC" -ne 0 ] && grep -q 'Werror' "$LOGS/build.log"; then
     # another compiler's new warnings must not stop the GPU check: record them, build on
@@ -132,7 +134,7 @@ if [ "$RC" -ne 0 ] && grep -q 'Werror' "$LOGS/build.log"; then
 fi
 row build "$(verdict $RC)" "$SECS" "make -j$(nproc), CUDA sm_90"
 if [ "$RC" -ne 0 ]; then tail -20 "$LOGS/build.log" >>"$NOTES"; fail; finish; fi
-grep -q 'Y5_HAVE_CUDA' "$LOGS/build.log" || { note "the build has no CUDA backend (nvcc not found?)"; fail; }
+grep -q 'have_cuda=1' build/cuda.stamp 2>/dev/null || { note "the build has no CUDA backend (nvcc not found?)"; fail; }
 export Y5_SHARED=$SHARED Y5_BIN=$PWD/build/yolov5c
 
 # ---- every GPU test in its own process
@@ -211,9 +213,16 @@ if [ "$PART" = a ]; then
             # gpu_alloc_failure_not_sticky (its cudaMalloc fails on purpose: an API error to the sanitizer)
             for t in $(build/y5test --list gpu_ | grep -v -E 'net_|val_|yolov5|alloc_failure'); do
                 if [ "$(left)" -lt 30 ]; then row "$tool $t" "skipped for time" 0 ""; continue; fi
-                run "${tool}_$t" 120 "$CS" --tool "$tool" $([ "$tool" = racecheck ] && echo "--kernel-name-exclude kns=nvjet") --error-exitcode 86 --print-limit 20 build/y5test "=$t"
+                run "${tool}_$t" 120 "$CS" --tool "$tool" --error-exitcode 86 --print-limit 20 build/y5test "=$t"
                 res=$(verdict $RC)
                 [ "$RC" -eq 86 ] && res="FAIL (sanitizer errors)"
+                # racecheck's reports inside cuBLAS's own sm90 GEMM kernels (nvjet_*, TMA/async
+                # shared memory) are not ours to fix: recorded, not failed (its
+                # --kernel-name-exclude made the sanitizer crash on this card, 2026-11-27)
+                if [ "$RC" -eq 86 ] && [ "$tool" = racecheck ] && grep -q 'Race reported' "$LOGS/${tool}_$t.log" &&
+                    ! grep -E 'Race reported|and (Read|Write) access' "$LOGS/${tool}_$t.log" | grep -v -q 'nvjet_'; then
+                    res="PASS (hazards reported only inside cuBLAS's nvjet kernels)"; RC=0
+                fi
                 grep -q "^SKIP" "$LOGS/${tool}_$t.log" && res="FAIL (skipped)"
                 [ "$RC" -eq 0 ] && ! grep -q '^SKIP' "$LOGS/${tool}_$t.log" || fail
                 row "$tool $t" "$res" "$SECS" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY|Error|refused|not supported' "$LOGS/${tool}_$t.log" | cut -c1-120)"

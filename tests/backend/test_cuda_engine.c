@@ -10,7 +10,7 @@
  * eager vs captured vs replayed forwards, the u8 vs the FP32 input (both
  * give u8 / 255.0f rounded to half), the GPU vs the host letterbox (bit exact
  * by design), one engine vs two engines in two threads. Only GPU (FP16)
- * against CPU (FP32) uses tolerances, and those are provisional (below). */
+ * against CPU (FP32) uses tolerances, calibrated on an H200 (below). */
 #ifdef Y5_HAVE_CUDA
 
 #include <math.h>
@@ -33,16 +33,16 @@
         if (y5_cuda_device_count() <= 0) T_SKIP("no CUDA device: %s", y5_cuda_no_device_reason()); \
     } while (0)
 
-/* PROVISIONAL tolerances for GPU (FP16) against CPU (FP32) detections: the
- * values test_cuda.c's golden cases use for yolov5n, a guess of what FP16
- * rounding costs, NOT yet calibrated on a GPU. bench/gpu_check.sh records
- * PyTorch FP16 against the FP32 golden on the same card (its "PyTorch FP16
- * vs FP32 golden" rows): set these from those figures (our FP16 should not
- * lose more than PyTorch's FP16 does) and then remove this note. */
-#define PROV_MIN_CONF 0.3f   /* detections compared: conf >= this, both ways */
-#define PROV_CONF_TOL 2e-2f  /* |conf gpu - conf cpu| */
-#define PROV_IOU 0.9f        /* same class and IoU >= this */
-#define PROV_MAX_MISS 0      /* unmatched detections allowed per image */
+/* Tolerances for GPU (FP16) against CPU (FP32) detections. Checked on an
+ * NVIDIA H200 on 2026-11-27 (bench/gpu_check.sh a): PyTorch's own FP16
+ * forward moved yolov5n's obj/cls scores by up to 0.0097-0.0196 against its
+ * FP32 (test_cuda.c lists the cases), so 0.02 on conf is what FP16 itself
+ * costs; that run matched every detection of all 8 images (pred max
+ * |gpu - cpu|: cx/cy 0.38 px, w/h 3.9 px, obj/cls 0.0116). */
+#define DET_MIN_CONF 0.3f   /* detections compared: conf >= this, both ways */
+#define DET_CONF_TOL 2e-2f  /* |conf gpu - conf cpu| */
+#define DET_IOU 0.9f        /* same class and IoU >= this */
+#define DET_MAX_MISS 0      /* unmatched detections allowed per image */
 
 #define SENTINEL 1234.0f /* exact in half */
 
@@ -373,7 +373,7 @@ T_TEST(gpu_net_graph_cache_lru) {
 /* Eight images of different sizes letterboxed (square, 640) into one batch:
  * on the GPU (GPU letterbox, graph, GPU NMS) the eager, captured and
  * replayed forwards agree bit for bit, and each image's detections match the
- * CPU engine's (same batch, host letterbox) within the provisional
+ * CPU engine's (same batch, host letterbox) within the
  * tolerances above. */
 T_TEST(gpu_net_batch8_mixed_vs_cpu) {
     NEED_GPU();
@@ -441,27 +441,27 @@ T_TEST(gpu_net_batch8_mixed_vs_cpu) {
         if (ng[i] < 0 || ncd[i] < 0) continue;
         int ca = 0, cb = 0, miss_a = 0, miss_b = 0;
         for (int a = 0; a < ncd[i]; a++) {
-            if (dc[i][a].conf < PROV_MIN_CONF) continue;
+            if (dc[i][a].conf < DET_MIN_CONF) continue;
             ca++;
             int f = 0;
             for (int b = 0; b < ng[i] && !f; b++)
-                f = dg[i][b].cls == dc[i][a].cls && y5_iou(&dc[i][a], &dg[i][b]) >= PROV_IOU &&
-                    fabsf(dc[i][a].conf - dg[i][b].conf) <= PROV_CONF_TOL;
+                f = dg[i][b].cls == dc[i][a].cls && y5_iou(&dc[i][a], &dg[i][b]) >= DET_IOU &&
+                    fabsf(dc[i][a].conf - dg[i][b].conf) <= DET_CONF_TOL;
             miss_a += !f;
         }
         for (int b = 0; b < ng[i]; b++) {
-            if (dg[i][b].conf < PROV_MIN_CONF) continue;
+            if (dg[i][b].conf < DET_MIN_CONF) continue;
             cb++;
             int f = 0;
             for (int a = 0; a < ncd[i] && !f; a++)
-                f = dg[i][b].cls == dc[i][a].cls && y5_iou(&dc[i][a], &dg[i][b]) >= PROV_IOU &&
-                    fabsf(dc[i][a].conf - dg[i][b].conf) <= PROV_CONF_TOL;
+                f = dg[i][b].cls == dc[i][a].cls && y5_iou(&dc[i][a], &dg[i][b]) >= DET_IOU &&
+                    fabsf(dc[i][a].conf - dg[i][b].conf) <= DET_CONF_TOL;
             miss_b += !f;
         }
         printf("    %s %dx%d: gpu %d, cpu %d detections; conf >= %.2f: %d/%d cpu matched, %d/%d gpu matched\n",
-               files[i], img[i].w, img[i].h, ng[i], ncd[i], (double)PROV_MIN_CONF, ca - miss_a, ca, cb - miss_b, cb);
-        T_CHECK(miss_a <= PROV_MAX_MISS && miss_b <= PROV_MAX_MISS,
-                "%s: %d cpu and %d gpu detections unmatched (provisional tolerances)", files[i], miss_a, miss_b);
+               files[i], img[i].w, img[i].h, ng[i], ncd[i], (double)DET_MIN_CONF, ca - miss_a, ca, cb - miss_b, cb);
+        T_CHECK(miss_a <= DET_MAX_MISS && miss_b <= DET_MAX_MISS,
+                "%s: %d cpu and %d gpu detections unmatched ", files[i], miss_a, miss_b);
     }
     if (pc)
         printf("    pred max |gpu - cpu|: cx/cy %.3g px, w/h %.3g px, obj/cls %.3g (%s)\n", worst[0], worst[1],
