@@ -1,68 +1,38 @@
 /* kernels_conv.cu - the two kernels around a conv's cuBLAS GEMM.
  *
- * im2col: NHWC half input -> column matrix, one row of K = k*k*cin halves
- * per output pixel m = (n, oy, ox), in the order (ky, kx, ci) the packed
- * weights use; out-of-image taps are 0. Rows have stride ldcol (K rounded up
- * to 8, so every row starts 16-byte aligned); the tail is never read.
+ * im2col: NHWC half input -> column matrix (cuda/conv_rows.h says the layout
+ * and holds the thread body, which tests/unit/test_conv_rows.c runs on the
+ * CPU). A block is rows (output pixels) x lanes (along the row's K).
  *
  * epilogue: FP32 GEMM result (mc x cout, dense) + bias, activation
  * (act: y5_act_kind of core/base/act.h, slope for LeakyReLU), + residual
  * (after the activation, as YOLOv5's Bottleneck), rounded to half and written into
  * the output view's channel slice (row stride ld_out, usually the concat
- * width). Both have a scalar kernel and an 8-channel (16-byte) kernel used
- * when every pointer and stride allows it. */
+ * width); rows x lanes the same way, lanes over channels or 8-channel groups.
+ * Both have an 8-channel (16-byte) form used when every pointer and stride
+ * allows it, and a one-channel form for the rest (the stem's cin 3, the
+ * Detect heads' 255 outputs). */
+#include "cuda/conv_rows.h"
 #include "cuda/cuda_internal.h"
 
 #include <stdint.h>
 
-#define THREADS 256
+#define THREADS Y5R_THREADS
+
+/* Launch shape of a rows x lanes kernel: lanes along a row of `items`,
+ * rows = THREADS / lanes per block, blocks over mc rows (grid-stride beyond
+ * the cap cu_blocks applies). */
+static void rows_lanes(const cu_impl *m, long long mc, long long items, dim3 *grid, dim3 *block) {
+    const int bdx = y5r_lanes(items), bdy = THREADS / bdx;
+    *block = dim3((unsigned)bdx, (unsigned)bdy, 1);
+    *grid = dim3(cu_blocks(m, mc, bdy), 1, 1);
+}
 
 /* ---- im2col ---- */
 
-__global__ void k_im2col(const __half *__restrict__ in, int h, int w, int cin, int ld_in, int k, int s, int p,
-                         int ho, int wo, long long m0, long long mc, int K, __half *__restrict__ col, int ldcol) {
-    const long long total = mc * K;
-    const long long hw = (long long)ho * wo;
-    const __half zero = __float2half_rn(0.f);
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
-         idx += (long long)gridDim.x * blockDim.x) {
-        long long i = idx / K;
-        int kk = (int)(idx - i * K);
-        long long m = m0 + i;
-        long long b = m / hw;
-        int rem = (int)(m - b * hw);
-        int oy = rem / wo, ox = rem - (rem / wo) * wo;
-        int tap = kk / cin, ci = kk - tap * cin;
-        int ky = tap / k, kx = tap - ky * k;
-        int iy = oy * s - p + ky, ix = ox * s - p + kx;
-        __half v = zero;
-        if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = in[((b * h + iy) * w + ix) * (long long)ld_in + ci];
-        col[i * ldcol + kk] = v;
-    }
-}
-
-/* 8 channels per thread: cin, ld_in, ldcol multiples of 8, pointers 16-byte aligned. */
-__global__ void k_im2col8(const __half *__restrict__ in, int h, int w, int cin, int ld_in, int k, int s, int p,
-                          int ho, int wo, long long m0, long long mc, int K, __half *__restrict__ col, int ldcol) {
-    const int Kv = K >> 3;
-    const long long total = mc * Kv;
-    const long long hw = (long long)ho * wo;
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
-         idx += (long long)gridDim.x * blockDim.x) {
-        long long i = idx / Kv;
-        int kk = (int)(idx - i * Kv) << 3;
-        long long m = m0 + i;
-        long long b = m / hw;
-        int rem = (int)(m - b * hw);
-        int oy = rem / wo, ox = rem - (rem / wo) * wo;
-        int tap = kk / cin, ci = kk - tap * cin;
-        int ky = tap / k, kx = tap - ky * k;
-        int iy = oy * s - p + ky, ix = ox * s - p + kx;
-        uint4 v = make_uint4(0u, 0u, 0u, 0u); /* eight +0.0 halves */
-        if (iy >= 0 && iy < h && ix >= 0 && ix < w)
-            v = *reinterpret_cast<const uint4 *>(in + ((b * h + iy) * w + ix) * (long long)ld_in + ci);
-        *reinterpret_cast<uint4 *>(col + i * ldcol + kk) = v;
-    }
+template <int VEC>
+__global__ void k_im2col(y5r_im2col a) {
+    y5r_im2col_thread(&a, VEC, blockIdx.x, gridDim.x, threadIdx.x, threadIdx.y, blockDim.x, blockDim.y);
 }
 
 static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
@@ -70,14 +40,21 @@ static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 cudaError_t cu_im2col(const cu_impl *m, const __half *in, int n, int h, int w, int cin, int ld_in, int k, int s,
                       int p, int ho, int wo, long long m0, long long mc, __half *col, int ldcol) {
     (void)n;
-    const int K = k * k * cin;
     if (mc <= 0) return cudaSuccess;
+    y5r_im2col a;
+    a.in = reinterpret_cast<const unsigned short *>(in);
+    a.col = reinterpret_cast<unsigned short *>(col);
+    a.h = h, a.w = w, a.cin = cin, a.ld_in = ld_in;
+    a.k = k, a.s = s, a.p = p, a.ho = ho, a.wo = wo;
+    a.K = k * k * cin, a.ldcol = ldcol;
+    a.m0 = m0, a.mc = mc;
+    dim3 grid, block;
     if (cin % 8 == 0 && ld_in % 8 == 0 && ldcol % 8 == 0 && aligned16(in) && aligned16(col)) {
-        k_im2col8<<<cu_blocks(m, mc * (K / 8), THREADS), THREADS, 0, m->stream>>>(in, h, w, cin, ld_in, k, s, p, ho,
-                                                                                 wo, m0, mc, K, col, ldcol);
+        rows_lanes(m, mc, a.K / 8, &grid, &block);
+        k_im2col<8><<<grid, block, 0, m->stream>>>(a);
     } else {
-        k_im2col<<<cu_blocks(m, mc * K, THREADS), THREADS, 0, m->stream>>>(in, h, w, cin, ld_in, k, s, p, ho, wo,
-                                                                          m0, mc, K, col, ldcol);
+        rows_lanes(m, mc, a.K, &grid, &block);
+        k_im2col<1><<<grid, block, 0, m->stream>>>(a);
     }
     return cudaGetLastError();
 }
@@ -99,16 +76,15 @@ __device__ __forceinline__ float act_f(int act, float slope, float v) {
 
 __global__ void k_epilogue(const float *__restrict__ acc, long long mc, int cout, const float *__restrict__ bias,
                            int act, float slope, const __half *res, int ld_res, __half *out, int ld_out) {
-    const long long total = mc * cout;
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
-         idx += (long long)gridDim.x * blockDim.x) {
-        long long i = idx / cout;
-        int co = (int)(idx - i * cout);
-        float v = acc[idx] + bias[co];
-        if (act == Y5_ACT_SILU) v = silu_f(v);
-        else if (act) v = act_f(act, slope, v);
-        if (res) v += __half2float(res[i * ld_res + co]);
-        out[i * ld_out + co] = __float2half_rn(v);
+    for (long long i = blockIdx.x * (long long)blockDim.y + threadIdx.y; i < mc;
+         i += (long long)gridDim.x * blockDim.y) {
+        for (int co = (int)threadIdx.x; co < cout; co += (int)blockDim.x) {
+            float v = acc[i * cout + co] + bias[co];
+            if (act == Y5_ACT_SILU) v = silu_f(v);
+            else if (act) v = act_f(act, slope, v);
+            if (res) v += __half2float(res[i * ld_res + co]);
+            out[i * ld_out + co] = __float2half_rn(v);
+        }
     }
 }
 
@@ -116,11 +92,10 @@ __global__ void k_epilogue(const float *__restrict__ acc, long long mc, int cout
 __global__ void k_epilogue8(const float *__restrict__ acc, long long mc, int cout, const float *__restrict__ bias,
                             int act, float slope, const __half *res, int ld_res, __half *out, int ld_out) {
     const int cv = cout >> 3;
-    const long long total = mc * cv;
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
-         idx += (long long)gridDim.x * blockDim.x) {
-        long long i = idx / cv;
-        int co = (int)(idx - i * cv) << 3;
+    for (long long i = blockIdx.x * (long long)blockDim.y + threadIdx.y; i < mc;
+         i += (long long)gridDim.x * blockDim.y) {
+        for (int g = (int)threadIdx.x; g < cv; g += (int)blockDim.x) {
+        const int co = g << 3;
         const float4 a0 = *reinterpret_cast<const float4 *>(acc + i * cout + co);
         const float4 a1 = *reinterpret_cast<const float4 *>(acc + i * cout + co + 4);
         const float4 b0 = *reinterpret_cast<const float4 *>(bias + co);
@@ -149,6 +124,7 @@ __global__ void k_epilogue8(const float *__restrict__ acc, long long mc, int cou
 #pragma unroll
         for (int j = 0; j < 4; j++) oh[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
         *reinterpret_cast<uint4 *>(out + i * ld_out + co) = o;
+        }
     }
 }
 
@@ -157,11 +133,11 @@ cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int co
     if (mc <= 0) return cudaSuccess;
     int vec = cout % 8 == 0 && ld_out % 8 == 0 && aligned16(out) && aligned16(acc) && aligned16(bias) &&
               (!res || (ld_res % 8 == 0 && aligned16(res)));
+    dim3 grid, block;
+    rows_lanes(m, mc, vec ? cout / 8 : cout, &grid, &block);
     if (vec)
-        k_epilogue8<<<cu_blocks(m, mc * (cout / 8), THREADS), THREADS, 0, m->stream>>>(acc, mc, cout, bias, act,
-                                                                                      slope, res, ld_res, out, ld_out);
+        k_epilogue8<<<grid, block, 0, m->stream>>>(acc, mc, cout, bias, act, slope, res, ld_res, out, ld_out);
     else
-        k_epilogue<<<cu_blocks(m, mc * cout, THREADS), THREADS, 0, m->stream>>>(acc, mc, cout, bias, act, slope,
-                                                                               res, ld_res, out, ld_out);
+        k_epilogue<<<grid, block, 0, m->stream>>>(acc, mc, cout, bias, act, slope, res, ld_res, out, ld_out);
     return cudaGetLastError();
 }
