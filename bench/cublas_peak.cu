@@ -5,7 +5,9 @@
 //
 // One large square cublasGemmEx, FP16 inputs and output, FP32 accumulation
 // (CUBLAS_COMPUTE_32F: what yolov5c's convs use), timed with CUDA events
-// after a warm-up; prints the best and median TFLOP/s (2*N^3 per GEMM).
+// after a warm-up; prints the best and median TFLOP/s (2*N^3 per GEMM), and
+// before that the memory ceiling: a 1 GiB device-to-device copy's GB/s,
+// bytes read plus bytes written (the per-layer profile's roofline uses both).
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -77,10 +79,30 @@ int main(int argc, char **argv) {
     }
     std::sort(ms.begin(), ms.end());
     double flop = 2.0 * n * (double)n * n;
+    /* the memory ceiling: a 1 GiB device-to-device copy, bytes read + written */
+    const size_t cbytes = (size_t)1 << 30;
+    void *s0, *s1;
+    CK(cudaMalloc(&s0, cbytes));
+    CK(cudaMalloc(&s1, cbytes));
+    CK(cudaMemset(s0, 1, cbytes));
+    for (int i = 0; i < 2; i++) CK(cudaMemcpyAsync(s1, s0, cbytes, cudaMemcpyDeviceToDevice));
+    std::vector<float> cms(iters);
+    for (int i = 0; i < iters; i++) {
+        CK(cudaEventRecord(t0));
+        CK(cudaMemcpyAsync(s1, s0, cbytes, cudaMemcpyDeviceToDevice));
+        CK(cudaEventRecord(t1));
+        CK(cudaEventSynchronize(t1));
+        CK(cudaEventElapsedTime(&cms[i], t0, t1));
+    }
+    std::sort(cms.begin(), cms.end());
     printf("device %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+    printf("device-to-device copy of %zu MiB, %d iters: best %.0f GB/s, median %.0f GB/s (bytes read + written)\n",
+           cbytes >> 20, iters, 2.0 * cbytes / cms[0] / 1e6, 2.0 * cbytes / cms[iters / 2] / 1e6);
     printf("cublasGemmEx FP16 in/out, FP32 compute, %dx%dx%d, %d iters: best %.1f TFLOP/s, median %.1f TFLOP/s\n", n,
            n, n, iters, flop / ms[0] / 1e9, flop / ms[iters / 2] / 1e9);
     cublasDestroy(h);
+    cudaFree(s0);
+    cudaFree(s1);
     cudaFree(a);
     cudaFree(b);
     cudaFree(c);

@@ -61,10 +61,13 @@ GF=$(build/yolov5c info "$W" --imgsz 640 | sed -n 's/^GFLOPs at .*: \([0-9.]*\).
 
 # the ceiling
 PEAK=""
+BW=""
 if [ -x build/cublas_peak ] || make -s build/cublas_peak >/dev/null 2>&1; then
     build/cublas_peak 8192 20 >"$OUT/cublas_peak.log" 2>&1
     PEAK=$(sed -n 's/.*best \([0-9.]*\) TFLOP.*/\1/p' "$OUT/cublas_peak.log")
+    BW=$(sed -n 's/^device-to-device copy.*best \([0-9.]*\) GB.*/\1/p' "$OUT/cublas_peak.log")
     echo "- dense FP16 GEMM ceiling: $(tail -1 "$OUT/cublas_peak.log")" >>"$MD"
+    [ -n "$BW" ] && echo "- memory ceiling: $(grep '^device-to-device copy' "$OUT/cublas_peak.log")" >>"$MD"
 fi
 pct() { [ -n "$PEAK" ] && awk -v t="$1" -v p="$PEAK" 'BEGIN { printf "%.0f%%", 100 * t / p }' || echo "-"; }
 
@@ -92,7 +95,10 @@ for B in $BATCHES; do
         echo "| $B | failed: $(tail -1 "$OUT/yolov5c_b$B.log" | cut -c1-100) | | | | | |" >>"$MD"
     fi
 done
-build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 5 --profile \
+ROOF=""
+[ -n "$PEAK" ] && [ -n "$BW" ] && ROOF="--peak-tflops $PEAK --peak-gbs $BW"
+# shellcheck disable=SC2086 # ROOF is two options or none
+build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 5 --profile $ROOF \
     --profile-out "$OUT/profile_b32.csv" >"$OUT/profile_b32.log" 2>&1
 { echo; echo "### per-layer profile, batch 32 (ops run one by one)"; echo; echo '```'; sed -n '/per-layer profile/,$p' "$OUT/profile_b32.log"; echo '```'; } >>"$MD"
 

@@ -58,16 +58,31 @@ static unsigned char texture(size_t i) { return (unsigned char)((i * 2654435761u
 
 /* The options that take a value (an unknown one is reported as such). */
 static const char *const VALUE_OPTS[] = {"--weights", "--device", "--profile-out", "--imgsz", "--batch", "--iters",
-                                         "--warmup", "--threads", NULL};
+                                         "--warmup", "--threads", "--peak-tflops", "--peak-gbs", NULL};
+
+/* A positive finite number (the hardware's ceilings). */
+static int opt_pos(const char *name, const char *v, double *out) {
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x > 0) || x > 1e9) {
+        fprintf(stderr, "yolov5c bench: %s %s: want a positive number\n", name, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
 
 int y5_cli_bench(int argc, char **argv) {
     const char *weights = NULL, *device = "cpu", *csv = NULL;
     int h = 0, w = 0, batch = 1, iters = 10, warmup = 2, threads = 0, profile = 0;
+    double peak_tf = 0, peak_gbs = 0; /* the hardware's ceilings: the profile's roofline column */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: yolov5c bench --weights W.y5w [--imgsz N|HxW] [--batch B] [--iters N] [--warmup N]\n"
-                   "                     [--threads N] [--device cpu|cuda[:N]] [--profile] [--profile-out FILE.csv]\n");
+                   "                     [--threads N] [--device cpu|cuda[:N]] [--profile] [--profile-out FILE.csv]\n"
+                   "                     [--peak-tflops T --peak-gbs G]   (the hardware's measured ceilings: the\n"
+                   "                     profile then shows each layer's time against its roofline)\n");
             return 0;
         }
         if (!strcmp(a, "--profile")) { profile = 1; continue; }
@@ -80,9 +95,16 @@ int y5_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "--iters")) { if (y5_opt_int(a, v, 1, 100000, &iters)) return 2; }
         else if (!strcmp(a, "--warmup")) { if (y5_opt_int(a, v, 0, 1000, &warmup)) return 2; }
         else if (!strcmp(a, "--threads")) { if (y5_opt_int(a, v, 0, 1024, &threads)) return 2; }
+        else if (!strcmp(a, "--peak-tflops")) { if (opt_pos(a, v, &peak_tf)) return 2; }
+        else if (!strcmp(a, "--peak-gbs")) { if (opt_pos(a, v, &peak_gbs)) return 2; }
         else { fprintf(stderr, "yolov5c bench: unknown option %s\n", a); return 2; }
     }
     if (!weights) { fprintf(stderr, "yolov5c bench: --weights is required\n"); return 2; }
+    if ((peak_tf > 0) != (peak_gbs > 0)) {
+        fprintf(stderr, "yolov5c bench: --peak-tflops and --peak-gbs go together (a roofline needs both)\n");
+        return 2;
+    }
+    const int roof = peak_tf > 0;
     char err[1024];
     y5_engine_opts eo = {device, threads};
     y5_engine *e = y5_engine_open(weights, &eo, err, sizeof err);
@@ -153,9 +175,15 @@ int y5_cli_bench(int argc, char **argv) {
         }
         FILE *cf = csv ? fopen(csv, "w") : NULL;
         if (csv && !cf) fprintf(stderr, "yolov5c bench: %s: cannot write\n", csv);
-        if (cf) fprintf(cf, "layer,type,out_shape,gflop,ms,gflops,gbs,pct\n");
+        if (cf) fprintf(cf, "layer,type,out_shape,gflop,ms,gflops,gbs,pct%s\n", roof ? ",gbytes,roof_ms,roof_pct,bound" : "");
         printf("\nper-layer profile (min of %d timed forwards, ops run one by one)\n", reps);
-        printf("%3s %-9s %-18s %8s %9s %9s %8s %6s\n", "i", "type", "output NxHxWxC", "GFLOP", "ms", "GFLOP/s", "GB/s", "%");
+        if (roof)
+            printf("roofline: %.1f TFLOP/s, %.0f GB/s (given); roof ms = max(GFLOP / TFLOP/s, GB / GB/s), roof %% = "
+                   "roof ms / ms\n", peak_tf, peak_gbs);
+        printf("%3s %-9s %-18s %8s %9s %9s %8s %6s", "i", "type", "output NxHxWxC", "GFLOP", "ms", "GFLOP/s", "GB/s", "%");
+        if (roof) printf(" %8s %6s %s", "roof ms", "roof%", "bound");
+        printf("\n");
+        double roof_tot = 0;
         for (int l = 0; l < nl; l++) {
             const y5_slice *s = &g->layer_out[l];
             const y5_buffer *b = &g->bufs[s->buf];
@@ -166,11 +194,27 @@ int y5_cli_bench(int argc, char **argv) {
             else
                 snprintf(shape, sizeof shape, "%dx%dx%dx%d", b->n, b->h, b->w, s->c);
             double gfs = lms[l] > 0 ? lfl[l] / lms[l] / 1e6 : 0, gbs = lms[l] > 0 ? lby[l] / lms[l] / 1e6 : 0;
-            printf("%3d %-9s %-18s %8.3f %9.3f %9.1f %8.1f %6.1f\n", l, ty, shape, lfl[l] / 1e9, lms[l], gfs, gbs,
+            printf("%3d %-9s %-18s %8.3f %9.3f %9.1f %8.1f %6.1f", l, ty, shape, lfl[l] / 1e9, lms[l], gfs, gbs,
                    100 * lms[l] / tot);
-            if (cf) fprintf(cf, "%d,%s,%s,%.6f,%.4f,%.2f,%.2f,%.2f\n", l, ty, shape, lfl[l] / 1e9, lms[l], gfs, gbs, 100 * lms[l] / tot);
+            if (cf) fprintf(cf, "%d,%s,%s,%.6f,%.4f,%.2f,%.2f,%.2f", l, ty, shape, lfl[l] / 1e9, lms[l], gfs, gbs, 100 * lms[l] / tot);
+            if (roof) {
+                /* the layer's floor: its FLOPs at the compute ceiling or its
+                 * bytes (each input read once, each output written once) at
+                 * the memory ceiling, whichever is longer */
+                const double t_f = lfl[l] / (peak_tf * 1e9), t_b = lby[l] / (peak_gbs * 1e6);
+                const double rms = t_f > t_b ? t_f : t_b, pct = lms[l] > 0 ? 100 * rms / lms[l] : 0;
+                const char *bound = rms <= 0 ? "-" : t_f > t_b ? "compute" : "memory"; /* "-": a view, no work */
+                roof_tot += rms;
+                printf(" %8.3f %6.1f %s", rms, pct, bound);
+                if (cf) fprintf(cf, ",%.6f,%.5f,%.2f,%s", lby[l] / 1e9, rms, pct, bound);
+            }
+            printf("\n");
+            if (cf) fprintf(cf, "\n");
         }
         printf("total of layers: %.2f ms (whole forward, median: %.2f ms)\n", tot, med);
+        if (roof)
+            printf("roofline of the layers: %.2f ms: the forward runs at %.1f%% of it (median), the layers one by one "
+                   "at %.1f%%\n", roof_tot, 100 * roof_tot / med, 100 * roof_tot / tot);
         if (cf) fclose(cf);
         free(op_ms); free(acc); free(lms); free(lfl); free(lby);
     }

@@ -1,5 +1,6 @@
 /* test_cli.c - the yolov5c binary end to end: detect from the JPEGs, bad
  * inputs, options. Runs the built binary ($Y5_BIN). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,55 @@ T_TEST(cli_info_and_bench) {
     T_CHECK(t_run(cmd, &log) == 0, "bench failed: %s", log ? log : "");
     T_CHECK(log && strstr(log, "median ms") && strstr(log, "per-layer profile") && strstr(log, "SPPF"), "bench output: %s",
             log ? log : "");
+    free(log);
+}
+
+/* bench --peak-tflops/--peak-gbs: each profile row's roofline is
+ * max(FLOPs / compute ceiling, bytes / memory ceiling), recomputed here
+ * from the CSV's own GFLOP and GB columns; a lone ceiling is refused. */
+T_TEST(cli_bench_roofline) {
+    T_NEED_SHARED();
+    const char *w = t_model_y5w("yolov5n");
+    T_REQUIRE(w, "conversion failed");
+    char cmd[4096], csv[1024], *log = NULL;
+    snprintf(csv, sizeof csv, "%s/roof.csv", t_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s bench --weights %s --imgsz 256 --iters 1 --warmup 0 --threads 2 --peak-tflops 0.5 "
+             "--peak-gbs 20 --profile-out %s", t_bin(), w, csv);
+    T_CHECK(t_run(cmd, &log) == 0, "bench failed: %s", log ? log : "");
+    T_CHECK(log && strstr(log, "roof ms") && strstr(log, "roofline of the layers"), "no roofline: %s", log ? log : "");
+    free(log);
+    FILE *f = fopen(csv, "r");
+    T_REQUIRE(f, "no %s", csv);
+    char line[512];
+    int rows = 0, bounds[2] = {0, 0};
+    T_CHECK(fgets(line, sizeof line, f) && strstr(line, "gbytes,roof_ms,roof_pct,bound"), "header: %s", line);
+    while (fgets(line, sizeof line, f)) {
+        int l;
+        char ty[32], shape[64], bound[16];
+        double gflop, ms, gfs, gbs, pct, gbytes, roof_ms, roof_pct;
+        if (sscanf(line, "%d,%31[^,],%63[^,],%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%15s", &l, ty, shape, &gflop, &ms, &gfs,
+                   &gbs, &pct, &gbytes, &roof_ms, &roof_pct, bound) != 12) {
+            T_CHECK(0, "row: %s", line);
+            continue;
+        }
+        rows++;
+        const double t_f = gflop / 0.5, t_b = 1e3 * gbytes / 20, want = t_f > t_b ? t_f : t_b;
+        T_CHECK(fabs(roof_ms - want) <= 1e-4 + 1e-3 * want, "layer %d: roof %.6f ms, want %.6f", l, roof_ms, want);
+        if (ms > 0 && want > 0) /* within the CSV's rounding of ms (4 places), roof ms (5) and the % (2) */
+            T_CHECK(fabs(roof_pct - 100 * roof_ms / ms) <= 0.006 + roof_pct * (5.1e-5 / ms + 5.1e-6 / roof_ms),
+                    "layer %d: roof %% %.2f of %.4f ms", l, roof_pct, ms);
+        if (want > 0) {
+            T_CHECK(!strcmp(bound, t_f > t_b ? "compute" : "memory"), "layer %d: bound %s", l, bound);
+            bounds[t_f > t_b]++;
+        }
+    }
+    fclose(f);
+    T_CHECK(rows == 25, "%d profile rows, want yolov5n's 25 layers", rows);
+    T_CHECK(bounds[0] > 0 && bounds[1] > 0, "ceilings chosen to give both kinds of layer: %d memory, %d compute",
+            bounds[0], bounds[1]);
+    snprintf(cmd, sizeof cmd, "%s bench --weights %s --peak-tflops 1", t_bin(), w);
+    int rc = t_run(cmd, &log);
+    T_CHECK(rc == 2 && log && strstr(log, "go together"), "a lone ceiling: exit %d: %s", rc, log ? log : "");
     free(log);
 }
 
