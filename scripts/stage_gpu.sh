@@ -18,6 +18,9 @@
 #      yolov5n.pt, the sample images: the yolov5m-synth test and the benchmarks
 #   c  headers, libjpeg.a; yolov5m-synth.pt, coco64's images: the experiment
 #      (bench/pipeline.sh --gpu makes its 1920x1080 JPEGs there from them)
+# STAGE=gpu_stage_b scripts/stage_gpu.sh b stages into ./gpu_stage_b instead,
+# so the three parts can be staged ahead and run back to back on one warm
+# machine (bench/gpu_check.sh says how).
 # gpu_stage/MANIFEST lists what travels, with sizes, and what was left out.
 # Fails when the tree plus the stage would exceed 62 MiB (2 MiB margin).
 set -euo pipefail
@@ -26,9 +29,9 @@ PART=${1:-}
 SHARED=${2:-../shared}
 case "$PART" in a|b|c) ;; *) echo "usage: scripts/stage_gpu.sh a|b|c [SHARED]" >&2; exit 2 ;; esac
 [ -d "$SHARED/models" ] || { echo "stage_gpu: $SHARED has no models/ (pass the shared folder)" >&2; exit 1; }
-grep -qx '/gpu_stage/' .gitignore || { echo "stage_gpu: /gpu_stage/ must be in .gitignore" >&2; exit 1; }
-
-S=gpu_stage
+S=${STAGE:-gpu_stage}
+case "$S" in gpu_stage|gpu_stage_[a-z0-9]*) ;; *) echo "stage_gpu: STAGE must be gpu_stage or gpu_stage_NAME" >&2; exit 2 ;; esac
+git check-ignore -q "$S" || { echo "stage_gpu: $S/ must be ignored by git (.gitignore: /gpu_stage*/)" >&2; exit 1; }
 rm -rf "$S"
 mkdir -p "$S/include/stb" "$S/lib" "$S/shared/models" "$S/shared/golden" "$S/shared/images"
 
