@@ -31,6 +31,7 @@ case "$PART" in a|b|c) ;; *) echo "usage: scripts/stage_gpu.sh a|b|c [SHARED]" >
 [ -d "$SHARED/models" ] || { echo "stage_gpu: $SHARED has no models/ (pass the shared folder)" >&2; exit 1; }
 S=${STAGE:-gpu_stage}
 case "$S" in gpu_stage|gpu_stage_[a-z0-9]*) ;; *) echo "stage_gpu: STAGE must be gpu_stage or gpu_stage_NAME" >&2; exit 2 ;; esac
+mkdir -p "$S"
 git check-ignore -q "$S" || { echo "stage_gpu: $S/ must be ignored by git (.gitignore: /gpu_stage*/)" >&2; exit 1; }
 rm -rf "$S"
 mkdir -p "$S/include/stb" "$S/lib" "$S/shared/models" "$S/shared/golden" "$S/shared/images"
