@@ -159,6 +159,10 @@ cudaError_t cu_im2col(const cu_impl *m, const __half *in, int n, int h, int w, i
 /* act: y5_act_kind (core/base/act.h), slope: LeakyReLU's */
 cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int act,
                         float slope, const __half *res, int ld_res, __half *out, int ld_out);
+/* The same on a GEMM result already rounded to half in the output slice
+ * (cuBLAS wrote it there): bias, activation, residual, rewritten in place. */
+cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const float *bias, int act, float slope,
+                                const __half *res, int ld_res, __half *out, int ld_out);
 /* kernels_tensor.cu */
 cudaError_t cu_maxpool(const cu_impl *m, const __half *in, int n, int h, int w, int c, int ld_in, __half *out,
                        int ld_out, int k);

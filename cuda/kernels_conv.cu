@@ -74,12 +74,34 @@ __device__ __forceinline__ float act_f(int act, float slope, float v) {
     }
 }
 
-__global__ void k_epilogue(const float *__restrict__ acc, long long mc, int cout, const float *__restrict__ bias,
-                           int act, float slope, const __half *res, int ld_res, __half *out, int ld_out) {
+/* The GEMM's result as the epilogue reads it: FP32 rows of a dense scratch
+ * (ld = cout), or half rows already in the output slice (ld = ld_out; the
+ * epilogue then rewrites them in place, each thread reading exactly the
+ * values it writes). */
+__device__ __forceinline__ float acc_at(const float *a, long long off) { return a[off]; }
+__device__ __forceinline__ float acc_at(const __half *a, long long off) { return __half2float(a[off]); }
+__device__ __forceinline__ void acc8(const float *a, long long off, float *v) {
+    const float4 a0 = *reinterpret_cast<const float4 *>(a + off), a1 = *reinterpret_cast<const float4 *>(a + off + 4);
+    v[0] = a0.x, v[1] = a0.y, v[2] = a0.z, v[3] = a0.w, v[4] = a1.x, v[5] = a1.y, v[6] = a1.z, v[7] = a1.w;
+}
+__device__ __forceinline__ void acc8(const __half *a, long long off, float *v) {
+    uint4 r = *reinterpret_cast<const uint4 *>(a + off);
+    const __half2 *rh = reinterpret_cast<const __half2 *>(&r);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        float2 f = __half22float2(rh[j]);
+        v[2 * j] = f.x, v[2 * j + 1] = f.y;
+    }
+}
+
+/* acc and out may be the same memory (the in-place form): no __restrict__ on either. */
+template <typename A>
+__global__ void k_epilogue(const A *acc, int ld_acc, long long mc, int cout, const float *__restrict__ bias, int act,
+                           float slope, const __half *res, int ld_res, __half *out, int ld_out) {
     for (long long i = blockIdx.x * (long long)blockDim.y + threadIdx.y; i < mc;
          i += (long long)gridDim.x * blockDim.y) {
         for (int co = (int)threadIdx.x; co < cout; co += (int)blockDim.x) {
-            float v = acc[i * cout + co] + bias[co];
+            float v = acc_at(acc, i * ld_acc + co) + bias[co];
             if (act == Y5_ACT_SILU) v = silu_f(v);
             else if (act) v = act_f(act, slope, v);
             if (res) v += __half2float(res[i * ld_res + co]);
@@ -88,56 +110,64 @@ __global__ void k_epilogue(const float *__restrict__ acc, long long mc, int cout
     }
 }
 
-/* 8 channels per thread: cout, ld_out, ld_res multiples of 8, out/res 16-byte aligned. */
-__global__ void k_epilogue8(const float *__restrict__ acc, long long mc, int cout, const float *__restrict__ bias,
-                            int act, float slope, const __half *res, int ld_res, __half *out, int ld_out) {
+/* 8 channels per thread: cout, ld_acc, ld_out, ld_res multiples of 8, acc/out/res 16-byte aligned. */
+template <typename A>
+__global__ void k_epilogue8(const A *acc, int ld_acc, long long mc, int cout, const float *__restrict__ bias, int act,
+                            float slope, const __half *res, int ld_res, __half *out, int ld_out) {
     const int cv = cout >> 3;
     for (long long i = blockIdx.x * (long long)blockDim.y + threadIdx.y; i < mc;
          i += (long long)gridDim.x * blockDim.y) {
         for (int g = (int)threadIdx.x; g < cv; g += (int)blockDim.x) {
-        const int co = g << 3;
-        const float4 a0 = *reinterpret_cast<const float4 *>(acc + i * cout + co);
-        const float4 a1 = *reinterpret_cast<const float4 *>(acc + i * cout + co + 4);
-        const float4 b0 = *reinterpret_cast<const float4 *>(bias + co);
-        const float4 b1 = *reinterpret_cast<const float4 *>(bias + co + 4);
-        float v[8] = {a0.x + b0.x, a0.y + b0.y, a0.z + b0.z, a0.w + b0.w,
-                      a1.x + b1.x, a1.y + b1.y, a1.z + b1.z, a1.w + b1.w};
-        if (act == Y5_ACT_SILU) {
+            const int co = g << 3;
+            float v[8];
+            acc8(acc, i * ld_acc + co, v);
+            const float4 b0 = *reinterpret_cast<const float4 *>(bias + co);
+            const float4 b1 = *reinterpret_cast<const float4 *>(bias + co + 4);
+            v[0] += b0.x, v[1] += b0.y, v[2] += b0.z, v[3] += b0.w;
+            v[4] += b1.x, v[5] += b1.y, v[6] += b1.z, v[7] += b1.w;
+            if (act == Y5_ACT_SILU) {
 #pragma unroll
-            for (int j = 0; j < 8; j++) v[j] = silu_f(v[j]);
-        } else if (act) {
+                for (int j = 0; j < 8; j++) v[j] = silu_f(v[j]);
+            } else if (act) {
 #pragma unroll
-            for (int j = 0; j < 8; j++) v[j] = act_f(act, slope, v[j]);
-        }
-        if (res) {
-            uint4 r = *reinterpret_cast<const uint4 *>(res + i * ld_res + co);
-            const __half2 *rh = reinterpret_cast<const __half2 *>(&r);
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                float2 f = __half22float2(rh[j]);
-                v[2 * j] += f.x;
-                v[2 * j + 1] += f.y;
+                for (int j = 0; j < 8; j++) v[j] = act_f(act, slope, v[j]);
             }
-        }
-        uint4 o;
-        __half2 *oh = reinterpret_cast<__half2 *>(&o);
+            if (res) {
+                float r[8];
+                acc8(res, i * ld_res + co, r);
 #pragma unroll
-        for (int j = 0; j < 4; j++) oh[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
-        *reinterpret_cast<uint4 *>(out + i * ld_out + co) = o;
+                for (int j = 0; j < 8; j++) v[j] += r[j];
+            }
+            uint4 o;
+            __half2 *oh = reinterpret_cast<__half2 *>(&o);
+#pragma unroll
+            for (int j = 0; j < 4; j++) oh[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
+            *reinterpret_cast<uint4 *>(out + i * ld_out + co) = o;
         }
     }
 }
 
-cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int act,
-                        float slope, const __half *res, int ld_res, __half *out, int ld_out) {
+template <typename A>
+static cudaError_t epilogue(const cu_impl *m, const A *acc, int ld_acc, long long mc, int cout, const float *bias,
+                            int act, float slope, const __half *res, int ld_res, __half *out, int ld_out) {
     if (mc <= 0) return cudaSuccess;
-    int vec = cout % 8 == 0 && ld_out % 8 == 0 && aligned16(out) && aligned16(acc) && aligned16(bias) &&
-              (!res || (ld_res % 8 == 0 && aligned16(res)));
+    const int vec = cout % 8 == 0 && ld_acc % 8 == 0 && ld_out % 8 == 0 && aligned16(out) && aligned16(acc) &&
+                    aligned16(bias) && (!res || (ld_res % 8 == 0 && aligned16(res)));
     dim3 grid, block;
     rows_lanes(m, mc, vec ? cout / 8 : cout, &grid, &block);
     if (vec)
-        k_epilogue8<<<grid, block, 0, m->stream>>>(acc, mc, cout, bias, act, slope, res, ld_res, out, ld_out);
+        k_epilogue8<A><<<grid, block, 0, m->stream>>>(acc, ld_acc, mc, cout, bias, act, slope, res, ld_res, out, ld_out);
     else
-        k_epilogue<<<grid, block, 0, m->stream>>>(acc, mc, cout, bias, act, slope, res, ld_res, out, ld_out);
+        k_epilogue<A><<<grid, block, 0, m->stream>>>(acc, ld_acc, mc, cout, bias, act, slope, res, ld_res, out, ld_out);
     return cudaGetLastError();
+}
+
+cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int act,
+                        float slope, const __half *res, int ld_res, __half *out, int ld_out) {
+    return epilogue(m, acc, cout, mc, cout, bias, act, slope, res, ld_res, out, ld_out);
+}
+
+cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const float *bias, int act, float slope,
+                                const __half *res, int ld_res, __half *out, int ld_out) {
+    return epilogue(m, (const __half *)out, ld_out, mc, cout, bias, act, slope, res, ld_res, out, ld_out);
 }
