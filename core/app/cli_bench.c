@@ -57,6 +57,37 @@ static int time_forwards(y5_engine *e, int resident, int warmup, int iters, doub
 static unsigned char texture(size_t i) { return (unsigned char)((i * 2654435761u >> 7) % 256); }
 
 /* The options that take a value (an unknown one is reported as such). */
+/* The backend's notes on a layer's ops (backend.h op_note: on CUDA, each
+ * conv's implementation): one note when all agree ("mma 128x64"), else each
+ * with its count ("mma 128x64 x2, cublas x1"); "" without notes. */
+static void layer_notes(y5_engine *e, int layer, char *out, size_t cap) {
+    const char *note[8];
+    int cnt[8], nn = 0;
+    const y5_graph *g = &e->g;
+    out[0] = 0;
+    if (!e->be->ops->op_note) return;
+    for (int i = 0; i < g->n_ops && i < e->bplan.n_ops; i++) {
+        if (g->ops[i].layer != layer) continue;
+        const char *s = e->be->ops->op_note(e->be, &e->bplan.ops[i]);
+        if (!s) continue;
+        int j = 0;
+        while (j < nn && strcmp(note[j], s)) j++;
+        if (j == nn) {
+            if (nn == 8) continue;
+            note[nn] = s;
+            cnt[nn++] = 0;
+        }
+        cnt[j]++;
+    }
+    size_t len = 0;
+    for (int j = 0; j < nn && len < cap; j++) {
+        int k = nn == 1 ? snprintf(out + len, cap - len, "%s", note[j])
+                        : snprintf(out + len, cap - len, "%s%s x%d", j ? ", " : "", note[j], cnt[j]);
+        if (k < 0) break;
+        len += (size_t)k;
+    }
+}
+
 static const char *const VALUE_OPTS[] = {"--weights", "--device", "--profile-out", "--imgsz", "--batch", "--iters",
                                          "--warmup", "--threads", NULL};
 
@@ -153,9 +184,11 @@ int y5_cli_bench(int argc, char **argv) {
         }
         FILE *cf = csv ? fopen(csv, "w") : NULL;
         if (csv && !cf) fprintf(stderr, "yolov5c bench: %s: cannot write\n", csv);
-        if (cf) fprintf(cf, "layer,type,out_shape,gflop,ms,gflops,gbs,pct\n");
+        const int notes = e->be->ops->op_note != NULL; /* CUDA: each conv's implementation */
+        if (cf) fprintf(cf, "layer,type,out_shape,gflop,ms,gflops,gbs,pct%s\n", notes ? ",impl" : "");
         printf("\nper-layer profile (min of %d timed forwards, ops run one by one)\n", reps);
-        printf("%3s %-9s %-18s %8s %9s %9s %8s %6s\n", "i", "type", "output NxHxWxC", "GFLOP", "ms", "GFLOP/s", "GB/s", "%");
+        printf("%3s %-9s %-18s %8s %9s %9s %8s %6s%s\n", "i", "type", "output NxHxWxC", "GFLOP", "ms", "GFLOP/s", "GB/s",
+               "%", notes ? "  conv impl" : "");
         for (int l = 0; l < nl; l++) {
             const y5_slice *s = &g->layer_out[l];
             const y5_buffer *b = &g->bufs[s->buf];
@@ -166,9 +199,12 @@ int y5_cli_bench(int argc, char **argv) {
             else
                 snprintf(shape, sizeof shape, "%dx%dx%dx%d", b->n, b->h, b->w, s->c);
             double gfs = lms[l] > 0 ? lfl[l] / lms[l] / 1e6 : 0, gbs = lms[l] > 0 ? lby[l] / lms[l] / 1e6 : 0;
-            printf("%3d %-9s %-18s %8.3f %9.3f %9.1f %8.1f %6.1f\n", l, ty, shape, lfl[l] / 1e9, lms[l], gfs, gbs,
-                   100 * lms[l] / tot);
-            if (cf) fprintf(cf, "%d,%s,%s,%.6f,%.4f,%.2f,%.2f,%.2f\n", l, ty, shape, lfl[l] / 1e9, lms[l], gfs, gbs, 100 * lms[l] / tot);
+            char note[160];
+            layer_notes(e, l, note, sizeof note);
+            printf("%3d %-9s %-18s %8.3f %9.3f %9.1f %8.1f %6.1f%s%s\n", l, ty, shape, lfl[l] / 1e9, lms[l], gfs, gbs,
+                   100 * lms[l] / tot, note[0] ? "  " : "", note);
+            if (cf) fprintf(cf, "%d,%s,%s,%.6f,%.4f,%.2f,%.2f,%.2f%s%s%s\n", l, ty, shape, lfl[l] / 1e9, lms[l], gfs,
+                            gbs, 100 * lms[l] / tot, notes ? ",\"" : "", note, notes ? "\"" : "");
         }
         printf("total of layers: %.2f ms (whole forward, median: %.2f ms)\n", tot, med);
         if (cf) fclose(cf);
