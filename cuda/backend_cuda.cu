@@ -12,7 +12,10 @@
  * tensor cores for FP16 inputs); the epilogue kernel adds the bias, applies
  * SiLU and the residual and stores half into the output slice (ld = the
  * concat width). Large convs run in chunks of output pixels so the scratch
- * stays bounded.
+ * stays bounded. That is the default, the reference and the fallback; with
+ * Y5_CONV_IMPL=mma|auto a conv may instead run as the lab's v3
+ * implicit-GEMM kernel (conv_mma.cu: one launch, no scratch) where its shape
+ * and views allow.
  *
  * compute() runs a whole planned forward: a plan's first compute runs
  * eagerly, its second is captured into a CUDA graph (input upload

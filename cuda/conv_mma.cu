@@ -24,9 +24,10 @@
  *   2. P >= 409600: every 160x160-output layer (P 819200, incl. layer 1's
  *      3x3 stride 2), 1.14-1.56x, none lost (the next size down, P 204800,
  *      is mixed: the threshold sits between);
- *   3. P >= 102400 and K <= 128: the 80x80 1x1 convs over 96 channels,
- *      1.14-1.20x (K 192: 0.94-1.03x; K 384: 0.74x; 3x3 over 96: 1.02-1.07x,
- *      left to cuBLAS as within noise);
+ *   3. P >= 102400 and K <= 128: the 80x80 1x1 convs over 96 channels
+ *      (P 204800), 1.14-1.20x (K 192: 0.94-1.03x; K 384: 0.74x; 3x3 over 96:
+ *      1.02-1.07x, left to cuBLAS as within noise); yolov5m has no such conv
+ *      at 40x40 (P 51200), so the threshold sits between the two;
  * cuBLAS otherwise: the 40x40 and 20x20 layers (0.40-1.00x), the stride-2
  * layers after layer 1 (0.39-0.79x), the 80x80 convs with larger K. Only
  * batch 32 was measured: at small batches P shrinks and the rule moves
