@@ -12,7 +12,10 @@
  * tensor cores for FP16 inputs); the epilogue kernel adds the bias, applies
  * SiLU and the residual and stores half into the output slice (ld = the
  * concat width). Large convs run in chunks of output pixels so the scratch
- * stays bounded.
+ * stays bounded. That is the default, the reference and the fallback; with
+ * Y5_CONV_IMPL=mma|auto a conv may instead run as the lab's v3
+ * implicit-GEMM kernel (conv_mma.cu: one launch, no scratch) where its shape
+ * and views allow.
  *
  * compute() runs a whole planned forward: a plan's first compute runs
  * eagerly, its second is captured into a CUDA graph (input upload
@@ -24,7 +27,7 @@
  * first error, which sync() (or input_commit) returns. */
 #include "cuda/cuda_internal.h"
 extern "C" {
-#include "core/base/debug_env.h" /* Y5_NO_CUDA_GRAPH, Y5_CPU_NMS, Y5_CPU_LETTERBOX */
+#include "core/base/debug_env.h" /* Y5_NO_CUDA_GRAPH, Y5_CPU_NMS, Y5_CPU_LETTERBOX, Y5_CONV_IMPL */
 }
 
 #include <math.h>
@@ -208,10 +211,10 @@ static void cuda_conv_destroy(y5_backend *b, void *conv) {
 
 static int conv_direct(const cu_conv *c) { return c->k == 1 && c->s == 1 && c->p == 0; }
 
-/* Rows per GEMM chunk and the two scratch parts (im2col, FP32 result). */
-static void conv_chunks(const cu_impl *m, const cu_conv *c, long long M, long long *rows, size_t *col_bytes,
+/* Rows per GEMM chunk and the two scratch parts (im2col, FP32 result), the
+ * chunk's scratch at most cap bytes (at least one row). */
+static void conv_chunks(const cu_conv *c, long long M, size_t cap, long long *rows, size_t *col_bytes,
                         size_t *acc_bytes) {
-    size_t cap = m->chunk_bytes ? m->chunk_bytes : DEFAULT_CHUNK_BYTES;
     size_t per_row = (conv_direct(c) ? 0 : (size_t)c->ldw * sizeof(__half)) + (size_t)c->cout * sizeof(float);
     long long r = (long long)(cap / per_row);
     if (r < 1) r = 1;
@@ -222,13 +225,28 @@ static void conv_chunks(const cu_impl *m, const cu_conv *c, long long M, long lo
     *acc_bytes = ALIGN256((size_t)r * c->cout * sizeof(float));
 }
 
+static size_t chunk_cap(const cu_impl *m) { return m->chunk_bytes ? m->chunk_bytes : DEFAULT_CHUNK_BYTES; }
+
+/* A conv the shape puts on v3 (cu_conv_pick) needs no scratch, but its views
+ * are only seen at conv time: if they rule v3 out, it runs on cuBLAS in
+ * chunks that fit the scratch the plan has (the largest of all its convs'),
+ * and it reports this much so that even a plan of v3 convs only has room
+ * for that fallback. */
+#define MMA_FALLBACK_RESERVE ((size_t)4 << 20)
+
 static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) {
+    const cu_impl *m = cu_of(b);
     const cu_conv *c = (const cu_conv *)conv;
     int ho = (h + 2 * c->p - c->k) / c->s + 1, wo = (w + 2 * c->p - c->k) / c->s + 1;
     long long M = (long long)n * ho * wo, rows;
-    if (M < 1) return 0;
+    if (n < 1 || ho < 1 || wo < 1 || M < 1) return 0;
     size_t cb, ab;
-    conv_chunks(cu_of(b), c, M, &rows, &cb, &ab);
+    if (cu_conv_pick(m, c, n, ho, wo) == Y5_CUDA_CONV_MMA) {
+        conv_chunks(c, M, chunk_cap(m) < MMA_FALLBACK_RESERVE ? chunk_cap(m) : MMA_FALLBACK_RESERVE, &rows, &cb,
+                    &ab);
+        return cb + ab;
+    }
+    conv_chunks(c, M, chunk_cap(m), &rows, &cb, &ab);
     return cb + ab;
 }
 
@@ -246,9 +264,16 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
     }
     const long long M = (long long)in->n * ho * wo;
     if (M < 1) return;
+    const int pick = cu_conv_pick(m, c, in->n, ho, wo);
+    if (pick == Y5_CUDA_CONV_MMA && cu_conv_mma_ok(m, c, in, out, res)) {
+        CU_CK(m, cu_conv_mma(m, c, in, out, res, act, slope));
+        return;
+    }
     long long rows;
     size_t cb, ab;
-    conv_chunks(m, c, M, &rows, &cb, &ab);
+    conv_chunks(c, M, chunk_cap(m), &rows, &cb, &ab);
+    if (pick == Y5_CUDA_CONV_MMA && cb + ab > m->scratch_bytes && m->scratch_bytes > 512)
+        conv_chunks(c, M, m->scratch_bytes - 512, &rows, &cb, &ab); /* the fallback: chunks that fit */
     if (cb + ab > m->scratch_bytes || !m->scratch) {
         cu_fail_msg(m, "conv scratch of %zu bytes planned, %zu needed", m->scratch_bytes, cb + ab);
         return;
@@ -281,6 +306,46 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
                                  res ? res->ld : 0, dst + m0 * out->ld, out->ld)))
             return;
     }
+}
+
+/* What a conv op runs as (the profiler's note, tests). */
+extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
+    if (!y5_cuda_is(b) || !op || op->kind != Y5_BE_CONV || !op->conv) return NULL;
+    const cu_impl *m = cu_of(b);
+    const cu_conv *c = (const cu_conv *)op->conv;
+    const y5_view *in = &op->in[0];
+    const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
+    if (cu_conv_pick(m, c, in->n, ho, wo) != Y5_CUDA_CONV_MMA) return "cublas";
+    if (!cu_conv_mma_ok(m, c, in, &op->out, op->has_res ? &op->res : NULL)) return "cublas (fallback)";
+    return cu_conv_mma_note(m, c, in->n, ho, wo);
+}
+
+/* v3's one-time setup on this backend's device; a failure leaves the convs
+ * on cuBLAS (one warning), it does not fail the backend. */
+static void mma_setup(cu_impl *m) {
+    if (m->mma_state != 0) return;
+    cudaError_t e = cu_conv_mma_prepare();
+    if (e == cudaSuccess) {
+        m->mma_state = 1;
+        return;
+    }
+    (void)cudaGetLastError(); /* not sticky: no later launch must see it (cu_fail_cuda) */
+    m->mma_state = -1;
+    fprintf(stderr, "yolov5c: warning: %s: the mma conv kernels cannot be set up (%s); convs run on cuBLAS\n",
+            m->name, cudaGetErrorString(e));
+}
+
+extern "C" void y5_cuda_set_conv_impl(y5_backend *b, int impl) {
+    if (!y5_cuda_is(b) || impl < Y5_CUDA_CONV_CUBLAS || impl > Y5_CUDA_CONV_AUTO) return;
+    cu_impl *m = cu_of(b);
+    if (m->capturing || impl == m->conv_impl) return;
+    graphs_drop_all(m); /* the choice is baked into a graph */
+    m->conv_impl = impl;
+    if (impl != Y5_CUDA_CONV_CUBLAS && cu_use_device(m) == 0) mma_setup(m);
+}
+
+extern "C" int y5_cuda_get_conv_impl(const y5_backend *b) {
+    return y5_cuda_is(b) ? ((const cu_impl *)b->impl)->conv_impl : Y5_CUDA_CONV_CUBLAS;
 }
 
 /* ---------------------------------------------------------------- other ops */
@@ -814,6 +879,7 @@ static y5_backend_ops cuda_ops_table(void) {
     o.view_read = cuda_view_read;
     o.letterbox = y5_debug_env()->cpu_letterbox ? NULL : y5_cuda_letterbox;
     o.nms = y5_debug_env()->cpu_nms ? NULL : y5_cuda_nms;
+    o.op_note = y5_cuda_op_note;
     o.describe = cuda_describe;
     o.sync = cuda_sync;
     o.destroy = cuda_destroy;
@@ -867,6 +933,12 @@ extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errl
         CU_CK(m, cudaMalloc((void **)&m->nms_count, 4 * sizeof(unsigned int))))
         goto fail;
     m->blas_ws_bytes = BLAS_WS_BYTES;
+    {
+        const int env = y5_debug_env()->conv_impl;
+        if (env == -2) fprintf(stderr, "yolov5c: warning: Y5_CONV_IMPL: expected cublas, mma or auto; using cublas\n");
+        m->conv_impl = env >= 0 ? env : Y5_CUDA_CONV_CUBLAS;
+        if (m->conv_impl != Y5_CUDA_CONV_CUBLAS) mma_setup(m);
+    }
     return b;
 fail:
     snprintf(err, errlen, "%s", m->err[0] ? m->err : "cuda: backend creation failed");

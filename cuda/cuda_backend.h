@@ -102,6 +102,26 @@ int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t errlen);
  * 256 MiB), so small tests reach the chunked path. Call before arena(). */
 void y5_cuda_set_chunk_bytes(y5_backend *b, size_t bytes);
 
+/* --- conv implementation (Y5_CONV_IMPL, core/base/debug_env.h) -------------
+ * CUBLAS: im2col + cublasGemmEx (FP32 out) + the epilogue kernel, the
+ * reference and the fallback. MMA: the lab's v3 implicit-GEMM tensor-core
+ * kernel (cuda/lab/conv_v3.cuh) for every conv it supports. AUTO: v3 where
+ * it beat the cuBLAS path (cuda/conv_mma.cu), cuBLAS elsewhere. Under MMA
+ * and AUTO a conv v3 cannot run (cin, the input's channel stride or its
+ * offset not a multiple of 8, an output overlapping its input) silently
+ * runs on cuBLAS. A backend starts with Y5_CONV_IMPL (default CUBLAS). */
+enum { Y5_CUDA_CONV_CUBLAS = 0, Y5_CUDA_CONV_MMA = 1, Y5_CUDA_CONV_AUTO = 2 };
+/* Tests: sets the backend's choice (drops every graph: the choice is baked
+ * into them). The scratch a conv needs depends on it: call before arena()
+ * (the engine: before y5_engine_plan). Not during a capture. */
+void y5_cuda_set_conv_impl(y5_backend *b, int impl);
+int y5_cuda_get_conv_impl(const y5_backend *b);
+/* What conv op `op` runs as with the backend's current choice: "cublas",
+ * "mma 128x128" / "mma 128x64" / "mma 64x64" (v3 and its tile), or
+ * "cublas (fallback)" (the choice was v3, these views rule it out). NULL for
+ * other ops or other backends. The table's op_note entry. */
+const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op);
+
 /* Rounds each value to the nearest half (ties to even) and back, as the
  * backend stores activations: tests use it to give the CPU reference the
  * same inputs. */

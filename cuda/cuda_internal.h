@@ -66,6 +66,8 @@ typedef struct {
     void *scratch;
     size_t scratch_bytes;
     size_t chunk_bytes;   /* cap on one GEMM chunk's scratch */
+    int conv_impl;        /* Y5_CUDA_CONV_*: the convs' implementation (cuda_backend.h) */
+    int mma_state;        /* v3's setup on this device: 0 not tried, 1 done, -1 failed (convs on cuBLAS) */
     float *pred;          /* device FP32 Detect output */
     size_t pred_floats;
     float *pred_h;        /* pinned copy */
@@ -163,6 +165,21 @@ cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int co
  * (cuBLAS wrote it there): bias, activation, residual, rewritten in place. */
 cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const float *bias, int act, float slope,
                                 const __half *res, int ld_res, __half *out, int ld_out);
+/* conv_mma.cu: the lab's v3 implicit-GEMM kernel (cuda/lab/conv_v3.cuh) as a
+ * conv path. cu_conv_pick: the shape-level choice (Y5_CUDA_CONV_MMA or
+ * _CUBLAS) for conv c with an n x ho x wo output under m->conv_impl (the
+ * auto rule lives there); it decides the scratch (cuda_conv_scratch) and is
+ * the same at conv time. cu_conv_mma_ok: the view-level preconditions (1: v3
+ * runs these views). cu_conv_mma_note: "mma " and v3's tile for that output.
+ * cu_conv_mma: one launch on m->stream, no sync, no allocation. */
+int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
+int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res);
+const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
+cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out,
+                        const y5_view *res, int act, float slope);
+/* Sets v3's shared-memory limits on the current device (once per backend,
+ * outside any capture). */
+cudaError_t cu_conv_mma_prepare(void);
 /* kernels_tensor.cu */
 cudaError_t cu_maxpool(const cu_impl *m, const __half *in, int n, int h, int w, int c, int ld_in, __half *out,
                        int ld_out, int k);

@@ -57,6 +57,37 @@ static int time_forwards(y5_engine *e, int resident, int warmup, int iters, doub
 static unsigned char texture(size_t i) { return (unsigned char)((i * 2654435761u >> 7) % 256); }
 
 /* The options that take a value (an unknown one is reported as such). */
+/* The backend's notes on a layer's ops (backend.h op_note: on CUDA, each
+ * conv's implementation): one note when all agree ("mma 128x64"), else each
+ * with its count ("mma 128x64 x2, cublas x1"); "" without notes. */
+static void layer_notes(y5_engine *e, int layer, char *out, size_t cap) {
+    const char *note[8];
+    int cnt[8], nn = 0;
+    const y5_graph *g = &e->g;
+    out[0] = 0;
+    if (!e->be->ops->op_note) return;
+    for (int i = 0; i < g->n_ops && i < e->bplan.n_ops; i++) {
+        if (g->ops[i].layer != layer) continue;
+        const char *s = e->be->ops->op_note(e->be, &e->bplan.ops[i]);
+        if (!s) continue;
+        int j = 0;
+        while (j < nn && strcmp(note[j], s)) j++;
+        if (j == nn) {
+            if (nn == 8) continue;
+            note[nn] = s;
+            cnt[nn++] = 0;
+        }
+        cnt[j]++;
+    }
+    size_t len = 0;
+    for (int j = 0; j < nn && len < cap; j++) {
+        int k = nn == 1 ? snprintf(out + len, cap - len, "%s", note[j])
+                        : snprintf(out + len, cap - len, "%s%s x%d", j ? ", " : "", note[j], cnt[j]);
+        if (k < 0) break;
+        len += (size_t)k;
+    }
+}
+
 static const char *const VALUE_OPTS[] = {"--weights", "--device", "--profile-out", "--imgsz", "--batch", "--iters",
                                          "--warmup", "--threads", "--peak-tflops", "--peak-gbs", NULL};
 
@@ -175,14 +206,17 @@ int y5_cli_bench(int argc, char **argv) {
         }
         FILE *cf = csv ? fopen(csv, "w") : NULL;
         if (csv && !cf) fprintf(stderr, "yolov5c bench: %s: cannot write\n", csv);
-        if (cf) fprintf(cf, "layer,type,out_shape,gflop,ms,gflops,gbs,pct%s\n", roof ? ",gbytes,roof_ms,roof_pct,bound" : "");
+        const int notes = e->be->ops->op_note != NULL; /* CUDA: each conv's implementation */
+        if (cf)
+            fprintf(cf, "layer,type,out_shape,gflop,ms,gflops,gbs,pct%s%s\n", roof ? ",gbytes,roof_ms,roof_pct,bound" : "",
+                    notes ? ",impl" : "");
         printf("\nper-layer profile (min of %d timed forwards, ops run one by one)\n", reps);
         if (roof)
             printf("roofline: %.1f TFLOP/s, %.0f GB/s (given); roof ms = max(GFLOP / TFLOP/s, GB / GB/s), roof %% = "
                    "roof ms / ms\n", peak_tf, peak_gbs);
         printf("%3s %-9s %-18s %8s %9s %9s %8s %6s", "i", "type", "output NxHxWxC", "GFLOP", "ms", "GFLOP/s", "GB/s", "%");
-        if (roof) printf(" %8s %6s %s", "roof ms", "roof%", "bound");
-        printf("\n");
+        if (roof) printf(" %8s %6s %-7s", "roof ms", "roof%", "bound");
+        printf("%s\n", notes ? "  conv impl" : "");
         double roof_tot = 0;
         for (int l = 0; l < nl; l++) {
             const y5_slice *s = &g->layer_out[l];
@@ -205,11 +239,13 @@ int y5_cli_bench(int argc, char **argv) {
                 const double rms = t_f > t_b ? t_f : t_b, pct = lms[l] > 0 ? 100 * rms / lms[l] : 0;
                 const char *bound = rms <= 0 ? "-" : t_f > t_b ? "compute" : "memory"; /* "-": a view, no work */
                 roof_tot += rms;
-                printf(" %8.3f %6.1f %s", rms, pct, bound);
+                printf(" %8.3f %6.1f %-7s", rms, pct, bound);
                 if (cf) fprintf(cf, ",%.6f,%.5f,%.2f,%s", lby[l] / 1e9, rms, pct, bound);
             }
-            printf("\n");
-            if (cf) fprintf(cf, "\n");
+            char note[160];
+            layer_notes(e, l, note, sizeof note);
+            printf("%s%s\n", note[0] ? "  " : "", note);
+            if (cf) fprintf(cf, "%s%s%s\n", notes ? ",\"" : "", note, notes ? "\"" : "");
         }
         printf("total of layers: %.2f ms (whole forward, median: %.2f ms)\n", tot, med);
         if (roof)

@@ -9,6 +9,12 @@
  *   Y5_WINOGRAD=0|1|2|4         stride-1 3x3 CPU convs: off / per-layer auto /
  *                               F(2x2,3x3) / F(4x4,3x3) (default: auto with AVX-512, else off)
  *   Y5_NO_CUDA_GRAPH=1          CUDA: run the ops eagerly instead of replaying a captured graph
+ *   Y5_CONV_IMPL=cublas|mma|auto  CUDA convs: im2col + cuBLAS GEMM + epilogue (default: the reference
+ *                               and fallback) / the lab's v3 implicit-GEMM tensor-core kernel for every
+ *                               conv it supports / v3 where it beat cuBLAS on the H200 at batch 32
+ *                               (cuda/conv_mma.cu states the rule); convs v3 cannot run (cin or the
+ *                               input's channel stride not a multiple of 8, e.g. the RGB stem) stay on
+ *                               cuBLAS. Another value: cuBLAS, with a warning when a backend is created
  *   Y5_CPU_NMS=1                CUDA: download the predictions and run NMS on the host
  *   Y5_CPU_LETTERBOX=1          CUDA: letterbox on the host and upload FP32
  *   Y5_PIPE_LETTERBOX=engine    detect pipeline: letterbox on the engine thread, not the decode workers
@@ -21,6 +27,7 @@ typedef struct {
     int isa;                 /* Y5_ISA: 0 scalar, 1 avx2 / neon, 2 avx512; -1 unset */
     int winograd;            /* Y5_WINOGRAD; -1 unset */
     int no_cuda_graph;       /* Y5_NO_CUDA_GRAPH set and not "0" */
+    int conv_impl;           /* Y5_CONV_IMPL: 0 cublas, 1 mma, 2 auto (Y5_CUDA_CONV_*); -1 unset, -2 unknown */
     int cpu_nms;             /* Y5_CPU_NMS set and not "0" */
     int cpu_letterbox;       /* Y5_CPU_LETTERBOX set and not "0" */
     int pipe_letterbox_engine; /* Y5_PIPE_LETTERBOX=engine */

@@ -157,6 +157,12 @@ typedef struct {
     int (*nms)(y5_backend *b, int image, int rows, int no, const y5_nms_opts *o, y5_det *out, int max_out,
                char *err, size_t errlen);
 
+    /* Optional, NULL = nothing to say: a few words on how the backend runs
+     * op with its current settings, for the profiler's table (CUDA convs:
+     * "cublas", "mma 128x64"); NULL for an op it has no note on. A static
+     * string. */
+    const char *(*op_note)(y5_backend *b, const y5_backend_op *op);
+
     /* One line naming the hardware: "cpu (16 threads)", "NVIDIA H200 (sm_90, 139 GiB)". */
     const char *(*describe)(const y5_backend *b);
     int (*sync)(y5_backend *b, char *err, size_t errlen);

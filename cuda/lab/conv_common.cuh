@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "core/base/act.h"
 #include "cuda/lab/conv_tile.h"
 
 struct y5l_args {
@@ -17,7 +18,8 @@ struct y5l_args {
     const float *bias;  // cout
     const __half *res;  // residual slice (ld_res), added after the activation; NULL: none
     __half *out;        // output slice (ld_out)
-    int act;            // 1: SiLU, 0: none
+    int act;            // y5_act_kind (core/base/act.h): 0 none, 1 SiLU, 2 ReLU, 3 LeakyReLU, 4 Hardswish
+    float slope;        // LeakyReLU's negative slope
     int pairs;          // half2 stores allowed: ld_out (and ld_res) even, out/res 4-byte aligned
 };
 
@@ -54,7 +56,17 @@ template <int N> __device__ __forceinline__ void y5l_cp_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
-__device__ __forceinline__ float y5l_act(int act, float v) { return act ? v / (1.0f + expf(-v)) : v; }
+// The activations as the backend's cuBLAS-path epilogue (cuda/kernels_conv.cu)
+// and the CPU's y5_act_ref compute them, the same float expressions.
+__device__ __forceinline__ float y5l_act(int act, float slope, float v) {
+    switch (act) {
+    case Y5_ACT_SILU: return v / (1.0f + expf(-v));
+    case Y5_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case Y5_ACT_LEAKY: return v > 0.0f ? v : v * slope;
+    case Y5_ACT_HARDSWISH: return v * fminf(fmaxf(v + 3.0f, 0.0f), 6.0f) / 6.0f;
+    default: return v;
+    }
+}
 
 // The fused epilogue: accumulators + bias, activation, + residual, rounded to
 // half and stored into the output slice. Element (m, co) of acc[mi][ni][i]
@@ -76,8 +88,8 @@ __device__ __forceinline__ void y5l_epilogue(const y5l_args &a, float (&acc)[FM]
                 const int co = y5l_out_co(BN, WN, by, warp, ni, lane, i);
                 if (m >= M || co >= cout) continue;
                 const bool two = co + 1 < cout;
-                float v0 = y5l_act(a.act, acc[mi][ni][i] + a.bias[co]);
-                float v1 = two ? y5l_act(a.act, acc[mi][ni][i + 1] + a.bias[co + 1]) : 0.0f;
+                float v0 = y5l_act(a.act, a.slope, acc[mi][ni][i] + a.bias[co]);
+                float v1 = two ? y5l_act(a.act, a.slope, acc[mi][ni][i + 1] + a.bias[co + 1]) : 0.0f;
                 if (a.res) {
                     const __half *r = a.res + m * a.c.ld_res + co;
                     v0 += __half2float(r[0]);

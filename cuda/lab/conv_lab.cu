@@ -42,6 +42,7 @@
 
 #include "cuda/lab/conv_v1.cuh"
 #include "cuda/lab/conv_v2.cuh"
+#include "cuda/lab/conv_v3.cuh"
 #include "cuda/lab/yolo_convs.h"
 
 static void ck_(cudaError_t e, const char *what, int line) {
@@ -173,20 +174,11 @@ static void v2_attr() {
 
 static int g_sms = 132;
 
-// v3: tile shape per layer. BN 64 where it wastes fewer channel columns than
-// 128 (cout 48, 96, 192, 255...), 64x64 blocks (128 threads) when 128-row
-// blocks would not give every SM two blocks; three stages.
-static const char *v3_tile(const y5l_conv &c) {
-    const int w128 = (c.cout + 127) / 128 * 128 - c.cout, w64 = (c.cout + 63) / 64 * 64 - c.cout;
-    if (y5l_grid_m(&c, 128) * y5l_grid_n(&c, w64 < w128 ? 64 : 128) < 2LL * g_sms) return "64x64";
-    return w64 < w128 ? "128x64" : "128x128";
-}
-static cudaError_t launch_v3(const y5l_args &a, cudaStream_t st) {
-    const char *t = v3_tile(a.c);
-    if (!strcmp(t, "64x64")) return launch_v2<64, 64, 2, 2, 3>(a, st);
-    if (!strcmp(t, "128x64")) return launch_v2<128, 64, 4, 2, 3>(a, st);
-    return launch_v2<128, 128, 2, 4, 3>(a, st);
-}
+// v3: the v2 template with 3 stages and a tile per layer, launched as the
+// backend launches it (conv_v3.cuh: the tile rule, the launch, the
+// shared-memory attributes).
+static cudaError_t launch_v3(const y5l_args &a, cudaStream_t st) { return y5l_v3_launch(a, g_sms, st); }
+static const char *v3_tile(const y5l_conv &c) { return y5l_v3_tile_name(y5l_v3_tile(&c, g_sms)); }
 
 struct lab_version {
     int id;
@@ -323,7 +315,8 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
     a.w = w;
     a.bias = bias;
     a.res = res ? res + out_c0 : nullptr;
-    a.act = L.act;
+    a.act = L.act; // 0 none, 1 SiLU (y5_act_kind)
+    a.slope = 0.0f;
     a.pairs = c.ld_out % 2 == 0 && out_c0 % 2 == 0;
 
     // the cuBLAS path (the backend's): into ref
@@ -555,9 +548,7 @@ int main(int argc, char **argv) {
            prop.minor, g_sms, net, !strcmp(net, "odd") ? 0 : batch, o.seed, o.reps);
     for (int v : o.versions) printf("  %s\n", VERSIONS[v - 1].desc);
     v2_attr<128, 128, 2, 4, 2>();
-    v2_attr<128, 128, 2, 4, 3>();
-    v2_attr<128, 64, 4, 2, 3>();
-    v2_attr<64, 64, 2, 2, 3>();
+    CK(y5l_v3_prepare());
     cudaStream_t st;
     CK(cudaStreamCreate(&st));
     cublasHandle_t blas;
