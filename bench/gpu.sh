@@ -95,12 +95,54 @@ for B in $BATCHES; do
         echo "| $B | failed: $(tail -1 "$OUT/yolov5c_b$B.log" | cut -c1-100) | | | | | |" >>"$MD"
     fi
 done
+# the conv paths (cuda/README.md): Y5_CONV_IMPL (cublas default, the lab's
+# v3 kernel as mma, or auto's per-layer rule) x Y5_CUBLAS_OUT (f32 default,
+# f16: the GEMM writes half into the output slice), batch 1 and 32
+{
+    echo
+    echo "### conv paths (Y5_CONV_IMPL x Y5_CUBLAS_OUT; the first is the default)"
+    echo
+    echo "| Y5_CONV_IMPL | Y5_CUBLAS_OUT | batch | median ms | images/s | TFLOP/s | of peak |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+} >>"$MD"
+BEST_VAR=""
+BEST_IPS=0
+for V in cublas:f32 cublas:f16 auto:f32 auto:f16 mma:f32 mma:f16; do
+    impl=${V%%:*}
+    cout=${V#*:}
+    for B in 1 32; do
+        log="$OUT/paths_${impl}_${cout}_b$B.log"
+        Y5_CONV_IMPL=$impl Y5_CUBLAS_OUT=$cout build/yolov5c bench --weights "$W" --device cuda --imgsz 640 \
+            --batch "$B" --iters "$ITERS" --warmup 5 >"$log" 2>&1
+        row=$(awk '/median ms/ { getline; print; exit }' "$log")
+        set -- $row
+        if [ $# -ge 5 ]; then
+            tf=$(awk -v g="$GF" -v b="$B" -v ms="$2" 'BEGIN { printf "%.1f", g * b / ms }')
+            echo "| $impl | $cout | $B | $2 | $5 | $tf | $(pct "$tf") |" >>"$MD"
+            if [ "$B" = 32 ] && awk -v a="$5" -v b="$BEST_IPS" 'BEGIN { exit !(a > b) }'; then
+                BEST_IPS=$5
+                BEST_VAR="Y5_CONV_IMPL=$impl Y5_CUBLAS_OUT=$cout"
+            fi
+        else
+            echo "| $impl | $cout | $B | failed: $(tail -1 "$log" | cut -c1-100) | | | |" >>"$MD"
+        fi
+    done
+done
+[ -n "$BEST_VAR" ] && echo "
+Fastest at batch 32: \`$BEST_VAR\` ($BEST_IPS images/s)." >>"$MD"
+
 ROOF=""
 [ -n "$PEAK" ] && [ -n "$BW" ] && ROOF="--peak-tflops $PEAK --peak-gbs $BW"
 # shellcheck disable=SC2086 # ROOF is two options or none
 build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 5 --profile $ROOF \
     --profile-out "$OUT/profile_b32.csv" >"$OUT/profile_b32.log" 2>&1
 { echo; echo "### per-layer profile, batch 32 (ops run one by one)"; echo; echo '```'; sed -n '/per-layer profile/,$p' "$OUT/profile_b32.log"; echo '```'; } >>"$MD"
+if [ -n "$BEST_VAR" ] && [ "$BEST_VAR" != "Y5_CONV_IMPL=cublas Y5_CUBLAS_OUT=f32" ]; then
+    # shellcheck disable=SC2086 # BEST_VAR is two assignments, ROOF two options or none
+    env $BEST_VAR build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 5 --profile $ROOF \
+        --profile-out "$OUT/profile_b32_best.csv" >"$OUT/profile_b32_best.log" 2>&1
+    { echo; echo "### per-layer profile, batch 32, \`$BEST_VAR\`"; echo; echo '```'; sed -n '/per-layer profile/,$p' "$OUT/profile_b32_best.log"; echo '```'; } >>"$MD"
+fi
 
 {
     echo

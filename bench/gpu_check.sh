@@ -25,10 +25,11 @@
 # carry are listed as "not in this part", never counted as passes.
 #
 # Output in $OUT (at most 8 files): summary.md (written last and printed),
-# logs.tgz (every log), for part b gpu.md, profile_b32.csv, conv_lab.md and
+# logs.tgz (every log), for part b gpu.md, profile_b32.csv (and
+# profile_b32_best.csv when a non-default conv path was fastest), conv_lab.md and
 # yolov5m_b32.csv (the lab's rows), for part c
 # pipeline_gpu.md and pipeline_gpu_stats.json.
-# The whole run keeps inside $BUDGET_S seconds (defaults: a 240, b 200 = benchmarks, then the lab, c 450):
+# The whole run keeps inside $BUDGET_S seconds (defaults: a 240, b 240 = benchmarks, then the lab, c 450):
 # steps that would not fit are recorded as skipped for time.
 #
 # One 15-minute lease holds all three, back to back on one warm machine (a
@@ -51,7 +52,7 @@ cd "$(dirname "$0")/.."
 PART=${1:-}
 case "$PART" in a|b|c) ;; *) echo "usage: bench/gpu_check.sh a|b|c" >&2; exit 2 ;; esac
 T0=$(date +%s)
-case $PART in a) BUDGET=${BUDGET_S:-240} ;; b) BUDGET=${BUDGET_S:-200} ;; *) BUDGET=${BUDGET_S:-450} ;; esac
+case $PART in a) BUDGET=${BUDGET_S:-240} ;; b) BUDGET=${BUDGET_S:-240} ;; *) BUDGET=${BUDGET_S:-450} ;; esac
 OUT=${OUT:-/tmp/y5gpu_out}
 STAGE=${STAGE:-gpu_stage}
 SHARED=$PWD/$STAGE/shared
@@ -267,7 +268,7 @@ if [ "$PART" = b ]; then
         row "bench/gpu.sh (yolov5m-synth 640, FP16)" "$(verdict $RC)" "$SECS" "tables in gpu.md"
         [ "$RC" -eq 0 ] || fail
         cp "$LOGS/bench/gpu.md" "$OUT/" 2>/dev/null
-        cp "$LOGS/bench/profile_b32.csv" "$OUT/" 2>/dev/null
+        cp "$LOGS/bench/profile_b32.csv" "$LOGS/bench/profile_b32_best.csv" "$OUT/" 2>/dev/null
     else
         row "bench/gpu.sh" "skipped for time" 0 "$l s left"
         fail

@@ -284,6 +284,12 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
     __half *dst = m->arena + out->off;
     const __half *rsrc = res ? m->arena + res->off : NULL;
     const float one = 1.0f, zero = 0.0f;
+    /* Y5_CUBLAS_OUT=f16: the GEMM's half result goes straight into the
+     * output slice (ldc = its row stride) and the epilogue rewrites it in
+     * place; only where the GEMM cannot overwrite what it or the epilogue
+     * still reads (the input of a direct 1x1, the residual). The scratch
+     * stays planned for the f32 form, which any conv may fall back to. */
+    const int half_out = m->cublas_half && cu_views_disjoint(in, out) && (!res || cu_views_disjoint(res, out));
     for (long long m0 = 0; m0 < M; m0 += rows) {
         long long mc = M - m0 < rows ? M - m0 : rows;
         const __half *B;
@@ -297,6 +303,15 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
                 return;
             B = col;
             ldb = c->ldw;
+        }
+        if (half_out) {
+            if (CU_CKB(m, cublasGemmEx(m->blas, CUBLAS_OP_T, CUBLAS_OP_N, c->cout, (int)mc, c->K, &one, c->w,
+                                       CUDA_R_16F, c->ldw, B, CUDA_R_16F, ldb, &zero, dst + m0 * out->ld, CUDA_R_16F,
+                                       out->ld, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)) ||
+                CU_CK(m, cu_epilogue_inplace(m, mc, c->cout, c->bias, act, slope, rsrc ? rsrc + m0 * res->ld : NULL,
+                                             res ? res->ld : 0, dst + m0 * out->ld, out->ld)))
+                return;
+            continue;
         }
         if (CU_CKB(m, cublasGemmEx(m->blas, CUBLAS_OP_T, CUBLAS_OP_N, c->cout, (int)mc, c->K, &one, c->w,
                                    CUDA_R_16F, c->ldw, B, CUDA_R_16F, ldb, &zero, acc, CUDA_R_32F, c->cout,
@@ -315,8 +330,10 @@ extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
     const cu_conv *c = (const cu_conv *)op->conv;
     const y5_view *in = &op->in[0];
     const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
-    if (cu_conv_pick(m, c, in->n, ho, wo) != Y5_CUDA_CONV_MMA) return "cublas";
-    if (!cu_conv_mma_ok(m, c, in, &op->out, op->has_res ? &op->res : NULL)) return "cublas (fallback)";
+    const y5_view *res = op->has_res ? &op->res : NULL;
+    const int half = m->cublas_half && cu_views_disjoint(in, &op->out) && (!res || cu_views_disjoint(res, &op->out));
+    if (cu_conv_pick(m, c, in->n, ho, wo) != Y5_CUDA_CONV_MMA) return half ? "cublas f16" : "cublas";
+    if (!cu_conv_mma_ok(m, c, in, &op->out, res)) return half ? "cublas f16 (fallback)" : "cublas (fallback)";
     return cu_conv_mma_note(m, c, in->n, ho, wo);
 }
 
@@ -342,6 +359,14 @@ extern "C" void y5_cuda_set_conv_impl(y5_backend *b, int impl) {
     graphs_drop_all(m); /* the choice is baked into a graph */
     m->conv_impl = impl;
     if (impl != Y5_CUDA_CONV_CUBLAS && cu_use_device(m) == 0) mma_setup(m);
+}
+
+extern "C" void y5_cuda_set_cublas_half(y5_backend *b, int on) {
+    if (!y5_cuda_is(b)) return;
+    cu_impl *m = cu_of(b);
+    if (m->capturing || !!on == m->cublas_half) return;
+    graphs_drop_all(m); /* the choice is baked into a graph */
+    m->cublas_half = !!on;
 }
 
 extern "C" int y5_cuda_get_conv_impl(const y5_backend *b) {
@@ -938,6 +963,9 @@ extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errl
         if (env == -2) fprintf(stderr, "yolov5c: warning: Y5_CONV_IMPL: expected cublas, mma or auto; using cublas\n");
         m->conv_impl = env >= 0 ? env : Y5_CUDA_CONV_CUBLAS;
         if (m->conv_impl != Y5_CUDA_CONV_CUBLAS) mma_setup(m);
+        const int out = y5_debug_env()->cublas_out;
+        if (out == -2) fprintf(stderr, "yolov5c: warning: Y5_CUBLAS_OUT: expected f32 or f16; using f32\n");
+        m->cublas_half = out == 1;
     }
     return b;
 fail:

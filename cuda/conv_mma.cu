@@ -99,7 +99,7 @@ static void view_span(const y5_view *v, size_t *first, size_t *last) {
 
 /* 1 when no element of a is an element of b. Two slices of one buffer (the
  * same ld) are disjoint when their channel ranges are, whatever their rows. */
-static int views_disjoint(const y5_view *a, const y5_view *b) {
+int cu_views_disjoint(const y5_view *a, const y5_view *b) {
     size_t a0, a1, b0, b1;
     view_span(a, &a0, &a1);
     view_span(b, &b0, &b1);
@@ -120,7 +120,7 @@ int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const 
     if (out->n != in->n || out->h != a.c.ho || out->w != a.c.wo) return 0;
     /* blocks store their outputs while other blocks still gather inputs; the
      * cuBLAS path reads the whole input before its epilogue writes */
-    return views_disjoint(in, out);
+    return cu_views_disjoint(in, out);
 }
 
 const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {

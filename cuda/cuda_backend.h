@@ -116,6 +116,9 @@ enum { Y5_CUDA_CONV_CUBLAS = 0, Y5_CUDA_CONV_MMA = 1, Y5_CUDA_CONV_AUTO = 2 };
  * (the engine: before y5_engine_plan). Not during a capture. */
 void y5_cuda_set_conv_impl(y5_backend *b, int impl);
 int y5_cuda_get_conv_impl(const y5_backend *b);
+/* Y5_CUBLAS_OUT for this backend (tests): 1 f16 (GEMM writes half into the
+ * output slice, epilogue in place), 0 f32 (FP32 scratch); drops its graphs. */
+void y5_cuda_set_cublas_half(y5_backend *b, int on);
 /* What conv op `op` runs as with the backend's current choice: "cublas",
  * "mma 128x128" / "mma 128x64" / "mma 64x64" (v3 and its tile), or
  * "cublas (fallback)" (the choice was v3, these views rule it out). NULL for

@@ -68,6 +68,7 @@ typedef struct {
     size_t chunk_bytes;   /* cap on one GEMM chunk's scratch */
     int conv_impl;        /* Y5_CUDA_CONV_*: the convs' implementation (cuda_backend.h) */
     int mma_state;        /* v3's setup on this device: 0 not tried, 1 done, -1 failed (convs on cuBLAS) */
+    int cublas_half;      /* Y5_CUBLAS_OUT=f16: cuBLAS convs write half into the output slice (cuda_conv) */
     float *pred;          /* device FP32 Detect output */
     size_t pred_floats;
     float *pred_h;        /* pinned copy */
@@ -173,6 +174,8 @@ cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const 
  * runs these views). cu_conv_mma_note: "mma " and v3's tile for that output.
  * cu_conv_mma: one launch on m->stream, no sync, no allocation. */
 int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
+/* 1 when no element of view a is an element of view b (conv_mma.cu) */
+int cu_views_disjoint(const y5_view *a, const y5_view *b);
 int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res);
 const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out,

@@ -24,6 +24,8 @@ static void read_env(void) {
     if ((v = var("Y5_ISA"))) g_env.isa = !strcmp(v, "scalar") ? 0 : !strcmp(v, "avx2") || !strcmp(v, "neon") ? 1 : 2;
     g_env.winograd = (v = var("Y5_WINOGRAD")) ? atoi(v) : -1;
     g_env.no_cuda_graph = flag("Y5_NO_CUDA_GRAPH");
+    g_env.cublas_out = -1;
+    if ((v = var("Y5_CUBLAS_OUT"))) g_env.cublas_out = !strcmp(v, "f32") ? 0 : !strcmp(v, "f16") ? 1 : -2;
     g_env.conv_impl = -1;
     if ((v = var("Y5_CONV_IMPL")))
         g_env.conv_impl = !strcmp(v, "cublas") ? 0 : !strcmp(v, "mma") ? 1 : !strcmp(v, "auto") ? 2 : -2;

@@ -15,6 +15,13 @@
  *                               (cuda/conv_mma.cu states the rule); convs v3 cannot run (cin or the
  *                               input's channel stride not a multiple of 8, e.g. the RGB stem) stay on
  *                               cuBLAS. Another value: cuBLAS, with a warning when a backend is created
+ *   Y5_CUBLAS_OUT=f32|f16       CUDA convs on cuBLAS: the GEMM writes FP32 into a scratch and the epilogue
+ *                               adds bias etc. and stores half (f32, default: the path that ran on the H200) /
+ *                               the GEMM writes half straight into the output slice and the epilogue
+ *                               rewrites it in place (f16: 6 bytes per output moved instead of 10; the
+ *                               GEMM result is rounded to half before the bias, as PyTorch's FP16 conv +
+ *                               bias does). f16 applies where the output is disjoint from the input and the
+ *                               residual; elsewhere f32. Another value: f32, with a warning
  *   Y5_CPU_NMS=1                CUDA: download the predictions and run NMS on the host
  *   Y5_CPU_LETTERBOX=1          CUDA: letterbox on the host and upload FP32
  *   Y5_PIPE_LETTERBOX=engine    detect pipeline: letterbox on the engine thread, not the decode workers
@@ -28,6 +35,7 @@ typedef struct {
     int winograd;            /* Y5_WINOGRAD; -1 unset */
     int no_cuda_graph;       /* Y5_NO_CUDA_GRAPH set and not "0" */
     int conv_impl;           /* Y5_CONV_IMPL: 0 cublas, 1 mma, 2 auto (Y5_CUDA_CONV_*); -1 unset, -2 unknown */
+    int cublas_out;          /* Y5_CUBLAS_OUT: 0 f32, 1 f16; -1 unset, -2 unknown */
     int cpu_nms;             /* Y5_CPU_NMS set and not "0" */
     int cpu_letterbox;       /* Y5_CPU_LETTERBOX set and not "0" */
     int pipe_letterbox_engine; /* Y5_PIPE_LETTERBOX=engine */

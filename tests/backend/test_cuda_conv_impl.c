@@ -8,9 +8,11 @@
  *   gpu_conv_mma_vs_cublas     every kind of conv yolov5m has, and the shapes
  *                              and views where mma must fall back to cuBLAS,
  *                              through the backend's conv entry under both
- *                              choices on the same fresh inputs
+ *                              choices on the same fresh inputs; and the
+ *                              cuBLAS path's two output forms (Y5_CUBLAS_OUT
+ *                              f32 / f16) against each other and the CPU
  *   gpu_conv_impl_auto_rule    Y5_CONV_IMPL=auto's rule, per conv (op_note)
- *   gpu_net_yolov5n_bus_640_mma / _auto
+ *   gpu_net_yolov5n_bus_640_mma / _auto / _cublas_f16
  *                              the whole network with the choice forced,
  *                              against the golden pred and detections and
  *                              against the cuBLAS forward; eager, captured
@@ -76,6 +78,13 @@ typedef struct {
  * test_cuda.c's gpu_conv_vs_cpu's: 2e-3 |cpu| + 2e-3. */
 #define TOL_REL 0x1p-9
 #define TOL_ABS 2e-4
+/* Y5_CUBLAS_OUT=f16 against the f32 form: the GEMM result is rounded to
+ * half (2^-11 |acc|) before bias, activation (slope <= 1.5: Hardswish) and
+ * residual, so the two differ by up to 1.5 * 2^-11 |acc| plus the two final
+ * roundings (2^-10 |v|); |acc| stays under 4 with these value ranges: 2^-9
+ * |v| + 4e-3. Both are also held to the CPU's 2e-3 |cpu| + 2e-3. */
+#define TOL16_REL 0x1p-9
+#define TOL16_ABS 4e-3
 
 typedef struct {
     float *wt, *bias, *in, *res; /* dense: cout*K, cout, pin*cin, pout*cout (half-rounded) */
@@ -85,7 +94,8 @@ typedef struct {
  * slice densely (pout x cout, malloc'd) or NULL after a failed check. The
  * first run of a backend plans exactly the scratch its choice reports
  * (buffers only grow), so a fallback must fit what mma reported. */
-static float *run_gpu(y5_backend *g, void *gc, const ccase *cc, const case_data *d, int impl, const char *tag) {
+static float *run_gpu(y5_backend *g, void *gc, const ccase *cc, const case_data *d, int impl, int half,
+                      const char *tag) {
     const int n = cc->n, cin = cc->cin, cout = cc->cout;
     const int ho = (cc->h + 2 * cc->p - cc->k) / cc->s + 1, wo = (cc->w + 2 * cc->p - cc->k) / cc->s + 1;
     const size_t pin = (size_t)n * cc->h * cc->w, pout = (size_t)n * ho * wo;
@@ -102,6 +112,7 @@ static float *run_gpu(y5_backend *g, void *gc, const ccase *cc, const case_data 
         goto done;
     }
     y5_cuda_set_conv_impl(g, impl);
+    y5_cuda_set_cublas_half(g, half);
     y5_cuda_set_chunk_bytes(g, cc->chunk);
     /* images: input slice values, NaN around them (a read outside the slice
      * poisons the output); output slice NaN (an unwritten element stays NaN),
@@ -150,7 +161,12 @@ static float *run_gpu(y5_backend *g, void *gc, const ccase *cc, const case_data 
     if (note && impl == Y5_CUDA_CONV_MMA)
         T_CHECK(cc->mma ? !strncmp(note, "mma", 3) : !strncmp(note, "cublas", 6),
                 "%s: under mma it runs as \"%s\", expected %s", cc->what, note, cc->mma ? "mma" : "the cuBLAS fallback");
-    if (note && impl == Y5_CUDA_CONV_CUBLAS) T_CHECK(!strcmp(note, "cublas"), "%s: under cublas: \"%s\"", cc->what, note);
+    if (note && impl == Y5_CUDA_CONV_CUBLAS) {
+        /* f16 out unless the output overlaps the input (same buffer, channel ranges meet) */
+        const int overlap = cc->out_in_input && cc->out_c0 < cc->in_c0 + cin && cc->in_c0 < cc->out_c0 + cout;
+        const char *want = half && !overlap ? "cublas f16" : "cublas";
+        T_CHECK(!strcmp(note, want), "%s: under %s: \"%s\", expected \"%s\"", cc->what, tag, note, want);
+    }
     y5_backend_run_op(g, &op); /* the conv entry, as compute runs it */
     if (g->ops->sync(g, err, sizeof err) || y5_cuda_arena_read(g, out_base, got, nout, err, sizeof err)) {
         T_CHECK(0, "%s [%s]: %s", cc->what, tag, err);
@@ -176,6 +192,7 @@ static float *run_gpu(y5_backend *g, void *gc, const ccase *cc, const case_data 
     }
 done:
     y5_cuda_set_chunk_bytes(g, 0);
+    y5_cuda_set_cublas_half(g, 0);
     free(img_in);
     free(img_out);
     free(img_res);
@@ -240,7 +257,7 @@ static void run_case(y5_backend *cpu, const ccase *cc) {
     d.bias = malloc((size_t)cc->cout * sizeof(float));
     d.in = malloc(pin * cc->cin * sizeof(float));
     d.res = malloc(pout * cc->cout * sizeof(float));
-    float *a = NULL, *b = NULL, *r = NULL;
+    float *a = NULL, *b = NULL, *h = NULL, *r = NULL;
     y5_backend *g = NULL;
     void *gc = NULL;
     if (!d.wt || !d.bias || !d.in || !d.res) {
@@ -270,15 +287,19 @@ static void run_case(y5_backend *cpu, const ccase *cc) {
         goto done;
     }
     /* mma first: the fresh backend's scratch is then exactly what mma reported */
-    a = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_MMA, "mma");
-    b = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_CUBLAS, "cublas");
+    a = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_MMA, 0, "mma");
+    b = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_CUBLAS, 0, "cublas");
+    h = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_CUBLAS, 1, "cublas f16");
     r = run_cpu(cpu, cc, &d);
-    if (a && b && r) {
-        double w_ab, w_ar, w_br;
+    if (a && b && h && r) {
+        double w_ab, w_ar, w_br, w_hb, w_hr;
         compare(cc->what, "mma vs cublas", a, b, pout, cc->cout, TOL_REL, TOL_ABS, &w_ab);
         compare(cc->what, "mma vs cpu", a, r, pout, cc->cout, 2e-3, 2e-3, &w_ar);
         compare(cc->what, "cublas vs cpu", b, r, pout, cc->cout, 2e-3, 2e-3, &w_br);
-        printf("    %s: max |mma - cublas| %.3g, |mma - cpu| %.3g, |cublas - cpu| %.3g\n", cc->what, w_ab, w_ar, w_br);
+        compare(cc->what, "cublas f16 vs cublas", h, b, pout, cc->cout, TOL16_REL, TOL16_ABS, &w_hb);
+        compare(cc->what, "cublas f16 vs cpu", h, r, pout, cc->cout, 2e-3, 2e-3, &w_hr);
+        printf("    %s: max |mma - cublas| %.3g, |mma - cpu| %.3g, |cublas - cpu| %.3g, |cublas f16 - cublas| %.3g, "
+               "|cublas f16 - cpu| %.3g\n", cc->what, w_ab, w_ar, w_br, w_hb, w_hr);
     }
 done:
     if (gc) g->ops->conv_destroy(g, gc);
@@ -289,6 +310,7 @@ done:
     free(d.res);
     free(a);
     free(b);
+    free(h);
     free(r);
 }
 
@@ -425,11 +447,13 @@ static int unmatched(const y5_det *a, int na, const y5_det *b, int nb, float min
 
 /* One engine on cuda:0 with the conv choice forced before planning (the
  * scratch depends on it), the golden bus input in place, one forward. */
-static y5_engine *net_forward(const char *w, int impl, const unsigned char *u8, size_t len, char *err, size_t errlen) {
+static y5_engine *net_forward(const char *w, int impl, int half, const unsigned char *u8, size_t len, char *err,
+                              size_t errlen) {
     y5_engine_opts eo = {"cuda:0", 0};
     y5_engine *e = y5_engine_open(w, &eo, err, errlen);
     if (!e) return NULL;
     y5_cuda_set_conv_impl(e->be, impl);
+    y5_cuda_set_cublas_half(e->be, half);
     float *in = NULL;
     if (y5_engine_plan(e, 1, 640, 480, err, errlen) || !(in = y5_engine_input(e))) {
         if (!in && !err[0]) snprintf(err, errlen, "no input");
@@ -451,7 +475,7 @@ static y5_engine *net_forward(const char *w, int impl, const unsigned char *u8, 
  * (mma) or the auto rule's choice. Also against the cuBLAS forward of the
  * same input (reported; the same tolerances), and the plan's eager, captured
  * and replayed forwards must agree to the bit. */
-static void run_net(int impl) {
+static void run_net(int impl, int half) {
     char err[1024] = "";
     const char *w = t_model_y5w("yolov5n");
     T_REQUIRE(w, "conversion of yolov5n failed");
@@ -464,25 +488,29 @@ static void run_net(int impl) {
         T_CHECK(0, "golden input or pred missing (%zu bytes)", u8 ? len : 0);
         goto done;
     }
-    e = net_forward(w, impl, u8, len, err, sizeof err);
+    e = net_forward(w, impl, half, u8, len, err, sizeof err);
     if (!e) {
-        T_CHECK(0, "forward (%s): %s", impl == Y5_CUDA_CONV_MMA ? "mma" : "auto", err);
+        T_CHECK(0, "forward (%s%s): %s", impl == Y5_CUDA_CONV_MMA ? "mma" : impl == Y5_CUDA_CONV_AUTO ? "auto" : "cublas",
+                half ? ", f16 out" : "", err);
         goto done;
     }
     T_CHECK(y5_cuda_is(e->be) && y5_cuda_get_conv_impl(e->be) == impl, "engine did not get the CUDA backend with the choice");
-    int n_mma = 0, n_conv = 0;
+    int n_mma = 0, n_conv = 0, n_f16 = 0;
     for (int i = 0; i < e->bplan.n_ops; i++) {
         const char *note = y5_cuda_op_note(e->be, &e->bplan.ops[i]);
         if (!note) continue;
         n_conv++;
         n_mma += !strncmp(note, "mma", 3);
+        n_f16 += !strncmp(note, "cublas f16", 10);
         T_CHECK(strcmp(note, "cublas (fallback)"), "op %d: the engine's views ruled v3 out", i);
     }
-    printf("    %d of %d convs on mma\n", n_mma, n_conv);
+    printf("    %d of %d convs on mma, %d on cuBLAS with f16 out\n", n_mma, n_conv, n_f16);
     /* yolov5n: every conv but the RGB stem has cin % 8 == 0; auto at batch 1
      * takes only the three Detect heads (cout 255) */
     if (impl == Y5_CUDA_CONV_MMA) T_CHECK(n_mma == n_conv - 1, "%d of %d convs on mma, expected all but the stem", n_mma, n_conv);
-    else T_CHECK(n_mma == 3, "auto: %d convs on mma, expected the 3 Detect heads", n_mma);
+    else if (impl == Y5_CUDA_CONV_AUTO) T_CHECK(n_mma == 3, "auto: %d convs on mma, expected the 3 Detect heads", n_mma);
+    /* f16 out: every conv but those whose output overlaps their input or residual */
+    else T_CHECK(n_mma == 0 && (half ? n_f16 > 0 : n_f16 == 0), "cublas: %d on mma, %d with f16 out", n_mma, n_f16);
 
     int rows = 0, no = 0;
     const float *pred = y5_engine_pred(e, &rows, &no);
@@ -492,7 +520,7 @@ static void run_net(int impl) {
         goto done;
     }
     memcpy(p0, pred, nf * sizeof(float));
-    eb = net_forward(w, Y5_CUDA_CONV_CUBLAS, u8, len, err, sizeof err);
+    eb = net_forward(w, Y5_CUDA_CONV_CUBLAS, 0, u8, len, err, sizeof err);
     const float *pb = eb ? y5_engine_pred(eb, NULL, NULL) : NULL;
     T_CHECK(pb, "cublas forward: %s", err);
     for (int against = 0; against < 2; against++) {
@@ -548,8 +576,9 @@ done:
     free(p0);
 }
 
-T_TEST(gpu_net_yolov5n_bus_640_mma) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_MMA); }
-T_TEST(gpu_net_yolov5n_bus_640_auto) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_AUTO); }
+T_TEST(gpu_net_yolov5n_bus_640_mma) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_MMA, 0); }
+T_TEST(gpu_net_yolov5n_bus_640_auto) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_AUTO, 0); }
+T_TEST(gpu_net_yolov5n_bus_640_cublas_f16) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_CUBLAS, 1); }
 
 #else
 typedef int test_cuda_conv_impl_not_built; /* no CUDA in this build: no GPU tests */
