@@ -34,7 +34,8 @@
 # has no variation option; the scale round trip gives one, deterministically).
 # Strategies, each timed as a whole process, start to exit (wall clock):
 # `yolov5c detect --device cuda --batch 8` (its stage accounting from
-# --stats-json), the same with --no-save, and pipeline_torch.py --device cuda
+# --stats-json), the same with --no-save, with two engines on the GPU
+# (--device cuda,cuda: one's host work overlaps the other's GPU work), and pipeline_torch.py --device cuda
 # --half sequential / 2 threads / 3 processes (cv2 decode and encode); plus
 # `yolov5c bench --device cuda --imgsz 1088x1920 --batch 8`, the forward-only
 # ceiling, and yolov5c's steady-state rate from its closing line. Prints one
@@ -266,11 +267,12 @@ EOF
     RES="$TMP/results"
     : >"$RES"
     RESERVE=15 # seconds kept for the report
-    STRATS="y5c y5c_nosave torch_seq torch_2threads torch_3procs"
+    STRATS="y5c y5c_nosave y5c_2eng torch_seq torch_2threads torch_3procs"
     glabel() {
         case "$1" in
         y5c) echo "yolov5c detect --device cuda --batch $BATCH" ;;
         y5c_nosave) echo "yolov5c detect --device cuda --batch $BATCH --no-save" ;;
+        y5c_2eng) echo "yolov5c detect --device cuda,cuda --batch $BATCH (two engines on the GPU)" ;;
         torch_seq) echo "Python + PyTorch FP16, sequential" ;;
         torch_2threads) echo "Python + PyTorch FP16, 2 threads (model each)" ;;
         torch_3procs) echo "Python + PyTorch FP16, 3 processes (model each)" ;;
@@ -343,6 +345,10 @@ EOF
             --device cuda --batch "$BATCH" --stats-json "$LOGS/stats_$2.json" ;;
         y5c_nosave) grun "$1" "$2" "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" \
             --device cuda --batch "$BATCH" --no-save ;;
+        # two engines on one GPU (two streams, two arenas): one engine's host
+        # work (filling its input, NMS, handing off) overlaps the other's GPU work
+        y5c_2eng) grun "$1" "$2" "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" \
+            --device cuda,cuda --batch "$BATCH" --stats-json "$LOGS/stats_2eng_$2.json" ;;
         torch_seq) grun "$1" "$2" "$PY" bench/pipeline_torch.py --weights "$W" --source "$src" --out "$TMP/out" \
             --imgsz "$IMGSZ" --device cuda --half --mode seq ;;
         torch_2threads) grun "$1" "$2" "$PY" bench/pipeline_torch.py --weights "$W" --source "$src" --out "$TMP/out" \
