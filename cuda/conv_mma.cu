@@ -118,9 +118,14 @@ int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const 
      * input and weights, grid limits */
     if (!y5l_v3_supported(a)) return 0;
     if (out->n != in->n || out->h != a.c.ho || out->w != a.c.wo) return 0;
-    /* blocks store their outputs while other blocks still gather inputs; the
-     * cuBLAS path reads the whole input before its epilogue writes */
-    return cu_views_disjoint(in, out);
+    /* blocks store their outputs while other blocks still gather inputs, so
+     * the output must not overlap the input (the cuBLAS path runs there: its
+     * GEMM of a chunk reads the input before that chunk's epilogue writes,
+     * and only identical views of a direct 1x1 can overlap, row for row). A
+     * residual is read by the thread that writes the same element: it may
+     * be the output's own view, or disjoint from it, nothing in between. */
+    if (!cu_views_disjoint(in, out)) return 0;
+    return !res || (res->off == out->off && res->ld == out->ld) || cu_views_disjoint(res, out);
 }
 
 const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {

@@ -20,8 +20,11 @@
  *                               the GEMM writes half straight into the output slice and the epilogue
  *                               rewrites it in place (f16: 6 bytes per output moved instead of 10; the
  *                               GEMM result is rounded to half before the bias, as PyTorch's FP16 conv +
- *                               bias does). f16 applies where the output is disjoint from the input and the
- *                               residual; elsewhere f32. Another value: f32, with a warning
+ *                               bias does, so its error scales with |GEMM sum|, not with the output: with
+ *                               BatchNorm folded a bias can cancel a sum of ~30 (yolov5n's largest |bias| is
+ *                               32), which f16 leaves up to 0.016 off before the activation). f16 applies
+ *                               where the output is disjoint from the input and the residual; elsewhere f32.
+ *                               Another value: f32, with a warning
  *   Y5_CPU_NMS=1                CUDA: download the predictions and run NMS on the host
  *   Y5_CPU_LETTERBOX=1          CUDA: letterbox on the host and upload FP32
  *   Y5_PIPE_LETTERBOX=engine    detect pipeline: letterbox on the engine thread, not the decode workers
