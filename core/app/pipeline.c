@@ -23,6 +23,7 @@
 #include "core/app/outdir.h"
 #include "core/app/pipeline_internal.h"
 #include "core/base/clock.h"
+#include "core/base/threadpool.h"
 #include "core/base/debug_env.h"
 
 /* Locks, condition variables (on CLOCK_MONOTONIC, for the timed waits),
@@ -68,6 +69,7 @@ static void pipe_free(y5_pipe *p) {
     if (p->prev_fd >= 0) close(p->prev_fd);
     for (int i = 0; p->eng && i < o->n_engines; i++) {
         y5_engine_close(p->eng[i].e);
+        if (p->eng[i].fill) y5_pool_destroy(p->eng[i].fill);
         free(p->eng[i].dets);
     }
     if (p->slots)
@@ -107,7 +109,8 @@ static int open_engines(y5_pipe *p, double *load) {
         y5_engine_set_lazy_cls(E->e, o->det.nms.conf_thres);
         E->threads = !strcmp(E->spec->device, "cpu") ? y5_backend_cpu_threads(E->e->be) : 0;
         E->dets = malloc(sizeof(y5_det) * (size_t)o->det.nms.max_det);
-        if (!E->dets) { fprintf(stderr, "yolov5c detect: out of memory\n"); return -1; }
+        E->fill = y5_pool_create(Y5_PIPE_FILL_THREADS);
+        if (!E->dets || !E->fill) { fprintf(stderr, "yolov5c detect: out of memory\n"); return -1; }
     }
     *load = y5_now_s() - tl;
     /* --imgsz (0: the model's own size) rounded up to the model's largest

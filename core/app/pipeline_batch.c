@@ -1,9 +1,9 @@
 /* pipeline_batch.c - the ready pool's batching and the engine threads.
  *
  * Each engine thread owns one y5_engine (a CPU backend with its own threads,
- * or one GPU) and loops: take a batch from the ready pool, convert its u8
- * images to the network input, run forward and NMS, hand the images to the
- * writers. A batch is only a set of independent images of one letterboxed
+ * or one GPU) and loops: take a batch from the ready pool, copy (device) or
+ * convert (CPU) its u8 images into the network input over a few fill threads,
+ * run forward and NMS, hand the images to the writers. A batch is only a set of independent images of one letterboxed
  * shape, so results never depend on how images were grouped.
  *
  * An idle engine takes B ready images of one shape (the group holding the
@@ -69,23 +69,47 @@ static int pick_batch(y5_pipe *p, y5_pipe_item **out, double *deadline) {
  * thread), else u8 -> f32 of each; with Y5_PIPE_LETTERBOX=engine, a
  * letterbox straight into its batch slot. *lb_s: the seconds spent
  * letterboxing, which count as letterbox time, not forward time. */
+/* Each image of the batch in FILL_PARTS parts, spread over the engine's fill
+ * threads: a copy into the u8 staging, or the u8 -> float conversion. */
+#define FILL_PARTS 4
+typedef struct {
+    y5_pipe_item **b;
+    size_t px;
+    unsigned char *in8; /* the u8 staging, or NULL: */
+    float *in;          /* the float input (images without a letterboxed u8 are skipped) */
+} fill_ctx;
+
+static void fill_part(void *ctx, int task, int worker) {
+    (void)worker;
+    const fill_ctx *f = ctx;
+    const int i = task / FILL_PARTS, part = task % FILL_PARTS;
+    const unsigned char *src = f->b[i]->lb;
+    if (!src) return;
+    /* parts of whole pixels (3 bytes), so each part starts on a pixel */
+    const size_t npx = f->px / 3, lo = npx * part / FILL_PARTS * 3, hi = npx * (part + 1) / FILL_PARTS * 3;
+    if (f->in8) memcpy(f->in8 + (size_t)i * f->px + lo, src + lo, hi - lo);
+    else y5_u8_to_unit_f32(src + lo, hi - lo, f->in + (size_t)i * f->px + lo);
+}
+
 static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, size_t errlen, double *lb_s) {
     const y5_pipeline_opts *o = E->p->o;
     const size_t px = (size_t)b[0]->g.out_h * b[0]->g.out_w * 3;
-    int all_u8 = 1; /* one input source per forward: mixed batches take the paths below */
-    for (int i = 0; i < k; i++) all_u8 &= b[i]->lb != NULL;
+    int all_u8 = 1, any_u8 = 0; /* one input source per forward: mixed batches take the paths below */
+    for (int i = 0; i < k; i++) all_u8 &= b[i]->lb != NULL, any_u8 |= b[i]->lb != NULL;
     unsigned char *in8 = all_u8 ? y5_engine_input_u8(E->e) : NULL;
+    fill_ctx f = {b, px, in8, NULL};
     if (in8) {
-        for (int i = 0; i < k; i++) memcpy(in8 + (size_t)i * px, b[i]->lb, px);
+        y5_pool_run(E->fill, k * FILL_PARTS, fill_part, &f);
         return 0;
     }
     float *in = y5_engine_input(E->e);
+    if (any_u8) {
+        if (!in) { snprintf(err, errlen, "no engine input (out of memory)"); return -1; }
+        f.in = in;
+        y5_pool_run(E->fill, k * FILL_PARTS, fill_part, &f);
+    }
     for (int i = 0; i < k; i++) {
-        if (b[i]->lb) {
-            if (!in) { snprintf(err, errlen, "no engine input (out of memory)"); return -1; }
-            y5_u8_to_unit_f32(b[i]->lb, px, in + (size_t)i * px);
-            continue;
-        }
+        if (b[i]->lb) continue; /* converted above */
         double tl = y5_now_s(); /* Y5_PIPE_LETTERBOX=engine: letterbox here, into the batch slot */
         if (y5_engine_put_image(E->e, i, &b[i]->img, &b[i]->g, err, errlen)) return -1;
         if (o->no_save && !o->raw_out && !b[i]->tiled) y5_image_free(&b[i]->img);

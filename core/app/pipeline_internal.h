@@ -67,10 +67,16 @@ typedef struct {
     const y5_engine_spec *spec;
     int threads;          /* actual CPU threads (0 for a device engine) */
     y5_det *dets;
+    struct y5_pool *fill; /* a few threads that fill the engine's input (pipeline_batch.c) */
     double busy;
     long long images, batches;
     pthread_t th;
 } y5_pipe_engine;
+
+/* Threads that copy (device: u8 into the pinned staging) or convert (CPU:
+ * u8 -> [0,1] floats) a batch into the engine's input: at 1088x1920 a batch
+ * of 8 is 50 MB, several ms for one thread while the GPU waits. */
+#define Y5_PIPE_FILL_THREADS 4
 
 struct y5_pipe {
     const y5_pipeline_opts *o;
