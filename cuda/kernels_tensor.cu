@@ -163,9 +163,16 @@ __global__ void k_f32_to_f16(const float *__restrict__ in, long long px, int c, 
     }
 }
 
+__global__ void k_f32_to_f16_dense(const float *__restrict__ in, long long count, __half *__restrict__ out) {
+    GRID_LOOP(idx, count) out[idx] = __float2half_rn(in[idx]);
+}
+
 cudaError_t cu_f32_to_f16(const cu_impl *m, const float *in, long long px, int c, __half *out, int ld_out) {
     if (px * c <= 0) return cudaSuccess;
-    k_f32_to_f16<<<cu_blocks(m, px * c, THREADS), THREADS, 0, m->stream>>>(in, px, c, out, ld_out);
+    if (ld_out == c) /* dense: no division by c per element */
+        k_f32_to_f16_dense<<<cu_blocks(m, px * c, THREADS), THREADS, 0, m->stream>>>(in, px * c, out);
+    else
+        k_f32_to_f16<<<cu_blocks(m, px * c, THREADS), THREADS, 0, m->stream>>>(in, px, c, out, ld_out);
     return cudaGetLastError();
 }
 
@@ -183,9 +190,18 @@ __global__ void k_u8_to_f16(const unsigned char *__restrict__ in, long long px, 
     }
 }
 
+/* The same into a dense view (ld_out == c, the network input): element for
+ * element, no division by c per element. */
+__global__ void k_u8_to_f16_dense(const unsigned char *__restrict__ in, long long count, __half *__restrict__ out) {
+    GRID_LOOP(idx, count) out[idx] = __float2half_rn(__fdiv_rn((float)in[idx], 255.0f));
+}
+
 cudaError_t cu_u8_to_f16(const cu_impl *m, const unsigned char *in, long long px, int c, __half *out, int ld_out) {
     if (px * c <= 0) return cudaSuccess;
-    k_u8_to_f16<<<cu_blocks(m, px * c, THREADS), THREADS, 0, m->stream>>>(in, px, c, out, ld_out);
+    if (ld_out == c)
+        k_u8_to_f16_dense<<<cu_blocks(m, px * c, THREADS), THREADS, 0, m->stream>>>(in, px * c, out);
+    else
+        k_u8_to_f16<<<cu_blocks(m, px * c, THREADS), THREADS, 0, m->stream>>>(in, px, c, out, ld_out);
     return cudaGetLastError();
 }
 
