@@ -149,11 +149,14 @@ static int o_no_draw(const y5_pipe *p) { return p->o->no_save && !p->o->raw_out;
 static void run_batch(y5_pipe_engine *E, y5_pipe_item **b, int k, double *acc) {
     y5_pipe *p = E->p;
     char err[1024], tag[64];
-    double t0 = y5_now_s(), lb_s = 0;
+    const double tb = y5_now_s();
+    double t0 = tb, lb_s = 0;
     const int tiled = k == 1 && b[0]->tiled, full = !tiled || p->o->tile_full;
     int rc = full ? y5_engine_plan(E->e, k, b[0]->g.out_h, b[0]->g.out_w, err, sizeof err) : 0;
     if (!rc && full) rc = fill_input(E, b, k, err, sizeof err, &lb_s);
+    const double tf = y5_now_s();
     if (!rc && full) rc = y5_engine_forward(E->e, err, sizeof err);
+    const double tf_end = y5_now_s();
     acc[Y5_ST_LETTERBOX] += lb_s;
     t0 += lb_s;
     E->busy += lb_s;
@@ -167,6 +170,18 @@ static void run_batch(y5_pipe_engine *E, y5_pipe_item **b, int k, double *acc) {
     E->batches += full;
     if (tiled && !b[0]->fail && y5_pipe_run_tiles(E, b[0], acc, err, sizeof err)) b[0]->fail = 1;
     if (tiled && o_no_draw(p)) y5_image_free(&b[0]->img);
+    /* steady state: from the end of the engine's first batch (model warm-up,
+     * a device's first forward of a shape and its graph capture) to the end
+     * of its last; forward = the forward calls alone (on a GPU: the upload,
+     * the graph and the wait for it) */
+    const double te = y5_now_s();
+    if (E->warm_t0 == 0) {
+        E->warm_t0 = te;
+    } else {
+        E->warm_busy += te - tb;
+        E->warm_fwd += tf_end - tf;
+    }
+    E->warm_t1 = te;
     for (int i = 0; i < k; i++)
         if (b[i]->fail) {
             y5_pipe_item_tag(p, b[i], tag, sizeof tag);

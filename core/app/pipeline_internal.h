@@ -69,6 +69,8 @@ typedef struct {
     y5_det *dets;
     struct y5_pool *fill; /* a few threads that fill the engine's input (pipeline_batch.c) */
     double busy;
+    double warm_t0, warm_t1;     /* end of its first batch, end of its last (0: none yet) */
+    double warm_busy, warm_fwd;  /* after the first batch: batch time, forward calls' time */
     long long images, batches;
     pthread_t th;
 } y5_pipe_engine;
