@@ -273,10 +273,16 @@ int y5_cli_detect(int argc, char **argv) {
         /* one run per folder at a time, and a resume only with the options
          * of the results it continues (core/app/outdir.h) */
         if ((lock_fd = y5_outdir_lock(out, err, sizeof err)) < 0) { fprintf(stderr, "yolov5c detect: %s\n", err); goto done; }
+        /* the engines' arithmetic: FP32 on the CPU, FP16 on a GPU (both in a mixed list) */
+        int n_cpu = 0;
+        for (int i = 0; i < n_eng; i++) n_cpu += !strcmp(specs[i].device, "cpu");
+        const char *precision = n_cpu == n_eng ? "FP32" : n_cpu == 0 ? "FP16" : "FP32+FP16";
         if (y5_run_record_text(weights, &o, record, sizeof record) ||
             (tile && (size_t)snprintf(record + strlen(record), sizeof record - strlen(record),
                                       "tile %d\ntile-overlap %.9g\ntile-full %d\n", tile, (double)tile_overlap,
-                                      tile_full) >= sizeof record - strlen(record))) {
+                                      tile_full) >= sizeof record - strlen(record)) ||
+            (size_t)snprintf(record + strlen(record), sizeof record - strlen(record), "precision %s\n", precision) >=
+                sizeof record - strlen(record)) {
             fprintf(stderr, "yolov5c detect: the options are too long to record\n");
             goto done;
         }

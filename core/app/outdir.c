@@ -123,7 +123,7 @@ static const struct {
     {"conf", "--conf", 0, NULL},                {"iou", "--iou", 0, NULL},     {"max-det", "--max-det", 0, NULL},
     {"classes", "--classes", 0, NULL},          {"agnostic", "--agnostic", 1, NULL},
     {"tile", "--tile", 0, "0"},                 {"tile-overlap", "--tile-overlap", 0, "-"},
-    {"tile-full", "--tile-full", 0, "-"},
+    {"tile-full", "--tile-full", 0, "-"},       {"precision", "--device", 0, NULL},
 };
 
 int y5_run_record_check(const char *dir, const char *text, char *err, size_t errlen) {
@@ -146,6 +146,8 @@ int y5_run_record_check(const char *dir, const char *text, char *err, size_t err
             if (!b) { b = KEYS[k].dflt; bl = strlen(b); }
         }
         if (!b) continue;
+        /* records written before the precision line existed: not checked */
+        if (!a && !strcmp(KEYS[k].key, "precision")) continue;
         if (!a)
             return y5_fail_path(err, errlen, path, "--resume: the earlier run's record has no '%s' line (damaged?); "
                                 "remove it, or use another --out", KEYS[k].key);
@@ -164,6 +166,11 @@ int y5_run_record_check(const char *dir, const char *text, char *err, size_t err
                                 "--out)", opt, (int)(q ? ql : 0), q ? q : "", (int)bl, b, (int)(p ? pl : 1),
                                 p ? p : "?", (int)al, a);
         }
+        if (!strcmp(KEYS[k].key, "precision"))
+            return y5_fail_path(err, errlen, dir, "--resume with different options: this run's --device computes in "
+                                "%.*s, but the earlier run's computed in %.*s: the boxes would differ slightly between "
+                                "the two parts (resume on the same kind of device, or use another --out)", (int)bl, b,
+                                (int)al, a);
         return y5_fail_path(err, errlen, dir, "--resume with different options: %s %.*s, but the earlier run used "
                             "%s %.*s (resume with the same options, or use another --out)", opt, (int)bl, b, opt,
                             (int)al, a);

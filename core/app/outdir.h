@@ -7,7 +7,11 @@
  *                      lock, not the file, is what counts, so a killed run
  *                      leaves nothing to clean up)
  *   OUT/.yolov5c-run   "key value" lines: the weights' checksum, imgsz,
- *                      square, conf, iou, max-det, classes, agnostic;
+ *                      square, conf, iou, max-det, classes, agnostic, the
+ *                      --tile settings of a tiled run, and the engines'
+ *                      precision (FP32 on the CPU, FP16 on a GPU: their
+ *                      boxes differ slightly; a record without that line,
+ *                      from an older version, is not checked for it);
  *                      written atomically when a run starts its outputs */
 #ifndef Y5_OUTDIR_H
 #define Y5_OUTDIR_H

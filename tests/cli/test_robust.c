@@ -205,6 +205,33 @@ T_TEST(robust_resume_refuses_other_options) {
         T_CHECK(j1 && n1 == n0 && !memcmp(j0, j1, n0), "%s: detections.jsonl changed", cases[k].opts);
         free(j1);
     }
+    /* another kind of device (FP16 on a GPU against this FP32 run): refused
+     * before any engine opens, so a machine without a GPU shows it too */
+    snprintf(cmd, sizeof cmd, "%s --weights %s --resume --device cuda", base, w);
+    log = NULL;
+    rc = t_run(cmd, &log);
+    T_CHECK(rc == 2 && log && strstr(log, "--resume with different options: this run's --device computes in FP16, but "
+                                          "the earlier run's computed in FP32") && count_sub(log, "\n") == 1,
+            "--device cuda: exit %d: %s", rc, log ? log : "");
+    free(log);
+    /* a record from before the precision line: not checked */
+    char rp[800];
+    snprintf(rp, sizeof rp, "%s/.yolov5c-run", out);
+    size_t rn;
+    char *rec = t_read_file(rp, &rn);
+    char *pl = rec ? strstr(rec, "precision FP32\n") : NULL;
+    T_CHECK(pl, "the record has no precision line: %s", rec ? rec : "(missing)");
+    if (pl) {
+        memmove(pl, pl + strlen("precision FP32\n"), strlen(pl + strlen("precision FP32\n")) + 1);
+        T_CHECK(write_bytes(rp, rec, strlen(rec)) == 0, "rewrite %s", rp);
+        snprintf(cmd, sizeof cmd, "%s --weights %s --resume --device cpu,cpu", base, w);
+        log = NULL;
+        rc = t_run(cmd, &log);
+        T_CHECK(rc == 0 && log && strstr(log, "2 of 2 images already complete"), "old record: exit %d: %s", rc,
+                log ? log : "");
+        free(log);
+    }
+    free(rec);
     /* the same options (classes in another order) resume */
     snprintf(cmd, sizeof cmd, "%s --weights %s --resume --classes 5,0", base, w);
     log = NULL;
