@@ -9,7 +9,9 @@
  * per forward, each letterboxed from T x T to the network size like an
  * image of its own, NMS'd per tile, its boxes moved by the tile's origin,
  * and finally merges every pass by class-aware NMS over the whole image
- * (core/post/nms.h: y5_nms_merge) and keeps --max-det.
+ * (core/post/nms.h: y5_nms_merge), where the fragments a tile border cut
+ * (boxes on an inner tile side) merge with the box of their whole object,
+ * and keeps --max-det.
  *
  * The tiles are cut here, on the engine thread, a batch at a time, rather
  * than by the decode worker: a 13400x9528 image at 640 with 0.2 overlap is
@@ -32,22 +34,45 @@ int y5_pipe_tile_count(const y5_pipe *p, int w, int h) {
     return y5_tile_origins(w, o->tile, o->tile_overlap, NULL) * y5_tile_origins(h, o->tile, o->tile_overlap, NULL);
 }
 
-/* Appends n detections moved by (dx, dy) to it->dets. 0, or -1 out of memory. */
-static int append(y5_pipe_item *it, int *cap, const y5_det *d, int n, int dx, int dy) {
-    if (it->n_dets + n > *cap) {
+/* A box of a tile closer than this to one of the tile's sides that lies
+ * inside the image is a fragment (the border cut its object): boxes are
+ * clipped to the tile, so a cut object's box ends on the side. */
+#define CUT_EPS 2.0f
+/* Intersection over the smaller box above which a fragment and a box of
+ * its class are one object (nms_merge.c). Chosen on bench/giant.sh's
+ * labelled mosaic (bench/results/giant.md). */
+#define TILE_IOS 0.5f
+
+/* Appends n detections of the tw x th tile at (dx, dy) of a W x H image,
+ * moved into image pixels, to it->dets, and their fragment flags to
+ * (*cut)[] (0 for the dets already there: the full-image pass). 0, or -1
+ * out of memory. */
+static int append(y5_pipe_item *it, int *cap, unsigned char **cut, const y5_det *d, int n, int dx, int dy, int tw,
+                  int th, int W, int H) {
+    if (it->n_dets + n > *cap || !*cut) {
         int nc = *cap ? *cap : 256;
         while (nc < it->n_dets + n) nc *= 2;
         y5_det *q = realloc(it->dets, sizeof(y5_det) * (size_t)nc);
         if (!q) return -1;
         it->dets = q;
+        unsigned char *c = realloc(*cut, (size_t)nc);
+        if (!c) return -1;
+        if (!*cut) memset(c, 0, (size_t)it->n_dets); /* the full-image pass: whole boxes */
+        *cut = c;
         *cap = nc;
     }
     for (int i = 0; i < n; i++) {
         y5_det x = d[i];
+        unsigned char f = 0;
+        if (dx > 0 && x.x1 <= CUT_EPS) f |= Y5_CUT_LEFT;
+        if (dx + tw < W && x.x2 >= (float)tw - CUT_EPS) f |= Y5_CUT_RIGHT;
+        if (dy > 0 && x.y1 <= CUT_EPS) f |= Y5_CUT_TOP;
+        if (dy + th < H && x.y2 >= (float)th - CUT_EPS) f |= Y5_CUT_BOTTOM;
         x.x1 += (float)dx;
         x.x2 += (float)dx;
         x.y1 += (float)dy;
         x.y2 += (float)dy;
+        (*cut)[it->n_dets] = f;
         it->dets[it->n_dets++] = x;
     }
     return 0;
@@ -62,6 +87,7 @@ int y5_pipe_run_tiles(y5_pipe_engine *E, y5_pipe_item *it, double *acc, char *er
     int *xs = malloc(sizeof(int) * (size_t)nx), *ys = malloc(sizeof(int) * (size_t)ny);
     y5_image tile = {tw, th, malloc((size_t)tw * th * 3)};
     int cap = it->n_dets, rc = -1;
+    unsigned char *cut = NULL; /* fragment flags, parallel to it->dets */
     if (!xs || !ys || !tile.px) { snprintf(err, errlen, "out of memory for the tiles"); goto out; }
     y5_tile_origins(W, T, o->tile_overlap, xs);
     y5_tile_origins(H, T, o->tile_overlap, ys);
@@ -84,7 +110,10 @@ int y5_pipe_run_tiles(y5_pipe_engine *E, y5_pipe_item *it, double *acc, char *er
         for (int i = 0; i < k; i++) {
             const int x0 = xs[(t0 + i) % nx], y0 = ys[(t0 + i) / nx];
             int nd = y5_engine_nms(E->e, i, &o->det.nms, tw, th, E->dets, o->det.nms.max_det);
-            if (nd < 0 || append(it, &cap, E->dets, nd, x0, y0)) { snprintf(err, errlen, "out of memory in NMS"); goto out; }
+            if (nd < 0 || append(it, &cap, &cut, E->dets, nd, x0, y0, tw, th, W, H)) {
+                snprintf(err, errlen, "out of memory in NMS");
+                goto out;
+            }
         }
         double td = y5_now_s();
         acc[Y5_ST_LETTERBOX] += tb - ta;
@@ -94,13 +123,15 @@ int y5_pipe_run_tiles(y5_pipe_engine *E, y5_pipe_item *it, double *acc, char *er
         E->batches++;
     }
     double tm = y5_now_s();
-    int kept = y5_nms_merge(it->dets, it->n_dets, o->det.nms.iou_thres, o->det.nms.agnostic, o->det.nms.max_det);
+    int kept = y5_nms_merge(it->dets, cut, it->n_dets, o->det.nms.iou_thres, TILE_IOS, o->det.nms.agnostic,
+                            o->det.nms.max_det);
     if (kept < 0) { snprintf(err, errlen, "out of memory in NMS"); goto out; }
     it->n_dets = kept;
     acc[Y5_ST_NMS] += y5_now_s() - tm;
     E->busy += y5_now_s() - tm;
     rc = 0;
 out:
+    free(cut);
     free(xs);
     free(ys);
     free(tile.px);

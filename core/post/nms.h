@@ -28,9 +28,19 @@ int y5_nms(y5_nms_ws *ws, const float *pred, int n_rows, int nc, const y5_nms_op
 
 /* NMS over detections in image pixels (nms_merge.c: --tile's merge of its
  * passes), in place: sorted by confidence (stable), class-aware unless
- * agnostic, IoU > iou_thres suppressed, at most max_det kept. Returns the
+ * agnostic, IoU > iou_thres suppressed, at most max_det kept. cut (NULL:
+ * none) flags the fragments: boxes that touch a tile side lying inside the
+ * image (Y5_CUT_* bits), i.e. pieces of an object a tile border cut. A
+ * fragment and a box of its class whose intersection covers more than
+ * ios_thres of the smaller of the two are one object: they merge into the
+ * kept box (the union of both, the kept one's confidence). Returns the
  * count, or -1 out of memory. */
-int y5_nms_merge(y5_det *d, int n, float iou_thres, int agnostic, int max_det);
+enum { Y5_CUT_LEFT = 1, Y5_CUT_RIGHT = 2, Y5_CUT_TOP = 4, Y5_CUT_BOTTOM = 8 };
+int y5_nms_merge(y5_det *d, const unsigned char *cut, int n, float iou_thres, float ios_thres, int agnostic,
+                 int max_det);
+
+/* Intersection over the smaller box's area (0 when either is empty). */
+float y5_ios(const y5_det *a, const y5_det *b);
 
 /* IoU of two boxes as torchvision computes it. */
 float y5_iou(const y5_det *a, const y5_det *b);

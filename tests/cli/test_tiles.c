@@ -70,14 +70,59 @@ T_TEST(tiles_merge_nms) {
     };
     y5_det a[5];
     memcpy(a, d, sizeof d);
-    int n = y5_nms_merge(a, 5, 0.45f, 0, 1000);
+    int n = y5_nms_merge(a, NULL, 5, 0.45f, 0.5f, 0, 1000);
     T_CHECK(n == 4 && a[0].conf == 0.9f && a[1].conf == 0.8f && a[2].conf == 0.7f && a[3].conf == 0.6f,
             "class-aware: %d kept", n);
     memcpy(a, d, sizeof d);
-    n = y5_nms_merge(a, 5, 0.45f, 1, 1000);
+    n = y5_nms_merge(a, NULL, 5, 0.45f, 0.5f, 1, 1000);
     T_CHECK(n == 2 && a[0].conf == 0.9f && a[1].conf == 0.7f, "agnostic: %d kept", n);
     memcpy(a, d, sizeof d);
-    T_CHECK(y5_nms_merge(a, 5, 0.45f, 0, 2) == 2 && a[1].conf == 0.8f, "max_det");
+    T_CHECK(y5_nms_merge(a, NULL, 5, 0.45f, 0.5f, 0, 2) == 2 && a[1].conf == 0.8f, "max_det");
+}
+
+/* Fragments (boxes on an inner tile side) merge with the box of their
+ * whole object, by intersection over the smaller box, only when that box
+ * continues past the fragment's cut side; whole boxes never merge so. */
+T_TEST(tiles_merge_fragments) {
+    const y5_det W = {100, 100, 400, 200, 0.9f, 0}; /* an object seen whole (a neighbouring tile) */
+    y5_det a[3];
+    unsigned char cut[3];
+    /* its fragment, cut on the right by a tile side at x 300: merged away */
+    a[0] = W;
+    a[1] = (y5_det){100, 100, 300, 200, 0.6f, 0};
+    cut[0] = 0, cut[1] = Y5_CUT_RIGHT;
+    int n = y5_nms_merge(a, cut, 2, 0.45f, 0.5f, 0, 100);
+    T_CHECK(n == 1 && a[0].x1 == 100 && a[0].x2 == 400, "whole + fragment: %d boxes, first %g..%g", n, a[0].x1, a[0].x2);
+    /* without the flag (or with IoS below the threshold) both stay: IoU 0.67 > 0.45 would drop it anyway, so
+     * use a thinner fragment: IoU 0.33 */
+    a[0] = W;
+    a[1] = (y5_det){300, 100, 400, 200, 0.6f, 0};
+    cut[0] = 0, cut[1] = 0;
+    T_CHECK(y5_nms_merge(a, cut, 2, 0.45f, 0.5f, 0, 100) == 2, "two whole boxes (a crowd) never merge by IoS");
+    a[0] = W;
+    a[1] = (y5_det){300, 100, 400, 200, 0.6f, 0};
+    cut[0] = 0, cut[1] = Y5_CUT_LEFT; /* cut at x 300, W continues to its left */
+    T_CHECK(y5_nms_merge(a, cut, 2, 0.45f, 0.5f, 0, 100) == 1, "a fragment inside its whole box merges");
+    /* a neighbour: the fragment is cut on the right at 300, the whole box
+     * beside it ends at 290 (IoS 0.8, IoU 0.4): different objects */
+    a[0] = (y5_det){200, 100, 290, 200, 0.9f, 0};
+    a[1] = (y5_det){250, 100, 300, 200, 0.6f, 0};
+    cut[0] = 0, cut[1] = Y5_CUT_RIGHT;
+    T_CHECK(y5_ios(&a[0], &a[1]) > 0.79f && y5_iou(&a[0], &a[1]) < 0.45f, "the neighbour case's geometry");
+    T_CHECK(y5_nms_merge(a, cut, 2, 0.45f, 0.5f, 0, 100) == 2, "a neighbour that does not continue the cut");
+    /* two halves of one object from two tiles overlapping by 128 px
+     * (172..300): their union, no longer cut; another class stays */
+    a[0] = (y5_det){100, 100, 300, 200, 0.8f, 0};
+    a[1] = (y5_det){172, 100, 420, 200, 0.7f, 0};
+    a[2] = (y5_det){172, 100, 420, 200, 0.5f, 3};
+    cut[0] = Y5_CUT_RIGHT, cut[1] = Y5_CUT_LEFT, cut[2] = Y5_CUT_LEFT;
+    n = y5_nms_merge(a, cut, 3, 0.45f, 0.5f, 0, 100);
+    T_CHECK(n == 2 && a[0].x1 == 100 && a[0].x2 == 420 && a[0].conf == 0.8f && a[1].cls == 3,
+            "two halves: %d boxes, first %g..%g conf %g", n, a[0].x1, a[0].x2, a[0].conf);
+    /* y5_ios: over the smaller box; 0 apart */
+    const y5_det p = {0, 0, 10, 10, 1, 0}, q = {5, 0, 25, 10, 1, 0}, r = {20, 20, 30, 30, 1, 0};
+    T_CHECK(y5_ios(&p, &q) == 0.5f && y5_ios(&q, &p) == 0.5f && y5_ios(&p, &r) == 0.0f, "ios %g %g", y5_ios(&p, &q),
+            y5_ios(&p, &r));
 }
 
 T_TEST(tiles_option_errors) {
