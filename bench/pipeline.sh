@@ -491,6 +491,25 @@ $row"
         echo '```'
         echo "$STAGES"
         echo '```'
+        if [ -f "$DIR/pipeline_gpu_stats.json" ]; then
+            echo
+            python3 - "$DIR/pipeline_gpu_stats.json" "$(nproc)" <<'PYEOF' || true
+import json, sys
+s = json.load(open(sys.argv[1])); cores = int(sys.argv[2])
+st = s["stages"]
+for key, name in (("read_decode", "JPEG read + decode"), ("write", "draw + encode + write")):
+    v = st.get(key)
+    if v and v["per_image_ms"] > 0:
+        print("- %s: %.2f ms of CPU per image: %.0f images/s over the machine's %d cores" %
+              (name, v["per_image_ms"], cores * 1000.0 / v["per_image_ms"], cores))
+for i, e in enumerate(s["engines"]):
+    a = e.get("after_first_batch") or {}
+    if a.get("window_s", 0) > 0:
+        print("- engine %d (%s) after its first batch: busy %.0f%%, in forward (upload + graph + wait) %.0f%% of %.2f s"
+              % (i, e["device"], 100 * a["busy"], 100 * a["forward"], a["window_s"]))
+print("- bound by: %s" % s["bound_by"])
+PYEOF
+        fi
     } >"$MD"
     cat "$MD"
     log "written $MD (wall $(elapsed) s)"
@@ -510,14 +529,7 @@ if [ ! -x /usr/bin/time ] && [ "$INSTALL" = 1 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >&2 || true
 fi
 [ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time)"
-# bench/torch_yolov5.py (the PyTorch model) is written by another engineer: wait for it
-waited=0
-until [ -f bench/torch_yolov5.py ] && grep -q "^class YOLOv5" bench/torch_yolov5.py; do
-    [ "$waited" -ge 600 ] && die "bench/torch_yolov5.py (class YOLOv5) still missing after 10 minutes"
-    log "waiting for bench/torch_yolov5.py ..."
-    sleep 30
-    waited=$((waited + 30))
-done
+[ -f bench/torch_yolov5.py ] || die "bench/torch_yolov5.py missing"
 
 # ---- yolov5c --------------------------------------------------------------------
 if [ "$BUILD" = 1 ] && [ -z "${Y5_BIN:-}" ]; then
