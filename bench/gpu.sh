@@ -183,3 +183,9 @@ done
     awk -v f="${Y5_B32_TF:-0}" -v p="${PEAK:-0}" 'BEGIN { if (f > 0 && p > 0) printf "yolov5m640_b32_fraction_of_fp16_gemm: %.2f\n", f / p; else print "yolov5m640_b32_fraction_of_fp16_gemm: n/a" }'
 } >>"$MD"
 cat "$MD"
+# a failed yolov5c row fails the run (bench/gpu_check.sh reports it); a
+# PyTorch variant that did not run is only noted in the table
+if grep -q '^| [0-9]* | failed:\|^| [a-z]* | f[0-9]* | [0-9]* | failed:' "$MD"; then
+    echo "gpu.sh: some yolov5c rows failed (see $MD)" >&2
+    exit 1
+fi
