@@ -214,6 +214,10 @@ T_TEST(gpu_conv_vs_cpu) {
         {2, 13, 10, 17, 33, 3, 2, 1, 3, 2, 1, 2, 0, 0, 0, 1, 0},    /* 3x3 stride 2, scalar im2col */
         {1, 34, 30, 3, 16, 6, 2, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0},     /* layer 0: 6x6 s2 p2 on RGB */
         {2, 33, 31, 3, 8, 6, 2, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0},      /* odd sides */
+        /* 200x200 output rows: more than the capped grid's blocks x rows per
+         * block (cu_blocks: 32 blocks per SM), so the im2col's grid-stride
+         * loop runs (cuda/conv_rows.h) */
+        {1, 400, 400, 3, 16, 6, 2, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0},
         {2, 5, 7, 40, 255, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},     /* Detect head: no SiLU, odd cout */
         {1, 9, 9, 16, 24, 3, 1, 1, 0, 0, 8, 8, 0, 0, 0, 1, 2048},   /* chunked GEMM with im2col */
         {2, 8, 8, 32, 32, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1000},   /* chunked direct GEMM + residual */
