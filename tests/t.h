@@ -60,5 +60,13 @@ int t_run(const char *cmd, char **out);
 /* Expands a command template: %W -> weights, %D -> this test's temp dir,
  * %S -> ../shared/images/zidane.jpg. */
 void t_expand(const char *tmpl, const char *weights, char *out, size_t cap);
+/* tests/t_models.c: detections written as "cls conf x1 y1 x2 y2" lines (the
+ * golden *_det.txt files) into d; their count, or -1 when the file cannot
+ * be opened. */
+#include <yolov5c.h>
+int t_read_dets(const char *path, y5_det *d, int max);
+/* How many boxes of a with conf >= min_conf (*considered of them) have no
+ * box in b of the same class with IoU >= 0.9 and conf within tol. */
+int t_unmatched(const y5_det *a, int na, const y5_det *b, int nb, float min_conf, float tol, int *considered);
 /* Path of the yolov5c binary under test ($Y5_BIN, else build/yolov5c). */
 const char *t_bin(void);

@@ -1,5 +1,6 @@
 /* t_models.c - test helpers: converted models cached per run, running the CLI. */
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <yolov5c.h>
+#include "core/post/nms.h"
 #include "tests/t.h"
 
 static char cache_dir[512];
@@ -97,4 +99,27 @@ void t_expand(const char *tmpl, const char *weights, char *out, size_t cap) {
             out[n] = 0;
         }
     }
+}
+
+int t_read_dets(const char *path, y5_det *d, int max) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0;
+    while (n < max && fscanf(f, "%d %f %f %f %f %f", &d[n].cls, &d[n].conf, &d[n].x1, &d[n].y1, &d[n].x2, &d[n].y2) == 6) n++;
+    fclose(f);
+    return n;
+}
+
+int t_unmatched(const y5_det *a, int na, const y5_det *b, int nb, float min_conf, float tol, int *considered) {
+    int miss = 0;
+    *considered = 0;
+    for (int i = 0; i < na; i++) {
+        if (a[i].conf < min_conf) continue;
+        (*considered)++;
+        int found = 0;
+        for (int j = 0; j < nb && !found; j++)
+            found = b[j].cls == a[i].cls && y5_iou(&a[i], &b[j]) >= 0.9f && fabsf(a[i].conf - b[j].conf) <= tol;
+        miss += !found;
+    }
+    return miss;
 }

@@ -549,31 +549,6 @@ static int eager_forward(y5_engine *e, char *err, size_t errlen) {
     return rc;
 }
 
-static int read_dets(const char *path, y5_det *d, int max) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int n = 0;
-    while (n < max && fscanf(f, "%d %f %f %f %f %f", &d[n].cls, &d[n].conf, &d[n].x1, &d[n].y1, &d[n].x2, &d[n].y2) == 6) n++;
-    fclose(f);
-    return n;
-}
-
-/* Each box of a with conf >= min_conf has a box in b of the same class with
- * IoU >= 0.9 and conf within tol. Returns how many did not. */
-static int unmatched(const y5_det *a, int na, const y5_det *b, int nb, float min_conf, float tol, int *considered) {
-    int miss = 0;
-    *considered = 0;
-    for (int i = 0; i < na; i++) {
-        if (a[i].conf < min_conf) continue;
-        (*considered)++;
-        int found = 0;
-        for (int j = 0; j < nb && !found; j++)
-            found = b[j].cls == a[i].cls && y5_iou(&a[i], &b[j]) >= 0.9f && fabsf(a[i].conf - b[j].conf) <= tol;
-        miss += !found;
-    }
-    return miss;
-}
-
 typedef struct {
     const char *model, *image;
     int size, in_h, in_w, w0, h0;
@@ -670,12 +645,12 @@ static void run_gpu_case(const gpu_case *c) {
     if (ng > 0) y5_scale_boxes(gpu_d, ng, e->h, e->w, c->h0, c->w0);
     if (ng >= 0) same_dets("gpu vs cpu NMS on the GPU pred", gpu_d, ng, cpu_d, nc);
     snprintf(rel, sizeof rel, "golden/%s_%s_%d_det.txt", c->model, c->image, c->size);
-    int m = read_dets(t_shared_path(rel), want, 1000);
+    int m = t_read_dets(t_shared_path(rel), want, 1000);
     T_CHECK(m >= 0, "cannot read %s", rel);
     if (m >= 0 && nc >= 0) {
         int na, nb;
-        int miss_ref = unmatched(want, m, cpu_d, nc, c->det_min_conf, c->det_conf_tol, &na);
-        int miss_ours = unmatched(cpu_d, nc, want, m, c->det_min_conf, c->det_conf_tol, &nb);
+        int miss_ref = t_unmatched(want, m, cpu_d, nc, c->det_min_conf, c->det_conf_tol, &na);
+        int miss_ours = t_unmatched(cpu_d, nc, want, m, c->det_min_conf, c->det_conf_tol, &nb);
         printf("    detections %d (reference %d); conf >= %.2f: %d/%d reference boxes matched, %d/%d of ours\n", nc, m,
                (double)c->det_min_conf, na - miss_ref, na, nb - miss_ours, nb);
         T_CHECK(miss_ref <= c->det_max_miss, "%d reference detections have no GPU match", miss_ref);

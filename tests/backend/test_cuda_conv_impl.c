@@ -423,31 +423,6 @@ T_TEST(gpu_conv_impl_auto_rule) {
 
 /* ------------------------------------------------------------------ whole network */
 
-static int read_dets(const char *path, y5_det *d, int max) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int n = 0;
-    while (n < max && fscanf(f, "%d %f %f %f %f %f", &d[n].cls, &d[n].conf, &d[n].x1, &d[n].y1, &d[n].x2, &d[n].y2) == 6) n++;
-    fclose(f);
-    return n;
-}
-
-/* Boxes of a with conf >= min_conf that have no box in b of the same class
- * with IoU >= 0.9 and conf within tol. */
-static int unmatched(const y5_det *a, int na, const y5_det *b, int nb, float min_conf, float tol, int *considered) {
-    int miss = 0;
-    *considered = 0;
-    for (int i = 0; i < na; i++) {
-        if (a[i].conf < min_conf) continue;
-        (*considered)++;
-        int found = 0;
-        for (int j = 0; j < nb && !found; j++)
-            found = b[j].cls == a[i].cls && y5_iou(&a[i], &b[j]) >= 0.9f && fabsf(a[i].conf - b[j].conf) <= tol;
-        miss += !found;
-    }
-    return miss;
-}
-
 /* One engine on cuda:0 with the conv choice forced before planning (the
  * scratch depends on it), the golden bus input in place, one forward. */
 static y5_engine *net_forward(const char *w, int impl, int half, const unsigned char *u8, size_t len, char *err,
@@ -552,11 +527,11 @@ static void run_net(int impl, int half) {
     static y5_det got[1000], want[1000];
     int nd = y5_nms(NULL, p0, rows, no - 5, &o, got, 1000);
     if (nd > 0) y5_scale_boxes(got, nd, e->h, e->w, 1080, 810);
-    int m = read_dets(t_shared_path("golden/yolov5n_bus_640_det.txt"), want, 1000);
+    int m = t_read_dets(t_shared_path("golden/yolov5n_bus_640_det.txt"), want, 1000);
     T_CHECK(m >= 0 && nd >= 0, "detections: reference %d, ours %d", m, nd);
     if (m >= 0 && nd >= 0) {
         int na, nb;
-        int miss_ref = unmatched(want, m, got, nd, 0.3f, 2e-2f, &na), miss_ours = unmatched(got, nd, want, m, 0.3f, 2e-2f, &nb);
+        int miss_ref = t_unmatched(want, m, got, nd, 0.3f, 2e-2f, &na), miss_ours = t_unmatched(got, nd, want, m, 0.3f, 2e-2f, &nb);
         printf("    detections %d (reference %d); conf >= 0.30: %d/%d reference boxes matched, %d/%d of ours\n", nd, m,
                na - miss_ref, na, nb - miss_ours, nb);
         T_CHECK(miss_ref == 0 && miss_ours == 0, "%d reference / %d own detections unmatched", miss_ref, miss_ours);

@@ -39,16 +39,6 @@ static const gcase cases[] = {
     {"yolov5s-custom-synth", "zidane", 640, 384, 640, 1280, 720, 1.5e-4f, 0.06f, 0.15f},
 };
 
-/* Reads "cls conf x1 y1 x2 y2" lines. */
-static int read_dets(const char *path, y5_det *d, int max) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int n = 0;
-    while (n < max && fscanf(f, "%d %f %f %f %f %f", &d[n].cls, &d[n].conf, &d[n].x1, &d[n].y1, &d[n].x2, &d[n].y2) == 6) n++;
-    fclose(f);
-    return n;
-}
-
 static void run_case(const gcase *c, int threads) {
     char rel[256], err[1024];
     const char *w = t_model_y5w(c->model);
@@ -89,7 +79,7 @@ static void run_case(const gcase *c, int threads) {
     static y5_det got[1000], want[1000];
     int n = y5_engine_nms(e, 0, &o, c->w0, c->h0, got, 1000);
     snprintf(rel, sizeof rel, "golden/%s_%s_%d_det.txt", c->model, c->image, c->size);
-    int m = read_dets(t_shared_path(rel), want, 1000);
+    int m = t_read_dets(t_shared_path(rel), want, 1000);
     T_REQUIRE(m >= 0, "cannot read %s", rel);
     T_CHECK(n == m, "%d detections, reference has %d", n, m);
     /* Match in order; where two detections' confidences are within the
@@ -188,7 +178,7 @@ static void jpeg_case_model(const char *model, const char *image, int size, int 
     int n = y5_detect(e, &img, &o, got, 1000, err, sizeof err);
     T_REQUIRE(n >= 0, "%s", err);
     snprintf(rel, sizeof rel, "golden/%s_%s_%d_det.txt", model, image, size);
-    int m = read_dets(t_shared_path(rel), want, 1000);
+    int m = t_read_dets(t_shared_path(rel), want, 1000);
     T_CHECK(n == m && m == expect, "%d detections, reference %d (expected %d)", n, m, expect);
     double worst_iou = 1, worst_conf = 0;
     for (int i = 0; i < m; i++) {
