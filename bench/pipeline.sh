@@ -503,9 +503,9 @@ for key, name in (("read_decode", "JPEG read + decode"), ("write", "draw + encod
         print("- %s: %.2f ms of CPU per image: %.0f images/s over the machine's %d cores" %
               (name, v["per_image_ms"], cores * 1000.0 / v["per_image_ms"], cores))
 for i, e in enumerate(s["engines"]):
-    a = e.get("after_first_batch") or {}
+    a = e.get("after_warmup") or {}
     if a.get("window_s", 0) > 0:
-        print("- engine %d (%s) after its first batch: busy %.0f%%, in forward (upload + graph + wait) %.0f%% of %.2f s"
+        print("- engine %d (%s) after warm-up (its first 2 batches): busy %.0f%%, in forward (upload + graph + wait) %.0f%% of %.2f s"
               % (i, e["device"], 100 * a["busy"], 100 * a["forward"], a["window_s"]))
 print("- bound by: %s" % s["bound_by"])
 PYEOF

@@ -109,8 +109,11 @@ static int open_engines(y5_pipe *p, double *load) {
         y5_engine_set_lazy_cls(E->e, o->det.nms.conf_thres);
         E->threads = !strcmp(E->spec->device, "cpu") ? y5_backend_cpu_threads(E->e->be) : 0;
         E->dets = malloc(sizeof(y5_det) * (size_t)o->det.nms.max_det);
-        E->fill = y5_pool_create(Y5_PIPE_FILL_THREADS);
-        if (!E->dets || !E->fill) { fprintf(stderr, "yolov5c detect: out of memory\n"); return -1; }
+        /* fill threads for a device engine only: a CPU engine's conversion is
+         * small beside its forward, and its --threads are the user's to set
+         * (fill_input runs the parts on the engine thread when there is no pool) */
+        E->fill = E->threads == 0 ? y5_pool_create(Y5_PIPE_FILL_THREADS) : NULL;
+        if (!E->dets || (E->threads == 0 && !E->fill)) { fprintf(stderr, "yolov5c detect: out of memory\n"); return -1; }
     }
     *load = y5_now_s() - tl;
     /* --imgsz (0: the model's own size) rounded up to the model's largest

@@ -1,9 +1,9 @@
 /* pipeline_batch.c - the ready pool's batching and the engine threads.
  *
  * Each engine thread owns one y5_engine (a CPU backend with its own threads,
- * or one GPU) and loops: take a batch from the ready pool, copy (device) or
- * convert (CPU) its u8 images into the network input over a few fill threads,
- * run forward and NMS, hand the images to the writers. A batch is only a set of independent images of one letterboxed
+ * or one GPU) and loops: take a batch from the ready pool, copy (device,
+ * over a few fill threads) or convert (CPU) its u8 images into the network
+ * input, run forward and NMS, hand the images to the writers. A batch is only a set of independent images of one letterboxed
  * shape, so results never depend on how images were grouped.
  *
  * An idle engine takes B ready images of one shape (the group holding the
@@ -102,6 +102,12 @@ static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, siz
         y5_pool_run(E->fill, k * FILL_PARTS, fill_part, &f);
         return 0;
     }
+    if (any_u8 && !all_u8 && E->e->be->ops->letterbox) {
+        /* the device letterbox would make the forward skip the host staging
+         * the other images were converted into; batches never mix so today */
+        snprintf(err, errlen, "internal: a batch mixes letterboxed and engine-letterboxed images");
+        return -1;
+    }
     float *in = y5_engine_input(E->e);
     if (any_u8) {
         if (!in) { snprintf(err, errlen, "no engine input (out of memory)"); return -1; }
@@ -149,8 +155,7 @@ static int o_no_draw(const y5_pipe *p) { return p->o->no_save && !p->o->raw_out;
 static void run_batch(y5_pipe_engine *E, y5_pipe_item **b, int k, double *acc) {
     y5_pipe *p = E->p;
     char err[1024], tag[64];
-    const double tb = y5_now_s();
-    double t0 = tb, lb_s = 0;
+    double t0 = y5_now_s(), lb_s = 0;
     const int tiled = k == 1 && b[0]->tiled, full = !tiled || p->o->tile_full;
     int rc = full ? y5_engine_plan(E->e, k, b[0]->g.out_h, b[0]->g.out_w, err, sizeof err) : 0;
     if (!rc && full) rc = fill_input(E, b, k, err, sizeof err, &lb_s);
@@ -170,18 +175,22 @@ static void run_batch(y5_pipe_engine *E, y5_pipe_item **b, int k, double *acc) {
     E->batches += full;
     if (tiled && !b[0]->fail && y5_pipe_run_tiles(E, b[0], acc, err, sizeof err)) b[0]->fail = 1;
     if (tiled && o_no_draw(p)) y5_image_free(&b[0]->img);
-    /* steady state: from the end of the engine's first batch (model warm-up,
-     * a device's first forward of a shape and its graph capture) to the end
-     * of its last; forward = the forward calls alone (on a GPU: the upload,
-     * the graph and the wait for it) */
+    /* steady state: from the end of the engine's Y5_PIPE_WARMUP_BATCHES-th
+     * batch to the end of its last (a later new shape still pays its own
+     * eager forward and capture inside the window); forward = the forward
+     * calls alone, tiles' included (on a GPU: the upload, the graph and the
+     * wait for it) */
     const double te = y5_now_s();
-    if (E->warm_t0 == 0) {
+    E->fwd_s += tf_end - tf;
+    if (++E->runs == Y5_PIPE_WARMUP_BATCHES) {
         E->warm_t0 = te;
-    } else {
-        E->warm_busy += te - tb;
-        E->warm_fwd += tf_end - tf;
+        E->warm_busy0 = E->busy;
+        E->warm_fwd0 = E->fwd_s;
+    } else if (E->runs > Y5_PIPE_WARMUP_BATCHES) {
+        E->warm_t1 = te;
+        E->warm_busy = E->busy - E->warm_busy0;
+        E->warm_fwd = E->fwd_s - E->warm_fwd0;
     }
-    E->warm_t1 = te;
     for (int i = 0; i < k; i++)
         if (b[i]->fail) {
             y5_pipe_item_tag(p, b[i], tag, sizeof tag);

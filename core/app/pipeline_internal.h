@@ -67,18 +67,25 @@ typedef struct {
     const y5_engine_spec *spec;
     int threads;          /* actual CPU threads (0 for a device engine) */
     y5_det *dets;
-    struct y5_pool *fill; /* a few threads that fill the engine's input (pipeline_batch.c) */
+    struct y5_pool *fill; /* a device engine's threads that fill its input (pipeline_batch.c); NULL: this thread */
     double busy;
-    double warm_t0, warm_t1;     /* end of its first batch, end of its last (0: none yet) */
-    double warm_busy, warm_fwd;  /* after the first batch: batch time, forward calls' time */
+    long long runs;              /* run_batch calls */
+    double fwd_s;                /* seconds in forward calls (tiles' included) */
+    double warm_t0, warm_t1;     /* end of its warm-up batches, end of its last (0: none yet) */
+    double warm_busy0, warm_fwd0; /* busy and fwd_s at warm_t0 */
+    double warm_busy, warm_fwd;  /* after the warm-up: busy time, forward calls' time */
     long long images, batches;
     pthread_t th;
 } y5_pipe_engine;
 
-/* Threads that copy (device: u8 into the pinned staging) or convert (CPU:
- * u8 -> [0,1] floats) a batch into the engine's input: at 1088x1920 a batch
- * of 8 is 50 MB, several ms for one thread while the GPU waits. */
+/* Threads that copy a batch into a device engine's pinned u8 staging: at
+ * 1088x1920 a batch of 8 is 50 MB, several ms for one thread while the GPU
+ * waits. */
 #define Y5_PIPE_FILL_THREADS 4
+
+/* Batches an engine runs before its steady state is timed: a device runs a
+ * shape's first forward eagerly and captures its graph on the second. */
+#define Y5_PIPE_WARMUP_BATCHES 2
 
 struct y5_pipe {
     const y5_pipeline_opts *o;

@@ -99,10 +99,10 @@ void y5_pipe_print_report(y5_pipe *p, const y5_pipe_report *r, long long process
         if (E->threads > 0) snprintf(th, sizeof th, ", %d threads", E->threads);
         fprintf(stderr, "engine %d (%s%s): busy %.0f%% of %.2f s, %lld images in %lld batches\n", i, E->spec->device, th,
                 r->wall > 0 ? 100 * E->busy / r->wall : 0.0, r->wall, E->images, E->batches);
-        const double win = E->warm_t1 - E->warm_t0;
+        const double win = E->warm_t1 > E->warm_t0 ? E->warm_t1 - E->warm_t0 : 0;
         if (win > 0)
-            fprintf(stderr, "engine %d after its first batch: busy %.0f%%, in forward %.0f%% of %.2f s\n", i,
-                    100 * E->warm_busy / win, 100 * E->warm_fwd / win, win);
+            fprintf(stderr, "engine %d after warm-up (its first %d batches): busy %.0f%%, in forward %.0f%% of %.2f s\n",
+                    i, Y5_PIPE_WARMUP_BATCHES, 100 * E->warm_busy / win, 100 * E->warm_fwd / win, win);
     }
     fprintf(stderr, "bound by: %s (%.3f s per worker of %.2f s wall; model load %.2f s)\n", STAGE_NAME[r->bound],
             r->total[r->bound] / r->workers[r->bound], r->wall, r->load);
@@ -124,9 +124,9 @@ int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long proc
     PUT("  \"engines\": [");
     for (int i = 0; i < o->n_engines; i++) {
         y5_pipe_engine *E = &p->eng[i];
-        const double win = E->warm_t1 - E->warm_t0;
+        const double win = E->warm_t1 > E->warm_t0 ? E->warm_t1 - E->warm_t0 : 0;
         PUT("%s{\"device\": \"%s\", \"threads\": %d, \"busy\": %.4f, \"busy_s\": %.6f, \"images\": %lld, \"batches\": %lld, "
-            "\"after_first_batch\": {\"window_s\": %.6f, \"busy\": %.4f, \"forward\": %.4f}}",
+            "\"after_warmup\": {\"window_s\": %.6f, \"busy\": %.4f, \"forward\": %.4f}}",
             i ? ", " : "", E->spec->device, E->threads, r->wall > 0 ? E->busy / r->wall : 0.0, E->busy, E->images,
             E->batches, win > 0 ? win : 0.0, win > 0 ? E->warm_busy / win : 0.0, win > 0 ? E->warm_fwd / win : 0.0);
     }

@@ -63,11 +63,8 @@ static int append(y5_pipe_item *it, int *cap, unsigned char **cut, const y5_det 
     }
     for (int i = 0; i < n; i++) {
         y5_det x = d[i];
-        unsigned char f = 0;
-        if (dx > 0 && x.x1 <= CUT_EPS) f |= Y5_CUT_LEFT;
-        if (dx + tw < W && x.x2 >= (float)tw - CUT_EPS) f |= Y5_CUT_RIGHT;
-        if (dy > 0 && x.y1 <= CUT_EPS) f |= Y5_CUT_TOP;
-        if (dy + th < H && x.y2 >= (float)th - CUT_EPS) f |= Y5_CUT_BOTTOM;
+        const float box[4] = {x.x1, x.y1, x.x2, x.y2};
+        const unsigned char f = (unsigned char)y5_tile_cut_sides(box, dx, dy, tw, th, W, H, CUT_EPS);
         x.x1 += (float)dx;
         x.x2 += (float)dx;
         x.y1 += (float)dy;
@@ -120,6 +117,7 @@ int y5_pipe_run_tiles(y5_pipe_engine *E, y5_pipe_item *it, double *acc, char *er
         acc[Y5_ST_FORWARD] += tc - tb;
         acc[Y5_ST_NMS] += td - tc;
         E->busy += td - ta;
+        E->fwd_s += tc - tb;
         E->batches++;
     }
     double tm = y5_now_s();

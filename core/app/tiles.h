@@ -18,4 +18,10 @@
  * their origins (origins must hold the count: call once without first). */
 int y5_tile_origins(int L, int T, double overlap, int *origins);
 
+/* The sides (core/post/nms.h: Y5_CUT_*) along which a box found in the tw x
+ * th tile at (x0, y0) of a W x H image was cut by the tile border: the box
+ * (tile pixels, clipped to the tile) comes within eps of a tile side that
+ * lies inside the image. 0: a whole box as far as this tile can tell. */
+unsigned y5_tile_cut_sides(const float box[4], int x0, int y0, int tw, int th, int W, int H, float eps);
+
 #endif

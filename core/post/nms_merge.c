@@ -75,25 +75,34 @@ int y5_nms_merge(y5_det *d, const unsigned char *cut, int n, float iou_thres, fl
     for (int i = 0; i < n && k < max_det; i++) {
         const y5_det *c = &d[r[i].idx];
         const unsigned char cc = cut ? cut[r[i].idx] : 0;
+        /* suppressed by IoU against any kept box first: a duplicate must not
+         * grow a neighbour it happens to meet earlier in the list */
         int drop = 0;
-        for (int j = 0; j < k && !drop; j++) {
+        for (int j = 0; j < k && !drop; j++)
+            drop = (agnostic || kept[j].cls == c->cls) && y5_iou(&kept[j], c) > iou_thres;
+        if (drop) continue;
+        /* else one object with the kept box it overlaps most (IoS) among those
+         * that continue it past a cut side, or that it continues */
+        int best = -1;
+        float best_ios = ios_thres;
+        for (int j = 0; j < k; j++) {
             if (!agnostic && kept[j].cls != c->cls) continue;
-            if (y5_iou(&kept[j], c) > iou_thres) { drop = 1; break; }
-            if ((continues(c, cc, &kept[j]) || continues(&kept[j], kcut[j], c)) && y5_ios(&kept[j], c) > ios_thres) {
-                y5_det *m = &kept[j]; /* one object: the union, the kept box's confidence and class */
-                const y5_det a = *m;
-                m->x1 = fminf(a.x1, c->x1);
-                m->y1 = fminf(a.y1, c->y1);
-                m->x2 = fmaxf(a.x2, c->x2);
-                m->y2 = fmaxf(a.y2, c->y2);
-                kcut[j] = cut_sides(m, &a, kcut[j]) | cut_sides(m, c, cc);
-                drop = 1;
-            }
+            if (!continues(c, cc, &kept[j]) && !continues(&kept[j], kcut[j], c)) continue;
+            const float v = y5_ios(&kept[j], c);
+            if (v > best_ios) best_ios = v, best = j;
         }
-        if (!drop) {
-            kcut[k] = cc;
-            kept[k++] = *c;
+        if (best >= 0) {
+            y5_det *m = &kept[best]; /* the union, the kept box's confidence and class */
+            const y5_det a = *m;
+            m->x1 = fminf(a.x1, c->x1);
+            m->y1 = fminf(a.y1, c->y1);
+            m->x2 = fmaxf(a.x2, c->x2);
+            m->y2 = fmaxf(a.y2, c->y2);
+            kcut[best] = cut_sides(m, &a, kcut[best]) | cut_sides(m, c, cc);
+            continue;
         }
+        kcut[k] = cc;
+        kept[k++] = *c;
     }
     memcpy(d, kept, sizeof(y5_det) * (size_t)k);
     free(r);

@@ -169,9 +169,9 @@ T_TEST(cli_bench_roofline) {
     T_CHECK(fgets(line, sizeof line, f) && strstr(line, "gbytes,roof_ms,roof_pct,bound"), "header: %s", line);
     while (fgets(line, sizeof line, f)) {
         int l;
-        char ty[32], shape[64], bound[16];
+        char ty[32], shape[64], bound[16]; /* bound: up to the next comma (a CUDA run adds ,"impl") */
         double gflop, ms, gfs, gbs, pct, gbytes, roof_ms, roof_pct;
-        if (sscanf(line, "%d,%31[^,],%63[^,],%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%15s", &l, ty, shape, &gflop, &ms, &gfs,
+        if (sscanf(line, "%d,%31[^,],%63[^,],%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%15[^,\n]", &l, ty, shape, &gflop, &ms, &gfs,
                    &gbs, &pct, &gbytes, &roof_ms, &roof_pct, bound) != 12) {
             T_CHECK(0, "row: %s", line);
             continue;

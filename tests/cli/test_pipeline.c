@@ -182,14 +182,14 @@ T_TEST(pipeline_outputs_independent_of_workers_batch_engines) {
     char *js = t_read_file(p, NULL);
     T_CHECK(js && strstr(js, "\"bound_by\"") && strstr(js, "\"h2d\": null") && strstr(js, "\"forward\": {"),
             "stats json: %s", js ? js : "(missing)");
-    /* the steady state after the engine's first batch (10 batches of 1):
+    /* the steady state after the engine's 2 warm-up batches (10 batches of 1):
      * a window, busy and forward fractions with forward <= busy <= 1 */
-    const char *af = js ? strstr(js, "\"after_first_batch\": {") : NULL;
+    const char *af = js ? strstr(js, "\"after_warmup\": {") : NULL;
     double win = -1, busy = -1, fwd = -1;
-    const int got = af ? sscanf(af, "\"after_first_batch\": {\"window_s\": %lf, \"busy\": %lf, \"forward\": %lf", &win,
+    const int got = af ? sscanf(af, "\"after_warmup\": {\"window_s\": %lf, \"busy\": %lf, \"forward\": %lf", &win,
                                 &busy, &fwd) : 0;
-    T_CHECK(got == 3, "no after_first_batch: %s", js ? js : "");
-    T_CHECK(win > 0 && fwd > 0 && fwd <= busy + 1e-4 && busy <= 1.0001, "after_first_batch: window %g busy %g forward %g",
+    T_CHECK(got == 3, "no after_warmup: %s", js ? js : "");
+    T_CHECK(win > 0 && fwd > 0 && fwd <= busy + 1e-4 && busy <= 1.0001, "after_warmup: window %g busy %g forward %g",
             win, busy, fwd);
     free(js);
     snprintf(p, sizeof p, "%s/detections.jsonl", ref);

@@ -224,6 +224,15 @@ T_TEST(robust_resume_refuses_other_options) {
     if (pl) {
         memmove(pl, pl + strlen("precision FP32\n"), strlen(pl + strlen("precision FP32\n")) + 1);
         T_CHECK(write_bytes(rp, rec, strlen(rec)) == 0, "rewrite %s", rp);
+        /* not even the other kind of device is refused for it (without a GPU
+         * the run then fails to open one: exit 1, not the record's 2) */
+        snprintf(cmd, sizeof cmd, "%s --weights %s --resume --device cuda", base, w);
+        log = NULL;
+        rc = t_run(cmd, &log);
+        T_CHECK(rc != 2 && log && !strstr(log, "computes in"), "old record, --device cuda: exit %d: %s", rc,
+                log ? log : "");
+        free(log);
+        T_CHECK(write_bytes(rp, rec, strlen(rec)) == 0, "rewrite %s", rp); /* a GPU run rewrote it */
         snprintf(cmd, sizeof cmd, "%s --weights %s --resume --device cpu,cpu", base, w);
         log = NULL;
         rc = t_run(cmd, &log);

@@ -119,10 +119,37 @@ T_TEST(tiles_merge_fragments) {
     n = y5_nms_merge(a, cut, 3, 0.45f, 0.5f, 0, 100);
     T_CHECK(n == 2 && a[0].x1 == 100 && a[0].x2 == 420 && a[0].conf == 0.8f && a[1].cls == 3,
             "two halves: %d boxes, first %g..%g conf %g", n, a[0].x1, a[0].x2, a[0].conf);
+    /* a duplicate (IoU 0.77 with its own object's box) never grows a
+     * neighbour it also overlaps by IoS: suppression comes first */
+    a[0] = (y5_det){170, 110, 450, 260, 0.9f, 0};
+    a[1] = (y5_det){100, 100, 360, 200, 0.8f, 0};
+    a[2] = (y5_det){100, 100, 300, 200, 0.7f, 0};
+    cut[0] = 0, cut[1] = 0, cut[2] = Y5_CUT_RIGHT;
+    n = y5_nms_merge(a, cut, 3, 0.45f, 0.5f, 0, 100);
+    T_CHECK(n == 2 && a[0].x1 == 170 && a[0].y1 == 110 && a[1].x1 == 100 && a[1].x2 == 360,
+            "duplicate + neighbour: %d boxes, first %g,%g..%g", n, a[0].x1, a[0].y1, a[0].x2);
     /* y5_ios: over the smaller box; 0 apart */
     const y5_det p = {0, 0, 10, 10, 1, 0}, q = {5, 0, 25, 10, 1, 0}, r = {20, 20, 30, 30, 1, 0};
     T_CHECK(y5_ios(&p, &q) == 0.5f && y5_ios(&q, &p) == 0.5f && y5_ios(&p, &r) == 0.0f, "ios %g %g", y5_ios(&p, &q),
             y5_ios(&p, &r));
+}
+
+/* Which sides of a tile cut a box: only sides inside the image, within eps. */
+T_TEST(tiles_cut_sides) {
+    const float eps = 2.0f;
+    const float all[4] = {0, 1, 640, 639}, mid[4] = {50, 50, 600, 600}, near[4] = {1.5f, 3, 638.5f, 600};
+    /* a tile in the middle of a 2000 x 2000 image: every side is inside */
+    T_CHECK(y5_tile_cut_sides(all, 512, 512, 640, 640, 2000, 2000, eps) == 15u, "middle tile, edge box");
+    T_CHECK(y5_tile_cut_sides(mid, 512, 512, 640, 640, 2000, 2000, eps) == 0u, "middle tile, inner box");
+    T_CHECK(y5_tile_cut_sides(near, 512, 512, 640, 640, 2000, 2000, eps) == (Y5_CUT_LEFT | Y5_CUT_RIGHT),
+            "within eps of left and right only: %u", y5_tile_cut_sides(near, 512, 512, 640, 640, 2000, 2000, eps));
+    /* the top-left tile: its left and top sides are the image's */
+    T_CHECK(y5_tile_cut_sides(all, 0, 0, 640, 640, 2000, 2000, eps) == (Y5_CUT_RIGHT | Y5_CUT_BOTTOM), "top-left tile");
+    /* the bottom-right tile (origin W - T, H - T): only left and top */
+    T_CHECK(y5_tile_cut_sides(all, 1360, 1360, 640, 640, 2000, 2000, eps) == (Y5_CUT_LEFT | Y5_CUT_TOP),
+            "bottom-right tile");
+    /* a side shorter than the tile (one tile across): never cut there */
+    T_CHECK(y5_tile_cut_sides(all, 0, 512, 500, 640, 500, 2000, eps) == (Y5_CUT_TOP | Y5_CUT_BOTTOM), "narrow image");
 }
 
 T_TEST(tiles_option_errors) {
