@@ -16,8 +16,6 @@
 #include "layers/cpu/winograd.h"
 #include "layers/cpu/gemm.h" /* y5_silu_ref */
 
-static inline int imin(int a, int b) { return a < b ? a : b; }
-
 static inline void bt6(const float *x, int sx, float *y, int sy) {
     float x0 = x[0], x1 = x[sx], x2 = x[2 * sx], x3 = x[3 * sx], x4 = x[4 * sx], x5 = x[5 * sx];
     float d31 = x3 - x1, c = x4 - x2;
@@ -38,17 +36,10 @@ static inline void at6(const float *x, int sx, float *y, int sy) {
     y[3 * sy] = ((b - 8.0f * x4) + 0.125f * x3) + x5;
 }
 
-static void tile_pos(const y5_wino_geom *g, int t, int *img, int *ty, int *tx) {
-    *img = t / g->tiles_hw;
-    int r = t % g->tiles_hw;
-    *ty = r / g->tiles_w;
-    *tx = r % g->tiles_w;
-}
-
 void y5_wino4_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
         const float *src[36];
         for (int i = 0; i < 6; i++)
             for (int j = 0; j < 6; j++) {
@@ -70,8 +61,8 @@ void y5_wino4_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv
 void y5_wino4_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
-        const int ny = imin(4, g->ho - 4 * ty), nx = imin(4, g->wo - 4 * tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
+        const int ny = y5_wino_imin(4, g->ho - 4 * ty), nx = y5_wino_imin(4, g->wo - 4 * tx);
         for (int co = 0; co < g->cout; co++) {
             float m[36], s[24], y[16];
             for (int q = 0; q < 36; q++) m[q] = M[(size_t)q * xs + (size_t)t * ldm + co];
@@ -94,7 +85,7 @@ void y5_wino4_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, l
 void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
         const float *src[16];
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++) {
@@ -126,7 +117,7 @@ void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv,
 void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
         for (int co = 0; co < g->cout; co++) {
             float m[16], s[8];
             for (int q = 0; q < 16; q++) m[q] = M[q * xs + (size_t)t * ldm + co];

@@ -26,6 +26,15 @@ typedef struct {
     int act;                  /* y5_act_kind (core/base/act.h) after the bias */
     float slope;              /* Y5_ACT_LEAKY */
 } y5_wino_geom;
+
+/* Tile t's image and tile row and column (every ISA's transforms walk tiles so). */
+static inline void y5_wino_tile(const y5_wino_geom *g, int t, int *img, int *ty, int *tx) {
+    *img = t / g->tiles_hw;
+    const int r = t % g->tiles_hw;
+    *ty = r / g->tiles_w;
+    *tx = r % g->tiles_w;
+}
+static inline int y5_wino_imin(int a, int b) { return a < b ? a : b; }
 void y5_wino_in_scalar(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);
 void y5_wino_out_scalar(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs);
 void y5_wino_in_avx2(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs);

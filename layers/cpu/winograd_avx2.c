@@ -9,8 +9,6 @@
 #include "layers/cpu/winograd.h"
 #include "layers/cpu/avx2_math.h"
 
-static inline int imin(int a, int b) { return a < b ? a : b; }
-
 /* y = B^T x (6 -> 6) */
 #define BT6(x0, x1, x2, x3, x4, x5, y0, y1, y2, y3, y4, y5)                                  \
     do {                                                                                     \
@@ -57,17 +55,10 @@ static inline __m256 epi8(const y5_wino_geom *g, __m256 x, __m256 bv, const floa
     return x;
 }
 
-static inline void tile_pos(const y5_wino_geom *g, int t, int *img, int *ty, int *tx) {
-    *img = t / g->tiles_hw;
-    int r = t % g->tiles_hw;
-    *ty = r / g->tiles_w;
-    *tx = r % g->tiles_w;
-}
-
 void y5_wino4_in_avx2(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
         const float *src[36]; /* NULL: outside the image (zero) */
         for (int i = 0; i < 6; i++) {
             int iy = 4 * ty - g->p + i;
@@ -110,8 +101,8 @@ void y5_wino4_in_avx2(const y5_wino_geom *g, int t0, int T, float *V, long ldv, 
 void y5_wino4_out_avx2(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
-        const int ny = imin(4, g->ho - 4 * ty), nx = imin(4, g->wo - 4 * tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
+        const int ny = y5_wino_imin(4, g->ho - 4 * ty), nx = y5_wino_imin(4, g->wo - 4 * tx);
         const size_t pix0 = ((size_t)img * g->ho + 4 * ty) * g->wo + 4 * tx;
         const float *mt = M + (size_t)t * ldm;
         for (int co = 0; co < g->cout; co += 8) {
@@ -142,7 +133,7 @@ void y5_wino4_out_avx2(const y5_wino_geom *g, int t0, int T, const float *M, lon
 void y5_wino_in_avx2(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
         const float *src[16];
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++) {
@@ -176,8 +167,8 @@ void y5_wino_in_avx2(const y5_wino_geom *g, int t0, int T, float *V, long ldv, s
 void y5_wino_out_avx2(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
-        const int ny = imin(2, g->ho - 2 * ty), nx = imin(2, g->wo - 2 * tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
+        const int ny = y5_wino_imin(2, g->ho - 2 * ty), nx = y5_wino_imin(2, g->wo - 2 * tx);
         float *dst[4];
         const float *rsrc[4];
         for (int i = 0; i < 2; i++)

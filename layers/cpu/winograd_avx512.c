@@ -7,8 +7,6 @@
 #include "layers/cpu/winograd.h"
 #include "layers/cpu/avx512_math.h"
 
-static inline int imin(int a, int b) { return a < b ? a : b; }
-
 /* y = B^T x (6 -> 6) */
 #define BT6(x0, x1, x2, x3, x4, x5, y0, y1, y2, y3, y4, y5)                                  \
     do {                                                                                     \
@@ -35,17 +33,10 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
                                            _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), x4, b_)), x5); \
     } while (0)
 
-static inline void tile_pos(const y5_wino_geom *g, int t, int *img, int *ty, int *tx) {
-    *img = t / g->tiles_hw;
-    int r = t % g->tiles_hw;
-    *ty = r / g->tiles_w;
-    *tx = r % g->tiles_w;
-}
-
 void y5_wino4_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
         const float *src[36];
         unsigned long long valid = 0;
         for (int i = 0; i < 6; i++) {
@@ -87,8 +78,8 @@ void y5_wino4_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv
 void y5_wino4_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
-        const int ny = imin(4, g->ho - 4 * ty), nx = imin(4, g->wo - 4 * tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
+        const int ny = y5_wino_imin(4, g->ho - 4 * ty), nx = y5_wino_imin(4, g->wo - 4 * tx);
         const size_t pix0 = ((size_t)img * g->ho + 4 * ty) * g->wo + 4 * tx;
         const float *mt = M + (size_t)t * ldm;
         for (int co = 0; co < g->cout; co += 16) {
@@ -121,7 +112,7 @@ void y5_wino4_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, l
 void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
         const float *src[16];
         unsigned valid = 0;
         for (int i = 0; i < 4; i++)
@@ -158,8 +149,8 @@ void y5_wino_in_avx512(const y5_wino_geom *g, int t0, int T, float *V, long ldv,
 void y5_wino_out_avx512(const y5_wino_geom *g, int t0, int T, const float *M, long ldm, size_t xs) {
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
-        const int ny = imin(2, g->ho - 2 * ty), nx = imin(2, g->wo - 2 * tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
+        const int ny = y5_wino_imin(2, g->ho - 2 * ty), nx = y5_wino_imin(2, g->wo - 2 * tx);
         float *dst[4];
         const float *rsrc[4];
         for (int i = 0; i < 2; i++)

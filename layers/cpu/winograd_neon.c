@@ -7,8 +7,6 @@
 #include "layers/cpu/winograd.h"
 #include "layers/cpu/neon_math.h"
 
-static inline int imin(int a, int b) { return a < b ? a : b; }
-
 /* n (>= 1) floats at p: a full vector when n >= 4 */
 static inline float32x4_t ld(const float *p, int n) { return n >= 4 ? vld1q_f32(p) : y5_ld_part4(p, n); }
 static inline void st(float *p, float32x4_t v, int n) {
@@ -50,18 +48,11 @@ static inline float32x4_t epilogue4(const y5_wino_geom *g, float32x4_t x, float3
     return x;
 }
 
-static inline void tile_pos(const y5_wino_geom *g, int t, int *img, int *ty, int *tx) {
-    *img = t / g->tiles_hw;
-    int r = t % g->tiles_hw;
-    *ty = r / g->tiles_w;
-    *tx = r % g->tiles_w;
-}
-
 void y5_wino4_in_neon(const y5_wino_geom *g, int t0, int T, float *V, long ldv, size_t xs) {
     const float32x4_t zero = vdupq_n_f32(0.0f);
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
         const float *src[36]; /* NULL: padding */
         for (int i = 0; i < 6; i++) {
             int iy = 4 * ty - g->p + i;
@@ -90,8 +81,8 @@ void y5_wino4_out_neon(const y5_wino_geom *g, int t0, int T, const float *M, lon
     const float32x4_t zero = vdupq_n_f32(0.0f);
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
-        const int ny = imin(4, g->ho - 4 * ty), nx = imin(4, g->wo - 4 * tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
+        const int ny = y5_wino_imin(4, g->ho - 4 * ty), nx = y5_wino_imin(4, g->wo - 4 * tx);
         const size_t pix0 = ((size_t)img * g->ho + 4 * ty) * g->wo + 4 * tx;
         const float *mt = M + (size_t)t * ldm;
         for (int co = 0; co < g->cout; co += 4) {
@@ -117,7 +108,7 @@ void y5_wino_in_neon(const y5_wino_geom *g, int t0, int T, float *V, long ldv, s
     const float32x4_t zero = vdupq_n_f32(0.0f);
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
         const float *src[16];
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++) {
@@ -151,8 +142,8 @@ void y5_wino_out_neon(const y5_wino_geom *g, int t0, int T, const float *M, long
     const float32x4_t zero = vdupq_n_f32(0.0f);
     for (int t = 0; t < T; t++) {
         int img, ty, tx;
-        tile_pos(g, t0 + t, &img, &ty, &tx);
-        const int ny = imin(2, g->ho - 2 * ty), nx = imin(2, g->wo - 2 * tx);
+        y5_wino_tile(g, t0 + t, &img, &ty, &tx);
+        const int ny = y5_wino_imin(2, g->ho - 2 * ty), nx = y5_wino_imin(2, g->wo - 2 * tx);
         const float *mt = M + (size_t)t * ldm;
         for (int co = 0; co < g->cout; co += 4) {
             const int n = g->cout - co;
