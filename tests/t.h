@@ -26,6 +26,10 @@ const char *t_shared_path(const char *rel);
 const char *t_tmpdir(void);
 /* Reads a whole file; returns malloc'd bytes (caller frees) or NULL. */
 void *t_read_file(const char *path, size_t *len);
+/* Writes n bytes to path (replacing it): 0, or -1. */
+int t_write_file(const char *path, const void *b, size_t n);
+/* system() of a printf-formatted shell command; its status. */
+int t_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define T_TEST(name)                                                        \
     static void t_body_##name(void);                                        \
@@ -49,7 +53,6 @@ void *t_read_file(const char *path, size_t *len);
 #define T_NEED_SHARED()                                                     \
     do { if (!t_shared()) T_SKIP("../shared not found (set Y5_SHARED): data tests skipped"); } while (0)
 
-#endif
 
 /* tests/t_models.c: converts ../shared/models/<stem>.pt once per run (FP32)
  * and returns the .y5w path, NULL on failure (message printed). */
@@ -70,3 +73,18 @@ int t_read_dets(const char *path, y5_det *d, int max);
 int t_unmatched(const y5_det *a, int na, const y5_det *b, int nb, float min_conf, float tol, int *considered);
 /* Path of the yolov5c binary under test ($Y5_BIN, else build/yolov5c). */
 const char *t_bin(void);
+
+/* tests/unit/test_zip.c: a ZIP archive of the items, for the converter's
+ * tests; torch_like: flags 0x0808, local extra padding to 64-byte aligned
+ * data, data descriptors, ZIP64 sizes/offsets in the central directory and
+ * ZIP64 end records. Returns exactly-sized malloc'd bytes. */
+#include <stdint.h>
+typedef struct {
+    const char *name;
+    const void *data;
+    size_t len;
+    uint16_t method;
+} t_zip_item;
+uint8_t *t_zip_build(const t_zip_item *items, int n, int torch_like, size_t *len);
+
+#endif

@@ -27,11 +27,8 @@
 #include "core/image/letterbox.h"
 #include "core/post/nms.h"
 #include "cuda/cuda_backend.h"
+#include "tests/backend/t_gpu.h"
 
-#define NEED_GPU()                                                                              \
-    do {                                                                                        \
-        if (y5_cuda_device_count() <= 0) T_SKIP("no CUDA device: %s", y5_cuda_no_device_reason()); \
-    } while (0)
 
 /* Tolerances for GPU (FP16) against CPU (FP32) detections. Checked on an
  * NVIDIA H200 on 2026-11-27 (bench/gpu_check.sh a): PyTorch's own FP16

@@ -25,16 +25,6 @@
 
 /* ---- helpers ---- */
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
-
 static int crop_to(const y5_image *src, int x, int y, int w, int h, const char *path) {
     y5_image c = {w, h, malloc((size_t)w * h * 3)};
     if (!c.px) return -1;
@@ -50,13 +40,13 @@ static int crop_to(const y5_image *src, int x, int y, int w, int h, const char *
 static int make_inputs(const char *dir) {
     static const char *coco[] = {"000000000009", "000000000025", "000000000030",
                                  "000000000034", "000000000036", "000000000042"};
-    if (sh("mkdir -p '%s/in' && cp '%s' '%s' '%s/in/'", dir, t_shared_path("images/bus.jpg"),
+    if (t_sh("mkdir -p '%s/in' && cp '%s' '%s' '%s/in/'", dir, t_shared_path("images/bus.jpg"),
            t_shared_path("images/zidane.jpg"), dir))
         return -1;
     for (size_t i = 0; i < sizeof coco / sizeof coco[0]; i++) {
         char rel[128];
         snprintf(rel, sizeof rel, "data/coco64/images/%s.jpg", coco[i]);
-        if (sh("cp '%s' '%s/in/'", t_shared_path(rel), dir)) return -1;
+        if (t_sh("cp '%s' '%s/in/'", t_shared_path(rel), dir)) return -1;
     }
     y5_image a, b;
     char err[512], p[1024];
@@ -79,7 +69,7 @@ static int run_detect(const char *args, const char *env, char **log) {
 }
 
 /* diff -r of two result folders (empty string: identical). */
-static int same_tree(const char *a, const char *b) { return sh("diff -r '%s' '%s' >/dev/null", a, b) == 0; }
+static int same_tree(const char *a, const char *b) { return t_sh("diff -r '%s' '%s' >/dev/null", a, b) == 0; }
 
 static int count_lines(const char *path) {
     size_t len;
@@ -97,7 +87,7 @@ static int exists(const char *p) {
 }
 
 static int no_leftovers(const char *dir) {
-    return sh("find '%s' -name '*.tmp*' -o -name '*.partial' -o -name '*.prev' | grep -q .", dir) != 0;
+    return t_sh("find '%s' -name '*.tmp*' -o -name '*.partial' -o -name '*.prev' | grep -q .", dir) != 0;
 }
 
 #define NEED_MODEL()                                                         \
@@ -377,7 +367,7 @@ T_TEST(pipeline_resume_after_kill) {
     /* a second kill during a resumed run, then a resume of a finished job:
      * bus (input 6) and zidane (input 9, now a FIFO) are to be redone; the
      * kill comes once bus and the carried lines of inputs 7 and 8 are out */
-    int rm = sh("rm -f '%s'/labels/zidane.txt '%s'/bus.jpg", out, out);
+    int rm = t_sh("rm -f '%s'/labels/zidane.txt '%s'/bus.jpg", out, out);
     T_REQUIRE(rm == 0, "rm");
     T_REQUIRE(fifo_swap(d, 9, 1) == 0, "cannot make a FIFO in %s/in", d);
     snprintf(args, sizeof args, "--source%s --out %s --resume", src, out);
@@ -462,9 +452,9 @@ T_TEST(pipeline_shards_cover_inputs_once) {
         T_CHECK(count_lines(sp[k]) == want, "shard %d: %d lines", k, count_lines(sp[k]));
     }
     /* every label file in exactly one shard, identical to the unsharded one */
-    int dup = sh("cd '%s' && ls s0/labels s1/labels s2/labels | grep txt | sort | uniq -d | grep -q .", d) == 0;
+    int dup = t_sh("cd '%s' && ls s0/labels s1/labels s2/labels | grep txt | sort | uniq -d | grep -q .", d) == 0;
     T_CHECK(!dup, "a label file is in two shards");
-    int merged = sh("cd '%s' && mkdir m && cp s0/labels/* s1/labels/* s2/labels/* m/ && diff -r m all/labels >/dev/null", d);
+    int merged = t_sh("cd '%s' && mkdir m && cp s0/labels/* s1/labels/* s2/labels/* m/ && diff -r m all/labels >/dev/null", d);
     T_CHECK(merged == 0, "merged shard labels differ from the unsharded run");
     snprintf(p, sizeof p, "%s/all/detections.jsonl", d);
     const char *one[1] = {p};
@@ -565,13 +555,13 @@ T_TEST(pipeline_raw_frames_stdin_stdout) {
 
 T_TEST(pipeline_ffmpeg_round_trip) {
     NEED_MODEL();
-    if (sh("command -v ffmpeg >/dev/null 2>&1"))
+    if (t_sh("command -v ffmpeg >/dev/null 2>&1"))
         T_SKIP("ffmpeg not installed (scripts/deps.sh installs it; run make deps)");
     const char *d = t_tmpdir();
     char in[1024], cmd[8192];
     snprintf(in, sizeof in, "%s/frames.rgb", d);
     T_REQUIRE(make_frames(in) == 0, "could not make frames");
-    int enc = sh("ffmpeg -loglevel error -y -f rawvideo -pix_fmt rgb24 -s 320x240 -i '%s' -c:v mpeg4 '%s/in.mp4'", in, d);
+    int enc = t_sh("ffmpeg -loglevel error -y -f rawvideo -pix_fmt rgb24 -s 320x240 -i '%s' -c:v mpeg4 '%s/in.mp4'", in, d);
     T_REQUIRE(enc == 0, "ffmpeg could not encode the test clip");
     char *log = NULL, bin[4096];
     if (!realpath(t_bin(), bin)) snprintf(bin, sizeof bin, "%s", t_bin());

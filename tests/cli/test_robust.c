@@ -16,21 +16,6 @@
 #include "weights/y5w.h"
 
 /* tests/unit/test_zip.c */
-typedef struct {
-    const char *name;
-    const void *data;
-    size_t len;
-    uint16_t method;
-} t_zip_item;
-uint8_t *t_zip_build(const t_zip_item *items, int n, int torch_like, size_t *len);
-
-static int write_bytes(const char *path, const void *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = fwrite(b, 1, n, f);
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
 static int count_sub(const char *s, const char *sub) {
     int n = 0;
     for (const char *p = s ? strstr(s, sub) : NULL; p; p = strstr(p + 1, sub)) n++;
@@ -56,7 +41,7 @@ T_TEST(robust_convert_model_not_a_model_object) {
         uint8_t *z = t_zip_build(it, 1, 1, &n);
         char in[600], cmd[2048], want[800];
         snprintf(in, sizeof in, "%s/m%zu.pt", d, k);
-        T_REQUIRE(write_bytes(in, z, n) == 0, "write");
+        T_REQUIRE(t_write_file(in, z, n) == 0, "write");
         free(z);
         snprintf(cmd, sizeof cmd, "MALLOC_PERTURB_=165 %s convert %s %s/m.y5w", t_bin(), in, d);
         char *log = NULL;
@@ -132,7 +117,7 @@ T_TEST(robust_out_folder_locked_by_another_run) {
     snprintf(out, sizeof out, "%s/out", t_tmpdir());
     T_REQUIRE(mkdir(out, 0777) == 0, "mkdir");
     snprintf(p, sizeof p, "%s/detections.jsonl.partial", out);
-    T_REQUIRE(write_bytes(p, "other run\n", 10) == 0, "write");
+    T_REQUIRE(t_write_file(p, "other run\n", 10) == 0, "write");
     snprintf(p, sizeof p, "%s/.yolov5c.lock", out);
     int fd = open(p, O_RDWR | O_CREAT, 0666);
     T_REQUIRE(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "lock");
@@ -223,7 +208,7 @@ T_TEST(robust_resume_refuses_other_options) {
     T_CHECK(pl, "the record has no precision line: %s", rec ? rec : "(missing)");
     if (pl) {
         memmove(pl, pl + strlen("precision FP32\n"), strlen(pl + strlen("precision FP32\n")) + 1);
-        T_CHECK(write_bytes(rp, rec, strlen(rec)) == 0, "rewrite %s", rp);
+        T_CHECK(t_write_file(rp, rec, strlen(rec)) == 0, "rewrite %s", rp);
         /* not even the other kind of device is refused for it (without a GPU
          * the run then fails to open one: exit 1, not the record's 2) */
         snprintf(cmd, sizeof cmd, "%s --weights %s --resume --device cuda", base, w);
@@ -232,7 +217,7 @@ T_TEST(robust_resume_refuses_other_options) {
         T_CHECK(rc != 2 && log && !strstr(log, "computes in"), "old record, --device cuda: exit %d: %s", rc,
                 log ? log : "");
         free(log);
-        T_CHECK(write_bytes(rp, rec, strlen(rec)) == 0, "rewrite %s", rp); /* a GPU run rewrote it */
+        T_CHECK(t_write_file(rp, rec, strlen(rec)) == 0, "rewrite %s", rp); /* a GPU run rewrote it */
         snprintf(cmd, sizeof cmd, "%s --weights %s --resume --device cpu,cpu", base, w);
         log = NULL;
         rc = t_run(cmd, &log);
@@ -260,7 +245,7 @@ T_TEST(robust_message_escapes_control_characters) {
     const char *d = t_tmpdir();
     char in[700], cmd[4096];
     snprintf(in, sizeof in, "%s/bad\nname\x1b.jpg", d);
-    T_REQUIRE(write_bytes(in, "not an image", 12) == 0, "write");
+    T_REQUIRE(t_write_file(in, "not an image", 12) == 0, "write");
     snprintf(cmd, sizeof cmd, "%s detect --weights %s --source '%s' --out %s/out --no-save", t_bin(), w, in, d);
     char *log = NULL;
     int rc = t_run(cmd, &log);

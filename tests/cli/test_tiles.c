@@ -16,16 +16,6 @@
 #include "core/image/image.h"
 #include "core/post/nms.h"
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
-
 static int detect(const char *args, char **log) {
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "%s detect --weights %s --imgsz 320 --threads 2 %s", t_bin(), t_model_y5w("yolov5n"), args);
@@ -185,7 +175,7 @@ static int make_tile_inputs(const char *d) {
     crop.px = malloc(640 * 640 * 3);
     wide.px = malloc(1280 * 640 * 3);
     int rc = -1;
-    if (crop.px && wide.px && !sh("mkdir -p '%s/in' '%s/one'", d, d)) {
+    if (crop.px && wide.px && !t_sh("mkdir -p '%s/in' '%s/one'", d, d)) {
         memset(wide.px, 114, 1280 * 640 * 3);
         for (int y = 0; y < 640; y++) {
             memcpy(crop.px + (size_t)y * 640 * 3, bus.px + ((size_t)(y + 200) * bus.w + 100) * 3, 640 * 3);
@@ -215,7 +205,7 @@ T_TEST(tiles_map_back_to_image_coordinates) {
     snprintf(args, sizeof args, "--source %s/one --out %s/same --tile 640", d, d);
     T_REQUIRE(detect(args, &log) == 0, "--tile 640 on a 640x640 image: %s", log ? log : "");
     free(log);
-    int same = sh("cmp -s %s/plain/detections.jsonl %s/same/detections.jsonl && diff -r %s/plain/labels "
+    int same = t_sh("cmp -s %s/plain/detections.jsonl %s/same/detections.jsonl && diff -r %s/plain/labels "
                   "%s/same/labels >/dev/null && cmp -s %s/plain/crop.png %s/same/crop.png", d, d, d, d, d, d) == 0;
     T_CHECK(same, "--tile equal to the image changed the outputs");
 
@@ -255,7 +245,7 @@ T_TEST(tiles_max_memory_below_one_image) {
     T_NEED_SHARED();
     T_REQUIRE(t_model_y5w("yolov5n"), "conversion failed");
     const char *d = t_tmpdir();
-    int made = sh("mkdir -p '%s/in' && cp '%s' '%s' '%s' '%s/in/'", d, t_shared_path("images/bus.jpg"),
+    int made = t_sh("mkdir -p '%s/in' && cp '%s' '%s' '%s' '%s/in/'", d, t_shared_path("images/bus.jpg"),
                   t_shared_path("images/zidane.jpg"), t_shared_path("data/coco64/images/000000000009.jpg"), d) == 0;
     T_REQUIRE(made, "inputs");
     char args[4096], *log = NULL;
@@ -271,7 +261,7 @@ T_TEST(tiles_max_memory_below_one_image) {
     int rc = t_run(cmd, &log);
     T_CHECK(rc == 0, "--max-memory 1K: exit %d: %s", rc, log ? log : "");
     free(log);
-    int same = sh("diff -r %s/ref %s/small >/dev/null", d, d) == 0;
+    int same = t_sh("diff -r %s/ref %s/small >/dev/null", d, d) == 0;
     T_CHECK(same, "--max-memory changed the outputs");
 }
 

@@ -16,21 +16,6 @@
 #include "weights/y5w.h"
 
 /* From test_zip.c. */
-typedef struct {
-    const char *name;
-    const void *data;
-    size_t len;
-    uint16_t method;
-} t_zip_item;
-uint8_t *t_zip_build(const t_zip_item *items, int n, int torch_like, size_t *len);
-
-static int write_file(const char *path, const void *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = n ? fwrite(b, 1, n, f) : 0;
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
 static const char *tmp_path(const char *name) {
     static char bufs[4][700];
     static int k;
@@ -400,7 +385,7 @@ T_TEST(convert_truncated_and_damaged_pt) {
     const char *in = tmp_path("cut.pt");
     size_t cuts[] = {0, 1, 3, 100, 30000, n / 2, n - 200, n - 23, n - 22, n - 21, n - 1};
     for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
-        T_REQUIRE(write_file(in, pt, cuts[k]) == 0, "write");
+        T_REQUIRE(t_write_file(in, pt, cuts[k]) == 0, "write");
         const char *e = convert_msg(in, 0);
         T_CHECK(e[0] != 0, "cut at %zu converted", cuts[k]);
         if (cuts[k] == 0) T_CHECK(strcmp(e, "empty file (0 bytes)") == 0, "empty: '%s'", e);
@@ -410,7 +395,7 @@ T_TEST(convert_truncated_and_damaged_pt) {
     uint8_t *c = malloc(n);
     memcpy(c, pt, n);
     c[200] ^= 0x20;
-    T_REQUIRE(write_file(in, c, n) == 0, "write");
+    T_REQUIRE(t_write_file(in, c, n) == 0, "write");
     const char *e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "archive/data.pkl: CRC mismatch (file is damaged)") == 0, "flipped pickle byte: '%s'", e);
     /* random bytes */
@@ -419,13 +404,13 @@ T_TEST(convert_truncated_and_damaged_pt) {
         r = r * 6364136223846793005ull + 1442695040888963407ull;
         c[i] = (uint8_t)(r >> 56);
     }
-    T_REQUIRE(write_file(in, c, 5000) == 0, "write");
+    T_REQUIRE(t_write_file(in, c, 5000) == 0, "write");
     e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "not a zip archive (legacy torch.save format is not supported; re-save with torch>=1.6)") == 0,
             "random bytes: '%s'", e);
     /* the legacy (pre-1.6) format starts with a pickled magic number */
     static const char legacy[] = "\x80\x02\x8a\x0al\xfc\x9c" "F\xf9 j\xa8P\x19.\x80\x02M\xe9\x03.";
-    T_REQUIRE(write_file(in, legacy, sizeof legacy - 1) == 0, "write");
+    T_REQUIRE(t_write_file(in, legacy, sizeof legacy - 1) == 0, "write");
     e = convert_msg(in, 0);
     T_CHECK(strstr(e, "not a zip archive (legacy torch.save format is not supported"), "legacy: '%s'", e);
     e = convert_msg(tmp_path("does-not-exist.pt"), 0);
@@ -842,7 +827,7 @@ static void tiny_build(tiny *t, const char *path) {
     }
     size_t zl;
     uint8_t *z = t_zip_build(t->items, n_items, 1, &zl);
-    write_file(path, z, zl);
+    t_write_file(path, z, zl);
     free(z);
     for (int k = 1; k < t->n_items; k++) free(t->datas[k]);
     free(p->b);
@@ -992,14 +977,14 @@ T_TEST(convert_not_a_checkpoint) {
     /* a zip of some other file */
     t_zip_item txt[1] = {{"readme.txt", "hello", 5, 0}};
     z = t_zip_build(txt, 1, 0, &n);
-    T_REQUIRE(write_file(in, z, n) == 0, "write");
+    T_REQUIRE(t_write_file(in, z, n) == 0, "write");
     free(z);
     e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "not a PyTorch checkpoint (no data.pkl in the zip archive)") == 0, "non-pytorch zip: '%s'", e);
     /* data.pkl compressed */
     t_zip_item comp[1] = {{"archive/data.pkl", "\x78\x9c\x03\x00", 4, 8}};
     z = t_zip_build(comp, 1, 1, &n);
-    T_REQUIRE(write_file(in, z, n) == 0, "write");
+    T_REQUIRE(t_write_file(in, z, n) == 0, "write");
     free(z);
     e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "entry 'archive/data.pkl' is compressed (method 8); only stored entries are supported") == 0,
@@ -1012,7 +997,7 @@ T_TEST(convert_not_a_checkpoint) {
     float four[4] = {1, 2, 3, 4};
     t_zip_item sdi[2] = {{"archive/data.pkl", sd, sizeof sd - 1, 0}, {"archive/data/0", four, 16, 0}};
     z = t_zip_build(sdi, 2, 1, &n);
-    T_REQUIRE(write_file(in, z, n) == 0, "write");
+    T_REQUIRE(t_write_file(in, z, n) == 0, "write");
     free(z);
     e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "this is a state_dict, not a yolov5 checkpoint (no 'model' object)") == 0, "state_dict: '%s'", e);
@@ -1023,7 +1008,7 @@ T_TEST(convert_not_a_checkpoint) {
                               "ccollections\nOrderedDict\n)RtRss.";
     t_zip_item sdi2[2] = {{"archive/data.pkl", sd2, sizeof sd2 - 1, 0}, {"archive/data/0", four, 16, 0}};
     z = t_zip_build(sdi2, 2, 1, &n);
-    T_REQUIRE(write_file(in, z, n) == 0, "write");
+    T_REQUIRE(t_write_file(in, z, n) == 0, "write");
     free(z);
     e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "this is a state_dict, not a yolov5 checkpoint (no 'model' object)") == 0, "nested state_dict: '%s'",
@@ -1032,7 +1017,7 @@ T_TEST(convert_not_a_checkpoint) {
     static const char nomodel[] = "\x80\x02}X\x05\x00\x00\x00" "epochK\x01s.";
     t_zip_item nm[1] = {{"archive/data.pkl", nomodel, sizeof nomodel - 1, 0}};
     z = t_zip_build(nm, 1, 1, &n);
-    T_REQUIRE(write_file(in, z, n) == 0, "write");
+    T_REQUIRE(t_write_file(in, z, n) == 0, "write");
     free(z);
     e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "not a yolov5 checkpoint (no 'model' object)") == 0, "no model: '%s'", e);
@@ -1041,7 +1026,7 @@ T_TEST(convert_not_a_checkpoint) {
     static const char nonemodel[] = "\x80\x02}X\x05\x00\x00\x00modelNs.";
     t_zip_item nn[1] = {{"archive/data.pkl", nonemodel, sizeof nonemodel - 1, 0}};
     z = t_zip_build(nn, 1, 1, &n);
-    T_REQUIRE(write_file(in, z, n) == 0, "write");
+    T_REQUIRE(t_write_file(in, z, n) == 0, "write");
     free(z);
     e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "not a yolov5 checkpoint ('model' is a NoneType, not a model object)") == 0, "model None: '%s'", e);
@@ -1049,12 +1034,12 @@ T_TEST(convert_not_a_checkpoint) {
     static const char broken[] = "\x80\x02}X\x05\x00\x00\x00" "epochK\x01\xff.";
     t_zip_item br[1] = {{"archive/data.pkl", broken, sizeof broken - 1, 0}};
     z = t_zip_build(br, 1, 1, &n);
-    T_REQUIRE(write_file(in, z, n) == 0, "write");
+    T_REQUIRE(t_write_file(in, z, n) == 0, "write");
     free(z);
     e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "archive/data.pkl: pickle: unknown opcode 0xff at offset 15") == 0, "broken pickle: '%s'", e);
     /* an empty file */
-    T_REQUIRE(write_file(in, "", 0) == 0, "write");
+    T_REQUIRE(t_write_file(in, "", 0) == 0, "write");
     e = convert_msg(in, 0);
     T_CHECK(strcmp(e, "empty file (0 bytes)") == 0, "empty: '%s'", e);
 }

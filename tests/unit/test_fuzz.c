@@ -22,13 +22,6 @@ static uint32_t rnd(void) {
     return (uint32_t)(rng >> 16);
 }
 
-static int write_bytes(const char *path, const unsigned char *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = fwrite(b, 1, n, f);
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
 /* Mutates a copy of src: a few byte flips, sometimes concentrated in the
  * region [hot_lo, hot_hi) (the pickle or the headers), sometimes a cut. */
 static size_t mutate(const unsigned char *src, size_t n, unsigned char *dst, size_t hot_lo, size_t hot_hi) {
@@ -70,7 +63,7 @@ T_TEST(fuzz_pt_converter) {
         size_t lo = it % 2 ? pk : n - 40000, hi = it % 2 ? pk + 83000 : n;
         if (hi > n) hi = n;
         size_t len = mutate(pt, n, m, lo, hi);
-        T_REQUIRE(write_bytes(in, m, len) == 0, "write");
+        T_REQUIRE(t_write_file(in, m, len) == 0, "write");
         err[0] = 0;
         if (y5_convert(in, out, 0, err, sizeof err) == 0) ok++;
         else {
@@ -96,7 +89,7 @@ T_TEST(fuzz_y5w_reader) {
     int accepted = 0, iters = 200;
     for (int it = 0; it < iters; it++) {
         size_t len = mutate(b, n, m, 0, 16384 < n ? 16384 : n);
-        T_REQUIRE(write_bytes(path, m, len) == 0, "write");
+        T_REQUIRE(t_write_file(path, m, len) == 0, "write");
         y5w_file f;
         err[0] = 0;
         int same = len == n && !memcmp(m, b, n);
@@ -120,7 +113,7 @@ T_TEST(fuzz_image_decoder) {
     int iters = getenv("Y5_ASAN") ? 20 : 60, ok = 0;
     for (int it = 0; it < iters; it++) {
         size_t len = mutate(b, n, m, 0, 2048);
-        T_REQUIRE(write_bytes(path, m, len) == 0, "write");
+        T_REQUIRE(t_write_file(path, m, len) == 0, "write");
         y5_image img;
         if (y5_image_load(path, &img, err, sizeof err) == 0) {
             ok++;

@@ -22,13 +22,6 @@ static const char *tp(const char *name) {
     return b;
 }
 
-static int write_bytes(const char *path, const void *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = fwrite(b, 1, n, f);
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
 T_TEST(image_decode_real_jpegs) {
     T_NEED_SHARED();
     y5_image img;
@@ -57,12 +50,12 @@ T_TEST(image_decode_errors_are_clean) {
     T_CHECK(!strcmp(err, want), "message: %s", err);
     /* a text file */
     p = tp("notes.jpg");
-    T_REQUIRE(write_bytes(p, "just some text, not an image\n", 29) == 0, "write");
+    T_REQUIRE(t_write_file(p, "just some text, not an image\n", 29) == 0, "write");
     T_CHECK(y5_image_load(p, &img, err, sizeof err) == -1 && img.px == NULL, "text must fail");
     T_CHECK(strstr(err, p) == err && strstr(err, "not an image"), "message: %s", err);
     /* empty */
     p = tp("empty.png");
-    T_REQUIRE(write_bytes(p, "", 0) == 0, "write");
+    T_REQUIRE(t_write_file(p, "", 0) == 0, "write");
     T_CHECK(y5_image_load(p, &img, err, sizeof err) == -1, "empty must fail");
     T_CHECK(strstr(err, "empty"), "message: %s", err);
     /* a folder */
@@ -76,7 +69,7 @@ T_TEST(image_decode_errors_are_clean) {
         const size_t cuts[] = {len - 2, len / 2, 2000, 100, 3};
         for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
             p = tp("cut.jpg");
-            T_REQUIRE(write_bytes(p, jpg, cuts[k]) == 0, "write");
+            T_REQUIRE(t_write_file(p, jpg, cuts[k]) == 0, "write");
             err[0] = 0;
             int rc = y5_image_load(p, &img, err, sizeof err);
             T_CHECK(rc == -1 && img.px == NULL && strstr(err, p) == err, "cut at %zu: rc %d, %s", cuts[k], rc, err);
@@ -257,7 +250,7 @@ T_TEST(image_grey_and_cmyk_jpegs_decode_to_rgb) {
     uint8_t *jpg = libjpeg_encode(g, w, h, 1, &len);
     T_REQUIRE(jpg && len > 100, "encode grey");
     const char *p = tp("grey.jpg");
-    T_REQUIRE(write_bytes(p, jpg, len) == 0, "write");
+    T_REQUIRE(t_write_file(p, jpg, len) == 0, "write");
     T_REQUIRE(y5_image_load(p, &img, err, sizeof err) == 0, "%s", err);
     T_CHECK(img.w == w && img.h == h, "grey %dx%d", img.w, img.h);
     int unequal = 0, far = 0;

@@ -24,13 +24,6 @@ static float u2f(uint32_t u) {
     return f;
 }
 
-static int write_file(const char *path, const void *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = n ? fwrite(b, 1, n, f) : 0;
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
 static void wr32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
@@ -348,7 +341,7 @@ static const char *open_bytes(const uint8_t *b, size_t n, const char *name) {
     static char err[600];
     char path[600];
     snprintf(path, sizeof path, "%s/%s", t_tmpdir(), name);
-    if (write_file(path, b, n) != 0) return "(could not write test file)";
+    if (t_write_file(path, b, n) != 0) return "(could not write test file)";
     y5w_file f;
     err[0] = 0;
     if (y5w_open(path, &f, err, sizeof err) == 0) {
@@ -514,7 +507,7 @@ T_TEST(y5w_fuzz_structure) {
             b[at] = (uint8_t)(r >> 40);
         }
         fix_checksum(b, n);
-        T_REQUIRE(write_file(path, b, n) == 0, "write");
+        T_REQUIRE(t_write_file(path, b, n) == 0, "write");
         y5w_file f;
         if (y5w_open(path, &f, err, sizeof err) == 0) {
             accepted++;
@@ -576,7 +569,7 @@ T_TEST(y5w_version1_loads_as_silu) {
     T_REQUIRE(v1, "v1 image");
     char path[600], err[600];
     snprintf(path, sizeof path, "%s/v1.y5w", t_tmpdir());
-    T_REQUIRE(write_file(path, v1, n1) == 0, "write");
+    T_REQUIRE(t_write_file(path, v1, n1) == 0, "write");
     y5w_file f;
     T_REQUIRE(y5w_open(path, &f, err, sizeof err) == 0, "v1 refused: %s", err);
     const y5_model_desc *d = &f.desc;
@@ -591,7 +584,7 @@ T_TEST(y5w_version1_loads_as_silu) {
     /* the v1 layout read as v2 (or the reverse) is refused, not misread */
     wr32(v1 + 8, 2);
     fix_checksum(v1, n1);
-    T_REQUIRE(write_file(path, v1, n1) == 0, "write");
+    T_REQUIRE(t_write_file(path, v1, n1) == 0, "write");
     T_CHECK(y5w_open(path, &f, err, sizeof err) != 0 && strstr(err, "corrupt header"), "v1 bytes as v2: '%s'", err);
     free(v1);
     free(good);

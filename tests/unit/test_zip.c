@@ -10,18 +10,6 @@
 #include "convert/zip.h"
 
 /* Shared with test_convert.c (declared there too). */
-typedef struct {
-    const char *name;
-    const void *data;
-    size_t len;
-    uint16_t method;
-} t_zip_item;
-/* Builds an archive of the items; torch_like: flags 0x0808, local extra
- * padding to 64-byte aligned data, data descriptors, ZIP64 sizes/offsets in
- * the central directory and ZIP64 end records. Returns exactly-sized
- * malloc'd bytes. */
-uint8_t *t_zip_build(const t_zip_item *items, int n, int torch_like, size_t *len);
-
 /* ---- a small zip writer (also used by test_convert.c) ------------------------- */
 
 typedef struct {
