@@ -919,32 +919,6 @@ static int do_c3(ctx *c, const pkl_obj *L, y5_layer *y, const chans *ch) {
     return 0;
 }
 
-static int do_sppf(ctx *c, const pkl_obj *L, y5_layer *y, const chans *ch) {
-    convinfo c1, c2;
-    char d[160];
-    if (add_conv(c, submodule(L, "cv1"), "cv1", "cv1", &c1) || check_same(c, "cv1", &c1, 1)) return -1;
-    if (add_conv(c, submodule(L, "cv2"), "cv2", "cv2", &c2) || check_same(c, "cv2", &c2, 1)) return -1;
-    int cin = in_ch(ch, y->from[0]);
-    if (c1.cin != cin) return cfail(c, "cv1 expects %d input channels but the input has %d", c1.cin, cin);
-    if (c2.cin != 4 * c1.cout) return cfail(c, "cv2 takes %d channels, expected 4 x %d", c2.cin, c1.cout);
-    const pkl_obj *m = submodule(L, "m");
-    if (!is_class(m, "torch.nn.modules.pooling", "MaxPool2d"))
-        return cfail(c, "m is %s, expected torch.nn.modules.pooling.MaxPool2d", pkl_describe(m, d, sizeof d));
-    int ks[2], st[2], pd[2], dl[2] = {1, 1};
-    if (!attr_int_pair(m, "kernel_size", ks) || !attr_int_pair(m, "stride", st) || !attr_int_pair(m, "padding", pd))
-        return cfail(c, "m: bad kernel_size/stride/padding");
-    if (pkl_attr(m, "dilation") && !attr_int_pair(m, "dilation", dl)) return cfail(c, "m: bad dilation");
-    const pkl_obj *ceil = pkl_attr(m, "ceil_mode");
-    if (ks[0] != ks[1] || ks[0] < 1 || ks[0] % 2 == 0 || st[0] != 1 || st[1] != 1 || pd[0] != ks[0] / 2 ||
-        pd[1] != ks[0] / 2 || dl[0] != 1 || dl[1] != 1 || (ceil && ceil->type == PKL_BOOL && ceil->u.b))
-        return cfail(c, "m: max pool kernel %dx%d stride %d padding %d; only odd k, stride 1, padding k/2 supported",
-                     ks[0], ks[1], st[0], pd[0]);
-    y->c_in = cin;
-    y->c_out = c2.cout;
-    y->k = ks[0];
-    return 0;
-}
-
 /* A MaxPool2d the engine runs: odd kernel, stride 1, padding k/2. */
 static int pool_kernel(ctx *c, const pkl_obj *m, const char *what, int *k) {
     char d[160];
@@ -961,6 +935,19 @@ static int pool_kernel(ctx *c, const pkl_obj *m, const char *what, int *k) {
         return cfail(c, "%s: max pool kernel %dx%d stride %d padding %d; only odd k up to 127, stride 1, padding k/2 "
                      "supported", what, ks[0], ks[1], st[0], pd[0]);
     *k = ks[0];
+    return 0;
+}
+
+static int do_sppf(ctx *c, const pkl_obj *L, y5_layer *y, const chans *ch) {
+    convinfo c1, c2;
+    if (add_conv(c, submodule(L, "cv1"), "cv1", "cv1", &c1) || check_same(c, "cv1", &c1, 1)) return -1;
+    if (add_conv(c, submodule(L, "cv2"), "cv2", "cv2", &c2) || check_same(c, "cv2", &c2, 1)) return -1;
+    int cin = in_ch(ch, y->from[0]);
+    if (c1.cin != cin) return cfail(c, "cv1 expects %d input channels but the input has %d", c1.cin, cin);
+    if (c2.cin != 4 * c1.cout) return cfail(c, "cv2 takes %d channels, expected 4 x %d", c2.cin, c1.cout);
+    if (pool_kernel(c, submodule(L, "m"), "m", &y->k)) return -1;
+    y->c_in = cin;
+    y->c_out = c2.cout;
     return 0;
 }
 
