@@ -118,12 +118,13 @@ static const struct {
     const char *key, *opt;
     int is_flag;
     const char *dflt;
+    int since_later; /* written only by later versions: an older record without it is not checked */
 } KEYS[] = {
     {"weights-checksum", "--weights", 0, NULL}, {"imgsz", "--imgsz", 0, NULL}, {"square", "--square", 1, NULL},
     {"conf", "--conf", 0, NULL},                {"iou", "--iou", 0, NULL},     {"max-det", "--max-det", 0, NULL},
     {"classes", "--classes", 0, NULL},          {"agnostic", "--agnostic", 1, NULL},
     {"tile", "--tile", 0, "0"},                 {"tile-overlap", "--tile-overlap", 0, "-"},
-    {"tile-full", "--tile-full", 0, "-"},       {"precision", "--device", 0, NULL},
+    {"tile-full", "--tile-full", 0, "-"},       {"precision", "--device", 0, NULL, 1},
 };
 
 int y5_run_record_check(const char *dir, const char *text, char *err, size_t errlen) {
@@ -146,8 +147,7 @@ int y5_run_record_check(const char *dir, const char *text, char *err, size_t err
             if (!b) { b = KEYS[k].dflt; bl = strlen(b); }
         }
         if (!b) continue;
-        /* records written before the precision line existed: not checked */
-        if (!a && !strcmp(KEYS[k].key, "precision")) continue;
+        if (!a && KEYS[k].since_later) continue;
         if (!a)
             return y5_fail_path(err, errlen, path, "--resume: the earlier run's record has no '%s' line (damaged?); "
                                 "remove it, or use another --out", KEYS[k].key);
