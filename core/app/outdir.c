@@ -120,11 +120,18 @@ static const struct {
     const char *dflt;
     int since_later; /* written only by later versions: an older record without it is not checked */
 } KEYS[] = {
-    {"weights-checksum", "--weights", 0, NULL}, {"imgsz", "--imgsz", 0, NULL}, {"square", "--square", 1, NULL},
-    {"conf", "--conf", 0, NULL},                {"iou", "--iou", 0, NULL},     {"max-det", "--max-det", 0, NULL},
-    {"classes", "--classes", 0, NULL},          {"agnostic", "--agnostic", 1, NULL},
-    {"tile", "--tile", 0, "0"},                 {"tile-overlap", "--tile-overlap", 0, "-"},
-    {"tile-full", "--tile-full", 0, "-"},       {"precision", "--device", 0, NULL, 1},
+    {"weights-checksum", "--weights", 0, NULL, 0},
+    {"imgsz", "--imgsz", 0, NULL, 0},
+    {"square", "--square", 1, NULL, 0},
+    {"conf", "--conf", 0, NULL, 0},
+    {"iou", "--iou", 0, NULL, 0},
+    {"max-det", "--max-det", 0, NULL, 0},
+    {"classes", "--classes", 0, NULL, 0},
+    {"agnostic", "--agnostic", 1, NULL, 0},
+    {"tile", "--tile", 0, "0", 0},
+    {"tile-overlap", "--tile-overlap", 0, "-", 0},
+    {"tile-full", "--tile-full", 0, "-", 0},
+    {"precision", "--device", 0, NULL, 1},
 };
 
 int y5_run_record_check(const char *dir, const char *text, char *err, size_t errlen) {
