@@ -293,7 +293,8 @@ fi
 # ---- part c: the experiment
 if [ "$PART" = c ]; then
     l=$(left)
-    run pipeline $((l - 10)) env SHARED="$SHARED" sh bench/pipeline.sh --gpu --no-build --out "$LOGS/pipe" \
+    # make_inputs is compiled by pipeline.sh: the same staged headers and libjpeg.a as the build
+    run pipeline $((l - 10)) env SHARED="$SHARED" CPPFLAGS="-I$PWD/$STAGE/include" JPEG_LIB="$PWD/$STAGE/lib/libjpeg.a" sh bench/pipeline.sh --gpu --no-build --out "$LOGS/pipe" \
         --budget-s $((l - 20)) --counts "2 100 300 2000"
     row "bench/pipeline.sh --gpu (yolov5m-synth 1920, FP16, 300 and 2000 images)" "$(verdict $RC)" "$SECS" \
         "$(grep -m3 -E '^- (PASS|MISS|n/a)' "$LOGS/pipe/pipeline_gpu.md" 2>/dev/null | tr '\n' ' ' | cut -c1-200)"

@@ -172,7 +172,7 @@ if [ "$GPU" = 1 ]; then
     fi
     LIBA=$(dirname "$BIN")/libyolov5c.a
     [ -f "$LIBA" ] || die "$LIBA not found"
-    "${CC:-cc}" -O2 -std=c11 -D_GNU_SOURCE -I. -Iinclude bench/make_inputs.c "$LIBA" -ljpeg -lm -pthread -o "$TMP/make_inputs" \
+    "${CC:-cc}" -O2 -std=c11 -D_GNU_SOURCE ${CPPFLAGS:-} -I. -Iinclude bench/make_inputs.c "$LIBA" ${JPEG_LIB:--ljpeg} -lm -pthread -o "$TMP/make_inputs" \
         2>"$LOGS/make_inputs_build.log" || { cat "$LOGS/make_inputs_build.log" >&2; die "cannot build bench/make_inputs.c"; }
     W="$TMP/model.y5w"
     "$BIN" convert "$SHARED/models/$MODEL.pt" "$W" >"$LOGS/convert.log" 2>&1 ||
@@ -542,7 +542,7 @@ LIBA=$(dirname "$BIN")/libyolov5c.a
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pipeline.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT INT TERM
-"${CC:-cc}" -O2 -std=c11 -D_GNU_SOURCE -I. -Iinclude bench/make_inputs.c "$LIBA" -ljpeg -lm -pthread -o "$TMP/make_inputs" ||
+"${CC:-cc}" -O2 -std=c11 -D_GNU_SOURCE ${CPPFLAGS:-} -I. -Iinclude bench/make_inputs.c "$LIBA" ${JPEG_LIB:--ljpeg} -lm -pthread -o "$TMP/make_inputs" ||
     die "cannot build bench/make_inputs.c"
 W="$TMP/model.y5w"
 "$BIN" convert "$SHARED/models/$MODEL.pt" "$W" >&2 || die "yolov5c convert failed"
