@@ -168,17 +168,18 @@ static void *cuda_conv_create(y5_backend *b, const y5_conv_shape *s, const float
     c->k = s->k;
     c->s = s->s;
     c->p = s->p;
-    c->K = s->k * s->k * s->cin;
+    c->cin_pad = s->cin % 8 != 0 && s->cin <= CU_PAD_CIN_MAX ? (s->cin + 7) & ~7 : s->cin;
+    c->K = s->k * s->k * c->cin_pad;
     c->ldw = (c->K + 7) & ~7;
     size_t nw = (size_t)c->ldw * c->cout;
     __half *hw = (__half *)calloc(nw, sizeof(__half)); /* padding stays +0 */
     if (!hw) { free(c); return NULL; }
-    const int k = s->k, cin = s->cin;
+    const int k = s->k, cin = s->cin, cp = c->cin_pad; /* channels cin..cp-1 stay +0 */
     for (int co = 0; co < s->cout; co++)
         for (int ci = 0; ci < cin; ci++)
             for (int ky = 0; ky < k; ky++)
                 for (int kx = 0; kx < k; kx++)
-                    hw[(size_t)co * c->ldw + (size_t)(ky * k + kx) * cin + ci] =
+                    hw[(size_t)co * c->ldw + (size_t)(ky * k + kx) * cp + ci] =
                         __float2half_rn(w[(((size_t)co * cin + ci) * k + ky) * k + kx]);
     int bad = CU_CK(m, cudaMalloc((void **)&c->w, nw * sizeof(__half))) ||
               CU_CK(m, cudaMalloc((void **)&c->bias, (size_t)c->cout * sizeof(float))) ||
@@ -227,6 +228,24 @@ static void conv_chunks(const cu_conv *c, long long M, size_t cap, long long *ro
 
 static size_t chunk_cap(const cu_impl *m) { return m->chunk_bytes ? m->chunk_bytes : DEFAULT_CHUNK_BYTES; }
 
+/* The padded copy of a conv's input (cin_pad > cin) at the scratch's start,
+ * before the chunks: it lives through every chunk of the conv. */
+static size_t pad_bytes(const cu_conv *c, int n, int h, int w) {
+    return c->cin_pad == c->cin ? 0 : ALIGN256((size_t)n * h * w * c->cin_pad * sizeof(__half));
+}
+
+/* The view the conv's kernels read: the input itself, or its padded copy
+ * (dense rows of cin_pad channels; its offset is not an arena offset). */
+static y5_view read_view(const cu_conv *c, const y5_view *in) {
+    y5_view v = *in;
+    if (c->cin_pad != c->cin) {
+        v.off = 0;
+        v.c = c->cin_pad;
+        v.ld = c->cin_pad;
+    }
+    return v;
+}
+
 /* A conv the shape puts on v3 (cu_conv_pick) needs no scratch, but its views
  * are only seen at conv time: if they rule v3 out, it runs on cuBLAS in
  * chunks that fit the scratch the plan has (the largest of all its convs'),
@@ -240,14 +259,15 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
     int ho = (h + 2 * c->p - c->k) / c->s + 1, wo = (w + 2 * c->p - c->k) / c->s + 1;
     long long M = (long long)n * ho * wo, rows;
     if (n < 1 || ho < 1 || wo < 1 || M < 1) return 0;
+    const size_t pb = pad_bytes(c, n, h, w);
     size_t cb, ab;
     if (cu_conv_pick(m, c, n, ho, wo) == Y5_CUDA_CONV_MMA) {
         conv_chunks(c, M, chunk_cap(m) < MMA_FALLBACK_RESERVE ? chunk_cap(m) : MMA_FALLBACK_RESERVE, &rows, &cb,
                     &ab);
-        return cb + ab;
+        return pb + cb + ab;
     }
     conv_chunks(c, M, chunk_cap(m), &rows, &cb, &ab);
-    return cb + ab;
+    return pb + cb + ab;
 }
 
 static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_view *out, const y5_view *res,
@@ -264,23 +284,37 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
     }
     const long long M = (long long)in->n * ho * wo;
     if (M < 1) return;
-    const int pick = cu_conv_pick(m, c, in->n, ho, wo);
-    if (pick == Y5_CUDA_CONV_MMA && cu_conv_mma_ok(m, c, in, out, res)) {
-        CU_CK(m, cu_conv_mma(m, c, in, out, res, act, slope));
+    /* a conv with padded channels reads its input's copy in the scratch */
+    const size_t pb = pad_bytes(c, in->n, in->h, in->w);
+    if (pb && (pb > m->scratch_bytes || !m->scratch)) {
+        cu_fail_msg(m, "conv scratch of %zu bytes planned, %zu needed for the padded input", m->scratch_bytes, pb);
         return;
     }
+    const y5_view rin = read_view(c, in);
+    const __half *src = m->arena + in->off;
+    if (pb) {
+        __half *padded = (__half *)m->scratch;
+        if (CU_CK(m, cu_pad_channels(m, src, (long long)in->n * in->h * in->w, c->cin, in->ld, padded, c->cin_pad)))
+            return;
+        src = padded;
+    }
+    const int pick = cu_conv_pick(m, c, in->n, ho, wo);
+    if (pick == Y5_CUDA_CONV_MMA && cu_conv_mma_ok(m, c, &rin, pb ? src : NULL, out, res)) {
+        CU_CK(m, cu_conv_mma(m, c, &rin, pb ? src : NULL, out, res, act, slope));
+        return;
+    }
+    const size_t room = m->scratch_bytes - pb; /* for the chunks */
     long long rows;
     size_t cb, ab;
     conv_chunks(c, M, chunk_cap(m), &rows, &cb, &ab);
-    if (pick == Y5_CUDA_CONV_MMA && cb + ab > m->scratch_bytes && m->scratch_bytes > 512)
-        conv_chunks(c, M, m->scratch_bytes - 512, &rows, &cb, &ab); /* the fallback: chunks that fit */
-    if (cb + ab > m->scratch_bytes || !m->scratch) {
-        cu_fail_msg(m, "conv scratch of %zu bytes planned, %zu needed", m->scratch_bytes, cb + ab);
+    if (pick == Y5_CUDA_CONV_MMA && cb + ab > room && room > 512)
+        conv_chunks(c, M, room - 512, &rows, &cb, &ab); /* the fallback: chunks that fit */
+    if (cb + ab > room || !m->scratch) {
+        cu_fail_msg(m, "conv scratch of %zu bytes planned, %zu needed", m->scratch_bytes, pb + cb + ab);
         return;
     }
-    __half *col = (__half *)m->scratch;
-    float *acc = (float *)((char *)m->scratch + cb);
-    const __half *src = m->arena + in->off;
+    __half *col = (__half *)((char *)m->scratch + pb);
+    float *acc = (float *)((char *)m->scratch + pb + cb);
     __half *dst = m->arena + out->off;
     const __half *rsrc = res ? m->arena + res->off : NULL;
     const float one = 1.0f, zero = 0.0f;
@@ -295,10 +329,10 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
         const __half *B;
         int ldb;
         if (conv_direct(c)) {
-            B = src + m0 * in->ld;
-            ldb = in->ld;
+            B = src + m0 * rin.ld;
+            ldb = rin.ld;
         } else {
-            if (CU_CK(m, cu_im2col(m, src, in->n, in->h, in->w, c->cin, in->ld, c->k, c->s, c->p, ho, wo, m0, mc,
+            if (CU_CK(m, cu_im2col(m, src, in->n, in->h, in->w, c->cin_pad, rin.ld, c->k, c->s, c->p, ho, wo, m0, mc,
                                    col, c->ldw)))
                 return;
             B = col;
@@ -333,7 +367,10 @@ extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
     const y5_view *res = op->has_res ? &op->res : NULL;
     const int half = m->cublas_half && cu_views_disjoint(in, &op->out) && (!res || cu_views_disjoint(res, &op->out));
     if (cu_conv_pick(m, c, in->n, ho, wo) != Y5_CUDA_CONV_MMA) return half ? "cublas f16" : "cublas";
-    if (!cu_conv_mma_ok(m, c, in, &op->out, res)) return half ? "cublas f16 (fallback)" : "cublas (fallback)";
+    /* a padded input is read from the scratch, which is 256-byte aligned */
+    const y5_view rin = read_view(c, in);
+    const __half *rp = c->cin_pad != c->cin ? (const __half *)(uintptr_t)256 : NULL;
+    if (!cu_conv_mma_ok(m, c, &rin, rp, &op->out, res)) return half ? "cublas f16 (fallback)" : "cublas (fallback)";
     return cu_conv_mma_note(m, c, in->n, ho, wo);
 }
 

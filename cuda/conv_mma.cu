@@ -12,7 +12,7 @@
  * scratch.
  *
  * The backend's packed weights are v3's layout as they are: w[co * ldw + kk]
- * with kk = (ky * k + kx) * cin + ci, and ldw = K when cin % 8 == 0.
+ * with kk = (ky * k + kx) * cin_pad + ci, and ldw = K when cin_pad % 8 == 0.
  *
  * The auto rule (Y5_CONV_IMPL=auto), from the first H200 run of the lab
  * (bench/results/gpu_2026-11-27/conv_lab_yolov5m_b32.csv: yolov5m at 640,
@@ -32,9 +32,10 @@
  * layers after layer 1 (0.39-0.79x), the 80x80 convs with larger K. Only
  * batch 32 was measured: at small batches P shrinks and the rule moves
  * layers to cuBLAS, which is the safe direction until a GPU session
- * measures it. The stem (cin 3) never qualifies: v3 needs cin % 8 == 0 (the
- * lab ran it with the input padded to 8 channels, which the engine's input
- * layout does not have). */
+ * measures it. v3 needs cin % 8 == 0: a conv with fewer channels (the RGB
+ * stem) runs on the copy of its input padded to 8 channels that cuda_conv
+ * makes (cu_conv.cin_pad), the form the lab measured (1.25 ms on v3 against
+ * 2.03 on the cuBLAS path at batch 32); at batch 32 rule 2 takes it. */
 #include "cuda/cuda_internal.h"
 #include "cuda/lab/conv_v3.cuh"
 
@@ -54,20 +55,20 @@ static int auto_mma(const cu_conv *c, long long P) {
 int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
     if (m->conv_impl == Y5_CUDA_CONV_CUBLAS || m->mma_state != 1) return Y5_CUDA_CONV_CUBLAS;
     /* shape-level preconditions (the views' come at conv time) */
-    if (c->cin % 8 != 0 || c->ldw != c->K || n < 1 || ho < 1 || wo < 1) return Y5_CUDA_CONV_CUBLAS;
+    if (c->cin_pad % 8 != 0 || c->ldw != c->K || n < 1 || ho < 1 || wo < 1) return Y5_CUDA_CONV_CUBLAS;
     if (m->conv_impl == Y5_CUDA_CONV_MMA) return Y5_CUDA_CONV_MMA;
     return auto_mma(c, (long long)n * ho * wo) ? Y5_CUDA_CONV_MMA : Y5_CUDA_CONV_CUBLAS;
 }
 
 /* v3's arguments for a conv over these views. */
-static y5l_args mma_args(const cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out,
-                         const y5_view *res, int act, float slope) {
+static y5l_args mma_args(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
+                         const y5_view *out, const y5_view *res, int act, float slope) {
     y5l_args a;
     memset(&a, 0, sizeof a);
     a.c.n = in->n;
     a.c.h = in->h;
     a.c.w = in->w;
-    a.c.cin = c->cin;
+    a.c.cin = c->cin_pad;
     a.c.ld_in = in->ld;
     a.c.cout = c->cout;
     a.c.k = c->k;
@@ -77,7 +78,7 @@ static y5l_args mma_args(const cu_impl *m, const cu_conv *c, const y5_view *in, 
     a.c.wo = y5l_out_dim(in->w, c->k, c->s, c->p);
     a.c.ld_out = out->ld;
     a.c.ld_res = res ? res->ld : out->ld;
-    a.in = m->arena + in->off;
+    a.in = in_ptr ? in_ptr : m->arena + in->off;
     a.w = c->w;
     a.bias = c->bias;
     a.res = res ? m->arena + res->off : NULL;
@@ -111,9 +112,10 @@ int cu_views_disjoint(const y5_view *a, const y5_view *b) {
     return d >= (size_t)a->c && d + (size_t)b->c <= ld;
 }
 
-int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res) {
-    if (!m->arena || in->c != c->cin || out->c != c->cout) return 0;
-    const y5l_args a = mma_args(m, c, in, out, res, 0, 0.0f);
+int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr, const y5_view *out,
+                   const y5_view *res) {
+    if (!m->arena || in->c != c->cin_pad || out->c != c->cout) return 0;
+    const y5l_args a = mma_args(m, c, in, in_ptr, out, res, 0, 0.0f);
     /* v3's gathers: y5l_supported (cin, ld_in % 8, sizes), 16-byte aligned
      * input and weights, grid limits */
     if (!y5l_v3_supported(a)) return 0;
@@ -124,7 +126,7 @@ int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const 
      * and only identical views of a direct 1x1 can overlap, row for row). A
      * residual is read by the thread that writes the same element: it may
      * be the output's own view, or disjoint from it, nothing in between. */
-    if (!cu_views_disjoint(in, out)) return 0;
+    if (!in_ptr && !cu_views_disjoint(in, out)) return 0; /* a copy outside the arena overlaps nothing */
     return !res || (res->off == out->off && res->ld == out->ld) || cu_views_disjoint(res, out);
 }
 
@@ -142,9 +144,9 @@ const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, 
     }
 }
 
-cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out,
-                        const y5_view *res, int act, float slope) {
-    return y5l_v3_launch(mma_args(m, c, in, out, res, act, slope), m->sm_count, m->stream);
+cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
+                        const y5_view *out, const y5_view *res, int act, float slope) {
+    return y5l_v3_launch(mma_args(m, c, in, in_ptr, out, res, act, slope), m->sm_count, m->stream);
 }
 
 cudaError_t cu_conv_mma_prepare(void) { return y5l_v3_prepare(); }

@@ -29,11 +29,13 @@
 #define Y5R_HD static inline __host__ __device__
 #define Y5R_COPY16(dst, src) (*reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src))
 #define Y5R_ZERO16(dst) (*reinterpret_cast<uint4 *>(dst) = make_uint4(0u, 0u, 0u, 0u))
+#define Y5R_STORE16U(dst, q) (*reinterpret_cast<uint4 *>(dst) = make_uint4((q)[0], (q)[1], (q)[2], (q)[3]))
 #else
 #include <string.h>
 #define Y5R_HD static inline
 #define Y5R_COPY16(dst, src) memcpy((dst), (src), 16)
 #define Y5R_ZERO16(dst) memset((dst), 0, 16)
+#define Y5R_STORE16U(dst, q) memcpy((dst), (q), 16) /* little-endian hosts: the same bytes */
 #endif
 
 #define Y5R_THREADS 256 /* threads per block: bdx * bdy */
@@ -86,6 +88,23 @@ Y5R_HD void y5r_im2col_thread(const y5r_im2col *a, int VEC, unsigned bid, unsign
             }
         }
     }
+}
+
+/* Channel padding before a conv whose cin is not a multiple of 8 (the RGB
+ * stem): pixel i's cin halves (ld_in apart) become a dense row of cpad
+ * halves (cpad a multiple of 8, > cin), the added channels +0.0. One thread
+ * per 16-byte group of an output row: item g = (pixel, group). */
+Y5R_HD void y5r_pad_item(const unsigned short *in, int cin, int ld_in, unsigned short *out, int cpad, long long g) {
+    const int groups = cpad / 8;
+    const long long px = g / groups;
+    const int c0 = (int)(g - px * groups) * 8;
+    const unsigned short *src = in + px * ld_in;
+    unsigned int q[4]; /* two halves per word, the lower address in the low bits */
+    for (int j = 0; j < 4; j++) {
+        const int a = c0 + 2 * j, b = a + 1;
+        q[j] = (a < cin ? (unsigned int)src[a] : 0u) | (b < cin ? (unsigned int)src[b] : 0u) << 16;
+    }
+    Y5R_STORE16U(out + px * cpad + c0, q);
 }
 
 #endif

@@ -47,11 +47,22 @@ enum {
 };
 typedef struct {
     int cin, cout, k, s, p;
-    int K;         /* k * k * cin: GEMM depth */
+    /* Channels the kernels read: cin, or cin rounded up to 8 where cin is
+     * not a multiple of 8 and small (CU_PAD_CIN_MAX; the RGB stem's 3, a
+     * Focus conv's 12). Such a conv first copies its input into the scratch
+     * with zero channels added (cu_pad_channels): then K and every row are
+     * multiples of 8 halves, the im2col copies 16 bytes at a time, cuBLAS
+     * gets an aligned K, and v3 can run it. On an H200 the stem as cin 3
+     * (K 108) took 6.25 ms of a 14.8 ms yolov5m batch-32 forward; the conv
+     * lab ran the same conv padded to 8 channels in 2.03 ms on the cuBLAS
+     * path and 1.25 ms on v3 (bench/results/gpu.md, 2026-11-27). */
+    int cin_pad;
+    int K;         /* k * k * cin_pad: GEMM depth */
     int ldw;       /* K rounded up to 8: column stride of the packed weights */
-    __half *w;     /* device, cout columns of ldw halves: w[co * ldw + (ky * k + kx) * cin + ci] */
+    __half *w;     /* device, cout columns of ldw halves: w[co * ldw + (ky * k + kx) * cin_pad + ci], 0 for ci >= cin */
     float *bias;   /* device, cout */
 } cu_conv;
+#define CU_PAD_CIN_MAX 32
 
 typedef struct {
     int device, sm_count;
@@ -159,6 +170,10 @@ static inline unsigned cu_blocks(const cu_impl *m, long long total, int threads)
 /* kernels_conv.cu */
 cudaError_t cu_im2col(const cu_impl *m, const __half *in, int n, int h, int w, int cin, int ld_in, int k, int s,
                       int p, int ho, int wo, long long m0, long long mc, __half *col, int ldcol);
+/* px pixels of cin channels (ld_in apart) -> dense rows of cpad channels
+ * (cpad a multiple of 8, > cin), the added channels +0 (conv_rows.h) */
+cudaError_t cu_pad_channels(const cu_impl *m, const __half *in, long long px, int cin, int ld_in, __half *out,
+                            int cpad);
 /* act: y5_act_kind (core/base/act.h), slope: LeakyReLU's */
 cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int act,
                         float slope, const __half *res, int ld_res, __half *out, int ld_out);
@@ -176,10 +191,14 @@ cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const 
 int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 /* 1 when no element of view a is an element of view b (conv_mma.cu) */
 int cu_views_disjoint(const y5_view *a, const y5_view *b);
-int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res);
+/* in: the view the conv reads (c = cin_pad); in_ptr: its first element, NULL
+ * for m->arena + in->off, else a copy outside the arena (the padded input
+ * in the scratch, which no output can overlap) */
+int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr, const y5_view *out,
+                   const y5_view *res);
 const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
-cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out,
-                        const y5_view *res, int act, float slope);
+cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
+                        const y5_view *out, const y5_view *res, int act, float slope);
 /* Sets v3's shared-memory limits on the current device (once per backend,
  * outside any capture). */
 cudaError_t cu_conv_mma_prepare(void);

@@ -59,6 +59,26 @@ cudaError_t cu_im2col(const cu_impl *m, const __half *in, int n, int h, int w, i
     return cudaGetLastError();
 }
 
+/* ---- channel padding (before a conv with cin % 8 != 0) ---- */
+
+__global__ void k_pad_channels(const unsigned short *__restrict__ in, long long items, int cin, int ld_in,
+                               unsigned short *__restrict__ out, int cpad) {
+    for (long long g = (long long)blockIdx.x * blockDim.x + threadIdx.x; g < items;
+         g += (long long)gridDim.x * blockDim.x)
+        y5r_pad_item(in, cin, ld_in, out, cpad, g);
+}
+
+cudaError_t cu_pad_channels(const cu_impl *m, const __half *in, long long px, int cin, int ld_in, __half *out,
+                            int cpad) {
+    if (px <= 0) return cudaSuccess;
+    if (cpad % 8 != 0 || cpad <= cin || !aligned16(out)) return cudaErrorInvalidValue;
+    const long long items = px * (cpad / 8);
+    k_pad_channels<<<cu_blocks(m, items, THREADS), THREADS, 0, m->stream>>>(
+        reinterpret_cast<const unsigned short *>(in), items, cin, ld_in, reinterpret_cast<unsigned short *>(out),
+        cpad);
+    return cudaGetLastError();
+}
+
 /* ---- epilogue ---- */
 
 __device__ __forceinline__ float silu_f(float v) { return v / (1.0f + expf(-v)); }

@@ -343,9 +343,14 @@ T_TEST(gpu_conv_mma_vs_cublas) {
         /* larger: every tile shape (128x128, 128x64, 64x64 by grid size) */
         {"1x1 64->256 at 130x130 (128-row tiles)", 1, 130, 130, 64, 256, 1, 1, 0, 0, 64, 0, 256, 0, 0, 256, 1, 0, 1, 0},
         {"3x3 16->48 at 2x130x130 (cout 48)",   2, 130, 130, 16, 48, 3, 1, 1, 0, 16, 0, 48, 1, 0, 48, 1, 0, 1, 0},
+        /* cin % 8 != 0: the input is first copied with zero channels up to a
+         * multiple of 8 (cu_conv.cin_pad), then every path runs on the copy */
+        {"stem cin 3 (padded to 8)",            1, 34, 30, 3, 16, 6, 2, 2, 0, 3, 0, 16, 0, 0, 16, 1, 0, 1, 0},
+        {"stem cin 3 from a slice, batch 2",    2, 21, 19, 3, 48, 6, 2, 2, 1, 5, 0, 48, 0, 0, 48, 1, 0, 1, 0},
+        {"stem cin 3, chunked small scratch",   1, 26, 22, 3, 32, 6, 2, 2, 0, 3, 0, 32, 0, 0, 32, 1, 0, 1, 16384},
+        {"cin 12 (Focus-like, padded to 16)",   2, 9, 8, 12, 16, 3, 1, 1, 0, 12, 0, 16, 0, 0, 16, 1, 0, 1, 0},
+        {"1x1 cin 5 into a slot (padded)",      1, 7, 9, 5, 24, 1, 1, 0, 0, 5, 8, 40, 0, 0, 24, 1, 0, 1, 0},
         /* mma must fall back to cuBLAS */
-        {"fallback: stem cin 3",                1, 34, 30, 3, 16, 6, 2, 2, 0, 3, 0, 16, 0, 0, 16, 1, 0, 0, 0},
-        {"fallback: cin 12",                    2, 9, 8, 12, 16, 3, 1, 1, 0, 12, 0, 16, 0, 0, 16, 1, 0, 0, 0},
         {"fallback: input ld 20",               1, 9, 8, 16, 16, 3, 1, 1, 0, 20, 0, 16, 1, 0, 16, 1, 0, 0, 0},
         {"fallback: input offset 4",            1, 9, 8, 16, 16, 1, 1, 0, 4, 24, 0, 16, 0, 0, 16, 1, 0, 0, 0},
         {"fallback: output over its input",     2, 6, 5, 16, 16, 1, 1, 0, 0, 16, 0, 16, 0, 0, 16, 1, 1, 0, 0},
@@ -377,7 +382,8 @@ T_TEST(gpu_conv_impl_auto_rule) {
         {"1x1 192->96 at 80x80, batch 32 (K 192)", 32, 80, 80, 192, 96, 1, 1, 0, 0},
         {"3x3 192->192 at 40x40, batch 32", 32, 40, 40, 192, 192, 3, 1, 1, 0},
         {"3x3 48->48 at 160x160, batch 1", 1, 160, 160, 48, 48, 3, 1, 1, 0},
-        {"stem 6x6 s2 cin 3, batch 32", 32, 640, 640, 3, 48, 6, 2, 2, 0},
+        {"stem 6x6 s2 cin 3 (padded to 8), batch 32", 32, 640, 640, 3, 48, 6, 2, 2, 1},
+        {"stem 6x6 s2 cin 3 (padded to 8), batch 1", 1, 640, 640, 3, 48, 6, 2, 2, 0},
     };
     if (g->ops->arena(g, 4096, 256, 16, err, sizeof err)) {
         T_CHECK(0, "arena: %s", err);
@@ -480,9 +486,10 @@ static void run_net(int impl, int half) {
         T_CHECK(strcmp(note, "cublas (fallback)"), "op %d: the engine's views ruled v3 out", i);
     }
     printf("    %d of %d convs on mma, %d on cuBLAS with f16 out\n", n_mma, n_conv, n_f16);
-    /* yolov5n: every conv but the RGB stem has cin % 8 == 0; auto at batch 1
-     * takes only the three Detect heads (cout 255) */
-    if (impl == Y5_CUDA_CONV_MMA) T_CHECK(n_mma == n_conv - 1, "%d of %d convs on mma, expected all but the stem", n_mma, n_conv);
+    /* yolov5n: every conv runs on v3 under mma (the RGB stem on its input
+     * padded to 8 channels); auto at batch 1 takes only the three Detect
+     * heads (cout 255) */
+    if (impl == Y5_CUDA_CONV_MMA) T_CHECK(n_mma == n_conv, "%d of %d convs on mma, expected all", n_mma, n_conv);
     else if (impl == Y5_CUDA_CONV_AUTO) T_CHECK(n_mma == 3, "auto: %d convs on mma, expected the 3 Detect heads", n_mma);
     /* f16 out: every conv but those whose output overlaps their input or residual */
     else T_CHECK(n_mma == 0 && (half ? n_f16 > 0 : n_f16 == 0), "cublas: %d on mma, %d with f16 out", n_mma, n_f16);

@@ -128,3 +128,70 @@ T_TEST(conv_rows_im2col) {
     }
     printf("    %d launches emulated over %d shapes, every entry checked\n", ran, NSHAPES);
 }
+
+/* conv_rows_pad: the channel padding a conv with cin % 8 != 0 runs first
+ * (y5r_pad_item, cuda/kernels_conv.cu's k_pad_channels) for cin 1..13 read
+ * from a channel slice, into 8 and 16 channels: every pixel's first cin
+ * channels copied to the bit, the added ones +0, nothing written past the
+ * last pixel. Then the stem as the backend runs it: padded to 8 channels
+ * and put through the 16-byte im2col, each row is the cin-3 definition
+ * with zeros at the added channels. */
+T_TEST(conv_rows_pad) {
+    static const struct {
+        int px, cin, ld, c0, cpad;
+    } cases[] = {
+        {1, 3, 3, 0, 8}, {97, 3, 3, 0, 8}, {50, 3, 7, 2, 8}, {33, 3, 3, 0, 16},
+        {40, 1, 1, 0, 8}, {21, 5, 9, 4, 8}, {19, 12, 12, 0, 16}, {17, 13, 20, 7, 16},
+    };
+    for (int t = 0; t < (int)(sizeof cases / sizeof cases[0]) && !t_failed_now(); t++) {
+        const int px = cases[t].px, cin = cases[t].cin, ld = cases[t].ld, c0 = cases[t].c0, cpad = cases[t].cpad;
+        const size_t nin = (size_t)px * ld, nout = (size_t)(px + 1) * cpad; /* one row of poison beyond */
+        unsigned short *in = malloc(nin * 2), *out = malloc(nout * 2);
+        T_REQUIRE(in && out, "out of memory");
+        for (size_t i = 0; i < nin; i++) in[i] = rnd_half();
+        for (size_t i = 0; i < nout; i++) out[i] = POISON;
+        const long long items = (long long)px * (cpad / 8);
+        for (long long g = items - 1; g >= 0; g--) y5r_pad_item(in + c0, cin, ld, out, cpad, g);
+        int bad = 0;
+        for (int p = 0; p < px && !bad; p++)
+            for (int c = 0; c < cpad && !bad; c++) {
+                const unsigned short want = c < cin ? in[(size_t)p * ld + c0 + c] : 0;
+                if (out[(size_t)p * cpad + c] != want) {
+                    T_CHECK(0, "pad px %d cin %d ld %d c0 %d -> %d: pixel %d channel %d is %04x, want %04x", px, cin,
+                            ld, c0, cpad, p, c, out[(size_t)p * cpad + c], want);
+                    bad = 1;
+                }
+            }
+        for (int c = 0; c < cpad && !bad; c++)
+            if (out[(size_t)px * cpad + c] != POISON) {
+                T_CHECK(0, "pad px %d cin %d -> %d: wrote past the last pixel", px, cin, cpad);
+                bad = 1;
+            }
+        free(in);
+        free(out);
+    }
+
+    /* the stem's path: pad 3 -> 8, im2col with 8 channels per lane */
+    const shape stem = {"stem 6x6 s2 cin 3", 2, 20, 18, 3, 6, 2, 2, 0, 0};
+    const int ho = (stem.h + 2 * stem.p - stem.k) / stem.s + 1, wo = (stem.w + 2 * stem.p - stem.k) / stem.s + 1;
+    const long long M = (long long)stem.n * ho * wo, px = (long long)stem.n * stem.h * stem.w;
+    const int cp = 8, K = stem.k * stem.k * cp;
+    unsigned short *in = malloc((size_t)px * 3 * 2), *pad = malloc((size_t)px * cp * 2), *col = malloc((size_t)M * K * 2);
+    T_REQUIRE(in && pad && col, "out of memory");
+    for (long long i = 0; i < px * 3; i++) in[i] = rnd_half();
+    for (long long g = 0; g < px; g++) y5r_pad_item(in, 3, 3, pad, cp, g);
+    y5r_im2col a = {pad, col, stem.h, stem.w, cp, cp, stem.k, stem.s, stem.p, ho, wo, K, K, 0, M};
+    launch(&a, 8, 7);
+    long long wrong = 0;
+    for (long long m = 0; m < M; m++)
+        for (int tap = 0; tap < stem.k * stem.k; tap++)
+            for (int c = 0; c < cp; c++) {
+                const unsigned short want = c < 3 ? ref_at(&stem, in, 3, ho, wo, m, tap * 3 + c) : 0;
+                wrong += col[m * K + tap * cp + c] != want;
+            }
+    T_CHECK(wrong == 0, "padded stem im2col: %lld of %lld entries differ from the cin-3 definition", wrong, M * K);
+    printf("    8 padding cases; padded stem: %lld rows of K %d checked\n", M, K);
+    free(in);
+    free(pad);
+    free(col);
+}
