@@ -541,13 +541,36 @@ static float *cuda_input_host(y5_backend *b, const y5_view *in) {
 }
 
 static int input_reserve_u8(cu_impl *m, size_t bytes) {
-    if (bytes <= m->in8_cap && m->in8_h && m->in8_d) return 0;
-    graphs_drop_all(m); /* a captured upload reads the old buffers */
-    size_t c1 = m->in8_h ? m->in8_cap : 0, c2 = m->in8_d ? m->in8_cap : 0;
+    if (bytes <= m->in8_cap && m->in8_h[0] && m->in8_h[1] && m->in8_d) return 0;
+    /* a queued forward may still read the old buffers; a captured graph's
+     * /255 kernel reads the old device copy */
+    if (CU_CK(m, cudaStreamSynchronize(m->stream))) return -1;
+    graphs_drop_all(m);
+    size_t c0 = m->in8_h[0] ? m->in8_cap : 0, c1 = m->in8_h[1] ? m->in8_cap : 0, c2 = m->in8_d ? m->in8_cap : 0;
     m->in8_cap = 0;
-    if (cu_grow_host(m, (void **)&m->in8_h, &c1, bytes) || cu_grow(m, (void **)&m->in8_d, &c2, bytes)) return -1;
-    memset(m->in8_h, 0, bytes);
+    if (cu_grow_host(m, (void **)&m->in8_h[0], &c0, bytes) || cu_grow_host(m, (void **)&m->in8_h[1], &c1, bytes) ||
+        cu_grow(m, (void **)&m->in8_d, &c2, bytes))
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        if (!m->in8_ev[i] && CU_CK(m, cudaEventCreateWithFlags(&m->in8_ev[i], cudaEventDisableTiming))) return -1;
+        memset(m->in8_h[i], 0, bytes);
+        m->in8_pending[i] = 0;
+    }
     m->in8_cap = bytes;
+    return 0;
+}
+
+/* Queues the upload of the filled slot (count bytes) into the device copy,
+ * then its event; the next input_host_u8 hands out the other slot. */
+static int upload_u8(cu_impl *m, size_t count) {
+    const int s = m->in8_slot;
+    if (count > m->in8_cap || !m->in8_h[s] || !m->in8_d)
+        return cu_fail_msg(m, "input: %zu u8 bytes to upload, %zu staged", count, m->in8_cap);
+    if (CU_CK(m, cudaMemcpyAsync(m->in8_d, m->in8_h[s], count, cudaMemcpyHostToDevice, m->stream)) ||
+        CU_CK(m, cudaEventRecord(m->in8_ev[s], m->stream)))
+        return -1;
+    m->in8_pending[s] = 1;
+    m->in8_slot = s ^ 1;
     return 0;
 }
 
@@ -563,11 +586,16 @@ static unsigned char *cuda_input_host_u8(y5_backend *b, const y5_view *in) {
         return NULL;
     }
     if (cu_use_device(m)) return NULL;
-    /* the host is about to write: wait until no queued upload still reads it */
-    if (CU_CK(m, cudaStreamSynchronize(m->stream))) return NULL;
     if (input_reserve_u8(m, count)) return NULL;
+    /* the host is about to write this slot: wait until its last upload is
+     * done (a forward in flight uploads from the other slot) */
+    const int s = m->in8_slot;
+    if (m->in8_pending[s]) {
+        if (CU_CK(m, cudaEventSynchronize(m->in8_ev[s]))) return NULL;
+        m->in8_pending[s] = 0;
+    }
     m->input_src = CU_IN_U8;
-    return m->in8_h;
+    return m->in8_h[s];
 }
 
 static int cuda_input_commit(y5_backend *b, const y5_view *in, char *err, size_t errlen) {
@@ -584,7 +612,8 @@ static int cuda_input_commit(y5_backend *b, const y5_view *in, char *err, size_t
             }
             if (input_reserve_u8(m, count)) return cu_take_error(m, err, errlen);
         }
-        if (CU_CK(m, cudaMemcpyAsync(m->in8_d, m->in8_h, count, cudaMemcpyHostToDevice, m->stream)) == 0)
+        /* captured: only the /255 (compute queues the upload before each launch) */
+        if (m->capturing || upload_u8(m, count) == 0)
             CU_CK(m, cu_u8_to_f16(m, m->in8_d, (long long)px, in->c, m->arena + in->off, in->ld));
         return cu_take_error(m, err, errlen);
     }
@@ -633,7 +662,10 @@ static void cuda_destroy(y5_backend *b) {
         free_host(m, m->pred_h);
         free_host(m, m->in_h);
         free_dev(m, m->in_d);
-        free_host(m, m->in8_h);
+        for (int i = 0; i < 2; i++) {
+            free_host(m, m->in8_h[i]);
+            if (m->in8_ev[i]) CU_CK(m, cudaEventDestroy(m->in8_ev[i]));
+        }
         free_dev(m, m->in8_d);
         free_host(m, m->lb_h);
         free_dev(m, m->lb_d);
@@ -802,7 +834,9 @@ static int graph_launch(cu_impl *m, cu_graph *g, char *err, size_t errlen) {
     return 0;
 }
 
-static int cuda_compute(y5_backend *b, const y5_backend_plan *p, double *op_ms, char *err, size_t errlen) {
+/* compute (async 0) or compute_async (1: a graph replay returns once queued;
+ * the eager and capturing forwards of a plan's first two computes wait). */
+static int compute_impl(y5_backend *b, const y5_backend_plan *p, double *op_ms, int async, char *err, size_t errlen) {
     cu_impl *m = cu_of(b);
     if (m->capturing) {
         snprintf(err, errlen, "cuda: compute: called during a graph capture");
@@ -840,8 +874,19 @@ static int cuda_compute(y5_backend *b, const y5_backend_plan *p, double *op_ms, 
         }
     }
     if (g->state == CU_G_EAGER) return y5_backend_run_eager(b, p, NULL, err, errlen);
+    /* the u8 upload is not in the graph (upload_u8 says why) */
+    const size_t count = (size_t)p->input.n * p->input.h * p->input.w * p->input.c;
+    if (src == CU_IN_U8 && count > 0 && upload_u8(m, count)) return cu_take_error(m, err, errlen);
     if (graph_launch(m, g, err, errlen)) return -1;
-    return cuda_sync(b, err, errlen);
+    return async ? cu_take_error(m, err, errlen) : cuda_sync(b, err, errlen);
+}
+
+static int cuda_compute(y5_backend *b, const y5_backend_plan *p, double *op_ms, char *err, size_t errlen) {
+    return compute_impl(b, p, op_ms, 0, err, errlen);
+}
+
+static int cuda_compute_async(y5_backend *b, const y5_backend_plan *p, char *err, size_t errlen) {
+    return compute_impl(b, p, NULL, 1, err, errlen);
 }
 
 extern "C" void y5_cuda_graph_reset(y5_backend *b) {
@@ -934,6 +979,7 @@ static y5_backend_ops cuda_ops_table(void) {
     o.decode = cuda_decode;
     o.pred_host = cuda_pred_host;
     o.pred_write = y5_cuda_pred_write;
+    o.compute_async = cuda_compute_async;
     o.input_host = cuda_input_host;
     o.input_commit = cuda_input_commit;
     o.input_host_u8 = cuda_input_host_u8;

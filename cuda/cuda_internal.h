@@ -87,9 +87,18 @@ typedef struct {
     float *in_h;          /* pinned FP32 input staging */
     float *in_d;          /* device FP32 copy of it */
     size_t in_cap;        /* floats in both */
-    unsigned char *in8_h; /* pinned u8 input staging (input_host_u8) */
-    unsigned char *in8_d; /* device copy of it */
-    size_t in8_cap;       /* bytes in both */
+    /* pinned u8 input staging, double-buffered: the host fills slot
+     * in8_slot (input_host_u8) while a forward queued by compute_async may
+     * still be uploading from the other; each slot's upload is followed by
+     * its event, which input_host_u8 waits for before handing the slot out
+     * again. The upload is outside the captured graph (compute enqueues it
+     * before the launch), so the graph does not bake in a slot. */
+    unsigned char *in8_h[2];
+    cudaEvent_t in8_ev[2];
+    int in8_pending[2];   /* an upload from the slot was queued after its event was last waited for */
+    int in8_slot;         /* the slot input_host_u8 hands out and the next upload reads */
+    unsigned char *in8_d; /* the device copy the graph's /255 kernel reads */
+    size_t in8_cap;       /* bytes in each slot and the device copy */
     int input_src;        /* CU_IN_*: what the next input_commit uploads */
 
     /* letterbox staging */

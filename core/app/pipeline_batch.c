@@ -3,8 +3,10 @@
  * Each engine thread owns one y5_engine (a CPU backend with its own threads,
  * or one GPU) and loops: take a batch from the ready pool, copy (device,
  * over a few fill threads) or convert (CPU) its u8 images into the network
- * input, run forward and NMS, hand the images to the writers. A batch is only a set of independent images of one letterboxed
- * shape, so results never depend on how images were grouped.
+ * input, run forward and NMS, hand the images to the writers; on a GPU the
+ * next batch is filled while the current one's forward runs (the engine
+ * loop at the end says how). A batch is only a set of independent images of
+ * one letterboxed shape, so results never depend on how images were grouped.
  *
  * An idle engine takes B ready images of one shape (the group holding the
  * oldest image first); a smaller group runs as a partial batch when nothing
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "core/base/clock.h"
+#include "core/base/debug_env.h"
 #include "core/base/threadpool.h"
 
 static int same_shape(const y5_pipe_item *a, const y5_pipe_item *b) {
@@ -150,38 +153,71 @@ static void batch_nms(y5_pipe_engine *E, y5_pipe_item **b, int k, int rc, char *
 /* Nothing will draw on the image (the tiles of a tiled one are cut). */
 static int o_no_draw(const y5_pipe *p) { return p->o->no_save && !p->o->raw_out; }
 
-/* One batch on this engine: input, forward, NMS, with the time of each
- * stage added to acc and to the engine's busy time. mu NOT held. */
-static void run_batch(y5_pipe_engine *E, y5_pipe_item **b, int k, double *acc) {
+/* One batch on an engine, from its input to its NMS, in two halves so that
+ * the next batch's input can be filled while a device runs this one's
+ * forward (y5_engine_forward_submit / _wait). */
+typedef struct {
+    y5_pipe_item **b;
+    int k, rc, full, tiled;
+    double fwd_s;  /* in the forward calls (submit + wait): the upload, the graph and the wait on a GPU */
+    double busy_s; /* this thread's work on it (fill, forward calls, NMS), waits for images excluded */
+    char err[1024];
+} y5_batch_run;
+
+/* Plan and fill: the host half before the forward. mu NOT held. */
+static void batch_fill(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
     y5_pipe *p = E->p;
-    char err[1024], tag[64];
+    const int k = r->k;
+    y5_pipe_item **b = r->b;
     double t0 = y5_now_s(), lb_s = 0;
-    const int tiled = k == 1 && b[0]->tiled, full = !tiled || p->o->tile_full;
-    int rc = full ? y5_engine_plan(E->e, k, b[0]->g.out_h, b[0]->g.out_w, err, sizeof err) : 0;
-    if (!rc && full) rc = fill_input(E, b, k, err, sizeof err, &lb_s);
-    const double tf = y5_now_s();
-    if (!rc && full) rc = y5_engine_forward(E->e, err, sizeof err);
-    const double tf_end = y5_now_s();
+    r->tiled = k == 1 && b[0]->tiled;
+    r->full = !r->tiled || p->o->tile_full;
+    r->fwd_s = r->busy_s = 0;
+    r->err[0] = 0;
+    r->rc = r->full ? y5_engine_plan(E->e, k, b[0]->g.out_h, b[0]->g.out_w, r->err, sizeof r->err) : 0;
+    if (!r->rc && r->full) r->rc = fill_input(E, b, k, r->err, sizeof r->err, &lb_s);
+    const double t1 = y5_now_s();
     acc[Y5_ST_LETTERBOX] += lb_s;
-    t0 += lb_s;
-    E->busy += lb_s;
+    acc[Y5_ST_FORWARD] += t1 - t0 - lb_s; /* plan and fill count as forward, as the upload they prepare */
+    r->busy_s += t1 - t0;
+}
+
+static void batch_submit(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
+    if (r->rc || !r->full) return;
+    const double t0 = y5_now_s();
+    r->rc = y5_engine_forward_submit(E->e, r->err, sizeof r->err);
+    const double d = y5_now_s() - t0;
+    acc[Y5_ST_FORWARD] += d;
+    r->fwd_s += d;
+    r->busy_s += d;
+}
+
+/* Wait, NMS, tiles, the engine's statistics and the failures' log lines. */
+static void batch_finish(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
+    y5_pipe *p = E->p;
+    y5_pipe_item **b = r->b;
+    const int k = r->k;
+    char tag[64];
+    double t0 = y5_now_s();
+    if (!r->rc && r->full) r->rc = y5_engine_forward_wait(E->e, r->err, sizeof r->err);
     double t1 = y5_now_s();
     acc[Y5_ST_FORWARD] += t1 - t0;
-    if (full) batch_nms(E, b, k, rc, err, sizeof err);
+    r->fwd_s += t1 - t0;
+    if (r->full) batch_nms(E, b, k, r->rc, r->err, sizeof r->err);
     double t2 = y5_now_s();
     acc[Y5_ST_NMS] += t2 - t1;
-    E->busy += t2 - t0;
+    E->busy += r->busy_s + (t2 - t0);
     E->images += k;
-    E->batches += full;
-    if (tiled && !b[0]->fail && y5_pipe_run_tiles(E, b[0], acc, err, sizeof err)) b[0]->fail = 1;
-    if (tiled && o_no_draw(p)) y5_image_free(&b[0]->img);
+    E->batches += r->full;
+    if (r->tiled && !b[0]->fail && y5_pipe_run_tiles(E, b[0], acc, r->err, sizeof r->err)) b[0]->fail = 1;
+    if (r->tiled && o_no_draw(p)) y5_image_free(&b[0]->img);
     /* steady state: from the end of the engine's Y5_PIPE_WARMUP_BATCHES-th
      * batch to the end of its last (a later new shape still pays its own
      * eager forward and capture inside the window); forward = the forward
      * calls alone, tiles' included (on a GPU: the upload, the graph and the
      * wait for it) */
     const double te = y5_now_s();
-    E->fwd_s += tf_end - tf;
+    E->fwd_s += r->fwd_s;
     if (++E->runs == Y5_PIPE_WARMUP_BATCHES) {
         E->warm_t0 = te;
         E->warm_busy0 = E->busy;
@@ -196,25 +232,73 @@ static void run_batch(y5_pipe_engine *E, y5_pipe_item **b, int k, double *acc) {
             y5_pipe_item_tag(p, b[i], tag, sizeof tag);
             char name[4200];
             y5_pipe_item_name(p, b[i], name, sizeof name);
-            y5_pipe_log(p, "%s failed: %s: %s\n", tag, name, err);
+            y5_pipe_log(p, "%s failed: %s: %s\n", tag, name, r->err);
         }
 }
 
+/* The batch's images to the writers (or finished, when failed). mu held. */
+static void hand_over(y5_pipe *p, y5_pipe_item **b, int k) {
+    for (int i = 0; i < k; i++) {
+        y5_pipe_item *it = b[i];
+        if (it->fail) {
+            y5_pipe_finish_item(p, it);
+        } else {
+            it->state = Y5_SLOT_WRITING;
+            p->wq[(p->wq_head + p->wq_n) % p->window] = it;
+            p->wq_n++;
+            pthread_cond_signal(&p->cv_write);
+        }
+    }
+}
+
+/* Whether batch n may be filled while batch a's forward runs: the same plan
+ * (no re-plan under a running forward), both whole untiled batches that
+ * take the letterboxed u8 input (its staging is double-buffered; the other
+ * inputs are not), and a's forward submitted without error. */
+static int can_overlap(const y5_batch_run *a, y5_pipe_item **n, int k) {
+    if (a->rc || !a->full || a->tiled || a->k != k || n[0]->tiled) return 0;
+    for (int i = 0; i < k; i++)
+        if (!n[i]->lb || n[i]->g.out_h != a->b[0]->g.out_h || n[i]->g.out_w != a->b[0]->g.out_w) return 0;
+    return 1;
+}
+
 /* The engine thread: batches until the ready pool is empty and nothing
- * more can arrive, then the writers are told this engine is gone. */
+ * more can arrive, then the writers are told this engine is gone.
+ *
+ * With overlap (an engine whose forward runs asynchronously, the GPU's, or
+ * Y5_PIPE_OVERLAP=1): while batch A's forward runs, the thread takes the
+ * next batch B and fills its input (the other half of the u8 staging), then
+ * waits for A, runs A's NMS, submits B and hands A to the writers. The
+ * device then idles only for A's NMS instead of for the whole fill. Without
+ * it each batch runs start to end before the next is taken. Results are the
+ * same either way: every batch is a set of independent images. */
 void *y5_pipe_engine_main(void *arg) {
     y5_pipe_engine *E = arg;
     y5_pipe *p = E->p;
     y5_flush_denormals();
     double acc[Y5_ST_N] = {0};
-    y5_pipe_item **batch = malloc(sizeof(y5_pipe_item *) * (size_t)p->o->batch);
+    const int env = y5_debug_env()->pipe_overlap;
+    const int overlap = env >= 0 ? env : y5_engine_async(E->e);
+    y5_batch_run runs[2], *cur = &runs[0], *nxt = &runs[1];
+    cur->b = malloc(sizeof(y5_pipe_item *) * (size_t)p->o->batch);
+    nxt->b = malloc(sizeof(y5_pipe_item *) * (size_t)p->o->batch);
+    const int have = cur->b && nxt->b;
+    int flying = 0; /* cur holds a submitted batch not yet finished */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         double deadline = 0;
-        int k = batch ? pick_batch(p, batch, &deadline) : 0;
+        int k = have ? pick_batch(p, nxt->b, &deadline) : 0;
         if (k == 0) {
+            if (flying) { /* nothing to fill meanwhile: finish the running batch now, not after a wait */
+                pthread_mutex_unlock(&p->mu);
+                batch_finish(E, cur, acc);
+                pthread_mutex_lock(&p->mu);
+                hand_over(p, cur->b, cur->k);
+                flying = 0;
+                continue;
+            }
             if (p->n_ready == 0 && p->source_done && p->in_decode == 0) break;
-            if (!batch) break;
+            if (!have) break;
             if (deadline > 0) {
                 struct timespec ts = y5_pipe_deadline(deadline);
                 pthread_cond_timedwait(&p->cv_ready, &p->mu, &ts);
@@ -223,27 +307,44 @@ void *y5_pipe_engine_main(void *arg) {
             }
             continue;
         }
-        for (int i = 0; i < k; i++) batch[i]->state = Y5_SLOT_ENGINE;
+        for (int i = 0; i < k; i++) nxt->b[i]->state = Y5_SLOT_ENGINE;
+        nxt->k = k;
         pthread_mutex_unlock(&p->mu);
-        run_batch(E, batch, k, acc);
-        pthread_mutex_lock(&p->mu);
-        for (int i = 0; i < k; i++) {
-            y5_pipe_item *it = batch[i];
-            if (it->fail) {
-                y5_pipe_finish_item(p, it);
-            } else {
-                it->state = Y5_SLOT_WRITING;
-                p->wq[(p->wq_head + p->wq_n) % p->window] = it;
-                p->wq_n++;
-                pthread_cond_signal(&p->cv_write);
-            }
+        if (flying && !can_overlap(cur, nxt->b, k)) {
+            batch_finish(E, cur, acc);
+            pthread_mutex_lock(&p->mu);
+            hand_over(p, cur->b, cur->k);
+            pthread_mutex_unlock(&p->mu);
+            flying = 0;
         }
+        E->overlapped += flying;
+        batch_fill(E, nxt, acc); /* while cur's forward runs, when flying */
+        if (flying) batch_finish(E, cur, acc);
+        batch_submit(E, nxt, acc);
+        if (flying) {
+            pthread_mutex_lock(&p->mu);
+            hand_over(p, cur->b, cur->k);
+            pthread_mutex_unlock(&p->mu);
+        }
+        y5_batch_run *t = cur;
+        cur = nxt;
+        nxt = t;
+        flying = 1;
+        if (!overlap) { /* start to end, as before overlap existed */
+            batch_finish(E, cur, acc);
+            pthread_mutex_lock(&p->mu);
+            hand_over(p, cur->b, cur->k);
+            pthread_mutex_unlock(&p->mu);
+            flying = 0;
+        }
+        pthread_mutex_lock(&p->mu);
     }
     for (int s = 0; s < Y5_ST_N; s++) p->stage[s] += acc[s];
     p->engines_alive--;
     pthread_cond_broadcast(&p->cv_write);
     pthread_cond_broadcast(&p->cv_ready);
     pthread_mutex_unlock(&p->mu);
-    free(batch);
+    free(runs[0].b);
+    free(runs[1].b);
     return NULL;
 }

@@ -69,12 +69,13 @@ typedef struct {
     y5_det *dets;
     struct y5_pool *fill; /* a device engine's threads that fill its input (pipeline_batch.c); NULL: this thread */
     double busy;
-    long long runs;              /* run_batch calls */
+    long long runs;              /* batches finished (batch_finish) */
     double fwd_s;                /* seconds in forward calls (tiles' included) */
     double warm_t0, warm_t1;     /* end of its warm-up batches, end of its last (0: none yet) */
     double warm_busy0, warm_fwd0; /* busy and fwd_s at warm_t0 */
     double warm_busy, warm_fwd;  /* after the warm-up: busy time, forward calls' time */
     long long images, batches;
+    long long overlapped;        /* batches filled while the previous batch's forward ran (pipeline_batch.c) */
     pthread_t th;
 } y5_pipe_engine;
 

@@ -104,6 +104,14 @@ typedef struct {
      * entries): ops run eagerly, each waited for and timed in ms (the
      * profiler). Returns 0, or -1 with one line in err. */
     int (*compute)(y5_backend *b, const y5_backend_plan *plan, double *op_ms, char *err, size_t errlen);
+    /* Optional, NULL = compute only (the CPU: its compute is the work
+     * itself). compute without the wait: the forward is queued and sync()
+     * waits for it and reports its errors (CUDA: a graph replay returns once
+     * launched; a plan's eager and capturing computes still wait). Until
+     * that sync the caller may write the u8 staging that input_host_u8
+     * hands out next (double-buffered: the queued forward uploads from the
+     * other), and nothing else: no pred, no views, no plan, no other input. */
+    int (*compute_async)(y5_backend *b, const y5_backend_plan *plan, char *err, size_t errlen);
 
     /* Single ops, queued (errors of a device backend surface at the next
      * sync). compute is built from these (y5_backend_run_ops); tests and

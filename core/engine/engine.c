@@ -142,6 +142,19 @@ int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errle
 
 int y5_engine_forward(y5_engine *e, char *err, size_t errlen) { return y5_engine_forward_timed(e, NULL, err, errlen); }
 
+int y5_engine_async(const y5_engine *e) { return e->be->ops->compute_async != NULL; }
+
+int y5_engine_forward_submit(y5_engine *e, char *err, size_t errlen) {
+    if (!y5_engine_async(e)) return y5_engine_forward(e, err, errlen);
+    if (!e->planned) { snprintf(err, errlen, "engine: forward before plan"); return -1; }
+    e->g.det.lazy_obj_min = e->lazy_obj_min;
+    return e->be->ops->compute_async(e->be, &e->bplan, err, errlen);
+}
+
+int y5_engine_forward_wait(y5_engine *e, char *err, size_t errlen) {
+    return y5_engine_async(e) ? e->be->ops->sync(e->be, err, errlen) : 0;
+}
+
 const float *y5_engine_pred(y5_engine *e, int *rows, int *no) {
     if (!e->planned) return NULL;
     if (rows) *rows = e->g.det.rows;

@@ -34,6 +34,15 @@ const y5_graph *y5_engine_graph(const y5_engine *e);
 /* forward with per-op wall-clock times in ms (op_ms: g.n_ops entries; the
  * backend then runs its ops eagerly, each waited for). */
 int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errlen);
+/* y5_engine_forward in two halves, so that the host prepares the next batch
+ * while a device runs this one: submit queues the forward (on a backend
+ * without compute_async it runs it whole), wait waits for it. In between,
+ * only y5_engine_input_u8 (same plan) may be called and its buffer written:
+ * it is the other half of a double buffer. y5_engine_async: 1 when submit
+ * returns before the forward ends. */
+int y5_engine_forward_submit(y5_engine *e, char *err, size_t errlen);
+int y5_engine_forward_wait(y5_engine *e, char *err, size_t errlen);
+int y5_engine_async(const y5_engine *e);
 /* NMS + scale over the current pred of image b (network input in_h x in_w)
  * for an original w0 x h0. */
 int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_det *out, int max_out);

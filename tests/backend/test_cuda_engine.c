@@ -229,6 +229,72 @@ T_TEST(gpu_net_u8_vs_f32_input) {
     y5_engine_close(e);
 }
 
+/* ------------------------------------------------------------------ async forward, double-buffered input */
+
+/* The detect pipeline's overlap on the GPU: forward_submit returns before
+ * the forward ends, the host fills the other half of the u8 staging while
+ * it runs, then waits. Two different inputs (bus and bus mirrored), six
+ * rounds (eager, captured, replayed): after each wait the pred is bit for
+ * bit the eager forward of that round's input, so the fill of the next
+ * input never reached the running forward's upload. */
+T_TEST(gpu_net_async_double_buffer) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[1024];
+    const char *wts = t_model_y5w("yolov5n");
+    T_REQUIRE(wts, "conversion failed");
+    y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    T_CHECK(y5_engine_async(e), "the CUDA engine's forward is not asynchronous");
+    size_t len, nf = 0, nf2;
+    uint8_t *x[2] = {t_read_file(t_shared_path("golden/yolov5n_bus_640_input.u8"), &len), NULL};
+    float *ref[2] = {NULL, NULL}, *p = NULL;
+    int rc = x[0] && len == 640 * 480 * 3 ? 0 : -1;
+    if (rc == 0 && (x[1] = malloc(len)) != NULL) { /* mirrored left to right: other boxes */
+        for (int r = 0; r < 640; r++)
+            for (int c = 0; c < 480; c++) memcpy(x[1] + ((size_t)r * 480 + c) * 3, x[0] + ((size_t)r * 480 + 479 - c) * 3, 3);
+    } else {
+        rc = -1;
+    }
+    if (rc == 0) rc = y5_engine_plan(e, 1, 640, 480, err, sizeof err);
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        float *in = y5_engine_input(e);
+        if (!in) { rc = -1; break; }
+        y5_u8_to_unit_f32(x[i], len, in);
+        rc = eager_forward(e, err, sizeof err);
+        if (rc == 0 && !(ref[i] = pred_copy(e, &nf, err, sizeof err))) rc = -1;
+    }
+    T_REQUIRE(rc == 0, "setup: %s", x[0] ? err : "golden/yolov5n_bus_640_input.u8 missing");
+    T_CHECK(first_diff(ref[0], ref[1], nf) >= 0, "the mirrored input gives the same pred");
+    unsigned char *s = y5_engine_input_u8(e);
+    T_REQUIRE(s, "y5_engine_input_u8 gave NULL on CUDA");
+    memcpy(s, x[0], len);
+    for (int k = 0; k < 6; k++) {
+        const int cur = k % 2;
+        if (y5_engine_forward_submit(e, err, sizeof err)) { T_CHECK(0, "submit %d: %s", k, err); break; }
+        unsigned char *t = y5_engine_input_u8(e); /* the other half, while forward k may run */
+        T_CHECK(t && t != s, "round %d: the staging handed out during a forward is %s", k, t ? "the running one's" : "NULL");
+        if (!t || t == s) break;
+        memcpy(t, x[cur ^ 1], len);
+        if (y5_engine_forward_wait(e, err, sizeof err) || !(p = pred_copy(e, &nf2, err, sizeof err))) {
+            T_CHECK(0, "wait %d: %s", k, err);
+            break;
+        }
+        long long d = first_diff(p, ref[cur], nf);
+        T_CHECK(d < 0, "round %d (%s): float %lld differs from the eager forward (%.8g vs %.8g)", k,
+                k == 0 ? "eager" : k == 1 ? "captured" : "replayed", d, d >= 0 ? (double)p[d] : 0.0,
+                d >= 0 ? (double)ref[cur][d] : 0.0);
+        free(p);
+        p = NULL;
+        s = t;
+    }
+    free(x[0]);
+    free(x[1]);
+    free(ref[0]);
+    free(ref[1]);
+    y5_engine_close(e);
+}
+
 /* ------------------------------------------------------------------ letterbox + replay across sizes */
 
 /* GPU letterbox then forward, alternating two images of different sizes

@@ -226,6 +226,42 @@ T_TEST(pipeline_outputs_independent_of_workers_batch_engines) {
         free(log);
         log = NULL;
     }
+
+    /* The engine loop with overlap (the next batch filled before the
+     * running one is finished: a GPU engine's default) forced on the CPU
+     * engine: the same outputs. With 0 nothing overlaps; with 1 a batch can
+     * only overlap a predecessor of its own shape and size. Eight copies of
+     * one image plus the ten make batches of one shape in a row. */
+    const int made = t_sh("mkdir -p '%s/in2' && cp '%s'/in/* '%s/in2/' && for i in 1 2 3 4 5 6 7 8; do cp '%s' "
+                          "'%s/in2/bus_'$i.jpg; done", d, d, d, t_shared_path("images/bus.jpg"), d);
+    T_REQUIRE(made == 0, "could not make the second input folder");
+    char ref2[1024];
+    snprintf(ref2, sizeof ref2, "%s/ref2", d);
+    snprintf(args, sizeof args, "--source %s/in2 --out %s --workers 1 --writers 1 --batch 1 --threads 2", d, ref2);
+    rc = run_detect(args, "Y5_PIPE_OVERLAP=0", &log);
+    T_REQUIRE(rc == 0, "overlap reference: exit %d: %s", rc, log ? log : "");
+    const char *fl = log ? strstr(log, "batches, ") : NULL;
+    T_CHECK(fl && atoll(fl + 9) == 0, "Y5_PIPE_OVERLAP=0: batches overlapped: %s", log ? log : "");
+    free(log);
+    log = NULL;
+    const char *ov[] = {"--workers 3 --writers 2 --batch 2 --threads 2", "--workers 4 --writers 1 --batch 1 --threads 2",
+                        "--workers 2 --writers 2 --batch 3 --queue 4"};
+    for (size_t v = 0; v < sizeof ov / sizeof ov[0]; v++) {
+        snprintf(out, sizeof out, "%s/ov%zu", d, v);
+        snprintf(args, sizeof args, "--source %s/in2 --out %s %s", d, out, ov[v]);
+        rc = run_detect(args, "Y5_PIPE_OVERLAP=1 Y5_PIPE_FLUSH_MS=600000", &log);
+        T_CHECK(rc == 0, "overlap '%s': exit %d: %s", ov[v], rc, log ? log : "");
+        T_CHECK(same_tree(ref2, out), "overlap '%s': outputs differ from the reference (diff -r %s %s)", ov[v], ref2, out);
+        const char *e = log ? strstr(log, "images in ") : NULL;
+        const long long nb = e ? atoll(e + 10) : -1;
+        const char *f = e ? strstr(e, "batches, ") : NULL;
+        const long long no = f ? atoll(f + 9) : -1;
+        T_CHECK(nb > 0 && no >= 0 && no < nb, "overlap '%s': %lld of %lld batches overlapped: %s", ov[v], no, nb,
+                log ? log : "");
+        printf("    Y5_PIPE_OVERLAP=1 %s: %lld of %lld batches filled during the previous forward\n", ov[v], no, nb);
+        free(log);
+        log = NULL;
+    }
 }
 
 /* ---- resume ---- */
