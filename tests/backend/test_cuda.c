@@ -578,13 +578,16 @@ static const gpu_case gcases[] = {
     {"yolov5m-synth", "bus", 640, 640, 480, 810, 1080, TORCH_FP16(61.7, 0.098), 0.5f, 5e-2f, 2},
 };
 
-static void run_gpu_case(const gpu_case *c) {
+/* impl: a conv path (Y5_CUDA_CONV_*), -1 the default; half: Y5_CUBLAS_OUT=f16 */
+static void run_gpu_case_on(const gpu_case *c, int impl, int half) {
     char rel[256], err[1024];
     const char *w = t_model_y5w(c->model);
     T_REQUIRE(w, "conversion of %s failed", c->model);
     y5_engine *e = gpu_engine(w, err, sizeof err);
     T_REQUIRE(e, "%s", err);
     T_REQUIRE(y5_cuda_is(e->be), "engine did not get the CUDA backend");
+    if (impl >= 0) y5_cuda_set_conv_impl(e->be, impl);
+    if (half) y5_cuda_set_cublas_half(e->be, 1);
     if (y5_engine_plan(e, 1, c->in_h, c->in_w, err, sizeof err)) {
         T_CHECK(0, "%s", err);
         y5_engine_close(e);
@@ -656,10 +659,29 @@ static void run_gpu_case(const gpu_case *c) {
     y5_engine_close(e);
 }
 
+static void run_gpu_case(const gpu_case *c) { run_gpu_case_on(c, -1, 0); }
+
 T_TEST(gpu_net_yolov5n_bus_640) { NEED_GPU(); T_NEED_SHARED(); run_gpu_case(&gcases[0]); }
 T_TEST(gpu_net_yolov5n_zidane_640) { NEED_GPU(); T_NEED_SHARED(); run_gpu_case(&gcases[1]); }
 T_TEST(gpu_net_yolov5n_zidane_1280) { NEED_GPU(); T_NEED_SHARED(); run_gpu_case(&gcases[2]); }
 T_TEST(gpu_net_yolov5m_synth_bus_640) { NEED_GPU(); T_NEED_SHARED(); run_gpu_case(&gcases[3]); }
+/* the faster paths of bench/gpu.sh on the case with the largest FP16 error,
+ * within the same tolerance: what a change of the defaults needs */
+T_TEST(gpu_net_yolov5m_synth_bus_640_cublas_f16) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_CUBLAS, 1);
+}
+T_TEST(gpu_net_yolov5m_synth_bus_640_auto_f16) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_AUTO, 1);
+}
+T_TEST(gpu_net_yolov5m_synth_bus_640_mma) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_MMA, 0);
+}
 
 /* compute(): the same forward eager (the profiler's path, then a plan's
  * first compute), captured (its second) and replayed gives the same bits; a
