@@ -186,7 +186,8 @@ include tests/fuzz/fuzz.mk
 # Built when nvcc is found (NVCC=/nonexistent: a CPU-only build). Static and
 # sanitizer builds stay CPU-only (no static cuBLAS here; CUDA and ASan's
 # shadow memory do not mix by default). With CUDA: cuda/*.cu -> build/cuda/*.o
-# into libyolov5c.a, -DY5_HAVE_CUDA for the C files, cudart + cuBLAS linked.
+# into libyolov5c.a, -DY5_HAVE_CUDA for the C files, cudart linked, cuBLAS
+# loaded when a CUDA engine opens (cuda/cublas_dl.cu).
 #   make cuda-check   compiles every .cu (warnings are errors)
 #   make test-gpu     builds and runs only the GPU tests (gpu_*)
 NVCC        ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
@@ -203,7 +204,9 @@ NVCC_FLAGS  ?= -O3 -lineinfo
 NVCC_ALL     = -std=c++17 $(NVCC_FLAGS) $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-Werror --Werror all-warnings -I. -Iinclude
 CUDA_SRC     = $(sort $(wildcard cuda/*.cu))
 CUDA_OBJ     = $(CUDA_SRC:%.cu=$(BUILD)/%.o)
-CUDA_LIBS    = -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++
+# cuBLAS is not linked: cuda/cublas_dl.cu loads it when a CUDA engine opens
+# (its 540 MB would slow every start); the rpath lets dlopen find it.
+CUDA_LIBS    = -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -ldl -lstdc++
 
 HAVE_CUDA := $(if $(and $(HAVE_NVCC),$(CUDA_SRC)),1)
 ifneq ($(LDSTATIC),)

@@ -78,7 +78,7 @@ static int cu_fail_alloc(cu_impl *m, cudaError_t e, int pinned, size_t bytes, co
 
 int cu_fail_blas(cu_impl *m, cublasStatus_t s, const char *what, const char *file, int line) {
     if (m && !m->err[0])
-        snprintf(m->err, sizeof m->err, "cuda: %s: %s (%s:%d)", what, cublasGetStatusString(s), file, line);
+        snprintf(m->err, sizeof m->err, "cuda: %s: %s (%s:%d)", what, y5_cublas.status_string ? y5_cublas.status_string(s) : "cuBLAS error", file, line);
     return -1;
 }
 
@@ -339,7 +339,7 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
             ldb = c->ldw;
         }
         if (half_out) {
-            if (CU_CKB(m, cublasGemmEx(m->blas, CUBLAS_OP_T, CUBLAS_OP_N, c->cout, (int)mc, c->K, &one, c->w,
+            if (CU_CKB(m, y5_cublas.gemm_ex(m->blas, CUBLAS_OP_T, CUBLAS_OP_N, c->cout, (int)mc, c->K, &one, c->w,
                                        CUDA_R_16F, c->ldw, B, CUDA_R_16F, ldb, &zero, dst + m0 * out->ld, CUDA_R_16F,
                                        out->ld, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)) ||
                 CU_CK(m, cu_epilogue_inplace(m, mc, c->cout, c->bias, act, slope, rsrc ? rsrc + m0 * res->ld : NULL,
@@ -347,7 +347,7 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
                 return;
             continue;
         }
-        if (CU_CKB(m, cublasGemmEx(m->blas, CUBLAS_OP_T, CUBLAS_OP_N, c->cout, (int)mc, c->K, &one, c->w,
+        if (CU_CKB(m, y5_cublas.gemm_ex(m->blas, CUBLAS_OP_T, CUBLAS_OP_N, c->cout, (int)mc, c->K, &one, c->w,
                                    CUDA_R_16F, c->ldw, B, CUDA_R_16F, ldb, &zero, acc, CUDA_R_32F, c->cout,
                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)))
             return;
@@ -682,7 +682,7 @@ static void cuda_destroy(y5_backend *b) {
         free_dev(m, m->nms_cls);
         free_host(m, m->nms_h);
         if (m->lb_done) CU_CK(m, cudaEventDestroy(m->lb_done));
-        if (m->blas) CU_CKB(m, cublasDestroy(m->blas));
+        if (m->blas) CU_CKB(m, y5_cublas.destroy(m->blas));
         free_dev(m, m->blas_ws);
         if (m->stream) CU_CK(m, cudaStreamDestroy(m->stream));
         free(m);
@@ -1030,14 +1030,21 @@ extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errl
                     prop.major, prop.minor);
         goto fail;
     }
+    {
+        const char *why = y5_cublas_load(); /* on first use, not at program start (cublas_dl.cu) */
+        if (why) {
+            cu_fail_msg(m, "%s", why);
+            goto fail;
+        }
+    }
     m->sm_count = prop.multiProcessorCount;
     snprintf(m->name, sizeof m->name, "%.100s (sm_%d%d, %.0f GiB)", prop.name, prop.major, prop.minor,
              (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
     if (CU_CK(m, cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking)) ||
         CU_CK(m, cudaEventCreateWithFlags(&m->lb_done, cudaEventDisableTiming)) ||
-        CU_CKB(m, cublasCreate(&m->blas)) || CU_CKB(m, cublasSetStream(m->blas, m->stream)) ||
+        CU_CKB(m, y5_cublas.create(&m->blas)) || CU_CKB(m, y5_cublas.set_stream(m->blas, m->stream)) ||
         CU_CK(m, cudaMalloc(&m->blas_ws, BLAS_WS_BYTES)) ||
-        CU_CKB(m, cublasSetWorkspace(m->blas, m->blas_ws, BLAS_WS_BYTES)) ||
+        CU_CKB(m, y5_cublas.set_workspace(m->blas, m->blas_ws, BLAS_WS_BYTES)) ||
         CU_CK(m, cudaMalloc((void **)&m->nms_count, 4 * sizeof(unsigned int))))
         goto fail;
     m->blas_ws_bytes = BLAS_WS_BYTES;

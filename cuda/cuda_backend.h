@@ -98,6 +98,9 @@ int y5_cuda_arena_fill(y5_backend *b, size_t off, size_t count, float value, cha
  * entry) / fill all of it. */
 int y5_cuda_pred_write(y5_backend *b, size_t off, const float *src, size_t count, char *err, size_t errlen);
 int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t errlen);
+/* Loads cuBLAS (cuda/cublas_dl.cu) if no CUDA backend has yet: NULL, or
+ * one line saying why it cannot. Needs no GPU (tests). */
+const char *y5_cuda_cublas_load(void);
 /* Tests: caps the conv scratch per GEMM chunk (bytes; 0: the default,
  * 256 MiB), so small tests reach the chunked path. Call before arena(). */
 void y5_cuda_set_chunk_bytes(y5_backend *b, size_t bytes);

@@ -29,6 +29,21 @@ enum {
  * the input source. Every device pointer a graph bakes in (arena, scratch,
  * pred, staging, weights) only changes through a reallocation, which drops
  * every entry (graphs_drop_all). */
+/* cublas_dl.cu: cuBLAS, loaded by y5_cublas_load (NULL, or why not) when
+ * the first CUDA backend opens; every call goes through these. */
+typedef struct {
+    cublasStatus_t (*create)(cublasHandle_t *);
+    cublasStatus_t (*destroy)(cublasHandle_t);
+    cublasStatus_t (*set_stream)(cublasHandle_t, cudaStream_t);
+    cublasStatus_t (*set_workspace)(cublasHandle_t, void *, size_t);
+    cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+                              const void *, cudaDataType, int, const void *, cudaDataType, int, const void *, void *,
+                              cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+    const char *(*status_string)(cublasStatus_t);
+} y5_cublas_api;
+extern y5_cublas_api y5_cublas;
+const char *y5_cublas_load(void);
+
 typedef struct {
     int used;                 /* slot taken */
     int state;                /* CU_G_* */

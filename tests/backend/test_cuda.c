@@ -198,6 +198,17 @@ done:
     free(got);
 }
 
+/* cuBLAS is loaded when a CUDA engine opens, not linked (cuda/cublas_dl.cu):
+ * the binary starts without it, and the loader finds this build's cuBLAS
+ * and every entry the backend calls. No GPU needed. */
+T_TEST(cuda_cublas_loaded_on_demand) {
+    const int linked = t_sh("ldd '%s' | grep -q libcublas", t_bin());
+    T_CHECK(linked != 0, "%s is linked against libcublas (ldd): every start would map it", t_bin());
+    const char *why = y5_cuda_cublas_load();
+    T_CHECK(why == NULL, "cuBLAS did not load: %s", why ? why : "");
+    T_CHECK(y5_cuda_cublas_load() == why, "a second load gave another answer");
+}
+
 T_TEST(gpu_conv_vs_cpu) {
     NEED_GPU();
     pair P;

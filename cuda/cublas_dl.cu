@@ -1,0 +1,57 @@
+/* cublas_dl.cu - cuBLAS loaded when the first CUDA backend opens, not when
+ * the program starts.
+ *
+ * Why: libcublasLt alone is 540 MB (CUDA 13). Linked into yolov5c, the
+ * dynamic loader mapped and relocated it at every start: `yolov5c --version`
+ * took 70-110 ms and 220 MB of RSS on a machine without a GPU (2026-11-27),
+ * which every CPU run and every short GPU run paid. Now only a process that
+ * opens a CUDA engine loads it, by its soname (the rpath the Makefile sets
+ * finds the toolkit's copy), and a missing library is a one-line error of
+ * that engine, not a program that cannot start.
+ *
+ * The pointers have the header's own signatures, so a call through them is
+ * checked by the compiler as a direct call would be. */
+#include "cuda/cuda_internal.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+
+y5_cublas_api y5_cublas;
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static char load_err[640];
+
+#define Y5_STR2(x) #x
+#define Y5_STR(x) Y5_STR2(x)
+
+static void load(void) {
+    const char *name = "libcublas.so." Y5_STR(CUBLAS_VER_MAJOR);
+    void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(load_err, sizeof load_err, "cannot load %s (%s)", name, e ? e : "dlopen failed");
+        return;
+    }
+    y5_cublas_api a;
+#define SYM(field, sym)                                                                           \
+    if (!(*(void **)&a.field = dlsym(h, #sym))) {                                                   \
+        snprintf(load_err, sizeof load_err, "%s has no %s: another cuBLAS than this build's", name, #sym); \
+        return;                                                                                   \
+    }
+    SYM(create, cublasCreate_v2)
+    SYM(destroy, cublasDestroy_v2)
+    SYM(set_stream, cublasSetStream_v2)
+    SYM(set_workspace, cublasSetWorkspace_v2)
+    SYM(gemm_ex, cublasGemmEx)
+    SYM(status_string, cublasGetStatusString)
+#undef SYM
+    y5_cublas = a; /* the library stays loaded for the life of the process */
+}
+
+const char *y5_cublas_load(void) {
+    pthread_once(&load_once, load);
+    return load_err[0] ? load_err : NULL;
+}
+
+extern "C" const char *y5_cuda_cublas_load(void) { return y5_cublas_load(); }
