@@ -36,7 +36,10 @@
 # later part reuses the build; the machine goes back 30 s after a reply, so
 # issue the next call at once). Seen on an H200 on 2026-11-27: a machine start
 # ~30 s, part a 250 s with every sanitizer run (racecheck of the NMS test alone
-# 80 s), part b 70 s (build 9 s, bench/gpu.sh 44 s, lab 4 s). Stage ahead:
+# 80 s), part b 70 s (build 9 s, bench/gpu.sh 44 s, lab 4 s). Second run, same
+# day: part a 211 s with SAN_SKIP='racecheck:gpu_(nms|letterbox|decode)',
+# part b 90 s (bench/gpu.sh 79 s: six conv paths now), part c 377 s; 787 s
+# of the 900 in all, starts included. Stage ahead:
 #   here:  for p in a b c; do STAGE=gpu_stage_$p scripts/stage_gpu.sh $p; done
 #   run 1: STAGE=gpu_stage_a bash bench/gpu_check.sh a    carry ["gpu_stage_a"]
 #   run 2: STAGE=gpu_stage_b bash bench/gpu_check.sh b    carry ["gpu_stage_b"]
@@ -280,7 +283,7 @@ if [ "$PART" = b ]; then
     fi
     # the conv kernel lab (cuda/lab/, issue 12): every version checked on odd
     # shapes and on yolov5m's convs at batch 32, timed against the cuBLAS path
-    if [ "$lab_s" -gt 0 ] && [ "$(left)" -ge 90 ]; then
+    if [ "$lab_s" -gt 0 ] && [ "$(left)" -ge 30 ]; then   # 5 s on the H200 (2026-11-27)
         run conv_lab $(($(left) - 10)) sh bench/conv_lab.sh "$LOGS/conv_lab"
         row "conv lab (bench/conv_lab.sh: odd shapes + yolov5m b32 convs)" "$(verdict $RC)" "$SECS" \
             "$(grep -E '^\| v[0-9]|^\| cuBLAS path' "$LOGS/conv_lab/conv_lab.md" 2>/dev/null | tr -s ' ' | tr '\n' ' ' | cut -c1-200)"
