@@ -55,3 +55,17 @@ const char *y5_cublas_load(void) {
 }
 
 extern "C" const char *y5_cuda_cublas_load(void) { return y5_cublas_load(); }
+
+/* Why a thread: mapping and relocating the 540 MB takes about 0.1 s, which
+ * can run while the CUDA context starts on the opening thread. pthread_once
+ * makes a backend that opens meanwhile wait for this load, not repeat it. */
+static void *preload_main(void *arg) {
+    (void)arg;
+    y5_cublas_load();
+    return NULL;
+}
+
+extern "C" void y5_cuda_cublas_preload(void) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, preload_main, NULL) == 0) pthread_detach(t);
+}

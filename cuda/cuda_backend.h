@@ -101,6 +101,9 @@ int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t errlen);
 /* Loads cuBLAS (cuda/cublas_dl.cu) if no CUDA backend has yet: NULL, or
  * one line saying why it cannot. Needs no GPU (tests). */
 const char *y5_cuda_cublas_load(void);
+/* The same on a background thread, returning at once (y5_backend_preload):
+ * a backend opened meanwhile waits for that load instead of starting its own. */
+void y5_cuda_cublas_preload(void);
 /* Tests: caps the conv scratch per GEMM chunk (bytes; 0: the default,
  * 256 MiB), so small tests reach the chunked path. Call before arena(). */
 void y5_cuda_set_chunk_bytes(y5_backend *b, size_t bytes);

@@ -88,6 +88,16 @@ static const y5_backend_entry *find_entry(const char *dev, const char **num) {
     return NULL;
 }
 
+void y5_backend_preload(const char *device) {
+    const char *num = "";
+    const y5_backend_entry *r = device && *device ? find_entry(device, &num) : NULL;
+#ifdef Y5_HAVE_CUDA
+    if (r && !strcmp(r->name, "cuda")) y5_cuda_cublas_preload();
+#else
+    (void)r;
+#endif
+}
+
 y5_backend *y5_backend_open(const char *device, int threads, char *err, size_t errlen) {
     const char *dev = device && *device ? device : "cpu";
     char list[256];
