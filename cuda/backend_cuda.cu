@@ -560,8 +560,8 @@ static int input_reserve_u8(cu_impl *m, size_t bytes) {
     return 0;
 }
 
-/* Queues the upload of the filled slot (count bytes) into the device copy,
- * then its event; the next input_host_u8 hands out the other slot. */
+/* Queues the upload of the slot handed out last (count bytes) into the
+ * device copy, then its event; the next input_host_u8 hands out the other. */
 static int upload_u8(cu_impl *m, size_t count) {
     const int s = m->in8_slot;
     if (count > m->in8_cap || !m->in8_h[s] || !m->in8_d)
@@ -570,7 +570,7 @@ static int upload_u8(cu_impl *m, size_t count) {
         CU_CK(m, cudaEventRecord(m->in8_ev[s], m->stream)))
         return -1;
     m->in8_pending[s] = 1;
-    m->in8_slot = s ^ 1;
+    m->in8_uploaded = 1;
     return 0;
 }
 
@@ -587,8 +587,14 @@ static unsigned char *cuda_input_host_u8(y5_backend *b, const y5_view *in) {
     }
     if (cu_use_device(m)) return NULL;
     if (input_reserve_u8(m, count)) return NULL;
-    /* the host is about to write this slot: wait until its last upload is
-     * done (a forward in flight uploads from the other slot) */
+    /* once the slot handed out last has been uploaded, the other one (a
+     * forward in flight may still upload from that one); before, the same
+     * slot again. The host is about to write it: wait until its last upload
+     * is done. */
+    if (m->in8_uploaded) {
+        m->in8_slot ^= 1;
+        m->in8_uploaded = 0;
+    }
     const int s = m->in8_slot;
     if (m->in8_pending[s]) {
         if (CU_CK(m, cudaEventSynchronize(m->in8_ev[s]))) return NULL;
@@ -834,8 +840,8 @@ static int graph_launch(cu_impl *m, cu_graph *g, char *err, size_t errlen) {
     return 0;
 }
 
-/* compute (async 0) or compute_async (1: a graph replay returns once queued;
- * the eager and capturing forwards of a plan's first two computes wait). */
+/* compute (async 0) or compute_async (1: a graph launch, replayed or just
+ * captured, returns once queued; a plan's first, eager forward waits). */
 static int compute_impl(y5_backend *b, const y5_backend_plan *p, double *op_ms, int async, char *err, size_t errlen) {
     cu_impl *m = cu_of(b);
     if (m->capturing) {

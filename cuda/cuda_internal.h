@@ -106,12 +106,16 @@ typedef struct {
      * in8_slot (input_host_u8) while a forward queued by compute_async may
      * still be uploading from the other; each slot's upload is followed by
      * its event, which input_host_u8 waits for before handing the slot out
-     * again. The upload is outside the captured graph (compute enqueues it
-     * before the launch), so the graph does not bake in a slot. */
+     * again. A slot is handed out again (not the other) until it has been
+     * uploaded, and every forward uploads the slot handed out last: filled
+     * once, forwarded many times reads the same bytes each time. The upload
+     * is outside the captured graph (compute enqueues it before the launch),
+     * so the graph does not bake in a slot. */
     unsigned char *in8_h[2];
     cudaEvent_t in8_ev[2];
     int in8_pending[2];   /* an upload from the slot was queued after its event was last waited for */
-    int in8_slot;         /* the slot input_host_u8 hands out and the next upload reads */
+    int in8_slot;         /* the slot handed out last: the one every upload reads */
+    int in8_uploaded;     /* in8_slot was uploaded since it was handed out: the next hand-out takes the other */
     unsigned char *in8_d; /* the device copy the graph's /255 kernel reads */
     size_t in8_cap;       /* bytes in each slot and the device copy */
     int input_src;        /* CU_IN_*: what the next input_commit uploads */

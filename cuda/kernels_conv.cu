@@ -10,8 +10,14 @@
  * the output view's channel slice (row stride ld_out, usually the concat
  * width); rows x lanes the same way, lanes over channels or 8-channel groups.
  * Both have an 8-channel (16-byte) form used when every pointer and stride
- * allows it, and a one-channel form for the rest (the stem's cin 3, the
- * Detect heads' 255 outputs). */
+ * allows it, and a one-channel form for the rest (an input slice at an odd
+ * channel, the Detect heads' 255 outputs). The stem's cin 3 reaches the
+ * im2col already padded to 8 channels (channel padding, below).
+ *
+ * channel padding: a conv input with cin % 8 != 0 copied into dense rows of
+ * cin_pad channels, the added ones zero (cu_conv.cin_pad says why). The copy
+ * is the whole input (every chunk of the conv reads it): for the stem, 16
+ * bytes per input pixel, two thirds of the stem's own output. */
 #include "cuda/conv_rows.h"
 #include "cuda/cuda_internal.h"
 

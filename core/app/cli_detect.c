@@ -72,7 +72,8 @@ static void help(void) {
            "  --batch B          images per forward, grouped by letterboxed shape (default 1)\n"
            "  --workers N        decode workers (default %d here with CPU engines)\n"
            "  --writers N        output writers: draw, encode, write (default %d here with CPU engines)\n"
-           "  --queue N          images in flight at most (default 2*batch*engines + workers + writers)\n"
+           "  --queue N          images in flight at most (default 2*batch*engines + workers + writers;\n"
+           "                     3*batch*engines + ... with a GPU engine)\n"
            "  --max-memory SIZE  bytes the images in flight may hold, e.g. 2G, 512M (default: 2G, or half\n"
            "                     the machine's memory if less; 0: no byte bound); decode workers wait\n"
            "                     while it is full, and a larger image runs alone\n"
@@ -246,7 +247,9 @@ int y5_cli_detect(int argc, char **argv) {
     for (int i = 0; i < n_eng; i++) any_gpu |= strcmp(specs[i].device, "cpu") != 0;
     if (!workers) workers = default_workers(any_gpu, no_save);
     if (!writers) writers = default_writers(any_gpu, no_save);
-    if (!queue) queue = 2 * batch * n_eng + workers + writers;
+    /* a GPU engine holds two batches at once (one in its forward, the next
+     * being filled: pipeline_batch.c), so one more batch per engine in flight */
+    if (!queue) queue = (any_gpu ? 3 : 2) * batch * n_eng + workers + writers;
     if (queue < 2) queue = 2;
     rc = 1;
 

@@ -106,8 +106,8 @@ typedef struct {
     int (*compute)(y5_backend *b, const y5_backend_plan *plan, double *op_ms, char *err, size_t errlen);
     /* Optional, NULL = compute only (the CPU: its compute is the work
      * itself). compute without the wait: the forward is queued and sync()
-     * waits for it and reports its errors (CUDA: a graph replay returns once
-     * launched; a plan's eager and capturing computes still wait). Until
+     * waits for it and reports its errors (CUDA: a graph launch returns once
+     * queued; a plan's first, eager compute still waits). Until
      * that sync the caller may write the u8 staging that input_host_u8
      * hands out next (double-buffered: the queued forward uploads from the
      * other), and nothing else: no pred, no views, no plan, no other input. */

@@ -236,7 +236,8 @@ T_TEST(gpu_net_u8_vs_f32_input) {
  * it runs, then waits. Two different inputs (bus and bus mirrored), six
  * rounds (eager, captured, replayed): after each wait the pred is bit for
  * bit the eager forward of that round's input, so the fill of the next
- * input never reached the running forward's upload. */
+ * input never reached the running forward's upload. Then one fill forwarded
+ * three times gives that input's pred each time. */
 T_TEST(gpu_net_async_double_buffer) {
     NEED_GPU();
     T_NEED_SHARED();
@@ -287,6 +288,21 @@ T_TEST(gpu_net_async_double_buffer) {
         free(p);
         p = NULL;
         s = t;
+    }
+    /* filled once, forwarded three times (as bench does): each forward
+     * uploads that same half again, never the other one */
+    unsigned char *u = y5_engine_input_u8(e);
+    T_CHECK(u == s, "the staging handed out again before any upload is not the same half");
+    if (u) memcpy(u, x[0], len);
+    for (int r = 0; r < 3 && u; r++) {
+        if (y5_engine_forward(e, err, sizeof err) || !(p = pred_copy(e, &nf2, err, sizeof err))) {
+            T_CHECK(0, "repeat %d: %s", r, err);
+            break;
+        }
+        long long d = first_diff(p, ref[0], nf);
+        T_CHECK(d < 0, "forward %d of one fill: float %lld differs from the eager forward", r, d);
+        free(p);
+        p = NULL;
     }
     free(x[0]);
     free(x[1]);
