@@ -51,12 +51,24 @@ static void fill(y5_image *img, long long x1, long long y1, long long x2, long l
     if (x2 > img->w - 1) x2 = img->w - 1;
     if (y2 > img->h - 1) y2 = img->h - 1;
     if (x1 > x2 || y1 > y2) return;
+    /* rows are copied from a run of the colour, PAT pixels at a time: a
+     * byte loop of 3-byte pixels cost about 5% of a detect run with many
+     * boxes (perf, 2026-11-27) */
+    enum { PAT = 64 };
+    uint8_t pat[PAT * 3];
+    const size_t run = (size_t)(x2 - x1 + 1) * 3, first = run < sizeof pat ? run : sizeof pat;
+    for (size_t i = 0; i < first; i += 3) {
+        pat[i] = rgb[0];
+        pat[i + 1] = rgb[1];
+        pat[i + 2] = rgb[2];
+    }
     for (long long y = y1; y <= y2; y++) {
         uint8_t *p = img->px + ((size_t)y * (size_t)img->w + (size_t)x1) * 3;
-        for (long long x = x1; x <= x2; x++, p += 3) {
-            p[0] = rgb[0];
-            p[1] = rgb[1];
-            p[2] = rgb[2];
+        for (size_t left = run; left > 0;) {
+            const size_t n = left < first ? left : first;
+            memcpy(p, pat, n);
+            p += n;
+            left -= n;
         }
     }
 }
