@@ -100,6 +100,13 @@ static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, siz
     int all_u8 = 1, any_u8 = 0; /* one input source per forward: mixed batches take the paths below */
     for (int i = 0; i < k; i++) all_u8 &= b[i]->lb != NULL, any_u8 |= b[i]->lb != NULL;
     unsigned char *in8 = all_u8 ? y5_engine_input_u8(E->e) : NULL;
+    if (all_u8 && !in8 && E->e->be->ops->input_host_u8) {
+        /* the backend has a u8 staging and could not hand it out: its own
+         * error (e.g. the previous forward failed on the device), not a
+         * detour through the FP32 input */
+        if (E->e->be->ops->sync(E->e->be, err, errlen) == 0) snprintf(err, errlen, "no u8 input staging (out of memory)");
+        return -1;
+    }
     fill_ctx f = {b, px, in8, NULL};
     if (in8) {
         y5_pool_run(E->fill, k * FILL_PARTS, fill_part, &f);
