@@ -281,6 +281,20 @@ if [ "$PART" = b ]; then
         row "bench/gpu.sh" "skipped for time" 0 "$l s left"
         fail
     fi
+    # a change of the CUDA defaults needs both: the fastest path at batch 32
+    # and its pass of the yolov5m-synth golden (the case with the largest FP16 error)
+    fastest=$(sed -n 's/^Fastest at batch 32: `\(.*\)`.*/\1/p' "$LOGS/bench/gpu.md" 2>/dev/null)
+    if [ -n "$fastest" ]; then
+        case "$fastest" in
+        *"IMPL=cublas Y5_CUBLAS_OUT=f32") t="gpu_net_yolov5m_synth_bus_640" ;;
+        *"IMPL=cublas Y5_CUBLAS_OUT=f16") t="gpu_net_yolov5m_synth_bus_640_cublas_f16" ;;
+        *"IMPL=auto Y5_CUBLAS_OUT=f16") t="gpu_net_yolov5m_synth_bus_640_auto_f16" ;;
+        *"IMPL=mma"*) t="gpu_net_yolov5m_synth_bus_640_mma" ;;
+        *) t="" ;;
+        esac
+        v=$(grep -F "| $t |" "$ROWS" 2>/dev/null | head -1 | cut -d'|' -f3 | tr -d ' ')
+        note "defaults: the fastest path at batch 32 is \`$fastest\`; its yolov5m-synth golden test: ${t:-none} ${v:+($v)}"
+    fi
     # the conv kernel lab (cuda/lab/, issue 12): every version checked on odd
     # shapes and on yolov5m's convs at batch 32, timed against the cuBLAS path
     if [ "$lab_s" -gt 0 ] && [ "$(left)" -ge 30 ]; then   # 5 s on the H200 (2026-11-27)
