@@ -499,9 +499,16 @@ s = json.load(open(sys.argv[1])); cores = int(sys.argv[2])
 st = s["stages"]
 for key, name in (("read_decode", "JPEG read + decode"), ("write", "draw + encode + write")):
     v = st.get(key)
-    if v and v["per_image_ms"] > 0:
-        print("- %s: %.2f ms of CPU per image: %.0f images/s over the machine's %d cores" %
+    c = v.get("cpu_per_image_ms") if v else None
+    if c:  # thread CPU time: without the waits for a core that the wall time per image includes
+        print("- %s: %.2f ms of CPU per image (%.2f ms of wall time in its threads): %.0f images/s over the machine's %d cores" %
+              (name, c, v["per_image_ms"], cores * 1000.0 / c, cores))
+    elif v and v["per_image_ms"] > 0:
+        print("- %s: %.2f ms per image (wall time in its threads): %.0f images/s over the machine's %d cores" %
               (name, v["per_image_ms"], cores * 1000.0 / v["per_image_ms"], cores))
+u = s.get("cpu")
+if u:
+    print("- process CPU: %.1f of %d cores busy on average over the run" % (u["cores_busy"], u["cores"]))
 for i, e in enumerate(s["engines"]):
     a = e.get("after_warmup") or {}
     if a.get("window_s", 0) > 0:

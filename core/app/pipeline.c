@@ -202,6 +202,7 @@ static void print_banner(const y5_pipe *p) {
 static double run_threads(y5_pipe *p) {
     const y5_pipeline_opts *o = p->o;
     p->t_start = y5_now_s();
+    p->cpu0 = y5_pipe_proc_cpu_s();
     p->source_done = o->raw_w <= 0 && o->n_paths == 0;
     p->engines_alive = o->n_engines;
     int ok = 1;

@@ -163,7 +163,7 @@ static int load_image(y5_pipe *p, y5_pipe_item *it, char *err, size_t errlen, do
  * letterboxes it into it->lb (scratch grows as needed and is reused).
  * Returns 1 with a message in err on failure. */
 static int letterbox_item(y5_pipe *p, y5_pipe_item *it, void **scratch, size_t *scratch_cap, char *err, size_t errlen,
-                          double t1, double *acc) {
+                          double t1, double c1, double *acc, double *cpu) {
     const y5_pipeline_opts *o = p->o;
     int bad = 0;
     it->w0 = it->img.w;
@@ -183,6 +183,7 @@ static int letterbox_item(y5_pipe *p, y5_pipe_item *it, void **scratch, size_t *
     if (!bad && o->no_save && !o->raw_out && !it->tiled) y5_image_free(&it->img); /* nothing will draw on it
                                                                                   * (tiles are cut from it later) */
     acc[Y5_ST_LETTERBOX] += y5_now_s() - t1;
+    cpu[Y5_ST_LETTERBOX] += y5_thread_cpu_s() - c1;
     return bad;
 }
 
@@ -212,30 +213,34 @@ void *y5_pipe_decoder_main(void *arg) {
     y5_pipe *p = arg;
     const y5_pipeline_opts *o = p->o;
     y5_flush_denormals();
-    double acc[Y5_ST_N] = {0};
+    double acc[Y5_ST_N] = {0}, cpu[Y5_ST_N] = {0};
     void *scratch = NULL;
     size_t scratch_cap = 0;
     char err[1024];
     const int raw = o->raw_w > 0;
     y5_pipe_item *it;
     while ((it = claim_next(p))) {
-        double t0 = y5_now_s();
+        double t0 = y5_now_s(), c0 = y5_thread_cpu_s();
         int bad = 0, eof = 0;
         double waited = 0;
         if (raw) eof = read_frame(p, it);
         else bad = load_image(p, it, err, sizeof err, &waited);
-        double t1 = y5_now_s();
+        double t1 = y5_now_s(), c1 = y5_thread_cpu_s();
         acc[Y5_ST_DECODE] += t1 - t0 - waited;
+        cpu[Y5_ST_DECODE] += c1 - c0;
         if (eof) { /* this index does not exist: the stream ended */
             end_of_stream(p, it, bad);
             break;
         }
-        if (!bad) bad = letterbox_item(p, it, &scratch, &scratch_cap, err, sizeof err, t1, acc);
+        if (!bad) bad = letterbox_item(p, it, &scratch, &scratch_cap, err, sizeof err, t1, c1, acc, cpu);
         hand_off(p, it, bad, err);
     }
     free(scratch);
     pthread_mutex_lock(&p->mu);
-    for (int s = 0; s < Y5_ST_N; s++) p->stage[s] += acc[s];
+    for (int s = 0; s < Y5_ST_N; s++) {
+        p->stage[s] += acc[s];
+        p->stage_cpu[s] += cpu[s];
+    }
     pthread_cond_broadcast(&p->cv_ready);
     pthread_mutex_unlock(&p->mu);
     return NULL;

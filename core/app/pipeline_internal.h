@@ -124,6 +124,8 @@ struct y5_pipe {
     double flush_s;                       /* a partial group waits at most this long (Y5_PIPE_FLUSH_MS) */
     int partial_frame;                    /* raw: bytes of a trailing partial frame */
     double stage[Y5_ST_N];
+    double stage_cpu[Y5_ST_N]; /* the same stages' thread CPU time (decode, letterbox, write; 0: not measured) */
+    double cpu0;               /* process user + system CPU seconds when the threads started */
     double t_start;
 
     /* --max-memory (mu): budget (0: none), reserved now, the most reserved at
@@ -194,14 +196,19 @@ int y5_pipe_resume_prepare(y5_pipe *p);
 /* pipeline_stats.c */
 typedef struct {
     double total[Y5_ST_N];
+    double cpu[Y5_ST_N]; /* thread CPU seconds of the stage, or -1 where not measured */
     int workers[Y5_ST_N];
     int na[Y5_ST_N];
     int bound;
     double wall, load;
+    double proc_cpu;     /* process user + system CPU seconds over the wall */
+    int cores;           /* online cores */
 } y5_pipe_report;
 
 void y5_pipe_show_progress(y5_pipe *p, long long done, long long skipped, long long failed, int final);
 void y5_pipe_build_report(y5_pipe *p, double wall, double load, y5_pipe_report *r);
+/* The process's user + system CPU seconds so far. */
+double y5_pipe_proc_cpu_s(void);
 void y5_pipe_print_report(y5_pipe *p, const y5_pipe_report *r, long long processed);
 /* --stats-json. 0, or -1 (message printed). */
 int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long processed);

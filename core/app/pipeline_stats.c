@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "core/app/output.h"
 #include "core/base/clock.h"
@@ -61,15 +63,30 @@ void y5_pipe_show_progress(y5_pipe *p, long long done, long long skipped, long l
     pthread_mutex_unlock(&p->print_mu);
 }
 
+double y5_pipe_proc_cpu_s(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u)) return 0;
+    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+}
+
 /* The stage table of the closing report: totals, workers per stage and the
- * bounding stage (H2D/D2H are not timed separately yet: n/a). */
+ * bounding stage (H2D/D2H are not timed separately yet: n/a). A stage's
+ * wall time includes the time its threads waited for a core when more
+ * threads than cores were runnable; its CPU time (measured for the
+ * decode, letterbox and write threads) does not, and the process's CPU
+ * over the wall says whether the cores were all busy. */
 void y5_pipe_build_report(y5_pipe *p, double wall, double load, y5_pipe_report *r) {
     const y5_pipeline_opts *o = p->o;
     memset(r, 0, sizeof *r);
     r->wall = wall;
     r->load = load;
+    r->proc_cpu = y5_pipe_proc_cpu_s() - p->cpu0;
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    r->cores = nc > 0 ? (int)nc : 1;
     for (int s = 0; s < Y5_ST_N; s++) {
         r->total[s] = p->stage[s];
+        const int measured = s == Y5_ST_DECODE || s == Y5_ST_WRITE || (s == Y5_ST_LETTERBOX && !p->lb_on_engine);
+        r->cpu[s] = measured ? p->stage_cpu[s] : -1;
         r->workers[s] = s <= Y5_ST_LETTERBOX ? o->workers : s == Y5_ST_WRITE ? o->writers : o->n_engines;
         if (s == Y5_ST_LETTERBOX && p->lb_on_engine) r->workers[s] = o->n_engines;
         /* H2D/D2H: not separately timed by the engine API yet (none on the CPU) */
@@ -87,12 +104,17 @@ void y5_pipe_build_report(y5_pipe *p, double wall, double load, y5_pipe_report *
 void y5_pipe_print_report(y5_pipe *p, const y5_pipe_report *r, long long processed) {
     const y5_pipeline_opts *o = p->o;
     fprintf(stderr, "stages (summed over threads; bound = total / workers):\n");
-    fprintf(stderr, "  %-18s %9s %8s %11s %11s\n", "stage", "total s", "workers", "s / worker", "ms / image");
+    fprintf(stderr, "  %-18s %9s %8s %11s %11s %11s\n", "stage", "total s", "workers", "s / worker", "ms / image",
+            "cpu ms / im");
     for (int s = 0; s < Y5_ST_N; s++) {
         if (r->na[s]) { fprintf(stderr, "  %-18s %9s\n", STAGE_NAME[s], "n/a"); continue; }
-        fprintf(stderr, "  %-18s %9.3f %8d %11.3f %11.2f\n", STAGE_NAME[s], r->total[s], r->workers[s],
-                r->total[s] / r->workers[s], processed ? r->total[s] * 1e3 / (double)processed : 0.0);
+        char cpu[32] = "-";
+        if (r->cpu[s] >= 0 && processed) snprintf(cpu, sizeof cpu, "%.2f", r->cpu[s] * 1e3 / (double)processed);
+        fprintf(stderr, "  %-18s %9.3f %8d %11.3f %11.2f %11s\n", STAGE_NAME[s], r->total[s], r->workers[s],
+                r->total[s] / r->workers[s], processed ? r->total[s] * 1e3 / (double)processed : 0.0, cpu);
     }
+    fprintf(stderr, "cpu: %.1f of %d cores busy on average (%.2f s of process CPU over %.2f s)\n",
+            r->wall > 0 ? r->proc_cpu / r->wall : 0.0, r->cores, r->proc_cpu, r->wall);
     for (int i = 0; i < o->n_engines; i++) {
         y5_pipe_engine *E = &p->eng[i];
         char th[32] = "";
@@ -134,11 +156,15 @@ int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long proc
     PUT("],\n  \"stages\": {");
     for (int st = 0; st < Y5_ST_N; st++) {
         if (r->na[st]) { PUT("%s\n    \"%s\": null", st ? "," : "", STAGE_KEY[st]); continue; }
-        PUT("%s\n    \"%s\": {\"total_s\": %.6f, \"workers\": %d, \"per_worker_s\": %.6f, \"per_image_ms\": %.4f}",
+        char cpu[64] = "null";
+        if (r->cpu[st] >= 0) snprintf(cpu, sizeof cpu, "%.4f", processed ? r->cpu[st] * 1e3 / (double)processed : 0.0);
+        PUT("%s\n    \"%s\": {\"total_s\": %.6f, \"workers\": %d, \"per_worker_s\": %.6f, \"per_image_ms\": %.4f, "
+            "\"cpu_per_image_ms\": %s}",
             st ? "," : "", STAGE_KEY[st], r->total[st], r->workers[st], r->total[st] / r->workers[st],
-            processed ? r->total[st] * 1e3 / (double)processed : 0.0);
+            processed ? r->total[st] * 1e3 / (double)processed : 0.0, cpu);
     }
-    PUT("\n  },\n  \"bound_by\": \"%s\"\n}\n", STAGE_KEY[r->bound]);
+    PUT("\n  },\n  \"cpu\": {\"process_s\": %.6f, \"cores\": %d, \"cores_busy\": %.4f},\n  \"bound_by\": \"%s\"\n}\n",
+        r->proc_cpu, r->cores, r->wall > 0 ? r->proc_cpu / r->wall : 0.0, STAGE_KEY[r->bound]);
 #undef PUT
     char err[1024];
     int rc = 0;

@@ -69,7 +69,7 @@ static void write_item(y5_pipe *p, y5_pipe_item *it) {
 void *y5_pipe_writer_main(void *arg) {
     y5_pipe *p = arg;
     y5_flush_denormals();
-    double acc = 0;
+    double acc = 0, cpu = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (p->wq_n == 0 && p->engines_alive > 0) pthread_cond_wait(&p->cv_write, &p->mu);
@@ -78,13 +78,15 @@ void *y5_pipe_writer_main(void *arg) {
         p->wq_head = (p->wq_head + 1) % p->window;
         p->wq_n--;
         pthread_mutex_unlock(&p->mu);
-        double t0 = y5_now_s();
+        double t0 = y5_now_s(), c0 = y5_thread_cpu_s();
         write_item(p, it);
         acc += y5_now_s() - t0;
+        cpu += y5_thread_cpu_s() - c0;
         pthread_mutex_lock(&p->mu);
         y5_pipe_finish_item(p, it);
     }
     p->stage[Y5_ST_WRITE] += acc;
+    p->stage_cpu[Y5_ST_WRITE] += cpu;
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }

@@ -181,6 +181,26 @@ T_TEST(pipeline_outputs_independent_of_workers_batch_engines) {
     T_CHECK(got == 3, "no after_warmup: %s", js ? js : "");
     T_CHECK(win > 0 && fwd > 0 && fwd <= busy + 1e-4 && busy <= 1.0001, "after_warmup: window %g busy %g forward %g",
             win, busy, fwd);
+    /* CPU accounting: the decode and write threads' CPU time per image is
+     * at most their wall time per image; the process's CPU over the wall
+     * fits the machine's cores */
+    for (int k = 0; k < 2 && js; k++) {
+        const char *key = k ? "\"write\": {" : "\"read_decode\": {";
+        const char *st = strstr(js, key);
+        double tot = -1, per = -1, cpu = -1;
+        int wk = 0;
+        int n = st ? sscanf(strchr(st, '{'), "{\"total_s\": %lf, \"workers\": %d, \"per_worker_s\": %*f, \"per_image_ms\": %lf, "
+                                           "\"cpu_per_image_ms\": %lf", &tot, &wk, &per, &cpu) : 0;
+        T_CHECK(n == 4 && cpu > 0 && cpu <= per * 1.02 + 2.0, "%s cpu %g ms vs wall %g ms per image (%d fields): %s", key,
+                cpu, per, n, js);
+    }
+    const char *cu = js ? strstr(js, "\"cpu\": {") : NULL;
+    double ps = -1, busy_c = -1;
+    int cores = 0;
+    const int got_cpu = cu ? sscanf(cu, "\"cpu\": {\"process_s\": %lf, \"cores\": %d, \"cores_busy\": %lf", &ps, &cores,
+                                    &busy_c) : 0;
+    T_CHECK(got_cpu == 3 && ps > 0 && cores > 0 && busy_c > 0 && busy_c <= cores * 1.05 + 0.1,
+            "process cpu: %g s, %d cores, %g busy", ps, cores, busy_c);
     free(js);
     snprintf(p, sizeof p, "%s/detections.jsonl", ref);
     T_CHECK(count_lines(p) == 10, "jsonl lines: %d", count_lines(p));
