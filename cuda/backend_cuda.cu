@@ -27,7 +27,7 @@
  * first error, which sync() (or input_commit) returns. */
 #include "cuda/cuda_internal.h"
 extern "C" {
-#include "core/base/debug_env.h" /* Y5_NO_CUDA_GRAPH, Y5_CPU_NMS, Y5_CPU_LETTERBOX, Y5_CONV_IMPL */
+#include "core/base/debug_env.h" /* Y5_NO_CUDA_GRAPH, Y5_CPU_NMS, Y5_CPU_LETTERBOX, Y5_CONV_IMPL, Y5_CONV_PAD */
 }
 
 #include <math.h>
@@ -168,7 +168,8 @@ static void *cuda_conv_create(y5_backend *b, const y5_conv_shape *s, const float
     c->k = s->k;
     c->s = s->s;
     c->p = s->p;
-    c->cin_pad = s->cin % 8 != 0 && s->cin <= CU_PAD_CIN_MAX ? (s->cin + 7) & ~7 : s->cin;
+    /* Y5_CONV_PAD=0: the unpadded form, as before the padding existed */
+    c->cin_pad = s->cin % 8 != 0 && s->cin <= CU_PAD_CIN_MAX && !y5_debug_env()->conv_no_pad ? (s->cin + 7) & ~7 : s->cin;
     c->K = s->k * s->k * c->cin_pad;
     c->ldw = (c->K + 7) & ~7;
     size_t nw = (size_t)c->ldw * c->cout;

@@ -25,6 +25,8 @@
  *                               32), which f16 leaves up to 0.016 off before the activation). f16 applies
  *                               where the output is disjoint from the input and the residual; elsewhere f32.
  *                               Another value: f32, with a warning
+ *   Y5_CONV_PAD=0               CUDA: convs with cin % 8 != 0 (the stem) read their input as it is (K = k*k*cin,
+ *                               one half per im2col lane, cuBLAS only) instead of a copy padded to 8 channels
  *   Y5_CPU_NMS=1                CUDA: download the predictions and run NMS on the host
  *   Y5_CPU_LETTERBOX=1          CUDA: letterbox on the host and upload FP32
  *   Y5_PIPE_LETTERBOX=engine    detect pipeline: letterbox on the engine thread, not the decode workers
@@ -42,6 +44,7 @@ typedef struct {
     int no_cuda_graph;       /* Y5_NO_CUDA_GRAPH set and not "0" */
     int conv_impl;           /* Y5_CONV_IMPL: 0 cublas, 1 mma, 2 auto (Y5_CUDA_CONV_*); -1 unset, -2 unknown */
     int cublas_out;          /* Y5_CUBLAS_OUT: 0 f32, 1 f16; -1 unset, -2 unknown */
+    int conv_no_pad;         /* Y5_CONV_PAD=0 */
     int cpu_nms;             /* Y5_CPU_NMS set and not "0" */
     int cpu_letterbox;       /* Y5_CPU_LETTERBOX set and not "0" */
     int pipe_letterbox_engine; /* Y5_PIPE_LETTERBOX=engine */
