@@ -128,6 +128,21 @@ for V in cublas:f32 cublas:f16 auto:f32 auto:f16 mma:f32 mma:f16; do
         fi
     done
 done
+# the default path with the stem unpadded (Y5_CONV_PAD=0, its form before
+# 2026-11-27's padding): what the padding gains, in the same run
+for B in 1 32; do
+    log="$OUT/paths_cublas_f32_pad0_b$B.log"
+    Y5_CONV_PAD=0 build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch "$B" --iters "$ITERS" \
+        --warmup 5 >"$log" 2>&1
+    row=$(awk '/median ms/ { getline; print; exit }' "$log")
+    set -- $row
+    if [ $# -ge 5 ]; then
+        tf=$(awk -v g="$GF" -v b="$B" -v ms="$2" 'BEGIN { printf "%.1f", g * b / ms }')
+        echo "| cublas, Y5_CONV_PAD=0 | f32 | $B | $2 | $5 | $tf | $(pct "$tf") |" >>"$MD"
+    else
+        echo "| cublas, Y5_CONV_PAD=0 | f32 | $B | failed: $(tail -1 "$log" | cut -c1-100) | | | |" >>"$MD"
+    fi
+done
 [ -n "$BEST_VAR" ] && echo "
 Fastest at batch 32: \`$BEST_VAR\` ($BEST_IPS images/s)." >>"$MD"
 
