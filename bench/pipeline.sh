@@ -267,10 +267,11 @@ EOF
     RES="$TMP/results"
     : >"$RES"
     RESERVE=15 # seconds kept for the report
-    STRATS="y5c y5c_nosave y5c_2eng torch_seq torch_2threads torch_3procs"
+    STRATS="y5c y5c_nooverlap y5c_nosave y5c_2eng torch_seq torch_2threads torch_3procs"
     glabel() {
         case "$1" in
         y5c) echo "yolov5c detect --device cuda --batch $BATCH" ;;
+        y5c_nooverlap) echo "yolov5c detect --device cuda --batch $BATCH, Y5_PIPE_OVERLAP=0 (each batch start to end)" ;;
         y5c_nosave) echo "yolov5c detect --device cuda --batch $BATCH --no-save" ;;
         y5c_2eng) echo "yolov5c detect --device cuda,cuda --batch $BATCH (two engines on the GPU)" ;;
         torch_seq) echo "Python + PyTorch FP16, sequential" ;;
@@ -343,6 +344,10 @@ EOF
         case "$1" in
         y5c) grun "$1" "$2" "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" \
             --device cuda --batch "$BATCH" --stats-json "$LOGS/stats_$2.json" ;;
+        # the engine loop without its overlap (the next batch filled while the
+        # forward runs): what the overlap gains, in the same run
+        y5c_nooverlap) grun "$1" "$2" env Y5_PIPE_OVERLAP=0 "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" \
+            --imgsz "$IMGSZ" --device cuda --batch "$BATCH" --stats-json "$LOGS/stats_nooverlap_$2.json" ;;
         y5c_nosave) grun "$1" "$2" "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" \
             --device cuda --batch "$BATCH" --no-save ;;
         # two engines on one GPU (two streams, two arenas): one engine's host
