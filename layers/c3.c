@@ -53,19 +53,13 @@ static int c3_plan(y5_graph *g, int li, const y5_layer *L) {
     int c_ = g->convs[m0 + 2 * L->n].shape.cin / 2;
     int h = g->layer_h[li], w = g->layer_w[li];
     y5_slice x = y5_graph_input(g, li, 0);
-    if (x.c != g->convs[base].shape.cin)
-        return y5_graph_fail(g, "layer %d (C3): input has %d channels, weights expect %d", li, x.c, g->convs[base].shape.cin);
+    if (y5_layer_check_input(g, li, "C3", x, base)) return -1;
     int cat = y5_graph_new_buffer(g, h, w, 2 * c_);
     int tmp = L->n > 0 ? y5_graph_new_buffer(g, h, w, c_) : 0;
     int side = L->n > 0 && L->shortcut ? y5_graph_new_buffer(g, h, w, c_) : 0;
     if (cat < 0 || tmp < 0 || side < 0) return y5_graph_fail(g, "out of memory");
     y5_slice whole = y5_graph_whole(g, cat), in_cat = {cat, 0, c_}, t = {tmp, 0, c_}, s = {side, 0, c_};
-    y5_op op = {0};
-    op.kind = Y5_OP_CONV;
-    op.layer = li;
-    op.act = (int)L->act; /* the checkpoint's activation (SiLU in v1 files) */
-    op.slope = L->act_slope;
-    op.n_in = 1;
+    y5_op op = y5_layer_conv_op(li, L, base);
     op.in[0] = x;
     /* y0: where the chain starts so that it ends in the concat buffer */
     y5_slice y = (L->shortcut && L->n % 2 == 1) ? s : in_cat;

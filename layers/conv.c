@@ -25,17 +25,9 @@ static void conv_shape(const y5_graph *g, int li, const y5_layer *L, int ih, int
 }
 
 static int conv_plan(y5_graph *g, int li, const y5_layer *L) {
-    y5_op op = {0};
-    op.kind = Y5_OP_CONV;
-    op.layer = li;
-    op.conv = g->conv_base[li];
-    op.act = (int)L->act; /* the checkpoint's activation (SiLU in v1 files) */
-    op.slope = L->act_slope;
-    op.n_in = 1;
+    y5_op op = y5_layer_conv_op(li, L, g->conv_base[li]);
     op.in[0] = y5_graph_input(g, li, 0);
-    if (op.in[0].c != g->convs[op.conv].shape.cin)
-        return y5_graph_fail(g, "layer %d (Conv): input has %d channels, weights expect %d", li, op.in[0].c,
-                             g->convs[op.conv].shape.cin);
+    if (y5_layer_check_input(g, li, "Conv", op.in[0], op.conv)) return -1;
     op.out = y5_graph_layer_output(g, li, g->layer_h[li], g->layer_w[li], L->c_out);
     g->layer_out[li] = op.out;
     return y5_graph_emit(g, &op);

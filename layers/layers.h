@@ -34,6 +34,13 @@ extern const y5_layer_def y5_spp_def;
  * input (C3, SPPF, Concat, Detect). */
 void y5_layer_same_shape(const y5_graph *g, int li, const y5_layer *L, int ih, int iw, int *oh, int *ow);
 
+/* A layer's conv op over one input with the checkpoint's activation (SiLU
+ * in v1 files), in and out still to set; and the check that the input has
+ * the channels conv's weights expect (0, or -1 via y5_graph_fail naming
+ * layer li of type `name`). Conv, C3 and SPPF/SPP share them. */
+y5_op y5_layer_conv_op(int li, const y5_layer *L, int conv);
+int y5_layer_check_input(y5_graph *g, int li, const char *name, y5_slice in, int conv);
+
 /* The plan of SPPF (chained pools, every kernel L->k) and SPP (parallel
  * pools of cv1's output): layers/pool_pyramid.c. */
 int y5_pool_pyramid_plan(y5_graph *g, int li, const y5_layer *L, const char *name, const int *ks, int n_pools,

@@ -16,17 +16,9 @@ int y5_pool_pyramid_plan(y5_graph *g, int li, const y5_layer *L, const char *nam
     int h = g->layer_h[li], w = g->layer_w[li];
     int cat = y5_graph_new_buffer(g, h, w, (n_pools + 1) * c_);
     if (cat < 0) return y5_graph_fail(g, "out of memory");
-    y5_op op = {0};
-    op.kind = Y5_OP_CONV;
-    op.layer = li;
-    op.act = (int)L->act; /* the checkpoint's activation (SiLU in v1 files) */
-    op.slope = L->act_slope;
-    op.n_in = 1;
-    op.conv = base;
+    y5_op op = y5_layer_conv_op(li, L, base);
     op.in[0] = y5_graph_input(g, li, 0);
-    if (op.in[0].c != g->convs[base].shape.cin)
-        return y5_graph_fail(g, "layer %d (%s): input has %d channels, weights expect %d", li, name, op.in[0].c,
-                             g->convs[base].shape.cin);
+    if (y5_layer_check_input(g, li, name, op.in[0], base)) return -1;
     op.out = (y5_slice){cat, 0, c_};
     if (y5_graph_emit(g, &op)) return -1;
     for (int j = 0; j < n_pools; j++) {
