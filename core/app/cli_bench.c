@@ -138,7 +138,6 @@ int y5_cli_bench(int argc, char **argv) {
     const int roof = peak_tf > 0;
     char err[1024];
     y5_engine_opts eo = {device, threads};
-    y5_backend_preload(device); /* cuBLAS loads while the GPU starts */
     y5_engine *e = y5_engine_open(weights, &eo, err, sizeof err);
     if (!e) { fprintf(stderr, "yolov5c bench: %s\n", err); return 1; }
     if (!h) h = w = y5_engine_imgsz(e); /* the model's own size unless --imgsz */

@@ -98,8 +98,6 @@ static int open_engines(y5_pipe *p, double *load) {
     const y5_pipeline_opts *o = p->o;
     char err[1024];
     double tl = y5_now_s();
-    /* cuBLAS loads on its own thread while the first engine starts its GPU */
-    for (int i = 0; i < o->n_engines; i++) y5_backend_preload(o->engines[i].device);
     for (int i = 0; i < o->n_engines; i++) {
         y5_pipe_engine *E = &p->eng[i];
         E->p = p;

@@ -66,12 +66,6 @@ static int pick_batch(y5_pipe *p, y5_pipe_item **out, double *deadline) {
     return 0;
 }
 
-/* Fills the engine's input with the batch (planned for k images of h x w):
- * the letterboxed u8 images as they are when the backend takes u8 (CUDA:
- * a quarter of the FP32 upload, /255 on the GPU, no conversion on this
- * thread), else u8 -> f32 of each; with Y5_PIPE_LETTERBOX=engine, a
- * letterbox straight into its batch slot. *lb_s: the seconds spent
- * letterboxing, which count as letterbox time, not forward time. */
 /* Each image of the batch in FILL_PARTS parts, spread over the engine's fill
  * threads: a copy into the u8 staging, or the u8 -> float conversion. */
 #define FILL_PARTS 4
@@ -94,17 +88,23 @@ static void fill_part(void *ctx, int task, int worker) {
     else y5_u8_to_unit_f32(src + lo, hi - lo, f->in + (size_t)i * f->px + lo);
 }
 
+/* Fills the engine's input with the batch (planned for k images of h x w):
+ * the letterboxed u8 images as they are when the backend takes u8 (CUDA:
+ * a quarter of the FP32 upload, /255 on the GPU, no conversion on this
+ * thread), else u8 -> f32 of each; with Y5_PIPE_LETTERBOX=engine, a
+ * letterbox straight into its batch slot. *lb_s: the seconds spent
+ * letterboxing, which count as letterbox time, not forward time. */
 static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, size_t errlen, double *lb_s) {
     const y5_pipeline_opts *o = E->p->o;
     const size_t px = (size_t)b[0]->g.out_h * b[0]->g.out_w * 3;
-    int all_u8 = 1, any_u8 = 0; /* one input source per forward: mixed batches take the paths below */
+    int all_u8 = 1, any_u8 = 0; /* one input source per forward */
     for (int i = 0; i < k; i++) all_u8 &= b[i]->lb != NULL, any_u8 |= b[i]->lb != NULL;
     unsigned char *in8 = all_u8 ? y5_engine_input_u8(E->e) : NULL;
-    if (all_u8 && !in8 && E->e->be->ops->input_host_u8) {
+    if (all_u8 && !in8 && y5_engine_has_input_u8(E->e)) {
         /* the backend has a u8 staging and could not hand it out: its own
          * error (e.g. the previous forward failed on the device), not a
          * detour through the FP32 input */
-        if (E->e->be->ops->sync(E->e->be, err, errlen) == 0) snprintf(err, errlen, "no u8 input staging (out of memory)");
+        if (y5_engine_forward_wait(E->e, err, errlen) == 0) snprintf(err, errlen, "no u8 input staging (out of memory)");
         return -1;
     }
     fill_ctx f = {b, px, in8, NULL};
@@ -258,6 +258,14 @@ static void hand_over(y5_pipe *p, y5_pipe_item **b, int k) {
     }
 }
 
+/* Finishes batch r and hands it over. mu NOT held. */
+static void retire(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
+    batch_finish(E, r, acc);
+    pthread_mutex_lock(&E->p->mu);
+    hand_over(E->p, r->b, r->k);
+    pthread_mutex_unlock(&E->p->mu);
+}
+
 /* Whether batch n may be filled while batch a's forward runs: the same plan
  * (no re-plan under a running forward), both whole untiled batches that
  * take the letterboxed u8 input (its staging is double-buffered; the other
@@ -298,9 +306,8 @@ void *y5_pipe_engine_main(void *arg) {
         if (k == 0) {
             if (flying) { /* nothing to fill meanwhile: finish the running batch now, not after a wait */
                 pthread_mutex_unlock(&p->mu);
-                batch_finish(E, cur, acc);
+                retire(E, cur, acc);
                 pthread_mutex_lock(&p->mu);
-                hand_over(p, cur->b, cur->k);
                 flying = 0;
                 continue;
             }
@@ -318,17 +325,14 @@ void *y5_pipe_engine_main(void *arg) {
         nxt->k = k;
         pthread_mutex_unlock(&p->mu);
         if (flying && !can_overlap(cur, nxt->b, k)) {
-            batch_finish(E, cur, acc);
-            pthread_mutex_lock(&p->mu);
-            hand_over(p, cur->b, cur->k);
-            pthread_mutex_unlock(&p->mu);
+            retire(E, cur, acc);
             flying = 0;
         }
         E->overlapped += flying;
         batch_fill(E, nxt, acc); /* while cur's forward runs, when flying */
-        if (flying) batch_finish(E, cur, acc);
+        if (flying) batch_finish(E, cur, acc); /* wait and NMS before the next forward overwrites the pred */
         batch_submit(E, nxt, acc);
-        if (flying) {
+        if (flying) { /* handed over after the submit: the GPU is not kept waiting for the writers' lock */
             pthread_mutex_lock(&p->mu);
             hand_over(p, cur->b, cur->k);
             pthread_mutex_unlock(&p->mu);
@@ -338,10 +342,7 @@ void *y5_pipe_engine_main(void *arg) {
         nxt = t;
         flying = 1;
         if (!overlap) { /* start to end, as before overlap existed */
-            batch_finish(E, cur, acc);
-            pthread_mutex_lock(&p->mu);
-            hand_over(p, cur->b, cur->k);
-            pthread_mutex_unlock(&p->mu);
+            retire(E, cur, acc);
             flying = 0;
         }
         pthread_mutex_lock(&p->mu);

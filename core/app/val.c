@@ -173,7 +173,6 @@ static int run_open(val_run *v, y5_val_result *res, char *err, size_t errlen) {
     const y5_val_opts *o = v->o;
     const int n = v->set.n;
     y5_engine_opts eo = {o->device, o->threads};
-    y5_backend_preload(o->device); /* cuBLAS loads while the GPU starts */
     v->e = y5_engine_open(o->weights, &eo, err, errlen);
     if (!v->e) return -1;
     v->stride = y5_engine_stride(v->e);

@@ -191,8 +191,8 @@ struct y5_backend {
 y5_backend *y5_backend_open(const char *device, int threads, char *err, size_t errlen);
 /* Starts loading, on a background thread, the libraries that opening a
  * backend of this device will need (CUDA: cuBLAS), so that it overlaps the
- * device's own start; returns at once. A no-op for the CPU and for unknown
- * strings; y5_backend_open works with or without it. */
+ * device's own start; returns at once (y5_engine_open calls it). A no-op for
+ * the CPU and for unknown strings; y5_backend_open works with or without it. */
 void y5_backend_preload(const char *device);
 /* Device string of the i-th registered backend ("cpu", "cuda"), NULL past
  * the end; listed whether or not this build has it (opening says). */

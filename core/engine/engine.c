@@ -17,6 +17,9 @@ y5_engine *y5_engine_open(const char *weights, const y5_engine_opts *o, char *er
     if (!o) o = &def;
     y5_engine *e = calloc(1, sizeof *e);
     if (!e) { snprintf(err, errlen, "out of memory"); return NULL; }
+    /* the device's libraries (CUDA: cuBLAS, 0.1 s) load on their own thread
+     * while the weights are read and the device starts */
+    y5_backend_preload(o->device);
     if (y5w_open(weights, &e->wf, err, errlen)) { free(e); return NULL; }
     e->be = y5_backend_open(o->device, o->threads, err, errlen);
     if (!e->be) { y5w_close(&e->wf); free(e); return NULL; }
@@ -42,6 +45,8 @@ void y5_engine_close(y5_engine *e) {
 }
 
 const y5_model_desc *y5_engine_desc(const y5_engine *e) { return &e->wf.desc; }
+int y5_engine_has_input_u8(const y5_engine *e) { return e->be->ops->input_host_u8 != NULL; }
+
 const y5_graph *y5_engine_graph(const y5_engine *e) { return &e->g; }
 int y5_engine_nc(const y5_engine *e) { return (int)e->wf.desc.nc; }
 int y5_engine_stride(const y5_engine *e) { return y5w_max_stride(&e->wf.desc); }

@@ -30,6 +30,10 @@ const y5_model_desc *y5_engine_desc(const y5_engine *e);
  * write y5_engine_input instead). Like y5_engine_input, it decides where the
  * next forward's input comes from. */
 unsigned char *y5_engine_input_u8(y5_engine *e);
+/* Whether the backend takes the input as u8 at all (y5_engine_input_u8
+ * returning NULL then means a failure, whose message y5_engine_forward_wait
+ * gives). */
+int y5_engine_has_input_u8(const y5_engine *e);
 const y5_graph *y5_engine_graph(const y5_engine *e);
 /* forward with per-op wall-clock times in ms (op_ms: g.n_ops entries; the
  * backend then runs its ops eagerly, each waited for). */

@@ -7,7 +7,6 @@
  * runs in seconds (no giant image here: bench/giant.sh measures those). */
 #include "tests/t.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
