@@ -64,11 +64,9 @@ static int c3_plan(y5_graph *g, int li, const y5_layer *L) {
     /* y0: where the chain starts so that it ends in the concat buffer */
     y5_slice y = (L->shortcut && L->n % 2 == 1) ? s : in_cat;
     if (fused) {
-        op.conv = base;
         op.out = whole;
         if (y5_graph_emit(g, &op)) return -1;
     } else {
-        op.conv = base;
         op.out = y;
         if (y5_graph_emit(g, &op)) return -1;
         op.conv = base + 1;

@@ -56,7 +56,6 @@ static int time_forwards(y5_engine *e, int resident, int warmup, int iters, doub
 
 static unsigned char texture(size_t i) { return (unsigned char)((i * 2654435761u >> 7) % 256); }
 
-/* The options that take a value (an unknown one is reported as such). */
 /* The backend's notes on a layer's ops (backend.h op_note: on CUDA, each
  * conv's implementation): one note when all agree ("mma 128x64"), else each
  * with its count ("mma 128x64 x2, cublas x1"); "" without notes. */
@@ -88,25 +87,14 @@ static void layer_notes(y5_engine *e, int layer, char *out, size_t cap) {
     }
 }
 
+/* The options that take a value (an unknown one is reported as such). */
 static const char *const VALUE_OPTS[] = {"--weights", "--device", "--profile-out", "--imgsz", "--batch", "--iters",
                                          "--warmup", "--threads", "--peak-tflops", "--peak-gbs", NULL};
-
-/* A positive finite number (the hardware's ceilings). */
-static int opt_pos(const char *name, const char *v, double *out) {
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end || !(x > 0) || x > 1e9) {
-        fprintf(stderr, "yolov5c bench: %s %s: want a positive number\n", name, v);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
 
 int y5_cli_bench(int argc, char **argv) {
     const char *weights = NULL, *device = "cpu", *csv = NULL;
     int h = 0, w = 0, batch = 1, iters = 10, warmup = 2, threads = 0, profile = 0;
-    double peak_tf = 0, peak_gbs = 0; /* the hardware's ceilings: the profile's roofline column */
+    float peak_tf = 0, peak_gbs = 0; /* the hardware's ceilings: the profile's roofline column */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -126,8 +114,8 @@ int y5_cli_bench(int argc, char **argv) {
         else if (!strcmp(a, "--iters")) { if (y5_opt_int(a, v, 1, 100000, &iters)) return 2; }
         else if (!strcmp(a, "--warmup")) { if (y5_opt_int(a, v, 0, 1000, &warmup)) return 2; }
         else if (!strcmp(a, "--threads")) { if (y5_opt_int(a, v, 0, 1024, &threads)) return 2; }
-        else if (!strcmp(a, "--peak-tflops")) { if (opt_pos(a, v, &peak_tf)) return 2; }
-        else if (!strcmp(a, "--peak-gbs")) { if (opt_pos(a, v, &peak_gbs)) return 2; }
+        else if (!strcmp(a, "--peak-tflops")) { if (y5_opt_float(a, v, 1e-3, 1e9, &peak_tf)) return 2; }
+        else if (!strcmp(a, "--peak-gbs")) { if (y5_opt_float(a, v, 1e-3, 1e9, &peak_gbs)) return 2; }
         else { fprintf(stderr, "yolov5c bench: unknown option %s\n", a); return 2; }
     }
     if (!weights) { fprintf(stderr, "yolov5c bench: --weights is required\n"); return 2; }

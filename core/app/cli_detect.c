@@ -15,11 +15,8 @@
 #include "core/app/pipeline.h"
 #include "core/app/sources.h"
 #include "core/app/tiles.h"
+#include "core/base/threadpool.h"
 
-static int ncores(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
-}
 
 /* Decode workers and writers from the core count. CPU engines use every
  * core, so these threads only fill the engines' gaps: a quarter of the cores
@@ -30,11 +27,11 @@ static int ncores(void) {
  * JPEGs took 11.4 ms of decode and 5.9 ms of writing each without images,
  * 12.6 and 19.1 ms with them). */
 static int default_workers(int gpu, int no_save) {
-    int n = gpu ? (no_save ? ncores() * 2 / 3 : ncores() / 3) : ncores() / 4, lo = gpu ? 2 : 1;
+    int n = gpu ? (no_save ? y5_ncores() * 2 / 3 : y5_ncores() / 3) : y5_ncores() / 4, lo = gpu ? 2 : 1;
     return n < lo ? lo : n > 16 ? 16 : n;
 }
 static int default_writers(int gpu, int no_save) {
-    int n = gpu ? (no_save ? ncores() / 3 : ncores() * 2 / 3) : ncores() / 2;
+    int n = gpu ? (no_save ? y5_ncores() / 3 : y5_ncores() * 2 / 3) : y5_ncores() / 2;
     return n < 2 ? 2 : n > 32 ? 32 : n;
 }
 
@@ -241,10 +238,11 @@ int y5_cli_detect(int argc, char **argv) {
     }
     char err[1024];
     y5_engine_spec specs[Y5_PIPE_MAX_ENGINES];
-    int n_eng = y5_parse_engine_specs(device, threads, ncores(), specs, Y5_PIPE_MAX_ENGINES, err, sizeof err);
+    int n_eng = y5_parse_engine_specs(device, threads, y5_ncores(), specs, Y5_PIPE_MAX_ENGINES, err, sizeof err);
     if (n_eng < 0) { fprintf(stderr, "yolov5c detect: %s\n", err); goto done; }
-    int any_gpu = 0;
-    for (int i = 0; i < n_eng; i++) any_gpu |= strcmp(specs[i].device, "cpu") != 0;
+    int n_cpu = 0; /* engines on the CPU; the others are GPUs */
+    for (int i = 0; i < n_eng; i++) n_cpu += !strcmp(specs[i].device, "cpu");
+    const int any_gpu = n_cpu < n_eng;
     if (!workers) workers = default_workers(any_gpu, no_save);
     if (!writers) writers = default_writers(any_gpu, no_save);
     /* a GPU engine holds two batches at once (one in its forward, the next
@@ -280,8 +278,6 @@ int y5_cli_detect(int argc, char **argv) {
          * of the results it continues (core/app/outdir.h) */
         if ((lock_fd = y5_outdir_lock(out, err, sizeof err)) < 0) { fprintf(stderr, "yolov5c detect: %s\n", err); goto done; }
         /* the engines' arithmetic: FP32 on the CPU, FP16 on a GPU (both in a mixed list) */
-        int n_cpu = 0;
-        for (int i = 0; i < n_eng; i++) n_cpu += !strcmp(specs[i].device, "cpu");
         const char *precision = n_cpu == n_eng ? "FP32" : n_cpu == 0 ? "FP16" : "FP32+FP16";
         if (y5_run_record_text(weights, &o, record, sizeof record) ||
             (tile && (size_t)snprintf(record + strlen(record), sizeof record - strlen(record),

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include "core/app/output.h"
 #include "core/base/clock.h"
+#include "core/base/threadpool.h"
 
 /* Stage names in the text report and keys in --stats-json. */
 static const char *const STAGE_NAME[Y5_ST_N] = {"read+decode", "letterbox", "H2D", "forward", "D2H", "NMS",
@@ -81,8 +81,7 @@ void y5_pipe_build_report(y5_pipe *p, double wall, double load, y5_pipe_report *
     r->wall = wall;
     r->load = load;
     r->proc_cpu = y5_pipe_proc_cpu_s() - p->cpu0;
-    long nc = sysconf(_SC_NPROCESSORS_ONLN);
-    r->cores = nc > 0 ? (int)nc : 1;
+    r->cores = y5_ncores();
     for (int s = 0; s < Y5_ST_N; s++) {
         r->total[s] = p->stage[s];
         const int measured = s == Y5_ST_DECODE || s == Y5_ST_WRITE || (s == Y5_ST_LETTERBOX && !p->lb_on_engine);

@@ -98,11 +98,13 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+int y5_ncores(void) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c < 1 ? 1 : c > 1024 ? 1024 : (int)c;
+}
+
 y5_pool *y5_pool_create(int n_threads) {
-    if (n_threads <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = c > 0 ? (int)c : 1;
-    }
+    if (n_threads <= 0) n_threads = y5_ncores();
     if (n_threads > 256) n_threads = 256;
     y5_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;

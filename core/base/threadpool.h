@@ -13,6 +13,8 @@ typedef void (*y5_task_fn)(void *ctx, int task, int worker);
 
 /* n_threads <= 0: one per online core. */
 y5_pool *y5_pool_create(int n_threads);
+/* The machine's online cores (at least 1): the default thread count. */
+int y5_ncores(void);
 void y5_pool_destroy(y5_pool *p);
 int y5_pool_size(const y5_pool *p);
 void y5_pool_run(y5_pool *p, int n_tasks, y5_task_fn fn, void *ctx);

@@ -15,7 +15,7 @@
 #include "tests/t.h"
 #include "weights/y5w.h"
 
-/* tests/unit/test_zip.c */
+/* occurrences of sub in s */
 static int count_sub(const char *s, const char *sub) {
     int n = 0;
     for (const char *p = s ? strstr(s, sub) : NULL; p; p = strstr(p + 1, sub)) n++;

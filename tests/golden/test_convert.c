@@ -15,7 +15,7 @@
 #include "convert/ptmodel.h"
 #include "weights/y5w.h"
 
-/* From test_zip.c. */
+/* name inside this test's temporary folder (four buffers: a few can be live at once) */
 static const char *tmp_path(const char *name) {
     static char bufs[4][700];
     static int k;

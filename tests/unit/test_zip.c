@@ -9,8 +9,7 @@
 #include "tests/t.h"
 #include "convert/zip.h"
 
-/* Shared with test_convert.c (declared there too). */
-/* ---- a small zip writer (also used by test_convert.c) ------------------------- */
+/* ---- a small zip writer (t_zip_item in tests/t.h lets test_convert.c use it) ---- */
 
 typedef struct {
     uint8_t *b;
