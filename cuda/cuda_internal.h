@@ -68,7 +68,7 @@ typedef struct {
      * with zero channels added (cu_pad_channels): then K and every row are
      * multiples of 8 halves, the im2col copies 16 bytes at a time, cuBLAS
      * gets an aligned K, and v3 can run it. On an H200 the stem as cin 3
-     * (K 108) took 6.25 ms of a 14.8 ms yolov5m batch-32 forward; the conv
+     * (K 108) took 6.25 ms of the 18.9 ms op-by-op yolov5m batch-32 profile; the conv
      * lab ran the same conv padded to 8 channels in 2.03 ms on the cuBLAS
      * path and 1.25 ms on v3 (bench/results/gpu.md, 2026-11-27). */
     int cin_pad;
