@@ -9,17 +9,20 @@
  * input rows themselves for 1x1 stride-1 convs (ld = the input view's
  * channel stride: a channel slice is read in place) or the im2col buffer.
  * The GEMM writes FP32 into the scratch (CUBLAS_COMPUTE_32F, default algo:
- * tensor cores for FP16 inputs); the epilogue kernel adds the bias, applies
- * SiLU and the residual and stores half into the output slice (ld = the
- * concat width). Large convs run in chunks of output pixels so the scratch
+ * tensor cores for FP16 inputs; with Y5_CUBLAS_OUT=f16, half straight into
+ * the output slice); the epilogue kernel adds the bias, applies the
+ * activation and the residual and stores half into the output slice (ld =
+ * the concat width). A conv whose cin is not a multiple of 8 reads a copy
+ * of its input padded to 8 channels (cu_conv.cin_pad). Large convs run in chunks of output pixels so the scratch
  * stays bounded. That is the default, the reference and the fallback; with
  * Y5_CONV_IMPL=mma|auto a conv may instead run as the lab's v3
  * implicit-GEMM kernel (conv_mma.cu: one launch, no scratch) where its shape
  * and views allow.
  *
  * compute() runs a whole planned forward: a plan's first compute runs
- * eagerly, its second is captured into a CUDA graph (input upload
- * included) and later ones replay it; a few plans keep their graphs (the
+ * eagerly, its second is captured into a CUDA graph (the FP32 input upload
+ * included; the u8 upload is queued before each launch instead) and later
+ * ones replay it; compute_async returns once a graph is launched; a few plans keep their graphs (the
  * graphs section says how and why); Y5_NO_CUDA_GRAPH and the profiler's
  * timed compute run the ops eagerly instead.
  *
@@ -78,7 +81,7 @@ static int cu_fail_alloc(cu_impl *m, cudaError_t e, int pinned, size_t bytes, co
 
 int cu_fail_blas(cu_impl *m, cublasStatus_t s, const char *what, const char *file, int line) {
     if (m && !m->err[0])
-        snprintf(m->err, sizeof m->err, "cuda: %s: %s (%s:%d)", what, y5_cublas.status_string ? y5_cublas.status_string(s) : "cuBLAS error", file, line);
+        snprintf(m->err, sizeof m->err, "cuda: %s: %s (%s:%d)", what, y5_cublas.status_string(s), file, line);
     return -1;
 }
 
@@ -271,6 +274,13 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
     return pb + cb + ab;
 }
 
+/* Y5_CUBLAS_OUT=f16 for this conv's views: only where the GEMM cannot
+ * overwrite what it or the epilogue still reads (the input of a direct 1x1,
+ * the residual). cuda_conv and y5_cuda_op_note both ask here. */
+static int half_out_ok(const cu_impl *m, const y5_view *in, const y5_view *out, const y5_view *res) {
+    return m->cublas_half && cu_views_disjoint(in, out) && (!res || cu_views_disjoint(res, out));
+}
+
 static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_view *out, const y5_view *res,
                       int act, float slope) {
     cu_impl *m = cu_of(b);
@@ -324,7 +334,7 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
      * place; only where the GEMM cannot overwrite what it or the epilogue
      * still reads (the input of a direct 1x1, the residual). The scratch
      * stays planned for the f32 form, which any conv may fall back to. */
-    const int half_out = m->cublas_half && cu_views_disjoint(in, out) && (!res || cu_views_disjoint(res, out));
+    const int half_out = half_out_ok(m, in, out, res);
     for (long long m0 = 0; m0 < M; m0 += rows) {
         long long mc = M - m0 < rows ? M - m0 : rows;
         const __half *B;
@@ -366,7 +376,7 @@ extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
     const y5_view *in = &op->in[0];
     const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
     const y5_view *res = op->has_res ? &op->res : NULL;
-    const int half = m->cublas_half && cu_views_disjoint(in, &op->out) && (!res || cu_views_disjoint(res, &op->out));
+    const int half = half_out_ok(m, in, &op->out, res);
     if (cu_conv_pick(m, c, in->n, ho, wo) != Y5_CUDA_CONV_MMA) return half ? "cublas f16" : "cublas";
     /* a padded input is read from the scratch, which is 256-byte aligned */
     const y5_view rin = read_view(c, in);
@@ -881,7 +891,7 @@ static int compute_impl(y5_backend *b, const y5_backend_plan *p, double *op_ms, 
         }
     }
     if (g->state == CU_G_EAGER) return y5_backend_run_eager(b, p, NULL, err, errlen);
-    /* the u8 upload is not in the graph (upload_u8 says why) */
+    /* the u8 upload is not in the graph: one graph serves both staging halves (cu_impl's in8_* say why) */
     const size_t count = (size_t)p->input.n * p->input.h * p->input.w * p->input.c;
     if (src == CU_IN_U8 && count > 0 && upload_u8(m, count)) return cu_take_error(m, err, errlen);
     if (graph_launch(m, g, err, errlen)) return -1;

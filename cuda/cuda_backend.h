@@ -113,9 +113,10 @@ void y5_cuda_set_chunk_bytes(y5_backend *b, size_t bytes);
  * reference and the fallback. MMA: the lab's v3 implicit-GEMM tensor-core
  * kernel (cuda/lab/conv_v3.cuh) for every conv it supports. AUTO: v3 where
  * it beat the cuBLAS path (cuda/conv_mma.cu), cuBLAS elsewhere. Under MMA
- * and AUTO a conv v3 cannot run (cin, the input's channel stride or its
- * offset not a multiple of 8, an output overlapping its input) silently
- * runs on cuBLAS. A backend starts with Y5_CONV_IMPL (default CUBLAS). */
+ * and AUTO a conv v3 cannot run (cin above 32 and not a multiple of 8, the
+ * input's channel stride or offset not a multiple of 8, an output
+ * overlapping its input; smaller cin runs on a padded copy) silently runs on
+ * cuBLAS. A backend starts with Y5_CONV_IMPL (default CUBLAS). */
 enum { Y5_CUDA_CONV_CUBLAS = 0, Y5_CUDA_CONV_MMA = 1, Y5_CUDA_CONV_AUTO = 2 };
 /* Tests: sets the backend's choice (drops every graph: the choice is baked
  * into them). The scratch a conv needs depends on it: call before arena()
@@ -125,10 +126,12 @@ int y5_cuda_get_conv_impl(const y5_backend *b);
 /* Y5_CUBLAS_OUT for this backend (tests): 1 f16 (GEMM writes half into the
  * output slice, epilogue in place), 0 f32 (FP32 scratch); drops its graphs. */
 void y5_cuda_set_cublas_half(y5_backend *b, int on);
-/* What conv op `op` runs as with the backend's current choice: "cublas",
- * "mma 128x128" / "mma 128x64" / "mma 64x64" (v3 and its tile), or
- * "cublas (fallback)" (the choice was v3, these views rule it out). NULL for
- * other ops or other backends. The table's op_note entry. */
+/* What conv op `op` runs as with the backend's current choice: "cublas" or
+ * "cublas f16" (Y5_CUBLAS_OUT=f16 where it applies), "mma 128x128" /
+ * "mma 128x64" / "mma 64x64" (v3 and its tile), or "cublas (fallback)" /
+ * "cublas f16 (fallback)" (the choice was v3, these views rule it out). NULL
+ * for other ops or other backends. The table's op_note entry; it asks the
+ * same helpers cuda_conv does. */
 const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op);
 
 /* Rounds each value to the nearest half (ties to even) and back, as the

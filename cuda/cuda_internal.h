@@ -24,11 +24,6 @@ enum {
  * image sizes, a partial last batch) each keep theirs. */
 #define CU_GRAPHS 4
 
-/* One plan's forward, keyed by the plan's content (a deep copy: the engine
- * reuses one op array for every plan, so its address says nothing) and by
- * the input source. Every device pointer a graph bakes in (arena, scratch,
- * pred, staging, weights) only changes through a reallocation, which drops
- * every entry (graphs_drop_all). */
 /* cublas_dl.cu: cuBLAS, loaded by y5_cublas_load (NULL, or why not) when
  * the first CUDA backend opens; every call goes through these. */
 typedef struct {
@@ -44,6 +39,11 @@ typedef struct {
 extern y5_cublas_api y5_cublas;
 const char *y5_cublas_load(void);
 
+/* One plan's forward, keyed by the plan's content (a deep copy: the engine
+ * reuses one op array for every plan, so its address says nothing) and by
+ * the input source. Every device pointer a graph bakes in (arena, scratch,
+ * pred, staging, weights) only changes through a reallocation, which drops
+ * every entry (graphs_drop_all). */
 typedef struct {
     int used;                 /* slot taken */
     int state;                /* CU_G_* */
