@@ -274,11 +274,32 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
     return pb + cb + ab;
 }
 
-/* Y5_CUBLAS_OUT=f16 for this conv's views: only where the GEMM cannot
- * overwrite what it or the epilogue still reads (the input of a direct 1x1,
- * the residual). cuda_conv and y5_cuda_op_note both ask here. */
-static int half_out_ok(const cu_impl *m, const y5_view *in, const y5_view *out, const y5_view *res) {
-    return m->cublas_half && cu_views_disjoint(in, out) && (!res || cu_views_disjoint(res, out));
+/* How a conv runs on these views, decided here only: cuda_conv runs what
+ * this says and y5_cuda_op_note names it, so the profiler's note cannot
+ * disagree with the kernels. mma: v3 (cu_conv_pick chose it from the shape
+ * and cu_conv_mma_ok accepts the views); fallback: the shape chose v3 and
+ * the views ruled it out; half: Y5_CUBLAS_OUT=f16, only where the GEMM
+ * cannot overwrite what it or the epilogue still reads (the input of a
+ * direct 1x1, the residual). padded: the padded copy's address when
+ * cin_pad > cin (v3 checks its alignment), else NULL. */
+typedef struct {
+    int mma, fallback, half;
+} conv_route;
+
+static conv_route route_conv(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *padded,
+                             const y5_view *out, const y5_view *res) {
+    conv_route r = {0, 0, 0};
+    const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
+    if (cu_conv_pick(m, c, in->n, ho, wo) == Y5_CUDA_CONV_MMA) {
+        const y5_view rin = read_view(c, in);
+        if (cu_conv_mma_ok(m, c, &rin, padded, out, res)) {
+            r.mma = 1;
+            return r;
+        }
+        r.fallback = 1;
+    }
+    r.half = m->cublas_half && cu_views_disjoint(in, out) && (!res || cu_views_disjoint(res, out));
+    return r;
 }
 
 static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_view *out, const y5_view *res,
@@ -309,8 +330,8 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
             return;
         src = padded;
     }
-    const int pick = cu_conv_pick(m, c, in->n, ho, wo);
-    if (pick == Y5_CUDA_CONV_MMA && cu_conv_mma_ok(m, c, &rin, pb ? src : NULL, out, res)) {
+    const conv_route route = route_conv(m, c, in, pb ? src : NULL, out, res);
+    if (route.mma) {
         CU_CK(m, cu_conv_mma(m, c, &rin, pb ? src : NULL, out, res, act, slope));
         return;
     }
@@ -318,8 +339,9 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
     long long rows;
     size_t cb, ab;
     conv_chunks(c, M, chunk_cap(m), &rows, &cb, &ab);
-    if (pick == Y5_CUDA_CONV_MMA && cb + ab > room && room > 512)
-        conv_chunks(c, M, room - 512, &rows, &cb, &ab); /* the fallback: chunks that fit */
+    /* v3's fallback: chunks that fit what the plan has; 512 bytes below it
+     * because conv_chunks rounds each of its two parts up to 256 */
+    if (route.fallback && cb + ab > room && room > 512) conv_chunks(c, M, room - 512, &rows, &cb, &ab);
     if (cb + ab > room || !m->scratch) {
         cu_fail_msg(m, "conv scratch of %zu bytes planned, %zu needed", m->scratch_bytes, pb + cb + ab);
         return;
@@ -329,12 +351,11 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
     __half *dst = m->arena + out->off;
     const __half *rsrc = res ? m->arena + res->off : NULL;
     const float one = 1.0f, zero = 0.0f;
-    /* Y5_CUBLAS_OUT=f16: the GEMM's half result goes straight into the
-     * output slice (ldc = its row stride) and the epilogue rewrites it in
-     * place; only where the GEMM cannot overwrite what it or the epilogue
-     * still reads (the input of a direct 1x1, the residual). The scratch
-     * stays planned for the f32 form, which any conv may fall back to. */
-    const int half_out = half_out_ok(m, in, out, res);
+    /* Y5_CUBLAS_OUT=f16 (route.half): the GEMM's half result goes straight
+     * into the output slice (ldc = its row stride) and the epilogue rewrites
+     * it in place. The scratch stays planned for the f32 form, which any
+     * conv may fall back to. */
+    const int half_out = route.half;
     for (long long m0 = 0; m0 < M; m0 += rows) {
         long long mc = M - m0 < rows ? M - m0 : rows;
         const __half *B;
@@ -374,15 +395,15 @@ extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
     const cu_impl *m = cu_of(b);
     const cu_conv *c = (const cu_conv *)op->conv;
     const y5_view *in = &op->in[0];
-    const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
-    const y5_view *res = op->has_res ? &op->res : NULL;
-    const int half = half_out_ok(m, in, &op->out, res);
-    if (cu_conv_pick(m, c, in->n, ho, wo) != Y5_CUDA_CONV_MMA) return half ? "cublas f16" : "cublas";
     /* a padded input is read from the scratch, which is 256-byte aligned */
-    const y5_view rin = read_view(c, in);
-    const __half *rp = c->cin_pad != c->cin ? (const __half *)(uintptr_t)256 : NULL;
-    if (!cu_conv_mma_ok(m, c, &rin, rp, &op->out, res)) return half ? "cublas f16 (fallback)" : "cublas (fallback)";
-    return cu_conv_mma_note(m, c, in->n, ho, wo);
+    const __half *padded = c->cin_pad != c->cin ? (const __half *)(uintptr_t)256 : NULL;
+    const conv_route r = route_conv(m, c, in, padded, &op->out, op->has_res ? &op->res : NULL);
+    if (r.mma) {
+        const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
+        return cu_conv_mma_note(m, c, in->n, ho, wo);
+    }
+    if (r.fallback) return r.half ? "cublas f16 (fallback)" : "cublas (fallback)";
+    return r.half ? "cublas f16" : "cublas";
 }
 
 /* v3's one-time setup on this backend's device; a failure leaves the convs
