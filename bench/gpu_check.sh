@@ -125,8 +125,12 @@ grep -q "^gpu_stage part $PART," "$STAGE/MANIFEST" || note "WARNING: $(head -1 "
     echo; gcc --version | head -1
     echo; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())'
     echo; command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer
+    # whether nvJPEG is there at all (issue 13's GPU decode): the toolkit's
+    # lib64 here has none; PyTorch's or torchvision's wheels may carry one
+    echo; echo "nvjpeg:"; { ls /usr/local/cuda/lib64/libnvjpeg* 2>/dev/null
+        find / -xdev \( -name 'libnvjpeg*.so*' -o -name 'nvjpeg.h' \) 2>/dev/null | head -20; } | sort -u
 } >"$LOGS/versions.txt" 2>&1
-row versions "recorded" 0 "$(grep -m1 -o 'CUDA Version: [0-9.]*' "$LOGS/versions.txt"), $(grep -m1 '^torch' "$LOGS/versions.txt")"
+row versions "recorded" 0 "$(grep -m1 -o 'CUDA Version: [0-9.]*' "$LOGS/versions.txt"), $(grep -m1 '^torch' "$LOGS/versions.txt"), nvJPEG: $(sed -n '/^nvjpeg:/,$p' "$LOGS/versions.txt" | grep -c / ) files"
 
 # ---- build (staged libjpeg and stb; sm_90 only: faster than the default fat binary)
 [ -x /usr/local/cuda/bin/nvcc ] && export PATH=$PATH:/usr/local/cuda/bin
