@@ -18,7 +18,11 @@ if [ -z "$ARCH" ]; then
     cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '.')
     ARCH="-gencode arch=compute_${cc:-90},code=sm_${cc:-90}"
 fi
-make -s DEPS_CHECK=true CUDA_ARCH="$ARCH" conv-lab >"$O/build.log" 2>&1 || { tail -20 "$O/build.log"; exit 1; }
+# v5 (wgmma) exists only as sm_90a code: on a Hopper build that alone, so
+# the card cannot run a plain sm_90 pass of the lab instead
+LAB=$ARCH
+case "$ARCH" in *sm_90*) LAB="-gencode arch=compute_90a,code=sm_90a" ;; esac
+make -s DEPS_CHECK=true CUDA_ARCH="$ARCH" LAB_ARCH="$LAB" conv-lab >"$O/build.log" 2>&1 || { tail -20 "$O/build.log"; exit 1; }
 rc=0
 timeout 60 build/conv_lab --net odd ${CONV_LAB_ARGS:-} >"$O/odd.log" 2>&1 || rc=1
 tail -8 "$O/odd.log"

@@ -1,0 +1,274 @@
+// conv_v5.cuh - lab version 5: the implicit-GEMM conv on Hopper's warpgroup
+// MMA (wgmma.mma_async, sm_90a only). v1-v3 issue mma.sync m16n8k16 from
+// registers that ldmatrix filled; on an H100/H200 that path tops out far
+// below the tensor cores' rate (the lab's H200 run: v3 reached 60-150
+// TFLOP/s where cuBLAS's own wgmma GEMMs reached 270-610 on the same
+// shapes). wgmma reads both operands straight from shared memory through a
+// descriptor and works on a 64 x N x 16 product per instruction per
+// warpgroup, so the block's threads only gather.
+//
+// Design (the index arithmetic is wgmma_tile.h's, checked on the CPU by
+// tests/unit/test_wgmma_tile.c):
+// - block 128 pixels x BN channels (BN 64 or 128), 256 threads = 2
+//   warpgroups, warpgroup g computing rows 64g..64g+63 with m64nBNk16;
+// - BK = 64: a k-tile row is 128 bytes, one 128B-swizzle row; A (the
+//   implicit im2col) and W gathered by cp.async (16 bytes, zero-fill for
+//   padding, as v2/v3) into S stages, chunk c of row r at chunk c ^ (r % 8);
+// - per k-tile: wait for the stage, fence.proxy.async (cp.async writes are
+//   generic-proxy writes; the tensor cores read through the async proxy),
+//   barrier, start the gather of k-tile kt+S-1, then 4 wgmma (k16 steps:
+//   descriptor start + 32 bytes each), commit, wait for them (so the barrier
+//   of the next k-tile also means "nobody reads the stage refilled next");
+// - epilogue: conv_common.cuh's fused bias + activation + residual over the
+//   wgmma accumulator map, half2 stores into the channel slice.
+// Not yet: keeping one wgmma group in flight across k-tiles, TMA
+// (cp.async.bulk.tensor) gathers, producer/consumer warp specialisation.
+//
+// Built only for sm_90a (-gencode arch=compute_90a,code=sm_90a: the lab's
+// LAB_ARCH); in any other pass the kernel is empty and y5w_v5_prepare
+// reports that this binary has no sm_90a code for the device, so the lab
+// skips v5 rather than checking an empty kernel.
+#pragma once
+
+#include <stdint.h>
+
+#include "cuda/lab/conv_common.cuh"
+#include "cuda/lab/conv_v3.cuh"
+#include "cuda/lab/wgmma_tile.h"
+
+// D(64 x 64) += A(64 x 16) * B(16 x 64) (scale_d 0: D = A * B), A and B from
+// shared memory through descriptors, FP32 accumulators in d (y5w_acc_row /
+// _col); both operands K-major (no transpose), scale +1.
+__device__ __forceinline__ void y5w_mma_n64(float (&d)[32], unsigned long long da, unsigned long long db,
+                                             int scale_d) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,"
+                 "%25,%26,%27,%28,%29,%30,%31"
+                 "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(da), "l"(db), "r"(scale_d));
+#else
+    (void)d, (void)da, (void)db, (void)scale_d;
+#endif
+}
+
+// D(64 x 128) += A(64 x 16) * B(16 x 128) (scale_d 0: D = A * B), A and B from
+// shared memory through descriptors, FP32 accumulators in d (y5w_acc_row /
+// _col); both operands K-major (no transpose), scale +1.
+__device__ __forceinline__ void y5w_mma_n128(float (&d)[64], unsigned long long da, unsigned long long db,
+                                             int scale_d) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,"
+                 "%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%4"
+                 "7,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
+                 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
+                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
+                   "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),
+                   "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+                   "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db), "r"(scale_d));
+#else
+    (void)d, (void)da, (void)db, (void)scale_d;
+#endif
+}
+
+__device__ __forceinline__ void y5w_fence_operands() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void y5w_commit() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void y5w_wait_all() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}
+// This thread's completed cp.async writes, visible to the tensor cores' reads.
+__device__ __forceinline__ void y5w_fence_proxy_async() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+template <int BN>
+__device__ __forceinline__ void y5w_mma(float (&d)[BN / 2], unsigned long long da, unsigned long long db);
+template <> __device__ __forceinline__ void y5w_mma<64>(float (&d)[32], unsigned long long da, unsigned long long db) {
+    y5w_mma_n64(d, da, db, 1);
+}
+template <> __device__ __forceinline__ void y5w_mma<128>(float (&d)[64], unsigned long long da, unsigned long long db) {
+    y5w_mma_n128(d, da, db, 1);
+}
+
+// conv_common.cuh's epilogue over the wgmma accumulator map: d[i], d[i+1]
+// (i even) are channels co, co+1 of pixel m.
+template <int BN>
+__device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)[BN / 2], long long bx, int by,
+                                             int tid) {
+    const long long M = y5l_M(&a.c);
+    const int cout = a.c.cout;
+#pragma unroll
+    for (int i = 0; i < BN / 2; i += 2) {
+        const long long m = y5w_out_m(128, bx, tid, i);
+        const int co = y5w_out_co(BN, by, tid, i);
+        if (m >= M || co >= cout) continue;
+        const bool two = co + 1 < cout;
+        float v0 = y5l_act(a.act, a.slope, d[i] + a.bias[co]);
+        float v1 = two ? y5l_act(a.act, a.slope, d[i + 1] + a.bias[co + 1]) : 0.0f;
+        if (a.res) {
+            const __half *r = a.res + m * a.c.ld_res + co;
+            v0 += __half2float(r[0]);
+            if (two) v1 += __half2float(r[1]);
+        }
+        __half *o = a.out + m * a.c.ld_out + co;
+        if (two && a.pairs) {
+            *reinterpret_cast<__half2 *>(o) = __floats2half2_rn(v0, v1);
+        } else {
+            o[0] = __float2half_rn(v0);
+            if (two) o[1] = __float2half_rn(v1);
+        }
+    }
+}
+
+template <int BN, int S>
+__global__ void __launch_bounds__(256, 1) y5w_conv_v5(const y5l_args a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int BM = 128, BK = Y5W_BK, NT = 256;
+    constexpr int AS = BM * (BK / 8) / NT, BS = BN * (BK / 8) / NT;
+    static_assert(AS * NT == BM * (BK / 8) && BS * NT == BN * (BK / 8), "loader slots must divide evenly");
+    static_assert(S >= 2, "at least double buffering");
+    extern __shared__ uint4 y5w_smem_raw[];
+    // the swizzle atoms must be 1024-aligned in the shared window
+    const unsigned raw = y5l_smem_addr(y5w_smem_raw);
+    const unsigned pad = ((raw + (Y5W_ATOM_BYTES - 1)) & ~(unsigned)(Y5W_ATOM_BYTES - 1)) - raw;
+    unsigned char *sm = reinterpret_cast<unsigned char *>(y5w_smem_raw) + pad;
+    const unsigned sm_addr = raw + pad;
+
+    const int tid = threadIdx.x, wg = tid >> 7;
+    const long long bx = blockIdx.x;
+    const int by = blockIdx.y;
+    const int K = y5l_K(&a.c);
+    const int nk = (K + BK - 1) / BK;
+
+    y5l_pix pix[AS];
+#pragma unroll
+    for (int j = 0; j < AS; j++) pix[j] = y5l_pixel(&a.c, bx * BM + y5l_slot_row(NT, BK, tid, j));
+
+    auto load_tile = [&](int st, int k0) {
+        unsigned char *as = sm + y5w_a_off(BM, st), *bs = sm + y5w_b_off(BM, BN, S, st);
+#pragma unroll
+        for (int j = 0; j < AS; j++) {
+            const int row = y5l_slot_row(NT, BK, tid, j), ch = y5l_slot_chunk(NT, BK, tid, j);
+            const long long off = y5l_a_src(&a.c, pix[j], k0 + ch * 8);
+            y5l_cp_async16(reinterpret_cast<__half *>(as + y5w_swz(row, ch)), off >= 0 ? a.in + off : a.in,
+                           off >= 0 ? 16 : 0);
+        }
+#pragma unroll
+        for (int j = 0; j < BS; j++) {
+            const int row = y5l_slot_row(NT, BK, tid, j), ch = y5l_slot_chunk(NT, BK, tid, j);
+            const long long off = y5l_b_src(&a.c, by * BN + row, k0 + ch * 8);
+            y5l_cp_async16(reinterpret_cast<__half *>(bs + y5w_swz(row, ch)), off >= 0 ? a.w + off : a.w,
+                           off >= 0 ? 16 : 0);
+        }
+    };
+
+    float d[BN / 2];
+#pragma unroll
+    for (int i = 0; i < BN / 2; i++) d[i] = 0.0f;
+
+#pragma unroll
+    for (int s = 0; s < S - 1; s++) {
+        if (s < nk) load_tile(s, s * BK);
+        y5l_cp_commit(); // empty groups keep the wait count uniform
+    }
+    for (int kt = 0; kt < nk; kt++) {
+        y5l_cp_wait<S - 2>();    // this thread's copies of k-tile kt have landed
+        y5w_fence_proxy_async(); // ... and are visible to the async proxy
+        __syncthreads();         // everyone's; and every wgmma of k-tile kt-1 has completed (waited below)
+        const int nxt = kt + S - 1;
+        if (nxt < nk) load_tile(nxt % S, nxt * BK);
+        y5l_cp_commit();
+        const unsigned as = sm_addr + y5w_a_off(BM, kt % S) + wg * 64 * Y5W_ROW_BYTES;
+        const unsigned bs = sm_addr + y5w_b_off(BM, BN, S, kt % S);
+        y5w_fence_operands();
+#pragma unroll
+        for (int s = 0; s < BK / 16; s++) y5w_mma<BN>(d, y5w_desc(as, s), y5w_desc(bs, s));
+        y5w_commit();
+        y5w_wait_all();
+    }
+    y5l_cp_wait<0>();
+    y5w_epilogue<BN>(a, d, bx, by, tid);
+#else
+    (void)a; // not an sm_90a pass: y5w_v5_prepare refuses to launch this
+#endif
+}
+
+// 1 in an sm_90a pass, 0 in any other: which code the device actually runs.
+__global__ void y5w_probe(int *flag) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    *flag = 1;
+#else
+    *flag = 0;
+#endif
+}
+
+#define Y5W_V5_STAGES 4
+
+enum { Y5W_V5_N64 = 0, Y5W_V5_N128 = 1 };
+
+// BN 64 where it wastes fewer output channels than 128 (cout 48, 96, 192).
+static inline int y5w_v5_tile(const y5l_conv *c) {
+    const int w128 = (c->cout + 127) / 128 * 128 - c->cout, w64 = (c->cout + 63) / 64 * 64 - c->cout;
+    return w64 < w128 ? Y5W_V5_N64 : Y5W_V5_N128;
+}
+static inline const char *y5w_v5_tile_name(int tile) { return tile == Y5W_V5_N64 ? "128x64" : "128x128"; }
+
+template <int BN>
+static cudaError_t y5w_v5_launch_t(const y5l_args &a, cudaStream_t st) {
+    dim3 grid((unsigned)y5l_grid_m(&a.c, 128), (unsigned)y5l_grid_n(&a.c, BN));
+    y5w_conv_v5<BN, Y5W_V5_STAGES><<<grid, 256, y5w_smem(128, BN, Y5W_V5_STAGES), st>>>(a);
+    return cudaGetLastError();
+}
+
+// Once per device, outside any capture: the shared-memory limits, and
+// whether this binary runs sm_90a code on it (cudaErrorNotSupported if not:
+// not a Hopper, or built without LAB_ARCH's sm_90a).
+static inline cudaError_t y5w_v5_prepare() {
+    int *flag = NULL, h = 0;
+    cudaError_t e = cudaMalloc((void **)&flag, sizeof(int));
+    if (e != cudaSuccess) return e;
+    y5w_probe<<<1, 1>>>(flag);
+    e = cudaGetLastError();
+    if (e == cudaSuccess) e = cudaMemcpy(&h, flag, sizeof(int), cudaMemcpyDeviceToHost);
+    cudaFree(flag);
+    if (e != cudaSuccess) return e;
+    if (!h) return cudaErrorNotSupported;
+    e = cudaFuncSetAttribute(y5w_conv_v5<64, Y5W_V5_STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             y5w_smem(128, 64, Y5W_V5_STAGES));
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(y5w_conv_v5<128, Y5W_V5_STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 y5w_smem(128, 128, Y5W_V5_STAGES));
+    return e;
+}
+
+// One launch (v3's preconditions: y5l_v3_supported, no overlap of output
+// and input); y5w_v5_prepare must have succeeded on this device.
+static inline cudaError_t y5w_v5_launch(const y5l_args &a, cudaStream_t st) {
+    return y5w_v5_tile(&a.c) == Y5W_V5_N64 ? y5w_v5_launch_t<64>(a, st) : y5w_v5_launch_t<128>(a, st);
+}

@@ -1,0 +1,92 @@
+/* wgmma_tile.h - the index arithmetic of lab version v5 (cuda/lab/conv_v5.cuh,
+ * Hopper wgmma), in one header that compiles as C11 and as CUDA C++17, so the
+ * kernel and tests/unit/test_wgmma_tile.c run the same arithmetic (as
+ * conv_tile.h does for v1-v3). The GEMM view of the conv, the pixel
+ * decomposition and the 16-byte gathers are conv_tile.h's; what is new here
+ * is the shared-memory layout the tensor cores read through a descriptor,
+ * the descriptor itself and the accumulator map of wgmma.
+ *
+ * Shared memory (per stage): the A tile (BM pixels x BK = 64 halves of K) and
+ * the W tile (BN channels x 64 halves), each row 128 bytes, K contiguous
+ * ("K-major" for both operands, no transpose), in the 128-byte swizzle
+ * (PTX ISA, "Shared Memory Matrix Layout", swizzling mode 128B): inside each
+ * 1024-byte atom of 8 rows, the 16-byte chunk c of row r sits at chunk
+ * position c ^ (r % 8). That is the pattern the hardware undoes when it
+ * reads through a descriptor in 128B mode (the XOR of address bits 4-6 with
+ * bits 7-9 of a 1024-byte-aligned atom), and it spreads the 8 rows a
+ * loader's quarter-warp writes over all 32 banks. Tiles start 1024-aligned.
+ *
+ * The descriptor (PTX ISA, "Matrix Descriptor Format", 64 bits):
+ *   bits  0-13  start address >> 4 (shared-window byte address)
+ *   bits 16-29  leading-dimension byte offset >> 4 (unused by K-major 128B
+ *               swizzled layouts whose K step stays inside the 128-byte row;
+ *               set to 1, i.e. 16 bytes)
+ *   bits 32-45  stride-dimension byte offset >> 4: from one group of 8 rows
+ *               (M or N) to the next: 1024 bytes
+ *   bits 49-51  base offset (0: atoms 1024-aligned)
+ *   bits 62-63  swizzle mode: 1 = 128B
+ * The k16 step s (0..3) of a 64-wide k-tile starts s * 32 bytes into the row;
+ * the hardware applies the swizzle to the address it forms, so the same
+ * descriptor plus s * 2 (in 16-byte units) reads step s.
+ *
+ * wgmma.m64nNk16 with FP32 accumulators: a warpgroup (4 warps, 128 threads)
+ * computes a 64 x N tile; thread t holds N/2 floats d[i]: warp w = t / 32
+ * owns rows 16w..16w+15, and inside the warp the layout is mma.sync's
+ * m16n8 C fragment repeated along N: d[4j + r] is row 16w + lane/4 + 8*(r/2),
+ * column 8j + 2*(lane%4) + r%2 (y5w_acc_row / _col; the test compares them
+ * with that table written out separately). */
+#ifndef Y5_WGMMA_TILE_H
+#define Y5_WGMMA_TILE_H
+
+#include "cuda/lab/conv_tile.h"
+
+#define Y5W_BK 64          /* halves of K per k-tile: one 128-byte row */
+#define Y5W_ROW_BYTES 128  /* one tile row */
+#define Y5W_ATOM_BYTES 1024 /* 8 rows: the swizzle atom, the descriptor's stride offset */
+
+/* Byte offset, inside a 1024-aligned tile, of the 16-byte chunk c (0..7) of
+ * row r: where the loaders put it and where the tensor cores look for it. */
+Y5L_HD int y5w_swz(int r, int c) { return r * Y5W_ROW_BYTES + ((c ^ (r & 7)) << 4); }
+
+/* The descriptor of a K-major, 128B-swizzled tile starting at shared byte
+ * address addr (1024-aligned), advanced to k16 step s (0..3). */
+Y5L_HD unsigned long long y5w_desc(unsigned addr, int s) {
+    const unsigned long long start = ((addr + (unsigned)s * 32u) & 0x3FFFFu) >> 4;
+    const unsigned long long lbo = 16u >> 4, sbo = Y5W_ATOM_BYTES >> 4;
+    return start | (lbo << 16) | (sbo << 32) | (1ULL << 62);
+}
+
+/* The accumulator map: float i (0 .. N/2-1) of thread t (0..127) of the
+ * warpgroup holds row y5w_acc_row(t, i) (0..63) and column y5w_acc_col(t, i)
+ * (0..N-1) of the warpgroup's 64 x N tile. i and i+1 (i even) are two
+ * adjacent columns of one row: one half2 store. */
+Y5L_HD int y5w_acc_row(int t, int i) { return (t >> 5) * 16 + ((t & 31) >> 2) + ((i >> 1) & 1) * 8; }
+Y5L_HD int y5w_acc_col(int t, int i) { return (i >> 2) * 8 + (t & 3) * 2 + (i & 1); }
+
+/* Block geometry: NT threads = BM / 64 warpgroups (warpgroup g computes
+ * rows 64g..64g+63 of the block's BM x BN tile); the loaders are
+ * conv_tile.h's y5l_slot_row / y5l_slot_chunk with BK = 64 (8 consecutive
+ * threads fill one 128-byte row: one pixel's 64 consecutive K, coalesced). */
+Y5L_HD int y5w_threads(int bm) { return bm / 64 * 128; }
+
+/* Dynamic shared memory of S stages of BM- and BN-row tiles, plus 1024 bytes
+ * so the kernel can round its base up to the atom alignment (the runtime
+ * only promises 16). */
+Y5L_HD int y5w_smem(int bm, int bn, int stages) { return stages * (bm + bn) * Y5W_ROW_BYTES + Y5W_ATOM_BYTES; }
+
+/* Byte offsets of stage st's A and W tiles from the aligned base: all A
+ * stages, then all W stages; each a multiple of 1024 because BM and BN are
+ * multiples of 8 rows. */
+Y5L_HD int y5w_a_off(int bm, int st) { return st * bm * Y5W_ROW_BYTES; }
+Y5L_HD int y5w_b_off(int bm, int bn, int stages, int st) {
+    return stages * bm * Y5W_ROW_BYTES + st * bn * Y5W_ROW_BYTES;
+}
+
+/* The output element of accumulator i of thread tid (0..NT-1) of block
+ * (bx, by). */
+Y5L_HD long long y5w_out_m(int bm, long long bx, int tid, int i) {
+    return bx * bm + (tid >> 7) * 64 + y5w_acc_row(tid & 127, i);
+}
+Y5L_HD int y5w_out_co(int bn, int by, int tid, int i) { return by * bn + y5w_acc_col(tid & 127, i); }
+
+#endif

@@ -1,0 +1,309 @@
+/* test_wgmma_tile.c - lab version v5's index arithmetic (cuda/lab/wgmma_tile.h,
+ * the functions cuda/lab/conv_v5.cuh calls), executed on the CPU: no GPU.
+ *
+ * What the hardware does with a descriptor is modelled here from the PTX
+ * ISA's text (K-major operand, 128-byte swizzle: element (row, k) at the
+ * canonical address start + (row / 8) * SBO + (row % 8) * 128 + 2k, whose
+ * bits 4-6 are then XORed with its bits 7-9), written independently of the
+ * header: the model decodes the descriptor's bit fields itself. So these
+ * tests prove that the loaders, the descriptors, the accumulator map and
+ * the epilogue agree with each other and with that reading of the ISA;
+ * whether the silicon agrees is the lab's GPU check (cuda/lab/README.md).
+ *
+ * wgmma_tile_descriptor: every field of y5w_desc where the ISA puts it.
+ * wgmma_tile_accumulators: y5w_acc_row / _col equal the m64nNk16 FP32
+ *   accumulator table written out here; every element of the 64 x N tile
+ *   held by exactly one (thread, register).
+ * wgmma_tile_layout: what the loaders write (y5w_swz) is what the modelled
+ *   tensor cores read for every row, k16 step and k; the atoms are
+ *   1024-aligned (stages, warpgroup halves); stores of a quarter-warp hit
+ *   32 distinct banks; the 4-stage smem fits a block on Hopper; every
+ *   loader slot of the A and W tiles is filled exactly once per k-tile.
+ * wgmma_tile_emulate: v5's whole dataflow (S stages in the kernel's order,
+ *   swizzled cp.async targets, 4 k16 steps per k-tile through the modelled
+ *   descriptors, the accumulator map, the epilogue into a channel slice with
+ *   a residual) on odd shapes with small-integer data, against a direct
+ *   conv: equal to the bit, every output written once, nothing outside the
+ *   slice touched. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/lab/wgmma_tile.h"
+#include "tests/t.h"
+
+#define BM 128
+#define NT 256
+#define S 4
+
+/* ---- the model of the hardware, from the ISA text ---- */
+typedef struct {
+    unsigned start, lbo, sbo, base_off, swizzle, other;
+} desc_fields;
+
+static desc_fields decode(unsigned long long d) {
+    desc_fields f;
+    f.start = (unsigned)(d & 0x3FFFu) << 4;
+    f.lbo = (unsigned)((d >> 16) & 0x3FFFu) << 4;
+    f.sbo = (unsigned)((d >> 32) & 0x3FFFu) << 4;
+    f.base_off = (unsigned)((d >> 49) & 7u);
+    f.swizzle = (unsigned)(d >> 62);
+    /* bits 14-15, 30-31, 46-48, 52-61 must be zero */
+    f.other = (unsigned)(((d >> 14) & 3u) | ((d >> 30) & 3u) << 2 | ((d >> 46) & 7u) << 4 | ((d >> 52) & 0x3FFu) << 7);
+    return f;
+}
+
+/* Shared byte address the tensor cores read element (row, k) (k 0..15 of
+ * the k16 step) of a K-major 128B-swizzled operand from. */
+static unsigned hw_addr(unsigned long long d, int row, int k) {
+    const desc_fields f = decode(d);
+    const unsigned canon = f.start + (unsigned)(row / 8) * f.sbo + (unsigned)(row % 8) * 128u + (unsigned)k * 2u;
+    return canon ^ (((canon >> 7) & 7u) << 4);
+}
+
+/* ---- the m64nNk16 FP32 accumulator table, register by register ---- */
+static void table_acc(int t, int i, int *row, int *col) {
+    const int warp = t / 32, lane = t % 32, g = lane / 4, q = lane % 4;
+    const int j = i / 4; /* the n8 column block */
+    switch (i % 4) {
+    case 0: *row = warp * 16 + g, *col = j * 8 + q * 2; break;
+    case 1: *row = warp * 16 + g, *col = j * 8 + q * 2 + 1; break;
+    case 2: *row = warp * 16 + g + 8, *col = j * 8 + q * 2; break;
+    default: *row = warp * 16 + g + 8, *col = j * 8 + q * 2 + 1; break;
+    }
+}
+
+T_TEST(wgmma_tile_descriptor) {
+    for (unsigned addr = 0; addr < (1u << 18); addr += 1024u * 7u)
+        for (int s = 0; s < 4; s++) {
+            const desc_fields f = decode(y5w_desc(addr, s));
+            T_CHECK(f.start == ((addr + 32u * (unsigned)s) & 0x3FFF0u), "addr %u s %d: start %u", addr, s, f.start);
+            T_CHECK(f.lbo == 16 && f.sbo == 1024, "lbo %u sbo %u", f.lbo, f.sbo);
+            T_CHECK(f.base_off == 0 && f.swizzle == 1 && f.other == 0, "base %u swizzle %u other %#x", f.base_off,
+                    f.swizzle, f.other);
+        }
+}
+
+T_TEST(wgmma_tile_accumulators) {
+    for (int n = 8; n <= 256; n += 8) {
+        unsigned char *seen = calloc((size_t)64 * n, 1);
+        T_REQUIRE(seen, "oom");
+        int bad = 0;
+        for (int t = 0; t < 128; t++)
+            for (int i = 0; i < n / 2; i++) {
+                int r, c;
+                table_acc(t, i, &r, &c);
+                bad += y5w_acc_row(t, i) != r || y5w_acc_col(t, i) != c;
+                if (r >= 0 && r < 64 && c >= 0 && c < n) seen[r * n + c]++;
+                else bad++;
+                if (i % 2 == 0) bad += y5w_acc_row(t, i + 1) != r || y5w_acc_col(t, i + 1) != c + 1; /* half2 pairs */
+            }
+        int once = 0;
+        for (int e = 0; e < 64 * n; e++) once += seen[e] == 1;
+        T_CHECK(!bad && once == 64 * n, "n %d: %d mismatches, %d of %d elements held once", n, bad, once, 64 * n);
+        free(seen);
+    }
+}
+
+T_TEST(wgmma_tile_layout) {
+    /* loader writes vs modelled reads, both operands' row counts */
+    const unsigned bases[] = {0, 1024, 40960, 131072};
+    int bad = 0;
+    for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++)
+        for (int row = 0; row < 128; row++)
+            for (int s = 0; s < 4; s++)
+                for (int k = 0; k < 16; k++) {
+                    const int kk = s * 16 + k; /* the k-tile's column */
+                    const unsigned wrote = bases[b] + (unsigned)y5w_swz(row, kk / 8) + (unsigned)(kk % 8) * 2u;
+                    /* a warpgroup's 64-row half starts 64 rows in: its own descriptor */
+                    const unsigned half = (unsigned)(row / 64) * 64u * Y5W_ROW_BYTES;
+                    bad += hw_addr(y5w_desc(bases[b] + half, s), row % 64, k) != wrote;
+                }
+    T_CHECK(bad == 0, "%d elements the tensor cores would read from elsewhere than the loaders wrote", bad);
+    /* atoms 1024-aligned: stages, operands, warpgroup halves */
+    for (int bn = 64; bn <= 128; bn += 64)
+        for (int st = 0; st < S; st++) {
+            const int misaligned = y5w_a_off(BM, st) % 1024 + y5w_b_off(BM, bn, S, st) % 1024;
+            T_CHECK(misaligned == 0, "bn %d stage %d", bn, st);
+            T_CHECK(y5w_b_off(BM, bn, S, st) >= y5w_a_off(BM, S - 1) + BM * 128, "W overlaps A");
+            T_CHECK(y5w_b_off(BM, bn, S, st) + bn * 128 <= y5w_smem(BM, bn, S) - 1024, "past the smem");
+        }
+    const int half_mis = (64 * Y5W_ROW_BYTES) % 1024;
+    T_CHECK(half_mis == 0, "warpgroup half not atom-aligned");
+    T_CHECK(y5w_smem(BM, 128, S) <= 227 * 1024, "%d bytes of smem per block", y5w_smem(BM, 128, S));
+    /* banks: a warp's 16-byte stores go in 4 phases of 8 threads; each phase
+     * must cover the 32 banks once */
+    for (int bn = 64; bn <= 128; bn += 64)
+        for (int warp = 0; warp < NT / 32; warp++)
+            for (int j = 0; j < BM * 8 / NT; j++)
+                for (int ph = 0; ph < 4; ph++) {
+                    unsigned mask = 0;
+                    int dup = 0;
+                    for (int l = ph * 8; l < ph * 8 + 8; l++) {
+                        const int t = warp * 32 + l;
+                        const int off = y5w_swz(y5l_slot_row(NT, Y5W_BK, t, j), y5l_slot_chunk(NT, Y5W_BK, t, j));
+                        const unsigned banks = 0xFu << ((off / 4) % 32);
+                        dup |= (mask & banks) != 0;
+                        mask |= banks;
+                    }
+                    T_CHECK(!dup && mask == 0xFFFFFFFFu, "warp %d slot %d phase %d: bank conflict", warp, j, ph);
+                }
+    /* loader slots: every (row, chunk) of both tiles once */
+    for (int rows = 64; rows <= 128; rows += 64) {
+        int cnt[128 * 8] = {0};
+        const int slots = rows * 8 / NT;
+        for (int t = 0; t < NT; t++)
+            for (int j = 0; j < slots; j++) {
+                const int r = y5l_slot_row(NT, Y5W_BK, t, j), c = y5l_slot_chunk(NT, Y5W_BK, t, j);
+                if (r < rows && c < 8) cnt[r * 8 + c]++;
+            }
+        int once = 0;
+        for (int e = 0; e < rows * 8; e++) once += cnt[e] == 1;
+        T_CHECK(once == rows * 8, "%d rows: %d of %d slots filled once", rows, once, rows * 8);
+    }
+}
+
+/* ---- the whole kernel on the CPU ---- */
+typedef struct {
+    int n, h, w, cin, ldin, cout, k, s, p, ldout, res;
+} shape;
+
+/* v5 on one conv: the kernel's loop, with shared memory a byte array whose
+ * address 0 is the (1024-aligned) aligned base. */
+static int emulate(const y5l_conv *c, int bn, const float *in, const float *w, const float *bias, const float *res,
+                   float *out, unsigned char *written) {
+    const int K = y5l_K(c), nk = (K + Y5W_BK - 1) / Y5W_BK;
+    const long long gm = y5l_grid_m(c, BM);
+    const int gn = y5l_grid_n(c, bn);
+    const size_t smem = (size_t)y5w_smem(BM, bn, S) - 1024;
+    float *sm = malloc(smem / 2 * sizeof(float)); /* one float per half-sized slot: index = byte / 2 */
+    float *d = malloc(sizeof(float) * NT * (size_t)(bn / 2));
+    int twice = 0;
+    if (!sm || !d) { free(sm); free(d); return -1; }
+    for (long long bx = 0; bx < gm; bx++)
+        for (int by = 0; by < gn; by++) {
+            for (size_t i = 0; i < smem / 2; i++) sm[i] = 1e30f; /* poison: a slot read but never written */
+            memset(d, 0, sizeof(float) * NT * (size_t)(bn / 2));
+            /* the loaders of k-tile kt into stage st (all threads) */
+#define LOAD(st, kt)                                                                                            \
+    for (int t = 0; t < NT; t++) {                                                                              \
+        for (int j = 0; j < BM * 8 / NT; j++) {                                                                 \
+            const int row = y5l_slot_row(NT, Y5W_BK, t, j), ch = y5l_slot_chunk(NT, Y5W_BK, t, j);              \
+            const long long off = y5l_a_src(c, y5l_pixel(c, bx * BM + row), (kt) * Y5W_BK + ch * 8);            \
+            const int dst = (y5w_a_off(BM, st) + y5w_swz(row, ch)) / 2;                                         \
+            for (int e = 0; e < 8; e++) sm[dst + e] = off >= 0 ? in[off + e] : 0.0f;                            \
+        }                                                                                                       \
+        for (int j = 0; j < bn * 8 / NT; j++) {                                                                 \
+            const int row = y5l_slot_row(NT, Y5W_BK, t, j), ch = y5l_slot_chunk(NT, Y5W_BK, t, j);              \
+            const long long off = y5l_b_src(c, by * bn + row, (kt) * Y5W_BK + ch * 8);                          \
+            const int dst = (y5w_b_off(BM, bn, S, st) + y5w_swz(row, ch)) / 2;                                  \
+            for (int e = 0; e < 8; e++) sm[dst + e] = off >= 0 ? w[off + e] : 0.0f;                             \
+        }                                                                                                       \
+    }
+            for (int s0 = 0; s0 < S - 1; s0++)
+                if (s0 < nk) LOAD(s0, s0)
+            for (int kt = 0; kt < nk; kt++) {
+                const int nxt = kt + S - 1;
+                if (nxt < nk) LOAD(nxt % S, nxt)
+                for (int t = 0; t < NT; t++) {
+                    const int wg = t / 128, tw = t % 128;
+                    const unsigned as = (unsigned)y5w_a_off(BM, kt % S) + (unsigned)wg * 64u * Y5W_ROW_BYTES;
+                    const unsigned bs = (unsigned)y5w_b_off(BM, bn, S, kt % S);
+                    for (int s = 0; s < Y5W_BK / 16; s++) {
+                        const unsigned long long da = y5w_desc(as, s), db = y5w_desc(bs, s);
+                        for (int i = 0; i < bn / 2; i++) {
+                            const int r = y5w_acc_row(tw, i), col = y5w_acc_col(tw, i);
+                            float acc = 0;
+                            for (int k = 0; k < 16; k++) acc += sm[hw_addr(da, r, k) / 2] * sm[hw_addr(db, col, k) / 2];
+                            d[(size_t)t * (bn / 2) + i] += acc;
+                        }
+                    }
+                }
+            }
+#undef LOAD
+            /* the epilogue: y5w_out_m / _co, act none, + bias, + residual */
+            for (int t = 0; t < NT; t++)
+                for (int i = 0; i < bn / 2; i++) {
+                    const long long m = y5w_out_m(BM, bx, t, i);
+                    const int co = y5w_out_co(bn, by, t, i);
+                    if (m >= y5l_M(c) || co >= c->cout) continue;
+                    float v = d[(size_t)t * (bn / 2) + i] + bias[co];
+                    if (res) v += res[m * c->ld_res + co];
+                    const size_t o = (size_t)m * c->ld_out + co;
+                    twice += written[o]++ != 0;
+                    out[o] = v;
+                }
+        }
+    free(sm);
+    free(d);
+    return twice;
+}
+
+T_TEST(wgmma_tile_emulate) {
+    /* odd shapes: partial tiles in M and N, K not a multiple of 64, images
+     * crossing blocks, padding, stride 2, the stem's padded cin 8, slices */
+    static const shape SH[] = {
+        {2, 9, 7, 8, 16, 24, 3, 1, 1, 40, 1},  {1, 13, 11, 16, 16, 72, 1, 1, 0, 72, 0},
+        {3, 6, 10, 24, 32, 130, 3, 2, 1, 136, 1}, {1, 12, 12, 8, 8, 48, 6, 2, 2, 48, 0},
+        {2, 5, 5, 64, 80, 200, 3, 1, 1, 256, 1},
+    };
+    srand(11);
+    for (int si = 0; si < (int)(sizeof SH / sizeof SH[0]); si++) {
+        const shape *x = &SH[si];
+        y5l_conv c = {x->n, x->h, x->w, x->cin, x->ldin, x->cout, x->k, x->s, x->p, 0, 0, x->ldout, x->ldout};
+        c.ho = y5l_out_dim(c.h, c.k, c.s, c.p);
+        c.wo = y5l_out_dim(c.w, c.k, c.s, c.p);
+        T_REQUIRE(y5l_supported(&c), "shape %d unsupported", si);
+        const long long M = y5l_M(&c);
+        const int K = y5l_K(&c);
+        const size_t nin = (size_t)c.n * c.h * c.w * c.ld_in, nout = (size_t)M * c.ld_out;
+        float *in = malloc(sizeof(float) * nin), *w = malloc(sizeof(float) * (size_t)c.cout * K);
+        float *bias = malloc(sizeof(float) * (size_t)c.cout), *res = x->res ? malloc(sizeof(float) * nout) : NULL;
+        float *ref = malloc(sizeof(float) * nout), *out = malloc(sizeof(float) * nout);
+        unsigned char *written = calloc(nout, 1);
+        T_REQUIRE(in && w && bias && (res || !x->res) && ref && out && written, "oom");
+        /* small integers: every product and sum exact in float; channels
+         * outside the input slice huge, so reading one shows */
+        for (size_t i = 0; i < nin; i++) in[i] = (long long)(i % c.ld_in) < c.cin ? (float)(rand() % 7 - 3) : 1e20f;
+        for (long long i = 0; i < (long long)c.cout * K; i++) w[i] = (float)(rand() % 5 - 2);
+        for (int i = 0; i < c.cout; i++) bias[i] = (float)(rand() % 9 - 4);
+        if (res)
+            for (size_t i = 0; i < nout; i++) res[i] = (float)(rand() % 3 - 1);
+        for (long long m = 0; m < M; m++)
+            for (int co = 0; co < c.cout; co++) {
+                const long long nb = m / ((long long)c.ho * c.wo);
+                const int oy = (int)(m / c.wo % c.ho), ox = (int)(m % c.wo);
+                double sum = bias[co];
+                for (int ky = 0; ky < c.k; ky++)
+                    for (int kx = 0; kx < c.k; kx++) {
+                        const int iy = oy * c.s - c.p + ky, ix = ox * c.s - c.p + kx;
+                        if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w) continue;
+                        for (int ci = 0; ci < c.cin; ci++)
+                            sum += (double)in[((nb * c.h + iy) * c.w + ix) * c.ld_in + ci] *
+                                   w[(long long)co * K + (ky * c.k + kx) * c.cin + ci];
+                    }
+                if (res) sum += res[m * c.ld_out + co];
+                ref[m * c.ld_out + co] = (float)sum;
+            }
+        for (int bn = 64; bn <= 128; bn += 64) {
+            for (size_t i = 0; i < nout; i++) out[i] = -12345.0f;
+            memset(written, 0, nout);
+            const int twice = emulate(&c, bn, in, w, bias, res, out, written);
+            long long bad = 0, first = -1;
+            for (size_t i = 0; i < nout; i++) {
+                const int inside = (long long)(i % c.ld_out) < c.cout;
+                const int ok = inside ? written[i] == 1 && out[i] == ref[i] : !written[i] && out[i] == -12345.0f;
+                if (!ok && !bad++) first = (long long)i;
+            }
+            T_CHECK(twice == 0 && !bad, "shape %d bn %d: %d double writes, %lld bad (first at %lld: %g want %g)", si,
+                    bn, twice, bad, first, first >= 0 ? out[first] : 0.0, first >= 0 ? ref[first] : 0.0);
+        }
+        free(in);
+        free(w);
+        free(bias);
+        free(res);
+        free(ref);
+        free(out);
+        free(written);
+    }
+}
