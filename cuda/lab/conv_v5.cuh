@@ -16,13 +16,15 @@
 //   padding, as v2/v3) into S stages, chunk c of row r at chunk c ^ (r % 8);
 // - per k-tile: wait for the stage, fence.proxy.async (cp.async writes are
 //   generic-proxy writes; the tensor cores read through the async proxy),
-//   barrier, start the gather of k-tile kt+S-1, then 4 wgmma (k16 steps:
-//   descriptor start + 32 bytes each), commit, wait for them (so the barrier
-//   of the next k-tile also means "nobody reads the stage refilled next");
+//   barrier, start the gather of a later k-tile, then 4 wgmma (k16 steps:
+//   descriptor start + 32 bytes each), commit, and wait until only F = 1
+//   group is pending, so the tensor cores work on k-tile kt while the
+//   threads pass the next barrier and issue k-tile kt+1 (the stage rule is
+//   at the kernel);
 // - epilogue: conv_common.cuh's fused bias + activation + residual over the
 //   wgmma accumulator map, half2 stores into the channel slice.
-// Not yet: keeping one wgmma group in flight across k-tiles, TMA
-// (cp.async.bulk.tensor) gathers, producer/consumer warp specialisation.
+// Not yet: TMA (cp.async.bulk.tensor, im2col mode) gathers, producer /
+// consumer warp specialisation with mbarriers, BN 256, a persistent grid.
 //
 // Built only for sm_90a (-gencode arch=compute_90a,code=sm_90a: the lab's
 // LAB_ARCH); in any other pass the kernel is empty and y5w_v5_prepare
@@ -95,9 +97,10 @@ __device__ __forceinline__ void y5w_commit() {
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 #endif
 }
-__device__ __forceinline__ void y5w_wait_all() {
+// Until at most N of this warpgroup's committed wgmma groups are pending.
+template <int N> __device__ __forceinline__ void y5w_wait() {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 #endif
 }
 // This thread's completed cp.async writes, visible to the tensor cores' reads.
@@ -146,13 +149,20 @@ __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)
     }
 }
 
-template <int BN, int S>
+// S stages; F wgmma groups (k-tiles) left in flight when the next k-tile
+// starts. The gather runs PD = S - 1 - F k-tiles ahead: the stage refilled
+// at k-tile kt last held k-tile kt - 1 - F, whose wgmma group has completed
+// (each warpgroup waited down to F pending at the end of k-tile kt - 1, and
+// the barrier of k-tile kt orders that before the refill), while the F
+// groups still running read stages kt - F .. kt - 1 and this k-tile's reads
+// stage kt: all different when S >= F + 2 (the CPU emulation checks it).
+template <int BN, int S, int F>
 __global__ void __launch_bounds__(256, 1) y5w_conv_v5(const y5l_args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int BM = 128, BK = Y5W_BK, NT = 256;
+    constexpr int BM = 128, BK = Y5W_BK, NT = 256, PD = Y5W_GATHER_AHEAD(S, F);
     constexpr int AS = BM * (BK / 8) / NT, BS = BN * (BK / 8) / NT;
     static_assert(AS * NT == BM * (BK / 8) && BS * NT == BN * (BK / 8), "loader slots must divide evenly");
-    static_assert(S >= 2, "at least double buffering");
+    static_assert(F >= 0 && PD >= 1, "at least one k-tile gathered ahead");
     extern __shared__ uint4 y5w_smem_raw[];
     // the swizzle atoms must be 1024-aligned in the shared window
     const unsigned raw = y5l_smem_addr(y5w_smem_raw);
@@ -193,15 +203,15 @@ __global__ void __launch_bounds__(256, 1) y5w_conv_v5(const y5l_args a) {
     for (int i = 0; i < BN / 2; i++) d[i] = 0.0f;
 
 #pragma unroll
-    for (int s = 0; s < S - 1; s++) {
+    for (int s = 0; s < PD; s++) {
         if (s < nk) load_tile(s, s * BK);
         y5l_cp_commit(); // empty groups keep the wait count uniform
     }
     for (int kt = 0; kt < nk; kt++) {
-        y5l_cp_wait<S - 2>();    // this thread's copies of k-tile kt have landed
+        y5l_cp_wait<PD - 1>();   // this thread's copies of k-tile kt have landed
         y5w_fence_proxy_async(); // ... and are visible to the async proxy
-        __syncthreads();         // everyone's; and every wgmma of k-tile kt-1 has completed (waited below)
-        const int nxt = kt + S - 1;
+        __syncthreads();         // everyone's; and k-tile kt-1-F's wgmma has completed everywhere
+        const int nxt = kt + PD;
         if (nxt < nk) load_tile(nxt % S, nxt * BK);
         y5l_cp_commit();
         const unsigned as = sm_addr + y5w_a_off(BM, kt % S) + wg * 64 * Y5W_ROW_BYTES;
@@ -210,8 +220,9 @@ __global__ void __launch_bounds__(256, 1) y5w_conv_v5(const y5l_args a) {
 #pragma unroll
         for (int s = 0; s < BK / 16; s++) y5w_mma<BN>(d, y5w_desc(as, s), y5w_desc(bs, s));
         y5w_commit();
-        y5w_wait_all();
+        y5w_wait<F>();
     }
+    y5w_wait<0>();
     y5l_cp_wait<0>();
     y5w_epilogue<BN>(a, d, bx, by, tid);
 #else
@@ -228,7 +239,10 @@ __global__ void y5w_probe(int *flag) {
 #endif
 }
 
+// 4 stages, one k-tile's wgmma left running while the next is gathered and
+// issued (the gather 2 k-tiles ahead).
 #define Y5W_V5_STAGES 4
+#define Y5W_V5_INFLIGHT 1
 
 enum { Y5W_V5_N64 = 0, Y5W_V5_N128 = 1 };
 
@@ -242,7 +256,7 @@ static inline const char *y5w_v5_tile_name(int tile) { return tile == Y5W_V5_N64
 template <int BN>
 static cudaError_t y5w_v5_launch_t(const y5l_args &a, cudaStream_t st) {
     dim3 grid((unsigned)y5l_grid_m(&a.c, 128), (unsigned)y5l_grid_n(&a.c, BN));
-    y5w_conv_v5<BN, Y5W_V5_STAGES><<<grid, 256, y5w_smem(128, BN, Y5W_V5_STAGES), st>>>(a);
+    y5w_conv_v5<BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT><<<grid, 256, y5w_smem(128, BN, Y5W_V5_STAGES), st>>>(a);
     return cudaGetLastError();
 }
 
@@ -259,10 +273,10 @@ static inline cudaError_t y5w_v5_prepare() {
     cudaFree(flag);
     if (e != cudaSuccess) return e;
     if (!h) return cudaErrorNotSupported;
-    e = cudaFuncSetAttribute(y5w_conv_v5<64, Y5W_V5_STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    e = cudaFuncSetAttribute(y5w_conv_v5<64, Y5W_V5_STAGES, Y5W_V5_INFLIGHT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              y5w_smem(128, 64, Y5W_V5_STAGES));
     if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(y5w_conv_v5<128, Y5W_V5_STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        e = cudaFuncSetAttribute(y5w_conv_v5<128, Y5W_V5_STAGES, Y5W_V5_INFLIGHT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  y5w_smem(128, 128, Y5W_V5_STAGES));
     return e;
 }

@@ -69,6 +69,12 @@ Y5L_HD int y5w_acc_col(int t, int i) { return (i >> 2) * 8 + (t & 3) * 2 + (i & 
  * threads fill one 128-byte row: one pixel's 64 consecutive K, coalesced). */
 Y5L_HD int y5w_threads(int bm) { return bm / 64 * 128; }
 
+/* How many k-tiles the gather runs ahead with S stages and F wgmma groups
+ * left in flight: the stage it refills at k-tile kt is then neither one of
+ * the F running groups' nor k-tile kt's (the kernel's comment says why;
+ * test_wgmma_tile.c checks it in the emulated order). */
+#define Y5W_GATHER_AHEAD(stages, inflight) ((stages) - 1 - (inflight))
+
 /* Dynamic shared memory of S stages of BM- and BN-row tiles, plus 1024 bytes
  * so the kernel can round its base up to the atom alignment (the runtime
  * only promises 16). */

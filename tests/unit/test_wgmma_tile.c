@@ -34,7 +34,7 @@
 
 #define BM 128
 #define NT 256
-#define S 4
+#define S4 4 /* the stage count of the layout checks */
 
 /* ---- the model of the hardware, from the ISA text ---- */
 typedef struct {
@@ -122,15 +122,15 @@ T_TEST(wgmma_tile_layout) {
     T_CHECK(bad == 0, "%d elements the tensor cores would read from elsewhere than the loaders wrote", bad);
     /* atoms 1024-aligned: stages, operands, warpgroup halves */
     for (int bn = 64; bn <= 128; bn += 64)
-        for (int st = 0; st < S; st++) {
-            const int misaligned = y5w_a_off(BM, st) % 1024 + y5w_b_off(BM, bn, S, st) % 1024;
+        for (int st = 0; st < S4; st++) {
+            const int misaligned = y5w_a_off(BM, st) % 1024 + y5w_b_off(BM, bn, S4, st) % 1024;
             T_CHECK(misaligned == 0, "bn %d stage %d", bn, st);
-            T_CHECK(y5w_b_off(BM, bn, S, st) >= y5w_a_off(BM, S - 1) + BM * 128, "W overlaps A");
-            T_CHECK(y5w_b_off(BM, bn, S, st) + bn * 128 <= y5w_smem(BM, bn, S) - 1024, "past the smem");
+            T_CHECK(y5w_b_off(BM, bn, S4, st) >= y5w_a_off(BM, S4 - 1) + BM * 128, "W overlaps A");
+            T_CHECK(y5w_b_off(BM, bn, S4, st) + bn * 128 <= y5w_smem(BM, bn, S4) - 1024, "past the smem");
         }
     const int half_mis = (64 * Y5W_ROW_BYTES) % 1024;
     T_CHECK(half_mis == 0, "warpgroup half not atom-aligned");
-    T_CHECK(y5w_smem(BM, 128, S) <= 227 * 1024, "%d bytes of smem per block", y5w_smem(BM, 128, S));
+    T_CHECK(y5w_smem(BM, 128, S4) <= 227 * 1024, "%d bytes of smem per block", y5w_smem(BM, 128, S4));
     /* banks: a warp's 16-byte stores go in 4 phases of 8 threads; each phase
      * must cover the 32 banks once */
     for (int bn = 64; bn <= 128; bn += 64)
@@ -170,8 +170,9 @@ typedef struct {
 
 /* v5 on one conv: the kernel's loop, with shared memory a byte array whose
  * address 0 is the (1024-aligned) aligned base. */
-static int emulate(const y5l_conv *c, int bn, const float *in, const float *w, const float *bias, const float *res,
-                   float *out, unsigned char *written) {
+static int emulate(const y5l_conv *c, int bn, int S, int F, const float *in, const float *w, const float *bias,
+                   const float *res, float *out, unsigned char *written) {
+    const int PD = Y5W_GATHER_AHEAD(S, F); /* the kernel's gather distance */
     const int K = y5l_K(c), nk = (K + Y5W_BK - 1) / Y5W_BK;
     const long long gm = y5l_grid_m(c, BM);
     const int gn = y5l_grid_n(c, bn);
@@ -200,10 +201,15 @@ static int emulate(const y5l_conv *c, int bn, const float *in, const float *w, c
             for (int e = 0; e < 8; e++) sm[dst + e] = off >= 0 ? w[off + e] : 0.0f;                             \
         }                                                                                                       \
     }
-            for (int s0 = 0; s0 < S - 1; s0++)
+            for (int s0 = 0; s0 < PD; s0++)
                 if (s0 < nk) LOAD(s0, s0)
             for (int kt = 0; kt < nk; kt++) {
-                const int nxt = kt + S - 1;
+                const int nxt = kt + PD;
+                /* the refill happens while the wgmma groups of k-tiles
+                 * kt-F .. kt-1 may still run and k-tile kt's are next: none
+                 * of their stages may be the one refilled */
+                for (int q = kt - F; q <= kt && nxt < nk; q++)
+                    if (q >= 0 && q % S == nxt % S) twice += 1000;
                 if (nxt < nk) LOAD(nxt % S, nxt)
                 for (int t = 0; t < NT; t++) {
                     const int wg = t / 128, tw = t % 128;
@@ -285,18 +291,23 @@ T_TEST(wgmma_tile_emulate) {
                 if (res) sum += res[m * c.ld_out + co];
                 ref[m * c.ld_out + co] = (float)sum;
             }
-        for (int bn = 64; bn <= 128; bn += 64) {
+        /* (stages, groups in flight): v5's (4, 1), and neighbours */
+        static const int SF[][2] = {{4, 1}, {4, 0}, {3, 1}, {2, 0}};
+        for (int cfg = 0; cfg < 8; cfg++) {
+            const int bn = cfg < 4 ? 128 : 64, S = SF[cfg % 4][0], F = SF[cfg % 4][1];
             for (size_t i = 0; i < nout; i++) out[i] = -12345.0f;
             memset(written, 0, nout);
-            const int twice = emulate(&c, bn, in, w, bias, res, out, written);
+            const int twice = emulate(&c, bn, S, F, in, w, bias, res, out, written);
             long long bad = 0, first = -1;
             for (size_t i = 0; i < nout; i++) {
                 const int inside = (long long)(i % c.ld_out) < c.cout;
                 const int ok = inside ? written[i] == 1 && out[i] == ref[i] : !written[i] && out[i] == -12345.0f;
                 if (!ok && !bad++) first = (long long)i;
             }
-            T_CHECK(twice == 0 && !bad, "shape %d bn %d: %d double writes, %lld bad (first at %lld: %g want %g)", si,
-                    bn, twice, bad, first, first >= 0 ? out[first] : 0.0, first >= 0 ? ref[first] : 0.0);
+            T_CHECK(twice == 0 && !bad,
+                    "shape %d bn %d S %d F %d: %d double writes (+1000 per stage hazard), %lld bad (first at %lld: %g "
+                    "want %g)", si, bn, S, F, twice, bad, first, first >= 0 ? out[first] : 0.0,
+                    first >= 0 ? ref[first] : 0.0);
         }
         free(in);
         free(w);
