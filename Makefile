@@ -246,6 +246,13 @@ $(LAB_STAMP): cuda-stamp-force
 $(BUILD)/cuda/%.o: cuda/%.cu $(NVCC_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_ALL) -MMD -MP -c $< -o $@
+# cuda/conv_wgmma.cu (the lab's v5, Hopper wgmma) exists only as sm_90a code:
+# with nothing else in that object a Hopper card cannot pick an empty sm_90
+# pass of it, and other cards fail its probe and keep cuBLAS (the file says how)
+WGMMA_ARCH ?= -gencode arch=compute_90a,code=sm_90a
+$(BUILD)/cuda/conv_wgmma.o: cuda/conv_wgmma.cu $(NVCC_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_BASE) $(WGMMA_ARCH) -MMD -MP -c $< -o $@
 
 # bench/cublas_peak.cu: the card's dense FP16 GEMM rate (bench/gpu.sh's ceiling)
 $(BUILD)/cublas_peak: bench/cublas_peak.cu $(NVCC_STAMP)

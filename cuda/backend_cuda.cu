@@ -406,23 +406,26 @@ extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
     return r.half ? "cublas f16" : "cublas";
 }
 
-/* v3's one-time setup on this backend's device; a failure leaves the convs
- * on cuBLAS (one warning), it does not fail the backend. */
+/* The one-time setup of the own conv kernel the choice needs (v5 under
+ * WGMMA, v3 under MMA and AUTO) on this backend's device; a failure leaves
+ * the convs on cuBLAS (one warning), it does not fail the backend. */
 static void mma_setup(cu_impl *m) {
-    if (m->mma_state != 0) return;
-    cudaError_t e = cu_conv_mma_prepare();
+    const int wg = m->conv_impl == Y5_CUDA_CONV_WGMMA;
+    int *state = wg ? &m->wgmma_state : &m->mma_state;
+    if (*state != 0) return;
+    cudaError_t e = wg ? cu_conv_wgmma_prepare() : cu_conv_mma_prepare();
     if (e == cudaSuccess) {
-        m->mma_state = 1;
+        *state = 1;
         return;
     }
     (void)cudaGetLastError(); /* not sticky: no later launch must see it (cu_fail_cuda) */
-    m->mma_state = -1;
-    fprintf(stderr, "yolov5c: warning: %s: the mma conv kernels cannot be set up (%s); convs run on cuBLAS\n",
-            m->name, cudaGetErrorString(e));
+    *state = -1;
+    fprintf(stderr, "yolov5c: warning: %s: the %s conv kernels cannot be set up (%s); convs run on cuBLAS\n",
+            m->name, wg ? "wgmma (sm_90a)" : "mma", cudaGetErrorString(e));
 }
 
 extern "C" void y5_cuda_set_conv_impl(y5_backend *b, int impl) {
-    if (!y5_cuda_is(b) || impl < Y5_CUDA_CONV_CUBLAS || impl > Y5_CUDA_CONV_AUTO) return;
+    if (!y5_cuda_is(b) || impl < Y5_CUDA_CONV_CUBLAS || impl > Y5_CUDA_CONV_WGMMA) return;
     cu_impl *m = cu_of(b);
     if (m->capturing || impl == m->conv_impl) return;
     graphs_drop_all(m); /* the choice is baked into a graph */
@@ -436,6 +439,13 @@ extern "C" void y5_cuda_set_cublas_half(y5_backend *b, int on) {
     if (m->capturing || !!on == m->cublas_half) return;
     graphs_drop_all(m); /* the choice is baked into a graph */
     m->cublas_half = !!on;
+}
+
+extern "C" int y5_cuda_own_kernel_ready(const y5_backend *b) {
+    if (!y5_cuda_is(b)) return 0;
+    const cu_impl *m = (const cu_impl *)b->impl;
+    if (m->conv_impl == Y5_CUDA_CONV_CUBLAS) return 1;
+    return (m->conv_impl == Y5_CUDA_CONV_WGMMA ? m->wgmma_state : m->mma_state) == 1;
 }
 
 extern "C" int y5_cuda_get_conv_impl(const y5_backend *b) {
@@ -1088,7 +1098,8 @@ extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errl
     m->blas_ws_bytes = BLAS_WS_BYTES;
     {
         const int env = y5_debug_env()->conv_impl;
-        if (env == -2) fprintf(stderr, "yolov5c: warning: Y5_CONV_IMPL: expected cublas, mma or auto; using cublas\n");
+        if (env == -2)
+            fprintf(stderr, "yolov5c: warning: Y5_CONV_IMPL: expected cublas, mma, auto or wgmma; using cublas\n");
         m->conv_impl = env >= 0 ? env : Y5_CUDA_CONV_CUBLAS;
         if (m->conv_impl != Y5_CUDA_CONV_CUBLAS) mma_setup(m);
         const int out = y5_debug_env()->cublas_out;

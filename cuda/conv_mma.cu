@@ -1,6 +1,7 @@
 /* conv_mma.cu - the conv lab's v3 kernel as a conv path of the backend
  * (Y5_CONV_IMPL=mma|auto; cuBLAS stays the default, the reference and the
- * fallback: backend_cuda.cu's cuda_conv).
+ * fallback: backend_cuda.cu's cuda_conv), and the choice between the own
+ * kernels (v3 here, v5 in conv_wgmma.cu under Y5_CONV_IMPL=wgmma).
  *
  * v3 is cuda/lab/conv_v3.cuh (launch, tile per layer) over the template in
  * cuda/lab/conv_v2.cuh: an implicit-GEMM FP16 conv on mma.sync m16n8k16
@@ -36,6 +37,7 @@
  * stem) runs on the copy of its input padded to 8 channels that cuda_conv
  * makes (cu_conv.cin_pad), the form the lab measured (1.25 ms on v3 against
  * 2.03 on the cuBLAS path at batch 32); at batch 32 rule 2 takes it. */
+#include "cuda/conv_lab_args.h"
 #include "cuda/cuda_internal.h"
 #include "cuda/lab/conv_v3.cuh"
 
@@ -53,16 +55,18 @@ static int auto_mma(const cu_conv *c, long long P) {
 }
 
 int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
-    if (m->conv_impl == Y5_CUDA_CONV_CUBLAS || m->mma_state != 1) return Y5_CUDA_CONV_CUBLAS;
+    if (m->conv_impl == Y5_CUDA_CONV_CUBLAS) return Y5_CUDA_CONV_CUBLAS;
+    /* the own kernel of this choice set up on the device (v5 under WGMMA, v3 otherwise) */
+    if ((m->conv_impl == Y5_CUDA_CONV_WGMMA ? m->wgmma_state : m->mma_state) != 1) return Y5_CUDA_CONV_CUBLAS;
     /* shape-level preconditions (the views' come at conv time) */
     if (c->cin_pad % 8 != 0 || c->ldw != c->K || n < 1 || ho < 1 || wo < 1) return Y5_CUDA_CONV_CUBLAS;
-    if (m->conv_impl == Y5_CUDA_CONV_MMA) return Y5_CUDA_CONV_MMA;
+    if (m->conv_impl == Y5_CUDA_CONV_MMA || m->conv_impl == Y5_CUDA_CONV_WGMMA) return Y5_CUDA_CONV_MMA;
     return auto_mma(c, (long long)n * ho * wo) ? Y5_CUDA_CONV_MMA : Y5_CUDA_CONV_CUBLAS;
 }
 
-/* v3's arguments for a conv over these views. */
-static y5l_args mma_args(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
-                         const y5_view *out, const y5_view *res, int act, float slope) {
+/* The lab kernels' arguments for a conv over these views (v3's and v5's). */
+y5l_args cu_lab_args(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr, const y5_view *out,
+                     const y5_view *res, int act, float slope) {
     y5l_args a;
     memset(&a, 0, sizeof a);
     a.c.n = in->n;
@@ -115,9 +119,10 @@ int cu_views_disjoint(const y5_view *a, const y5_view *b) {
 int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr, const y5_view *out,
                    const y5_view *res) {
     if (!m->arena || in->c != c->cin_pad || out->c != c->cout) return 0;
-    const y5l_args a = mma_args(m, c, in, in_ptr, out, res, 0, 0.0f);
+    const y5l_args a = cu_lab_args(m, c, in, in_ptr, out, res, 0, 0.0f);
     /* v3's gathers: y5l_supported (cin, ld_in % 8, sizes), 16-byte aligned
-     * input and weights, grid limits */
+     * input and weights, grid limits (v5 has the same preconditions: the
+     * same gathers, 128-row blocks within v3's 64-row grid limit) */
     if (!y5l_v3_supported(a)) return 0;
     if (out->n != in->n || out->h != a.c.ho || out->w != a.c.wo) return 0;
     /* blocks store their outputs while other blocks still gather inputs, so
@@ -131,6 +136,7 @@ int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const 
 }
 
 const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
+    if (m->conv_impl == Y5_CUDA_CONV_WGMMA) return cu_conv_wgmma_note(c);
     y5l_conv t;
     memset(&t, 0, sizeof t);
     t.n = n;
@@ -146,7 +152,8 @@ const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, 
 
 cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
                         const y5_view *out, const y5_view *res, int act, float slope) {
-    return y5l_v3_launch(mma_args(m, c, in, in_ptr, out, res, act, slope), m->sm_count, m->stream);
+    if (m->conv_impl == Y5_CUDA_CONV_WGMMA) return cu_conv_wgmma(m, c, in, in_ptr, out, res, act, slope);
+    return y5l_v3_launch(cu_lab_args(m, c, in, in_ptr, out, res, act, slope), m->sm_count, m->stream);
 }
 
 cudaError_t cu_conv_mma_prepare(void) { return y5l_v3_prepare(); }

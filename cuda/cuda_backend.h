@@ -117,7 +117,12 @@ void y5_cuda_set_chunk_bytes(y5_backend *b, size_t bytes);
  * input's channel stride or offset not a multiple of 8, an output
  * overlapping its input; smaller cin runs on a padded copy) silently runs on
  * cuBLAS. A backend starts with Y5_CONV_IMPL (default CUBLAS). */
-enum { Y5_CUDA_CONV_CUBLAS = 0, Y5_CUDA_CONV_MMA = 1, Y5_CUDA_CONV_AUTO = 2 };
+enum { Y5_CUDA_CONV_CUBLAS = 0, Y5_CUDA_CONV_MMA = 1, Y5_CUDA_CONV_AUTO = 2, Y5_CUDA_CONV_WGMMA = 3 };
+/* WGMMA: the lab's v5 (cuda/lab/conv_v5.cuh, Hopper wgmma, sm_90a only)
+ * wherever v3 could run, cuBLAS elsewhere; on a card without sm_90a every
+ * conv stays on cuBLAS (one warning). y5_cuda_own_kernel_ready: 1 when the
+ * backend's current choice has its own kernel set up (always 1 for CUBLAS). */
+int y5_cuda_own_kernel_ready(const y5_backend *b);
 /* Tests: sets the backend's choice (drops every graph: the choice is baked
  * into them). The scratch a conv needs depends on it: call before arena()
  * (the engine: before y5_engine_plan). Not during a capture. */

@@ -94,6 +94,7 @@ typedef struct {
     size_t chunk_bytes;   /* cap on one GEMM chunk's scratch */
     int conv_impl;        /* Y5_CUDA_CONV_*: the convs' implementation (cuda_backend.h) */
     int mma_state;        /* v3's setup on this device: 0 not tried, 1 done, -1 failed (convs on cuBLAS) */
+    int wgmma_state;      /* v5's (conv_wgmma.cu), likewise: -1 also when the device runs no sm_90a code */
     int cublas_half;      /* Y5_CUBLAS_OUT=f16: cuBLAS convs write half into the output slice (cuda_conv) */
     float *pred;          /* device FP32 Detect output */
     size_t pred_floats;
@@ -230,6 +231,15 @@ cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, c
 /* Sets v3's shared-memory limits on the current device (once per backend,
  * outside any capture). */
 cudaError_t cu_conv_mma_prepare(void);
+/* conv_wgmma.cu: the lab's v5 (cuda/lab/conv_v5.cuh, Hopper wgmma, built
+ * for sm_90a alone) for Y5_CUDA_CONV_WGMMA, under the same preconditions as
+ * v3 (cu_conv_mma_ok); cu_conv_mma dispatches to it. prepare: its limits,
+ * and cudaErrorNotSupported / NoKernelImageForDevice where the device runs
+ * no sm_90a code (then convs stay on cuBLAS). note: "wgmma " and its tile. */
+cudaError_t cu_conv_wgmma_prepare(void);
+cudaError_t cu_conv_wgmma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
+                          const y5_view *out, const y5_view *res, int act, float slope);
+const char *cu_conv_wgmma_note(const cu_conv *c);
 /* kernels_tensor.cu */
 cudaError_t cu_maxpool(const cu_impl *m, const __half *in, int n, int h, int w, int c, int ld_in, __half *out,
                        int ld_out, int k);

@@ -28,7 +28,8 @@ static void read_env(void) {
     if ((v = var("Y5_CUBLAS_OUT"))) g_env.cublas_out = !strcmp(v, "f32") ? 0 : !strcmp(v, "f16") ? 1 : -2;
     g_env.conv_impl = -1;
     if ((v = var("Y5_CONV_IMPL")))
-        g_env.conv_impl = !strcmp(v, "cublas") ? 0 : !strcmp(v, "mma") ? 1 : !strcmp(v, "auto") ? 2 : -2;
+        g_env.conv_impl = !strcmp(v, "cublas") ? 0 : !strcmp(v, "mma") ? 1 : !strcmp(v, "auto") ? 2
+                          : !strcmp(v, "wgmma") ? 3 : -2;
     g_env.cpu_nms = flag("Y5_CPU_NMS");
     g_env.cpu_letterbox = flag("Y5_CPU_LETTERBOX");
     g_env.pipe_letterbox_engine = (v = var("Y5_PIPE_LETTERBOX")) && !strcmp(v, "engine");

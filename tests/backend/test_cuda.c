@@ -692,6 +692,14 @@ T_TEST(gpu_net_yolov5m_synth_bus_640_mma) {
     T_NEED_SHARED();
     run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_MMA, 0);
 }
+/* v5 (Hopper wgmma); on a card without sm_90a every conv falls back to
+ * cuBLAS, which the test above already covers (test_cuda_conv_impl.c checks
+ * that a Hopper has v5 ready) */
+T_TEST(gpu_net_yolov5m_synth_bus_640_wgmma) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_WGMMA, 0);
+}
 
 /* compute(): the same forward eager (the profiler's path, then a plan's
  * first compute), captured (its second) and replayed gives the same bits; a

@@ -1,18 +1,20 @@
-/* test_cuda_conv_impl.c - the CUDA backend's two conv implementations
+/* test_cuda_conv_impl.c - the CUDA backend's conv implementations
  * (Y5_CONV_IMPL, cuda_backend.h): the cuBLAS path (im2col + GemmEx +
- * epilogue, the reference) and the lab's v3 implicit-GEMM kernel ("mma",
- * cuda/conv_mma.cu), tested against each other and against the CPU backend.
+ * epilogue, the reference), the lab's v3 implicit-GEMM kernel ("mma",
+ * cuda/conv_mma.cu) and, on a Hopper, its v5 on wgmma ("wgmma",
+ * cuda/conv_wgmma.cu), tested against each other and against the CPU backend.
  * Built only with Y5_HAVE_CUDA; every test is gpu_* and skips with one line
  * when there is no CUDA device.
  *
  *   gpu_conv_mma_vs_cublas     every kind of conv yolov5m has, and the shapes
  *                              and views where mma must fall back to cuBLAS,
  *                              through the backend's conv entry under both
- *                              choices on the same fresh inputs; and the
+ *                              choices (and wgmma on sm_90) on the same
+ *                              fresh inputs; and the
  *                              cuBLAS path's two output forms (Y5_CUBLAS_OUT
  *                              f32 / f16) against each other and the CPU
  *   gpu_conv_impl_auto_rule    Y5_CONV_IMPL=auto's rule, per conv (op_note)
- *   gpu_net_yolov5n_bus_640_mma / _auto / _cublas_f16
+ *   gpu_net_yolov5n_bus_640_mma / _auto / _cublas_f16 / _wgmma
  *                              the whole network with the choice forced,
  *                              against the golden pred and detections and
  *                              against the cuBLAS forward; eager, captured
@@ -158,9 +160,12 @@ static float *run_gpu(y5_backend *g, void *gc, const ccase *cc, const case_data 
     op.res = (y5_view){res_base + cc->res_c0, n, ho, wo, cout, cc->res_ld};
     const char *note = y5_cuda_op_note(g, &op);
     T_CHECK(note, "%s [%s]: no op note", cc->what, tag);
-    if (note && impl == Y5_CUDA_CONV_MMA)
-        T_CHECK(cc->mma ? !strncmp(note, "mma", 3) : !strncmp(note, "cublas", 6),
-                "%s: under mma it runs as \"%s\", expected %s", cc->what, note, cc->mma ? "mma" : "the cuBLAS fallback");
+    if (note && (impl == Y5_CUDA_CONV_MMA || impl == Y5_CUDA_CONV_WGMMA)) {
+        /* v5 takes exactly the convs v3 takes (the same preconditions) */
+        const char *own = impl == Y5_CUDA_CONV_WGMMA ? "wgmma " : "mma ";
+        T_CHECK(cc->mma ? !strncmp(note, own, strlen(own)) : !strncmp(note, "cublas", 6),
+                "%s: under %s it runs as \"%s\", expected %s", cc->what, tag, note, cc->mma ? own : "the cuBLAS fallback");
+    }
     if (note && impl == Y5_CUDA_CONV_CUBLAS) {
         /* f16 out unless the output overlaps the input (same buffer, channel ranges meet) */
         const int overlap = cc->out_in_input && cc->out_c0 < cc->in_c0 + cin && cc->in_c0 < cc->out_c0 + cout;
@@ -257,7 +262,7 @@ static void run_case(y5_backend *cpu, const ccase *cc) {
     d.bias = malloc((size_t)cc->cout * sizeof(float));
     d.in = malloc(pin * cc->cin * sizeof(float));
     d.res = malloc(pout * cc->cout * sizeof(float));
-    float *a = NULL, *b = NULL, *h = NULL, *r = NULL;
+    float *a = NULL, *b = NULL, *h = NULL, *x = NULL, *r = NULL;
     y5_backend *g = NULL;
     void *gc = NULL;
     if (!d.wt || !d.bias || !d.in || !d.res) {
@@ -291,6 +296,20 @@ static void run_case(y5_backend *cpu, const ccase *cc) {
     b = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_CUBLAS, 0, "cublas");
     h = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_CUBLAS, 1, "cublas f16");
     r = run_cpu(cpu, cc, &d);
+    /* v5 (wgmma) where the card runs sm_90a code: a Hopper must, others skip it */
+    y5_cuda_set_conv_impl(g, Y5_CUDA_CONV_WGMMA);
+    if (y5_cuda_own_kernel_ready(g)) {
+        x = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_WGMMA, 0, "wgmma");
+        if (x && b && r) {
+            double w_xb, w_xr;
+            compare(cc->what, "wgmma vs cublas", x, b, pout, cc->cout, TOL_REL, TOL_ABS, &w_xb);
+            compare(cc->what, "wgmma vs cpu", x, r, pout, cc->cout, 2e-3, 2e-3, &w_xr);
+            printf("    %s: max |wgmma - cublas| %.3g, |wgmma - cpu| %.3g\n", cc->what, w_xb, w_xr);
+        }
+    } else {
+        const char *dn = g->ops->describe ? g->ops->describe(g) : "";
+        T_CHECK(!strstr(dn, "(sm_90"), "%s: the wgmma kernels are not ready on %s", cc->what, dn);
+    }
     if (a && b && h && r) {
         double w_ab, w_ar, w_br, w_hb, w_hr;
         compare(cc->what, "mma vs cublas", a, b, pout, cc->cout, TOL_REL, TOL_ABS, &w_ab);
@@ -311,6 +330,7 @@ done:
     free(a);
     free(b);
     free(h);
+    free(x);
     free(r);
 }
 
@@ -472,7 +492,11 @@ static void run_net(int impl, int half) {
     }
     e = net_forward(w, impl, half, u8, len, err, sizeof err);
     if (!e) {
-        T_CHECK(0, "forward (%s%s): %s", impl == Y5_CUDA_CONV_MMA ? "mma" : impl == Y5_CUDA_CONV_AUTO ? "auto" : "cublas",
+        T_CHECK(0, "forward (%s%s): %s",
+                impl == Y5_CUDA_CONV_MMA     ? "mma"
+                : impl == Y5_CUDA_CONV_AUTO  ? "auto"
+                : impl == Y5_CUDA_CONV_WGMMA ? "wgmma"
+                                             : "cublas",
                 half ? ", f16 out" : "", err);
         goto done;
     }
@@ -482,7 +506,7 @@ static void run_net(int impl, int half) {
         const char *note = y5_cuda_op_note(e->be, &e->bplan.ops[i]);
         if (!note) continue;
         n_conv++;
-        n_mma += !strncmp(note, "mma", 3);
+        n_mma += !strncmp(note, "mma", 3) || !strncmp(note, "wgmma", 5); /* an own kernel: v3 or v5 */
         n_f16 += !strncmp(note, "cublas f16", 10);
         T_CHECK(strcmp(note, "cublas (fallback)"), "op %d: the engine's views ruled v3 out", i);
     }
@@ -490,7 +514,8 @@ static void run_net(int impl, int half) {
     /* yolov5n: every conv runs on v3 under mma (the RGB stem on its input
      * padded to 8 channels); auto at batch 1 takes only the three Detect
      * heads (cout 255) */
-    if (impl == Y5_CUDA_CONV_MMA) T_CHECK(n_mma == n_conv, "%d of %d convs on mma, expected all", n_mma, n_conv);
+    if (impl == Y5_CUDA_CONV_MMA || impl == Y5_CUDA_CONV_WGMMA)
+        T_CHECK(n_mma == n_conv, "%d of %d convs on the own kernel, expected all", n_mma, n_conv);
     else if (impl == Y5_CUDA_CONV_AUTO) T_CHECK(n_mma == 3, "auto: %d convs on mma, expected the 3 Detect heads", n_mma);
     /* f16 out: every conv but those whose output overlaps their input or residual */
     else T_CHECK(n_mma == 0 && (half ? n_f16 > 0 : n_f16 == 0), "cublas: %d on mma, %d with f16 out", n_mma, n_f16);
@@ -560,6 +585,23 @@ done:
 }
 
 T_TEST(gpu_net_yolov5n_bus_640_mma) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_MMA, 0); }
+/* v5 needs sm_90a (Hopper); on other cards its convs would all be cuBLAS,
+ * which the cublas test covers: skipped there, with the reason */
+T_TEST(gpu_net_yolov5n_bus_640_wgmma) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[256];
+    y5_backend *g = y5_backend_open("cuda:0", 0, err, sizeof err);
+    T_REQUIRE(g, "%s", err);
+    y5_cuda_set_conv_impl(g, Y5_CUDA_CONV_WGMMA);
+    const int ready = y5_cuda_own_kernel_ready(g);
+    char dn[128];
+    snprintf(dn, sizeof dn, "%s", g->ops->describe ? g->ops->describe(g) : "?");
+    g->ops->destroy(g);
+    if (!ready && !strstr(dn, "(sm_90")) T_SKIP("%s runs no sm_90a code: the wgmma path needs a Hopper", dn);
+    T_REQUIRE(ready, "the wgmma kernels are not ready on %s", dn);
+    run_net(Y5_CUDA_CONV_WGMMA, 0);
+}
 T_TEST(gpu_net_yolov5n_bus_640_auto) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_AUTO, 0); }
 T_TEST(gpu_net_yolov5n_bus_640_cublas_f16) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_CUBLAS, 1); }
 
