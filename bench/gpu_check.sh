@@ -155,7 +155,7 @@ if [ "$RC" -ne 0 ] && grep -q 'Werror' "$LOGS/build.log"; then
     # another compiler's new warnings must not stop the GPU check: record them, build on
     grep -m5 -E 'error:' "$LOGS/build.log" | sed 's/^/  warning-as-error: /' >>"$NOTES"
     mv "$LOGS/build.log" "$LOGS/build_werror.log"
-    run build 240 "${MK[@]}" CFLAGS="-O3 -g -Wno-error" NVCC_ALL="-std=c++17 -O3 -lineinfo -gencode arch=compute_90,code=sm_90 -I. -Iinclude" all build/y5test build/cublas_peak build/conv_lab
+    run build 240 "${MK[@]}" CFLAGS="-O3 -g -Wno-error" NVCC_ALL="-std=c++17 -O3 -lineinfo -gencode arch=compute_90,code=sm_90 -I. -Iinclude" NVCC_BASE="-std=c++17 -O3 -lineinfo -I. -Iinclude" all build/y5test build/cublas_peak build/conv_lab
     note "the build failed with -Werror on this compiler (above; build_werror.log) and was rebuilt with -Wno-error"
 fi
 row build "$(verdict $RC)" "$SECS" "make -j$(nproc), CUDA sm_90"
