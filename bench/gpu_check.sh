@@ -209,6 +209,28 @@ if [ "$PART" = a ]; then
     run detect_parity 60 python3 bench/compare_dets.py "$LOGS/detect_cpu/detections.jsonl" "$LOGS/detect_cuda/detections.jsonl"
     [ "$RC" -eq 0 ] || fail
     row "detect parity GPU vs CPU (count, class, IoU >= 0.95, conf +-0.02)" "$(verdict $RC)" "$SECS" "$(head -1 "$LOGS/detect_parity.log" | cut -c1-200)"
+    # the engine loop's overlap on a real device (core/app/pipeline_batch.c:
+    # batch i+1 filled while batch i's forward runs): outputs identical with
+    # and without it, rect (partial batches, shape changes) and square (full
+    # batches of one shape: some must overlap)
+    for lb in rect square; do
+        for ov in 0 1; do
+            run "detect_${lb}_ov$ov" 120 env Y5_PIPE_OVERLAP=$ov build/yolov5c detect --weights "$N" --device cuda \
+                --source "$SHARED/images" "$SHARED/data/coco64/images" --out "$LOGS/detect_${lb}_ov$ov" --batch 4 \
+                $([ $lb = square ] && echo --square)
+        done
+        nov=$(sed -n "s/.* \([0-9]*\) filled during the previous one's forward.*/\1/p" "$LOGS/detect_${lb}_ov1.log" | tail -1)
+        RC=0
+        diff -r "$LOGS/detect_${lb}_ov0" "$LOGS/detect_${lb}_ov1" >"$LOGS/detect_${lb}_overlap.diff" 2>&1 || RC=1
+        [ $lb = square ] && [ "${nov:-0}" -eq 0 ] && RC=1
+        row "detect --batch 4 ($lb): overlap on vs off, identical outputs" "$(verdict $RC)" 0 \
+            "${nov:-?} batches filled during a forward; $(wc -l <"$LOGS/detect_${lb}_overlap.diff") diff lines"
+        [ "$RC" -eq 0 ] || fail
+    done
+    # the stem unpadded (Y5_CONV_PAD=0), the form before the padding: still right
+    run test_gpu_net_yolov5n_bus_640_pad0 150 env Y5_CONV_PAD=0 build/y5test "=gpu_net_yolov5n_bus_640"
+    row "gpu_net_yolov5n_bus_640 with Y5_CONV_PAD=0" "$(verdict $RC)" "$SECS" "$(grep -m2 -E '^    ' "$LOGS/test_gpu_net_yolov5n_bus_640_pad0.log" | tr '\n' ' ' | cut -c1-160)"
+    [ "$RC" -eq 0 ] || fail
     rm -rf "$LOGS"/detect_*/*.jpg
 fi
 

@@ -514,6 +514,10 @@ static int cuda_arena(y5_backend *b, size_t elems, size_t scratch, size_t pred, 
     /* Buffers only grow, so the graphs of the plans that fit stay valid and
      * alternating shapes replay theirs; a buffer that moves drops them all. */
     m->graph_last_ran = 0;
+    /* a forward still queued (compute_async) must not lose its buffers: the
+     * contract says plan only after sync, this keeps a caller that does not
+     * from freeing memory under running kernels */
+    if (CU_CK(m, cudaStreamSynchronize(m->stream))) return cu_take_error(m, err, errlen);
     if (elems > m->arena_elems || scratch > m->scratch_bytes || pred > m->pred_floats || !m->arena || !m->scratch ||
         !m->pred)
         graphs_drop_all(m);

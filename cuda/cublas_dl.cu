@@ -9,8 +9,9 @@
  * finds the toolkit's copy), and a missing library is a one-line error of
  * that engine, not a program that cannot start.
  *
- * The pointers have the header's own signatures, so a call through them is
- * checked by the compiler as a direct call would be. */
+ * The pointers' types are written out in cuda_internal.h; the static_asserts
+ * below hold them to the header's own declarations, so a call through them
+ * is checked by the compiler as a direct call would be. */
 #include "cuda/cuda_internal.h"
 
 #include <dlfcn.h>
@@ -18,6 +19,20 @@
 #include <stdio.h>
 
 y5_cublas_api y5_cublas;
+
+#include <type_traits>
+static_assert(std::is_same<decltype(y5_cublas.create), decltype(&cublasCreate_v2)>::value, "cublasCreate_v2");
+static_assert(std::is_same<decltype(y5_cublas.destroy), decltype(&cublasDestroy_v2)>::value, "cublasDestroy_v2");
+static_assert(std::is_same<decltype(y5_cublas.set_stream), decltype(&cublasSetStream_v2)>::value, "cublasSetStream_v2");
+static_assert(std::is_same<decltype(y5_cublas.set_workspace), decltype(&cublasSetWorkspace_v2)>::value,
+              "cublasSetWorkspace_v2");
+static_assert(std::is_same<decltype(y5_cublas.status_string), decltype(&cublasGetStatusString)>::value,
+              "cublasGetStatusString");
+/* cublasGemmEx has a C++ overload in the header: the C declaration is the
+ * one a pointer of our type can take */
+static_assert(std::is_same<decltype(y5_cublas.gemm_ex),
+                           decltype(static_cast<decltype(y5_cublas.gemm_ex)>(&cublasGemmEx))>::value,
+              "cublasGemmEx");
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static char load_err[640];
@@ -57,8 +72,12 @@ const char *y5_cublas_load(void) {
 extern "C" const char *y5_cuda_cublas_load(void) { return y5_cublas_load(); }
 
 /* Why a thread: mapping and relocating the 540 MB takes about 0.1 s, which
- * can run while the CUDA context starts on the opening thread. pthread_once
- * makes a backend that opens meanwhile wait for this load, not repeat it. */
+ * runs while the opening thread reads the weight file. It does not overlap
+ * everything it could: glibc runs one dlopen at a time, so the CUDA
+ * runtime's own first load of the driver library (the backend's first CUDA
+ * call) waits for this one; how much the device start overlaps was not
+ * measured (a review found the lock, 2026-11-27). pthread_once makes a
+ * backend that opens meanwhile wait for this load, not repeat it. */
 static void *preload_main(void *arg) {
     (void)arg;
     y5_cublas_load();

@@ -18,7 +18,8 @@ y5_engine *y5_engine_open(const char *weights, const y5_engine_opts *o, char *er
     y5_engine *e = calloc(1, sizeof *e);
     if (!e) { snprintf(err, errlen, "out of memory"); return NULL; }
     /* the device's libraries (CUDA: cuBLAS, 0.1 s) load on their own thread
-     * while the weights are read and the device starts */
+     * while the weights are read (cuda/cublas_dl.cu says what else it can
+     * overlap) */
     y5_backend_preload(o->device);
     if (y5w_open(weights, &e->wf, err, errlen)) { free(e); return NULL; }
     e->be = y5_backend_open(o->device, o->threads, err, errlen);
