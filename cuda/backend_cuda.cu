@@ -476,6 +476,7 @@ static void cuda_copy(y5_backend *b, const y5_view *in, const y5_view *out) {
 
 static void cuda_decode(y5_backend *b, const y5_view *heads, const y5_detect_shape *d) {
     cu_impl *m = cu_of(b);
+    m->nmsb_queued = 0; /* it rewrites the pred a queued batch NMS's redo would read */
     if (m->err[0] || cu_use_device(m)) return;
     size_t need = (size_t)heads[0].n * d->rows * d->no;
     if (need > m->pred_floats) {
@@ -518,6 +519,7 @@ static int cuda_arena(y5_backend *b, size_t elems, size_t scratch, size_t pred, 
      * contract says plan only after sync, this keeps a caller that does not
      * from freeing memory under running kernels */
     if (CU_CK(m, cudaStreamSynchronize(m->stream))) return cu_take_error(m, err, errlen);
+    m->nmsb_queued = 0; /* the pred may move: a queued batch NMS's redo could not read it */
     if (elems > m->arena_elems || scratch > m->scratch_bytes || pred > m->pred_floats || !m->arena || !m->scratch ||
         !m->pred)
         graphs_drop_all(m);
@@ -732,7 +734,15 @@ static void cuda_destroy(y5_backend *b) {
         free_dev(m, m->nms_kept);
         free_dev(m, m->nms_out);
         free_dev(m, m->nms_cls);
+        free(m->nms_cls_h);
         free_host(m, m->nms_h);
+        free_dev(m, m->nmsb_res);
+        free_host(m, m->nmsb_h);
+        free_dev(m, m->nmsb_seg);
+        free_dev(m, m->nmsb_kbox);
+        free_dev(m, m->nmsb_karea);
+        if (m->nmsb_ev) CU_CK(m, cudaEventDestroy(m->nmsb_ev));
+        free(m->nmsb_classes);
         if (m->lb_done) CU_CK(m, cudaEventDestroy(m->lb_done));
         if (m->blas) CU_CKB(m, y5_cublas.destroy(m->blas));
         free_dev(m, m->blas_ws);
@@ -895,6 +905,7 @@ static int compute_impl(y5_backend *b, const y5_backend_plan *p, double *op_ms, 
         return -1;
     }
     m->graph_last_ran = 0;
+    m->nmsb_queued = 0; /* a new pred: a batch NMS queued before is taken before the next forward, or not at all */
     if (op_ms || y5_debug_env()->no_cuda_graph) return y5_backend_run_eager(b, p, op_ms, err, errlen);
     if (cu_use_device(m)) return cu_take_error(m, err, errlen);
     if (cu_take_error(m, err, errlen)) return -1; /* a queued single op failed before this forward */
@@ -1039,6 +1050,10 @@ static y5_backend_ops cuda_ops_table(void) {
     o.view_read = cuda_view_read;
     o.letterbox = y5_debug_env()->cpu_letterbox ? NULL : y5_cuda_letterbox;
     o.nms = y5_debug_env()->cpu_nms ? NULL : y5_cuda_nms;
+    /* Y5_NMS_BATCH=0: the engine's per-image path (one y5_cuda_nms per image) */
+    const int batch_nms = !y5_debug_env()->cpu_nms && y5_debug_env()->nms_batch != 0;
+    o.nms_submit = batch_nms ? y5_cuda_nms_submit : NULL;
+    o.nms_take = batch_nms ? y5_cuda_nms_take : NULL;
     o.op_note = y5_cuda_op_note;
     o.describe = cuda_describe;
     o.sync = cuda_sync;
@@ -1189,6 +1204,7 @@ extern "C" int y5_cuda_pred_write(y5_backend *b, size_t off, const float *src, s
         snprintf(err, errlen, "cuda: pred write during a graph capture");
         return -1;
     }
+    m->nmsb_queued = 0; /* a batch NMS's per-image redo would read the new pred */
     if (cu_use_device(m) == 0 &&
         CU_CK(m, cudaMemcpyAsync(m->pred + off, src, count * sizeof(float), cudaMemcpyHostToDevice, m->stream)) == 0)
         CU_CK(m, cudaStreamSynchronize(m->stream));
@@ -1203,6 +1219,7 @@ extern "C" int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t e
         snprintf(err, errlen, "cuda: pred fill during a graph capture");
         return -1;
     }
+    m->nmsb_queued = 0;
     if (cu_use_device(m) == 0 && CU_CK(m, cu_fill_f32(m, m->pred, (long long)m->pred_floats, value)) == 0)
         CU_CK(m, cudaStreamSynchronize(m->stream));
     return cu_take_error(m, err, errlen);

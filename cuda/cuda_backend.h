@@ -12,9 +12,10 @@
  * Through the ops table: compute() runs a plan eagerly the first time,
  * captures it into a CUDA graph the second and replays it after, keeping
  * the graphs of the last few plans (eager with Y5_NO_CUDA_GRAPH=1 or op_ms);
- * letterbox and nms are the functions below (left out of the backend's
- * table when Y5_CPU_LETTERBOX=1 / Y5_CPU_NMS=1 at create, so the engine
- * takes its host paths); view_write/view_read convert FP32 <-> half.
+ * letterbox, nms and nms_submit/nms_take are the functions below (left out
+ * of the backend's table when Y5_CPU_LETTERBOX=1 / Y5_CPU_NMS=1 at create,
+ * so the engine takes its host paths; the batch NMS also with
+ * Y5_NMS_BATCH=0); view_write/view_read convert FP32 <-> half.
  *
  * Extras for tests and per-layer checks, plain functions on the y5_backend
  * the create call returned (any other backend is refused with -1/0). */
@@ -84,6 +85,31 @@ int y5_cuda_letterbox(y5_backend *b, const y5_view *in, int slot, const uint8_t 
  * stream (the result is on the host on return). The table's nms entry. */
 int y5_cuda_nms(y5_backend *b, int image, int rows, int no, const y5_nms_opts *o, y5_det *out, int max_out,
                 char *err, size_t errlen);
+/* --- NMS of a whole batch, one synchronisation -----------------------------
+ * submit queues, on the backend's stream behind whatever is queued (the
+ * forward), the NMS of images 0..images-1 of the pred with the rules of
+ * y5_cuda_nms, and one async copy of every image's count and boxes into
+ * pinned memory; it never waits for the device (except when a buffer
+ * grows: the first batch, a larger shape, or when the class filter
+ * changes). Returns 1 when queued, 0 when it queued nothing (no room for
+ * even one candidate per image in the batch's key storage, keys that do not
+ * fit 32 bits: use y5_cuda_nms), -1 on error. take, after the stream was
+ * synchronised (it waits for the copy otherwise), copies image `image`'s
+ * boxes (network-input pixels, at most max_out) and returns their count;
+ * an image with more candidates than its key slots (multi-label with many
+ * classes: the batch keeps its storage under 256 MiB) or a max_out above
+ * the submit's is redone with y5_cuda_nms on the pred, which is why the
+ * results stay valid only until the next forward, arena() or pred write.
+ * The table's nms_submit / nms_take entries (absent with Y5_NMS_BATCH=0 or
+ * Y5_CPU_NMS=1). Results equal y5_cuda_nms's and core/post/nms.c's bit for
+ * bit (the block's code is cuda/nms_block.h, checked on the CPU by
+ * tests/unit/test_nms_block.c). */
+int y5_cuda_nms_submit(y5_backend *b, int images, int rows, int no, const y5_nms_opts *o, int max_out, char *err,
+                       size_t errlen);
+int y5_cuda_nms_take(y5_backend *b, int image, y5_det *out, int max_out, char *err, size_t errlen);
+/* Tests: the batch's key and box storage bound in bytes (0: 256 MiB), so
+ * that small tests reach the per-image redo and the not-queued case. */
+void y5_cuda_nms_set_batch_bound(y5_backend *b, size_t bytes);
 /* Tests: 1 forces the single-block greedy NMS (used anyway above 32768
  * candidates) instead of the IoU bitmask NMS. */
 void y5_cuda_nms_force_greedy(y5_backend *b, int on);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "cuda/cuda_backend.h"
+#include "cuda/nms_block.h"
 
 /* ---- state ---- */
 
@@ -127,13 +128,16 @@ typedef struct {
     cudaEvent_t lb_done;
     int lb_pending;
 
-    /* NMS buffers (grown on demand) */
+    /* NMS buffers (grown on demand; kernels_nms.cu). The batch NMS uses
+     * the keys, sort scratch and box arrays too, for all its images at once:
+     * the two never run interleaved (one stream; a batch's per-image
+     * redo in take starts after the batch's results are on the host). */
     unsigned long long *nms_keys, *nms_sorted;
     size_t nms_key_cap;
     unsigned int *nms_count;   /* device counters: [0] candidates, [1] kept */
     void *nms_tmp;
     size_t nms_tmp_cap;
-    float4 *nms_box;
+    y5n_box *nms_box;
     float *nms_area;
     y5_det *nms_det;
     size_t nms_box_cap;
@@ -142,11 +146,32 @@ typedef struct {
     int *nms_kept;
     y5_det *nms_out;
     size_t nms_kept_cap;
-    unsigned char *nms_cls;
+    unsigned char *nms_cls;    /* the class filter as a mask of nms_cls_nc bytes (0: none uploaded) */
     size_t nms_cls_cap;
+    unsigned char *nms_cls_h;  /* host copy of what nms_cls holds (uploaded again only when it changes) */
+    int nms_cls_nc;
     void *nms_h;               /* pinned: count + result boxes */
     size_t nms_h_cap;
     int nms_greedy;
+
+    /* batch NMS (y5_cuda_nms_submit / _take): what the last submit queued */
+    void *nmsb_res;            /* device: candidate counts, kept counts, then each image's limit boxes */
+    size_t nmsb_res_cap;
+    void *nmsb_h;              /* pinned copy of nmsb_res, written by the submit's one async copy */
+    size_t nmsb_h_cap;
+    int *nmsb_seg;             /* device: per image segment begin, end, candidates into NMS */
+    size_t nmsb_seg_cap;
+    y5n_box *nmsb_kbox;        /* device: kept boxes per image when limit is too large for shared memory */
+    float *nmsb_karea;
+    size_t nmsb_kept_cap;      /* boxes in both */
+    cudaEvent_t nmsb_ev;       /* after the copy: take waits on it (done once the stream was synchronised) */
+    int nmsb_queued;           /* a submit's results are (or will be) in nmsb_h; 0 after the next forward */
+    int nmsb_images, nmsb_rows, nmsb_no, nmsb_limit, nmsb_max_out;
+    size_t nmsb_cap;           /* key slots per image: an image with more candidates is redone per image */
+    size_t nmsb_hdr;           /* bytes before the boxes in nmsb_res */
+    y5_nms_opts nmsb_opts;     /* the submit's options, classes pointing at nmsb_classes */
+    int *nmsb_classes;
+    size_t nmsb_bound;         /* bytes of key and box storage a batch may use (0: the default, 256 MiB) */
 
     /* CUDA graphs, one per recent plan (backend_cuda.cu, compute) */
     cu_graph graphs[CU_GRAPHS];

@@ -1,16 +1,27 @@
 /* kernels_nms.cu - candidates + class-aware NMS on the GPU, the same rules
- * and float arithmetic as core/post/nms.c, so it returns the same boxes.
+ * and float arithmetic as core/post/nms.c, so it returns the same boxes. The
+ * per-thread bodies (candidate keys, box prep, IoU test, the batch NMS's
+ * block phases) live in cuda/nms_block.h, which tests/unit/test_nms_block.c
+ * runs on the CPU against nms.c.
  *
- * 1. candidates: one thread per pred row: obj > conf; single label: the
- *    first maximum of cls * obj (float32 products; a NaN drops the row, as
- *    on the CPU), kept when > conf and wanted; multi label: every class with
- *    cls * obj > conf. Each appends a 64-bit key: high word the confidence
- *    mapped so that ascending order is confidence descending, low word
- *    row * nc + class, which is the CPU's candidate order. Sorting the keys
- *    ascending (cub radix sort) is therefore the CPU's stable sort by
+ * Two paths. y5_cuda_nms: one image, its result on the host on return (it
+ * synchronises twice: the candidate count sizes the sort, then the boxes
+ * come back); tests, tiles and the engine's per-image NMS use it.
+ * y5_cuda_nms_submit / _take (at the end of this file): every image of a
+ * batch queued behind the forward with no synchronisation, the results
+ * read after the forward's wait; the detect pipeline uses it.
+ *
+ * The per-image path:
+ * 1. candidates: one thread per pred row (y5n_cand_row): obj > conf; single
+ *    label: the first maximum of cls * obj (float32 products; a NaN drops
+ *    the row, as on the CPU), kept when > conf and wanted; multi label: every
+ *    class with cls * obj > conf. Each appends a 64-bit key: high word the
+ *    confidence mapped so that ascending order is confidence descending, low
+ *    word row * nc + class, which is the CPU's candidate order. Sorting the
+ *    keys ascending (cub radix sort) is therefore the CPU's stable sort by
  *    confidence descending, whatever order the atomics appended them in.
  * 2. the first max_nms sorted candidates get their box (x1 = cx - w/2 ...),
- *    the box offset by class * 7680 (0 when agnostic) and its area.
+ *    the box offset by class * 7680 (0 when agnostic) and its area (y5n_prep).
  * 3. greedy NMS, IoU > iou_thres strict (the float IoU compared in double
  *    with the threshold as Python wrote it), stopping at min(max_det,
  *    max_out) kept:
@@ -24,102 +35,36 @@
 #include "cuda/cuda_internal.h"
 
 #include <cub/device/device_radix_sort.cuh>
+#include <cub/device/device_segmented_radix_sort.cuh>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/nms_block.h"
+
 #define THREADS 256
 #define MASK_MAX 32768
-#define MAX_WH 7680.0f
-
-__device__ __forceinline__ unsigned int conf_key(float f) {
-    unsigned int u = __float_as_uint(f);
-    unsigned int asc = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-    return ~asc; /* ascending key = descending confidence */
-}
-
-__device__ __forceinline__ float conf_of_key(unsigned int k) {
-    unsigned int asc = ~k;
-    unsigned int u = (asc & 0x80000000u) ? (asc & 0x7fffffffu) : ~asc;
-    return __uint_as_float(u);
-}
 
 __global__ void k_nms_cand(const float *__restrict__ pred, int rows, int nc, int no, float thr, int multi,
                            const unsigned char *__restrict__ cls_ok, unsigned long long *__restrict__ keys,
                            unsigned int *count, unsigned int cap) {
-    for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += gridDim.x * blockDim.x) {
-        const float *p = pred + (long long)r * no;
-        const float obj = p[4];
-        if (!(obj > thr)) continue;
-        if (multi) {
-            for (int c = 0; c < nc; c++) {
-                float s = __fmul_rn(p[5 + c], obj);
-                if (!(s > thr) || (cls_ok && !cls_ok[c])) continue;
-                unsigned int at = atomicAdd(count, 1u);
-                if (at < cap)
-                    keys[at] = ((unsigned long long)conf_key(s) << 32) | ((unsigned int)r * (unsigned int)nc + (unsigned int)c);
-            }
-        } else {
-            float best = __fmul_rn(p[5], obj);
-            int bc = 0;
-            for (int c = 1; c < nc; c++) {
-                float s = __fmul_rn(p[5 + c], obj);
-                if (s > best || s != s) { best = s; bc = c; }
-            }
-            if (!(best > thr) || (cls_ok && !cls_ok[bc])) continue;
-            unsigned int at = atomicAdd(count, 1u);
-            if (at < cap)
-                keys[at] = ((unsigned long long)conf_key(best) << 32) | ((unsigned int)r * (unsigned int)nc + (unsigned int)bc);
-        }
-    }
+    for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += gridDim.x * blockDim.x)
+        y5n_cand_row(pred + (long long)r * no, (unsigned int)r, nc, thr, multi, cls_ok, keys, count, cap);
 }
 
 __global__ void k_nms_prep(const unsigned long long *__restrict__ sorted, int n, const float *__restrict__ pred,
-                           int nc, int no, int agnostic, float4 *__restrict__ box, float *__restrict__ area,
+                           int nc, int no, int agnostic, y5n_box *__restrict__ box, float *__restrict__ area,
                            y5_det *__restrict__ det) {
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-        unsigned long long key = sorted[i];
-        unsigned int idx = (unsigned int)key;
-        int r = (int)(idx / (unsigned int)nc), c = (int)(idx % (unsigned int)nc);
-        const float *p = pred + (long long)r * no;
-        const float hw = __fdiv_rn(p[2], 2.0f), hh = __fdiv_rn(p[3], 2.0f);
-        const float x1 = __fsub_rn(p[0], hw), y1 = __fsub_rn(p[1], hh);
-        const float x2 = __fadd_rn(p[0], hw), y2 = __fadd_rn(p[1], hh);
-        const float off = agnostic ? 0.0f : __fmul_rn((float)c, MAX_WH);
-        const float ox1 = __fadd_rn(x1, off), oy1 = __fadd_rn(y1, off);
-        const float ox2 = __fadd_rn(x2, off), oy2 = __fadd_rn(y2, off);
-        box[i] = make_float4(ox1, oy1, ox2, oy2);
-        area[i] = __fmul_rn(__fsub_rn(ox2, ox1), __fsub_rn(oy2, oy1));
-        y5_det d;
-        d.x1 = x1;
-        d.y1 = y1;
-        d.x2 = x2;
-        d.y2 = y2;
-        d.conf = conf_of_key((unsigned int)(key >> 32));
-        d.cls = c;
-        det[i] = d;
-    }
-}
-
-/* core/post/nms.c's test with k a kept box and c a later candidate. */
-__device__ __forceinline__ bool iou_above(float4 k, float ka, float4 c, float ca, double thr) {
-    const float xx1 = k.x > c.x ? k.x : c.x;
-    const float yy1 = k.y > c.y ? k.y : c.y;
-    const float xx2 = k.z < c.z ? k.z : c.z;
-    const float yy2 = k.w < c.w ? k.w : c.w;
-    const float dw = __fsub_rn(xx2, xx1), dh = __fsub_rn(yy2, yy1);
-    const float w = dw > 0.f ? dw : 0.f;
-    const float h = dh > 0.f ? dh : 0.f;
-    const float inter = __fmul_rn(w, h);
-    const float uni = __fsub_rn(__fadd_rn(ka, ca), inter);
-    return uni != 0.f && (double)__fdiv_rn(inter, uni) > thr;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+        y5n_prep(sorted[i], pred, nc, no, agnostic, box + i, area + i, det + i);
 }
 
 /* mask[i * col_blocks + cb] bit jj: box i suppresses box cb*64 + jj (> i). */
-__global__ void k_nms_mask(const float4 *__restrict__ box, const float *__restrict__ area, int n, int col_blocks,
+__global__ void k_nms_mask(const y5n_box *__restrict__ box, const float *__restrict__ area, int n, int col_blocks,
                            double thr, unsigned long long *__restrict__ mask) {
     const int rb = blockIdx.y, cb = blockIdx.x;
     if (cb < rb) return;
-    __shared__ float4 sb[64];
+    __shared__ y5n_box sb[64];
     __shared__ float sa[64];
     const int t = threadIdx.x, j0 = cb * 64;
     if (j0 + t < n) {
@@ -129,12 +74,12 @@ __global__ void k_nms_mask(const float4 *__restrict__ box, const float *__restri
     __syncthreads();
     const int i = rb * 64 + t;
     if (i >= n) return;
-    const float4 bi = box[i];
+    const y5n_box bi = box[i];
     const float ai = area[i];
     const int jn = n - j0 < 64 ? n - j0 : 64;
     unsigned long long bits = 0;
     for (int jj = cb == rb ? t + 1 : 0; jj < jn; jj++)
-        if (iou_above(bi, ai, sb[jj], sa[jj], thr)) bits |= 1ULL << jj;
+        if (y5n_iou_above(bi, ai, sb[jj], sa[jj], thr)) bits |= 1ULL << jj;
     mask[(size_t)i * col_blocks + cb] = bits;
 }
 
@@ -167,16 +112,16 @@ __global__ void k_nms_scan(const unsigned long long *__restrict__ mask, int n, i
 }
 
 /* One block, any n: each candidate against all kept boxes in parallel. */
-__global__ void k_nms_greedy(const float4 *__restrict__ box, const float *__restrict__ area, int n, int limit,
+__global__ void k_nms_greedy(const y5n_box *__restrict__ box, const float *__restrict__ area, int n, int limit,
                              double thr, int *kept, unsigned int *count) {
     int nk = 0;
     for (int t = 0; t < n && nk < limit; t++) {
-        const float4 c = box[t];
+        const y5n_box c = box[t];
         const float ca = area[t];
         int sup = 0;
         for (int k = threadIdx.x; k < nk; k += blockDim.x) {
             const int i = kept[k];
-            if (iou_above(box[i], area[i], c, ca, thr)) { sup = 1; break; }
+            if (y5n_iou_above(box[i], area[i], c, ca, thr)) { sup = 1; break; }
         }
         sup = __syncthreads_or(sup);
         if (!sup) {
@@ -214,7 +159,7 @@ static int grow3(cu_impl *m, size_t n) {
     m->nms_area = NULL;
     m->nms_det = NULL;
     m->nms_box_cap = 0;
-    if (CU_CK(m, cudaMalloc((void **)&m->nms_box, n * sizeof(float4))) ||
+    if (CU_CK(m, cudaMalloc((void **)&m->nms_box, n * sizeof(y5n_box))) ||
         CU_CK(m, cudaMalloc((void **)&m->nms_area, n * sizeof(float))) ||
         CU_CK(m, cudaMalloc((void **)&m->nms_det, n * sizeof(y5_det))))
         return -1;
@@ -252,6 +197,40 @@ static int grow_keys(cu_impl *m, size_t n) {
 
 #define HDR 16 /* pinned result: count, then the boxes */
 
+/* The class filter (NULL: none) as a device mask of nc bytes. Uploaded only
+ * when it differs from the mask uploaded last: the upload is from pageable
+ * memory and waits for the stream, which the batch NMS must not do per
+ * batch (a run keeps one filter, so it uploads once). */
+static int class_mask(cu_impl *m, const y5_nms_opts *o, int nc, const unsigned char **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (!o->classes || o->n_classes <= 0) return 0;
+    unsigned char *hm = (unsigned char *)calloc((size_t)nc, 1);
+    if (!hm) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int k = 0; k < o->n_classes; k++)
+        if (o->classes[k] >= 0 && o->classes[k] < nc) hm[o->classes[k]] = 1;
+    if (m->nms_cls && m->nms_cls_h && m->nms_cls_nc == nc && memcmp(hm, m->nms_cls_h, (size_t)nc) == 0) {
+        free(hm);
+        *out = m->nms_cls;
+        return 0;
+    }
+    m->nms_cls_nc = 0;
+    int bad = cu_grow(m, (void **)&m->nms_cls, &m->nms_cls_cap, (size_t)nc) ||
+              CU_CK(m, cudaMemcpyAsync(m->nms_cls, hm, (size_t)nc, cudaMemcpyHostToDevice, m->stream)) ||
+              CU_CK(m, cudaStreamSynchronize(m->stream)); /* hm is pageable */
+    if (bad) {
+        free(hm);
+        return cu_take_error(m, err, errlen);
+    }
+    free(m->nms_cls_h);
+    m->nms_cls_h = hm;
+    m->nms_cls_nc = nc;
+    *out = m->nms_cls;
+    return 0;
+}
+
 extern "C" int y5_cuda_nms(y5_backend *b, int image, int rows, int no, const y5_nms_opts *o, y5_det *out,
                            int max_out, char *err, size_t errlen) {
     if (!y5_cuda_is(b)) {
@@ -288,22 +267,8 @@ extern "C" int y5_cuda_nms(y5_backend *b, int image, int rows, int no, const y5_
     if (grow_keys(m, cap) || grow_kept(m, (size_t)limit) ||
         cu_grow_host(m, &m->nms_h, &m->nms_h_cap, HDR + (size_t)limit * sizeof(y5_det)))
         return cu_take_error(m, err, errlen);
-    unsigned char *cls_ok = NULL;
-    if (o->classes && o->n_classes > 0) {
-        unsigned char *hm = (unsigned char *)calloc((size_t)nc, 1);
-        if (!hm) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        for (int k = 0; k < o->n_classes; k++)
-            if (o->classes[k] >= 0 && o->classes[k] < nc) hm[o->classes[k]] = 1;
-        int bad = cu_grow(m, (void **)&m->nms_cls, &m->nms_cls_cap, (size_t)nc) ||
-                  CU_CK(m, cudaMemcpyAsync(m->nms_cls, hm, (size_t)nc, cudaMemcpyHostToDevice, m->stream)) ||
-                  CU_CK(m, cudaStreamSynchronize(m->stream)); /* hm is pageable and freed next */
-        free(hm);
-        if (bad) return cu_take_error(m, err, errlen);
-        cls_ok = m->nms_cls;
-    }
+    const unsigned char *cls_ok = NULL;
+    if (class_mask(m, o, nc, &cls_ok, err, errlen)) return -1;
     unsigned int *hcount = (unsigned int *)m->nms_h;
     if (CU_CK(m, cudaMemsetAsync(m->nms_count, 0, 2 * sizeof(unsigned int), m->stream)))
         return cu_take_error(m, err, errlen);
@@ -366,4 +331,262 @@ extern "C" int y5_cuda_nms(y5_backend *b, int image, int rows, int no, const y5_
     if (kept > limit) kept = limit;
     memcpy(out, hdet, (size_t)kept * sizeof(y5_det));
     return kept;
+}
+
+/* ------------------------------------------------------------ batch NMS
+ * Every image of the forward in one queue of kernels on the backend's
+ * stream and one async copy of the results into pinned memory: no host
+ * synchronisation (the per-image path above synchronises twice per image:
+ * its candidate count sizes the sort, and the boxes come back). The host
+ * reads the results after the stream sync it does anyway for the forward.
+ *
+ *   nmsb_res (device) and nmsb_h (its pinned copy):
+ *     unsigned cand[images]   candidates found (> cap: the image's keys did
+ *                             not fit; take redoes it with the per-image path)
+ *     unsigned kept[images]   boxes kept
+ *     (padded to 16 bytes: nmsb_hdr)
+ *     y5_det det[images][limit]
+ *
+ * 1. k_nmsb_cand: one thread per (image, row), y5n_cand_row into the image's
+ *    own cap key slots with the image's own atomic counter.
+ * 2. k_nmsb_seg: counts -> each image's segment [b*cap, b*cap + count) and
+ *    its NMS length min(count, max_nms), on the device, so the sort needs no
+ *    count on the host.
+ * 3. cub::DeviceSegmentedRadixSort over the batch's key slots with those
+ *    device offsets: one block per image, the same 64-bit keys and ascending
+ *    order as the per-image DeviceRadixSort. The DoubleBuffer form needs no
+ *    scratch of the keys' size, and which buffer holds the result is known
+ *    on the host (the number of passes), not from the data.
+ * 4. k_nmsb_prep: box, area and detection of every candidate that reaches NMS.
+ * 5. k_nmsb_block: one block per image, nms_block.h's chunked greedy NMS;
+ *    kept boxes in shared memory (limit <= NMSB_KEPT_SMEM) or global memory,
+ *    detections straight into the image's slot of nmsb_res.
+ * 6. one cudaMemcpyAsync of nmsb_res into nmsb_h, then an event.
+ * Buffers only grow; an allocation (first batch, a larger shape) frees and
+ * allocates, which waits for the device: the steady state allocates nothing. */
+
+#define NMSB_BOUND (256ull << 20) /* key and box bytes a batch may use (multi-label: rows * nc slots per image) */
+#define NMSB_KEPT_SMEM 2048      /* kept boxes in shared memory up to this limit: 40 KB, under the 48 KB default */
+
+__global__ void k_nmsb_cand(const float *__restrict__ pred, int images, int rows, int nc, int no, float thr,
+                            int multi, const unsigned char *__restrict__ cls_ok, unsigned long long *__restrict__ keys,
+                            unsigned int *counts, unsigned int cap) {
+    const long long total = (long long)images * rows;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const int b = (int)(i / rows), r = (int)(i - (long long)b * rows);
+        y5n_cand_row(pred + i * no, (unsigned int)r, nc, thr, multi, cls_ok, keys + (size_t)b * cap, counts + b, cap);
+    }
+}
+
+/* seg: begin[images], end[images], n[images] */
+__global__ void k_nmsb_seg(const unsigned int *__restrict__ counts, int images, int cap, int max_nms,
+                           int *__restrict__ seg) {
+    for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < images; b += gridDim.x * blockDim.x) {
+        const unsigned int cnt = counts[b];
+        const int begin = b * cap, ok = cnt <= (unsigned int)cap;
+        const int c = ok ? (int)cnt : 0; /* an overflowing image is redone per image: sort nothing of it */
+        seg[b] = begin;
+        seg[images + b] = begin + c;
+        seg[2 * images + b] = max_nms > 0 && c > max_nms ? max_nms : c;
+    }
+}
+
+__global__ void k_nmsb_prep(const unsigned long long *__restrict__ sorted, int images, int cap, int maxn,
+                            const int *__restrict__ nimg, const float *__restrict__ pred, int rows, int nc, int no,
+                            int agnostic, y5n_box *__restrict__ box, float *__restrict__ area,
+                            y5_det *__restrict__ det) {
+    const long long total = (long long)images * maxn;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const int b = (int)(i / maxn), k = (int)(i - (long long)b * maxn);
+        if (k >= nimg[b]) continue;
+        y5n_prep(sorted[(size_t)b * cap + k], pred + (size_t)b * rows * no, nc, no, agnostic, box + i, area + i,
+                 det + i);
+    }
+}
+
+/* One block per image: the phases of nms_block.h with a barrier after each. */
+__global__ void __launch_bounds__(Y5N_THREADS)
+    k_nmsb_block(const y5n_box *__restrict__ box, const float *__restrict__ area, const y5_det *__restrict__ det,
+                 int maxn, const int *__restrict__ nimg, int limit, double thr, y5n_box *kbox_g, float *karea_g,
+                 int kept_smem, unsigned int *kept_count, y5_det *out) {
+    __shared__ y5n_chunk s;
+    extern __shared__ y5n_box kept_sh[];
+    const int b = blockIdx.x, t = threadIdx.x;
+    y5n_block k;
+    k.box = box + (size_t)b * maxn;
+    k.area = area + (size_t)b * maxn;
+    k.det = det + (size_t)b * maxn;
+    k.n = nimg[b];
+    k.limit = limit;
+    k.thr = thr;
+    if (kept_smem) {
+        k.kbox = kept_sh;
+        k.karea = (float *)(kept_sh + limit);
+    } else {
+        k.kbox = kbox_g + (size_t)b * limit;
+        k.karea = karea_g + (size_t)b * limit;
+    }
+    k.out = out + (size_t)b * limit;
+    if (t == 0) y5n_block_init(&s);
+    __syncthreads();
+    while (y5n_block_more(&s, &k)) {
+        y5n_phase_a(&s, &k, t);
+        __syncthreads();
+        y5n_phase_b(&s, &k, t);
+        __syncthreads();
+        if (t == 0) y5n_phase_c(&s, &k);
+        __syncthreads();
+    }
+    if (t == 0) kept_count[b] = (unsigned int)s.nk;
+}
+
+extern "C" int y5_cuda_nms_submit(y5_backend *b, int images, int rows, int no, const y5_nms_opts *o, int max_out,
+                                  char *err, size_t errlen) {
+    if (!y5_cuda_is(b)) {
+        snprintf(err, errlen, "cuda: nms_submit: not a CUDA backend");
+        return -1;
+    }
+    cu_impl *m = cu_of(b);
+    m->nmsb_queued = 0;
+    y5_nms_opts def;
+    if (!o) {
+        y5_nms_defaults(&def);
+        o = &def;
+    }
+    const int nc = no - 5;
+    /* nothing to queue: take's per-image path answers these at once */
+    if (images <= 0 || rows <= 0 || nc < 1 || max_out <= 0 || o->max_det <= 0) return 0;
+    if (m->capturing) {
+        snprintf(err, errlen, "cuda: nms_submit: called during a graph capture");
+        return -1;
+    }
+    if (!m->pred || (size_t)images * rows * no > m->pred_floats) {
+        snprintf(err, errlen, "cuda: nms_submit: %d images of %d rows x %d are outside the pred (%zu floats)", images,
+                 rows, no, m->pred_floats);
+        return -1;
+    }
+    if ((size_t)rows * nc >= 0x7FFFFFFFull) return 0; /* the per-image path says why not */
+    const int multi = o->multi_label && nc > 1;
+    const unsigned long long full = multi ? (unsigned long long)rows * nc : (unsigned long long)rows;
+    const unsigned long long bound = m->nmsb_bound ? m->nmsb_bound : NMSB_BOUND;
+    const unsigned long long capl = y5n_batch_cap(images, full, o->max_nms, bound);
+    if (capl == 0 || capl * (unsigned long long)images > (unsigned long long)INT_MAX) return 0;
+    const int cap = (int)capl;
+    const int maxn = o->max_nms > 0 && o->max_nms < cap ? o->max_nms : cap;
+    const int limit = o->max_det < max_out ? o->max_det : max_out;
+    const size_t total = (size_t)images * cap;
+    const size_t hdr = ((size_t)2 * images * sizeof(unsigned int) + 15) & ~(size_t)15;
+    const size_t res_bytes = hdr + (size_t)images * limit * sizeof(y5_det);
+    const int kept_smem = limit <= NMSB_KEPT_SMEM;
+    if (cu_use_device(m)) return cu_take_error(m, err, errlen);
+    if (cu_take_error(m, err, errlen)) return -1; /* an earlier op's error */
+    const unsigned char *cls_ok = NULL;
+    if (class_mask(m, o, nc, &cls_ok, err, errlen)) return -1;
+    /* the last submit's copy may still be writing the pinned buffer a growth would free */
+    if (res_bytes > m->nmsb_h_cap && m->nmsb_ev && CU_CK(m, cudaEventSynchronize(m->nmsb_ev)))
+        return cu_take_error(m, err, errlen);
+    if (grow_keys(m, total) || grow3(m, (size_t)images * maxn) ||
+        cu_grow(m, &m->nmsb_res, &m->nmsb_res_cap, res_bytes) ||
+        cu_grow_host(m, &m->nmsb_h, &m->nmsb_h_cap, res_bytes) ||
+        cu_grow(m, (void **)&m->nmsb_seg, &m->nmsb_seg_cap, (size_t)3 * images * sizeof(int)))
+        return cu_take_error(m, err, errlen);
+    if (!kept_smem && (size_t)images * limit > m->nmsb_kept_cap) {
+        size_t c1 = m->nmsb_kbox ? m->nmsb_kept_cap * sizeof(y5n_box) : 0;
+        size_t c2 = m->nmsb_karea ? m->nmsb_kept_cap * sizeof(float) : 0;
+        m->nmsb_kept_cap = 0;
+        if (cu_grow(m, (void **)&m->nmsb_kbox, &c1, (size_t)images * limit * sizeof(y5n_box)) ||
+            cu_grow(m, (void **)&m->nmsb_karea, &c2, (size_t)images * limit * sizeof(float)))
+            return cu_take_error(m, err, errlen);
+        m->nmsb_kept_cap = (size_t)images * limit;
+    }
+    if (!m->nmsb_ev && CU_CK(m, cudaEventCreateWithFlags(&m->nmsb_ev, cudaEventDisableTiming)))
+        return cu_take_error(m, err, errlen);
+    /* the options take needs for a redo, the class list copied (the caller's may not outlive the batch) */
+    if (o->classes && o->n_classes > 0) {
+        int *c = (int *)realloc(m->nmsb_classes, (size_t)o->n_classes * sizeof(int));
+        if (!c) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        memcpy(c, o->classes, (size_t)o->n_classes * sizeof(int));
+        m->nmsb_classes = c;
+    }
+
+    unsigned int *counts = (unsigned int *)m->nmsb_res;
+    unsigned int *kept = counts + images;
+    y5_det *dets = (y5_det *)((char *)m->nmsb_res + hdr);
+    int *seg = m->nmsb_seg;
+    if (CU_CK(m, cudaMemsetAsync(counts, 0, (size_t)images * sizeof(unsigned int), m->stream)))
+        return cu_take_error(m, err, errlen);
+    k_nmsb_cand<<<cu_blocks(m, (long long)images * rows, THREADS), THREADS, 0, m->stream>>>(
+        m->pred, images, rows, nc, no, o->conf_thres, multi, cls_ok, m->nms_keys, counts, (unsigned int)cap);
+    if (CU_CK(m, cudaGetLastError())) return cu_take_error(m, err, errlen);
+    k_nmsb_seg<<<(unsigned)((images + THREADS - 1) / THREADS), THREADS, 0, m->stream>>>(counts, images, cap,
+                                                                                         o->max_nms, seg);
+    if (CU_CK(m, cudaGetLastError())) return cu_take_error(m, err, errlen);
+    cub::DoubleBuffer<unsigned long long> keys(m->nms_keys, m->nms_sorted);
+    size_t tmp_bytes = 0;
+    if (CU_CK(m, cub::DeviceSegmentedRadixSort::SortKeys(NULL, tmp_bytes, keys, (int)total, images, seg,
+                                                         seg + images, 0, 64, m->stream)) ||
+        cu_grow(m, &m->nms_tmp, &m->nms_tmp_cap, tmp_bytes) ||
+        CU_CK(m, cub::DeviceSegmentedRadixSort::SortKeys(m->nms_tmp, tmp_bytes, keys, (int)total, images, seg,
+                                                         seg + images, 0, 64, m->stream)))
+        return cu_take_error(m, err, errlen);
+    k_nmsb_prep<<<cu_blocks(m, (long long)images * maxn, THREADS), THREADS, 0, m->stream>>>(
+        keys.Current(), images, cap, maxn, seg + 2 * images, m->pred, rows, nc, no, o->agnostic, m->nms_box,
+        m->nms_area, m->nms_det);
+    if (CU_CK(m, cudaGetLastError())) return cu_take_error(m, err, errlen);
+    const size_t smem = kept_smem ? (size_t)limit * (sizeof(y5n_box) + sizeof(float)) : 0;
+    k_nmsb_block<<<(unsigned)images, Y5N_THREADS, smem, m->stream>>>(
+        m->nms_box, m->nms_area, m->nms_det, maxn, seg + 2 * images, limit, py_threshold(o->iou_thres),
+        m->nmsb_kbox, m->nmsb_karea, kept_smem, kept, dets);
+    if (CU_CK(m, cudaGetLastError()) ||
+        CU_CK(m, cudaMemcpyAsync(m->nmsb_h, m->nmsb_res, res_bytes, cudaMemcpyDeviceToHost, m->stream)) ||
+        CU_CK(m, cudaEventRecord(m->nmsb_ev, m->stream)))
+        return cu_take_error(m, err, errlen);
+    m->nmsb_opts = *o;
+    m->nmsb_opts.classes = o->classes && o->n_classes > 0 ? m->nmsb_classes : NULL;
+    m->nmsb_images = images;
+    m->nmsb_rows = rows;
+    m->nmsb_no = no;
+    m->nmsb_limit = limit;
+    m->nmsb_max_out = max_out;
+    m->nmsb_cap = (size_t)cap;
+    m->nmsb_hdr = hdr;
+    m->nmsb_queued = 1;
+    return 1;
+}
+
+extern "C" int y5_cuda_nms_take(y5_backend *b, int image, y5_det *out, int max_out, char *err, size_t errlen) {
+    if (!y5_cuda_is(b)) {
+        snprintf(err, errlen, "cuda: nms_take: not a CUDA backend");
+        return -1;
+    }
+    cu_impl *m = cu_of(b);
+    if (!m->nmsb_queued || image < 0 || image >= m->nmsb_images) {
+        snprintf(err, errlen, "cuda: nms_take: no batch NMS of image %d queued since the last forward", image);
+        return -1;
+    }
+    if (max_out <= 0) return 0;
+    /* after the caller's stream sync the event is complete and this returns at once */
+    if (cu_use_device(m) || CU_CK(m, cudaEventSynchronize(m->nmsb_ev))) return cu_take_error(m, err, errlen);
+    const unsigned int *counts = (const unsigned int *)m->nmsb_h;
+    const unsigned int *kept = counts + m->nmsb_images;
+    /* keys beyond the image's slots, or more boxes asked for than were kept
+     * room for: the per-image path over the same pred (the pred stays until
+     * the next forward) */
+    if (counts[image] > m->nmsb_cap || (max_out > m->nmsb_limit && m->nmsb_limit < m->nmsb_opts.max_det))
+        return y5_cuda_nms(b, image, m->nmsb_rows, m->nmsb_no, &m->nmsb_opts, out, max_out, err, errlen);
+    int n = (int)kept[image];
+    if (n > m->nmsb_limit) n = m->nmsb_limit;
+    if (n > max_out) n = max_out;
+    const y5_det *d = (const y5_det *)((const char *)m->nmsb_h + m->nmsb_hdr) + (size_t)image * m->nmsb_limit;
+    memcpy(out, d, (size_t)n * sizeof(y5_det));
+    return n;
+}
+
+extern "C" void y5_cuda_nms_set_batch_bound(y5_backend *b, size_t bytes) {
+    if (y5_cuda_is(b)) cu_of(b)->nmsb_bound = bytes;
 }

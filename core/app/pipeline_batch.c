@@ -136,7 +136,10 @@ static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, siz
 
 /* NMS of each image of a forward that succeeded (rc 0) into its own
  * it->dets; on failure every image is marked failed. The staging u8 input
- * is freed either way. err: the last failure's message. */
+ * is freed either way. err: the last failure's message. The NMS was queued
+ * with the forward when the backend can (batch_submit): take then reads the
+ * results the forward's wait already brought back; otherwise it runs the
+ * NMS here, image by image. */
 static void batch_nms(y5_pipe_engine *E, y5_pipe_item **b, int k, int rc, char *err, size_t errlen) {
     const y5_pipeline_opts *o = E->p->o;
     for (int i = 0; i < k; i++) {
@@ -144,7 +147,7 @@ static void batch_nms(y5_pipe_engine *E, y5_pipe_item **b, int k, int rc, char *
         free(it->lb);
         it->lb = NULL;
         if (rc) { it->fail = 1; continue; }
-        int n = y5_engine_nms(E->e, i, &o->det.nms, it->w0, it->h0, E->dets, o->det.nms.max_det);
+        int n = y5_engine_nms_take(E->e, i, &o->det.nms, it->w0, it->h0, E->dets, o->det.nms.max_det);
         if (n < 0) {
             snprintf(err, errlen, "out of memory in NMS");
             it->fail = 1;
@@ -189,10 +192,20 @@ static void batch_fill(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
     r->busy_s += t1 - t0;
 }
 
+/* The forward, and right behind it on the device the NMS of every image of
+ * the batch (y5_engine_nms_submit): on a GPU the batch then costs the one
+ * wait in batch_finish, where image-by-image NMS would wait for the device
+ * twice per image between this forward and the next. A tiled image keeps
+ * the per-image path: its full pass is one image and its tiles run their
+ * own forwards (pipeline_tiles.c). */
 static void batch_submit(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
     if (r->rc || !r->full) return;
     const double t0 = y5_now_s();
     r->rc = y5_engine_forward_submit(E->e, r->err, sizeof r->err);
+    if (!r->rc && !r->tiled) {
+        const y5_nms_opts *nms = &E->p->o->det.nms;
+        r->rc = y5_engine_nms_submit(E->e, nms, nms->max_det, r->err, sizeof r->err);
+    }
     const double d = y5_now_s() - t0;
     acc[Y5_ST_FORWARD] += d;
     r->fwd_s += d;
@@ -284,7 +297,10 @@ static int can_overlap(const y5_batch_run *a, y5_pipe_item **n, int k) {
  * Y5_PIPE_OVERLAP=1): while batch A's forward runs, the thread takes the
  * next batch B and fills its input (the other half of the u8 staging), then
  * waits for A, runs A's NMS, submits B and hands A to the writers. The
- * device then idles only for A's NMS instead of for the whole fill. Without
+ * device then idles only for A's NMS instead of for the whole fill; on a
+ * GPU A's NMS was queued behind A's forward, so the wait brings its results
+ * and "runs A's NMS" is copying them out (one synchronisation per batch,
+ * batch_submit). Without
  * it each batch runs start to end before the next is taken. Results are the
  * same either way: every batch is a set of independent images. */
 void *y5_pipe_engine_main(void *arg) {

@@ -31,6 +31,7 @@ static void read_env(void) {
         g_env.conv_impl = !strcmp(v, "cublas") ? 0 : !strcmp(v, "mma") ? 1 : !strcmp(v, "auto") ? 2
                           : !strcmp(v, "wgmma") ? 3 : -2;
     g_env.cpu_nms = flag("Y5_CPU_NMS");
+    g_env.nms_batch = !((v = var("Y5_NMS_BATCH")) && !strcmp(v, "0"));
     g_env.cpu_letterbox = flag("Y5_CPU_LETTERBOX");
     g_env.pipe_letterbox_engine = (v = var("Y5_PIPE_LETTERBOX")) && !strcmp(v, "engine");
     g_env.pipe_flush_ms = (v = var("Y5_PIPE_FLUSH_MS")) && atof(v) >= 0 ? atof(v) : -1;

@@ -30,6 +30,10 @@
  *   Y5_CONV_PAD=0               CUDA: convs with cin % 8 != 0 (the stem) read their input as it is (K = k*k*cin,
  *                               one half per im2col lane, cuBLAS only) instead of a copy padded to 8 channels
  *   Y5_CPU_NMS=1                CUDA: download the predictions and run NMS on the host
+ *   Y5_NMS_BATCH=0              CUDA: NMS image by image (y5_cuda_nms: two host synchronisations per image)
+ *                               instead of the whole batch queued behind the forward and read after its one
+ *                               wait (y5_cuda_nms_submit / _take; default on). Same results: it is there to
+ *                               compare the two and to rule the batch path out
  *   Y5_CPU_LETTERBOX=1          CUDA: letterbox on the host and upload FP32
  *   Y5_PIPE_LETTERBOX=engine    detect pipeline: letterbox on the engine thread, not the decode workers
  *   Y5_PIPE_FLUSH_MS=N          detect pipeline: a partial batch waits at most N ms for more images (default 100)
@@ -48,6 +52,7 @@ typedef struct {
     int cublas_out;          /* Y5_CUBLAS_OUT: 0 f32, 1 f16; -1 unset, -2 unknown */
     int conv_no_pad;         /* Y5_CONV_PAD=0 */
     int cpu_nms;             /* Y5_CPU_NMS set and not "0" */
+    int nms_batch;           /* Y5_NMS_BATCH: 0 off; 1 (default) on */
     int cpu_letterbox;       /* Y5_CPU_LETTERBOX set and not "0" */
     int pipe_letterbox_engine; /* Y5_PIPE_LETTERBOX=engine */
     double pipe_flush_ms;    /* Y5_PIPE_FLUSH_MS; -1 unset */

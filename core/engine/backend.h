@@ -164,6 +164,21 @@ typedef struct {
                      int new_w, int new_h, int top, int left, char *err, size_t errlen);
     int (*nms)(y5_backend *b, int image, int rows, int no, const y5_nms_opts *o, y5_det *out, int max_out,
                char *err, size_t errlen);
+    /* Optional, NULL = nms per image (both or neither). The NMS of every
+     * image of the pred (images x rows x no) queued behind the forward with
+     * no host synchronisation, so that a device batch costs the one wait
+     * the forward needs: nms_submit returns 1 once queued, 0 when it queued
+     * nothing (nms answers then), -1 on error (message in err). It may be
+     * called between compute_async and sync (it only queues work that reads
+     * the pred after the forward writes it). After that sync, nms_take
+     * copies image `image`'s boxes (network-input pixels, the results nms
+     * would give for the submit's options and at most its max_out) into out
+     * and returns the count or -1; it may itself fall back to nms for an
+     * image the batch had no room for. Valid until the next compute,
+     * arena or pred write. */
+    int (*nms_submit)(y5_backend *b, int images, int rows, int no, const y5_nms_opts *o, int max_out, char *err,
+                      size_t errlen);
+    int (*nms_take)(y5_backend *b, int image, y5_det *out, int max_out, char *err, size_t errlen);
 
     /* Optional, NULL = nothing to say: a few words on how the backend runs
      * op with its current settings, for the profiler's table (CUDA convs:

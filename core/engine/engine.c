@@ -113,6 +113,7 @@ int y5_engine_plan(y5_engine *e, int n, int h, int w, char *err, size_t errlen) 
         return -1;
     }
     e->planned = 0;
+    e->nms_queued = 0;
     size_t elems, scratch;
     e->g.err = err;
     e->g.errlen = errlen;
@@ -142,6 +143,7 @@ unsigned char *y5_engine_input_u8(y5_engine *e) {
 
 int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errlen) {
     if (!e->planned) { snprintf(err, errlen, "engine: forward before plan"); return -1; }
+    e->nms_queued = 0; /* a new pred */
     e->g.det.lazy_obj_min = e->lazy_obj_min; /* the decode ops point at g.det */
     return e->be->ops->compute(e->be, &e->bplan, op_ms, err, errlen);
 }
@@ -153,6 +155,7 @@ int y5_engine_async(const y5_engine *e) { return e->be->ops->compute_async != NU
 int y5_engine_forward_submit(y5_engine *e, char *err, size_t errlen) {
     if (!y5_engine_async(e)) return y5_engine_forward(e, err, errlen);
     if (!e->planned) { snprintf(err, errlen, "engine: forward before plan"); return -1; }
+    e->nms_queued = 0;
     e->g.det.lazy_obj_min = e->lazy_obj_min;
     return e->be->ops->compute_async(e->be, &e->bplan, err, errlen);
 }
@@ -212,6 +215,40 @@ int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_
         e->nms_multi = o->multi_label;
     }
     int n = y5_nms(e->nms_ws, pred + (size_t)b * rows * no, rows, no - 5, o, out, max_out);
+    if (n > 0) y5_scale_boxes(out, n, e->h, e->w, h0, w0);
+    return n;
+}
+
+int y5_engine_nms_submit(y5_engine *e, const y5_nms_opts *o, int max_out, char *err, size_t errlen) {
+    e->nms_queued = 0;
+    if (!e->planned || !e->be->ops->nms_submit || !e->be->ops->nms_take) return 0;
+    y5_nms_opts def;
+    if (!o) { y5_nms_defaults(&def); o = &def; }
+    int rc = e->be->ops->nms_submit(e->be, e->n, e->g.det.rows, e->g.det.no, o, max_out, err, errlen);
+    if (rc < 0) return -1;
+    if (rc > 0) {
+        e->nms_queued = 1;
+        e->nms_q_opts = *o;
+        e->nms_q_max_out = max_out;
+    }
+    return 0;
+}
+
+/* Options equal field by field (the class list by address: the caller
+ * passes the same options to submit and take). */
+static int same_nms_opts(const y5_nms_opts *a, const y5_nms_opts *b) {
+    return a->conf_thres == b->conf_thres && a->iou_thres == b->iou_thres && a->max_det == b->max_det &&
+           a->max_nms == b->max_nms && a->agnostic == b->agnostic && a->multi_label == b->multi_label &&
+           a->n_classes == b->n_classes && (a->n_classes <= 0 || a->classes == b->classes);
+}
+
+int y5_engine_nms_take(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_det *out, int max_out) {
+    if (!e->nms_queued || !o || !same_nms_opts(o, &e->nms_q_opts) || max_out > e->nms_q_max_out || b < 0 ||
+        b >= e->n)
+        return y5_engine_nms(e, b, o, w0, h0, out, max_out);
+    char err[512];
+    int n = e->be->ops->nms_take(e->be, b, out, max_out, err, sizeof err);
+    if (n < 0) fprintf(stderr, "yolov5c: %s\n", err);
     if (n > 0) y5_scale_boxes(out, n, e->h, e->w, h0, w0);
     return n;
 }

@@ -18,6 +18,9 @@ struct y5_engine {
     float lazy_obj_min;
     y5_nms_ws *nms_ws;
     int nms_rows, nms_multi;
+    int nms_queued;          /* y5_engine_nms_submit queued the current pred's NMS on the backend */
+    y5_nms_opts nms_q_opts;  /* ... with these options */
+    int nms_q_max_out;
     uint8_t *lb;             /* letterbox scratch (u8 network input) */
     size_t lb_cap;
     void *lb_scratch;
@@ -41,8 +44,9 @@ int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errle
 /* y5_engine_forward in two halves, so that the host prepares the next batch
  * while a device runs this one: submit queues the forward (on a backend
  * without compute_async it runs it whole), wait waits for it. In between,
- * only y5_engine_input_u8 (same plan) may be called and its buffer written:
- * it is the other half of a double buffer. y5_engine_async: 1 when submit
+ * only y5_engine_nms_submit and y5_engine_input_u8 (same plan) may be
+ * called and the latter's buffer written: it is the other half of a double
+ * buffer. y5_engine_async: 1 when submit
  * returns before the forward ends. */
 int y5_engine_forward_submit(y5_engine *e, char *err, size_t errlen);
 int y5_engine_forward_wait(y5_engine *e, char *err, size_t errlen);
@@ -50,6 +54,21 @@ int y5_engine_async(const y5_engine *e);
 /* NMS + scale over the current pred of image b (network input in_h x in_w)
  * for an original w0 x h0. */
 int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_det *out, int max_out);
+/* y5_engine_nms for every image of a batch with one device synchronisation
+ * in all. On CUDA the per-image NMS waits for the device twice per image
+ * (16 round trips for a batch of 8 while the GPU idles between two
+ * forwards); submit instead queues the NMS of all the plan's images behind
+ * the forward, right after y5_engine_forward_submit (it may come before the
+ * wait: it only queues work), and take reads image b's result after
+ * y5_engine_forward_wait, scaled like y5_engine_nms. Take the results before
+ * the next forward or plan (which drop them), with the options submit got
+ * and max_out at most submit's. submit returns 0 (also when it queued
+ * nothing: a backend without nms_submit, the CPU's, or Y5_NMS_BATCH=0) or
+ * -1 with err; take falls back to y5_engine_nms when nothing was queued
+ * (or the options differ), so callers need no second path. The results are
+ * those of y5_engine_nms, bit for bit. */
+int y5_engine_nms_submit(y5_engine *e, const y5_nms_opts *o, int max_out, char *err, size_t errlen);
+int y5_engine_nms_take(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_det *out, int max_out);
 /* Letterboxes img into batch slot b of the planned input (shape must match
  * the letterbox plan; on the backend when it has a letterbox entry, as
  * CUDA does). Returns 0, or -1 with a

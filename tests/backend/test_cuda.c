@@ -27,6 +27,7 @@
 #include "core/image/letterbox.h"
 #include "core/post/nms.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/nms_block.h"
 #include "tests/backend/t_gpu.h"
 
 
@@ -538,6 +539,133 @@ T_TEST(gpu_nms_vs_cpu_random) {
     free(pred);
     free(a);
     free(bb);
+}
+
+/* The batch NMS (y5_cuda_nms_submit, one stream sync, y5_cuda_nms_take)
+ * against the per-image GPU NMS and core/post/nms.c on the same pred, for
+ * batches of 1, 3 and 8 images of 6000 rows: clustered boxes (image 2 with no
+ * candidate at all, image 3 with confidences on a grid of eighths: ties,
+ * image 5 thousands of small scattered confident boxes: more kept than
+ * max_det), every option of gpu_nms_vs_cpu_random, a limit above what shared
+ * memory holds (kept boxes in global memory), the per-image redo of images
+ * whose multi-label keys overflow a small batch bound, and a bound too small
+ * for one slot (nothing queued). Odd variants take after an explicit sync,
+ * even ones let take wait for the copy. Every box bit-identical. */
+T_TEST(gpu_nms_batch_vs_image_vs_cpu) {
+    NEED_GPU();
+    enum { ROWS = 6000, NC = 6, NO = 5 + NC, IMGS = 8, MAXO = 4000, VARIANTS = 13 };
+    char err[1024];
+    float *pred = malloc(sizeof(float) * ROWS * NO * IMGS);
+    y5_det *a = malloc(sizeof(y5_det) * MAXO * IMGS), *g = malloc(sizeof(y5_det) * MAXO),
+           *c = malloc(sizeof(y5_det) * MAXO);
+    T_REQUIRE(pred && a && g && c, "out of memory");
+    float cx[64], cy[64];
+    for (int k = 0; k < 64; k++) { cx[k] = urand() * 640; cy[k] = urand() * 480; }
+    for (int img = 0; img < IMGS; img++)
+        for (int r = 0; r < ROWS; r++) {
+            float *p = pred + ((size_t)img * ROWS + r) * NO;
+            if (img == 5) { /* scattered, small, confident: thousands survive NMS */
+                p[0] = urand() * 640;
+                p[1] = urand() * 640;
+                p[2] = 2 + urand() * 6;
+                p[3] = 2 + urand() * 6;
+                p[4] = 0.5f + 0.5f * urand();
+            } else {
+                int k = (int)(urand() * 64) & 63;
+                p[0] = cx[k] + srand1() * 12;
+                p[1] = cy[k] + srand1() * 12;
+                p[2] = 30 + urand() * 60;
+                p[3] = 30 + urand() * 60;
+                p[4] = img == 2 ? 0.0f : img == 3 ? (float)(int)(urand() * 9) / 8.0f : urand();
+            }
+            for (int k = 0; k < NC; k++) p[5 + k] = img == 3 ? (float)(int)(urand() * 9) / 8.0f : urand();
+        }
+    y5_backend *b = y5_backend_cuda_create(0, err, sizeof err);
+    T_REQUIRE(b, "%s", err);
+    int rc = b->ops->arena(b, 16, 256, (size_t)ROWS * NO * IMGS, err, sizeof err);
+    if (!rc) rc = y5_cuda_pred_write(b, 0, pred, (size_t)ROWS * NO * IMGS, err, sizeof err);
+    T_REQUIRE(rc == 0, "%s", err);
+    static const int classes[] = {1, 4};
+    static const int batches[] = {1, 3, 8};
+    int redone = 0, batched = 0;
+    for (int bi = 0; bi < 3 && !t_failed_now(); bi++)
+        for (int v = 0; v < VARIANTS && !t_failed_now(); v++) {
+            const int B = batches[bi];
+            y5_nms_opts o;
+            y5_nms_defaults(&o);
+            int max_out = 2000;
+            size_t bound = 0;
+            switch (v) {
+            case 0: break;
+            case 1: o.conf_thres = 0.001f; o.iou_thres = 0.6f; break;
+            case 2: o.multi_label = 1; o.conf_thres = 0.1f; break;
+            case 3: o.multi_label = 1; o.conf_thres = 0.001f; o.iou_thres = 0.6f; o.max_det = 300; break;
+            case 4: o.agnostic = 1; break;
+            case 5: o.classes = classes; o.n_classes = 2; o.conf_thres = 0.05f; break;
+            case 6: o.max_det = 7; break;
+            case 7: o.max_nms = 50; o.conf_thres = 0.01f; break;
+            case 8: max_out = 13; o.conf_thres = 0.05f; o.iou_thres = 0.3f; break;
+            case 9: o.multi_label = 1; o.conf_thres = 0.0005f; o.max_nms = 0; o.iou_thres = 0.7f; break;
+            case 10: o.max_det = 3000; max_out = 3000; o.conf_thres = 0.01f; break; /* kept boxes in global memory */
+            case 11: o.multi_label = 1; o.conf_thres = 0.3f; bound = 2u << 20; break; /* some images redone */
+            case 12: bound = 1; break; /* no room: nothing queued */
+            }
+            char what[200];
+            snprintf(what, sizeof what, "batch %d, variant %d", B, v);
+            y5_cuda_nms_set_batch_bound(b, bound);
+            int q = y5_cuda_nms_submit(b, B, ROWS, NO, &o, max_out, err, sizeof err);
+            T_CHECK(q == (v == 12 ? 0 : 1), "%s: submit returned %d: %s", what, q, q < 0 ? err : "");
+            if (q != 1) continue;
+            /* which images the batch had no key slots for (the per-image redo), as submit sizes them */
+            const unsigned long long full = o.multi_label ? (unsigned long long)ROWS * NC : ROWS;
+            const unsigned long long cap = y5n_batch_cap(B, full, o.max_nms, bound ? bound : 256ull << 20);
+            if (v % 2 && b->ops->sync(b, err, sizeof err)) { T_CHECK(0, "%s: sync: %s", what, err); continue; }
+            int na[IMGS];
+            for (int img = 0; img < B; img++) {
+                na[img] = y5_cuda_nms_take(b, img, a + (size_t)img * MAXO, max_out, err, sizeof err);
+                T_CHECK(na[img] >= 0, "%s: take %d: %s", what, img, err);
+            }
+            for (int img = 0; img < B && !t_failed_now(); img++) {
+                char w2[240];
+                int ng = y5_cuda_nms(b, img, ROWS, NO, &o, g, max_out, err, sizeof err);
+                T_CHECK(ng >= 0, "%s: per-image nms: %s", what, err);
+                int ncpu = y5_nms(NULL, pred + (size_t)img * ROWS * NO, ROWS, NC, &o, c, max_out);
+                /* candidates as nms.c counts them, against the batch's slots */
+                unsigned long long cand = 0;
+                for (int r = 0; r < ROWS; r++) {
+                    const float *p = pred + ((size_t)img * ROWS + r) * NO;
+                    if (!(p[4] > o.conf_thres)) continue;
+                    if (o.multi_label) {
+                        for (int k = 0; k < NC; k++) cand += p[5 + k] * p[4] > o.conf_thres;
+                    } else {
+                        cand++; /* at most one; exactness does not matter below the cap */
+                    }
+                }
+                const int redo = o.multi_label && cand > cap;
+                redone += redo;
+                batched += !redo;
+                snprintf(w2, sizeof w2, "%s, image %d (%s)", what, img, redo ? "redone per image" : "batched");
+                if (ng >= 0 && same_dets(w2, a + (size_t)img * MAXO, na[img], g, ng) &&
+                    same_dets(w2, a + (size_t)img * MAXO, na[img], c, ncpu) && B == 8 &&
+                    (v == 0 || v == 10 || v == 11))
+                    printf("    %s: %d boxes, batch = per image = cpu\n", w2, na[img]);
+            }
+            T_CHECK(y5_cuda_nms_take(b, B, a, max_out, err, sizeof err) < 0, "%s: take of image %d of %d", what, B, B);
+        }
+    printf("    %d image results from the batch, %d redone per image (keys beyond the bound)\n", batched, redone);
+    T_CHECK(redone > 0 && batched > 0, "the redo path and the batch path both ran");
+    /* a new pred drops the queued results (take would redo images on it) */
+    y5_cuda_nms_set_batch_bound(b, 0);
+    y5_nms_opts o;
+    y5_nms_defaults(&o);
+    T_CHECK(y5_cuda_nms_submit(b, 2, ROWS, NO, &o, 100, err, sizeof err) == 1, "submit: %s", err);
+    T_CHECK(y5_cuda_pred_write(b, 0, pred, NO, err, sizeof err) == 0, "%s", err);
+    T_CHECK(y5_cuda_nms_take(b, 0, a, 100, err, sizeof err) < 0, "take after a pred write");
+    b->ops->destroy(b);
+    free(pred);
+    free(a);
+    free(g);
+    free(c);
 }
 
 /* ------------------------------------------------------------------ whole network */

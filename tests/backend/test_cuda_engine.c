@@ -551,6 +551,99 @@ T_TEST(gpu_net_batch8_mixed_vs_cpu) {
     y5_engine_close(ec);
 }
 
+/* ------------------------------------------------------------------ batch NMS through the engine */
+
+/* The pipeline's order on a batch of 8 real images (yolov5n, 640): forward
+ * submitted, the batch NMS queued behind it, one wait, then every image
+ * taken; against y5_engine_nms image by image on the same pred (the
+ * per-image GPU path) and on the CPU over the downloaded pred: identical
+ * boxes, scaled to each original size. detect.py's options, val.py's
+ * (multi-label, conf 0.001: keys of 25200 x 80 per image, the batch's
+ * storage bound at work) and a class filter with max_det 5; for each, the
+ * eager first forward, then the captured and replayed ones. A take whose
+ * options differ from the submit's falls back to the per-image path. */
+T_TEST(gpu_net_nms_batch_engine) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[1024];
+    const char *wts = t_model_y5w("yolov5n");
+    T_REQUIRE(wts, "conversion failed");
+    static const char *const files[8] = {
+        "images/bus.jpg", "images/zidane.jpg", "data/coco64/images/000000000009.jpg",
+        "data/coco64/images/000000000025.jpg", "data/coco64/images/000000000030.jpg",
+        "data/coco64/images/000000000034.jpg", "data/coco64/images/000000000036.jpg",
+        "data/coco64/images/000000000042.jpg"};
+    y5_image img[8];
+    y5_letterbox_geom g[8];
+    memset(img, 0, sizeof img);
+    y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    T_REQUIRE(e->be->ops->nms_submit || !y5_debug_env()->nms_batch || y5_debug_env()->cpu_nms,
+              "the CUDA backend has no nms_submit");
+    int ok = y5_engine_plan(e, 8, 640, 640, err, sizeof err) == 0;
+    for (int i = 0; i < 8 && ok; i++) {
+        ok = y5_image_load(t_shared_path(files[i]), &img[i], err, sizeof err) == 0;
+        if (ok) y5_letterbox_plan(img[i].w, img[i].h, 640, 640, 0, 32, &g[i]);
+        if (ok) ok = y5_engine_put_image(e, i, &img[i], &g[i], err, sizeof err) == 0;
+    }
+    T_CHECK(ok, "setup: %s", err);
+    static const int cls[] = {0, 2};
+    enum { MAXD = 1000 };
+    y5_det *bt = malloc(sizeof(y5_det) * MAXD * 8), *pi = malloc(sizeof(y5_det) * MAXD), *cp = malloc(sizeof(y5_det) * MAXD);
+    T_REQUIRE(bt && pi && cp, "out of memory");
+    for (int v = 0; v < 3 && ok; v++) {
+        y5_nms_opts o;
+        y5_nms_defaults(&o);
+        if (v == 1) { o.multi_label = 1; o.conf_thres = 0.001f; o.iou_thres = 0.6f; o.max_det = 300; }
+        if (v == 2) { o.classes = cls; o.n_classes = 2; o.max_det = 5; }
+        for (int pass = 0; pass < 3 && ok; pass++) { /* eager, captured, replayed (the input stays in the arena) */
+            ok = y5_engine_forward_submit(e, err, sizeof err) == 0 &&
+                 y5_engine_nms_submit(e, &o, o.max_det, err, sizeof err) == 0 &&
+                 y5_engine_forward_wait(e, err, sizeof err) == 0;
+            T_CHECK(ok, "variant %d pass %d: %s", v, pass, err);
+            if (!ok) break;
+            T_CHECK(e->nms_queued || !e->be->ops->nms_submit, "variant %d pass %d: nothing queued", v, pass);
+            int nb[8];
+            for (int i = 0; i < 8; i++) nb[i] = y5_engine_nms_take(e, i, &o, img[i].w, img[i].h, bt + (size_t)i * MAXD, o.max_det);
+            /* then the per-image paths over the same pred */
+            int rows = 0, no = 0;
+            const float *pred = NULL;
+            for (int i = 0; i < 8 && ok; i++) {
+                const y5_det *b = bt + (size_t)i * MAXD;
+                const int np = y5_engine_nms(e, i, &o, img[i].w, img[i].h, pi, o.max_det);
+                if (!pred && !(pred = y5_engine_pred(e, &rows, &no))) { T_CHECK(0, "no pred"); ok = 0; break; }
+                const int nc = y5_nms(NULL, pred + (size_t)i * rows * no, rows, no - 5, &o, cp, o.max_det);
+                if (nc > 0) y5_scale_boxes(cp, nc, 640, 640, img[i].h, img[i].w);
+                T_CHECK(nb[i] == np && nb[i] == nc, "variant %d pass %d %s: batch %d, per image %d, cpu %d boxes", v,
+                        pass, files[i], nb[i], np, nc);
+                for (int k = 0; k < nb[i] && k < np && k < nc; k++)
+                    if (memcmp(&b[k], &pi[k], sizeof b[k]) || memcmp(&b[k], &cp[k], sizeof b[k])) {
+                        T_CHECK(0, "variant %d pass %d %s: box %d differs", v, pass, files[i], k);
+                        break;
+                    }
+                if (pass == 2 && i < 2) printf("    variant %d %s: %d boxes, batch = per image = cpu\n", v, files[i], nb[i]);
+            }
+        }
+    }
+    /* options other than the submit's: the per-image path, same boxes */
+    if (ok) {
+        y5_nms_opts o, o2;
+        y5_nms_defaults(&o);
+        o2 = o;
+        o2.iou_thres = 0.3f;
+        ok = y5_engine_forward(e, err, sizeof err) == 0 && y5_engine_nms_submit(e, &o, 100, err, sizeof err) == 0;
+        T_CHECK(ok, "%s", err);
+        const int nb = y5_engine_nms_take(e, 0, &o2, img[0].w, img[0].h, bt, 100);
+        const int np = y5_engine_nms(e, 0, &o2, img[0].w, img[0].h, pi, 100);
+        T_CHECK(nb == np && (nb <= 0 || !memcmp(bt, pi, sizeof(y5_det) * (size_t)nb)), "other options: %d vs %d", nb, np);
+    }
+    free(bt);
+    free(pi);
+    free(cp);
+    for (int i = 0; i < 8; i++) y5_image_free(&img[i]);
+    y5_engine_close(e);
+}
+
 /* ------------------------------------------------------------------ two engines, two threads */
 
 typedef struct {

@@ -657,3 +657,79 @@ T_TEST(pipeline_ffmpeg_round_trip) {
             log ? log : "");
     free(log);
 }
+
+/* ---- NMS queued with the forward (y5_engine_nms_submit / _take) ---- */
+
+#include "core/engine/engine.h"
+
+/* On the CPU engine (the backend has no nms_submit) submit queues nothing and
+ * take is y5_engine_nms, bit for bit: the pipeline calls the two for every
+ * engine, so the CPU path must not change. */
+T_TEST(pipeline_engine_nms_take_cpu) {
+    NEED_MODEL();
+    char err[1024];
+    y5_engine_opts eo = {"cpu", 2};
+    y5_engine *e = y5_engine_open(model_, &eo, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    static const char *const files[2] = {"images/bus.jpg", "images/zidane.jpg"};
+    y5_image img[2];
+    memset(img, 0, sizeof img);
+    int ok = y5_engine_plan(e, 2, 320, 320, err, sizeof err) == 0;
+    for (int i = 0; i < 2 && ok; i++) {
+        y5_letterbox_geom g;
+        ok = y5_image_load(t_shared_path(files[i]), &img[i], err, sizeof err) == 0;
+        if (ok) y5_letterbox_plan(img[i].w, img[i].h, 320, 320, 0, 32, &g);
+        if (ok) ok = y5_engine_put_image(e, i, &img[i], &g, err, sizeof err) == 0;
+    }
+    y5_nms_opts o;
+    y5_nms_defaults(&o);
+    o.conf_thres = 0.1f;
+    if (ok)
+        ok = y5_engine_forward_submit(e, err, sizeof err) == 0 && y5_engine_nms_submit(e, &o, 300, err, sizeof err) == 0 &&
+             y5_engine_forward_wait(e, err, sizeof err) == 0;
+    T_CHECK(ok, "%s", err);
+    T_CHECK(!e->nms_queued, "the CPU engine queued an NMS");
+    static y5_det a[300], b[300];
+    for (int i = 0; i < 2 && ok; i++) {
+        int na = y5_engine_nms_take(e, i, &o, img[i].w, img[i].h, a, 300);
+        int nb = y5_engine_nms(e, i, &o, img[i].w, img[i].h, b, 300);
+        T_CHECK(na > 0 && na == nb && !memcmp(a, b, sizeof(y5_det) * (size_t)na), "%s: take %d boxes, nms %d", files[i],
+                na, nb);
+    }
+    for (int i = 0; i < 2; i++) y5_image_free(&img[i]);
+    y5_engine_close(e);
+}
+
+#ifdef Y5_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+/* On a GPU each batch's NMS is queued behind its forward and read after the
+ * one wait: the outputs equal those of NMS image by image (Y5_NMS_BATCH=0),
+ * with batches of 4 (full ones of the eight bus copies and partial ones of
+ * the other shapes) and of 1, and options that reach the NMS's limits and
+ * filters (max_det, agnostic, a class filter). */
+T_TEST(gpu_pipeline_nms_batch_same_outputs) {
+    if (y5_cuda_device_count() <= 0) T_SKIP("no CUDA device: %s", y5_cuda_no_device_reason());
+    NEED_MODEL();
+    const char *d = t_tmpdir();
+    T_REQUIRE(make_inputs(d) == 0, "could not make the inputs");
+    const int made = t_sh("mkdir -p '%s/in2' && cp '%s'/in/* '%s/in2/' && for i in 1 2 3 4 5 6 7 8; do cp '%s' "
+                          "'%s/in2/bus_'$i.jpg; done", d, d, d, t_shared_path("images/bus.jpg"), d);
+    T_REQUIRE(made == 0, "could not make the input folder");
+    static const char *const opts[] = {"", "--max-det 3 --agnostic", "--classes 0,5 --conf 0.1"};
+    for (size_t v = 0; v < sizeof opts / sizeof opts[0]; v++) {
+        char ref[1024], args[4096], tag[32];
+        char *log = NULL;
+        snprintf(ref, sizeof ref, "%s/ref%zu", d, v);
+        snprintf(args, sizeof args, "--source %s/in2 --out %s --device cuda --batch 4 %s", d, ref, opts[v]);
+        int rc = run_detect(args, "Y5_NMS_BATCH=0 Y5_PIPE_FLUSH_MS=600000", &log);
+        T_REQUIRE(rc == 0, "Y5_NMS_BATCH=0 '%s': exit %d: %s", opts[v], rc, log ? log : "");
+        free(log);
+        for (int bsz = 1; bsz <= 4; bsz += 3) {
+            char o2[512];
+            snprintf(tag, sizeof tag, "b%d_%zu", bsz, v);
+            snprintf(o2, sizeof o2, "--device cuda --batch %d %s", bsz, opts[v]);
+            free(run_variant(d, "in2", ref, tag, o2, "Y5_PIPE_FLUSH_MS=600000 "));
+        }
+    }
+}
+#endif
