@@ -5,7 +5,8 @@
 //   make conv-lab
 //   build/conv_lab --net odd                     odd shapes, every output checked on the CPU
 //   build/conv_lab --net yolov5m --batch 32      the yolov5m 640 convs at batch 32: table + totals
-//   options: --versions 1,2,3  --reps N  --samples N  --seed N  --imgsz N  --csv FILE
+//   options: --versions 1,2,3,4  --reps N  --samples N  --seed N  --imgsz N  --csv FILE
+//            --v4-tile 128x128|128x64|64x64|256x128  (v4 with one tile everywhere instead of its rule)
 //
 // Per shape: fresh random NHWC FP16 input (a hash of the element index and
 // the run's seed, so the CPU recomputes any element without a copy), weights
@@ -43,6 +44,7 @@
 #include "cuda/lab/conv_v1.cuh"
 #include "cuda/lab/conv_v2.cuh"
 #include "cuda/lab/conv_v3.cuh"
+#include "cuda/lab/conv_v4_launch.cuh"
 #include "cuda/lab/yolo_convs.h"
 
 static void ck_(cudaError_t e, const char *what, int line) {
@@ -180,6 +182,13 @@ static int g_sms = 132;
 static cudaError_t launch_v3(const y5l_args &a, cudaStream_t st) { return y5l_v3_launch(a, g_sms, st); }
 static const char *v3_tile(const y5l_conv &c) { return y5l_v3_tile_name(y5l_v3_tile(&c, g_sms)); }
 
+// v4: its own kernel (conv_v4.cuh) and tile rule (conv_tile.h's y5l_v4_tile,
+// which knows the card's opt-in shared memory), or one tile everywhere
+// (--v4-tile, to measure each tile on every shape).
+static int g_smem_optin = 0, g_v4_tile = -1;
+static int v4_tile_of(const y5l_conv &c) { return g_v4_tile >= 0 ? g_v4_tile : y5l_v4_tile(&c, g_sms, g_smem_optin); }
+static cudaError_t launch_v4(const y5l_args &a, cudaStream_t st) { return y5l_v4_launch_tile(a, v4_tile_of(a.c), st); }
+
 struct lab_version {
     int id;
     const char *desc;
@@ -189,6 +198,9 @@ static const lab_version VERSIONS[] = {
     {1, "v1 mma.sync, 128x128x32 tile, 8 warps, one smem buffer, 16B ld/st", launch_v1<128, 128, 2, 4>},
     {2, "v2 + cp.async double buffer (zero-fill padding), ldmatrix.x4", launch_v2<128, 128, 2, 4, 2>},
     {3, "v3 = v2 with 3 stages and a tile per layer (128x128, 128x64, 64x64)", launch_v3},
+    {4, "v4 BK 64, 4 stages, XOR-swizzled smem, no division in the k-loop, epilogue via smem with 16B stores; "
+        "tile per layer (+256x128)",
+     launch_v4},
 };
 static const int NVERSIONS = (int)(sizeof VERSIONS / sizeof VERSIONS[0]);
 
@@ -214,6 +226,8 @@ static std::vector<lab_shape> odd_shapes() {
         {{"3x3 cout 1", 4, 4, 8, 8, 1, 1, 3, 1, 1, 0, 1}, 1},
         {{"3x3 s1 res 200", 37, 29, 64, 64, 200, 208, 3, 1, 1, 1, 1}, 1},
         {{"1x1 cout 255 odd ld", 7, 9, 64, 64, 255, 257, 1, 1, 0, 0, 0}, 2},
+        {{"1x1 res slice at 4", 11, 9, 32, 32, 60, 64, 1, 1, 0, 1, 1}, 2}, // v4: half2, not 16-byte stores
+        {{"3x3 K 1152 res", 10, 10, 128, 128, 256, 256, 3, 1, 1, 1, 1}, 3}, // 18 k-tiles of 64, several channel blocks
     };
     std::vector<lab_shape> v;
     for (const auto &e : t) v.push_back({e.l, e.n, 1});
@@ -463,6 +477,7 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
         if (!ok) R.ok = 0;
         char ver[32];
         if (vi == 3) snprintf(ver, sizeof ver, "v3 %s", v3_tile(c));
+        else if (vi == 4) snprintf(ver, sizeof ver, "v4 %s", y5l_v4_tile_name(v4_tile_of(c)));
         else snprintf(ver, sizeof ver, "v%d", vi);
         printf("%-58s %-10s err %.2e vs cublas %.2e%s | %8.3f ms %6.1f TFLOP/s  x%.2f cublas path, x%.2f gemm%s%s\n",
                "", ver, err, vs_blas, ok ? "" : " FAIL", ms, gflop / ms, R.blas_ms / ms,
@@ -505,14 +520,23 @@ int main(int argc, char **argv) {
         else if (s == "--samples") o.samples = atoi(v), i++;
         else if (s == "--seed") o.seed = strtoull(v, nullptr, 0), i++;
         else if (s == "--csv") csv = v, i++;
-        else if (s == "--versions") {
+        else if (s == "--v4-tile") {
+            for (int t = 0; t < Y5L_V4_NTILES; t++)
+                if (!strcmp(v, y5l_v4_tile_name(t))) g_v4_tile = t;
+            if (g_v4_tile < 0) {
+                fprintf(stderr, "conv_lab: no v4 tile %s\n", v);
+                return 2;
+            }
+            i++;
+        } else if (s == "--versions") {
             for (const char *p = v; *p; p++)
                 if (*p >= '1' && *p <= '9') o.versions.push_back(*p - '0');
             i++;
         } else {
             fprintf(stderr,
                     "usage: conv_lab [--net odd|yolov5n|yolov5s|yolov5m|yolov5l] [--imgsz N] [--batch N]\n"
-                    "                [--versions 1,2,3] [--reps N] [--samples N] [--seed N] [--csv FILE]\n");
+                    "                [--versions 1,2,3,4] [--reps N] [--samples N] [--seed N] [--csv FILE]\n"
+                    "                [--v4-tile 128x128|128x64|64x64|256x128]\n");
             return 2;
         }
     }
@@ -544,11 +568,18 @@ int main(int argc, char **argv) {
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     g_sms = prop.multiProcessorCount;
+    g_smem_optin = (int)prop.sharedMemPerBlockOptin;
+    if (g_v4_tile >= 0 && !y5l_v4_fits(g_v4_tile, g_smem_optin)) {
+        fprintf(stderr, "conv_lab: v4 tile %s needs %d bytes of shared memory, this card allows %d\n",
+                y5l_v4_tile_name(g_v4_tile), y5l_v4_smem(y5l_v4_tile_cfg(g_v4_tile)), g_smem_optin);
+        return 2;
+    }
     printf("conv_lab: %s (sm_%d%d, %d SMs), net %s, batch %d, seed %llu, reps %d\n", prop.name, prop.major,
            prop.minor, g_sms, net, !strcmp(net, "odd") ? 0 : batch, o.seed, o.reps);
     for (int v : o.versions) printf("  %s\n", VERSIONS[v - 1].desc);
     v2_attr<128, 128, 2, 4, 2>();
     CK(y5l_v3_prepare());
+    CK(y5l_v4_prepare());
     cudaStream_t st;
     CK(cudaStreamCreate(&st));
     cublasHandle_t blas;
