@@ -25,7 +25,11 @@ LAB=$ARCH
 case "$ARCH" in *sm_90*) LAB="-gencode arch=compute_90a,code=sm_90a" ;; esac
 make -s DEPS_CHECK=true CUDA_ARCH="$ARCH" LAB_ARCH="$LAB" conv-lab >"$O/build.log" 2>&1 || { tail -20 "$O/build.log"; exit 1; }
 rc=0
-timeout 60 build/conv_lab --net odd ${CONV_LAB_ARGS:-} >"$O/odd.log" 2>&1 || rc=1
+# v1-v4 first, v5 (wgmma, never run on a GPU before) in runs of its own: a
+# fault there (a sticky CUDA error ends the process) cannot take the other
+# versions' figures with it
+V14="--versions 1,2,3,4"
+timeout 60 build/conv_lab --net odd $V14 ${CONV_LAB_ARGS:-} >"$O/odd.log" 2>&1 || rc=1
 tail -8 "$O/odd.log"
 # v4's rule picks 64x64 for every odd shape: check its other tiles there too
 # (a tile over the card's shared memory is refused with exit status 2: not a failure)
@@ -35,15 +39,28 @@ for t in 128x128 128x64 256x128; do
     [ $r -eq 0 ] || { [ $r -eq 2 ] && grep -q 'this card allows' "$O/odd_v4_$t.log"; } || rc=1
     echo "v4 $t on the odd shapes: $(grep -E '^conv_lab: [0-9]+ of' "$O/odd_v4_$t.log" || tail -1 "$O/odd_v4_$t.log")"
 done
-timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5m_b32.csv" ${CONV_LAB_ARGS:-} \
+timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5m_b32.csv" $V14 ${CONV_LAB_ARGS:-} \
     >"$O/yolov5m_b32.log" 2>&1 || rc=1
+timeout 60 build/conv_lab --net odd --versions 5 ${CONV_LAB_ARGS:-} >"$O/odd_v5.log" 2>&1 || rc=1
+echo "v5 on the odd shapes: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
+# v3 and v4 again beside v5, so its ratios compare within one run
+timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5m_b32_v5.csv" --versions 3,4,5 \
+    ${CONV_LAB_ARGS:-} >"$O/yolov5m_b32_v5.log" 2>&1 || rc=1
+grep ',v5,' "$O/yolov5m_b32_v5.csv" >>"$O/yolov5m_b32.csv" 2>/dev/null
 {
     echo "# conv_lab, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1), commit $(git rev-parse --short HEAD 2>/dev/null)"
     echo
     grep -E '^(\||conv_lab:)' "$O/yolov5m_b32.log"
     echo
     echo "odd shapes: $(grep -E '^conv_lab: [0-9]+ of' "$O/odd.log")"
+    echo
+    echo "## v5 (wgmma), its own runs: v3, v4 and v5 on yolov5m b32"
+    echo
+    grep -E '^(\||conv_lab:)' "$O/yolov5m_b32_v5.log"
+    echo
+    echo "odd shapes, v5: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
 } >"$O/conv_lab.md"
 cat "$O/conv_lab.md"
-grep -E 'FAIL|conv_lab:[0-9]+:' "$O/odd.log" "$O"/odd_v4_*.log "$O/yolov5m_b32.log" | head -20
+grep -E 'FAIL|conv_lab:[0-9]+:' "$O/odd.log" "$O"/odd_v4_*.log "$O/yolov5m_b32.log" "$O/odd_v5.log" \
+    "$O/yolov5m_b32_v5.log" | head -20
 exit $rc

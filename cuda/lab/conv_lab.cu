@@ -45,6 +45,7 @@
 #include "cuda/lab/conv_v2.cuh"
 #include "cuda/lab/conv_v3.cuh"
 #include "cuda/lab/conv_v4_launch.cuh"
+#include "cuda/lab/conv_v5.cuh"
 #include "cuda/lab/yolo_convs.h"
 
 static void ck_(cudaError_t e, const char *what, int line) {
@@ -201,6 +202,9 @@ static const lab_version VERSIONS[] = {
     {4, "v4 BK 64, 4 stages, XOR-swizzled smem, no division in the k-loop, epilogue via smem with 16B stores; "
         "tile per layer (+256x128)",
      launch_v4},
+    {5, "v5 Hopper wgmma (sm_90a): 128xBN (BN 64/128) per 2 warpgroups, BK 64 in 128B-swizzled cp.async stages "
+        "read by descriptor, 4 stages, one wgmma group in flight",
+     y5w_v5_launch},
 };
 static const int NVERSIONS = (int)(sizeof VERSIONS / sizeof VERSIONS[0]);
 
@@ -478,6 +482,7 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
         char ver[32];
         if (vi == 3) snprintf(ver, sizeof ver, "v3 %s", v3_tile(c));
         else if (vi == 4) snprintf(ver, sizeof ver, "v4 %s", y5l_v4_tile_name(v4_tile_of(c)));
+        else if (vi == 5) snprintf(ver, sizeof ver, "v5 %s", y5w_v5_tile_name(y5w_v5_tile(&c)));
         else snprintf(ver, sizeof ver, "v%d", vi);
         printf("%-58s %-10s err %.2e vs cublas %.2e%s | %8.3f ms %6.1f TFLOP/s  x%.2f cublas path, x%.2f gemm%s%s\n",
                "", ver, err, vs_blas, ok ? "" : " FAIL", ms, gflop / ms, R.blas_ms / ms,
@@ -535,7 +540,7 @@ int main(int argc, char **argv) {
         } else {
             fprintf(stderr,
                     "usage: conv_lab [--net odd|yolov5n|yolov5s|yolov5m|yolov5l] [--imgsz N] [--batch N]\n"
-                    "                [--versions 1,2,3,4] [--reps N] [--samples N] [--seed N] [--csv FILE]\n"
+                    "                [--versions 1,2,3,4,5] [--reps N] [--samples N] [--seed N] [--csv FILE]\n"
                     "                [--v4-tile 128x128|128x64|64x64|256x128]\n");
             return 2;
         }
@@ -576,6 +581,19 @@ int main(int argc, char **argv) {
     }
     printf("conv_lab: %s (sm_%d%d, %d SMs), net %s, batch %d, seed %llu, reps %d\n", prop.name, prop.major,
            prop.minor, g_sms, net, !strcmp(net, "odd") ? 0 : batch, o.seed, o.reps);
+    // v5 runs only where the card runs this binary's sm_90a code: elsewhere
+    // it is left out with the reason; on an sm_90 card that is a failure
+    int v5_missing = 0;
+    if (std::find(o.versions.begin(), o.versions.end(), 5) != o.versions.end()) {
+        const cudaError_t e = y5w_v5_prepare();
+        if (e != cudaSuccess) {
+            (void)cudaGetLastError(); // not sticky (no kernel image): later launches must not see it
+            v5_missing = prop.major == 9 && prop.minor == 0;
+            printf("conv_lab: v5 not run: %s%s\n", cudaGetErrorString(e),
+                   v5_missing ? " (an sm_90 card: the build lacks sm_90a code, LAB_ARCH)" : " (needs a Hopper, sm_90a)");
+            o.versions.erase(std::remove(o.versions.begin(), o.versions.end(), 5), o.versions.end());
+        }
+    }
     for (int v : o.versions) printf("  %s\n", VERSIONS[v - 1].desc);
     v2_attr<128, 128, 2, 4, 2>();
     CK(y5l_v3_prepare());
@@ -606,9 +624,10 @@ int main(int argc, char **argv) {
            flop / tot_gemm / 1e9, tot_blas / tot_gemm);
     for (int v : o.versions)
         printf("| v%d | %.3f | %.1f | %.2f |\n", v, tot[v], flop / tot[v] / 1e9, tot_blas / tot[v]);
-    printf("conv_lab: %d of %zu shapes failed a check\n", fails, shapes.size());
+    printf("conv_lab: %d of %zu shapes failed a check%s\n", fails, shapes.size(),
+           v5_missing ? "; v5 could not run on this sm_90 card (a failure)" : "");
     if (o.csv) fclose(o.csv);
     CKB(cublasDestroy(blas));
     CK(cudaStreamDestroy(st));
-    return fails ? 1 : 0;
+    return fails || v5_missing ? 1 : 0;
 }
