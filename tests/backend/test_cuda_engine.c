@@ -285,10 +285,16 @@ T_TEST(gpu_net_async_double_buffer) {
         T_CHECK(d < 0, "round %d (%s): float %lld differs from the eager forward (%.8g vs %.8g)", k,
                 k == 0 ? "eager" : k == 1 ? "captured" : "replayed", d, d >= 0 ? (double)p[d] : 0.0,
                 d >= 0 ? (double)ref[cur][d] : 0.0);
+        /* after the first (eager) round a graph must have run: a capture that
+         * fell back to eager would make compute_async synchronous and this
+         * test pass without overlapping anything */
+        if (k >= 1) T_CHECK(y5_cuda_graph_ready(e->be) == graphs_on(), "round %d: no graph ran", k);
         free(p);
         p = NULL;
         s = t;
     }
+    /* one plan, one input source: one graph, captured once and replayed */
+    if (graphs_on()) T_CHECK(y5_cuda_graph_count(e->be) == 1, "%d graphs kept, expected 1", y5_cuda_graph_count(e->be));
     /* filled once, forwarded three times (as bench does): each forward
      * uploads that same half again, never the other one */
     unsigned char *u = y5_engine_input_u8(e);
@@ -445,6 +451,69 @@ T_TEST(gpu_net_graph_cache_lru) {
     T_CHECK(y5_engine_plan(e, 2, 640, 640, err, sizeof err) == 0, "%s", err);
     T_CHECK(y5_cuda_graph_count(e->be) == 0, "%d graphs kept across an arena reallocation", y5_cuda_graph_count(e->be));
     y5_engine_close(e);
+}
+
+/* ------------------------------------------------------------------ graphs after buffers grow, chunked GEMMs */
+
+/* Smallest shape first, so the second plan reallocates the arena, scratch
+ * and pred under an existing graph (and drops it): every shape still runs
+ * eager, captured and replayed to the same bits, and the first shape,
+ * planned again, gives its earlier bits. Then the same with the conv
+ * scratch capped at 1 MiB, so convs run in many GEMM chunks behind the stem's
+ * padded input copy, inside the captured graph. */
+T_TEST(gpu_net_graph_regrow_and_chunks) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[1024];
+    const char *wts = t_model_y5w("yolov5n");
+    T_REQUIRE(wts, "conversion failed");
+    static const int shp[3] = {256, 320, 256};
+    for (int chunked = 0; chunked < 2; chunked++) {
+        y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
+        T_REQUIRE(e, "%s", err);
+        if (chunked) y5_cuda_set_chunk_bytes(e->be, (size_t)1 << 20);
+        float *first = NULL;
+        size_t nfirst = 0;
+        for (int s = 0; s < 3; s++) {
+            const int sz = shp[s];
+            float *in = NULL, *ref = NULL, *p = NULL;
+            size_t n = 0, n2;
+            if (y5_engine_plan(e, 1, sz, sz, err, sizeof err) || !(in = y5_engine_input(e))) {
+                T_CHECK(0, "%s plan %d: %s", chunked ? "chunked" : "default", sz, err);
+                break;
+            }
+            for (size_t i = 0; i < (size_t)sz * sz * 3; i++) in[i] = (float)((i * 2654435761u >> 9) % 256) / 255.0f;
+            if (eager_forward(e, err, sizeof err) || !(ref = pred_copy(e, &n, err, sizeof err))) {
+                T_CHECK(0, "eager %d: %s", sz, err);
+                break;
+            }
+            for (int pass = 1; pass <= 2; pass++) { /* captured, replayed */
+                if (y5_engine_forward(e, err, sizeof err) || !(p = pred_copy(e, &n2, err, sizeof err))) {
+                    T_CHECK(0, "forward %d pass %d: %s", sz, pass, err);
+                    break;
+                }
+                const long long d = first_diff(p, ref, n);
+                T_CHECK(d < 0, "%s, shape %d of 3 (%d): the %s forward differs at float %lld",
+                        chunked ? "chunked" : "default", s + 1, sz, pass == 1 ? "captured" : "replayed", d);
+                T_CHECK(y5_cuda_graph_ready(e->be) == graphs_on(), "shape %d pass %d: graph ran %d", s + 1, pass,
+                        y5_cuda_graph_ready(e->be));
+                free(p);
+                p = NULL;
+            }
+            if (s == 0) {
+                first = ref;
+                nfirst = n;
+                ref = NULL;
+            } else if (sz == shp[0] && first) {
+                T_CHECK(n == nfirst && first_diff(ref, first, n) < 0,
+                        "%s: %d planned again after a larger plan gives other bits than before",
+                        chunked ? "chunked" : "default", sz);
+            }
+            free(ref);
+        }
+        free(first);
+        y5_engine_close(e);
+    }
 }
 
 /* ------------------------------------------------------------------ a mixed batch of 8 vs the CPU */
