@@ -59,6 +59,9 @@ grep ',v5,' "$O/yolov5m_b32_v5.csv" >>"$O/yolov5m_b32.csv" 2>/dev/null
     grep -E '^(\||conv_lab:)' "$O/yolov5m_b32_v5.log"
     echo
     echo "odd shapes, v5: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
+    # v5 is on the fast path only if its SASS has Hopper's warpgroup MMA
+    CUOBJ=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
+    [ -x "$CUOBJ" ] && echo "HGMMA instructions in build/conv_lab's SASS: $("$CUOBJ" -sass build/conv_lab 2>/dev/null | grep -c HGMMA)"
 } >"$O/conv_lab.md"
 cat "$O/conv_lab.md"
 grep -E 'FAIL|conv_lab:[0-9]+:' "$O/odd.log" "$O"/odd_v4_*.log "$O/yolov5m_b32.log" "$O/odd_v5.log" \
