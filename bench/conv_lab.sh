@@ -47,6 +47,13 @@ echo "v5 on the odd shapes: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_
 timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5m_b32_v5.csv" --versions 3,4,5 \
     ${CONV_LAB_ARGS:-} >"$O/yolov5m_b32_v5.log" 2>&1 || rc=1
 grep ',v5,' "$O/yolov5m_b32_v5.csv" >>"$O/yolov5m_b32.csv" 2>/dev/null
+# each v5 width on every yolov5m shape, to fit its width rule (y5w_v5_bn)
+for bn in 64 96 128 192 256; do
+    grep -q 'v5 not run' "$O/odd_v5.log" && break
+    timeout 60 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --versions 5 --v5-bn $bn \
+        --csv "$O/yolov5m_b32_v5_bn$bn.csv" >"$O/yolov5m_b32_v5_bn$bn.log" 2>&1 || rc=1
+    sed "s/,v5,/,v5 bn$bn,/" "$O/yolov5m_b32_v5_bn$bn.csv" 2>/dev/null | grep ",v5 bn$bn," >>"$O/yolov5m_b32.csv"
+done
 {
     echo "# conv_lab, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1), commit $(git rev-parse --short HEAD 2>/dev/null)"
     echo
@@ -59,6 +66,10 @@ grep ',v5,' "$O/yolov5m_b32_v5.csv" >>"$O/yolov5m_b32.csv" 2>/dev/null
     grep -E '^(\||conv_lab:)' "$O/yolov5m_b32_v5.log"
     echo
     echo "odd shapes, v5: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
+    for bn in 64 96 128 192 256; do
+        [ -f "$O/yolov5m_b32_v5_bn$bn.log" ] &&
+            echo "v5 with width $bn everywhere: $(grep -E '^\| v5 ' "$O/yolov5m_b32_v5_bn$bn.log") $(grep -E '^conv_lab: [0-9]+ of' "$O/yolov5m_b32_v5_bn$bn.log")"
+    done
     # v5 is on the fast path only if its SASS has Hopper's warpgroup MMA
     CUOBJ=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
     [ -x "$CUOBJ" ] && echo "HGMMA instructions in build/conv_lab's SASS: $("$CUOBJ" -sass build/conv_lab 2>/dev/null | grep -c HGMMA)"

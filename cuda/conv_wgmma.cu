@@ -14,15 +14,17 @@
 #include "cuda/cuda_internal.h"
 #include "cuda/lab/conv_v5.cuh"
 
-#include <string.h>
 
 cudaError_t cu_conv_wgmma_prepare(void) { return y5w_v5_prepare(); }
 
 const char *cu_conv_wgmma_note(const cu_conv *c) {
-    y5l_conv t;
-    memset(&t, 0, sizeof t);
-    t.cout = c->cout;
-    return y5w_v5_tile(&t) == Y5W_V5_N64 ? "wgmma 128x64" : "wgmma 128x128";
+    switch (y5w_v5_bn(c->cout, 0)) {
+    case 64: return "wgmma 128x64";
+    case 96: return "wgmma 128x96";
+    case 192: return "wgmma 128x192";
+    case 256: return "wgmma 128x256";
+    default: return "wgmma 128x128";
+    }
 }
 
 cudaError_t cu_conv_wgmma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,

@@ -7,6 +7,7 @@
 //   build/conv_lab --net yolov5m --batch 32      the yolov5m 640 convs at batch 32: table + totals
 //   options: --versions 1,2,3,4  --reps N  --samples N  --seed N  --imgsz N  --csv FILE
 //            --v4-tile 128x128|128x64|64x64|256x128  (v4 with one tile everywhere instead of its rule)
+//            --v5-bn 64|96|128|192|256  (v5 with one tile width everywhere instead of its rule)
 //
 // Per shape: fresh random NHWC FP16 input (a hash of the element index and
 // the run's seed, so the CPU recomputes any element without a copy), weights
@@ -195,6 +196,12 @@ struct lab_version {
     const char *desc;
     lab_launch launch;
 };
+// v5: its width rule (wgmma_tile.h's y5w_v5_bn), or --v5-bn's width everywhere.
+static int g_v5_bn = 0;
+static cudaError_t launch_v5(const y5l_args &a, cudaStream_t st) {
+    return y5w_v5_launch_bn(a, y5w_v5_bn(a.c.cout, g_v5_bn), st);
+}
+
 static const lab_version VERSIONS[] = {
     {1, "v1 mma.sync, 128x128x32 tile, 8 warps, one smem buffer, 16B ld/st", launch_v1<128, 128, 2, 4>},
     {2, "v2 + cp.async double buffer (zero-fill padding), ldmatrix.x4", launch_v2<128, 128, 2, 4, 2>},
@@ -202,9 +209,9 @@ static const lab_version VERSIONS[] = {
     {4, "v4 BK 64, 4 stages, XOR-swizzled smem, no division in the k-loop, epilogue via smem with 16B stores; "
         "tile per layer (+256x128)",
      launch_v4},
-    {5, "v5 Hopper wgmma (sm_90a): 128xBN (BN 64/128) per 2 warpgroups, BK 64 in 128B-swizzled cp.async stages "
-        "read by descriptor, 4 stages, one wgmma group in flight",
-     y5w_v5_launch},
+    {5, "v5 Hopper wgmma (sm_90a): 128xBN per 2 warpgroups, BK 64 in 128B-swizzled cp.async stages "
+        "read by descriptor, 4 stages, one wgmma group in flight; width per layer (64, 96, 128, 192, 256)",
+     launch_v5},
 };
 static const int NVERSIONS = (int)(sizeof VERSIONS / sizeof VERSIONS[0]);
 
@@ -482,7 +489,7 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
         char ver[32];
         if (vi == 3) snprintf(ver, sizeof ver, "v3 %s", v3_tile(c));
         else if (vi == 4) snprintf(ver, sizeof ver, "v4 %s", y5l_v4_tile_name(v4_tile_of(c)));
-        else if (vi == 5) snprintf(ver, sizeof ver, "v5 %s", y5w_v5_tile_name(y5w_v5_tile(&c)));
+        else if (vi == 5) snprintf(ver, sizeof ver, "v5 %s", y5w_v5_tile_name(y5w_v5_bn(c.cout, g_v5_bn)));
         else snprintf(ver, sizeof ver, "v%d", vi);
         printf("%-58s %-10s err %.2e vs cublas %.2e%s | %8.3f ms %6.1f TFLOP/s  x%.2f cublas path, x%.2f gemm%s%s\n",
                "", ver, err, vs_blas, ok ? "" : " FAIL", ms, gflop / ms, R.blas_ms / ms,
@@ -533,6 +540,13 @@ int main(int argc, char **argv) {
                 return 2;
             }
             i++;
+        } else if (s == "--v5-bn") {
+            g_v5_bn = atoi(v);
+            if (y5w_v5_bn(1, g_v5_bn) != g_v5_bn) {
+                fprintf(stderr, "conv_lab: no v5 width %s (64, 96, 128, 192, 256)\n", v);
+                return 2;
+            }
+            i++;
         } else if (s == "--versions") {
             for (const char *p = v; *p; p++)
                 if (*p >= '1' && *p <= '9') o.versions.push_back(*p - '0');
@@ -541,7 +555,7 @@ int main(int argc, char **argv) {
             fprintf(stderr,
                     "usage: conv_lab [--net odd|yolov5n|yolov5s|yolov5m|yolov5l] [--imgsz N] [--batch N]\n"
                     "                [--versions 1,2,3,4,5] [--reps N] [--samples N] [--seed N] [--csv FILE]\n"
-                    "                [--v4-tile 128x128|128x64|64x64|256x128]\n");
+                    "                [--v4-tile 128x128|128x64|64x64|256x128] [--v5-bn 64|96|128|192|256]\n");
             return 2;
         }
     }

@@ -9,8 +9,11 @@
 //
 // Design (the index arithmetic is wgmma_tile.h's, checked on the CPU by
 // tests/unit/test_wgmma_tile.c):
-// - block 128 pixels x BN channels (BN 64 or 128), 256 threads = 2
-//   warpgroups, warpgroup g computing rows 64g..64g+63 with m64nBNk16;
+// - block 128 pixels x BN channels (BN 64, 96, 128, 192 or 256, the one that
+//   wastes the fewest output channels: y5w_v5_bn), 256 threads = 2
+//   warpgroups, warpgroup g computing rows 64g..64g+63 with m64nBNk16 (a
+//   wider tile reads A once for more channels: 128x256 moves 48 KiB of
+//   operands per 4 MFLOP where 128x128 moves 32 KiB per 2);
 // - BK = 64: a k-tile row is 128 bytes, one 128B-swizzle row; A (the
 //   implicit im2col) and W gathered by cp.async (16 bytes, zero-fill for
 //   padding, as v2/v3) into S stages, chunk c of row r at chunk c ^ (r % 8);
@@ -35,57 +38,7 @@
 #include <stdint.h>
 
 #include "cuda/lab/conv_common.cuh"
-#include "cuda/lab/conv_v3.cuh"
 #include "cuda/lab/wgmma_tile.h"
-
-// D(64 x 64) += A(64 x 16) * B(16 x 64) (scale_d 0: D = A * B), A and B from
-// shared memory through descriptors, FP32 accumulators in d (y5w_acc_row /
-// _col); both operands K-major (no transpose), scale +1.
-__device__ __forceinline__ void y5w_mma_n64(float (&d)[32], unsigned long long da, unsigned long long db,
-                                             int scale_d) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
-                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,"
-                 "%25,%26,%27,%28,%29,%30,%31"
-                 "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
-                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
-                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
-                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-                 : "l"(da), "l"(db), "r"(scale_d));
-#else
-    (void)d, (void)da, (void)db, (void)scale_d;
-#endif
-}
-
-// D(64 x 128) += A(64 x 16) * B(16 x 128) (scale_d 0: D = A * B), A and B from
-// shared memory through descriptors, FP32 accumulators in d (y5w_acc_row /
-// _col); both operands K-major (no transpose), scale +1.
-__device__ __forceinline__ void y5w_mma_n128(float (&d)[64], unsigned long long da, unsigned long long db,
-                                             int scale_d) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
-                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,"
-                 "%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%4"
-                 "7,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
-                 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
-                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
-                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
-                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
-                   "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),
-                   "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
-                   "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "l"(da), "l"(db), "r"(scale_d));
-#else
-    (void)d, (void)da, (void)db, (void)scale_d;
-#endif
-}
 
 __device__ __forceinline__ void y5w_fence_operands() {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -110,13 +63,135 @@ __device__ __forceinline__ void y5w_fence_proxy_async() {
 #endif
 }
 
+// D(64 x BN) += A(64 x 16) * B(16 x BN): A and B from shared memory through
+// descriptors, FP32 accumulators in d (y5w_acc_row / _col); both operands
+// K-major (no transpose), scales +1, scale-d 1 (d starts at zero). One
+// specialisation per tile width of Y5W_V5_BNS (the instruction's N is an
+// immediate and its d a list of BN / 2 registers).
 template <int BN>
 __device__ __forceinline__ void y5w_mma(float (&d)[BN / 2], unsigned long long da, unsigned long long db);
 template <> __device__ __forceinline__ void y5w_mma<64>(float (&d)[32], unsigned long long da, unsigned long long db) {
-    y5w_mma_n64(d, da, db, 1);
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,"
+                 "%25,%26,%27,%28,%29,%30,%31"
+                 "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(da), "l"(db), "r"(1));
+#else
+    (void)d, (void)da, (void)db;
+#endif
+}
+template <> __device__ __forceinline__ void y5w_mma<96>(float (&d)[48], unsigned long long da, unsigned long long db) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %50, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n96k16.f32.f16.f16 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,"
+                 "%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%4"
+                 "7"
+                 "}, %48, %49, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
+                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
+                   "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+                 : "l"(da), "l"(db), "r"(1));
+#else
+    (void)d, (void)da, (void)db;
+#endif
 }
 template <> __device__ __forceinline__ void y5w_mma<128>(float (&d)[64], unsigned long long da, unsigned long long db) {
-    y5w_mma_n128(d, da, db, 1);
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,"
+                 "%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%4"
+                 "7,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
+                 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
+                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
+                   "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),
+                   "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+                   "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db), "r"(1));
+#else
+    (void)d, (void)da, (void)db;
+#endif
+}
+template <> __device__ __forceinline__ void y5w_mma<192>(float (&d)[96], unsigned long long da, unsigned long long db) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n192k16.f32.f16.f16 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,"
+                 "%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%4"
+                 "7,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,"
+                 "%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%9"
+                 "2,%93,%94,%95"
+                 "}, %96, %97, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
+                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
+                   "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),
+                   "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+                   "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+                   "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]),
+                   "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]),
+                   "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]),
+                   "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]),
+                   "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
+                 : "l"(da), "l"(db), "r"(1));
+#else
+    (void)d, (void)da, (void)db;
+#endif
+}
+template <> __device__ __forceinline__ void y5w_mma<256>(float (&d)[128], unsigned long long da, unsigned long long db) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {"
+                 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,"
+                 "%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%4"
+                 "7,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,"
+                 "%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%9"
+                 "2,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,"
+                 "%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127"
+                 "}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
+                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
+                   "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),
+                   "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+                   "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+                   "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]),
+                   "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]),
+                   "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]),
+                   "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]),
+                   "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]),
+                   "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]),
+                   "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]),
+                   "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+                   "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]),
+                   "+f"(d[127])
+                 : "l"(da), "l"(db), "r"(1));
+#else
+    (void)d, (void)da, (void)db;
+#endif
 }
 
 // conv_common.cuh's epilogue over the wgmma accumulator map: d[i], d[i+1]
@@ -244,20 +319,26 @@ __global__ void y5w_probe(int *flag) {
 #define Y5W_V5_STAGES 4
 #define Y5W_V5_INFLIGHT 1
 
-enum { Y5W_V5_N64 = 0, Y5W_V5_N128 = 1 };
-
-// BN 64 where it wastes fewer output channels than 128 (cout 48, 96, 192).
-static inline int y5w_v5_tile(const y5l_conv *c) {
-    const int w128 = (c->cout + 127) / 128 * 128 - c->cout, w64 = (c->cout + 63) / 64 * 64 - c->cout;
-    return w64 < w128 ? Y5W_V5_N64 : Y5W_V5_N128;
+static inline const char *y5w_v5_tile_name(int bn) {
+    switch (bn) {
+    case 64: return "128x64";
+    case 96: return "128x96";
+    case 192: return "128x192";
+    case 256: return "128x256";
+    default: return "128x128";
+    }
 }
-static inline const char *y5w_v5_tile_name(int tile) { return tile == Y5W_V5_N64 ? "128x64" : "128x128"; }
 
 template <int BN>
 static cudaError_t y5w_v5_launch_t(const y5l_args &a, cudaStream_t st) {
     dim3 grid((unsigned)y5l_grid_m(&a.c, 128), (unsigned)y5l_grid_n(&a.c, BN));
     y5w_conv_v5<BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT><<<grid, 256, y5w_smem(128, BN, Y5W_V5_STAGES), st>>>(a);
     return cudaGetLastError();
+}
+template <int BN>
+static cudaError_t y5w_v5_attr() {
+    return cudaFuncSetAttribute(y5w_conv_v5<BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize, y5w_smem(128, BN, Y5W_V5_STAGES));
 }
 
 // Once per device, outside any capture: the shared-memory limits, and
@@ -273,16 +354,26 @@ static inline cudaError_t y5w_v5_prepare() {
     cudaFree(flag);
     if (e != cudaSuccess) return e;
     if (!h) return cudaErrorNotSupported;
-    e = cudaFuncSetAttribute(y5w_conv_v5<64, Y5W_V5_STAGES, Y5W_V5_INFLIGHT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             y5w_smem(128, 64, Y5W_V5_STAGES));
-    if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(y5w_conv_v5<128, Y5W_V5_STAGES, Y5W_V5_INFLIGHT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 y5w_smem(128, 128, Y5W_V5_STAGES));
+    e = y5w_v5_attr<64>();
+    if (e == cudaSuccess) e = y5w_v5_attr<96>();
+    if (e == cudaSuccess) e = y5w_v5_attr<128>();
+    if (e == cudaSuccess) e = y5w_v5_attr<192>();
+    if (e == cudaSuccess) e = y5w_v5_attr<256>();
     return e;
 }
 
 // One launch (v3's preconditions: y5l_v3_supported, no overlap of output
-// and input); y5w_v5_prepare must have succeeded on this device.
+// and input) with tile width bn (Y5W_V5_BNS; y5w_v5_bn picks it per conv);
+// y5w_v5_prepare must have succeeded on this device.
+static inline cudaError_t y5w_v5_launch_bn(const y5l_args &a, int bn, cudaStream_t st) {
+    switch (bn) {
+    case 64: return y5w_v5_launch_t<64>(a, st);
+    case 96: return y5w_v5_launch_t<96>(a, st);
+    case 192: return y5w_v5_launch_t<192>(a, st);
+    case 256: return y5w_v5_launch_t<256>(a, st);
+    default: return y5w_v5_launch_t<128>(a, st);
+    }
+}
 static inline cudaError_t y5w_v5_launch(const y5l_args &a, cudaStream_t st) {
-    return y5w_v5_tile(&a.c) == Y5W_V5_N64 ? y5w_v5_launch_t<64>(a, st) : y5w_v5_launch_t<128>(a, st);
+    return y5w_v5_launch_bn(a, y5w_v5_bn(a.c.cout, 0), st);
 }

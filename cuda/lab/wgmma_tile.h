@@ -75,6 +75,29 @@ Y5L_HD int y5w_threads(int bm) { return bm / 64 * 128; }
  * test_wgmma_tile.c checks it in the emulated order). */
 #define Y5W_GATHER_AHEAD(stages, inflight) ((stages) - 1 - (inflight))
 
+/* v5's tile widths (output channels per block; each a valid wgmma N, with
+ * BN * 8 loader slots a multiple of the block's 256 threads) and the rule:
+ * the width that leaves the fewest output channels of the last tile idle,
+ * the widest among equals (fewer A reads per FLOP). yolov5's channel counts
+ * (multiples of 48 times 2^k, and 255) all meet a width exactly or within
+ * one: 48 -> 64, 96 -> 96, 192 / 384 -> 192, 768 -> 256, 255 -> 256.
+ * forced: a width of the list to use instead (0: the rule). */
+#define Y5W_V5_NBNS 5
+Y5L_HD int y5w_v5_bn_at(int i) {
+    const int bns[Y5W_V5_NBNS] = {64, 96, 128, 192, 256};
+    return bns[i];
+}
+Y5L_HD int y5w_v5_bn(int cout, int forced) {
+    int best = 128, waste = 1 << 30;
+    for (int i = 0; i < Y5W_V5_NBNS; i++) {
+        const int bn = y5w_v5_bn_at(i);
+        if (forced == bn) return bn;
+        const int w = (cout + bn - 1) / bn * bn - cout;
+        if (!forced && (w < waste || (w == waste && bn > best))) best = bn, waste = w;
+    }
+    return best;
+}
+
 /* Dynamic shared memory of S stages of BM- and BN-row tiles, plus 1024 bytes
  * so the kernel can round its base up to the atom alignment (the runtime
  * only promises 16). */

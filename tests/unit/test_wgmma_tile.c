@@ -121,8 +121,8 @@ T_TEST(wgmma_tile_layout) {
                 }
     T_CHECK(bad == 0, "%d elements the tensor cores would read from elsewhere than the loaders wrote", bad);
     /* atoms 1024-aligned: stages, operands, warpgroup halves */
-    for (int bn = 64; bn <= 128; bn += 64)
-        for (int st = 0; st < S4; st++) {
+    for (int bi = 0; bi < Y5W_V5_NBNS; bi++)
+        for (int st = 0, bn = y5w_v5_bn_at(bi); st < S4; st++) {
             const int misaligned = y5w_a_off(BM, st) % 1024 + y5w_b_off(BM, bn, S4, st) % 1024;
             T_CHECK(misaligned == 0, "bn %d stage %d", bn, st);
             T_CHECK(y5w_b_off(BM, bn, S4, st) >= y5w_a_off(BM, S4 - 1) + BM * 128, "W overlaps A");
@@ -130,27 +130,40 @@ T_TEST(wgmma_tile_layout) {
         }
     const int half_mis = (64 * Y5W_ROW_BYTES) % 1024;
     T_CHECK(half_mis == 0, "warpgroup half not atom-aligned");
-    T_CHECK(y5w_smem(BM, 128, S4) <= 227 * 1024, "%d bytes of smem per block", y5w_smem(BM, 128, S4));
+    T_CHECK(y5w_smem(BM, 256, S4) <= 227 * 1024, "%d bytes of smem per block", y5w_smem(BM, 256, S4));
+    /* the widths: valid wgmma N (a multiple of 8 up to 256), loader slots a
+     * whole number per thread; the rule on yolov5's channel counts */
+    for (int bi = 0; bi < Y5W_V5_NBNS; bi++) {
+        const int bn = y5w_v5_bn_at(bi), slots = bn * 8 % NT, badn = bn % 8 != 0 || bn > 256;
+        T_CHECK(!badn && slots == 0, "width %d", bn);
+        T_CHECK(y5w_v5_bn(7, bn) == bn, "forcing width %d", bn);
+    }
+    static const int rule[][2] = {{48, 64}, {96, 96}, {192, 192}, {384, 192}, {768, 256}, {255, 256}, {16, 64},
+                                  {128, 128}, {130, 192}, {512, 256}, {640, 128}};
+    for (size_t i = 0; i < sizeof rule / sizeof rule[0]; i++)
+        T_CHECK(y5w_v5_bn(rule[i][0], 0) == rule[i][1], "cout %d: width %d, expected %d", rule[i][0],
+                y5w_v5_bn(rule[i][0], 0), rule[i][1]);
     /* banks: a warp's 16-byte stores go in 4 phases of 8 threads; each phase
-     * must cover the 32 banks once */
-    for (int bn = 64; bn <= 128; bn += 64)
-        for (int warp = 0; warp < NT / 32; warp++)
-            for (int j = 0; j < BM * 8 / NT; j++)
-                for (int ph = 0; ph < 4; ph++) {
-                    unsigned mask = 0;
-                    int dup = 0;
-                    for (int l = ph * 8; l < ph * 8 + 8; l++) {
-                        const int t = warp * 32 + l;
-                        const int off = y5w_swz(y5l_slot_row(NT, Y5W_BK, t, j), y5l_slot_chunk(NT, Y5W_BK, t, j));
-                        const unsigned banks = 0xFu << ((off / 4) % 32);
-                        dup |= (mask & banks) != 0;
-                        mask |= banks;
-                    }
-                    T_CHECK(!dup && mask == 0xFFFFFFFFu, "warp %d slot %d phase %d: bank conflict", warp, j, ph);
+     * must cover the 32 banks once (slots up to the widest tile's 8 per
+     * thread: W's loaders are the same map over more rows) */
+    for (int warp = 0; warp < NT / 32; warp++)
+        for (int j = 0; j < 256 * 8 / NT; j++)
+            for (int ph = 0; ph < 4; ph++) {
+                unsigned mask = 0;
+                int dup = 0;
+                for (int l = ph * 8; l < ph * 8 + 8; l++) {
+                    const int t = warp * 32 + l;
+                    const int off = y5w_swz(y5l_slot_row(NT, Y5W_BK, t, j), y5l_slot_chunk(NT, Y5W_BK, t, j));
+                    const unsigned banks = 0xFu << ((off / 4) % 32);
+                    dup |= (mask & banks) != 0;
+                    mask |= banks;
                 }
+                T_CHECK(!dup && mask == 0xFFFFFFFFu, "warp %d slot %d phase %d: bank conflict", warp, j, ph);
+            }
     /* loader slots: every (row, chunk) of both tiles once */
-    for (int rows = 64; rows <= 128; rows += 64) {
-        int cnt[128 * 8] = {0};
+    for (int bi = -1; bi < Y5W_V5_NBNS; bi++) { /* A's 128 rows, then W's of each width */
+        const int rows = bi < 0 ? BM : y5w_v5_bn_at(bi);
+        int cnt[256 * 8] = {0};
         const int slots = rows * 8 / NT;
         for (int t = 0; t < NT; t++)
             for (int j = 0; j < slots; j++) {
@@ -293,8 +306,10 @@ T_TEST(wgmma_tile_emulate) {
             }
         /* (stages, groups in flight): v5's (4, 1), and neighbours */
         static const int SF[][2] = {{4, 1}, {4, 0}, {3, 1}, {2, 0}};
-        for (int cfg = 0; cfg < 8; cfg++) {
-            const int bn = cfg < 4 ? 128 : 64, S = SF[cfg % 4][0], F = SF[cfg % 4][1];
+        for (int cfg = 0; cfg < 4 + Y5W_V5_NBNS; cfg++) {
+            /* every width with v5's (4, 1); the other pairs at width 128 */
+            const int bn = cfg < 4 ? 128 : y5w_v5_bn_at(cfg - 4), S = SF[cfg < 4 ? cfg : 0][0],
+                      F = SF[cfg < 4 ? cfg : 0][1];
             for (size_t i = 0; i < nout; i++) out[i] = -12345.0f;
             memset(written, 0, nout);
             const int twice = emulate(&c, bn, S, F, in, w, bias, res, out, written);
