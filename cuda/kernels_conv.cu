@@ -19,6 +19,7 @@
  * is the whole input (every chunk of the conv reads it): for the stem, 16
  * bytes per input pixel, two thirds of the stem's own output. */
 #include "cuda/conv_rows.h"
+#include "cuda/act.cuh"
 #include "cuda/cuda_internal.h"
 
 #include <stdint.h>
@@ -87,19 +88,6 @@ cudaError_t cu_pad_channels(const cu_impl *m, const __half *in, long long px, in
 
 /* ---- epilogue ---- */
 
-__device__ __forceinline__ float silu_f(float v) { return v / (1.0f + expf(-v)); }
-
-/* The activations other than SiLU, as y5_act_ref (layers/cpu/gemm.c). */
-__device__ __forceinline__ float act_f(int act, float slope, float v) {
-    switch (act) {
-    case Y5_ACT_SILU: return silu_f(v);
-    case Y5_ACT_RELU: return v > 0.0f ? v : 0.0f;
-    case Y5_ACT_LEAKY: return v > 0.0f ? v : v * slope;
-    case Y5_ACT_HARDSWISH: return v * fminf(fmaxf(v + 3.0f, 0.0f), 6.0f) / 6.0f;
-    default: return v;
-    }
-}
-
 /* The GEMM's result as the epilogue reads it: FP32 rows of a dense scratch
  * (ld = cout), or half rows already in the output slice (ld = ld_out; the
  * epilogue then rewrites them in place, each thread reading exactly the
@@ -128,8 +116,8 @@ __global__ void k_epilogue(const A *acc, int ld_acc, long long mc, int cout, con
          i += (long long)gridDim.x * blockDim.y) {
         for (int co = (int)threadIdx.x; co < cout; co += (int)blockDim.x) {
             float v = acc_at(acc, i * ld_acc + co) + bias[co];
-            if (act == Y5_ACT_SILU) v = silu_f(v);
-            else if (act) v = act_f(act, slope, v);
+            if (act == Y5_ACT_SILU) v = y5_act_dev(Y5_ACT_SILU, 0.0f, v);
+            else if (act) v = y5_act_dev(act, slope, v);
             if (res) v += __half2float(res[i * ld_res + co]);
             out[i * ld_out + co] = __float2half_rn(v);
         }
@@ -153,10 +141,10 @@ __global__ void k_epilogue8(const A *acc, int ld_acc, long long mc, int cout, co
             v[4] += b1.x, v[5] += b1.y, v[6] += b1.z, v[7] += b1.w;
             if (act == Y5_ACT_SILU) {
 #pragma unroll
-                for (int j = 0; j < 8; j++) v[j] = silu_f(v[j]);
+                for (int j = 0; j < 8; j++) v[j] = y5_act_dev(Y5_ACT_SILU, 0.0f, v[j]);
             } else if (act) {
 #pragma unroll
-                for (int j = 0; j < 8; j++) v[j] = act_f(act, slope, v[j]);
+                for (int j = 0; j < 8; j++) v[j] = y5_act_dev(act, slope, v[j]);
             }
             if (res) {
                 float r[8];

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include "core/base/act.h"
+#include "cuda/act.cuh"
 #include "cuda/lab/conv_tile.h"
 
 struct y5l_args {
@@ -56,18 +57,6 @@ template <int N> __device__ __forceinline__ void y5l_cp_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
-// The activations as the backend's cuBLAS-path epilogue (cuda/kernels_conv.cu)
-// and the CPU's y5_act_ref compute them, the same float expressions.
-__device__ __forceinline__ float y5l_act(int act, float slope, float v) {
-    switch (act) {
-    case Y5_ACT_SILU: return v / (1.0f + expf(-v));
-    case Y5_ACT_RELU: return v > 0.0f ? v : 0.0f;
-    case Y5_ACT_LEAKY: return v > 0.0f ? v : v * slope;
-    case Y5_ACT_HARDSWISH: return v * fminf(fmaxf(v + 3.0f, 0.0f), 6.0f) / 6.0f;
-    default: return v;
-    }
-}
-
 // The fused epilogue: accumulators + bias, activation, + residual, rounded to
 // half and stored into the output slice. Element (m, co) of acc[mi][ni][i]
 // comes from conv_tile.h; i = 0,1 (and 2,3) are two adjacent channels of one
@@ -88,8 +77,8 @@ __device__ __forceinline__ void y5l_epilogue(const y5l_args &a, float (&acc)[FM]
                 const int co = y5l_out_co(BN, WN, by, warp, ni, lane, i);
                 if (m >= M || co >= cout) continue;
                 const bool two = co + 1 < cout;
-                float v0 = y5l_act(a.act, a.slope, acc[mi][ni][i] + a.bias[co]);
-                float v1 = two ? y5l_act(a.act, a.slope, acc[mi][ni][i + 1] + a.bias[co + 1]) : 0.0f;
+                float v0 = y5_act_dev(a.act, a.slope, acc[mi][ni][i] + a.bias[co]);
+                float v1 = two ? y5_act_dev(a.act, a.slope, acc[mi][ni][i + 1] + a.bias[co + 1]) : 0.0f;
                 if (a.res) {
                     const __half *r = a.res + m * a.c.ld_res + co;
                     v0 += __half2float(r[0]);

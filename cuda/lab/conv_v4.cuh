@@ -30,8 +30,8 @@ __device__ __forceinline__ void y5l_v4_store_tail(const y5l_args &a, const float
     for (int e = 0; e < 8; e += 2) {
         if (e >= n) break;
         const bool two = e + 1 < n;
-        float v0 = y5l_act(a.act, a.slope, v[e] + a.bias[co + e]);
-        float v1 = two ? y5l_act(a.act, a.slope, v[e + 1] + a.bias[co + e + 1]) : 0.0f;
+        float v0 = y5_act_dev(a.act, a.slope, v[e] + a.bias[co + e]);
+        float v1 = two ? y5_act_dev(a.act, a.slope, v[e + 1] + a.bias[co + e + 1]) : 0.0f;
         if (r) {
             v0 += __half2float(r[e]);
             if (two) v1 += __half2float(r[e + 1]);
@@ -65,8 +65,8 @@ __device__ __forceinline__ void y5l_v4_store8(const y5l_args &a, const float (&v
     unsigned ow[4];
 #pragma unroll
     for (int q = 0; q < 4; q++) {
-        const float v0 = y5l_act(a.act, a.slope, v[2 * q] + b[2 * q]) + r[2 * q];
-        const float v1 = y5l_act(a.act, a.slope, v[2 * q + 1] + b[2 * q + 1]) + r[2 * q + 1];
+        const float v0 = y5_act_dev(a.act, a.slope, v[2 * q] + b[2 * q]) + r[2 * q];
+        const float v1 = y5_act_dev(a.act, a.slope, v[2 * q + 1] + b[2 * q + 1]) + r[2 * q + 1];
         ow[q] = (unsigned)__half_as_ushort(__float2half_rn(v0)) | (unsigned)__half_as_ushort(__float2half_rn(v1)) << 16;
     }
     *reinterpret_cast<uint4 *>(a.out + m * a.c.ld_out + co) = make_uint4(ow[0], ow[1], ow[2], ow[3]);

@@ -207,8 +207,8 @@ __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)
         const int co = y5w_out_co(BN, by, tid, i);
         if (m >= M || co >= cout) continue;
         const bool two = co + 1 < cout;
-        float v0 = y5l_act(a.act, a.slope, d[i] + a.bias[co]);
-        float v1 = two ? y5l_act(a.act, a.slope, d[i + 1] + a.bias[co + 1]) : 0.0f;
+        float v0 = y5_act_dev(a.act, a.slope, d[i] + a.bias[co]);
+        float v1 = two ? y5_act_dev(a.act, a.slope, d[i + 1] + a.bias[co + 1]) : 0.0f;
         if (a.res) {
             const __half *r = a.res + m * a.c.ld_res + co;
             v0 += __half2float(r[0]);
