@@ -201,12 +201,16 @@ CUDA_ARCH   ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code
                -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
                -gencode arch=compute_90,code=compute_90
 NVCC_FLAGS  ?= -O3 -lineinfo
+comma       := ,
 NVCC_BASE    = -std=c++17 $(NVCC_FLAGS) -Xcompiler -Wall,-Wextra,-Werror --Werror all-warnings -I. -Iinclude
 NVCC_ALL     = $(NVCC_BASE) $(CUDA_ARCH)
-# The kernel lab also carries sm_90a machine code: its v5 (wgmma) exists only
-# there. `LAB_ARCH="-gencode arch=compute_90a,code=sm_90a"` builds it for
-# Hopper alone (bench/gpu_check.sh), so the card cannot pick a plain sm_90 pass.
-LAB_ARCH    ?= $(CUDA_ARCH) -gencode arch=compute_90a,code=sm_90a
+# The kernel lab's Hopper code is sm_90a, not sm_90: its v5 (wgmma) exists
+# only there, and with both in one binary which one an H100 loads is not
+# documented (a plain sm_90 pass would leave v5 out). The other cards as
+# CUDA_ARCH; bench/conv_lab.sh builds for the card at hand only.
+LAB_ARCH    ?= $(strip $(subst -arch=sm_90 ,-gencode arch=compute_90a$(comma)code=sm_90a ,$(subst \
+               code=compute_90 ,code=compute_90a ,$(subst arch=compute_90$(comma),arch=compute_90a$(comma),$(subst \
+               code=sm_90 ,code=sm_90a ,$(CUDA_ARCH) )))))
 CUDA_SRC     = $(sort $(wildcard cuda/*.cu))
 CUDA_OBJ     = $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 # cuBLAS is not linked: cuda/cublas_dl.cu loads it when a CUDA engine opens
@@ -238,7 +242,7 @@ $(filter-out $(CUDA_OBJ),$(LIB_OBJ)) $(TEST_OBJ) $(BUILD)/core/app/main.o: $(CUD
 NVCC_STAMP = $(BUILD)/nvcc.stamp
 $(NVCC_STAMP): cuda-stamp-force
 	@mkdir -p $(BUILD)
-	@echo "$(NVCC) $(NVCC_ALL)" | cmp -s - $@ || echo "$(NVCC) $(NVCC_ALL)" > $@
+	@echo "$(NVCC) $(NVCC_ALL) wgmma: $(WGMMA_ARCH)" | cmp -s - $@ || echo "$(NVCC) $(NVCC_ALL) wgmma: $(WGMMA_ARCH)" > $@
 LAB_STAMP = $(BUILD)/nvcc_lab.stamp
 $(LAB_STAMP): cuda-stamp-force
 	@mkdir -p $(BUILD)

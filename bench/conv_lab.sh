@@ -24,6 +24,8 @@ fi
 LAB=$ARCH
 case "$ARCH" in *sm_90*) LAB="-gencode arch=compute_90a,code=sm_90a" ;; esac
 make -s DEPS_CHECK=true CUDA_ARCH="$ARCH" LAB_ARCH="$LAB" conv-lab >"$O/build.log" 2>&1 || { tail -20 "$O/build.log"; exit 1; }
+# ptxas serialising wgmma is an info message, not a warning: -Werror lets it pass
+SERIAL=$(grep -c 'C7514\|wgmma.mma_async instructions are serialized' "$O/build.log")
 rc=0
 # v1-v4 first, v5 (wgmma, never run on a GPU before) in runs of its own: a
 # fault there (a sticky CUDA error ends the process) cannot take the other
@@ -70,6 +72,7 @@ done
         [ -f "$O/yolov5m_b32_v5_bn$bn.log" ] &&
             echo "v5 with width $bn everywhere: $(grep -E '^\| v5 ' "$O/yolov5m_b32_v5_bn$bn.log") $(grep -E '^conv_lab: [0-9]+ of' "$O/yolov5m_b32_v5_bn$bn.log")"
     done
+    [ "$SERIAL" -gt 0 ] && echo "WARNING: ptxas serialised wgmma in $SERIAL places (C7514, build.log): v5 runs slow"
     # v5 is on the fast path only if its SASS has Hopper's warpgroup MMA
     CUOBJ=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
     [ -x "$CUOBJ" ] && echo "HGMMA instructions in build/conv_lab's SASS: $("$CUOBJ" -sass build/conv_lab 2>/dev/null | grep -c HGMMA)"

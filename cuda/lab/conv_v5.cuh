@@ -27,7 +27,10 @@
 // - epilogue: conv_common.cuh's fused bias + activation + residual over the
 //   wgmma accumulator map, half2 stores into the channel slice.
 // Not yet: TMA (cp.async.bulk.tensor, im2col mode) gathers, producer /
-// consumer warp specialisation with mbarriers, BN 256, a persistent grid.
+// consumer warp specialisation with mbarriers, a persistent grid, a width
+// rule that looks at the grid (y5w_v5_bn sees cout only: a 20x20 layer at
+// batch 1 gets 12 blocks on 132 SMs; v3/v4 fall back to 64x64 there), the
+// epilogue through shared memory for 16-byte stores (v4's).
 //
 // Built only for sm_90a (-gencode arch=compute_90a,code=sm_90a: the lab's
 // LAB_ARCH); in any other pass the kernel is empty and y5w_v5_prepare
@@ -55,6 +58,15 @@ template <int N> __device__ __forceinline__ void y5w_wait() {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 #endif
+}
+// Keeps the compiler from moving any access of the accumulators across a
+// wgmma fence, commit or wait (it does not know wgmma writes them
+// asynchronously): moved reads would either be wrong or, as seen in a test
+// build, make ptxas serialize every wgmma (info C7514, no error). No
+// instruction is emitted. As CUTLASS's warpgroup_fence_operand.
+template <int N> __device__ __forceinline__ void y5w_fence_acc(float (&d)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 // This thread's completed cp.async writes, visible to the tensor cores' reads.
 __device__ __forceinline__ void y5w_fence_proxy_async() {
@@ -251,26 +263,34 @@ __global__ void __launch_bounds__(256, 1) y5w_conv_v5(const y5l_args a) {
     const int K = y5l_K(&a.c);
     const int nk = (K + BK - 1) / BK;
 
-    y5l_pix pix[AS];
+    // loader state, once per block (the only divisions): v4's (conv_tile.h).
+    // Every slot of a thread has the same chunk of the k-tile (NT % 8 == 0),
+    // so one (ky, kx, ci) position per thread, stepped per k-tile without a
+    // division; k-tiles are gathered strictly in order.
+    static_assert(NT % 8 == 0, "one chunk per thread");
+    const int ch = y5l_slot_chunk(NT, BK, tid, 0);
+    y5l_apix pix[AS];
 #pragma unroll
-    for (int j = 0; j < AS; j++) pix[j] = y5l_pixel(&a.c, bx * BM + y5l_slot_row(NT, BK, tid, j));
+    for (int j = 0; j < AS; j++) pix[j] = y5l_apix_of(&a.c, bx * BM + y5l_slot_row(NT, BK, tid, j));
+    const y5l_kstep kstep = y5l_kstep_of(&a.c, BK);
+    y5l_kpos kp = y5l_kpos_at(&a.c, ch * 8);
 
-    auto load_tile = [&](int st, int k0) {
+    auto load_tile = [&](int st) { // the next k-tile into stage st
         unsigned char *as = sm + y5w_a_off(BM, st), *bs = sm + y5w_b_off(BM, BN, S, st);
 #pragma unroll
         for (int j = 0; j < AS; j++) {
-            const int row = y5l_slot_row(NT, BK, tid, j), ch = y5l_slot_chunk(NT, BK, tid, j);
-            const long long off = y5l_a_src(&a.c, pix[j], k0 + ch * 8);
-            y5l_cp_async16(reinterpret_cast<__half *>(as + y5w_swz(row, ch)), off >= 0 ? a.in + off : a.in,
-                           off >= 0 ? 16 : 0);
+            const long long off = y5l_a_src_v4(&a.c, pix[j], &kp);
+            y5l_cp_async16(reinterpret_cast<__half *>(as + y5w_swz(y5l_slot_row(NT, BK, tid, j), ch)),
+                           off >= 0 ? a.in + off : a.in, off >= 0 ? 16 : 0);
         }
 #pragma unroll
         for (int j = 0; j < BS; j++) {
-            const int row = y5l_slot_row(NT, BK, tid, j), ch = y5l_slot_chunk(NT, BK, tid, j);
-            const long long off = y5l_b_src(&a.c, by * BN + row, k0 + ch * 8);
+            const int row = y5l_slot_row(NT, BK, tid, j);
+            const long long off = y5l_b_src(&a.c, by * BN + row, kp.kk); // a multiply, no state
             y5l_cp_async16(reinterpret_cast<__half *>(bs + y5w_swz(row, ch)), off >= 0 ? a.w + off : a.w,
                            off >= 0 ? 16 : 0);
         }
+        y5l_kpos_next(&a.c, kstep, &kp);
     };
 
     float d[BN / 2];
@@ -279,7 +299,7 @@ __global__ void __launch_bounds__(256, 1) y5w_conv_v5(const y5l_args a) {
 
 #pragma unroll
     for (int s = 0; s < PD; s++) {
-        if (s < nk) load_tile(s, s * BK);
+        if (s < nk) load_tile(s);
         y5l_cp_commit(); // empty groups keep the wait count uniform
     }
     for (int kt = 0; kt < nk; kt++) {
@@ -287,17 +307,20 @@ __global__ void __launch_bounds__(256, 1) y5w_conv_v5(const y5l_args a) {
         y5w_fence_proxy_async(); // ... and are visible to the async proxy
         __syncthreads();         // everyone's; and k-tile kt-1-F's wgmma has completed everywhere
         const int nxt = kt + PD;
-        if (nxt < nk) load_tile(nxt % S, nxt * BK);
+        if (nxt < nk) load_tile(nxt % S);
         y5l_cp_commit();
         const unsigned as = sm_addr + y5w_a_off(BM, kt % S) + wg * 64 * Y5W_ROW_BYTES;
         const unsigned bs = sm_addr + y5w_b_off(BM, BN, S, kt % S);
+        y5w_fence_acc(d);
         y5w_fence_operands();
 #pragma unroll
         for (int s = 0; s < BK / 16; s++) y5w_mma<BN>(d, y5w_desc(as, s), y5w_desc(bs, s));
         y5w_commit();
         y5w_wait<F>();
+        y5w_fence_acc(d);
     }
     y5w_wait<0>();
+    y5w_fence_acc(d); // the epilogue's reads of d stay after the wait
     y5l_cp_wait<0>();
     y5w_epilogue<BN>(a, d, bx, by, tid);
 #else
@@ -306,7 +329,8 @@ __global__ void __launch_bounds__(256, 1) y5w_conv_v5(const y5l_args a) {
 }
 
 // 1 in an sm_90a pass, 0 in any other: which code the device actually runs.
-__global__ void y5w_probe(int *flag) {
+// static: each translation unit that includes this header has its own.
+static __global__ void y5w_probe(int *flag) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     *flag = 1;
 #else

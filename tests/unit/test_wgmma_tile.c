@@ -192,27 +192,36 @@ static int emulate(const y5l_conv *c, int bn, int S, int F, const float *in, con
     const size_t smem = (size_t)y5w_smem(BM, bn, S) - 1024;
     float *sm = malloc(smem / 2 * sizeof(float)); /* one float per half-sized slot: index = byte / 2 */
     float *d = malloc(sizeof(float) * NT * (size_t)(bn / 2));
+    y5l_kpos kp[NT];
     int twice = 0;
     if (!sm || !d) { free(sm); free(d); return -1; }
     for (long long bx = 0; bx < gm; bx++)
         for (int by = 0; by < gn; by++) {
             for (size_t i = 0; i < smem / 2; i++) sm[i] = 1e30f; /* poison: a slot read but never written */
             memset(d, 0, sizeof(float) * NT * (size_t)(bn / 2));
-            /* the loaders of k-tile kt into stage st (all threads) */
+            /* the loaders of k-tile kt into stage st (all threads), with the
+             * kernel's state: each thread's one position in K, stepped per
+             * k-tile without a division (v4's y5l_kpos), k-tiles in order */
+            const y5l_kstep kstep = y5l_kstep_of(c, Y5W_BK);
+            for (int t = 0; t < NT; t++) kp[t] = y5l_kpos_at(c, y5l_slot_chunk(NT, Y5W_BK, t, 0) * 8);
 #define LOAD(st, kt)                                                                                            \
     for (int t = 0; t < NT; t++) {                                                                              \
+        const int ch = y5l_slot_chunk(NT, Y5W_BK, t, 0);                                                        \
+        if (kp[t].kk != (kt) * Y5W_BK + ch * 8) twice += 100000; /* out of order, or a wrong step */           \
         for (int j = 0; j < BM * 8 / NT; j++) {                                                                 \
-            const int row = y5l_slot_row(NT, Y5W_BK, t, j), ch = y5l_slot_chunk(NT, Y5W_BK, t, j);              \
-            const long long off = y5l_a_src(c, y5l_pixel(c, bx * BM + row), (kt) * Y5W_BK + ch * 8);            \
+            const int row = y5l_slot_row(NT, Y5W_BK, t, j);                                                     \
+            if (y5l_slot_chunk(NT, Y5W_BK, t, j) != ch) twice += 100000; /* one chunk per thread */             \
+            const long long off = y5l_a_src_v4(c, y5l_apix_of(c, bx * BM + row), &kp[t]);                      \
             const int dst = (y5w_a_off(BM, st) + y5w_swz(row, ch)) / 2;                                         \
             for (int e = 0; e < 8; e++) sm[dst + e] = off >= 0 ? in[off + e] : 0.0f;                            \
         }                                                                                                       \
         for (int j = 0; j < bn * 8 / NT; j++) {                                                                 \
-            const int row = y5l_slot_row(NT, Y5W_BK, t, j), ch = y5l_slot_chunk(NT, Y5W_BK, t, j);              \
-            const long long off = y5l_b_src(c, by * bn + row, (kt) * Y5W_BK + ch * 8);                          \
+            const int row = y5l_slot_row(NT, Y5W_BK, t, j);                                                     \
+            const long long off = y5l_b_src(c, by * bn + row, kp[t].kk);                                        \
             const int dst = (y5w_b_off(BM, bn, S, st) + y5w_swz(row, ch)) / 2;                                  \
             for (int e = 0; e < 8; e++) sm[dst + e] = off >= 0 ? w[off + e] : 0.0f;                             \
         }                                                                                                       \
+        y5l_kpos_next(c, kstep, &kp[t]);                                                                        \
     }
             for (int s0 = 0; s0 < PD; s0++)
                 if (s0 < nk) LOAD(s0, s0)
@@ -320,7 +329,8 @@ T_TEST(wgmma_tile_emulate) {
                 if (!ok && !bad++) first = (long long)i;
             }
             T_CHECK(twice == 0 && !bad,
-                    "shape %d bn %d S %d F %d: %d double writes (+1000 per stage hazard), %lld bad (first at %lld: %g "
+                    "shape %d bn %d S %d F %d: %d double writes (+1000 per stage hazard, +100000 per bad loader "
+                    "position), %lld bad (first at %lld: %g "
                     "want %g)", si, bn, S, F, twice, bad, first, first >= 0 ? out[first] : 0.0,
                     first >= 0 ? ref[first] : 0.0);
         }
