@@ -43,8 +43,11 @@
 # of the 900 in all, starts included. Stage ahead:
 #   here:  for p in a b c; do STAGE=gpu_stage_$p scripts/stage_gpu.sh $p; done
 #   run 1: STAGE=gpu_stage_a bash bench/gpu_check.sh a    carry ["gpu_stage_a"]
-#          (SAN_SKIP='racecheck:gpu_(nms|letterbox|decode)' while those kernels
-#          stay unchanged since their clean racecheck: about 90 s less)
+#          (SAN_SKIP='racecheck:gpu_(nms_vs|letterbox|decode)' while those kernels
+#          stay unchanged since their clean racecheck: about 90 s less; the
+#          batch NMS kernels of gpu_nms_batch_vs_image_vs_cpu have had none yet.
+#          Since 2026-11-27's fourth session part a has 9 more GPU tests and the
+#          detect overlap-parity runs: BUDGET_S=280 if the lease allows)
 #   run 2: STAGE=gpu_stage_b bash bench/gpu_check.sh b    carry ["gpu_stage_b"]
 #   run 3: STAGE=gpu_stage_c bash bench/gpu_check.sh c    carry ["gpu_stage_c"]
 # (timeout_s a little over each budget). Lessons of that first run, now
