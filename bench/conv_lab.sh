@@ -26,6 +26,32 @@ case "$ARCH" in *sm_90*) LAB="-gencode arch=compute_90a,code=sm_90a" ;; esac
 make -s DEPS_CHECK=true CUDA_ARCH="$ARCH" LAB_ARCH="$LAB" conv-lab >"$O/build.log" 2>&1 || { tail -20 "$O/build.log"; exit 1; }
 # ptxas serialising wgmma is an info message, not a warning: -Werror lets it pass
 SERIAL=$(grep -c 'C7514\|wgmma.mma_async instructions are serialized' "$O/build.log")
+# v5 is on the fast path only if its SASS has Hopper's warpgroup MMA
+CUOBJ=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
+HGMMA=$([ -x "$CUOBJ" ] && "$CUOBJ" -sass build/conv_lab 2>/dev/null | grep -c HGMMA)
+# conv_lab.md from whatever has run so far: written after each step, so a
+# step the caller's time limit kills leaves the figures before it
+summary() {
+    {
+        echo "# conv_lab, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1), commit $(git rev-parse --short HEAD 2>/dev/null)"
+        echo
+        grep -E '^(\||conv_lab:)' "$O/yolov5m_b32.log"
+        echo
+        echo "odd shapes: $(grep -E '^conv_lab: [0-9]+ of' "$O/odd.log")"
+        echo
+        echo "## v5 (wgmma), its own runs: v3, v4 and v5 on yolov5m b32"
+        echo
+        grep -E '^(\||conv_lab:)' "$O/yolov5m_b32_v5.log"
+        echo
+        echo "odd shapes, v5: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
+        for bn in 64 96 128 192 256; do
+            [ -f "$O/yolov5m_b32_v5_bn$bn.log" ] &&
+                echo "v5 with width $bn everywhere: $(grep -E '^\| v5 ' "$O/yolov5m_b32_v5_bn$bn.log") $(grep -E '^conv_lab: [0-9]+ of' "$O/yolov5m_b32_v5_bn$bn.log")"
+        done
+        [ "$SERIAL" -gt 0 ] && echo "WARNING: ptxas serialised wgmma in $SERIAL places (C7514, build.log): v5 runs slow"
+        echo "HGMMA instructions in build/conv_lab's SASS: ${HGMMA:-(no cuobjdump)}"
+    } >"$O/conv_lab.md" 2>/dev/null
+}
 rc=0
 # v1-v4 first, v5 (wgmma, never run on a GPU before) in runs of its own: a
 # fault there (a sticky CUDA error ends the process) cannot take the other
@@ -43,40 +69,23 @@ for t in 128x128 128x64 256x128; do
 done
 timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5m_b32.csv" $V14 ${CONV_LAB_ARGS:-} \
     >"$O/yolov5m_b32.log" 2>&1 || rc=1
+summary
 timeout 60 build/conv_lab --net odd --versions 5 ${CONV_LAB_ARGS:-} >"$O/odd_v5.log" 2>&1 || rc=1
 echo "v5 on the odd shapes: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
 # v3 and v4 again beside v5, so its ratios compare within one run
 timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5m_b32_v5.csv" --versions 3,4,5 \
     ${CONV_LAB_ARGS:-} >"$O/yolov5m_b32_v5.log" 2>&1 || rc=1
 grep ',v5,' "$O/yolov5m_b32_v5.csv" >>"$O/yolov5m_b32.csv" 2>/dev/null
+summary
 # each v5 width on every yolov5m shape, to fit its width rule (y5w_v5_bn)
 for bn in 64 96 128 192 256; do
-    grep -q 'v5 not run' "$O/odd_v5.log" && break
+    grep -q 'v5 not run\|FAIL' "$O/odd_v5.log" && break # timing a failing kernel says nothing
     timeout 60 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --versions 5 --v5-bn $bn \
         --csv "$O/yolov5m_b32_v5_bn$bn.csv" >"$O/yolov5m_b32_v5_bn$bn.log" 2>&1 || rc=1
     sed "s/,v5,/,v5 bn$bn,/" "$O/yolov5m_b32_v5_bn$bn.csv" 2>/dev/null | grep ",v5 bn$bn," >>"$O/yolov5m_b32.csv"
+    summary
 done
-{
-    echo "# conv_lab, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1), commit $(git rev-parse --short HEAD 2>/dev/null)"
-    echo
-    grep -E '^(\||conv_lab:)' "$O/yolov5m_b32.log"
-    echo
-    echo "odd shapes: $(grep -E '^conv_lab: [0-9]+ of' "$O/odd.log")"
-    echo
-    echo "## v5 (wgmma), its own runs: v3, v4 and v5 on yolov5m b32"
-    echo
-    grep -E '^(\||conv_lab:)' "$O/yolov5m_b32_v5.log"
-    echo
-    echo "odd shapes, v5: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
-    for bn in 64 96 128 192 256; do
-        [ -f "$O/yolov5m_b32_v5_bn$bn.log" ] &&
-            echo "v5 with width $bn everywhere: $(grep -E '^\| v5 ' "$O/yolov5m_b32_v5_bn$bn.log") $(grep -E '^conv_lab: [0-9]+ of' "$O/yolov5m_b32_v5_bn$bn.log")"
-    done
-    [ "$SERIAL" -gt 0 ] && echo "WARNING: ptxas serialised wgmma in $SERIAL places (C7514, build.log): v5 runs slow"
-    # v5 is on the fast path only if its SASS has Hopper's warpgroup MMA
-    CUOBJ=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
-    [ -x "$CUOBJ" ] && echo "HGMMA instructions in build/conv_lab's SASS: $("$CUOBJ" -sass build/conv_lab 2>/dev/null | grep -c HGMMA)"
-} >"$O/conv_lab.md"
+summary
 cat "$O/conv_lab.md"
 grep -E 'FAIL|conv_lab:[0-9]+:' "$O/odd.log" "$O"/odd_v4_*.log "$O/yolov5m_b32.log" "$O/odd_v5.log" \
     "$O/yolov5m_b32_v5.log" | head -20

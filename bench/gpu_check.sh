@@ -29,8 +29,9 @@
 # profile_b32_best.csv when a non-default conv path was fastest), conv_lab.md and
 # yolov5m_b32.csv (the lab's rows), for part c
 # pipeline_gpu.md and pipeline_gpu_stats.json.
-# The whole run keeps inside $BUDGET_S seconds (defaults: a 230, b 170 = benchmarks, then the lab, c 430;
-# 830 s, inside one 900 s lease with the machine's start):
+# The whole run keeps inside $BUDGET_S seconds (defaults: a 270, b 230 = benchmarks, then the lab, c 330;
+# 830 s, inside one 900 s lease with the machine's start; part c counts 2, 300 and 2000 images,
+# PIPE_COUNTS to change, and the slowest Python strategies at 2000 are the ones its budget skips):
 # steps that would not fit are recorded as skipped for time.
 #
 # One 15-minute lease holds all three, back to back on one warm machine (a
@@ -47,7 +48,7 @@
 #          stay unchanged since their clean racecheck: about 90 s less; the
 #          batch NMS kernels of gpu_nms_batch_vs_image_vs_cpu have had none yet.
 #          Since 2026-11-27's fourth session part a has 9 more GPU tests and the
-#          detect overlap-parity runs: BUDGET_S=280 if the lease allows)
+#          detect overlap-parity runs: its default budget is now 270 s)
 #   run 2: STAGE=gpu_stage_b bash bench/gpu_check.sh b    carry ["gpu_stage_b"]
 #   run 3: STAGE=gpu_stage_c bash bench/gpu_check.sh c    carry ["gpu_stage_c"]
 # (timeout_s a little over each budget). Lessons of that first run, now
@@ -61,7 +62,7 @@ cd "$(dirname "$0")/.."
 PART=${1:-}
 case "$PART" in a|b|c) ;; *) echo "usage: bench/gpu_check.sh a|b|c" >&2; exit 2 ;; esac
 T0=$(date +%s)
-case $PART in a) BUDGET=${BUDGET_S:-230} ;; b) BUDGET=${BUDGET_S:-170} ;; *) BUDGET=${BUDGET_S:-430} ;; esac
+case $PART in a) BUDGET=${BUDGET_S:-270} ;; b) BUDGET=${BUDGET_S:-230} ;; *) BUDGET=${BUDGET_S:-330} ;; esac
 OUT=${OUT:-/tmp/y5gpu_out}
 STAGE=${STAGE:-gpu_stage}
 SHARED=$PWD/$STAGE/shared
@@ -303,7 +304,9 @@ fi
 if [ "$PART" = b ]; then
     l=$(left)
     lab_s=0
-    [ "${CONV_LAB:-1}" != 0 ] && lab_s=40   # the lab took 4 s on the H200
+    # the lab took 4 s on the H200 with v1-v3; now v4's tiles, v5 and its five
+    # widths run too (about ten runs), and conv_lab.sh writes its table after each
+    [ "${CONV_LAB:-1}" != 0 ] && lab_s=90
     if [ "$l" -gt $((60 + lab_s)) ]; then
         run bench $((l - 20 - lab_s)) bash bench/gpu.sh --weights "$SHARED/models/yolov5m-synth.pt" --out "$LOGS/bench"
         row "bench/gpu.sh (yolov5m-synth 640, FP16)" "$(verdict $RC)" "$SECS" "tables in gpu.md"
@@ -346,7 +349,7 @@ if [ "$PART" = c ]; then
     l=$(left)
     # make_inputs is compiled by pipeline.sh: the same staged headers and libjpeg.a as the build
     run pipeline $((l - 10)) env SHARED="$SHARED" CPPFLAGS="-I$PWD/$STAGE/include" JPEG_LIB="$PWD/$STAGE/lib/libjpeg.a" sh bench/pipeline.sh --gpu --no-build --out "$LOGS/pipe" \
-        --budget-s $((l - 20)) --counts "2 100 300 2000"
+        --budget-s $((l - 20)) --counts "${PIPE_COUNTS:-2 300 2000}"
     row "bench/pipeline.sh --gpu (yolov5m-synth 1920, FP16, 300 and 2000 images)" "$(verdict $RC)" "$SECS" \
         "$(grep -m3 -E '^- (PASS|MISS|n/a)' "$LOGS/pipe/pipeline_gpu.md" 2>/dev/null | tr '\n' ' ' | cut -c1-200)"
     [ "$RC" -eq 0 ] || fail
