@@ -44,9 +44,9 @@ summary() {
         grep -E '^(\||conv_lab:)' "$O/yolov5m_b32_v5.log"
         echo
         echo "odd shapes, v5: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
-        for bn in 64 96 128 192 256; do
-            [ -f "$O/yolov5m_b32_v5_bn$bn.log" ] &&
-                echo "v5 with width $bn everywhere: $(grep -E '^\| v5 ' "$O/yolov5m_b32_v5_bn$bn.log") $(grep -E '^conv_lab: [0-9]+ of' "$O/yolov5m_b32_v5_bn$bn.log")"
+        for f in bn64 bn96 bn128 bn192 bn256 bm64; do
+            [ -f "$O/yolov5m_b32_v5_$f.log" ] &&
+                echo "v5 with $f everywhere: $(grep -E '^\| v5 ' "$O/yolov5m_b32_v5_$f.log") $(grep -E '^conv_lab: [0-9]+ of' "$O/yolov5m_b32_v5_$f.log")"
         done
         [ "$SERIAL" -gt 0 ] && echo "WARNING: ptxas serialised wgmma in $SERIAL places (C7514, build.log): v5 runs slow"
         echo "HGMMA instructions in build/conv_lab's SASS: ${HGMMA:-(no cuobjdump)}"
@@ -77,12 +77,13 @@ timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5
     ${CONV_LAB_ARGS:-} >"$O/yolov5m_b32_v5.log" 2>&1 || rc=1
 grep ',v5,' "$O/yolov5m_b32_v5.csv" >>"$O/yolov5m_b32.csv" 2>/dev/null
 summary
-# each v5 width on every yolov5m shape, to fit its width rule (y5w_v5_bn)
-for bn in 64 96 128 192 256; do
+# each v5 width, and 64-row blocks, on every yolov5m shape: to fit its tile
+# rule (y5w_v5_tile)
+for f in bn64 bn96 bn128 bn192 bn256 bm64; do
     grep -q 'v5 not run\|FAIL' "$O/odd_v5.log" && break # timing a failing kernel says nothing
-    timeout 60 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --versions 5 --v5-bn $bn \
-        --csv "$O/yolov5m_b32_v5_bn$bn.csv" >"$O/yolov5m_b32_v5_bn$bn.log" 2>&1 || rc=1
-    sed "s/,v5,/,v5 bn$bn,/" "$O/yolov5m_b32_v5_bn$bn.csv" 2>/dev/null | grep ",v5 bn$bn," >>"$O/yolov5m_b32.csv"
+    timeout 60 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --versions 5 --v5-${f%%[0-9]*} ${f#b[mn]} \
+        --csv "$O/yolov5m_b32_v5_$f.csv" >"$O/yolov5m_b32_v5_$f.log" 2>&1 || rc=1
+    sed "s/,v5,/,v5 $f,/" "$O/yolov5m_b32_v5_$f.csv" 2>/dev/null | grep ",v5 $f," >>"$O/yolov5m_b32.csv"
     summary
 done
 summary

@@ -136,7 +136,7 @@ int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const 
 }
 
 const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
-    if (m->conv_impl == Y5_CUDA_CONV_WGMMA) return cu_conv_wgmma_note(c);
+    if (m->conv_impl == Y5_CUDA_CONV_WGMMA) return cu_conv_wgmma_note(m, c, n, ho, wo);
     y5l_conv t;
     memset(&t, 0, sizeof t);
     t.n = n;

@@ -14,20 +14,28 @@
 #include "cuda/cuda_internal.h"
 #include "cuda/lab/conv_v5.cuh"
 
+#include <string.h>
+
 
 cudaError_t cu_conv_wgmma_prepare(void) { return y5w_v5_prepare(); }
 
-const char *cu_conv_wgmma_note(const cu_conv *c) {
-    switch (y5w_v5_bn(c->cout, 0)) {
-    case 64: return "wgmma 128x64";
-    case 96: return "wgmma 128x96";
-    case 192: return "wgmma 128x192";
-    case 256: return "wgmma 128x256";
-    default: return "wgmma 128x128";
-    }
+const char *cu_conv_wgmma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
+    static const char *const n128[] = {"wgmma 128x64", "wgmma 128x96", "wgmma 128x128", "wgmma 128x192",
+                                       "wgmma 128x256"};
+    static const char *const n64[] = {"wgmma 64x64", "wgmma 64x96", "wgmma 64x128", "wgmma 64x192", "wgmma 64x256"};
+    y5l_conv t;
+    memset(&t, 0, sizeof t);
+    t.n = n;
+    t.ho = ho;
+    t.wo = wo;
+    t.cout = c->cout;
+    const y5w_tile tile = y5w_v5_tile(&t, m->sm_count, 0, 0);
+    for (int i = 0; i < Y5W_V5_NBNS; i++)
+        if (y5w_v5_bn_at(i) == tile.bn) return tile.bm == 64 ? n64[i] : n128[i];
+    return "wgmma";
 }
 
 cudaError_t cu_conv_wgmma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
                           const y5_view *out, const y5_view *res, int act, float slope) {
-    return y5w_v5_launch(cu_lab_args(m, c, in, in_ptr, out, res, act, slope), m->stream);
+    return y5w_v5_launch(cu_lab_args(m, c, in, in_ptr, out, res, act, slope), m->sm_count, m->stream);
 }

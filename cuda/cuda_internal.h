@@ -264,7 +264,7 @@ cudaError_t cu_conv_mma_prepare(void);
 cudaError_t cu_conv_wgmma_prepare(void);
 cudaError_t cu_conv_wgmma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
                           const y5_view *out, const y5_view *res, int act, float slope);
-const char *cu_conv_wgmma_note(const cu_conv *c);
+const char *cu_conv_wgmma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 /* kernels_tensor.cu */
 cudaError_t cu_maxpool(const cu_impl *m, const __half *in, int n, int h, int w, int c, int ld_in, __half *out,
                        int ld_out, int k);

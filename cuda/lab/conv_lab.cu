@@ -7,7 +7,7 @@
 //   build/conv_lab --net yolov5m --batch 32      the yolov5m 640 convs at batch 32: table + totals
 //   options: --versions 1,2,3,4  --reps N  --samples N  --seed N  --imgsz N  --csv FILE
 //            --v4-tile 128x128|128x64|64x64|256x128  (v4 with one tile everywhere instead of its rule)
-//            --v5-bn 64|96|128|192|256  (v5 with one tile width everywhere instead of its rule)
+//            --v5-bm 64|128, --v5-bn 64|96|128|192|256  (v5 with those rows / that width everywhere)
 //
 // Per shape: fresh random NHWC FP16 input (a hash of the element index and
 // the run's seed, so the CPU recomputes any element without a copy), weights
@@ -196,11 +196,11 @@ struct lab_version {
     const char *desc;
     lab_launch launch;
 };
-// v5: its width rule (wgmma_tile.h's y5w_v5_bn), or --v5-bn's width everywhere.
-static int g_v5_bn = 0;
-static cudaError_t launch_v5(const y5l_args &a, cudaStream_t st) {
-    return y5w_v5_launch_bn(a, y5w_v5_bn(a.c.cout, g_v5_bn), st);
-}
+// v5: its tile rule (wgmma_tile.h's y5w_v5_tile), or --v5-bm / --v5-bn's
+// rows and width everywhere.
+static int g_v5_bm = 0, g_v5_bn = 0;
+static y5w_tile v5_tile_of(const y5l_conv &c) { return y5w_v5_tile(&c, g_sms, g_v5_bm, g_v5_bn); }
+static cudaError_t launch_v5(const y5l_args &a, cudaStream_t st) { return y5w_v5_launch_tile(a, v5_tile_of(a.c), st); }
 
 static const lab_version VERSIONS[] = {
     {1, "v1 mma.sync, 128x128x32 tile, 8 warps, one smem buffer, 16B ld/st", launch_v1<128, 128, 2, 4>},
@@ -489,7 +489,7 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
         char ver[32];
         if (vi == 3) snprintf(ver, sizeof ver, "v3 %s", v3_tile(c));
         else if (vi == 4) snprintf(ver, sizeof ver, "v4 %s", y5l_v4_tile_name(v4_tile_of(c)));
-        else if (vi == 5) snprintf(ver, sizeof ver, "v5 %s", y5w_v5_tile_name(y5w_v5_bn(c.cout, g_v5_bn)));
+        else if (vi == 5) snprintf(ver, sizeof ver, "v5 %s", y5w_v5_tile_name(v5_tile_of(c)));
         else snprintf(ver, sizeof ver, "v%d", vi);
         printf("%-58s %-10s err %.2e vs cublas %.2e%s | %8.3f ms %6.1f TFLOP/s  x%.2f cublas path, x%.2f gemm%s%s\n",
                "", ver, err, vs_blas, ok ? "" : " FAIL", ms, gflop / ms, R.blas_ms / ms,
@@ -540,6 +540,13 @@ int main(int argc, char **argv) {
                 return 2;
             }
             i++;
+        } else if (s == "--v5-bm") {
+            g_v5_bm = atoi(v);
+            if (g_v5_bm != 64 && g_v5_bm != 128) {
+                fprintf(stderr, "conv_lab: no v5 row count %s (64, 128)\n", v);
+                return 2;
+            }
+            i++;
         } else if (s == "--v5-bn") {
             g_v5_bn = atoi(v);
             if (y5w_v5_bn(1, g_v5_bn) != g_v5_bn) {
@@ -555,7 +562,7 @@ int main(int argc, char **argv) {
             fprintf(stderr,
                     "usage: conv_lab [--net odd|yolov5n|yolov5s|yolov5m|yolov5l] [--imgsz N] [--batch N]\n"
                     "                [--versions 1,2,3,4,5] [--reps N] [--samples N] [--seed N] [--csv FILE]\n"
-                    "                [--v4-tile 128x128|128x64|64x64|256x128] [--v5-bn 64|96|128|192|256]\n");
+                    "                [--v4-tile 128x128|128x64|64x64|256x128] [--v5-bm 64|128] [--v5-bn 64|96|128|192|256]\n");
             return 2;
         }
     }

@@ -9,11 +9,12 @@
 //
 // Design (the index arithmetic is wgmma_tile.h's, checked on the CPU by
 // tests/unit/test_wgmma_tile.c):
-// - block 128 pixels x BN channels (BN 64, 96, 128, 192 or 256, the one that
-//   wastes the fewest output channels: y5w_v5_bn), 256 threads = 2
-//   warpgroups, warpgroup g computing rows 64g..64g+63 with m64nBNk16 (a
-//   wider tile reads A once for more channels: 128x256 moves 48 KiB of
-//   operands per 4 MFLOP where 128x128 moves 32 KiB per 2);
+// - block BM pixels x BN channels: BN 64, 96, 128, 192 or 256, the one that
+//   wastes the fewest output channels (a wider tile reads A once for more
+//   channels: 128x256 moves 48 KiB of operands per 4 MFLOP where 128x128
+//   moves 32 KiB per 2); BM 128 (2 warpgroups, 256 threads), or 64 (one
+//   warpgroup) where 128-row blocks would not give every SM one
+//   (y5w_v5_tile); warpgroup g computes rows 64g..64g+63 with m64nBNk16;
 // - BK = 64: a k-tile row is 128 bytes, one 128B-swizzle row; A (the
 //   implicit im2col) and W gathered by cp.async (16 bytes, zero-fill for
 //   padding) into S stages, chunk c of row r at chunk c ^ (r % 8), by v4's
@@ -28,10 +29,9 @@
 // - epilogue: conv_common.cuh's fused bias + activation + residual over the
 //   wgmma accumulator map, half2 stores into the channel slice.
 // Not yet: TMA (cp.async.bulk.tensor, im2col mode) gathers, producer /
-// consumer warp specialisation with mbarriers, a persistent grid, a width
-// rule that looks at the grid (y5w_v5_bn sees cout only: a 20x20 layer at
-// batch 1 gets 12 blocks on 132 SMs; v3/v4 fall back to 64x64 there), the
-// epilogue through shared memory for 16-byte stores (v4's).
+// consumer warp specialisation with mbarriers, a persistent grid, split-K
+// for grids that stay small even with 64-row blocks (late layers at batch
+// 1), the epilogue through shared memory for 16-byte stores (v4's).
 //
 // Built only for sm_90a (-gencode arch=compute_90a,code=sm_90a: the lab's
 // LAB_ARCH); in any other pass the kernel is empty and y5w_v5_prepare
@@ -209,14 +209,14 @@ template <> __device__ __forceinline__ void y5w_mma<256>(float (&d)[128], unsign
 
 // conv_common.cuh's epilogue over the wgmma accumulator map: d[i], d[i+1]
 // (i even) are channels co, co+1 of pixel m.
-template <int BN>
+template <int BM, int BN>
 __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)[BN / 2], long long bx, int by,
                                              int tid) {
     const long long M = y5l_M(&a.c);
     const int cout = a.c.cout;
 #pragma unroll
     for (int i = 0; i < BN / 2; i += 2) {
-        const long long m = y5w_out_m(128, bx, tid, i);
+        const long long m = y5w_out_m(BM, bx, tid, i);
         const int co = y5w_out_co(BN, by, tid, i);
         if (m >= M || co >= cout) continue;
         const bool two = co + 1 < cout;
@@ -244,10 +244,14 @@ __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)
 // the barrier of k-tile kt orders that before the refill), while the F
 // groups still running read stages kt - F .. kt - 1 and this k-tile's reads
 // stage kt: all different when S >= F + 2 (the CPU emulation checks it).
-template <int BN, int S, int F>
-__global__ void __launch_bounds__(256, 1) y5w_conv_v5(const y5l_args a) {
+//
+// BM: 128 (2 warpgroups, 256 threads) or 64 (one warpgroup, 128 threads:
+// twice the blocks where 128-row blocks would leave SMs idle, y5w_v5_bm).
+template <int BM, int BN, int S, int F>
+__global__ void __launch_bounds__(BM * 2, 1) y5w_conv_v5(const y5l_args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int BM = 128, BK = Y5W_BK, NT = 256, PD = Y5W_GATHER_AHEAD(S, F);
+    constexpr int BK = Y5W_BK, NT = BM * 2, PD = Y5W_GATHER_AHEAD(S, F);
+    static_assert(BM == 64 || BM == 128, "one or two warpgroups of 64 rows");
     constexpr int AS = BM * (BK / 8) / NT, BS = BN * (BK / 8) / NT;
     static_assert(AS * NT == BM * (BK / 8) && BS * NT == BN * (BK / 8), "loader slots must divide evenly");
     static_assert(F >= 0 && PD >= 1, "at least one k-tile gathered ahead");
@@ -323,7 +327,7 @@ __global__ void __launch_bounds__(256, 1) y5w_conv_v5(const y5l_args a) {
     y5w_wait<0>();
     y5w_fence_acc(d); // the epilogue's reads of d stay after the wait
     y5l_cp_wait<0>();
-    y5w_epilogue<BN>(a, d, bx, by, tid);
+    y5w_epilogue<BM, BN>(a, d, bx, by, tid);
 #else
     (void)a; // not an sm_90a pass: y5w_v5_prepare refuses to launch this
 #endif
@@ -344,26 +348,44 @@ static __global__ void y5w_probe(int *flag) {
 #define Y5W_V5_STAGES 4
 #define Y5W_V5_INFLIGHT 1
 
-static inline const char *y5w_v5_tile_name(int bn) {
-    switch (bn) {
-    case 64: return "128x64";
-    case 96: return "128x96";
-    case 192: return "128x192";
-    case 256: return "128x256";
-    default: return "128x128";
-    }
+// "128x192" etc.: the tile's rows x output channels.
+static inline const char *y5w_v5_tile_name(y5w_tile t) {
+    static const char *const n128[] = {"128x64", "128x96", "128x128", "128x192", "128x256"};
+    static const char *const n64[] = {"64x64", "64x96", "64x128", "64x192", "64x256"};
+    for (int i = 0; i < Y5W_V5_NBNS; i++)
+        if (y5w_v5_bn_at(i) == t.bn) return t.bm == 64 ? n64[i] : n128[i];
+    return "?";
 }
 
-template <int BN>
+template <int BM, int BN>
 static cudaError_t y5w_v5_launch_t(const y5l_args &a, cudaStream_t st) {
-    dim3 grid((unsigned)y5l_grid_m(&a.c, 128), (unsigned)y5l_grid_n(&a.c, BN));
-    y5w_conv_v5<BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT><<<grid, 256, y5w_smem(128, BN, Y5W_V5_STAGES), st>>>(a);
+    dim3 grid((unsigned)y5l_grid_m(&a.c, BM), (unsigned)y5l_grid_n(&a.c, BN));
+    y5w_conv_v5<BM, BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT><<<grid, BM * 2, y5w_smem(BM, BN, Y5W_V5_STAGES), st>>>(a);
     return cudaGetLastError();
 }
-template <int BN>
+template <int BM, int BN>
 static cudaError_t y5w_v5_attr() {
-    return cudaFuncSetAttribute(y5w_conv_v5<BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT>,
-                                cudaFuncAttributeMaxDynamicSharedMemorySize, y5w_smem(128, BN, Y5W_V5_STAGES));
+    return cudaFuncSetAttribute(y5w_conv_v5<BM, BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize, y5w_smem(BM, BN, Y5W_V5_STAGES));
+}
+template <int BM>
+static cudaError_t y5w_v5_attrs() {
+    cudaError_t e = y5w_v5_attr<BM, 64>();
+    if (e == cudaSuccess) e = y5w_v5_attr<BM, 96>();
+    if (e == cudaSuccess) e = y5w_v5_attr<BM, 128>();
+    if (e == cudaSuccess) e = y5w_v5_attr<BM, 192>();
+    if (e == cudaSuccess) e = y5w_v5_attr<BM, 256>();
+    return e;
+}
+template <int BM>
+static cudaError_t y5w_v5_launch_m(const y5l_args &a, int bn, cudaStream_t st) {
+    switch (bn) {
+    case 64: return y5w_v5_launch_t<BM, 64>(a, st);
+    case 96: return y5w_v5_launch_t<BM, 96>(a, st);
+    case 192: return y5w_v5_launch_t<BM, 192>(a, st);
+    case 256: return y5w_v5_launch_t<BM, 256>(a, st);
+    default: return y5w_v5_launch_t<BM, 128>(a, st);
+    }
 }
 
 // Once per device, outside any capture: the shared-memory limits, and
@@ -379,26 +401,17 @@ static inline cudaError_t y5w_v5_prepare() {
     cudaFree(flag);
     if (e != cudaSuccess) return e;
     if (!h) return cudaErrorNotSupported;
-    e = y5w_v5_attr<64>();
-    if (e == cudaSuccess) e = y5w_v5_attr<96>();
-    if (e == cudaSuccess) e = y5w_v5_attr<128>();
-    if (e == cudaSuccess) e = y5w_v5_attr<192>();
-    if (e == cudaSuccess) e = y5w_v5_attr<256>();
+    e = y5w_v5_attrs<128>();
+    if (e == cudaSuccess) e = y5w_v5_attrs<64>();
     return e;
 }
 
 // One launch (v3's preconditions: y5l_v3_supported, no overlap of output
-// and input) with tile width bn (Y5W_V5_BNS; y5w_v5_bn picks it per conv);
+// and input) of the bm x bn tile (y5w_v5_tile picks it per conv);
 // y5w_v5_prepare must have succeeded on this device.
-static inline cudaError_t y5w_v5_launch_bn(const y5l_args &a, int bn, cudaStream_t st) {
-    switch (bn) {
-    case 64: return y5w_v5_launch_t<64>(a, st);
-    case 96: return y5w_v5_launch_t<96>(a, st);
-    case 192: return y5w_v5_launch_t<192>(a, st);
-    case 256: return y5w_v5_launch_t<256>(a, st);
-    default: return y5w_v5_launch_t<128>(a, st);
-    }
+static inline cudaError_t y5w_v5_launch_tile(const y5l_args &a, y5w_tile t, cudaStream_t st) {
+    return t.bm == 64 ? y5w_v5_launch_m<64>(a, t.bn, st) : y5w_v5_launch_m<128>(a, t.bn, st);
 }
-static inline cudaError_t y5w_v5_launch(const y5l_args &a, cudaStream_t st) {
-    return y5w_v5_launch_bn(a, y5w_v5_bn(a.c.cout, 0), st);
+static inline cudaError_t y5w_v5_launch(const y5l_args &a, int sms, cudaStream_t st) {
+    return y5w_v5_launch_tile(a, y5w_v5_tile(&a.c, sms, 0, 0), st);
 }

@@ -98,6 +98,35 @@ Y5L_HD int y5w_v5_bn(int cout, int forced) {
     return best;
 }
 
+/* v5's tile: bm rows (64 or 128: one or two warpgroups) x bn output
+ * channels. The width by y5w_v5_bn; 64 rows where 128-row blocks would
+ * leave SMs without a block (sms: the card's multiprocessors), and then the
+ * narrowest width that wastes no more channels, for more blocks still (a
+ * 20x20 layer at batch 1, cout 768: 128x256 gives 12 blocks, 64x64 84).
+ * forced_bm / forced_bn: 64/128 and a width to use instead (0: the rule). */
+typedef struct {
+    int bm, bn;
+} y5w_tile;
+
+Y5L_HD y5w_tile y5w_v5_tile(const y5l_conv *c, int sms, int forced_bm, int forced_bn) {
+    y5w_tile t;
+    t.bn = y5w_v5_bn(c->cout, forced_bn);
+    t.bm = forced_bm == 64 || forced_bm == 128 ? forced_bm : 128;
+    if (forced_bm) return t;
+    if (y5l_grid_m(c, 128) * y5l_grid_n(c, t.bn) >= sms) return t;
+    t.bm = 64;
+    if (forced_bn) return t;
+    const int waste = (c->cout + t.bn - 1) / t.bn * t.bn - c->cout;
+    for (int i = 0; i < Y5W_V5_NBNS; i++) { /* narrowest first */
+        const int bn = y5w_v5_bn_at(i);
+        if ((c->cout + bn - 1) / bn * bn - c->cout <= waste) {
+            t.bn = bn;
+            break;
+        }
+    }
+    return t;
+}
+
 /* Dynamic shared memory of S stages of BM- and BN-row tiles, plus 1024 bytes
  * so the kernel can round its base up to the atom alignment (the runtime
  * only promises 16). */

@@ -160,6 +160,45 @@ T_TEST(wgmma_tile_layout) {
                 }
                 T_CHECK(!dup && mask == 0xFFFFFFFFu, "warp %d slot %d phase %d: bank conflict", warp, j, ph);
             }
+    /* 64-row blocks (one warpgroup, 128 threads): every slot of A's 64 rows
+     * and of each width's W rows filled once, one chunk per thread */
+    for (int bi = -1; bi < Y5W_V5_NBNS; bi++) {
+        const int rows = bi < 0 ? 64 : y5w_v5_bn_at(bi), slots = rows * 8 / 128;
+        int cnt[256 * 8] = {0}, other = 0;
+        for (int t = 0; t < 128; t++)
+            for (int j = 0; j < slots; j++) {
+                const int r = y5l_slot_row(128, Y5W_BK, t, j), c = y5l_slot_chunk(128, Y5W_BK, t, j);
+                other += c != y5l_slot_chunk(128, Y5W_BK, t, 0);
+                if (r < rows) cnt[r * 8 + c]++;
+            }
+        int once = 0;
+        for (int e = 0; e < rows * 8; e++) once += cnt[e] == 1;
+        T_CHECK(once == rows * 8 && !other, "64-row block, %d rows: %d of %d slots once, %d off-chunk", rows, once,
+                rows * 8, other);
+    }
+    /* the tile rule: 128 rows while every SM gets a block, else 64 and the
+     * narrowest width as good */
+    static const struct {
+        int n, hw, cout, bm, bn;
+    } tiles[] = {
+        {32, 20, 768, 128, 256}, /* batch 32, 20x20: 100 x 3 blocks */
+        {1, 20, 768, 64, 64},    /* batch 1: 128x256 would give 4 x 3 */
+        {1, 160, 48, 128, 64},   /* 200 x 1 */
+        {1, 80, 255, 64, 64},    /* 50 x 1 at 128 rows; 100 x 4 at 64 x 64 (waste 1, as 256) */
+        {1, 40, 192, 64, 64},    /* 13 x 1 */
+    };
+    for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
+        y5l_conv cv;
+        memset(&cv, 0, sizeof cv);
+        cv.n = tiles[i].n;
+        cv.ho = cv.wo = tiles[i].hw;
+        cv.cout = tiles[i].cout;
+        const y5w_tile t = y5w_v5_tile(&cv, 132, 0, 0);
+        T_CHECK(t.bm == tiles[i].bm && t.bn == tiles[i].bn, "n %d %dx%d cout %d: %dx%d, expected %dx%d", cv.n, cv.ho,
+                cv.wo, cv.cout, t.bm, t.bn, tiles[i].bm, tiles[i].bn);
+        const y5w_tile f = y5w_v5_tile(&cv, 132, 64, 192);
+        T_CHECK(f.bm == 64 && f.bn == 192, "forced tile: %dx%d", f.bm, f.bn);
+    }
     /* loader slots: every (row, chunk) of both tiles once */
     for (int bi = -1; bi < Y5W_V5_NBNS; bi++) { /* A's 128 rows, then W's of each width */
         const int rows = bi < 0 ? BM : y5w_v5_bn_at(bi);
@@ -183,42 +222,43 @@ typedef struct {
 
 /* v5 on one conv: the kernel's loop, with shared memory a byte array whose
  * address 0 is the (1024-aligned) aligned base. */
-static int emulate(const y5l_conv *c, int bn, int S, int F, const float *in, const float *w, const float *bias,
+static int emulate(const y5l_conv *c, int bm, int bn, int S, int F, const float *in, const float *w, const float *bias,
                    const float *res, float *out, unsigned char *written) {
     const int PD = Y5W_GATHER_AHEAD(S, F); /* the kernel's gather distance */
+    const int nt = bm * 2; /* one warpgroup of 128 threads per 64 rows */
     const int K = y5l_K(c), nk = (K + Y5W_BK - 1) / Y5W_BK;
-    const long long gm = y5l_grid_m(c, BM);
+    const long long gm = y5l_grid_m(c, bm);
     const int gn = y5l_grid_n(c, bn);
-    const size_t smem = (size_t)y5w_smem(BM, bn, S) - 1024;
+    const size_t smem = (size_t)y5w_smem(bm, bn, S) - 1024;
     float *sm = malloc(smem / 2 * sizeof(float)); /* one float per half-sized slot: index = byte / 2 */
-    float *d = malloc(sizeof(float) * NT * (size_t)(bn / 2));
-    y5l_kpos kp[NT];
+    float *d = malloc(sizeof(float) * nt * (size_t)(bn / 2));
+    y5l_kpos kp[256];
     int twice = 0;
     if (!sm || !d) { free(sm); free(d); return -1; }
     for (long long bx = 0; bx < gm; bx++)
         for (int by = 0; by < gn; by++) {
             for (size_t i = 0; i < smem / 2; i++) sm[i] = 1e30f; /* poison: a slot read but never written */
-            memset(d, 0, sizeof(float) * NT * (size_t)(bn / 2));
+            memset(d, 0, sizeof(float) * nt * (size_t)(bn / 2));
             /* the loaders of k-tile kt into stage st (all threads), with the
              * kernel's state: each thread's one position in K, stepped per
              * k-tile without a division (v4's y5l_kpos), k-tiles in order */
             const y5l_kstep kstep = y5l_kstep_of(c, Y5W_BK);
-            for (int t = 0; t < NT; t++) kp[t] = y5l_kpos_at(c, y5l_slot_chunk(NT, Y5W_BK, t, 0) * 8);
+            for (int t = 0; t < nt; t++) kp[t] = y5l_kpos_at(c, y5l_slot_chunk(nt, Y5W_BK, t, 0) * 8);
 #define LOAD(st, kt)                                                                                            \
-    for (int t = 0; t < NT; t++) {                                                                              \
-        const int ch = y5l_slot_chunk(NT, Y5W_BK, t, 0);                                                        \
+    for (int t = 0; t < nt; t++) {                                                                              \
+        const int ch = y5l_slot_chunk(nt, Y5W_BK, t, 0);                                                        \
         if (kp[t].kk != (kt) * Y5W_BK + ch * 8) twice += 100000; /* out of order, or a wrong step */           \
-        for (int j = 0; j < BM * 8 / NT; j++) {                                                                 \
-            const int row = y5l_slot_row(NT, Y5W_BK, t, j);                                                     \
-            if (y5l_slot_chunk(NT, Y5W_BK, t, j) != ch) twice += 100000; /* one chunk per thread */             \
-            const long long off = y5l_a_src_v4(c, y5l_apix_of(c, bx * BM + row), &kp[t]);                      \
-            const int dst = (y5w_a_off(BM, st) + y5w_swz(row, ch)) / 2;                                         \
+        for (int j = 0; j < bm * 8 / nt; j++) {                                                                 \
+            const int row = y5l_slot_row(nt, Y5W_BK, t, j);                                                     \
+            if (y5l_slot_chunk(nt, Y5W_BK, t, j) != ch) twice += 100000; /* one chunk per thread */             \
+            const long long off = y5l_a_src_v4(c, y5l_apix_of(c, bx * bm + row), &kp[t]);                      \
+            const int dst = (y5w_a_off(bm, st) + y5w_swz(row, ch)) / 2;                                         \
             for (int e = 0; e < 8; e++) sm[dst + e] = off >= 0 ? in[off + e] : 0.0f;                            \
         }                                                                                                       \
-        for (int j = 0; j < bn * 8 / NT; j++) {                                                                 \
-            const int row = y5l_slot_row(NT, Y5W_BK, t, j);                                                     \
+        for (int j = 0; j < bn * 8 / nt; j++) {                                                                 \
+            const int row = y5l_slot_row(nt, Y5W_BK, t, j);                                                     \
             const long long off = y5l_b_src(c, by * bn + row, kp[t].kk);                                        \
-            const int dst = (y5w_b_off(BM, bn, S, st) + y5w_swz(row, ch)) / 2;                                  \
+            const int dst = (y5w_b_off(bm, bn, S, st) + y5w_swz(row, ch)) / 2;                                  \
             for (int e = 0; e < 8; e++) sm[dst + e] = off >= 0 ? w[off + e] : 0.0f;                             \
         }                                                                                                       \
         y5l_kpos_next(c, kstep, &kp[t]);                                                                        \
@@ -233,10 +273,10 @@ static int emulate(const y5l_conv *c, int bn, int S, int F, const float *in, con
                 for (int q = kt - F; q <= kt && nxt < nk; q++)
                     if (q >= 0 && q % S == nxt % S) twice += 1000;
                 if (nxt < nk) LOAD(nxt % S, nxt)
-                for (int t = 0; t < NT; t++) {
+                for (int t = 0; t < nt; t++) {
                     const int wg = t / 128, tw = t % 128;
-                    const unsigned as = (unsigned)y5w_a_off(BM, kt % S) + (unsigned)wg * 64u * Y5W_ROW_BYTES;
-                    const unsigned bs = (unsigned)y5w_b_off(BM, bn, S, kt % S);
+                    const unsigned as = (unsigned)y5w_a_off(bm, kt % S) + (unsigned)wg * 64u * Y5W_ROW_BYTES;
+                    const unsigned bs = (unsigned)y5w_b_off(bm, bn, S, kt % S);
                     for (int s = 0; s < Y5W_BK / 16; s++) {
                         const unsigned long long da = y5w_desc(as, s), db = y5w_desc(bs, s);
                         for (int i = 0; i < bn / 2; i++) {
@@ -250,9 +290,9 @@ static int emulate(const y5l_conv *c, int bn, int S, int F, const float *in, con
             }
 #undef LOAD
             /* the epilogue: y5w_out_m / _co, act none, + bias, + residual */
-            for (int t = 0; t < NT; t++)
+            for (int t = 0; t < nt; t++)
                 for (int i = 0; i < bn / 2; i++) {
-                    const long long m = y5w_out_m(BM, bx, t, i);
+                    const long long m = y5w_out_m(bm, bx, t, i);
                     const int co = y5w_out_co(bn, by, t, i);
                     if (m >= y5l_M(c) || co >= c->cout) continue;
                     float v = d[(size_t)t * (bn / 2) + i] + bias[co];
@@ -315,13 +355,14 @@ T_TEST(wgmma_tile_emulate) {
             }
         /* (stages, groups in flight): v5's (4, 1), and neighbours */
         static const int SF[][2] = {{4, 1}, {4, 0}, {3, 1}, {2, 0}};
-        for (int cfg = 0; cfg < 4 + Y5W_V5_NBNS; cfg++) {
-            /* every width with v5's (4, 1); the other pairs at width 128 */
-            const int bn = cfg < 4 ? 128 : y5w_v5_bn_at(cfg - 4), S = SF[cfg < 4 ? cfg : 0][0],
-                      F = SF[cfg < 4 ? cfg : 0][1];
+        for (int cfg = 0; cfg < 4 + 2 * Y5W_V5_NBNS; cfg++) {
+            /* every width at 128 and at 64 rows with v5's (4, 1); the other pairs at 128 x 128 */
+            const int w5 = cfg < 4 ? -1 : (cfg - 4) % Y5W_V5_NBNS;
+            const int bm = cfg < 4 + Y5W_V5_NBNS ? 128 : 64, bn = w5 < 0 ? 128 : y5w_v5_bn_at(w5);
+            const int S = SF[cfg < 4 ? cfg : 0][0], F = SF[cfg < 4 ? cfg : 0][1];
             for (size_t i = 0; i < nout; i++) out[i] = -12345.0f;
             memset(written, 0, nout);
-            const int twice = emulate(&c, bn, S, F, in, w, bias, res, out, written);
+            const int twice = emulate(&c, bm, bn, S, F, in, w, bias, res, out, written);
             long long bad = 0, first = -1;
             for (size_t i = 0; i < nout; i++) {
                 const int inside = (long long)(i % c.ld_out) < c.cout;
@@ -329,9 +370,8 @@ T_TEST(wgmma_tile_emulate) {
                 if (!ok && !bad++) first = (long long)i;
             }
             T_CHECK(twice == 0 && !bad,
-                    "shape %d bn %d S %d F %d: %d double writes (+1000 per stage hazard, +100000 per bad loader "
-                    "position), %lld bad (first at %lld: %g "
-                    "want %g)", si, bn, S, F, twice, bad, first, first >= 0 ? out[first] : 0.0,
+                    "shape %d tile %dx%d S %d F %d: %d double writes (+1000 per stage hazard, +100000 per bad "
+                    "loader position), %lld bad (first at %lld: %g want %g)", si, bm, bn, S, F, twice, bad, first, first >= 0 ? out[first] : 0.0,
                     first >= 0 ? ref[first] : 0.0);
         }
         free(in);
