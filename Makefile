@@ -66,7 +66,7 @@ ISA_avx2   = -mavx2 -mfma -mf16c
 ISA_avx512 = -mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma -mavx2 -mf16c
 ISA_neon   =   # AdvSIMD and FMA are part of the aarch64 baseline (armv8-a)
 
-.PHONY: all static test test-quick test-run test-asan test-aarch64 demo deps deps-check clean bench bench-gemm
+.PHONY: all static test test-quick test-run test-asan test-aarch64 demo deps deps-check clean bench bench-gemm bench-tools
 all: $(BIN) $(LIB) $(if $(CROSS),,yolov5c)
 
 yolov5c: $(BIN)
@@ -167,6 +167,12 @@ bench-gemm: $(BUILD)/bench_gemm
 $(BUILD)/bench_gemm: $(BUILD)/bench/bench_gemm.o $(LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# The CPU stages' own benchmarks (bench/codec_bench.c: decode worker and
+# writer per image; bench/draw_bench.c: drawing detections)
+bench-tools: $(BUILD)/codec_bench $(BUILD)/draw_bench
+$(BUILD)/codec_bench $(BUILD)/draw_bench: $(BUILD)/%: $(BUILD)/bench/%.o $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 # make bench converts its own model (WEIGHTS=..., default yolov5n) next to the benchmark objects.
 BENCH_MODEL = $(BUILD)/bench/$(notdir $(basename $(WEIGHTS))).y5w
 $(BENCH_MODEL): $(WEIGHTS) | $(BIN)
@@ -180,7 +186,8 @@ clean:
 
 include tests/fuzz/fuzz.mk
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/core/app/main.d $(BUILD)/bench/bench_gemm.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/core/app/main.d $(BUILD)/bench/bench_gemm.d \
+         $(BUILD)/bench/codec_bench.d $(BUILD)/bench/draw_bench.d
 
 # ---- CUDA backend (cuda/*.cu) ------------------------------------------------
 # Built when nvcc is found (NVCC=/nonexistent: a CPU-only build). Static and

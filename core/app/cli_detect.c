@@ -20,18 +20,21 @@
 
 /* Decode workers and writers from the core count. CPU engines use every
  * core, so these threads only fill the engines' gaps: a quarter of the cores
- * decode and half write (JPEG encoding costs about 3x decoding at 1080p),
- * at least 1 and 2. With a GPU engine the cores are free for them: a third
- * decode, two thirds write; with --no-save the other way round (no image
- * is drawn or encoded: on the H200's 16 cores, 2026-11-27, 1920x1080 q95
- * JPEGs took 11.4 ms of decode and 5.9 ms of writing each without images,
- * 12.6 and 19.1 ms with them). */
+ * decode and half write, at least 1 and 2. With a GPU engine the cores are
+ * free for them: half decode and half write, because one image costs both
+ * about the same CPU time: 1920x1080 q95 frames, one core each, took 5.3-9.4
+ * ms to read, decode and letterbox and 6.7-7.9 ms to draw 80 boxes, encode
+ * and write (writer / decode 0.83-1.29; build/codec_bench, AMD EPYC,
+ * 2026-11-27, bench/results/pipeline.md). The first GPU run gave writers two
+ * thirds (their wall times under load, 19.1 against 12.6 ms, had looked
+ * like 1.5x the work) and two engines were then bound by decode. With
+ * --no-save two thirds decode (writing labels and JSON is cheap). */
 static int default_workers(int gpu, int no_save) {
-    int n = gpu ? (no_save ? y5_ncores() * 2 / 3 : y5_ncores() / 3) : y5_ncores() / 4, lo = gpu ? 2 : 1;
+    int n = gpu ? (no_save ? y5_ncores() * 2 / 3 : y5_ncores() / 2) : y5_ncores() / 4, lo = gpu ? 2 : 1;
     return n < lo ? lo : n > 16 ? 16 : n;
 }
 static int default_writers(int gpu, int no_save) {
-    int n = gpu ? (no_save ? y5_ncores() / 3 : y5_ncores() * 2 / 3) : y5_ncores() / 2;
+    int n = gpu ? (no_save ? y5_ncores() / 3 : y5_ncores() / 2) : y5_ncores() / 2;
     return n < 2 ? 2 : n > 32 ? 32 : n;
 }
 
