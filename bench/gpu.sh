@@ -117,7 +117,9 @@ for V in cublas:f32 cublas:f16 auto:f32 auto:f16 mma:f32 mma:f16 wgmma:f32 pad0:
     [ "$impl" = pad0 ] && impl=cublas pad=0
     for B in 1 32; do
         log="$OUT/paths_${V%%:*}_${cout}_b$B.log"
-        Y5_CONV_PAD=$pad Y5_CONV_IMPL=$impl Y5_CUBLAS_OUT=$cout build/yolov5c bench --weights "$W" --device cuda \
+        # each run under a time limit: a path's kernel that hangs (a never-run
+        # one, as wgmma's v5 was) costs its row, not the whole benchmark
+        Y5_CONV_PAD=$pad Y5_CONV_IMPL=$impl Y5_CUBLAS_OUT=$cout timeout 60 build/yolov5c bench --weights "$W" --device cuda \
             --imgsz 640 --batch "$B" --iters "$ITERS" --warmup 5 >"$log" 2>&1
         row=$(awk '/median ms/ { getline; print; exit }' "$log")
         set -- $row
@@ -144,7 +146,7 @@ build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 
 { echo; echo "### per-layer profile, batch 32 (ops run one by one)"; echo; echo '```'; sed -n '/per-layer profile/,$p' "$OUT/profile_b32.log"; echo '```'; } >>"$MD"
 if [ -n "$BEST_VAR" ] && [ "$BEST_VAR" != "Y5_CONV_IMPL=cublas Y5_CUBLAS_OUT=f32" ]; then
     # shellcheck disable=SC2086 # BEST_VAR is two assignments, ROOF two options or none
-    env $BEST_VAR build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 5 --profile $ROOF \
+    env $BEST_VAR timeout 120 build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 5 --profile $ROOF \
         --profile-out "$OUT/profile_b32_best.csv" >"$OUT/profile_b32_best.log" 2>&1
     { echo; echo "### per-layer profile, batch 32, \`$BEST_VAR\`"; echo; echo '```'; sed -n '/per-layer profile/,$p' "$OUT/profile_b32_best.log"; echo '```'; } >>"$MD"
 fi
