@@ -211,13 +211,13 @@ NVCC_FLAGS  ?= -O3 -lineinfo
 comma       := ,
 NVCC_BASE    = -std=c++17 $(NVCC_FLAGS) -Xcompiler -Wall,-Wextra,-Werror --Werror all-warnings -I. -Iinclude
 NVCC_ALL     = $(NVCC_BASE) $(CUDA_ARCH)
-# The kernel lab's Hopper code is sm_90a, not sm_90: its v5 (wgmma) exists
-# only there, and with both in one binary which one an H100 loads is not
-# documented (a plain sm_90 pass would leave v5 out). The other cards as
-# CUDA_ARCH; bench/conv_lab.sh builds for the card at hand only.
+# The kernel lab's Hopper machine code is sm_90a, not sm_90: its v5 (wgmma)
+# exists only there, and with both in one binary which one an H100 loads is
+# not documented (a plain sm_90 pass would leave v5 out). The other cards and
+# the compute_90 PTX (for newer cards) as CUDA_ARCH; bench/conv_lab.sh builds
+# for the card at hand only.
 LAB_ARCH    ?= $(strip $(subst -arch=sm_90 ,-gencode arch=compute_90a$(comma)code=sm_90a ,$(subst \
-               code=compute_90 ,code=compute_90a ,$(subst arch=compute_90$(comma),arch=compute_90a$(comma),$(subst \
-               code=sm_90 ,code=sm_90a ,$(CUDA_ARCH) )))))
+               arch=compute_90$(comma)code=sm_90 ,arch=compute_90a$(comma)code=sm_90a ,$(CUDA_ARCH) )))
 CUDA_SRC     = $(sort $(wildcard cuda/*.cu))
 CUDA_OBJ     = $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 # cuBLAS is not linked: cuda/cublas_dl.cu loads it when a CUDA engine opens

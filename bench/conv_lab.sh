@@ -2,14 +2,16 @@
 # conv_lab.sh - the conv kernel lab (cuda/lab/) in one command on a GPU machine:
 # builds build/conv_lab for this card only, checks every version on odd shapes
 # (every output against the CPU), then checks and times every version on the
-# yolov5m 640 convs at batch 32 against the backend's cuBLAS path.
+# yolov5m 640 convs at batch 32 against the backend's cuBLAS path; v5 (wgmma)
+# in runs of its own, then each of its tiles forced on yolov5m.
 #
-#   sh bench/conv_lab.sh [OUTDIR]        (default $OUT or /tmp/conv_lab; about a minute)
+#   sh bench/conv_lab.sh [OUTDIR]        (default $OUT or /tmp/conv_lab; a minute or two)
 #
-# OUTDIR gets odd.log (and odd_v4_<tile>.log: v4 forced to each tile its rule
-# does not pick there), yolov5m_b32.log, yolov5m_b32.csv and conv_lab.md (the
-# totals table). Exit status: 0 when every check passed. Extra conv_lab
-# options go in CONV_LAB_ARGS (e.g. "--versions 2,3 --reps 50").
+# OUTDIR gets build.log, odd.log, odd_v4_<tile>.log, yolov5m_b32.log and .csv
+# (v5's rows appended), odd_v5.log, yolov5m_b32_v5.log and .csv,
+# yolov5m_b32_v5_<tile>.log and .csv, and conv_lab.md (the totals tables,
+# rewritten after each step). Exit status: 0 when every check passed. Extra
+# conv_lab options go in CONV_LAB_ARGS (e.g. "--reps 50").
 set -u
 cd "$(dirname "$0")/.."
 O=${1:-${OUT:-/tmp/conv_lab}}
@@ -25,7 +27,7 @@ LAB=$ARCH
 case "$ARCH" in *sm_90*) LAB="-gencode arch=compute_90a,code=sm_90a" ;; esac
 make -s DEPS_CHECK=true CUDA_ARCH="$ARCH" LAB_ARCH="$LAB" conv-lab >"$O/build.log" 2>&1 || { tail -20 "$O/build.log"; exit 1; }
 # ptxas serialising wgmma is an info message, not a warning: -Werror lets it pass
-SERIAL=$(grep -c 'C7514\|wgmma.mma_async instructions are serialized' "$O/build.log")
+SERIAL=$(grep -c 'C751[45]\|wgmma.mma_async instructions are serialized' "$O/build.log")
 # v5 is on the fast path only if its SASS has Hopper's warpgroup MMA
 CUOBJ=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
 HGMMA=$([ -x "$CUOBJ" ] && "$CUOBJ" -sass build/conv_lab 2>/dev/null | grep -c HGMMA)
@@ -48,7 +50,7 @@ summary() {
             [ -f "$O/yolov5m_b32_v5_$f.log" ] &&
                 echo "v5 with $f everywhere: $(grep -E '^\| v5 ' "$O/yolov5m_b32_v5_$f.log") $(grep -E '^conv_lab: [0-9]+ of' "$O/yolov5m_b32_v5_$f.log")"
         done
-        [ "$SERIAL" -gt 0 ] && echo "WARNING: ptxas serialised wgmma in $SERIAL places (C7514, build.log): v5 runs slow"
+        [ "$SERIAL" -gt 0 ] && echo "WARNING: ptxas serialised wgmma in $SERIAL places (C7514/C7515, build.log): v5 runs slow"
         echo "HGMMA instructions in build/conv_lab's SASS: ${HGMMA:-(no cuobjdump)}"
     } >"$O/conv_lab.md" 2>/dev/null
 }
@@ -70,17 +72,19 @@ done
 timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5m_b32.csv" $V14 ${CONV_LAB_ARGS:-} \
     >"$O/yolov5m_b32.log" 2>&1 || rc=1
 summary
-timeout 60 build/conv_lab --net odd --versions 5 ${CONV_LAB_ARGS:-} >"$O/odd_v5.log" 2>&1 || rc=1
+v5ok=1
+timeout 60 build/conv_lab --net odd --versions 5 ${CONV_LAB_ARGS:-} >"$O/odd_v5.log" 2>&1 || { rc=1; v5ok=0; }
 echo "v5 on the odd shapes: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
 # v3 and v4 again beside v5, so its ratios compare within one run
 timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5m_b32_v5.csv" --versions 3,4,5 \
-    ${CONV_LAB_ARGS:-} >"$O/yolov5m_b32_v5.log" 2>&1 || rc=1
+    ${CONV_LAB_ARGS:-} >"$O/yolov5m_b32_v5.log" 2>&1 || { rc=1; v5ok=0; }
 grep ',v5,' "$O/yolov5m_b32_v5.csv" >>"$O/yolov5m_b32.csv" 2>/dev/null
 summary
 # each v5 width, and 64-row blocks, on every yolov5m shape: to fit its tile
 # rule (y5w_v5_tile)
 for f in bn64 bn96 bn128 bn192 bn256 bm64; do
-    grep -q 'v5 not run\|FAIL' "$O/odd_v5.log" && break # timing a failing kernel says nothing
+    # timing a kernel that failed, crashed, hung or did not run says nothing
+    [ "$v5ok" = 1 ] && ! grep -q 'v5 not run' "$O/odd_v5.log" || break
     timeout 60 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --versions 5 --v5-${f%%[0-9]*} ${f#b[mn]} \
         --csv "$O/yolov5m_b32_v5_$f.csv" >"$O/yolov5m_b32_v5_$f.log" 2>&1 || rc=1
     sed "s/,v5,/,v5 $f,/" "$O/yolov5m_b32_v5_$f.csv" 2>/dev/null | grep ",v5 $f," >>"$O/yolov5m_b32.csv"

@@ -117,8 +117,8 @@ for V in cublas:f32 cublas:f16 auto:f32 auto:f16 mma:f32 mma:f16 wgmma:f32 pad0:
     [ "$impl" = pad0 ] && impl=cublas pad=0
     for B in 1 32; do
         log="$OUT/paths_${V%%:*}_${cout}_b$B.log"
-        # each run under a time limit: a path's kernel that hangs (a never-run
-        # one, as wgmma's v5 was) costs its row, not the whole benchmark
+        # each run under a time limit: a path's kernel that hangs (wgmma's v5
+        # has not run on a GPU yet) costs its row, not the whole benchmark
         Y5_CONV_PAD=$pad Y5_CONV_IMPL=$impl Y5_CUBLAS_OUT=$cout timeout 60 build/yolov5c bench --weights "$W" --device cuda \
             --imgsz 640 --batch "$B" --iters "$ITERS" --warmup 5 >"$log" 2>&1
         row=$(awk '/median ms/ { getline; print; exit }' "$log")

@@ -14,9 +14,9 @@
 #      `detect --device cuda` against `--device cpu` on the images and coco64
 #   b  the yolov5m-synth GPU test and its PyTorch FP16 calibration; the
 #      benchmarks of bench/gpu.sh (cuBLAS FP16 peak, yolov5c against PyTorch
-#      FP16 at batch 1/8/32/64, per-layer profile at batch 32); first the
+#      FP16 at batch 1/8/32/64, per-layer profile at batch 32); then the
 #      conv kernel lab (bench/conv_lab.sh, cuda/lab/: every lab kernel checked
-#      and timed against the cuBLAS path; about 1-2 minutes; CONV_LAB=0 skips it)
+#      and timed against the cuBLAS path; a minute or two; CONV_LAB=0 skips it)
 #   c  the experiment (issue 13): bench/pipeline.sh --gpu, yolov5c detect on
 #      300 and 2000 1920x1080 JPEGs against PyTorch sequential / 2 threads /
 #      3 processes on the same card (pipeline_gpu.md)
@@ -47,7 +47,7 @@
 #          (SAN_SKIP='racecheck:gpu_(nms_vs|letterbox|decode)' while those kernels
 #          stay unchanged since their clean racecheck: about 90 s less; the
 #          batch NMS kernels of gpu_nms_batch_vs_image_vs_cpu have had none yet.
-#          Since 2026-11-27's fourth session part a has 9 more GPU tests and the
+#          Since 2026-11-27's fourth session part a has 5 more GPU tests and the
 #          detect overlap-parity runs: its default budget is now 270 s)
 #   run 2: STAGE=gpu_stage_b bash bench/gpu_check.sh b    carry ["gpu_stage_b"]
 #   run 3: STAGE=gpu_stage_c bash bench/gpu_check.sh c    carry ["gpu_stage_c"]
@@ -262,8 +262,9 @@ if [ "$PART" = a ]; then
     if [ -x "$CS" ]; then
         for tool in memcheck racecheck; do
             # not the whole-network tests (minutes each under a sanitizer), nor
-            # gpu_alloc_failure_not_sticky (its cudaMalloc fails on purpose: an API error to the sanitizer)
-            for t in $(build/y5test --list gpu_ | grep -v -E 'net_|val_|yolov5|alloc_failure'); do
+            # gpu_alloc_failure_not_sticky (its cudaMalloc fails on purpose: an API error to the sanitizer),
+            # nor the pipeline tests (they run detect as child processes, which the sanitizer may follow)
+            for t in $(build/y5test --list gpu_ | grep -v -E 'net_|val_|yolov5|alloc_failure|pipeline'); do
                 if [ "$(left)" -lt 30 ]; then row "$tool $t" "skipped for time" 0 ""; continue; fi
                 # SAN_SKIP (a regex over "tool:test"): runs left out on purpose, e.g. racecheck of
                 # kernels unchanged since a clean run (racecheck of the NMS test alone took 82 s)

@@ -24,7 +24,7 @@
  * free for them: half decode and half write, because one image costs both
  * about the same CPU time: 1920x1080 q95 frames, one core each, took 5.3-9.4
  * ms to read, decode and letterbox and 6.7-7.9 ms to draw 80 boxes, encode
- * and write (writer / decode 0.83-1.29; build/codec_bench, AMD EPYC,
+ * and write (writer / decode 0.83-1.26; build/codec_bench, AMD EPYC,
  * 2026-11-27, bench/results/pipeline.md). The first GPU run gave writers two
  * thirds (their wall times under load, 19.1 against 12.6 ms, had looked
  * like 1.5x the work) and two engines were then bound by decode. With

@@ -57,6 +57,28 @@ template <int N> __device__ __forceinline__ void y5l_cp_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
+// Channels co and co + 1 (two: co + 1 < cout) of output pixel m from their
+// FP32 sums: + bias, activation, + residual, rounded to half and stored into
+// the output slice, as one half2 where allowed. The epilogues of v1-v3 and
+// v5 end here (v4 stores 8 channels at a time from shared memory).
+__device__ __forceinline__ void y5l_store_pair(const y5l_args &a, long long m, int co, bool two, float s0,
+                                               float s1) {
+    float v0 = y5_act_dev(a.act, a.slope, s0 + a.bias[co]);
+    float v1 = two ? y5_act_dev(a.act, a.slope, s1 + a.bias[co + 1]) : 0.0f;
+    if (a.res) {
+        const __half *r = a.res + m * a.c.ld_res + co;
+        v0 += __half2float(r[0]);
+        if (two) v1 += __half2float(r[1]);
+    }
+    __half *o = a.out + m * a.c.ld_out + co;
+    if (two && a.pairs) {
+        *reinterpret_cast<__half2 *>(o) = __floats2half2_rn(v0, v1);
+    } else {
+        o[0] = __float2half_rn(v0);
+        if (two) o[1] = __float2half_rn(v1);
+    }
+}
+
 // The fused epilogue: accumulators + bias, activation, + residual, rounded to
 // half and stored into the output slice. Element (m, co) of acc[mi][ni][i]
 // comes from conv_tile.h; i = 0,1 (and 2,3) are two adjacent channels of one
@@ -76,21 +98,7 @@ __device__ __forceinline__ void y5l_epilogue(const y5l_args &a, float (&acc)[FM]
                 const long long m = y5l_out_m(BM, WM, WN, bx, warp, mi, lane, i);
                 const int co = y5l_out_co(BN, WN, by, warp, ni, lane, i);
                 if (m >= M || co >= cout) continue;
-                const bool two = co + 1 < cout;
-                float v0 = y5_act_dev(a.act, a.slope, acc[mi][ni][i] + a.bias[co]);
-                float v1 = two ? y5_act_dev(a.act, a.slope, acc[mi][ni][i + 1] + a.bias[co + 1]) : 0.0f;
-                if (a.res) {
-                    const __half *r = a.res + m * a.c.ld_res + co;
-                    v0 += __half2float(r[0]);
-                    if (two) v1 += __half2float(r[1]);
-                }
-                __half *o = a.out + m * a.c.ld_out + co;
-                if (two && a.pairs) {
-                    *reinterpret_cast<__half2 *>(o) = __floats2half2_rn(v0, v1);
-                } else {
-                    o[0] = __float2half_rn(v0);
-                    if (two) o[1] = __float2half_rn(v1);
-                }
+                y5l_store_pair(a, m, co, co + 1 < cout, acc[mi][ni][i], acc[mi][ni][i + 1]);
             }
         }
     }

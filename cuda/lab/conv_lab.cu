@@ -209,7 +209,7 @@ static const lab_version VERSIONS[] = {
     {4, "v4 BK 64, 4 stages, XOR-swizzled smem, no division in the k-loop, epilogue via smem with 16B stores; "
         "tile per layer (+256x128)",
      launch_v4},
-    {5, "v5 Hopper wgmma (sm_90a): 128xBN per 2 warpgroups, BK 64 in 128B-swizzled cp.async stages "
+    {5, "v5 Hopper wgmma (sm_90a): 128xBN per 2 warpgroups (64xBN per one where the grid is small), BK 64 in 128B-swizzled cp.async stages "
         "read by descriptor, 4 stages, one wgmma group in flight; width per layer (64, 96, 128, 192, 256)",
      launch_v5},
 };
@@ -565,6 +565,10 @@ int main(int argc, char **argv) {
                     "                [--v4-tile 128x128|128x64|64x64|256x128] [--v5-bm 64|128] [--v5-bn 64|96|128|192|256]\n");
             return 2;
         }
+    }
+    if (g_v5_bm == 64 && g_v5_bn == 256) {
+        fprintf(stderr, "conv_lab: v5 does not build 64x256 (ptxas serialises its wgmma)\n");
+        return 2;
     }
     if (o.versions.empty())
         for (int v = 1; v <= NVERSIONS; v++) o.versions.push_back(v);

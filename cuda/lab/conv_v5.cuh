@@ -207,8 +207,8 @@ template <> __device__ __forceinline__ void y5w_mma<256>(float (&d)[128], unsign
 #endif
 }
 
-// conv_common.cuh's epilogue over the wgmma accumulator map: d[i], d[i+1]
-// (i even) are channels co, co+1 of pixel m.
+// The epilogue over the wgmma accumulator map: d[i], d[i+1] (i even) are
+// channels co, co+1 of pixel m (conv_common.cuh's y5l_store_pair).
 template <int BM, int BN>
 __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)[BN / 2], long long bx, int by,
                                              int tid) {
@@ -219,21 +219,7 @@ __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)
         const long long m = y5w_out_m(BM, bx, tid, i);
         const int co = y5w_out_co(BN, by, tid, i);
         if (m >= M || co >= cout) continue;
-        const bool two = co + 1 < cout;
-        float v0 = y5_act_dev(a.act, a.slope, d[i] + a.bias[co]);
-        float v1 = two ? y5_act_dev(a.act, a.slope, d[i + 1] + a.bias[co + 1]) : 0.0f;
-        if (a.res) {
-            const __half *r = a.res + m * a.c.ld_res + co;
-            v0 += __half2float(r[0]);
-            if (two) v1 += __half2float(r[1]);
-        }
-        __half *o = a.out + m * a.c.ld_out + co;
-        if (two && a.pairs) {
-            *reinterpret_cast<__half2 *>(o) = __floats2half2_rn(v0, v1);
-        } else {
-            o[0] = __float2half_rn(v0);
-            if (two) o[1] = __float2half_rn(v1);
-        }
+        y5l_store_pair(a, m, co, co + 1 < cout, d[i], d[i + 1]);
     }
 }
 
@@ -246,7 +232,7 @@ __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)
 // stage kt: all different when S >= F + 2 (the CPU emulation checks it).
 //
 // BM: 128 (2 warpgroups, 256 threads) or 64 (one warpgroup, 128 threads:
-// twice the blocks where 128-row blocks would leave SMs idle, y5w_v5_bm).
+// twice the blocks where 128-row blocks would leave SMs idle, y5w_v5_tile).
 template <int BM, int BN, int S, int F>
 __global__ void __launch_bounds__(BM * 2, 1) y5w_conv_v5(const y5l_args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -357,16 +343,26 @@ static inline const char *y5w_v5_tile_name(y5w_tile t) {
     return "?";
 }
 
+// (64, 256) is not built (y5w_v5_tile_built): no instance, an error if asked.
 template <int BM, int BN>
 static cudaError_t y5w_v5_launch_t(const y5l_args &a, cudaStream_t st) {
-    dim3 grid((unsigned)y5l_grid_m(&a.c, BM), (unsigned)y5l_grid_n(&a.c, BN));
-    y5w_conv_v5<BM, BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT><<<grid, BM * 2, y5w_smem(BM, BN, Y5W_V5_STAGES), st>>>(a);
-    return cudaGetLastError();
+    if constexpr (BM == 64 && BN == 256) {
+        (void)a, (void)st;
+        return cudaErrorInvalidValue;
+    } else {
+        dim3 grid((unsigned)y5l_grid_m(&a.c, BM), (unsigned)y5l_grid_n(&a.c, BN));
+        y5w_conv_v5<BM, BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT><<<grid, BM * 2, y5w_smem(BM, BN, Y5W_V5_STAGES), st>>>(a);
+        return cudaGetLastError();
+    }
 }
 template <int BM, int BN>
 static cudaError_t y5w_v5_attr() {
-    return cudaFuncSetAttribute(y5w_conv_v5<BM, BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT>,
-                                cudaFuncAttributeMaxDynamicSharedMemorySize, y5w_smem(BM, BN, Y5W_V5_STAGES));
+    if constexpr (BM == 64 && BN == 256) {
+        return cudaSuccess;
+    } else {
+        return cudaFuncSetAttribute(y5w_conv_v5<BM, BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, y5w_smem(BM, BN, Y5W_V5_STAGES));
+    }
 }
 template <int BM>
 static cudaError_t y5w_v5_attrs() {

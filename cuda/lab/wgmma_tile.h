@@ -79,8 +79,9 @@ Y5L_HD int y5w_threads(int bm) { return bm / 64 * 128; }
  * BN * 8 loader slots a multiple of the block's 256 threads) and the rule:
  * the width that leaves the fewest output channels of the last tile idle,
  * the widest among equals (fewer A reads per FLOP). yolov5's channel counts
- * (multiples of 48 times 2^k, and 255) all meet a width exactly or within
- * one: 48 -> 64, 96 -> 96, 192 / 384 -> 192, 768 -> 256, 255 -> 256.
+ * in yolov5m (96, 192, 384, 768 and the heads' 255) meet a width exactly or
+ * within one; its stem's 48 leaves 16 of 64 idle: 48 -> 64, 96 -> 96,
+ * 192 / 384 -> 192, 768 -> 256, 255 -> 256.
  * forced: a width of the list to use instead (0: the rule). */
 #define Y5W_V5_NBNS 5
 Y5L_HD int y5w_v5_bn_at(int i) {
@@ -111,21 +112,28 @@ typedef struct {
 Y5L_HD y5w_tile y5w_v5_tile(const y5l_conv *c, int sms, int forced_bm, int forced_bn) {
     y5w_tile t;
     t.bn = y5w_v5_bn(c->cout, forced_bn);
-    t.bm = forced_bm == 64 || forced_bm == 128 ? forced_bm : 128;
-    if (forced_bm) return t;
-    if (y5l_grid_m(c, 128) * y5l_grid_n(c, t.bn) >= sms) return t;
-    t.bm = 64;
-    if (forced_bn) return t;
-    const int waste = (c->cout + t.bn - 1) / t.bn * t.bn - c->cout;
-    for (int i = 0; i < Y5W_V5_NBNS; i++) { /* narrowest first */
-        const int bn = y5w_v5_bn_at(i);
-        if ((c->cout + bn - 1) / bn * bn - c->cout <= waste) {
-            t.bn = bn;
-            break;
+    if (forced_bm == 64 || forced_bm == 128) t.bm = forced_bm;
+    else t.bm = y5l_grid_m(c, 128) * y5l_grid_n(c, t.bn) >= sms ? 128 : 64;
+    if (t.bm == 64 && !forced_bn) {
+        /* the narrowest width that wastes no more channels: 64 always
+         * qualifies before 256 (it never wastes more), so a 64-row block is
+         * never 256 wide (ptxas serialises that one's wgmma: C7515) */
+        const int waste = (c->cout + t.bn - 1) / t.bn * t.bn - c->cout;
+        for (int i = 0; i < Y5W_V5_NBNS; i++) {
+            const int bn = y5w_v5_bn_at(i);
+            if ((c->cout + bn - 1) / bn * bn - c->cout <= waste) {
+                t.bn = bn;
+                break;
+            }
         }
     }
     return t;
 }
+
+/* 0 for the one tile v5 does not build: 64 rows x 256 (ptxas 13.0 serialises
+ * its wgmma, info C7515: 248 registers at one warpgroup leave none for the
+ * pipeline); the lab refuses to force it. */
+Y5L_HD int y5w_v5_tile_built(y5w_tile t) { return !(t.bm == 64 && t.bn == 256); }
 
 /* Dynamic shared memory of S stages of BM- and BN-row tiles, plus 1024 bytes
  * so the kernel can round its base up to the atom alignment (the runtime

@@ -36,6 +36,7 @@
 #include "cuda/lab/conv_tile.h"
 #include "cuda/lab/yolo_convs.h"
 #include "tests/t.h"
+#include "tests/unit/conv_ref.h"
 
 #define BK 32
 
@@ -490,17 +491,7 @@ T_TEST(conv_tile_emulate) {
         /* direct conv, in the naive loop order */
         for (long long m = 0; m < M; m++)
             for (int co = 0; co < c.cout; co++) {
-                const long long nb = m / ((long long)c.ho * c.wo);
-                const int oy = (int)(m / c.wo % c.ho), ox = (int)(m % c.wo);
-                double s = bias[co];
-                for (int ky = 0; ky < c.k; ky++)
-                    for (int kx = 0; kx < c.k; kx++) {
-                        const int iy = oy * c.s - c.p + ky, ix = ox * c.s - c.p + kx;
-                        if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w) continue;
-                        for (int ci = 0; ci < c.cin; ci++)
-                            s += (double)in[((nb * c.h + iy) * c.w + ix) * c.ld_in + ci] *
-                                 w[(long long)co * K + (ky * c.k + kx) * c.cin + ci];
-                    }
+                double s = bias[co] + conv_ref_dot(&c, in, w, m, co);
                 if (res) s += res[m * c.ld_out + co];
                 ref[m * c.ld_out + co] = (float)s;
             }
@@ -1126,17 +1117,7 @@ T_TEST(conv_tile_v4_emulate) {
         for (size_t i = 0; i < nout; i++) ref[i] = -12345.0f;
         for (long long m = 0; m < M; m++)
             for (int co = 0; co < c.cout; co++) {
-                const long long nb = m / ((long long)c.ho * c.wo);
-                const int oy = (int)(m / c.wo % c.ho), ox = (int)(m % c.wo);
-                double sum = bias[co];
-                for (int ky = 0; ky < c.k; ky++)
-                    for (int kx = 0; kx < c.k; kx++) {
-                        const int iy = oy * c.s - c.p + ky, ix = ox * c.s - c.p + kx;
-                        if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w) continue;
-                        for (int ci = 0; ci < c.cin; ci++)
-                            sum += (double)in[((nb * c.h + iy) * c.w + ix) * c.ld_in + ci] *
-                                   w[(long long)co * K + (ky * c.k + kx) * c.cin + ci];
-                    }
+                double sum = bias[co] + conv_ref_dot(&c, in, w, m, co);
                 if (res) sum += res[m * c.ld_res + res_c0 + co];
                 ref[m * c.ld_out + out_c0 + co] = (float)sum;
             }
