@@ -171,6 +171,7 @@ typedef struct {
     size_t nmsb_hdr;           /* bytes before the boxes in nmsb_res */
     y5_nms_opts nmsb_opts;     /* the submit's options, classes pointing at nmsb_classes */
     int *nmsb_classes;
+    int nmsb_classes_cap;
     size_t nmsb_bound;         /* bytes of key and box storage a batch may use (0: the default, 256 MiB) */
 
     /* CUDA graphs, one per recent plan (backend_cuda.cu, compute) */

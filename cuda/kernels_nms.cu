@@ -505,13 +505,16 @@ extern "C" int y5_cuda_nms_submit(y5_backend *b, int images, int rows, int no, c
         return cu_take_error(m, err, errlen);
     /* the options take needs for a redo, the class list copied (the caller's may not outlive the batch) */
     if (o->classes && o->n_classes > 0) {
-        int *c = (int *)realloc(m->nmsb_classes, (size_t)o->n_classes * sizeof(int));
-        if (!c) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
+        if (o->n_classes > m->nmsb_classes_cap) { /* grows only: no allocation per batch */
+            int *c = (int *)realloc(m->nmsb_classes, (size_t)o->n_classes * sizeof(int));
+            if (!c) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            m->nmsb_classes = c;
+            m->nmsb_classes_cap = o->n_classes;
         }
-        memcpy(c, o->classes, (size_t)o->n_classes * sizeof(int));
-        m->nmsb_classes = c;
+        memcpy(m->nmsb_classes, o->classes, (size_t)o->n_classes * sizeof(int));
     }
 
     unsigned int *counts = (unsigned int *)m->nmsb_res;

@@ -141,10 +141,16 @@ unsigned char *y5_engine_input_u8(y5_engine *e) {
     return e->be->ops->input_host_u8(e->be, &v);
 }
 
-int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errlen) {
+/* What every forward does before the backend runs it: 0, or -1 with err. */
+static int forward_begin(y5_engine *e, char *err, size_t errlen) {
     if (!e->planned) { snprintf(err, errlen, "engine: forward before plan"); return -1; }
-    e->nms_queued = 0; /* a new pred */
+    e->nms_queued = 0;                       /* a new pred: a queued NMS was of the old one */
     e->g.det.lazy_obj_min = e->lazy_obj_min; /* the decode ops point at g.det */
+    return 0;
+}
+
+int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errlen) {
+    if (forward_begin(e, err, errlen)) return -1;
     return e->be->ops->compute(e->be, &e->bplan, op_ms, err, errlen);
 }
 
@@ -154,9 +160,7 @@ int y5_engine_async(const y5_engine *e) { return e->be->ops->compute_async != NU
 
 int y5_engine_forward_submit(y5_engine *e, char *err, size_t errlen) {
     if (!y5_engine_async(e)) return y5_engine_forward(e, err, errlen);
-    if (!e->planned) { snprintf(err, errlen, "engine: forward before plan"); return -1; }
-    e->nms_queued = 0;
-    e->g.det.lazy_obj_min = e->lazy_obj_min;
+    if (forward_begin(e, err, errlen)) return -1;
     return e->be->ops->compute_async(e->be, &e->bplan, err, errlen);
 }
 

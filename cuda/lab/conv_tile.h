@@ -179,16 +179,6 @@ typedef struct {
     int bk, dci, dkx, dky;
 } y5l_kstep;
 
-Y5L_HD y5l_kstep y5l_kstep_of(const y5l_conv *c, int bk) {
-    y5l_kstep s;
-    const int taps = bk / c->cin;
-    s.bk = bk;
-    s.dci = bk - taps * c->cin;
-    s.dky = taps / c->k;
-    s.dkx = taps - s.dky * c->k;
-    return s;
-}
-
 Y5L_HD long long y5l_kpos_off(const y5l_conv *c, int ky, int kx, int ci) {
     return ((long long)ky * c->w + kx) * c->ld_in + ci;
 }
@@ -203,6 +193,17 @@ Y5L_HD y5l_kpos y5l_kpos_at(const y5l_conv *c, int kk) {
     p.kx = tap - p.ky * c->k;
     p.off = y5l_kpos_off(c, p.ky, p.kx, p.ci);
     return p;
+}
+
+/* The step is depth bk's own position (bk's (ky, kx, ci) decomposition). */
+Y5L_HD y5l_kstep y5l_kstep_of(const y5l_conv *c, int bk) {
+    const y5l_kpos p = y5l_kpos_at(c, bk);
+    y5l_kstep s;
+    s.bk = bk;
+    s.dci = p.ci;
+    s.dkx = p.kx;
+    s.dky = p.ky;
+    return s;
 }
 
 /* kk += s.bk, no division: ci + dci < 2 cin carries at most one tap, kx +

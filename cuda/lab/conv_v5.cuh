@@ -234,9 +234,9 @@ __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)
 // BM: 128 (2 warpgroups, 256 threads) or 64 (one warpgroup, 128 threads:
 // twice the blocks where 128-row blocks would leave SMs idle, y5w_v5_tile).
 template <int BM, int BN, int S, int F>
-__global__ void __launch_bounds__(BM * 2, 1) y5w_conv_v5(const y5l_args a) {
+__global__ void __launch_bounds__(Y5W_THREADS(BM), 1) y5w_conv_v5(const y5l_args a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int BK = Y5W_BK, NT = BM * 2, PD = Y5W_GATHER_AHEAD(S, F);
+    constexpr int BK = Y5W_BK, NT = Y5W_THREADS(BM), PD = Y5W_GATHER_AHEAD(S, F);
     static_assert(BM == 64 || BM == 128, "one or two warpgroups of 64 rows");
     constexpr int AS = BM * (BK / 8) / NT, BS = BN * (BK / 8) / NT;
     static_assert(AS * NT == BM * (BK / 8) && BS * NT == BN * (BK / 8), "loader slots must divide evenly");
@@ -351,7 +351,7 @@ static cudaError_t y5w_v5_launch_t(const y5l_args &a, cudaStream_t st) {
         return cudaErrorInvalidValue;
     } else {
         dim3 grid((unsigned)y5l_grid_m(&a.c, BM), (unsigned)y5l_grid_n(&a.c, BN));
-        y5w_conv_v5<BM, BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT><<<grid, BM * 2, y5w_smem(BM, BN, Y5W_V5_STAGES), st>>>(a);
+        y5w_conv_v5<BM, BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT><<<grid, Y5W_THREADS(BM), y5w_smem(BM, BN, Y5W_V5_STAGES), st>>>(a);
         return cudaGetLastError();
     }
 }

@@ -63,11 +63,11 @@ Y5L_HD unsigned long long y5w_desc(unsigned addr, int s) {
 Y5L_HD int y5w_acc_row(int t, int i) { return (t >> 5) * 16 + ((t & 31) >> 2) + ((i >> 1) & 1) * 8; }
 Y5L_HD int y5w_acc_col(int t, int i) { return (i >> 2) * 8 + (t & 3) * 2 + (i & 1); }
 
-/* Block geometry: NT threads = BM / 64 warpgroups (warpgroup g computes
+/* Block geometry: BM / 64 warpgroups of 128 threads (warpgroup g computes
  * rows 64g..64g+63 of the block's BM x BN tile); the loaders are
  * conv_tile.h's y5l_slot_row / y5l_slot_chunk with BK = 64 (8 consecutive
  * threads fill one 128-byte row: one pixel's 64 consecutive K, coalesced). */
-Y5L_HD int y5w_threads(int bm) { return bm / 64 * 128; }
+#define Y5W_THREADS(bm) ((bm) / 64 * 128)
 
 /* How many k-tiles the gather runs ahead with S stages and F wgmma groups
  * left in flight: the stage it refills at k-tile kt is then neither one of

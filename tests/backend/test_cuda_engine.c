@@ -518,6 +518,13 @@ T_TEST(gpu_net_graph_regrow_and_chunks) {
 
 /* ------------------------------------------------------------------ a mixed batch of 8 vs the CPU */
 
+/* eight images of different sizes (../shared), the batch-of-8 tests' input */
+static const char *const batch8_files[8] = {
+    "images/bus.jpg", "images/zidane.jpg", "data/coco64/images/000000000009.jpg",
+    "data/coco64/images/000000000025.jpg", "data/coco64/images/000000000030.jpg",
+    "data/coco64/images/000000000034.jpg", "data/coco64/images/000000000036.jpg",
+    "data/coco64/images/000000000042.jpg"};
+
 /* Eight images of different sizes letterboxed (square, 640) into one batch:
  * on the GPU (GPU letterbox, graph, GPU NMS) the eager, captured and
  * replayed forwards agree bit for bit, and each image's detections match the
@@ -529,11 +536,7 @@ T_TEST(gpu_net_batch8_mixed_vs_cpu) {
     char err[1024];
     const char *wts = t_model_y5w("yolov5n");
     T_REQUIRE(wts, "conversion failed");
-    static const char *const files[8] = {
-        "images/bus.jpg", "images/zidane.jpg", "data/coco64/images/000000000009.jpg",
-        "data/coco64/images/000000000025.jpg", "data/coco64/images/000000000030.jpg",
-        "data/coco64/images/000000000034.jpg", "data/coco64/images/000000000036.jpg",
-        "data/coco64/images/000000000042.jpg"};
+    const char *const *files = batch8_files;
     y5_image img[8];
     y5_letterbox_geom g[8];
     memset(img, 0, sizeof img);
@@ -637,11 +640,7 @@ T_TEST(gpu_net_nms_batch_engine) {
     char err[1024];
     const char *wts = t_model_y5w("yolov5n");
     T_REQUIRE(wts, "conversion failed");
-    static const char *const files[8] = {
-        "images/bus.jpg", "images/zidane.jpg", "data/coco64/images/000000000009.jpg",
-        "data/coco64/images/000000000025.jpg", "data/coco64/images/000000000030.jpg",
-        "data/coco64/images/000000000034.jpg", "data/coco64/images/000000000036.jpg",
-        "data/coco64/images/000000000042.jpg"};
+    const char *const *files = batch8_files;
     y5_image img[8];
     y5_letterbox_geom g[8];
     memset(img, 0, sizeof img);

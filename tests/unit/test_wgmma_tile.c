@@ -238,7 +238,7 @@ typedef struct {
 static int emulate(const y5l_conv *c, int bm, int bn, int S, int F, const float *in, const float *w, const float *bias,
                    const float *res, float *out, unsigned char *written) {
     const int PD = Y5W_GATHER_AHEAD(S, F); /* the kernel's gather distance */
-    const int nt = bm * 2; /* one warpgroup of 128 threads per 64 rows */
+    const int nt = Y5W_THREADS(bm); /* the kernel's block size */
     const int K = y5l_K(c), nk = (K + Y5W_BK - 1) / Y5W_BK;
     const long long gm = y5l_grid_m(c, bm);
     const int gn = y5l_grid_n(c, bn);
