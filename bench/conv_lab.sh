@@ -8,7 +8,8 @@
 #   sh bench/conv_lab.sh [OUTDIR]        (default $OUT or /tmp/conv_lab; a minute or two)
 #
 # OUTDIR gets build.log, odd.log, odd_v4_<tile>.log, yolov5m_b32.log and .csv
-# (v5's rows appended), odd_v5.log, yolov5m_b32_v5.log and .csv,
+# (v5's rows appended), odd_v5.log, odd_v5_split3.log, yolov5m_b32_v5.log
+# and .csv, yolov5m_b1_v5.log and .csv, yolov5m_b1_v5_nosplit.log,
 # yolov5m_b32_v5_<tile>.log and .csv, and conv_lab.md (the totals tables,
 # rewritten after each step). Exit status: 0 when every check passed. Extra
 # conv_lab options go in CONV_LAB_ARGS (e.g. "--reps 50").
@@ -46,6 +47,13 @@ summary() {
         grep -E '^(\||conv_lab:)' "$O/yolov5m_b32_v5.log"
         echo
         echo "odd shapes, v5: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
+        echo "odd shapes, v5 split 3: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5_split3.log" | tr '\n' ' ')"
+        echo
+        echo "## batch 1: v5 with split-K (its rule) and without"
+        echo
+        grep -E '^(\||conv_lab:)' "$O/yolov5m_b1_v5.log"
+        echo "v5 without split-K: $(grep -E '^\| v5 ' "$O/yolov5m_b1_v5_nosplit.log") $(grep -E '^conv_lab: [0-9]+ of' "$O/yolov5m_b1_v5_nosplit.log")"
+        echo
         for f in bn64 bn96 bn128 bn192 bn256 bm64; do
             [ -f "$O/yolov5m_b32_v5_$f.log" ] &&
                 echo "v5 with $f everywhere: $(grep -E '^\| v5 ' "$O/yolov5m_b32_v5_$f.log") $(grep -E '^conv_lab: [0-9]+ of' "$O/yolov5m_b32_v5_$f.log")"
@@ -75,11 +83,23 @@ summary
 v5ok=1
 timeout 60 build/conv_lab --net odd --versions 5 ${CONV_LAB_ARGS:-} >"$O/odd_v5.log" 2>&1 || { rc=1; v5ok=0; }
 echo "v5 on the odd shapes: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5.log" | tr '\n' ' ')"
+# split-K forced on every odd shape (3 splits, or one per k-tile where fewer)
+timeout 60 build/conv_lab --net odd --versions 5 --v5-splits 3 ${CONV_LAB_ARGS:-} >"$O/odd_v5_split3.log" 2>&1 ||
+    { rc=1; v5ok=0; }
+echo "v5 split 3 on the odd shapes: $(grep -E '^conv_lab: [0-9]+ of|v5 not run' "$O/odd_v5_split3.log" | tr '\n' ' ')"
 # v3 and v4 again beside v5, so its ratios compare within one run
 timeout 150 build/conv_lab --net yolov5m --imgsz 640 --batch 32 --csv "$O/yolov5m_b32_v5.csv" --versions 3,4,5 \
     ${CONV_LAB_ARGS:-} >"$O/yolov5m_b32_v5.log" 2>&1 || { rc=1; v5ok=0; }
 grep ',v5,' "$O/yolov5m_b32_v5.csv" >>"$O/yolov5m_b32.csv" 2>/dev/null
 summary
+# batch 1: v5's split-K by its rule (y5w_v5_splits) against none, v3 beside
+if [ "$v5ok" = 1 ] && ! grep -q 'v5 not run' "$O/odd_v5.log"; then
+    timeout 60 build/conv_lab --net yolov5m --imgsz 640 --batch 1 --versions 3,5 --csv "$O/yolov5m_b1_v5.csv" \
+        ${CONV_LAB_ARGS:-} >"$O/yolov5m_b1_v5.log" 2>&1 || rc=1
+    timeout 60 build/conv_lab --net yolov5m --imgsz 640 --batch 1 --versions 5 --v5-splits 1 \
+        ${CONV_LAB_ARGS:-} >"$O/yolov5m_b1_v5_nosplit.log" 2>&1 || rc=1
+    summary
+fi
 # each v5 width, and 64-row blocks, on every yolov5m shape: to fit its tile
 # rule (y5w_v5_tile)
 for f in bn64 bn96 bn128 bn192 bn256 bm64; do
@@ -93,5 +113,5 @@ done
 summary
 cat "$O/conv_lab.md"
 grep -E 'FAIL|conv_lab:[0-9]+:' "$O/odd.log" "$O"/odd_v4_*.log "$O/yolov5m_b32.log" "$O/odd_v5.log" \
-    "$O/yolov5m_b32_v5.log" | head -20
+    "$O/odd_v5_split3.log" "$O/yolov5m_b32_v5.log" "$O"/yolov5m_b1_v5*.log 2>/dev/null | head -20
 exit $rc

@@ -268,7 +268,8 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
     if (cu_conv_pick(m, c, n, ho, wo) == Y5_CUDA_CONV_MMA) {
         conv_chunks(c, M, chunk_cap(m) < MMA_FALLBACK_RESERVE ? chunk_cap(m) : MMA_FALLBACK_RESERVE, &rows, &cb,
                     &ab);
-        return pb + cb + ab;
+        const size_t ws = cu_conv_mma_ws_bytes(m, c, n, ho, wo); /* v5's split-K partials */
+        return pb + (ws > cb + ab ? ws : cb + ab);
     }
     conv_chunks(c, M, chunk_cap(m), &rows, &cb, &ab);
     return pb + cb + ab;
@@ -332,7 +333,8 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
     }
     const conv_route route = route_conv(m, c, in, pb ? src : NULL, out, res);
     if (route.mma) {
-        CU_CK(m, cu_conv_mma(m, c, &rin, pb ? src : NULL, out, res, act, slope));
+        CU_CK(m, cu_conv_mma(m, c, &rin, pb ? src : NULL, out, res, act, slope, (char *)m->scratch + pb,
+                             m->scratch_bytes - pb));
         return;
     }
     const size_t room = m->scratch_bytes - pb; /* for the chunks */

@@ -150,9 +150,15 @@ const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, 
     }
 }
 
+size_t cu_conv_mma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
+    return m->conv_impl == Y5_CUDA_CONV_WGMMA ? cu_conv_wgmma_ws_bytes(m, c, n, ho, wo) : 0;
+}
+
 cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
-                        const y5_view *out, const y5_view *res, int act, float slope) {
-    if (m->conv_impl == Y5_CUDA_CONV_WGMMA) return cu_conv_wgmma(m, c, in, in_ptr, out, res, act, slope);
+                        const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes) {
+    if (m->conv_impl == Y5_CUDA_CONV_WGMMA)
+        return cu_conv_wgmma(m, c, in, in_ptr, out, res, act, slope, ws, ws_bytes);
+    (void)ws, (void)ws_bytes; /* v3 does not split K */
     return y5l_v3_launch(cu_lab_args(m, c, in, in_ptr, out, res, act, slope), m->sm_count, m->stream);
 }
 

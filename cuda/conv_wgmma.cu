@@ -14,28 +14,56 @@
 #include "cuda/cuda_internal.h"
 #include "cuda/lab/conv_v5.cuh"
 
+#include <stdint.h>
 #include <string.h>
 
 
 cudaError_t cu_conv_wgmma_prepare(void) { return y5w_v5_prepare(); }
 
-const char *cu_conv_wgmma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
-    static const char *const n128[] = {"wgmma 128x64", "wgmma 128x96", "wgmma 128x128", "wgmma 128x192",
-                                       "wgmma 128x256"};
-    static const char *const n64[] = {"wgmma 64x64", "wgmma 64x96", "wgmma 64x128", "wgmma 64x192", "wgmma 64x256"};
+/* v5's tile and split-K for a conv with an n x ho x wo output. */
+static y5l_conv out_shape(const cu_conv *c, int n, int ho, int wo) {
     y5l_conv t;
     memset(&t, 0, sizeof t);
     t.n = n;
     t.ho = ho;
     t.wo = wo;
+    t.cin = c->cin_pad;
+    t.k = c->k;
     t.cout = c->cout;
+    return t;
+}
+
+/* The note (a static string, the profiler compares them): tile and splits. */
+#define Y5W_NOTES(bm, bn)                                                                                                {"wgmma " #bm "x" #bn,           "wgmma " #bm "x" #bn " split 2", "wgmma " #bm "x" #bn " split 3",                     "wgmma " #bm "x" #bn " split 4", "wgmma " #bm "x" #bn " split 5", "wgmma " #bm "x" #bn " split 6",                    "wgmma " #bm "x" #bn " split 7", "wgmma " #bm "x" #bn " split 8"}
+static const char *const NOTES[2][Y5W_V5_NBNS][Y5W_MAX_SPLITS] = {
+    {Y5W_NOTES(64, 64), Y5W_NOTES(64, 96), Y5W_NOTES(64, 128), Y5W_NOTES(64, 192), Y5W_NOTES(64, 256)},
+    {Y5W_NOTES(128, 64), Y5W_NOTES(128, 96), Y5W_NOTES(128, 128), Y5W_NOTES(128, 192), Y5W_NOTES(128, 256)},
+};
+
+const char *cu_conv_wgmma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
+    const y5l_conv t = out_shape(c, n, ho, wo);
     const y5w_tile tile = y5w_v5_tile(&t, m->sm_count, 0, 0);
+    const int splits = y5w_v5_splits(&t, tile, m->sm_count, 0);
     for (int i = 0; i < Y5W_V5_NBNS; i++)
-        if (y5w_v5_bn_at(i) == tile.bn) return tile.bm == 64 ? n64[i] : n128[i];
+        if (y5w_v5_bn_at(i) == tile.bn && splits >= 1 && splits <= Y5W_MAX_SPLITS)
+            return NOTES[tile.bm == 64 ? 0 : 1][i][splits - 1];
     return "wgmma";
 }
 
+/* Split-K's workspace (0: this conv does not split), what the plan's
+ * scratch reserves for it beside the padded input. */
+size_t cu_conv_wgmma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
+    const y5l_conv t = out_shape(c, n, ho, wo);
+    const int splits = y5w_v5_splits(&t, y5w_v5_tile(&t, m->sm_count, 0, 0), m->sm_count, 0);
+    if (splits < 2) return 0;
+    return ((size_t)splits * (size_t)y5l_M(&t) * (size_t)c->cout * sizeof(float) + 255) & ~(size_t)255;
+}
+
 cudaError_t cu_conv_wgmma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
-                          const y5_view *out, const y5_view *res, int act, float slope) {
-    return y5w_v5_launch(cu_lab_args(m, c, in, in_ptr, out, res, act, slope), m->sm_count, m->stream);
+                          const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes) {
+    y5l_args a = cu_lab_args(m, c, in, in_ptr, out, res, act, slope);
+    /* the launch splits less (or not) where the workspace is short */
+    a.ws = ws && ((uintptr_t)ws & 7u) == 0 ? (float *)ws : NULL;
+    a.ws_floats = a.ws ? (long long)(ws_bytes / sizeof(float)) : 0;
+    return y5w_v5_launch(a, m->sm_count, m->stream);
 }

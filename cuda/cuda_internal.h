@@ -252,8 +252,11 @@ int cu_views_disjoint(const y5_view *a, const y5_view *b);
 int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr, const y5_view *out,
                    const y5_view *res);
 const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
+/* ws, ws_bytes: the scratch after the padded input, for v5's split-K
+ * partials (cu_conv_mma_ws_bytes: what a conv needs there; 0 for v3) */
 cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
-                        const y5_view *out, const y5_view *res, int act, float slope);
+                        const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes);
+size_t cu_conv_mma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 /* Sets v3's shared-memory limits on the current device (once per backend,
  * outside any capture). */
 cudaError_t cu_conv_mma_prepare(void);
@@ -261,11 +264,13 @@ cudaError_t cu_conv_mma_prepare(void);
  * for sm_90a alone) for Y5_CUDA_CONV_WGMMA, under the same preconditions as
  * v3 (cu_conv_mma_ok); cu_conv_mma dispatches to it. prepare: its limits,
  * and cudaErrorNotSupported / NoKernelImageForDevice where the device runs
- * no sm_90a code (then convs stay on cuBLAS). note: "wgmma " and its tile. */
+ * no sm_90a code (then convs stay on cuBLAS). note: "wgmma ", its tile and
+ * split-K ("wgmma 64x64 split 3"); ws_bytes: split-K's workspace. */
 cudaError_t cu_conv_wgmma_prepare(void);
 cudaError_t cu_conv_wgmma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
-                          const y5_view *out, const y5_view *res, int act, float slope);
+                          const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes);
 const char *cu_conv_wgmma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
+size_t cu_conv_wgmma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 /* kernels_tensor.cu */
 cudaError_t cu_maxpool(const cu_impl *m, const __half *in, int n, int h, int w, int c, int ld_in, __half *out,
                        int ld_out, int k);

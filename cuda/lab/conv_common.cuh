@@ -22,6 +22,8 @@ struct y5l_args {
     int act;            // y5_act_kind (core/base/act.h): 0 none, 1 SiLU, 2 ReLU, 3 LeakyReLU, 4 Hardswish
     float slope;        // LeakyReLU's negative slope
     int pairs;          // half2 stores allowed: ld_out (and ld_res) even, out/res 4-byte aligned
+    float *ws;          // v5's split-K workspace (8-byte aligned), ws_floats floats; NULL: no split
+    long long ws_floats;
 };
 
 // D += A * B, m16n8k16, FP16 in, FP32 accumulate (sm_80+).

@@ -8,6 +8,7 @@
 //   options: --versions 1,2,3,4  --reps N  --samples N  --seed N  --imgsz N  --csv FILE
 //            --v4-tile 128x128|128x64|64x64|256x128  (v4 with one tile everywhere instead of its rule)
 //            --v5-bm 64|128, --v5-bn 64|96|128|192|256  (v5 with those rows / that width everywhere)
+//            --v5-splits 1..8  (v5's split-K: that many k-splits everywhere, at most one per k-tile; 1: none)
 //
 // Per shape: fresh random NHWC FP16 input (a hash of the element index and
 // the run's seed, so the CPU recomputes any element without a copy), weights
@@ -198,9 +199,14 @@ struct lab_version {
 };
 // v5: its tile rule (wgmma_tile.h's y5w_v5_tile), or --v5-bm / --v5-bn's
 // rows and width everywhere.
-static int g_v5_bm = 0, g_v5_bn = 0;
+// Split-K by its rule (y5w_v5_splits) or --v5-splits N everywhere (1: none);
+// run_shape gives each shape the workspace its splits need.
+static int g_v5_bm = 0, g_v5_bn = 0, g_v5_splits = 0;
 static y5w_tile v5_tile_of(const y5l_conv &c) { return y5w_v5_tile(&c, g_sms, g_v5_bm, g_v5_bn); }
-static cudaError_t launch_v5(const y5l_args &a, cudaStream_t st) { return y5w_v5_launch_tile(a, v5_tile_of(a.c), st); }
+static int v5_splits_of(const y5l_conv &c) { return y5w_v5_splits(&c, v5_tile_of(c), g_sms, g_v5_splits); }
+static cudaError_t launch_v5(const y5l_args &a, cudaStream_t st) {
+    return y5w_v5_launch_tile(a, v5_tile_of(a.c), v5_splits_of(a.c), st);
+}
 
 static const lab_version VERSIONS[] = {
     {1, "v1 mma.sync, 128x128x32 tile, 8 warps, one smem buffer, 16B ld/st", launch_v1<128, 128, 2, 4>},
@@ -327,6 +333,10 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
     const bool direct = c.k == 1 && c.s == 1 && c.p == 0;
     if (!direct) CK(cudaMalloc(&col, (size_t)M * K * 2));
     if (L.res) CK(cudaMalloc(&res, out_elems * 2));
+    float *ws = nullptr; // v5's split-K partials, when its splits (rule or --v5-splits) split this shape
+    const int v5_splits = v5_splits_of(c);
+    const bool want_v5 = std::find(o.versions.begin(), o.versions.end(), 5) != o.versions.end();
+    if (want_v5 && v5_splits > 1) CK(cudaMalloc(&ws, (size_t)v5_splits * M * c.cout * 4));
     for (auto p : in) k_fill<<<g_blocks(in_elems), 256, 0, st>>>(p, in_rows, c.ld_in, in_c0, c.cin, sin, 1.0f, 0x7E00);
     k_fill<<<g_blocks((long long)c.cout * K), 256, 0, st>>>(w, c.cout, K, 0, K, sw, wscale, 0);
     if (res) k_fill<<<g_blocks(out_elems), 256, 0, st>>>(res, M, c.ld_out, out_c0, c.cout, sr, 1.0f, 0x7E00);
@@ -336,6 +346,7 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
     CK(cudaMemcpy(bias, hbias.data(), hbias.size() * 4, cudaMemcpyHostToDevice));
 
     y5l_args a;
+    memset(&a, 0, sizeof a);
     a.c = c;
     a.w = w;
     a.bias = bias;
@@ -343,6 +354,8 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
     a.act = L.act; // 0 none, 1 SiLU (y5_act_kind)
     a.slope = 0.0f;
     a.pairs = c.ld_out % 2 == 0 && out_c0 % 2 == 0;
+    a.ws = ws;
+    a.ws_floats = ws ? (long long)v5_splits * M * c.cout : 0;
 
     // the cuBLAS path (the backend's): into ref
     auto blas_path = [&](const __half *src, bool gemm_only) {
@@ -489,6 +502,8 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
         char ver[32];
         if (vi == 3) snprintf(ver, sizeof ver, "v3 %s", v3_tile(c));
         else if (vi == 4) snprintf(ver, sizeof ver, "v4 %s", y5l_v4_tile_name(v4_tile_of(c)));
+        else if (vi == 5 && v5_splits > 1)
+            snprintf(ver, sizeof ver, "v5 %s/%d", y5w_v5_tile_name(v5_tile_of(c)), v5_splits);
         else if (vi == 5) snprintf(ver, sizeof ver, "v5 %s", y5w_v5_tile_name(v5_tile_of(c)));
         else snprintf(ver, sizeof ver, "v%d", vi);
         printf("%-58s %-10s err %.2e vs cublas %.2e%s | %8.3f ms %6.1f TFLOP/s  x%.2f cublas path, x%.2f gemm%s%s\n",
@@ -512,6 +527,7 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
     CK(cudaFree(acc));
     if (col) CK(cudaFree(col));
     if (res) CK(cudaFree(res));
+    if (ws) CK(cudaFree(ws));
     fflush(stdout);
     return R;
 }
@@ -547,6 +563,13 @@ int main(int argc, char **argv) {
                 return 2;
             }
             i++;
+        } else if (s == "--v5-splits") {
+            g_v5_splits = atoi(v);
+            if (g_v5_splits < 1 || g_v5_splits > Y5W_MAX_SPLITS) {
+                fprintf(stderr, "conv_lab: --v5-splits %s: 1 to %d\n", v, Y5W_MAX_SPLITS);
+                return 2;
+            }
+            i++;
         } else if (s == "--v5-bn") {
             g_v5_bn = atoi(v);
             if (y5w_v5_bn(1, g_v5_bn) != g_v5_bn) {
@@ -562,7 +585,8 @@ int main(int argc, char **argv) {
             fprintf(stderr,
                     "usage: conv_lab [--net odd|yolov5n|yolov5s|yolov5m|yolov5l] [--imgsz N] [--batch N]\n"
                     "                [--versions 1,2,3,4,5] [--reps N] [--samples N] [--seed N] [--csv FILE]\n"
-                    "                [--v4-tile 128x128|128x64|64x64|256x128] [--v5-bm 64|128] [--v5-bn 64|96|128|192|256]\n");
+                    "                [--v4-tile 128x128|128x64|64x64|256x128] [--v5-bm 64|128] [--v5-bn 64|96|128|192|256]\n"
+                    "                [--v5-splits 1..8]\n");
             return 2;
         }
     }

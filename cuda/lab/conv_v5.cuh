@@ -28,10 +28,13 @@
 //   at the kernel);
 // - epilogue: conv_common.cuh's fused bias + activation + residual over the
 //   wgmma accumulator map, half2 stores into the channel slice.
+// - split-K where even 64-row blocks leave SMs idle (the late layers at
+//   batch 1): blockIdx.z splits the k-tiles (y5w_v5_splits), FP32 partials
+//   to a workspace, y5w_splitk_reduce adds them in order and runs the
+//   epilogue.
 // Not yet: TMA (cp.async.bulk.tensor, im2col mode) gathers, producer /
-// consumer warp specialisation with mbarriers, a persistent grid, split-K
-// for grids that stay small even with 64-row blocks (late layers at batch
-// 1), the epilogue through shared memory for 16-byte stores (v4's).
+// consumer warp specialisation with mbarriers, a persistent grid, the
+// epilogue through shared memory for 16-byte stores (v4's).
 //
 // Built only for sm_90a (-gencode arch=compute_90a,code=sm_90a: the lab's
 // LAB_ARCH); in any other pass the kernel is empty and y5w_v5_prepare
@@ -223,6 +226,53 @@ __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)
     }
 }
 
+// Split-K: split z's FP32 partial sums into the workspace
+// (y5w_ws_index), two channels as one float2 where cout is even (then
+// every pair's index is even: 8-byte aligned).
+template <int BM, int BN>
+__device__ __forceinline__ void y5w_store_partial(const y5l_args &a, const float (&d)[BN / 2], long long bx, int by,
+                                                  int tid, int z) {
+    const long long M = y5l_M(&a.c);
+    const int cout = a.c.cout;
+#pragma unroll
+    for (int i = 0; i < BN / 2; i += 2) {
+        const long long m = y5w_out_m(BM, bx, tid, i);
+        const int co = y5w_out_co(BN, by, tid, i);
+        if (m >= M || co >= cout) continue;
+        float *p = a.ws + y5w_ws_index(M, cout, z, m, co);
+        if (co + 1 < cout && (cout & 1) == 0) {
+            *reinterpret_cast<float2 *>(p) = make_float2(d[i], d[i + 1]);
+        } else {
+            p[0] = d[i];
+            if (co + 1 < cout) p[1] = d[i + 1];
+        }
+    }
+}
+
+// Split-K's second kernel: for each pair of channels (co, co + 1) of each
+// output pixel, the splits' partial sums added in order z = 0 .. splits-1,
+// then the fused epilogue (bias, activation, residual, half stores). A
+// grid-stride loop; one thread per pair, so a residual that is the output's
+// own view is read before the same thread writes it.
+static __global__ void y5w_splitk_reduce(const y5l_args a, int splits) {
+    const long long M = y5l_M(&a.c);
+    const int cout = a.c.cout, pairs = (cout + 1) / 2;
+    const long long total = M * pairs;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const long long m = i / pairs;
+        const int co = 2 * (int)(i - m * pairs);
+        const bool two = co + 1 < cout;
+        float s0 = 0.0f, s1 = 0.0f;
+        for (int z = 0; z < splits; z++) {
+            const float *p = a.ws + y5w_ws_index(M, cout, z, m, co);
+            s0 += p[0];
+            if (two) s1 += p[1];
+        }
+        y5l_store_pair(a, m, co, two, s0, s1);
+    }
+}
+
 // S stages; F wgmma groups (k-tiles) left in flight when the next k-tile
 // starts. The gather runs PD = S - 1 - F k-tiles ahead: the stage refilled
 // at k-tile kt last held k-tile kt - 1 - F, whose wgmma group has completed
@@ -252,7 +302,11 @@ __global__ void __launch_bounds__(Y5W_THREADS(BM), 1) y5w_conv_v5(const y5l_args
     const long long bx = blockIdx.x;
     const int by = blockIdx.y;
     const int K = y5l_K(&a.c);
-    const int nk = (K + BK - 1) / BK;
+    // split-K (gridDim.z > 1): this block runs k-tiles [kt0, kt0 + nk) of
+    // the conv's and stores partial sums (y5w_split_range)
+    int kt0 = 0, kt1 = (K + BK - 1) / BK;
+    if (gridDim.z > 1) y5w_split_range(kt1, (int)gridDim.z, (int)blockIdx.z, &kt0, &kt1);
+    const int nk = kt1 - kt0;
 
     // loader state, once per block (the only divisions): v4's (conv_tile.h).
     // Every slot of a thread has the same chunk of the k-tile (NT % 8 == 0),
@@ -264,7 +318,7 @@ __global__ void __launch_bounds__(Y5W_THREADS(BM), 1) y5w_conv_v5(const y5l_args
 #pragma unroll
     for (int j = 0; j < AS; j++) pix[j] = y5l_apix_of(&a.c, bx * BM + y5l_slot_row(NT, BK, tid, j));
     const y5l_kstep kstep = y5l_kstep_of(&a.c, BK);
-    y5l_kpos kp = y5l_kpos_at(&a.c, ch * 8);
+    y5l_kpos kp = y5l_kpos_at(&a.c, kt0 * BK + ch * 8);
 
     auto load_tile = [&](int st) { // the next k-tile into stage st
         unsigned char *as = sm + y5w_a_off(BM, st), *bs = sm + y5w_b_off(BM, BN, S, st);
@@ -313,7 +367,8 @@ __global__ void __launch_bounds__(Y5W_THREADS(BM), 1) y5w_conv_v5(const y5l_args
     y5w_wait<0>();
     y5w_fence_acc(d); // the epilogue's reads of d stay after the wait
     y5l_cp_wait<0>();
-    y5w_epilogue<BM, BN>(a, d, bx, by, tid);
+    if (gridDim.z > 1) y5w_store_partial<BM, BN>(a, d, bx, by, tid, (int)blockIdx.z);
+    else y5w_epilogue<BM, BN>(a, d, bx, by, tid);
 #else
     (void)a; // not an sm_90a pass: y5w_v5_prepare refuses to launch this
 #endif
@@ -345,12 +400,12 @@ static inline const char *y5w_v5_tile_name(y5w_tile t) {
 
 // (64, 256) is not built (y5w_v5_tile_built): no instance, an error if asked.
 template <int BM, int BN>
-static cudaError_t y5w_v5_launch_t(const y5l_args &a, cudaStream_t st) {
+static cudaError_t y5w_v5_launch_t(const y5l_args &a, int splits, cudaStream_t st) {
     if constexpr (BM == 64 && BN == 256) {
-        (void)a, (void)st;
+        (void)a, (void)splits, (void)st;
         return cudaErrorInvalidValue;
     } else {
-        dim3 grid((unsigned)y5l_grid_m(&a.c, BM), (unsigned)y5l_grid_n(&a.c, BN));
+        dim3 grid((unsigned)y5l_grid_m(&a.c, BM), (unsigned)y5l_grid_n(&a.c, BN), (unsigned)splits);
         y5w_conv_v5<BM, BN, Y5W_V5_STAGES, Y5W_V5_INFLIGHT><<<grid, Y5W_THREADS(BM), y5w_smem(BM, BN, Y5W_V5_STAGES), st>>>(a);
         return cudaGetLastError();
     }
@@ -374,13 +429,13 @@ static cudaError_t y5w_v5_attrs() {
     return e;
 }
 template <int BM>
-static cudaError_t y5w_v5_launch_m(const y5l_args &a, int bn, cudaStream_t st) {
+static cudaError_t y5w_v5_launch_m(const y5l_args &a, int bn, int splits, cudaStream_t st) {
     switch (bn) {
-    case 64: return y5w_v5_launch_t<BM, 64>(a, st);
-    case 96: return y5w_v5_launch_t<BM, 96>(a, st);
-    case 192: return y5w_v5_launch_t<BM, 192>(a, st);
-    case 256: return y5w_v5_launch_t<BM, 256>(a, st);
-    default: return y5w_v5_launch_t<BM, 128>(a, st);
+    case 64: return y5w_v5_launch_t<BM, 64>(a, splits, st);
+    case 96: return y5w_v5_launch_t<BM, 96>(a, splits, st);
+    case 192: return y5w_v5_launch_t<BM, 192>(a, splits, st);
+    case 256: return y5w_v5_launch_t<BM, 256>(a, splits, st);
+    default: return y5w_v5_launch_t<BM, 128>(a, splits, st);
     }
 }
 
@@ -402,12 +457,24 @@ static inline cudaError_t y5w_v5_prepare() {
     return e;
 }
 
-// One launch (v3's preconditions: y5l_v3_supported, no overlap of output
-// and input) of the bm x bn tile (y5w_v5_tile picks it per conv);
-// y5w_v5_prepare must have succeeded on this device.
-static inline cudaError_t y5w_v5_launch_tile(const y5l_args &a, y5w_tile t, cudaStream_t st) {
-    return t.bm == 64 ? y5w_v5_launch_m<64>(a, t.bn, st) : y5w_v5_launch_m<128>(a, t.bn, st);
+// One conv (v3's preconditions: y5l_v3_supported, no overlap of output
+// and input) on the bm x bn tile in `splits` k-splits (y5w_v5_tile and
+// y5w_v5_splits pick them per conv): splits > 1 needs a.ws with room for
+// splits x M x cout floats (a.ws_floats; fewer splits where it has less,
+// y5w_splits_fit) and adds the reduce kernel. y5w_v5_prepare must have
+// succeeded on this device.
+static inline cudaError_t y5w_v5_launch_tile(const y5l_args &a, y5w_tile t, int splits, cudaStream_t st) {
+    splits = a.ws ? y5w_splits_fit(splits, y5l_M(&a.c), a.c.cout, a.ws_floats) : 1;
+    if (splits < 1) splits = 1;
+    cudaError_t e = t.bm == 64 ? y5w_v5_launch_m<64>(a, t.bn, splits, st) : y5w_v5_launch_m<128>(a, t.bn, splits, st);
+    if (e != cudaSuccess || splits == 1) return e;
+    const long long pairs = y5l_M(&a.c) * ((a.c.cout + 1) / 2);
+    const long long blocks = (pairs + 255) / 256;
+    y5w_splitk_reduce<<<(unsigned)(blocks < 65535 ? blocks : 65535), 256, 0, st>>>(a, splits);
+    return cudaGetLastError();
 }
+// The tile and splits of the rules (sms: the card's multiprocessors).
 static inline cudaError_t y5w_v5_launch(const y5l_args &a, int sms, cudaStream_t st) {
-    return y5w_v5_launch_tile(a, y5w_v5_tile(&a.c, sms, 0, 0), st);
+    const y5w_tile t = y5w_v5_tile(&a.c, sms, 0, 0);
+    return y5w_v5_launch_tile(a, t, y5w_v5_splits(&a.c, t, sms, 0), st);
 }

@@ -135,6 +135,61 @@ Y5L_HD y5w_tile y5w_v5_tile(const y5l_conv *c, int sms, int forced_bm, int force
  * pipeline); the lab refuses to force it. */
 Y5L_HD int y5w_v5_tile_built(y5w_tile t) { return !(t.bm == 64 && t.bn == 256); }
 
+/* ---- split-K: where even v5's narrowest blocks leave SMs idle (the late
+ * layers at batch 1: a 20x20 output is 7 row blocks of 64), blockIdx.z = z of
+ * `splits` blocks per output tile each runs the k-tiles [kt0, kt1) of
+ * y5w_split_range and stores its FP32 partial sums to a workspace of
+ * splits x M x cout floats (y5w_ws_index); a second kernel adds the splits
+ * in order z = 0, 1, ... (deterministic: no atomics) and runs the fused
+ * epilogue. ---- */
+#define Y5W_MAX_SPLITS 8
+#define Y5W_MIN_SPLIT_KTILES 4 /* k-tiles per split at least: the 4-stage pipeline still fills */
+
+/* Split z's k-tiles [*kt0, *kt1) of nk: contiguous, covering 0..nk once,
+ * sizes differing by at most one (none empty while splits <= nk). */
+Y5L_HD void y5w_split_range(int nk, int splits, int z, int *kt0, int *kt1) {
+    *kt0 = (int)((long long)nk * z / splits);
+    *kt1 = (int)((long long)nk * (z + 1) / splits);
+}
+
+/* Float index of split z's partial sum of output (m, co). */
+Y5L_HD long long y5w_ws_index(long long M, int cout, int z, long long m, int co) {
+    return ((long long)z * M + m) * cout + co;
+}
+
+/* How many splits a conv on tile t runs (1: none). The rule, one block per
+ * SM as the capacity: only a grid of fewer blocks than SMs splits; the cost
+ * of s splits is the waves it takes, ceil(blocks * s / sms), times 1/s of
+ * the k-loop per block; the cheapest s wins (the fewer among equals), and
+ * splitting at all must cut the cost to 3/4 or less (the partials' stores,
+ * the second kernel). Each split keeps >= Y5W_MIN_SPLIT_KTILES k-tiles.
+ * yolov5m at 640, batch 1, 132 SMs (test_wgmma_tile.c prints the count):
+ * every 20x20 conv (42 or 84 blocks of 64x64, the head's 28) and the 40x40
+ * 1x1s (75 blocks, K 768 = 12 k-tiles: at most 3) split 3 ways, the 40x40
+ * 3x3s (75 blocks, 27 k-tiles) 5 ways: 18 and 11 of 82 convs; the 80x80
+ * ones (100 or more blocks) do not split. forced > 0: that many (at most
+ * one per k-tile). */
+Y5L_HD int y5w_v5_splits(const y5l_conv *c, y5w_tile t, int sms, int forced) {
+    const int nk = (y5l_K(c) + Y5W_BK - 1) / Y5W_BK;
+    if (forced > 0) return forced < nk ? forced : nk;
+    const long long blocks = y5l_grid_m(c, t.bm) * y5l_grid_n(c, t.bn);
+    if (sms < 1 || blocks >= sms) return 1;
+    long long best = 1, best_waves = 1; /* cost best_waves / best; s = 1: one wave */
+    for (int s = 2; s <= Y5W_MAX_SPLITS && s * Y5W_MIN_SPLIT_KTILES <= nk; s++) {
+        const long long waves = (blocks * s + sms - 1) / sms;
+        if (waves * best < best_waves * s) best = s, best_waves = waves;
+    }
+    /* cost(best) <= 3/4 cost(1) = 3/4 */
+    return best > 1 && 4 * best_waves <= 3 * best ? (int)best : 1;
+}
+
+/* The splits that fit a workspace of ws_floats floats (the plan's
+ * scratch): fewer where s x M x cout does not fit, 1 where none does. */
+Y5L_HD int y5w_splits_fit(int splits, long long M, int cout, long long ws_floats) {
+    while (splits > 1 && (long long)splits * M * cout > ws_floats) splits--;
+    return splits;
+}
+
 /* Dynamic shared memory of S stages of BM- and BN-row tiles, plus 1024 bytes
  * so the kernel can round its base up to the atom alignment (the runtime
  * only promises 16). */

@@ -45,6 +45,8 @@ static float srand1(void) { /* [-1, 1) */
     return (float)((g_rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
 }
 static size_t round16(size_t x) { return (x + 15) & ~(size_t)15; }
+static int g_split_runs;  /* convs run with v5's split-K (their note says "split N") */
+static int g_wgmma_cases; /* cases run under wgmma */
 
 /* ------------------------------------------------------------------ one conv case */
 
@@ -191,6 +193,7 @@ static float *run_gpu(y5_backend *g, void *gc, const ccase *cc, const case_data 
             }
         }
     printf("    %s [%s]: %s\n", cc->what, tag, note ? note : "?");
+    if (note && strstr(note, " split ")) g_split_runs++;
     if (!bad) {
         ret = dense;
         dense = NULL;
@@ -300,6 +303,7 @@ static void run_case(y5_backend *cpu, const ccase *cc) {
     y5_cuda_set_conv_impl(g, Y5_CUDA_CONV_WGMMA);
     if (y5_cuda_own_kernel_ready(g)) {
         x = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_WGMMA, 0, "wgmma");
+        g_wgmma_cases++;
         if (x && b && r) {
             double w_xb, w_xr;
             compare(cc->what, "wgmma vs cublas", x, b, pout, cc->cout, TOL_REL, TOL_ABS, &w_xb);
@@ -370,6 +374,13 @@ T_TEST(gpu_conv_mma_vs_cublas) {
         {"stem cin 3, chunked small scratch",   1, 26, 22, 3, 32, 6, 2, 2, 0, 3, 0, 32, 0, 0, 32, 1, 0, 1, 16384},
         {"cin 12 (Focus-like, padded to 16)",   2, 9, 8, 12, 16, 3, 1, 1, 0, 12, 0, 16, 0, 0, 16, 1, 0, 1, 0},
         {"1x1 cin 5 into a slot (padded)",      1, 7, 9, 5, 24, 1, 1, 0, 0, 5, 8, 40, 0, 0, 24, 1, 0, 1, 0},
+        /* small grids, long K: v5 splits K (wgmma only; the note says
+         * "split N"): a residual, the odd 255 (scalar partials), an odd
+         * slice start, cout 13 */
+        {"split-K 3x3 128->256 + residual",     1, 10, 10, 128, 256, 3, 1, 1, 0, 128, 0, 256, 1, 0, 256, 1, 0, 1, 0},
+        {"split-K Detect 768->255 at 20x20",    1, 20, 20, 768, 255, 1, 1, 0, 0, 768, 0, 255, 0, 0, 255, 0, 0, 1, 0},
+        {"split-K 3x3 64->13 into a slice",     1, 9, 9, 64, 13, 3, 1, 1, 0, 64, 3, 19, 1, 1, 15, 1, 0, 1, 0},
+        {"split-K 3x3 s2 192->384, batch 2",    2, 20, 20, 192, 384, 3, 2, 1, 0, 192, 0, 384, 0, 0, 384, 1, 0, 1, 0},
         /* mma must fall back to cuBLAS */
         {"fallback: input ld 20",               1, 9, 8, 16, 16, 3, 1, 1, 0, 20, 0, 16, 1, 0, 16, 1, 0, 0, 0},
         {"fallback: input offset 4",            1, 9, 8, 16, 16, 1, 1, 0, 4, 24, 0, 16, 0, 0, 16, 1, 0, 0, 0},
@@ -377,7 +388,11 @@ T_TEST(gpu_conv_mma_vs_cublas) {
         {"fallback: chunks within mma's scratch", 1, 130, 130, 16, 64, 3, 1, 1, 0, 20, 0, 64, 0, 0, 64, 1, 0, 0, 0},
         {"fallback: chunked small scratch",     1, 9, 9, 16, 24, 3, 1, 1, 0, 20, 8, 32, 0, 0, 24, 1, 0, 0, 2048},
     };
+    g_split_runs = g_wgmma_cases = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && !t_failed_now(); i++) run_case(cpu, &cases[i]);
+    /* where v5 ran, its split-K did too: the four split-K cases and the K 512 one at least */
+    printf("    wgmma: %d cases, %d with split-K\n", g_wgmma_cases, g_split_runs);
+    T_CHECK(!g_wgmma_cases || g_split_runs >= 5, "only %d wgmma convs ran with split-K", g_split_runs);
     cpu->ops->destroy(cpu);
 }
 

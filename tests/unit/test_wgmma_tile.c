@@ -32,6 +32,8 @@
 #include "cuda/lab/wgmma_tile.h"
 #include "tests/t.h"
 #include "tests/unit/conv_ref.h"
+#include "cuda/lab/yolo_convs.h"
+#include <stdio.h>
 
 #define BM 128
 #define NT 256
@@ -235,32 +237,44 @@ typedef struct {
 
 /* v5 on one conv: the kernel's loop, with shared memory a byte array whose
  * address 0 is the (1024-aligned) aligned base. */
-static int emulate(const y5l_conv *c, int bm, int bn, int S, int F, const float *in, const float *w, const float *bias,
-                   const float *res, float *out, unsigned char *written) {
+/* splits > 1: split-K, blockIdx.z = z over the k-tiles of y5w_split_range,
+ * partials into a workspace (y5w_ws_index, every slot written once), then
+ * y5w_splitk_reduce's sum in z order and its epilogue. */
+static int emulate(const y5l_conv *c, int bm, int bn, int S, int F, int splits, const float *in, const float *w,
+                   const float *bias, const float *res, float *out, unsigned char *written) {
     const int PD = Y5W_GATHER_AHEAD(S, F); /* the kernel's gather distance */
     const int nt = Y5W_THREADS(bm); /* the kernel's block size */
-    const int K = y5l_K(c), nk = (K + Y5W_BK - 1) / Y5W_BK;
-    const long long gm = y5l_grid_m(c, bm);
+    const int K = y5l_K(c), nk_all = (K + Y5W_BK - 1) / Y5W_BK;
+    const long long gm = y5l_grid_m(c, bm), M = y5l_M(c);
     const int gn = y5l_grid_n(c, bn);
     const size_t smem = (size_t)y5w_smem(bm, bn, S) - 1024;
+    const size_t nws = splits > 1 ? (size_t)splits * (size_t)M * (size_t)c->cout : 1;
     float *sm = malloc(smem / 2 * sizeof(float)); /* one float per half-sized slot: index = byte / 2 */
     float *d = malloc(sizeof(float) * nt * (size_t)(bn / 2));
+    float *ws = malloc(sizeof(float) * nws);
+    unsigned char *ws_written = calloc(nws, 1);
     y5l_kpos kp[256];
     int twice = 0;
-    if (!sm || !d) { free(sm); free(d); return -1; }
+    if (!sm || !d || !ws || !ws_written) { free(sm); free(d); free(ws); free(ws_written); return -1; }
+    for (size_t i = 0; i < nws; i++) ws[i] = 1e30f;
     for (long long bx = 0; bx < gm; bx++)
-        for (int by = 0; by < gn; by++) {
+        for (int by = 0; by < gn; by++)
+          for (int z = 0; z < splits; z++) {
+            int kt0 = 0, kt1 = nk_all;
+            if (splits > 1) y5w_split_range(nk_all, splits, z, &kt0, &kt1);
+            const int nk = kt1 - kt0;
             for (size_t i = 0; i < smem / 2; i++) sm[i] = 1e30f; /* poison: a slot read but never written */
             memset(d, 0, sizeof(float) * nt * (size_t)(bn / 2));
             /* the loaders of k-tile kt into stage st (all threads), with the
              * kernel's state: each thread's one position in K, stepped per
-             * k-tile without a division (v4's y5l_kpos), k-tiles in order */
+             * k-tile without a division (v4's y5l_kpos), k-tiles in order
+             * from the split's first */
             const y5l_kstep kstep = y5l_kstep_of(c, Y5W_BK);
-            for (int t = 0; t < nt; t++) kp[t] = y5l_kpos_at(c, y5l_slot_chunk(nt, Y5W_BK, t, 0) * 8);
+            for (int t = 0; t < nt; t++) kp[t] = y5l_kpos_at(c, kt0 * Y5W_BK + y5l_slot_chunk(nt, Y5W_BK, t, 0) * 8);
 #define LOAD(st, kt)                                                                                            \
     for (int t = 0; t < nt; t++) {                                                                              \
         const int ch = y5l_slot_chunk(nt, Y5W_BK, t, 0);                                                        \
-        if (kp[t].kk != (kt) * Y5W_BK + ch * 8) twice += 100000; /* out of order, or a wrong step */           \
+        if (kp[t].kk != (kt0 + (kt)) * Y5W_BK + ch * 8) twice += 100000; /* out of order, or a wrong step */   \
         for (int j = 0; j < bm * 8 / nt; j++) {                                                                 \
             const int row = y5l_slot_row(nt, Y5W_BK, t, j);                                                     \
             if (y5l_slot_chunk(nt, Y5W_BK, t, j) != ch) twice += 100000; /* one chunk per thread */             \
@@ -302,21 +316,51 @@ static int emulate(const y5l_conv *c, int bm, int bn, int S, int F, const float 
                 }
             }
 #undef LOAD
-            /* the epilogue: y5w_out_m / _co, act none, + bias, + residual */
             for (int t = 0; t < nt; t++)
                 for (int i = 0; i < bn / 2; i++) {
                     const long long m = y5w_out_m(bm, bx, t, i);
                     const int co = y5w_out_co(bn, by, t, i);
-                    if (m >= y5l_M(c) || co >= c->cout) continue;
+                    if (m >= M || co >= c->cout) continue;
+                    if (splits > 1) { /* y5w_store_partial */
+                        const long long q = y5w_ws_index(M, c->cout, z, m, co);
+                        if (q < 0 || (size_t)q >= nws) { twice += 10; continue; }
+                        twice += ws_written[q]++ != 0;
+                        ws[q] = d[(size_t)t * (bn / 2) + i];
+                        continue;
+                    }
+                    /* the epilogue: y5w_out_m / _co, act none, + bias, + residual */
                     float v = d[(size_t)t * (bn / 2) + i] + bias[co];
                     if (res) v += res[m * c->ld_res + co];
                     const size_t o = (size_t)m * c->ld_out + co;
                     twice += written[o]++ != 0;
                     out[o] = v;
                 }
+          }
+    if (splits > 1) {
+        /* y5w_splitk_reduce: pairs (m, co), the splits in order */
+        const int pairs = (c->cout + 1) / 2;
+        for (long long i = 0; i < M * pairs; i++) {
+            const long long m = i / pairs;
+            const int co = 2 * (int)(i - m * pairs);
+            for (int e = 0; e < 2 && co + e < c->cout; e++) {
+                float sum = 0.0f;
+                for (int z = 0; z < splits; z++) {
+                    const long long q = y5w_ws_index(M, c->cout, z, m, co + e);
+                    if (!ws_written[q]) twice += 10; /* a partial never stored */
+                    sum += ws[q];
+                }
+                float v = sum + bias[co + e];
+                if (res) v += res[m * c->ld_res + co + e];
+                const size_t o = (size_t)m * c->ld_out + co + e;
+                twice += written[o]++ != 0;
+                out[o] = v;
+            }
         }
+    }
     free(sm);
     free(d);
+    free(ws);
+    free(ws_written);
     return twice;
 }
 
@@ -358,16 +402,29 @@ T_TEST(wgmma_tile_emulate) {
             }
         /* (stages, groups in flight): v5's (4, 1), and neighbours */
         static const int SF[][2] = {{4, 1}, {4, 0}, {3, 1}, {2, 0}};
-        for (int cfg = 0; cfg < 4 + 2 * Y5W_V5_NBNS; cfg++) {
+        /* split-K: (rows, width, splits), v5's (4, 1); splits past the
+         * conv's k-tiles are capped as y5w_v5_splits caps a forced count */
+        static const int SPL[][3] = {{64, 64, 2}, {128, 128, 3}, {64, 192, 5}, {128, 96, 8}};
+        const int NSPL = (int)(sizeof SPL / sizeof SPL[0]);
+        const int nk = (K + Y5W_BK - 1) / Y5W_BK;
+        for (int cfg = 0; cfg < 4 + 2 * Y5W_V5_NBNS + NSPL; cfg++) {
             /* every width at 128 and at 64 rows with v5's (4, 1); the other pairs at 128 x 128 */
             const int w5 = cfg < 4 ? -1 : (cfg - 4) % Y5W_V5_NBNS;
-            const int bm = cfg < 4 + Y5W_V5_NBNS ? 128 : 64, bn = w5 < 0 ? 128 : y5w_v5_bn_at(w5);
+            const int sp = cfg - 4 - 2 * Y5W_V5_NBNS; /* >= 0: a split-K case */
+            int bm = cfg < 4 + Y5W_V5_NBNS ? 128 : 64, bn = w5 < 0 ? 128 : y5w_v5_bn_at(w5);
             const int S = SF[cfg < 4 ? cfg : 0][0], F = SF[cfg < 4 ? cfg : 0][1];
+            int splits = 1;
+            if (sp >= 0) {
+                bm = SPL[sp][0], bn = SPL[sp][1];
+                splits = y5w_v5_splits(&c, (y5w_tile){bm, bn}, 132, SPL[sp][2]);
+                T_CHECK(splits == (SPL[sp][2] < nk ? SPL[sp][2] : nk), "forced %d splits of %d k-tiles: %d",
+                        SPL[sp][2], nk, splits);
+            }
             const y5w_tile tile = {bm, bn};
             if (!y5w_v5_tile_built(tile)) continue; /* 64x256: no kernel of it */
             for (size_t i = 0; i < nout; i++) out[i] = -12345.0f;
             memset(written, 0, nout);
-            const int twice = emulate(&c, bm, bn, S, F, in, w, bias, res, out, written);
+            const int twice = emulate(&c, bm, bn, S, F, splits, in, w, bias, res, out, written);
             long long bad = 0, first = -1;
             for (size_t i = 0; i < nout; i++) {
                 const int inside = (long long)(i % c.ld_out) < c.cout;
@@ -375,8 +432,9 @@ T_TEST(wgmma_tile_emulate) {
                 if (!ok && !bad++) first = (long long)i;
             }
             T_CHECK(twice == 0 && !bad,
-                    "shape %d tile %dx%d S %d F %d: %d double writes (+1000 per stage hazard, +100000 per bad "
-                    "loader position), %lld bad (first at %lld: %g want %g)", si, bm, bn, S, F, twice, bad, first, first >= 0 ? out[first] : 0.0,
+                    "shape %d tile %dx%d S %d F %d splits %d: %d double writes (+10 per workspace fault, +1000 per "
+                    "stage hazard, +100000 per bad loader position), %lld bad (first at %lld: %g want %g)",
+                    si, bm, bn, S, F, splits, twice, bad, first, first >= 0 ? out[first] : 0.0,
                     first >= 0 ? ref[first] : 0.0);
         }
         free(in);
@@ -387,4 +445,79 @@ T_TEST(wgmma_tile_emulate) {
         free(out);
         free(written);
     }
+}
+
+/* Split-K's arithmetic: the ranges cover every k-tile once, the rule on
+ * yolov5m's convs at 640 (its choices, one block per SM as the capacity),
+ * the workspace cap. */
+T_TEST(wgmma_tile_splitk_rule) {
+    for (int nk = 1; nk <= 120; nk++)
+        for (int splits = 1; splits <= Y5W_MAX_SPLITS && splits <= nk; splits++) {
+            int next = 0, lo = 1 << 30, hi = 0, bad = 0;
+            for (int z = 0; z < splits; z++) {
+                int a, b;
+                y5w_split_range(nk, splits, z, &a, &b);
+                bad += a != next || b <= a;
+                next = b;
+                lo = b - a < lo ? b - a : lo;
+                hi = b - a > hi ? b - a : hi;
+            }
+            T_CHECK(!bad && next == nk && hi - lo <= 1, "nk %d in %d splits: %d gaps or empties, ends at %d, sizes %d..%d",
+                    nk, splits, bad, next, lo, hi);
+        }
+    /* the rule's own properties on every yolov5m and yolov5n conv at 640, batch 1..32 */
+    y5l_layer ls[128];
+    int split_convs = 0, b1_splits[9] = {0};
+    for (int net = 0; net < 2; net++) {
+        const int n = y5l_yolov5_convs(net ? 0.25 : 0.75, net ? 0.33 : 0.67, 640, 640, ls, 128);
+        T_REQUIRE(n > 0, "no convs");
+        for (int batch = 1; batch <= 32; batch *= 2)
+            for (int i = 0; i < n; i++) {
+                y5l_conv c;
+                memset(&c, 0, sizeof c);
+                c.n = batch, c.h = ls[i].h, c.w = ls[i].w, c.cin = ls[i].cin, c.ld_in = ls[i].ld_in;
+                c.cout = ls[i].cout, c.k = ls[i].k, c.s = ls[i].s, c.p = ls[i].p;
+                c.ho = y5l_out_dim(c.h, c.k, c.s, c.p), c.wo = y5l_out_dim(c.w, c.k, c.s, c.p);
+                c.ld_out = c.ld_res = ls[i].ld_out;
+                const y5w_tile t = y5w_v5_tile(&c, 132, 0, 0);
+                const int s = y5w_v5_splits(&c, t, 132, 0);
+                const long long blocks = y5l_grid_m(&c, t.bm) * y5l_grid_n(&c, t.bn);
+                const int nk = (y5l_K(&c) + Y5W_BK - 1) / Y5W_BK;
+                T_CHECK(s >= 1 && s <= Y5W_MAX_SPLITS, "%s b%d: %d splits", ls[i].name, batch, s);
+                /* only grids short of one block per SM split; each split keeps its k-tiles */
+                T_CHECK(s == 1 || (blocks < 132 && s * Y5W_MIN_SPLIT_KTILES <= nk), "%s b%d: %lld blocks, %d k-tiles, %d splits",
+                        ls[i].name, batch, blocks, nk, s);
+                /* a split is worth it by the wave model: cost <= 3/4 */
+                if (s > 1) {
+                    const long long waves = (blocks * s + 131) / 132;
+                    T_CHECK(4 * waves <= 3LL * s, "%s b%d: %d splits cost %lld/%d", ls[i].name, batch, s, waves, s);
+                }
+                split_convs += s > 1;
+                if (!net && batch == 1) b1_splits[s]++;
+            }
+    }
+    /* yolov5m at batch 1: the 20x20 and 40x40 convs split (the numbers
+     * are what the rule gives; the test pins them so a change is seen) */
+    printf("    yolov5m 640 b1 splits: 1 x%d, 2 x%d, 3 x%d, 4 x%d, 5 x%d, 6 x%d, 7 x%d, 8 x%d; %d split convs in all\n",
+           b1_splits[1], b1_splits[2], b1_splits[3], b1_splits[4], b1_splits[5], b1_splits[6], b1_splits[7],
+           b1_splits[8], split_convs);
+    T_CHECK(b1_splits[1] < 82 && split_convs > 0, "yolov5m at batch 1: nothing splits");
+    /* the 20x20 head (255 channels, K 768: 12 k-tiles): 64x64 tiles, 7 x 4 = 28 blocks, 3 splits */
+    {
+        y5l_conv c;
+        memset(&c, 0, sizeof c);
+        c.n = 1, c.h = c.w = c.ho = c.wo = 20, c.cin = c.ld_in = 768, c.cout = c.ld_out = c.ld_res = 255;
+        c.k = 1, c.s = 1, c.p = 0;
+        const y5w_tile t = y5w_v5_tile(&c, 132, 0, 0);
+        T_CHECK(t.bm == 64 && t.bn == 64 && y5w_v5_splits(&c, t, 132, 0) == 3, "20x20 head: %dx%d, %d splits", t.bm,
+                t.bn, y5w_v5_splits(&c, t, 132, 0));
+        /* forced: capped at one split per k-tile; a big grid never splits by the rule */
+        T_CHECK(y5w_v5_splits(&c, t, 132, 8) == 8 && y5w_v5_splits(&c, t, 132, 20) == 12, "forced splits");
+        c.n = 32;
+        T_CHECK(y5w_v5_splits(&c, y5w_v5_tile(&c, 132, 0, 0), 132, 0) == 1, "batch 32 head splits");
+    }
+    /* the workspace cap */
+    T_CHECK(y5w_splits_fit(4, 400, 255, 4LL * 400 * 255) == 4 && y5w_splits_fit(4, 400, 255, 4LL * 400 * 255 - 1) == 3 &&
+                y5w_splits_fit(3, 400, 255, 400LL * 255) == 1 && y5w_splits_fit(3, 400, 255, 0) == 1,
+            "y5w_splits_fit");
 }
