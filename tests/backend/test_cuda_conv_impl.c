@@ -372,6 +372,8 @@ T_TEST(gpu_conv_mma_vs_cublas) {
         {"stem cin 3 (padded to 8)",            1, 34, 30, 3, 16, 6, 2, 2, 0, 3, 0, 16, 0, 0, 16, 1, 0, 1, 0},
         {"stem cin 3 from a slice, batch 2",    2, 21, 19, 3, 48, 6, 2, 2, 1, 5, 0, 48, 0, 0, 48, 1, 0, 1, 0},
         {"stem cin 3, chunked small scratch",   1, 26, 22, 3, 32, 6, 2, 2, 0, 3, 0, 32, 0, 0, 32, 1, 0, 1, 16384},
+        /* one image's padded copy (9152 bytes) over the 8 KiB cap: three groups of one image */
+        {"stem cin 3, batch 3 in image groups", 3, 26, 22, 3, 32, 6, 2, 2, 0, 3, 0, 32, 0, 0, 32, 1, 0, 1, 8192},
         {"cin 12 (Focus-like, padded to 16)",   2, 9, 8, 12, 16, 3, 1, 1, 0, 12, 0, 16, 0, 0, 16, 1, 0, 1, 0},
         {"1x1 cin 5 into a slot (padded)",      1, 7, 9, 5, 24, 1, 1, 0, 0, 5, 8, 40, 0, 0, 24, 1, 0, 1, 0},
         /* small grids, long K: v5 splits K (wgmma only; the note says

@@ -516,6 +516,67 @@ T_TEST(gpu_net_graph_regrow_and_chunks) {
     }
 }
 
+/* ------------------------------------------------------------------ the padded stem in image groups */
+
+/* The RGB stem's input padded to 8 channels is copied one group of images
+ * at a time (backend_cuda.cu's pad_group, at most 64 MiB or the chunk cap):
+ * yolov5n at batch 3 and 320 with the cap at 1 MiB (1.6 MiB per image: one
+ * image per group) gives the same pred as with the whole batch in one
+ * group: to the bit under Y5_CONV_IMPL=mma (v3's sums do not depend on the
+ * grid), and within 2e-3 (relative, of the largest value) under cuBLAS,
+ * whose GEMMs may pick other kernels for other sizes. */
+T_TEST(gpu_net_padded_stem_groups) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[1024];
+    const char *wts = t_model_y5w("yolov5n");
+    T_REQUIRE(wts, "conversion failed");
+    const int sz = 320, nb = 3;
+    for (int impl = 0; impl < 2; impl++) {
+        float *ref = NULL;
+        size_t nref = 0;
+        for (int grouped = 0; grouped < 2; grouped++) {
+            y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
+            T_REQUIRE(e, "%s", err);
+            y5_cuda_set_conv_impl(e->be, impl ? Y5_CUDA_CONV_MMA : Y5_CUDA_CONV_CUBLAS);
+            if (grouped) y5_cuda_set_chunk_bytes(e->be, (size_t)1 << 20);
+            float *in = NULL, *p = NULL;
+            size_t n = 0;
+            if (y5_engine_plan(e, nb, sz, sz, err, sizeof err) || !(in = y5_engine_input(e))) {
+                T_CHECK(0, "plan: %s", err);
+                y5_engine_close(e);
+                break;
+            }
+            for (size_t i = 0; i < (size_t)nb * sz * sz * 3; i++)
+                in[i] = (float)((i * 2654435761u >> 9) % 256) / 255.0f;
+            if (y5_engine_forward(e, err, sizeof err) || !(p = pred_copy(e, &n, err, sizeof err))) {
+                T_CHECK(0, "%s forward: %s", grouped ? "grouped" : "whole", err);
+                y5_engine_close(e);
+                break;
+            }
+            if (!grouped) {
+                ref = p;
+                nref = n;
+            } else if (ref) {
+                double big = 0, worst = 0;
+                for (size_t i = 0; i < n && i < nref; i++) {
+                    big = fabs(ref[i]) > big ? fabs(ref[i]) : big;
+                    const double d = fabs((double)p[i] - ref[i]);
+                    worst = d > worst || d != d ? d : worst;
+                }
+                const long long d = first_diff(p, ref, n);
+                printf("    %s: max |grouped - whole| %.3g (largest value %.3g)\n", impl ? "mma" : "cublas", worst, big);
+                T_CHECK(n == nref, "pred sizes %zu and %zu", n, nref);
+                if (impl) T_CHECK(d < 0, "mma: the grouped stem changes float %lld", d);
+                else T_CHECK(worst <= 2e-3 * big, "cublas: grouped and whole differ by %.3g", worst);
+                free(p);
+            }
+            y5_engine_close(e);
+        }
+        free(ref);
+    }
+}
+
 /* ------------------------------------------------------------------ a mixed batch of 8 vs the CPU */
 
 /* eight images of different sizes (../shared), the batch-of-8 tests' input */
