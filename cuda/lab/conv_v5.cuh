@@ -211,10 +211,14 @@ template <> __device__ __forceinline__ void y5w_mma<256>(float (&d)[128], unsign
 }
 
 // The epilogue over the wgmma accumulator map: d[i], d[i+1] (i even) are
-// channels co, co+1 of pixel m (conv_common.cuh's y5l_store_pair).
+// channels co, co+1 of pixel m. z < 0: the fused epilogue
+// (conv_common.cuh's y5l_store_pair); split-K's split z >= 0: its FP32
+// partial sums into the workspace (y5w_ws_index), two channels as one
+// float2 where cout is even (then every pair's index is even: 8-byte
+// aligned).
 template <int BM, int BN>
 __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)[BN / 2], long long bx, int by,
-                                             int tid) {
+                                             int tid, int z) {
     const long long M = y5l_M(&a.c);
     const int cout = a.c.cout;
 #pragma unroll
@@ -222,23 +226,10 @@ __device__ __forceinline__ void y5w_epilogue(const y5l_args &a, const float (&d)
         const long long m = y5w_out_m(BM, bx, tid, i);
         const int co = y5w_out_co(BN, by, tid, i);
         if (m >= M || co >= cout) continue;
-        y5l_store_pair(a, m, co, co + 1 < cout, d[i], d[i + 1]);
-    }
-}
-
-// Split-K: split z's FP32 partial sums into the workspace
-// (y5w_ws_index), two channels as one float2 where cout is even (then
-// every pair's index is even: 8-byte aligned).
-template <int BM, int BN>
-__device__ __forceinline__ void y5w_store_partial(const y5l_args &a, const float (&d)[BN / 2], long long bx, int by,
-                                                  int tid, int z) {
-    const long long M = y5l_M(&a.c);
-    const int cout = a.c.cout;
-#pragma unroll
-    for (int i = 0; i < BN / 2; i += 2) {
-        const long long m = y5w_out_m(BM, bx, tid, i);
-        const int co = y5w_out_co(BN, by, tid, i);
-        if (m >= M || co >= cout) continue;
+        if (z < 0) {
+            y5l_store_pair(a, m, co, co + 1 < cout, d[i], d[i + 1]);
+            continue;
+        }
         float *p = a.ws + y5w_ws_index(M, cout, z, m, co);
         if (co + 1 < cout && (cout & 1) == 0) {
             *reinterpret_cast<float2 *>(p) = make_float2(d[i], d[i + 1]);
@@ -367,8 +358,7 @@ __global__ void __launch_bounds__(Y5W_THREADS(BM), 1) y5w_conv_v5(const y5l_args
     y5w_wait<0>();
     y5w_fence_acc(d); // the epilogue's reads of d stay after the wait
     y5l_cp_wait<0>();
-    if (gridDim.z > 1) y5w_store_partial<BM, BN>(a, d, bx, by, tid, (int)blockIdx.z);
-    else y5w_epilogue<BM, BN>(a, d, bx, by, tid);
+    y5w_epilogue<BM, BN>(a, d, bx, by, tid, gridDim.z > 1 ? (int)blockIdx.z : -1);
 #else
     (void)a; // not an sm_90a pass: y5w_v5_prepare refuses to launch this
 #endif
