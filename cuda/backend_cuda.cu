@@ -17,7 +17,8 @@
  * stays bounded. That is the default, the reference and the fallback; with
  * Y5_CONV_IMPL=mma|auto a conv may instead run as the lab's v3
  * implicit-GEMM kernel (conv_mma.cu: one launch, no scratch) where its shape
- * and views allow.
+ * and views allow, and with Y5_CONV_IMPL=wgmma as its v5 (conv_wgmma.cu,
+ * Hopper; scratch only for its split-K partials).
  *
  * compute() runs a whole planned forward: a plan's first compute runs
  * eagerly, its second is captured into a CUDA graph (the FP32 input upload
@@ -270,7 +271,8 @@ static y5_view read_view(const cu_conv *c, const y5_view *in) {
     return v;
 }
 
-/* A conv the shape puts on v3 (cu_conv_pick) needs no scratch, but its views
+/* A conv the shape puts on v3 (cu_conv_pick) needs no scratch (v5: its
+ * split-K partials, cu_conv_mma_ws_bytes), but its views
  * are only seen at conv time: if they rule v3 out, it runs on cuBLAS in
  * chunks that fit the scratch the plan has (the largest of all its convs'),
  * and it reports this much so that even a plan of v3 convs only has room
@@ -282,11 +284,14 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
     const cu_conv *c = (const cu_conv *)conv;
     int ho = (h + 2 * c->p - c->k) / c->s + 1, wo = (w + 2 * c->p - c->k) / c->s + 1;
     if (n < 1 || ho < 1 || wo < 1) return 0;
-    n = pad_group(m, c, n, h, w); /* what one group needs: the groups share it */
+    /* the path is the whole conv's (route_conv picks on all n images); the
+     * sizes are one group's, the largest (the groups share the scratch) */
+    const int pick = cu_conv_pick(m, c, n, ho, wo);
+    n = pad_group(m, c, n, h, w);
     long long M = (long long)n * ho * wo, rows;
     const size_t pb = pad_bytes(m, c, n, h, w);
     size_t cb, ab;
-    if (cu_conv_pick(m, c, n, ho, wo) == Y5_CUDA_CONV_MMA) {
+    if (pick == Y5_CUDA_CONV_MMA) {
         conv_chunks(c, M, chunk_cap(m) < MMA_FALLBACK_RESERVE ? chunk_cap(m) : MMA_FALLBACK_RESERVE, &rows, &cb,
                     &ab);
         const size_t ws = cu_conv_mma_ws_bytes(m, c, n, ho, wo); /* v5's split-K partials */
@@ -297,7 +302,8 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
 }
 
 /* How a conv runs on these views, decided here only: cuda_conv runs what
- * this says and y5_cuda_op_note names it, so the profiler's note cannot
+ * this says (for each group of images, pad_group) and y5_cuda_op_note names
+ * it, so the profiler's note cannot
  * disagree with the kernels. mma: v3 (cu_conv_pick chose it from the shape
  * and cu_conv_mma_ok accepts the views); fallback: the shape chose v3 and
  * the views ruled it out; half: Y5_CUBLAS_OUT=f16, only where the GEMM
@@ -308,11 +314,13 @@ typedef struct {
     int mma, fallback, half;
 } conv_route;
 
-static conv_route route_conv(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *padded,
-                             const y5_view *out, const y5_view *res) {
+static conv_route route_conv(const cu_impl *m, const cu_conv *c, int pick_n, const y5_view *in,
+                             const __half *padded, const y5_view *out, const y5_view *res) {
     conv_route r = {0, 0, 0};
     const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
-    if (cu_conv_pick(m, c, in->n, ho, wo) == Y5_CUDA_CONV_MMA) {
+    /* pick_n: the conv's images, whatever group of them these views hold
+     * (pad_group), so every group and the plan take one path */
+    if (cu_conv_pick(m, c, pick_n, ho, wo) == Y5_CUDA_CONV_MMA) {
         const y5_view rin = read_view(c, in);
         if (cu_conv_mma_ok(m, c, &rin, padded, out, res)) {
             r.mma = 1;
@@ -324,8 +332,8 @@ static conv_route route_conv(const cu_impl *m, const cu_conv *c, const y5_view *
     return r;
 }
 
-static void conv_group(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
-                       int act, float slope);
+static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *in, const y5_view *out,
+                       const y5_view *res, int act, float slope);
 
 static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_view *out, const y5_view *res,
                       int act, float slope) {
@@ -346,13 +354,15 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
         const int gn = in->n - n0 < g ? in->n - n0 : g;
         const y5_view gi = view_images(in, n0, gn), go = view_images(out, n0, gn);
         const y5_view gr = res ? view_images(res, n0, gn) : *out;
-        conv_group(m, c, &gi, &go, res ? &gr : NULL, act, slope);
+        conv_group(m, c, in->n, &gi, &go, res ? &gr : NULL, act, slope);
     }
 }
 
-/* The conv over views of one group of images (cuda_conv checked them). */
-static void conv_group(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
-                       int act, float slope) {
+/* The conv over views of one group of images (cuda_conv checked them);
+ * pick_n: the whole conv's images. */
+static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *in, const y5_view *out,
+                       const y5_view *res, int act, float slope) {
+    m->dbg_conv_groups++;
     const int ho = out->h, wo = out->w;
     const long long M = (long long)in->n * ho * wo;
     /* a conv with padded channels reads its input's copy in the scratch */
@@ -369,10 +379,13 @@ static void conv_group(cu_impl *m, const cu_conv *c, const y5_view *in, const y5
             return;
         src = padded;
     }
-    const conv_route route = route_conv(m, c, in, pb ? src : NULL, out, res);
+    const conv_route route = route_conv(m, c, pick_n, in, pb ? src : NULL, out, res);
     if (route.mma) {
-        CU_CK(m, cu_conv_mma(m, c, &rin, pb ? src : NULL, out, res, act, slope, (char *)m->scratch + pb,
-                             m->scratch_bytes - pb));
+        int splits = 1;
+        if (!CU_CK(m, cu_conv_mma(m, c, &rin, pb ? src : NULL, out, res, act, slope, (char *)m->scratch + pb,
+                                  m->scratch_bytes - pb, &splits)) &&
+            splits > 1)
+            m->dbg_split_convs++;
         return;
     }
     const size_t room = m->scratch_bytes - pb; /* for the chunks */
@@ -441,7 +454,7 @@ extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
     const y5_view *in = &gi;
     /* a padded input is read from the scratch, which is 256-byte aligned */
     const __half *padded = c->cin_pad != c->cin ? (const __half *)(uintptr_t)256 : NULL;
-    const conv_route r = route_conv(m, c, in, padded, &go, op->has_res ? &gr : NULL);
+    const conv_route r = route_conv(m, c, op->in[0].n, in, padded, &go, op->has_res ? &gr : NULL);
     if (r.mma) {
         const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
         return cu_conv_mma_note(m, c, in->n, ho, wo);
@@ -1267,6 +1280,11 @@ extern "C" int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t e
     if (cu_use_device(m) == 0 && CU_CK(m, cu_fill_f32(m, m->pred, (long long)m->pred_floats, value)) == 0)
         CU_CK(m, cudaStreamSynchronize(m->stream));
     return cu_take_error(m, err, errlen);
+}
+
+extern "C" void y5_cuda_conv_counts(y5_backend *b, long long *groups, long long *split_convs) {
+    if (groups) *groups = y5_cuda_is(b) ? cu_of(b)->dbg_conv_groups : 0;
+    if (split_convs) *split_convs = y5_cuda_is(b) ? cu_of(b)->dbg_split_convs : 0;
 }
 
 extern "C" void y5_cuda_set_chunk_bytes(y5_backend *b, size_t bytes) {

@@ -155,10 +155,12 @@ size_t cu_conv_mma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, i
 }
 
 cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
-                        const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes) {
+                        const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes,
+                        int *splits) {
     if (m->conv_impl == Y5_CUDA_CONV_WGMMA)
-        return cu_conv_wgmma(m, c, in, in_ptr, out, res, act, slope, ws, ws_bytes);
+        return cu_conv_wgmma(m, c, in, in_ptr, out, res, act, slope, ws, ws_bytes, splits);
     (void)ws, (void)ws_bytes; /* v3 does not split K */
+    *splits = 1;
     return y5l_v3_launch(cu_lab_args(m, c, in, in_ptr, out, res, act, slope), m->sm_count, m->stream);
 }
 

@@ -2,7 +2,8 @@
  * GEMM on Hopper's warpgroup MMA) as a conv path of the backend, under
  * Y5_CONV_IMPL=wgmma: every conv v5 supports (the preconditions are v3's,
  * cu_conv_mma_ok), cuBLAS for the rest. The code the lab checks and times,
- * nothing copied; like v3 it needs no scratch.
+ * nothing copied; its only scratch is split-K's FP32 partials, where the
+ * grid is small (cu_conv_wgmma_ws_bytes, planned with the conv's scratch).
  *
  * This file alone is compiled for sm_90a and nothing else (the Makefile's
  * WGMMA_ARCH): wgmma exists only there, and with no other machine code in
@@ -60,10 +61,15 @@ size_t cu_conv_wgmma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho,
 }
 
 cudaError_t cu_conv_wgmma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
-                          const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes) {
+                          const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes,
+                          int *splits) {
     y5l_args a = cu_lab_args(m, c, in, in_ptr, out, res, act, slope);
-    /* the launch splits less (or not) where the workspace is short */
+    /* the launch splits less (or not) where the workspace is short; the
+     * plan's scratch has room for the rule's count (cu_conv_wgmma_ws_bytes) */
     a.ws = ws && ((uintptr_t)ws & 7u) == 0 ? (float *)ws : NULL;
     a.ws_floats = a.ws ? (long long)(ws_bytes / sizeof(float)) : 0;
-    return y5w_v5_launch(a, m->sm_count, m->stream);
+    const y5w_tile t = y5w_v5_tile(&a.c, m->sm_count, 0, 0);
+    const int s = y5w_v5_splits(&a.c, t, m->sm_count, 0);
+    *splits = a.ws ? y5w_splits_fit(s, y5l_M(&a.c), a.c.cout, a.ws_floats) : 1;
+    return y5w_v5_launch_tile(a, t, *splits, m->stream);
 }

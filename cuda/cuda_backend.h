@@ -133,6 +133,10 @@ void y5_cuda_cublas_preload(void);
 /* Tests: caps the conv scratch per GEMM chunk (bytes; 0: the default,
  * 256 MiB), so small tests reach the chunked path. Call before arena(). */
 void y5_cuda_set_chunk_bytes(y5_backend *b, size_t bytes);
+/* Tests: conv launches the host made since the backend opened (captured
+ * graphs' replays not counted): groups, one per conv and per image group of
+ * a padded input (pad_group); split_convs, those launched with v5's split-K. */
+void y5_cuda_conv_counts(y5_backend *b, long long *groups, long long *split_convs);
 
 /* --- conv implementation (Y5_CONV_IMPL, core/base/debug_env.h) -------------
  * CUBLAS: im2col + cublasGemmEx (FP32 out) + the epilogue kernel, the

@@ -93,6 +93,7 @@ typedef struct {
     void *scratch;
     size_t scratch_bytes;
     size_t chunk_bytes;   /* cap on one GEMM chunk's scratch */
+    long long dbg_conv_groups, dbg_split_convs; /* conv launches seen by the host (tests: y5_cuda_conv_counts) */
     int conv_impl;        /* Y5_CUDA_CONV_*: the convs' implementation (cuda_backend.h) */
     int mma_state;        /* v3's setup on this device: 0 not tried, 1 done, -1 failed (convs on cuBLAS) */
     int wgmma_state;      /* v5's (conv_wgmma.cu), likewise: -1 also when the device runs no sm_90a code */
@@ -253,9 +254,11 @@ int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const 
                    const y5_view *res);
 const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 /* ws, ws_bytes: the scratch after the padded input, for v5's split-K
- * partials (cu_conv_mma_ws_bytes: what a conv needs there; 0 for v3) */
+ * partials (cu_conv_mma_ws_bytes: what a conv needs there; 0 for v3);
+ * *splits: the k-splits launched (1: none) */
 cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
-                        const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes);
+                        const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes,
+                        int *splits);
 size_t cu_conv_mma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 /* Sets v3's shared-memory limits on the current device (once per backend,
  * outside any capture). */
@@ -268,7 +271,8 @@ cudaError_t cu_conv_mma_prepare(void);
  * split-K ("wgmma 64x64 split 3"); ws_bytes: split-K's workspace. */
 cudaError_t cu_conv_wgmma_prepare(void);
 cudaError_t cu_conv_wgmma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
-                          const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes);
+                          const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes,
+                          int *splits);
 const char *cu_conv_wgmma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 size_t cu_conv_wgmma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 /* kernels_tensor.cu */

@@ -60,6 +60,7 @@ typedef struct {
     int out_in_input;   /* the output slice lies in the input's buffer (1x1 stride 1: same pixels, same ld) */
     int mma;            /* 1: Y5_CUDA_CONV_MMA runs it on v3; 0: it must fall back to cuBLAS */
     size_t chunk;       /* y5_cuda_set_chunk_bytes (0: default) */
+    int groups;         /* > 0: the conv must run in this many image groups (a padded input, pad_group) */
 } ccase;
 
 /* Two results of one conv are "equal" across the implementations when
@@ -174,7 +175,15 @@ static float *run_gpu(y5_backend *g, void *gc, const ccase *cc, const case_data 
         const char *want = half && !overlap ? "cublas f16" : "cublas";
         T_CHECK(!strcmp(note, want), "%s: under %s: \"%s\", expected \"%s\"", cc->what, tag, note, want);
     }
+    long long groups0, splits0, groups1, splits1;
+    y5_cuda_conv_counts(g, &groups0, &splits0);
     y5_backend_run_op(g, &op); /* the conv entry, as compute runs it */
+    y5_cuda_conv_counts(g, &groups1, &splits1);
+    /* what ran, counted by the backend at the launch (not the note's rule) */
+    if (splits1 > splits0) g_split_runs++;
+    if (note && strstr(note, " split ")) T_CHECK(splits1 > splits0, "%s [%s]: the note says split, none launched", cc->what, tag);
+    if (cc->groups) T_CHECK(groups1 - groups0 == cc->groups, "%s [%s]: %lld image groups, expected %d", cc->what, tag,
+                            groups1 - groups0, cc->groups);
     if (g->ops->sync(g, err, sizeof err) || y5_cuda_arena_read(g, out_base, got, nout, err, sizeof err)) {
         T_CHECK(0, "%s [%s]: %s", cc->what, tag, err);
         goto done;
@@ -193,7 +202,6 @@ static float *run_gpu(y5_backend *g, void *gc, const ccase *cc, const case_data 
             }
         }
     printf("    %s [%s]: %s\n", cc->what, tag, note ? note : "?");
-    if (note && strstr(note, " split ")) g_split_runs++;
     if (!bad) {
         ret = dense;
         dense = NULL;
@@ -344,55 +352,57 @@ T_TEST(gpu_conv_mma_vs_cublas) {
     y5_backend *cpu = y5_backend_open("cpu", 2, err, sizeof err);
     T_REQUIRE(cpu, "%s", err);
     static const ccase cases[] = {
-        /* what                                 n   h    w  cin cout k s p  inc0 inld outc0 outld res rc0 rld act inin mma chunk */
+        /* what                                 n   h    w  cin cout k s p  inc0 inld outc0 outld res rc0 rld act inin mma chunk groups */
         /* the kinds of conv yolov5m has */
-        {"1x1 (C3 cv1/cv2, SPPF)",              1, 20, 20, 32, 48, 1, 1, 0, 0, 32, 0, 48, 0, 0, 48, 1, 0, 1, 0},
-        {"3x3 s1 + residual (Bottleneck), n3",  3, 13, 11, 48, 48, 3, 1, 1, 0, 48, 0, 48, 1, 0, 48, 1, 0, 1, 0},
-        {"3x3 s2 (downsample), odd sides",      1, 17, 15, 48, 96, 3, 2, 1, 0, 48, 0, 96, 0, 0, 96, 1, 0, 1, 0},
-        {"1x1 into a concat slot (ld > cout)",  3, 9, 7, 64, 32, 1, 1, 0, 0, 64, 32, 64, 0, 0, 32, 1, 0, 1, 0},
-        {"1x1 from a slice (ld > cin)",         1, 10, 9, 32, 32, 1, 1, 0, 32, 96, 0, 32, 0, 0, 32, 1, 0, 1, 0},
-        {"3x3 slices in, out, residual",        2, 7, 9, 32, 32, 3, 1, 1, 8, 48, 16, 56, 1, 8, 40, 1, 0, 1, 0},
-        {"Detect head 1x1 -> 255, no act",      2, 9, 7, 64, 255, 1, 1, 0, 0, 64, 0, 255, 0, 0, 255, 0, 0, 1, 0},
-        {"1x1 K 512 (SPPF cv2-like)",           1, 5, 5, 512, 64, 1, 1, 0, 0, 512, 0, 64, 0, 0, 64, 1, 0, 1, 0},
-        {"6x6 s2 stem on 8 channels",           2, 33, 31, 8, 16, 6, 2, 2, 0, 8, 0, 16, 0, 0, 16, 1, 0, 1, 0},
-        {"3x3 cout 13, odd slice start",        1, 10, 10, 24, 13, 3, 1, 1, 0, 24, 3, 19, 1, 1, 15, 1, 0, 1, 0},
-        {"5x5 s1",                              1, 12, 10, 16, 16, 5, 1, 2, 0, 16, 0, 16, 0, 0, 16, 1, 0, 1, 0},
-        {"one pixel, batch 1",                  1, 1, 1, 8, 8, 1, 1, 0, 0, 8, 0, 8, 1, 0, 8, 1, 0, 1, 0},
-        {"1x1 s2 (v3 gathers, no im2col)",      1, 10, 14, 16, 8, 1, 2, 0, 0, 16, 0, 8, 0, 0, 8, 1, 0, 1, 0},
-        {"1x1 output beside its input",         2, 6, 5, 16, 32, 1, 1, 0, 0, 48, 16, 48, 0, 0, 32, 1, 1, 1, 0},
+        {"1x1 (C3 cv1/cv2, SPPF)",              1, 20, 20, 32, 48, 1, 1, 0, 0, 32, 0, 48, 0, 0, 48, 1, 0, 1, 0, 0},
+        {"3x3 s1 + residual (Bottleneck), n3",  3, 13, 11, 48, 48, 3, 1, 1, 0, 48, 0, 48, 1, 0, 48, 1, 0, 1, 0, 0},
+        {"3x3 s2 (downsample), odd sides",      1, 17, 15, 48, 96, 3, 2, 1, 0, 48, 0, 96, 0, 0, 96, 1, 0, 1, 0, 0},
+        {"1x1 into a concat slot (ld > cout)",  3, 9, 7, 64, 32, 1, 1, 0, 0, 64, 32, 64, 0, 0, 32, 1, 0, 1, 0, 0},
+        {"1x1 from a slice (ld > cin)",         1, 10, 9, 32, 32, 1, 1, 0, 32, 96, 0, 32, 0, 0, 32, 1, 0, 1, 0, 0},
+        {"3x3 slices in, out, residual",        2, 7, 9, 32, 32, 3, 1, 1, 8, 48, 16, 56, 1, 8, 40, 1, 0, 1, 0, 0},
+        {"Detect head 1x1 -> 255, no act",      2, 9, 7, 64, 255, 1, 1, 0, 0, 64, 0, 255, 0, 0, 255, 0, 0, 1, 0, 0},
+        {"1x1 K 512 (SPPF cv2-like)",           1, 5, 5, 512, 64, 1, 1, 0, 0, 512, 0, 64, 0, 0, 64, 1, 0, 1, 0, 0},
+        {"6x6 s2 stem on 8 channels",           2, 33, 31, 8, 16, 6, 2, 2, 0, 8, 0, 16, 0, 0, 16, 1, 0, 1, 0, 0},
+        {"3x3 cout 13, odd slice start",        1, 10, 10, 24, 13, 3, 1, 1, 0, 24, 3, 19, 1, 1, 15, 1, 0, 1, 0, 0},
+        {"5x5 s1",                              1, 12, 10, 16, 16, 5, 1, 2, 0, 16, 0, 16, 0, 0, 16, 1, 0, 1, 0, 0},
+        {"one pixel, batch 1",                  1, 1, 1, 8, 8, 1, 1, 0, 0, 8, 0, 8, 1, 0, 8, 1, 0, 1, 0, 0},
+        {"1x1 s2 (v3 gathers, no im2col)",      1, 10, 14, 16, 8, 1, 2, 0, 0, 16, 0, 8, 0, 0, 8, 1, 0, 1, 0, 0},
+        {"1x1 output beside its input",         2, 6, 5, 16, 32, 1, 1, 0, 0, 48, 16, 48, 0, 0, 32, 1, 1, 1, 0, 0},
         /* the other activations through v3's epilogue */
-        {"1x1 LeakyReLU + residual slice",      1, 10, 12, 32, 48, 1, 1, 0, 8, 48, 16, 64, 1, 8, 56, 3, 0, 1, 0},
-        {"3x3 ReLU",                            1, 11, 13, 24, 24, 3, 1, 1, 0, 24, 0, 24, 1, 0, 24, 2, 0, 1, 0},
-        {"3x3 Hardswish",                       1, 11, 13, 24, 24, 3, 1, 1, 0, 24, 0, 24, 1, 3, 29, 4, 0, 1, 0},
+        {"1x1 LeakyReLU + residual slice",      1, 10, 12, 32, 48, 1, 1, 0, 8, 48, 16, 64, 1, 8, 56, 3, 0, 1, 0, 0},
+        {"3x3 ReLU",                            1, 11, 13, 24, 24, 3, 1, 1, 0, 24, 0, 24, 1, 0, 24, 2, 0, 1, 0, 0},
+        {"3x3 Hardswish",                       1, 11, 13, 24, 24, 3, 1, 1, 0, 24, 0, 24, 1, 3, 29, 4, 0, 1, 0, 0},
         /* larger: every tile shape (128x128, 128x64, 64x64 by grid size) */
-        {"1x1 64->256 at 130x130 (128-row tiles)", 1, 130, 130, 64, 256, 1, 1, 0, 0, 64, 0, 256, 0, 0, 256, 1, 0, 1, 0},
-        {"3x3 16->48 at 2x130x130 (cout 48)",   2, 130, 130, 16, 48, 3, 1, 1, 0, 16, 0, 48, 1, 0, 48, 1, 0, 1, 0},
+        {"1x1 64->256 at 130x130 (128-row tiles)", 1, 130, 130, 64, 256, 1, 1, 0, 0, 64, 0, 256, 0, 0, 256, 1, 0, 1, 0, 0},
+        {"3x3 16->48 at 2x130x130 (cout 48)",   2, 130, 130, 16, 48, 3, 1, 1, 0, 16, 0, 48, 1, 0, 48, 1, 0, 1, 0, 0},
         /* cin % 8 != 0: the input is first copied with zero channels up to a
          * multiple of 8 (cu_conv.cin_pad), then every path runs on the copy */
-        {"stem cin 3 (padded to 8)",            1, 34, 30, 3, 16, 6, 2, 2, 0, 3, 0, 16, 0, 0, 16, 1, 0, 1, 0},
-        {"stem cin 3 from a slice, batch 2",    2, 21, 19, 3, 48, 6, 2, 2, 1, 5, 0, 48, 0, 0, 48, 1, 0, 1, 0},
-        {"stem cin 3, chunked small scratch",   1, 26, 22, 3, 32, 6, 2, 2, 0, 3, 0, 32, 0, 0, 32, 1, 0, 1, 16384},
+        {"stem cin 3 (padded to 8)",            1, 34, 30, 3, 16, 6, 2, 2, 0, 3, 0, 16, 0, 0, 16, 1, 0, 1, 0, 0},
+        {"stem cin 3 from a slice, batch 2",    2, 21, 19, 3, 48, 6, 2, 2, 1, 5, 0, 48, 0, 0, 48, 1, 0, 1, 0, 0},
+        {"stem cin 3, chunked small scratch",   1, 26, 22, 3, 32, 6, 2, 2, 0, 3, 0, 32, 0, 0, 32, 1, 0, 1, 16384, 0},
         /* one image's padded copy (9152 bytes) over the 8 KiB cap: three groups of one image */
-        {"stem cin 3, batch 3 in image groups", 3, 26, 22, 3, 32, 6, 2, 2, 0, 3, 0, 32, 0, 0, 32, 1, 0, 1, 8192},
-        {"cin 12 (Focus-like, padded to 16)",   2, 9, 8, 12, 16, 3, 1, 1, 0, 12, 0, 16, 0, 0, 16, 1, 0, 1, 0},
-        {"1x1 cin 5 into a slot (padded)",      1, 7, 9, 5, 24, 1, 1, 0, 0, 5, 8, 40, 0, 0, 24, 1, 0, 1, 0},
+        {"stem cin 3, batch 3 in image groups", 3, 26, 22, 3, 32, 6, 2, 2, 0, 3, 0, 32, 0, 0, 32, 1, 0, 1, 8192, 3},
+        /* 4096 bytes an image padded, 8 KiB cap: groups of 2, 2 and 1 images */
+        {"stem cin 3, batch 5 in groups of 2",  5, 16, 16, 3, 24, 6, 2, 2, 0, 3, 0, 24, 0, 0, 24, 1, 0, 1, 8192, 3},
+        {"cin 12 (Focus-like, padded to 16)",   2, 9, 8, 12, 16, 3, 1, 1, 0, 12, 0, 16, 0, 0, 16, 1, 0, 1, 0, 0},
+        {"1x1 cin 5 into a slot (padded)",      1, 7, 9, 5, 24, 1, 1, 0, 0, 5, 8, 40, 0, 0, 24, 1, 0, 1, 0, 0},
         /* small grids, long K: v5 splits K (wgmma only; the note says
          * "split N"): a residual, the odd 255 (scalar partials), an odd
          * slice start, cout 13 */
-        {"split-K 3x3 128->256 + residual",     1, 10, 10, 128, 256, 3, 1, 1, 0, 128, 0, 256, 1, 0, 256, 1, 0, 1, 0},
-        {"split-K Detect 768->255 at 20x20",    1, 20, 20, 768, 255, 1, 1, 0, 0, 768, 0, 255, 0, 0, 255, 0, 0, 1, 0},
-        {"split-K 3x3 64->13 into a slice",     1, 9, 9, 64, 13, 3, 1, 1, 0, 64, 3, 19, 1, 1, 15, 1, 0, 1, 0},
-        {"split-K 3x3 s2 192->384, batch 2",    2, 20, 20, 192, 384, 3, 2, 1, 0, 192, 0, 384, 0, 0, 384, 1, 0, 1, 0},
+        {"split-K 3x3 128->256 + residual",     1, 10, 10, 128, 256, 3, 1, 1, 0, 128, 0, 256, 1, 0, 256, 1, 0, 1, 0, 0},
+        {"split-K Detect 768->255 at 20x20",    1, 20, 20, 768, 255, 1, 1, 0, 0, 768, 0, 255, 0, 0, 255, 0, 0, 1, 0, 0},
+        {"split-K 3x3 64->13 into a slice",     1, 9, 9, 64, 13, 3, 1, 1, 0, 64, 3, 19, 1, 1, 15, 1, 0, 1, 0, 0},
+        {"split-K 3x3 s2 192->384, batch 2",    2, 20, 20, 192, 384, 3, 2, 1, 0, 192, 0, 384, 0, 0, 384, 1, 0, 1, 0, 0},
         /* mma must fall back to cuBLAS */
-        {"fallback: input ld 20",               1, 9, 8, 16, 16, 3, 1, 1, 0, 20, 0, 16, 1, 0, 16, 1, 0, 0, 0},
-        {"fallback: input offset 4",            1, 9, 8, 16, 16, 1, 1, 0, 4, 24, 0, 16, 0, 0, 16, 1, 0, 0, 0},
-        {"fallback: output over its input",     2, 6, 5, 16, 16, 1, 1, 0, 0, 16, 0, 16, 0, 0, 16, 1, 1, 0, 0},
-        {"fallback: chunks within mma's scratch", 1, 130, 130, 16, 64, 3, 1, 1, 0, 20, 0, 64, 0, 0, 64, 1, 0, 0, 0},
-        {"fallback: chunked small scratch",     1, 9, 9, 16, 24, 3, 1, 1, 0, 20, 8, 32, 0, 0, 24, 1, 0, 0, 2048},
+        {"fallback: input ld 20",               1, 9, 8, 16, 16, 3, 1, 1, 0, 20, 0, 16, 1, 0, 16, 1, 0, 0, 0, 0},
+        {"fallback: input offset 4",            1, 9, 8, 16, 16, 1, 1, 0, 4, 24, 0, 16, 0, 0, 16, 1, 0, 0, 0, 0},
+        {"fallback: output over its input",     2, 6, 5, 16, 16, 1, 1, 0, 0, 16, 0, 16, 0, 0, 16, 1, 1, 0, 0, 0},
+        {"fallback: chunks within mma's scratch", 1, 130, 130, 16, 64, 3, 1, 1, 0, 20, 0, 64, 0, 0, 64, 1, 0, 0, 0, 0},
+        {"fallback: chunked small scratch",     1, 9, 9, 16, 24, 3, 1, 1, 0, 20, 8, 32, 0, 0, 24, 1, 0, 0, 2048, 0},
     };
     g_split_runs = g_wgmma_cases = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && !t_failed_now(); i++) run_case(cpu, &cases[i]);
-    /* where v5 ran, its split-K did too: the four split-K cases and the K 512 one at least */
+    /* where v5 ran, its split-K did too (counted at the launch): the four split-K cases and the K 512 one at least */
     printf("    wgmma: %d cases, %d with split-K\n", g_wgmma_cases, g_split_runs);
     T_CHECK(!g_wgmma_cases || g_split_runs >= 5, "only %d wgmma convs ran with split-K", g_split_runs);
     cpu->ops->destroy(cpu);
@@ -527,7 +537,12 @@ static void run_net(int impl, int half) {
         n_f16 += !strncmp(note, "cublas f16", 10);
         T_CHECK(strcmp(note, "cublas (fallback)"), "op %d: the engine's views ruled v3 out", i);
     }
-    printf("    %d of %d convs on mma, %d on cuBLAS with f16 out\n", n_mma, n_conv, n_f16);
+    long long n_split = 0;
+    y5_cuda_conv_counts(e->be, NULL, &n_split);
+    printf("    %d of %d convs on mma, %d on cuBLAS with f16 out, %lld launched with split-K\n", n_mma, n_conv, n_f16,
+           n_split);
+    /* wgmma at batch 1: the 20x20 convs split K (y5w_v5_splits), counted where launched */
+    if (impl == Y5_CUDA_CONV_WGMMA) T_CHECK(n_split > 0, "wgmma at batch 1: no conv launched with split-K");
     /* yolov5n: every conv runs on v3 under mma (the RGB stem on its input
      * padded to 8 channels); auto at batch 1 takes only the three Detect
      * heads (cout 255) */

@@ -535,6 +535,7 @@ T_TEST(gpu_net_padded_stem_groups) {
     for (int impl = 0; impl < 2; impl++) {
         float *ref = NULL;
         size_t nref = 0;
+        long long whole_groups = 0;
         for (int grouped = 0; grouped < 2; grouped++) {
             y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
             T_REQUIRE(e, "%s", err);
@@ -549,15 +550,22 @@ T_TEST(gpu_net_padded_stem_groups) {
             }
             for (size_t i = 0; i < (size_t)nb * sz * sz * 3; i++)
                 in[i] = (float)((i * 2654435761u >> 9) % 256) / 255.0f;
+            long long g0, g1;
+            y5_cuda_conv_counts(e->be, &g0, NULL);
             if (y5_engine_forward(e, err, sizeof err) || !(p = pred_copy(e, &n, err, sizeof err))) {
                 T_CHECK(0, "%s forward: %s", grouped ? "grouped" : "whole", err);
                 y5_engine_close(e);
                 break;
             }
+            y5_cuda_conv_counts(e->be, &g1, NULL);
             if (!grouped) {
                 ref = p;
                 nref = n;
+                whole_groups = g1 - g0;
             } else if (ref) {
+                /* the first forward runs eagerly: each conv once, the stem 3 times */
+                T_CHECK(g1 - g0 == whole_groups + 2, "%lld conv groups grouped, %lld whole: the stem did not run in 3",
+                        g1 - g0, whole_groups);
                 double big = 0, worst = 0;
                 for (size_t i = 0; i < n && i < nref; i++) {
                     big = fabs(ref[i]) > big ? fabs(ref[i]) : big;
@@ -574,6 +582,31 @@ T_TEST(gpu_net_padded_stem_groups) {
             y5_engine_close(e);
         }
         free(ref);
+    }
+    /* Y5_CONV_IMPL=auto at batch 12 and 640 (6.5 MB an image padded: groups
+     * of 9 and 3 under the 64 MiB cap): the rule picks v3 for the whole conv
+     * (P 1.2 M); the last group alone (P 307 200) would have picked cuBLAS,
+     * and its chunks did not fit the scratch planned for v3. Every group
+     * must take the whole conv's path. */
+    {
+        y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
+        T_REQUIRE(e, "%s", err);
+        y5_cuda_set_conv_impl(e->be, Y5_CUDA_CONV_AUTO);
+        float *in = NULL;
+        long long g0 = 0, g1 = 0;
+        int ok = !y5_engine_plan(e, 12, 640, 640, err, sizeof err) && (in = y5_engine_input(e)) != NULL;
+        if (ok) {
+            for (size_t i = 0; i < (size_t)12 * 640 * 640 * 3; i++) in[i] = (float)((i * 2654435761u >> 9) % 256) / 255.0f;
+            y5_cuda_conv_counts(e->be, &g0, NULL);
+            ok = !y5_engine_forward(e, err, sizeof err);
+            y5_cuda_conv_counts(e->be, &g1, NULL);
+        }
+        T_CHECK(ok, "auto, batch 12 at 640: %s", err);
+        int n_conv = 0;
+        for (int i = 0; i < e->bplan.n_ops; i++) n_conv += y5_cuda_op_note(e->be, &e->bplan.ops[i]) != NULL;
+        if (ok) T_CHECK(g1 - g0 == n_conv + 1, "auto, batch 12: %lld conv groups for %d convs, expected the stem in 2",
+                        g1 - g0, n_conv);
+        y5_engine_close(e);
     }
 }
 
