@@ -13,4 +13,9 @@
 y5l_args cu_lab_args(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr, const y5_view *out,
                      const y5_view *res, int act, float slope);
 
+/* The shape the tile and split rules read (y5l_v3_tile, y5w_v5_tile,
+ * y5w_v5_splits) for conv c with an n x ho x wo output: batch, output size,
+ * cout, and K's parts (cin_pad, k); the input's size is not needed. */
+y5l_conv cu_out_conv(const cu_conv *c, int n, int ho, int wo);
+
 #endif

@@ -135,14 +135,21 @@ int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const 
     return !res || (res->off == out->off && res->ld == out->ld) || cu_views_disjoint(res, out);
 }
 
-const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
-    if (m->conv_impl == Y5_CUDA_CONV_WGMMA) return cu_conv_wgmma_note(m, c, n, ho, wo);
+y5l_conv cu_out_conv(const cu_conv *c, int n, int ho, int wo) {
     y5l_conv t;
     memset(&t, 0, sizeof t);
     t.n = n;
     t.ho = ho;
     t.wo = wo;
+    t.cin = c->cin_pad;
+    t.k = c->k;
     t.cout = c->cout;
+    return t;
+}
+
+const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
+    if (m->conv_impl == Y5_CUDA_CONV_WGMMA) return cu_conv_wgmma_note(m, c, n, ho, wo);
+    const y5l_conv t = cu_out_conv(c, n, ho, wo);
     switch (y5l_v3_tile(&t, m->sm_count)) {
     case Y5L_V3_64x64: return "mma 64x64";
     case Y5L_V3_128x64: return "mma 128x64";

@@ -16,23 +16,9 @@
 #include "cuda/lab/conv_v5.cuh"
 
 #include <stdint.h>
-#include <string.h>
 
 
 cudaError_t cu_conv_wgmma_prepare(void) { return y5w_v5_prepare(); }
-
-/* v5's tile and split-K for a conv with an n x ho x wo output. */
-static y5l_conv out_shape(const cu_conv *c, int n, int ho, int wo) {
-    y5l_conv t;
-    memset(&t, 0, sizeof t);
-    t.n = n;
-    t.ho = ho;
-    t.wo = wo;
-    t.cin = c->cin_pad;
-    t.k = c->k;
-    t.cout = c->cout;
-    return t;
-}
 
 /* The note (a static string, the profiler compares them): tile and splits. */
 #define Y5W_NOTES(bm, bn)                                                                                                {"wgmma " #bm "x" #bn,           "wgmma " #bm "x" #bn " split 2", "wgmma " #bm "x" #bn " split 3",                     "wgmma " #bm "x" #bn " split 4", "wgmma " #bm "x" #bn " split 5", "wgmma " #bm "x" #bn " split 6",                    "wgmma " #bm "x" #bn " split 7", "wgmma " #bm "x" #bn " split 8"}
@@ -42,7 +28,7 @@ static const char *const NOTES[2][Y5W_V5_NBNS][Y5W_MAX_SPLITS] = {
 };
 
 const char *cu_conv_wgmma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
-    const y5l_conv t = out_shape(c, n, ho, wo);
+    const y5l_conv t = cu_out_conv(c, n, ho, wo);
     const y5w_tile tile = y5w_v5_tile(&t, m->sm_count, 0, 0);
     const int splits = y5w_v5_splits(&t, tile, m->sm_count, 0);
     for (int i = 0; i < Y5W_V5_NBNS; i++)
@@ -54,7 +40,7 @@ const char *cu_conv_wgmma_note(const cu_impl *m, const cu_conv *c, int n, int ho
 /* Split-K's workspace (0: this conv does not split), what the plan's
  * scratch reserves for it beside the padded input. */
 size_t cu_conv_wgmma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
-    const y5l_conv t = out_shape(c, n, ho, wo);
+    const y5l_conv t = cu_out_conv(c, n, ho, wo);
     const int splits = y5w_v5_splits(&t, y5w_v5_tile(&t, m->sm_count, 0, 0), m->sm_count, 0);
     if (splits < 2) return 0;
     return ((size_t)splits * (size_t)y5l_M(&t) * (size_t)c->cout * sizeof(float) + 255) & ~(size_t)255;

@@ -47,6 +47,35 @@ __device__ __forceinline__ void y5l_ldsm_x4(unsigned (&r)[4], const __half *p) {
                  : "memory");
 }
 
+// The mma.sync kernels' (v1-v4) warp tile: FM x FN m16n8k16 accumulators,
+// zeroed; one k16 step's products from the A fragments af and B fragments
+// bf; and the ldmatrix.x4 that loads B fragments 2nj and 2nj+1 (the row
+// addresses as y5l_ldm_b_n / _k give them, p this lane's).
+template <int FM, int FN> __device__ __forceinline__ void y5l_acc_zero(float (&acc)[FM][FN][4]) {
+#pragma unroll
+    for (int mi = 0; mi < FM; mi++)
+#pragma unroll
+        for (int ni = 0; ni < FN; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.0f;
+}
+template <int FM, int FN>
+__device__ __forceinline__ void y5l_warp_mma(float (&acc)[FM][FN][4], const unsigned (&af)[FM][4],
+                                             const unsigned (&bf)[FN][2]) {
+#pragma unroll
+    for (int mi = 0; mi < FM; mi++)
+#pragma unroll
+        for (int ni = 0; ni < FN; ni++) y5l_mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+}
+template <int FN> __device__ __forceinline__ void y5l_ldsm_b_pair(unsigned (&bf)[FN][2], int nj, const __half *p) {
+    unsigned r[4];
+    y5l_ldsm_x4(r, p);
+    bf[2 * nj][0] = r[0];
+    bf[2 * nj][1] = r[1];
+    bf[2 * nj + 1][0] = r[2];
+    bf[2 * nj + 1][1] = r[3];
+}
+
 // 16 bytes global -> shared, bypassing L1; src_bytes 0 writes 16 zero bytes
 // (padding taps, rows past M, channels past cout) without reading src.
 __device__ __forceinline__ void y5l_cp_async16(__half *smem, const __half *gmem, int src_bytes) {

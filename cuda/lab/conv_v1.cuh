@@ -30,12 +30,7 @@ __global__ void __launch_bounds__(WM *WN * 32) y5l_conv_v1(const y5l_args a) {
     for (int j = 0; j < AS; j++) pix[j] = y5l_pixel(&a.c, bx * BM + y5l_slot_row(NT, BK, tid, j));
 
     float acc[FM][FN][4];
-#pragma unroll
-    for (int mi = 0; mi < FM; mi++)
-#pragma unroll
-        for (int ni = 0; ni < FN; ni++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.0f;
+    y5l_acc_zero(acc);
 
     const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
     for (int k0 = 0; k0 < K; k0 += BK) {
@@ -71,10 +66,7 @@ __global__ void __launch_bounds__(WM *WN * 32) y5l_conv_v1(const y5l_args a) {
                     const int n = wc0 + ni * 8 + y5l_b_n(lane, 2 * r), k = ks * 16 + y5l_b_k(lane, 2 * r);
                     bf[ni][r] = *reinterpret_cast<const unsigned *>(&Bs[n * LDS + k]);
                 }
-#pragma unroll
-            for (int mi = 0; mi < FM; mi++)
-#pragma unroll
-                for (int ni = 0; ni < FN; ni++) y5l_mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+y5l_warp_mma(acc, af, bf);
         }
         __syncthreads();
     }

@@ -122,12 +122,7 @@ __global__ void __launch_bounds__(WM *WN * 32, MINB) y5l_conv_v4(const y5l_args 
     };
 
     float acc[FM][FN][4];
-#pragma unroll
-    for (int mi = 0; mi < FM; mi++)
-#pragma unroll
-        for (int ni = 0; ni < FN; ni++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.0f;
+    y5l_acc_zero(acc);
 
 #pragma unroll
     for (int s = 0; s < S - 1; s++) {
@@ -146,18 +141,8 @@ __global__ void __launch_bounds__(WM *WN * 32, MINB) y5l_conv_v4(const y5l_args 
 #pragma unroll
             for (int mi = 0; mi < FM; mi++) y5l_ldsm_x4(af[mi], as + y5l_v4_ldm_a(wr0 + mi * 16, ks, lane));
 #pragma unroll
-            for (int nj = 0; nj < FN / 2; nj++) {
-                unsigned r[4];
-                y5l_ldsm_x4(r, bs + y5l_v4_ldm_b(wc0 + nj * 16, ks, lane));
-                bf[2 * nj][0] = r[0];
-                bf[2 * nj][1] = r[1];
-                bf[2 * nj + 1][0] = r[2];
-                bf[2 * nj + 1][1] = r[3];
-            }
-#pragma unroll
-            for (int mi = 0; mi < FM; mi++)
-#pragma unroll
-                for (int ni = 0; ni < FN; ni++) y5l_mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+            for (int nj = 0; nj < FN / 2; nj++) y5l_ldsm_b_pair(bf, nj, bs + y5l_v4_ldm_b(wc0 + nj * 16, ks, lane));
+y5l_warp_mma(acc, af, bf);
         }
     }
 

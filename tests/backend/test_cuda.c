@@ -466,6 +466,25 @@ T_TEST(gpu_letterbox_golden_images) {
     }
 }
 
+
+/* NMS option set v (0-9) of the GPU-against-CPU NMS tests, on defaults
+ * already in *o: detect.py's and val.py's, multi-label, agnostic, a class
+ * filter (classes: 2 entries), small max_det / max_nms / max_out, and one
+ * with more than 32768 candidates. */
+static void nms_variant(int v, y5_nms_opts *o, int *max_out, const int *classes) {
+    switch (v) {
+    case 0: break;                                                /* detect.py defaults */
+    case 1: o->conf_thres = 0.001f; o->iou_thres = 0.6f; break;  /* val.py */
+    case 2: o->multi_label = 1; o->conf_thres = 0.1f; break;
+    case 3: o->multi_label = 1; o->conf_thres = 0.001f; o->iou_thres = 0.6f; o->max_det = 300; break;
+    case 4: o->agnostic = 1; break;
+    case 5: o->classes = classes; o->n_classes = 2; o->conf_thres = 0.05f; break;
+    case 6: o->max_det = 7; break;
+    case 7: o->max_nms = 50; o->conf_thres = 0.01f; break;
+    case 8: *max_out = 13; o->conf_thres = 0.05f; o->iou_thres = 0.3f; break;
+    case 9: o->multi_label = 1; o->conf_thres = 0.0005f; o->max_nms = 0; o->iou_thres = 0.7f; break; /* > 32768 candidates */
+    }
+}
 /* ------------------------------------------------------------------ NMS */
 
 static int same_dets(const char *what, const y5_det *a, int na, const y5_det *b, int nb) {
@@ -516,18 +535,7 @@ T_TEST(gpu_nms_vs_cpu_random) {
         y5_nms_defaults(&o);
         int img = v % IMGS, max_out = 2000, greedy = v >= 10;
         char what[160];
-        switch (v % 10) {
-        case 0: break;                                             /* detect.py defaults */
-        case 1: o.conf_thres = 0.001f; o.iou_thres = 0.6f; break;  /* val.py */
-        case 2: o.multi_label = 1; o.conf_thres = 0.1f; break;
-        case 3: o.multi_label = 1; o.conf_thres = 0.001f; o.iou_thres = 0.6f; o.max_det = 300; break;
-        case 4: o.agnostic = 1; break;
-        case 5: o.classes = classes; o.n_classes = 2; o.conf_thres = 0.05f; break;
-        case 6: o.max_det = 7; break;
-        case 7: o.max_nms = 50; o.conf_thres = 0.01f; break;
-        case 8: max_out = 13; o.conf_thres = 0.05f; o.iou_thres = 0.3f; break;
-        case 9: o.multi_label = 1; o.conf_thres = 0.0005f; o.max_nms = 0; o.iou_thres = 0.7f; break; /* > 32768 candidates */
-        }
+        nms_variant(v % 10, &o, &max_out, classes);
         snprintf(what, sizeof what, "nms variant %d (image %d, %s)", v % 10, img, greedy ? "greedy" : "bitmask");
         y5_cuda_nms_force_greedy(b, greedy);
         int ng = y5_cuda_nms(b, img, ROWS, NO, &o, a, max_out, err, sizeof err);
@@ -596,16 +604,7 @@ T_TEST(gpu_nms_batch_vs_image_vs_cpu) {
             int max_out = 2000;
             size_t bound = 0;
             switch (v) {
-            case 0: break;
-            case 1: o.conf_thres = 0.001f; o.iou_thres = 0.6f; break;
-            case 2: o.multi_label = 1; o.conf_thres = 0.1f; break;
-            case 3: o.multi_label = 1; o.conf_thres = 0.001f; o.iou_thres = 0.6f; o.max_det = 300; break;
-            case 4: o.agnostic = 1; break;
-            case 5: o.classes = classes; o.n_classes = 2; o.conf_thres = 0.05f; break;
-            case 6: o.max_det = 7; break;
-            case 7: o.max_nms = 50; o.conf_thres = 0.01f; break;
-            case 8: max_out = 13; o.conf_thres = 0.05f; o.iou_thres = 0.3f; break;
-            case 9: o.multi_label = 1; o.conf_thres = 0.0005f; o.max_nms = 0; o.iou_thres = 0.7f; break;
+            default: nms_variant(v, &o, &max_out, classes); break; /* 0-9: the per-image test's */
             case 10: o.max_det = 3000; max_out = 3000; o.conf_thres = 0.01f; break; /* kept boxes in global memory */
             case 11: o.multi_label = 1; o.conf_thres = 0.3f; bound = 2u << 20; break; /* some images redone */
             case 12: bound = 1; break; /* no room: nothing queued */

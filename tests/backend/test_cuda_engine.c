@@ -619,6 +619,20 @@ static const char *const batch8_files[8] = {
     "data/coco64/images/000000000034.jpg", "data/coco64/images/000000000036.jpg",
     "data/coco64/images/000000000042.jpg"};
 
+/* batch8_files loaded and their square 640 letterboxes planned; -1 with
+ * the file and the reason in err. */
+static int load_batch8(y5_image img[8], y5_letterbox_geom g[8], char *err, size_t errlen) {
+    for (int i = 0; i < 8; i++) {
+        char e[512];
+        if (y5_image_load(t_shared_path(batch8_files[i]), &img[i], e, sizeof e)) {
+            snprintf(err, errlen, "%s: %s", batch8_files[i], e);
+            return -1;
+        }
+        y5_letterbox_plan(img[i].w, img[i].h, 640, 640, 0, 32, &g[i]);
+    }
+    return 0;
+}
+
 /* Eight images of different sizes letterboxed (square, 640) into one batch:
  * on the GPU (GPU letterbox, graph, GPU NMS) the eager, captured and
  * replayed forwards agree bit for bit, and each image's detections match the
@@ -639,10 +653,7 @@ T_TEST(gpu_net_batch8_mixed_vs_cpu) {
     y5_engine *ec = open_engine("cpu", wts, err, sizeof err);
     if (!ec) { T_CHECK(0, "cpu engine: %s", err); y5_engine_close(eg); return; }
     int ok = 1;
-    for (int i = 0; i < 8 && ok; i++) {
-        if (y5_image_load(t_shared_path(files[i]), &img[i], err, sizeof err)) { T_CHECK(0, "%s: %s", files[i], err); ok = 0; break; }
-        y5_letterbox_plan(img[i].w, img[i].h, 640, 640, 0, 32, &g[i]);
-    }
+    if (load_batch8(img, g, err, sizeof err)) { T_CHECK(0, "%s", err); ok = 0; }
     y5_nms_opts o;
     y5_nms_defaults(&o);
     float *first = NULL;
@@ -743,11 +754,8 @@ T_TEST(gpu_net_nms_batch_engine) {
     T_REQUIRE(e->be->ops->nms_submit || !y5_debug_env()->nms_batch || y5_debug_env()->cpu_nms,
               "the CUDA backend has no nms_submit");
     int ok = y5_engine_plan(e, 8, 640, 640, err, sizeof err) == 0;
-    for (int i = 0; i < 8 && ok; i++) {
-        ok = y5_image_load(t_shared_path(files[i]), &img[i], err, sizeof err) == 0;
-        if (ok) y5_letterbox_plan(img[i].w, img[i].h, 640, 640, 0, 32, &g[i]);
-        if (ok) ok = y5_engine_put_image(e, i, &img[i], &g[i], err, sizeof err) == 0;
-    }
+    if (ok) ok = load_batch8(img, g, err, sizeof err) == 0;
+    for (int i = 0; i < 8 && ok; i++) ok = y5_engine_put_image(e, i, &img[i], &g[i], err, sizeof err) == 0;
     T_CHECK(ok, "setup: %s", err);
     static const int cls[] = {0, 2};
     enum { MAXD = 1000 };

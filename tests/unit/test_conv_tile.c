@@ -79,6 +79,34 @@ static void ptx_c(int lane, int i, int *row, int *col) {
     *col = t * 2 + (i & 1);
 }
 
+/* One mma.sync m16n8k16 of a warp as the PTX tables define it: a[lane][0..7]
+ * and b[lane][0..3] are the lanes' A and B fragment halves, acc[lane][0..3]
+ * their C/D floats (+= A x B). The emulations' register contents mean what
+ * the hardware reads only if this product matches the direct conv. */
+static void emu_mma(const float (*a)[8], const float (*b)[4], float *acc) {
+    float A[16][16], B[16][8];
+    for (int lane = 0; lane < 32; lane++) {
+        for (int i = 0; i < 8; i++) {
+            int r, cc;
+            ptx_a(lane, i, &r, &cc);
+            A[r][cc] = a[lane][i];
+        }
+        for (int i = 0; i < 4; i++) {
+            int k, n;
+            ptx_b(lane, i, &k, &n);
+            B[k][n] = b[lane][i];
+        }
+    }
+    for (int lane = 0; lane < 32; lane++)
+        for (int i = 0; i < 4; i++) {
+            int r, cc;
+            ptx_c(lane, i, &r, &cc);
+            float sum = 0;
+            for (int k = 0; k < 16; k++) sum += A[r][k] * B[k][cc];
+            acc[lane * 4 + i] += sum;
+        }
+}
+
 /* Shared-memory banks touched by a set of byte ranges: 1 if no two
  * different 4-byte words share a bank (one wavefront). */
 static int conflict_free(const int *byte_off, int n, int width) {
@@ -404,29 +432,8 @@ static int emulate(const y5l_conv *c, const tcfg *t, int S, int path, const floa
                                 }
                         /* mma: the registers mean what the PTX table says */
                         for (int mi = 0; mi < fm; mi++)
-                            for (int ni = 0; ni < fn; ni++) {
-                                float A[16][16], B[16][8];
-                                for (int lane = 0; lane < 32; lane++) {
-                                    for (int i = 0; i < 8; i++) {
-                                        int r, cc;
-                                        ptx_a(lane, i, &r, &cc);
-                                        A[r][cc] = areg[mi][lane][i];
-                                    }
-                                    for (int i = 0; i < 4; i++) {
-                                        int k, n;
-                                        ptx_b(lane, i, &k, &n);
-                                        B[k][n] = breg[ni][lane][i];
-                                    }
-                                }
-                                for (int lane = 0; lane < 32; lane++)
-                                    for (int i = 0; i < 4; i++) {
-                                        int r, cc;
-                                        ptx_c(lane, i, &r, &cc);
-                                        float s = 0;
-                                        for (int k = 0; k < 16; k++) s += A[r][k] * B[k][cc];
-                                        acc[((((size_t)wp * fm + mi) * fn + ni) * 32 + lane) * 4 + i] += s;
-                                    }
-                            }
+                            for (int ni = 0; ni < fn; ni++)
+                                emu_mma(areg[mi], breg[ni], &acc[(((size_t)wp * fm + mi) * fn + ni) * 32 * 4]);
                     }
                 }
             }
@@ -452,12 +459,6 @@ static int emulate(const y5l_conv *c, const tcfg *t, int S, int path, const floa
     return fails;
 }
 
-static unsigned e_rng = 12345;
-static float small_int(void) { /* -3..3: products and K-term sums exact in float */
-    e_rng = e_rng * 1103515245u + 12345u;
-    return (float)((int)((e_rng >> 16) % 7) - 3);
-}
-
 T_TEST(conv_tile_emulate) {
     /* n, h, w, cin, ld_in, cout, k, s, p, ld_out, res */
     static const int shapes[][11] = {
@@ -476,48 +477,20 @@ T_TEST(conv_tile_emulate) {
         c.ho = y5l_out_dim(c.h, c.k, c.s, c.p);
         c.wo = y5l_out_dim(c.w, c.k, c.s, c.p);
         T_REQUIRE(y5l_supported(&c), "shape %d", si);
-        const long long M = y5l_M(&c);
-        const int K = y5l_K(&c);
-        const size_t nin = (size_t)c.n * c.h * c.w * c.ld_in, nout = (size_t)M * c.ld_out;
-        float *in = malloc(nin * sizeof(float)), *w = malloc((size_t)c.cout * K * sizeof(float));
-        float *bias = malloc(c.cout * sizeof(float)), *res = d[10] ? malloc(nout * sizeof(float)) : NULL;
-        float *ref = malloc(nout * sizeof(float)), *out = malloc(nout * sizeof(float));
-        unsigned char *written = malloc(nout);
-        for (size_t i = 0; i < nin; i++) in[i] = (long long)(i % c.ld_in) < c.cin ? small_int() : NAN;
-        for (long long i = 0; i < (long long)c.cout * K; i++) w[i] = small_int();
-        for (int i = 0; i < c.cout; i++) bias[i] = small_int();
-        if (res)
-            for (size_t i = 0; i < nout; i++) res[i] = (long long)(i % c.ld_out) < c.cout ? small_int() : NAN;
-        /* direct conv, in the naive loop order */
-        for (long long m = 0; m < M; m++)
-            for (int co = 0; co < c.cout; co++) {
-                double s = bias[co] + conv_ref_dot(&c, in, w, m, co);
-                if (res) s += res[m * c.ld_out + co];
-                ref[m * c.ld_out + co] = (float)s;
-            }
+        conv_case k;
+        T_REQUIRE(!conv_case_init(&k, &c, 0, d[10], 0), "out of memory");
         for (int t = 0; t < NCFG; t++)
             for (int mode = 0; mode < 3; mode++) { /* v1: S 1, path 1; v2: S 2, ldmatrix; v3: S 3, ldmatrix */
                 const int S = mode + 1, path = mode ? 2 : 1;
-                for (size_t i = 0; i < nout; i++) out[i] = -12345.0f;
-                memset(written, 0, nout);
-                const int twice = emulate(&c, &CFGS[t], S, path, in, w, bias, res, out, written);
-                long long bad = 0, first = -1;
-                for (size_t i = 0; i < nout; i++) {
-                    const int inside = (long long)(i % c.ld_out) < c.cout;
-                    const int ok = inside ? written[i] == 1 && out[i] == ref[i] : !written[i] && out[i] == -12345.0f;
-                    if (!ok && !bad++) first = (long long)i;
-                }
+                conv_case_reset(&k);
+                const int twice = emulate(&c, &CFGS[t], S, path, k.in, k.w, k.bias, k.res, k.out, k.written);
+                long long first;
+                const long long bad = conv_case_bad(&k, &first);
                 T_CHECK(!twice && !bad, "shape %d tile %dx%d S %d path %d: %d double writes, %lld bad (first at %lld: %g want %g)",
-                        si, CFGS[t].bm, CFGS[t].bn, S, path, twice, bad, first, first >= 0 ? out[first] : 0.0,
-                        first >= 0 ? ref[first] : 0.0);
+                        si, CFGS[t].bm, CFGS[t].bn, S, path, twice, bad, first, conv_case_got(&k, first),
+                        conv_case_want(&k, first));
             }
-        free(in);
-        free(w);
-        free(bias);
-        free(res);
-        free(ref);
-        free(out);
-        free(written);
+        conv_case_free(&k);
     }
 }
 
@@ -991,29 +964,8 @@ static int emulate_v4(const y5l_conv *c, int tile, const float *in, const float 
                                         b_s[y5l_v4_ldm_b(wc0 + (ni & ~1) * 8, ks, src) + 2 * (lane % 4) + (i & 1)];
                                 }
                         for (int mi = 0; mi < fm; mi++)
-                            for (int ni = 0; ni < fn; ni++) {
-                                float A[16][16], B[16][8];
-                                for (int lane = 0; lane < 32; lane++) {
-                                    for (int i = 0; i < 8; i++) {
-                                        int r, cc;
-                                        ptx_a(lane, i, &r, &cc);
-                                        A[r][cc] = areg[mi][lane][i];
-                                    }
-                                    for (int i = 0; i < 4; i++) {
-                                        int k, n;
-                                        ptx_b(lane, i, &k, &n);
-                                        B[k][n] = breg[ni][lane][i];
-                                    }
-                                }
-                                for (int lane = 0; lane < 32; lane++)
-                                    for (int i = 0; i < 4; i++) {
-                                        int r, cc;
-                                        ptx_c(lane, i, &r, &cc);
-                                        float sum = 0;
-                                        for (int k = 0; k < 16; k++) sum += A[r][k] * B[k][cc];
-                                        acc[((((size_t)wp * fm + mi) * fn + ni) * 32 + lane) * 4 + i] += sum;
-                                    }
-                            }
+                            for (int ni = 0; ni < fn; ni++)
+                                emu_mma(areg[mi], breg[ni], &acc[(((size_t)wp * fm + mi) * fn + ni) * 32 * 4]);
                     }
                 }
                 /* consumed: the next fill of this stage must write every cell again */
@@ -1100,57 +1052,26 @@ T_TEST(conv_tile_v4_emulate) {
         T_REQUIRE(y5l_supported(&c) && out_c0 + c.cout <= c.ld_out && (!has_res || res_c0 + c.cout <= c.ld_res),
                   "v4 shape %d", si);
         const long long M = y5l_M(&c);
-        const int K = y5l_K(&c);
-        const size_t nin = (size_t)c.n * c.h * c.w * c.ld_in, nout = (size_t)M * c.ld_out, nres = (size_t)M * c.ld_res;
-        float *in = malloc(nin * sizeof(float)), *w = malloc((size_t)c.cout * K * sizeof(float));
-        float *bias = malloc(c.cout * sizeof(float)), *res = has_res ? malloc(nres * sizeof(float)) : NULL;
-        float *ref = malloc(nout * sizeof(float)), *out = malloc(nout * sizeof(float));
-        unsigned char *written = malloc(nout);
-        for (size_t i = 0; i < nin; i++) in[i] = (long long)(i % c.ld_in) < c.cin ? small_int() : NAN;
-        for (long long i = 0; i < (long long)c.cout * K; i++) w[i] = small_int();
-        for (int i = 0; i < c.cout; i++) bias[i] = small_int();
-        if (res)
-            for (size_t i = 0; i < nres; i++) {
-                const long long ch = (long long)(i % c.ld_res) - res_c0;
-                res[i] = ch >= 0 && ch < c.cout ? small_int() : NAN;
-            }
-        for (size_t i = 0; i < nout; i++) ref[i] = -12345.0f;
-        for (long long m = 0; m < M; m++)
-            for (int co = 0; co < c.cout; co++) {
-                double sum = bias[co] + conv_ref_dot(&c, in, w, m, co);
-                if (res) sum += res[m * c.ld_res + res_c0 + co];
-                ref[m * c.ld_out + out_c0 + co] = (float)sum;
-            }
-        const int vec = y5l_v4_vec8(&c, V4_OUT_BASE + 2ull * out_c0, res ? V4_RES_BASE + 2ull * res_c0 : 0, V4_BIAS_BASE);
+        conv_case k;
+        T_REQUIRE(!conv_case_init(&k, &c, out_c0, has_res, res_c0), "out of memory");
+        const int vec = y5l_v4_vec8(&c, V4_OUT_BASE + 2ull * out_c0, k.res ? V4_RES_BASE + 2ull * res_c0 : 0, V4_BIAS_BASE);
         total_tail_shapes += !vec || c.cout % 8 != 0;
         for (int ti = 0; ti < Y5L_V4_NTILES; ti++) {
-            for (size_t i = 0; i < nout; i++) out[i] = -12345.0f;
-            memset(written, 0, nout);
+            conv_case_reset(&k);
             int n_vec = 0;
-            const int f = emulate_v4(&c, ti, in, w, bias, res, res_c0, out, out_c0, written, &n_vec);
-            long long bad = 0, first = -1;
-            for (size_t i = 0; i < nout; i++) {
-                const long long ch = (long long)(i % c.ld_out) - out_c0;
-                const int inside = ch >= 0 && ch < c.cout;
-                const int ok = inside ? written[i] == 1 && out[i] == ref[i] : !written[i] && out[i] == -12345.0f;
-                if (!ok && !bad++) first = (long long)i;
-            }
+            const int f = emulate_v4(&c, ti, k.in, k.w, k.bias, k.res, res_c0, k.out, out_c0, k.written, &n_vec);
+            long long first;
+            const long long bad = conv_case_bad(&k, &first);
             /* the 16-byte path ran on every full chunk exactly when allowed */
             const long long full = vec ? M * (c.cout / 8) : 0;
             T_CHECK(!f && !bad && n_vec == full,
                     "v4 shape %d tile %s: %d pipeline/alignment/double-write faults, %lld bad (first at %lld: %g want "
                     "%g), %d 16-byte chunks of %lld",
-                    si, y5l_v4_tile_name(ti), f, bad, first, first >= 0 ? out[first] : 0.0,
-                    first >= 0 ? ref[first] : 0.0, n_vec, full);
+                    si, y5l_v4_tile_name(ti), f, bad, first, conv_case_got(&k, first), conv_case_want(&k, first), n_vec,
+                    full);
             total_vec += n_vec;
         }
-        free(in);
-        free(w);
-        free(bias);
-        free(res);
-        free(ref);
-        free(out);
-        free(written);
+        conv_case_free(&k);
     }
     T_CHECK(total_vec > 0 && total_tail_shapes > 0, "both store paths ran (%d 16-byte chunks, %d shapes with tails)",
             total_vec, total_tail_shapes);

@@ -372,34 +372,15 @@ T_TEST(wgmma_tile_emulate) {
         {3, 6, 10, 24, 32, 130, 3, 2, 1, 136, 1}, {1, 12, 12, 8, 8, 48, 6, 2, 2, 48, 0},
         {2, 5, 5, 64, 80, 200, 3, 1, 1, 256, 1},
     };
-    srand(11);
     for (int si = 0; si < (int)(sizeof SH / sizeof SH[0]); si++) {
         const shape *x = &SH[si];
         y5l_conv c = {x->n, x->h, x->w, x->cin, x->ldin, x->cout, x->k, x->s, x->p, 0, 0, x->ldout, x->ldout};
         c.ho = y5l_out_dim(c.h, c.k, c.s, c.p);
         c.wo = y5l_out_dim(c.w, c.k, c.s, c.p);
         T_REQUIRE(y5l_supported(&c), "shape %d unsupported", si);
-        const long long M = y5l_M(&c);
         const int K = y5l_K(&c);
-        const size_t nin = (size_t)c.n * c.h * c.w * c.ld_in, nout = (size_t)M * c.ld_out;
-        float *in = malloc(sizeof(float) * nin), *w = malloc(sizeof(float) * (size_t)c.cout * K);
-        float *bias = malloc(sizeof(float) * (size_t)c.cout), *res = x->res ? malloc(sizeof(float) * nout) : NULL;
-        float *ref = malloc(sizeof(float) * nout), *out = malloc(sizeof(float) * nout);
-        unsigned char *written = calloc(nout, 1);
-        T_REQUIRE(in && w && bias && (res || !x->res) && ref && out && written, "oom");
-        /* small integers: every product and sum exact in float; channels
-         * outside the input slice huge, so reading one shows */
-        for (size_t i = 0; i < nin; i++) in[i] = (long long)(i % c.ld_in) < c.cin ? (float)(rand() % 7 - 3) : 1e20f;
-        for (long long i = 0; i < (long long)c.cout * K; i++) w[i] = (float)(rand() % 5 - 2);
-        for (int i = 0; i < c.cout; i++) bias[i] = (float)(rand() % 9 - 4);
-        if (res)
-            for (size_t i = 0; i < nout; i++) res[i] = (float)(rand() % 3 - 1);
-        for (long long m = 0; m < M; m++)
-            for (int co = 0; co < c.cout; co++) {
-                double sum = bias[co] + conv_ref_dot(&c, in, w, m, co);
-                if (res) sum += res[m * c.ld_out + co];
-                ref[m * c.ld_out + co] = (float)sum;
-            }
+        conv_case k;
+        T_REQUIRE(!conv_case_init(&k, &c, 0, x->res, 0), "out of memory");
         /* (stages, groups in flight): v5's (4, 1), and neighbours */
         static const int SF[][2] = {{4, 1}, {4, 0}, {3, 1}, {2, 0}};
         /* split-K: (rows, width, splits), v5's (4, 1); splits past the
@@ -422,28 +403,16 @@ T_TEST(wgmma_tile_emulate) {
             }
             const y5w_tile tile = {bm, bn};
             if (!y5w_v5_tile_built(tile)) continue; /* 64x256: no kernel of it */
-            for (size_t i = 0; i < nout; i++) out[i] = -12345.0f;
-            memset(written, 0, nout);
-            const int twice = emulate(&c, bm, bn, S, F, splits, in, w, bias, res, out, written);
-            long long bad = 0, first = -1;
-            for (size_t i = 0; i < nout; i++) {
-                const int inside = (long long)(i % c.ld_out) < c.cout;
-                const int ok = inside ? written[i] == 1 && out[i] == ref[i] : !written[i] && out[i] == -12345.0f;
-                if (!ok && !bad++) first = (long long)i;
-            }
+            conv_case_reset(&k);
+            const int twice = emulate(&c, bm, bn, S, F, splits, k.in, k.w, k.bias, k.res, k.out, k.written);
+            long long first;
+            const long long bad = conv_case_bad(&k, &first);
             T_CHECK(twice == 0 && !bad,
                     "shape %d tile %dx%d S %d F %d splits %d: %d double writes (+10 per workspace fault, +1000 per "
                     "stage hazard, +100000 per bad loader position), %lld bad (first at %lld: %g want %g)",
-                    si, bm, bn, S, F, splits, twice, bad, first, first >= 0 ? out[first] : 0.0,
-                    first >= 0 ? ref[first] : 0.0);
+                    si, bm, bn, S, F, splits, twice, bad, first, conv_case_got(&k, first), conv_case_want(&k, first));
         }
-        free(in);
-        free(w);
-        free(bias);
-        free(res);
-        free(ref);
-        free(out);
-        free(written);
+        conv_case_free(&k);
     }
 }
 
