@@ -354,6 +354,7 @@ if [ "$PART" = c ]; then
     row "bench/pipeline.sh --gpu (yolov5m-synth 1920, FP16, 300 and 2000 images)" "$(verdict $RC)" "$SECS" \
         "$(grep -m3 -E '^- (PASS|MISS|n/a)' "$LOGS/pipe/pipeline_gpu.md" 2>/dev/null | tr '\n' ' ' | cut -c1-200)"
     [ "$RC" -eq 0 ] || fail
-    cp "$LOGS/pipe/pipeline_gpu.md" "$LOGS/pipe/pipeline_gpu_stats.json" "$OUT/" 2>/dev/null
+    cp "$LOGS/pipe/pipeline_gpu.md" "$LOGS/pipe/pipeline_gpu_stats.json" "$LOGS/pipe/pipeline_gpu_stats_2eng.json" \
+        "$OUT/" 2>/dev/null
 fi
 finish

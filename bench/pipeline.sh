@@ -44,7 +44,7 @@
 # state >= 80% of the ceiling), and writes them with the command, GPU and
 # date to DIR/pipeline_gpu.md (DIR: --out, else $OUT when set, else
 # runs/pipeline_gpu), with DIR/pipeline_gpu_runs.txt (each run as it ends),
-# DIR/pipeline_gpu_stats.json and DIR/pipeline_gpu_logs.tar.gz.
+# DIR/pipeline_gpu_stats.json (and _2eng.json, the two engines' run) and DIR/pipeline_gpu_logs.tar.gz.
 # --budget-s (default 480, from the script's start, build included): a run
 # whose estimate (from the same strategy's smaller counts) does not fit in
 # what is left is skipped, and said so; a run is also cut off when the budget
@@ -132,7 +132,7 @@ if [ "$GPU" = 1 ]; then
     DIR=$(cd "$DIR" && pwd)
     MD="$DIR/pipeline_gpu.md"
     RUNS="$DIR/pipeline_gpu_runs.txt"
-    rm -f "$MD" "$RUNS" "$DIR/pipeline_gpu_stats.json" "$DIR/pipeline_gpu_logs.tar.gz"
+    rm -f "$MD" "$RUNS" "$DIR/pipeline_gpu_stats.json" "$DIR/pipeline_gpu_stats_2eng.json" "$DIR/pipeline_gpu_logs.tar.gz"
     elapsed() { echo $(($(date +%s) - T0)); }
     command -v timeout >/dev/null 2>&1 || die "--gpu needs timeout (coreutils)"
 
@@ -433,6 +433,7 @@ $row"
         STEADYS=$(sed -n 's/^done: .*, \([0-9.]*\) s, [0-9.]* images\/s;.*/\1/p' "$LOGS/y5c_$SN.log" | tail -1)
         STAGES=$(sed -n '/^stages/,/^done:/p' "$LOGS/y5c_$SN.log")
         [ -f "$LOGS/stats_$SN.json" ] && cp "$LOGS/stats_$SN.json" "$DIR/pipeline_gpu_stats.json"
+        [ -f "$LOGS/stats_2eng_$SN.json" ] && cp "$LOGS/stats_2eng_$SN.json" "$DIR/pipeline_gpu_stats_2eng.json"
         TABLE="$TABLE
 | yolov5c detect, steady state (its own clock after model load, closing line) | $SN | ${STEADYS:-?} | ${STEADY:-?} |"
     else

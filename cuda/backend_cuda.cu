@@ -13,8 +13,9 @@
  * the output slice); the epilogue kernel adds the bias, applies the
  * activation and the residual and stores half into the output slice (ld =
  * the concat width). A conv whose cin is not a multiple of 8 reads a copy
- * of its input padded to 8 channels (cu_conv.cin_pad). Large convs run in chunks of output pixels so the scratch
- * stays bounded. That is the default, the reference and the fallback; with
+ * of its input padded to the next multiple of 8 channels (cu_conv.cin_pad),
+ * made for a group of images at a time. Large convs run in chunks of output
+ * pixels so the scratch stays bounded. That is the default, the reference and the fallback; with
  * Y5_CONV_IMPL=mma|auto a conv may instead run as the lab's v3
  * implicit-GEMM kernel (conv_mma.cu: one launch, no scratch) where its shape
  * and views allow, and with Y5_CONV_IMPL=wgmma as its v5 (conv_wgmma.cu,
@@ -303,10 +304,11 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
 
 /* How a conv runs on these views, decided here only: cuda_conv runs what
  * this says (for each group of images, pad_group) and y5_cuda_op_note names
- * it, so the profiler's note cannot
- * disagree with the kernels. mma: v3 (cu_conv_pick chose it from the shape
- * and cu_conv_mma_ok accepts the views); fallback: the shape chose v3 and
- * the views ruled it out; half: Y5_CUBLAS_OUT=f16, only where the GEMM
+ * it (from the first group: the path is the whole conv's, a last smaller
+ * group may differ only in v5's tile and splits), so the profiler's note
+ * names the kernels that run. mma: the own kernel, v3 or v5
+ * (cu_conv_pick chose it from the shape and cu_conv_mma_ok accepts the
+ * views); fallback: the shape chose it and the views ruled it out; half: Y5_CUBLAS_OUT=f16, only where the GEMM
  * cannot overwrite what it or the epilogue still reads (the input of a
  * direct 1x1, the residual). padded: the padded copy's address when
  * cin_pad > cin (v3 checks its alignment), else NULL. */
@@ -468,7 +470,7 @@ extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
  * the convs on cuBLAS (one warning), it does not fail the backend. */
 static void mma_setup(cu_impl *m) {
     const int wg = m->conv_impl == Y5_CUDA_CONV_WGMMA;
-    int *state = wg ? &m->wgmma_state : &m->mma_state;
+    int *state = cu_own_state(m);
     if (*state != 0) return;
     cudaError_t e = wg ? cu_conv_wgmma_prepare() : cu_conv_mma_prepare();
     if (e == cudaSuccess) {
@@ -502,7 +504,7 @@ extern "C" int y5_cuda_own_kernel_ready(const y5_backend *b) {
     if (!y5_cuda_is(b)) return 0;
     const cu_impl *m = (const cu_impl *)b->impl;
     if (m->conv_impl == Y5_CUDA_CONV_CUBLAS) return 1;
-    return (m->conv_impl == Y5_CUDA_CONV_WGMMA ? m->wgmma_state : m->mma_state) == 1;
+    return cu_own_ready(m);
 }
 
 extern "C" int y5_cuda_get_conv_impl(const y5_backend *b) {
@@ -792,6 +794,7 @@ static void cuda_destroy(y5_backend *b) {
         free_dev(m, m->nms_out);
         free_dev(m, m->nms_cls);
         free(m->nms_cls_h);
+        free(m->nms_cls_tmp);
         free_host(m, m->nms_h);
         free_dev(m, m->nmsb_res);
         free_host(m, m->nmsb_h);

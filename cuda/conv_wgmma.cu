@@ -15,25 +15,46 @@
 #include "cuda/cuda_internal.h"
 #include "cuda/lab/conv_v5.cuh"
 
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 
 
 cudaError_t cu_conv_wgmma_prepare(void) { return y5w_v5_prepare(); }
 
-/* The note (a static string, the profiler compares them): tile and splits. */
-#define Y5W_NOTES(bm, bn)                                                                                                {"wgmma " #bm "x" #bn,           "wgmma " #bm "x" #bn " split 2", "wgmma " #bm "x" #bn " split 3",                     "wgmma " #bm "x" #bn " split 4", "wgmma " #bm "x" #bn " split 5", "wgmma " #bm "x" #bn " split 6",                    "wgmma " #bm "x" #bn " split 7", "wgmma " #bm "x" #bn " split 8"}
-static const char *const NOTES[2][Y5W_V5_NBNS][Y5W_MAX_SPLITS] = {
-    {Y5W_NOTES(64, 64), Y5W_NOTES(64, 96), Y5W_NOTES(64, 128), Y5W_NOTES(64, 192), Y5W_NOTES(64, 256)},
-    {Y5W_NOTES(128, 64), Y5W_NOTES(128, 96), Y5W_NOTES(128, 128), Y5W_NOTES(128, 192), Y5W_NOTES(128, 256)},
-};
+/* v5's tile and split-K for a conv (the rules of wgmma_tile.h, on the card's SMs). */
+typedef struct {
+    y5w_tile tile;
+    int splits;
+} v5_plan;
+static v5_plan plan_of(const cu_impl *m, const y5l_conv *t) {
+    v5_plan p;
+    p.tile = y5w_v5_tile(t, m->sm_count, 0, 0);
+    p.splits = y5w_v5_splits(t, p.tile, m->sm_count, 0);
+    return p;
+}
+
+/* The notes, static strings (the profiler compares them): "wgmma 64x64",
+ * "wgmma 64x64 split 3", for every tile and count, written once. */
+static char g_notes[2][Y5W_V5_NBNS][Y5W_MAX_SPLITS][32];
+static pthread_once_t g_notes_once = PTHREAD_ONCE_INIT;
+static void notes_init(void) {
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < Y5W_V5_NBNS; i++)
+            for (int s = 1; s <= Y5W_MAX_SPLITS; s++) {
+                const y5w_tile t = {r ? 128 : 64, y5w_v5_bn_at(i)};
+                char *n = g_notes[r][i][s - 1];
+                if (s == 1) snprintf(n, sizeof g_notes[0][0][0], "wgmma %s", y5w_v5_tile_name(t));
+                else snprintf(n, sizeof g_notes[0][0][0], "wgmma %s split %d", y5w_v5_tile_name(t), s);
+            }
+}
 
 const char *cu_conv_wgmma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
     const y5l_conv t = cu_out_conv(c, n, ho, wo);
-    const y5w_tile tile = y5w_v5_tile(&t, m->sm_count, 0, 0);
-    const int splits = y5w_v5_splits(&t, tile, m->sm_count, 0);
+    const v5_plan p = plan_of(m, &t);
+    pthread_once(&g_notes_once, notes_init);
     for (int i = 0; i < Y5W_V5_NBNS; i++)
-        if (y5w_v5_bn_at(i) == tile.bn && splits >= 1 && splits <= Y5W_MAX_SPLITS)
-            return NOTES[tile.bm == 64 ? 0 : 1][i][splits - 1];
+        if (y5w_v5_bn_at(i) == p.tile.bn) return g_notes[p.tile.bm == 64 ? 0 : 1][i][p.splits - 1];
     return "wgmma";
 }
 
@@ -41,7 +62,7 @@ const char *cu_conv_wgmma_note(const cu_impl *m, const cu_conv *c, int n, int ho
  * scratch reserves for it beside the padded input. */
 size_t cu_conv_wgmma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
     const y5l_conv t = cu_out_conv(c, n, ho, wo);
-    const int splits = y5w_v5_splits(&t, y5w_v5_tile(&t, m->sm_count, 0, 0), m->sm_count, 0);
+    const int splits = plan_of(m, &t).splits;
     if (splits < 2) return 0;
     return ((size_t)splits * (size_t)y5l_M(&t) * (size_t)c->cout * sizeof(float) + 255) & ~(size_t)255;
 }
@@ -54,8 +75,6 @@ cudaError_t cu_conv_wgmma(const cu_impl *m, const cu_conv *c, const y5_view *in,
      * plan's scratch has room for the rule's count (cu_conv_wgmma_ws_bytes) */
     a.ws = ws && ((uintptr_t)ws & 7u) == 0 ? (float *)ws : NULL;
     a.ws_floats = a.ws ? (long long)(ws_bytes / sizeof(float)) : 0;
-    const y5w_tile t = y5w_v5_tile(&a.c, m->sm_count, 0, 0);
-    const int s = y5w_v5_splits(&a.c, t, m->sm_count, 0);
-    *splits = a.ws ? y5w_splits_fit(s, y5l_M(&a.c), a.c.cout, a.ws_floats) : 1;
-    return y5w_v5_launch_tile(a, t, *splits, m->stream);
+    const v5_plan p = plan_of(m, &a.c);
+    return y5w_v5_launch_tile(a, p.tile, p.splits, m->stream, splits);
 }

@@ -110,6 +110,9 @@ int y5_cuda_nms_take(y5_backend *b, int image, y5_det *out, int max_out, char *e
 /* Tests: the batch's key and box storage bound in bytes (0: 256 MiB), so
  * that small tests reach the per-image redo and the not-queued case. */
 void y5_cuda_nms_set_batch_bound(y5_backend *b, size_t bytes);
+/* Tests: y5_cuda_nms_take calls since the backend opened that read the
+ * batch's results (served) and that redid the image per image (redone). */
+void y5_cuda_nms_take_counts(y5_backend *b, long long *served, long long *redone);
 /* Tests: 1 forces the single-block greedy NMS (used anyway above 32768
  * candidates) instead of the IoU bitmask NMS. */
 void y5_cuda_nms_force_greedy(y5_backend *b, int on);
@@ -163,8 +166,10 @@ int y5_cuda_get_conv_impl(const y5_backend *b);
 void y5_cuda_set_cublas_half(y5_backend *b, int on);
 /* What conv op `op` runs as with the backend's current choice: "cublas" or
  * "cublas f16" (Y5_CUBLAS_OUT=f16 where it applies), "mma 128x128" /
- * "mma 128x64" / "mma 64x64" (v3 and its tile), or "cublas (fallback)" /
- * "cublas f16 (fallback)" (the choice was v3, these views rule it out). NULL
+ * "mma 128x64" / "mma 64x64" (v3 and its tile), "wgmma 128x192" or "wgmma
+ * 64x64 split 3" (v5, its tile and split-K), or "cublas (fallback)" /
+ * "cublas f16 (fallback)" (the choice was an own kernel, these views rule it
+ * out). NULL
  * for other ops or other backends. The table's op_note entry; it asks the
  * same helpers cuda_conv does. */
 const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op);

@@ -150,6 +150,9 @@ typedef struct {
     unsigned char *nms_cls;    /* the class filter as a mask of nms_cls_nc bytes (0: none uploaded) */
     size_t nms_cls_cap;
     unsigned char *nms_cls_h;  /* host copy of what nms_cls holds (uploaded again only when it changes) */
+    size_t nms_cls_h_cap;
+    unsigned char *nms_cls_tmp; /* where the next filter's host mask is built */
+    size_t nms_cls_tmp_cap;
     int nms_cls_nc;
     void *nms_h;               /* pinned: count + result boxes */
     size_t nms_h_cap;
@@ -167,7 +170,8 @@ typedef struct {
     size_t nmsb_kept_cap;      /* boxes in both */
     cudaEvent_t nmsb_ev;       /* after the copy: take waits on it (done once the stream was synchronised) */
     int nmsb_queued;           /* a submit's results are (or will be) in nmsb_h; 0 after the next forward */
-    int nmsb_images, nmsb_rows, nmsb_no, nmsb_limit, nmsb_max_out;
+    int nmsb_images, nmsb_rows, nmsb_no, nmsb_limit;
+    long long nmsb_served, nmsb_redone; /* takes read from the batch / redone per image (tests) */
     size_t nmsb_cap;           /* key slots per image: an image with more candidates is redone per image */
     size_t nmsb_hdr;           /* bytes before the boxes in nmsb_res */
     y5_nms_opts nmsb_opts;     /* the submit's options, classes pointing at nmsb_classes */
@@ -237,14 +241,25 @@ cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int co
  * (cuBLAS wrote it there): bias, activation, residual, rewritten in place. */
 cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const float *bias, int act, float slope,
                                 const __half *res, int ld_res, __half *out, int ld_out);
-/* conv_mma.cu: the lab's v3 implicit-GEMM kernel (cuda/lab/conv_v3.cuh) as a
- * conv path. cu_conv_pick: the shape-level choice (Y5_CUDA_CONV_MMA or
- * _CUBLAS) for conv c with an n x ho x wo output under m->conv_impl (the
- * auto rule lives there); it decides the scratch (cuda_conv_scratch) and is
- * the same at conv time. cu_conv_mma_ok: the view-level preconditions (1: v3
- * runs these views). cu_conv_mma_note: "mma " and v3's tile for that output.
- * cu_conv_mma: one launch on m->stream, no sync, no allocation. */
+/* conv_mma.cu: the own conv kernels as a conv path: the lab's v3
+ * implicit-GEMM kernel (cuda/lab/conv_v3.cuh), or under Y5_CUDA_CONV_WGMMA
+ * its v5 (conv_wgmma.cu); "mma" in these names means "an own kernel".
+ * cu_conv_pick: the shape-level choice (Y5_CUDA_CONV_MMA or _CUBLAS) for
+ * conv c with an n x ho x wo output under m->conv_impl (the auto rule lives
+ * there); it decides the scratch (cuda_conv_scratch) and is the same at conv
+ * time. cu_conv_mma_ok: the view-level preconditions (1: the own kernel runs
+ * these views; v3's and v5's are the same). cu_conv_mma_note: "mma " and
+ * v3's tile, or v5's note. cu_conv_mma: v3's one launch, or v5's (two with
+ * split-K: the conv and the reduce), on m->stream, no sync, no allocation. */
 int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
+/* The setup state of the own kernel the choice uses (v5 under WGMMA, v3
+ * otherwise): 0 not tried, 1 ready, -1 failed (convs stay on cuBLAS). */
+static inline int *cu_own_state(cu_impl *m) {
+    return m->conv_impl == Y5_CUDA_CONV_WGMMA ? &m->wgmma_state : &m->mma_state;
+}
+static inline int cu_own_ready(const cu_impl *m) {
+    return (m->conv_impl == Y5_CUDA_CONV_WGMMA ? m->wgmma_state : m->mma_state) == 1;
+}
 /* 1 when no element of view a is an element of view b (conv_mma.cu) */
 int cu_views_disjoint(const y5_view *a, const y5_view *b);
 /* in: the view the conv reads (c = cin_pad); in_ptr: its first element, NULL

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/post/nms.h" /* y5_nms_py_threshold */
 #include "cuda/nms_block.h"
 
 #define THREADS 256
@@ -140,16 +141,6 @@ __global__ void k_nms_gather(const y5_det *__restrict__ det, const int *__restri
         out[k] = det[kept[k]];
 }
 
-/* The double Python had for the threshold the user typed (as core/post/nms.c). */
-static double py_threshold(float t) {
-    char buf[32];
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)t);
-        if (strtof(buf, NULL) == t) return strtod(buf, NULL);
-    }
-    return (double)t;
-}
-
 static int grow3(cu_impl *m, size_t n) {
     if (n <= m->nms_box_cap && m->nms_box) return 0;
     if (m->nms_box) CU_CK(m, cudaFree(m->nms_box));
@@ -200,32 +191,41 @@ static int grow_keys(cu_impl *m, size_t n) {
 /* The class filter (NULL: none) as a device mask of nc bytes. Uploaded only
  * when it differs from the mask uploaded last: the upload is from pageable
  * memory and waits for the stream, which the batch NMS must not do per
- * batch (a run keeps one filter, so it uploads once). */
+ * batch (a run keeps one filter, so it uploads once). The host mask is built
+ * in a buffer kept with the backend (nms_cls_tmp), so a batch allocates
+ * nothing. */
 static int class_mask(cu_impl *m, const y5_nms_opts *o, int nc, const unsigned char **out, char *err, size_t errlen) {
     *out = NULL;
     if (!o->classes || o->n_classes <= 0) return 0;
-    unsigned char *hm = (unsigned char *)calloc((size_t)nc, 1);
-    if (!hm) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    if ((size_t)nc > m->nms_cls_tmp_cap) {
+        unsigned char *t = (unsigned char *)realloc(m->nms_cls_tmp, (size_t)nc);
+        if (!t) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        m->nms_cls_tmp = t;
+        m->nms_cls_tmp_cap = (size_t)nc;
     }
+    unsigned char *hm = m->nms_cls_tmp;
+    memset(hm, 0, (size_t)nc);
     for (int k = 0; k < o->n_classes; k++)
         if (o->classes[k] >= 0 && o->classes[k] < nc) hm[o->classes[k]] = 1;
     if (m->nms_cls && m->nms_cls_h && m->nms_cls_nc == nc && memcmp(hm, m->nms_cls_h, (size_t)nc) == 0) {
-        free(hm);
         *out = m->nms_cls;
         return 0;
     }
     m->nms_cls_nc = 0;
-    int bad = cu_grow(m, (void **)&m->nms_cls, &m->nms_cls_cap, (size_t)nc) ||
-              CU_CK(m, cudaMemcpyAsync(m->nms_cls, hm, (size_t)nc, cudaMemcpyHostToDevice, m->stream)) ||
-              CU_CK(m, cudaStreamSynchronize(m->stream)); /* hm is pageable */
-    if (bad) {
-        free(hm);
+    if (cu_grow(m, (void **)&m->nms_cls, &m->nms_cls_cap, (size_t)nc) ||
+        CU_CK(m, cudaMemcpyAsync(m->nms_cls, hm, (size_t)nc, cudaMemcpyHostToDevice, m->stream)) ||
+        CU_CK(m, cudaStreamSynchronize(m->stream))) /* hm is pageable */
         return cu_take_error(m, err, errlen);
-    }
-    free(m->nms_cls_h);
+    /* the uploaded mask becomes the kept copy; the old copy the next scratch */
+    unsigned char *old = m->nms_cls_h;
+    const size_t old_cap = m->nms_cls_h_cap;
     m->nms_cls_h = hm;
+    m->nms_cls_h_cap = m->nms_cls_tmp_cap;
+    m->nms_cls_tmp = old;
+    m->nms_cls_tmp_cap = old ? old_cap : 0;
     m->nms_cls_nc = nc;
     *out = m->nms_cls;
     return 0;
@@ -297,7 +297,7 @@ extern "C" int y5_cuda_nms(y5_backend *b, int image, int rows, int no, const y5_
     k_nms_prep<<<cu_blocks(m, n, THREADS), THREADS, 0, m->stream>>>(m->nms_sorted, n, pred, nc, no, o->agnostic,
                                                                    m->nms_box, m->nms_area, m->nms_det);
     if (CU_CK(m, cudaGetLastError())) return cu_take_error(m, err, errlen);
-    const double thr = py_threshold(o->iou_thres);
+    const double thr = y5_nms_py_threshold(o->iou_thres);
     if (!m->nms_greedy && n <= MASK_MAX) {
         const int col_blocks = (n + 63) / 64;
         size_t mask_cap = m->nms_mask ? m->nms_mask_cap * sizeof(unsigned long long) : 0;
@@ -543,7 +543,7 @@ extern "C" int y5_cuda_nms_submit(y5_backend *b, int images, int rows, int no, c
     if (CU_CK(m, cudaGetLastError())) return cu_take_error(m, err, errlen);
     const size_t smem = kept_smem ? (size_t)limit * (sizeof(y5n_box) + sizeof(float)) : 0;
     k_nmsb_block<<<(unsigned)images, Y5N_THREADS, smem, m->stream>>>(
-        m->nms_box, m->nms_area, m->nms_det, maxn, seg + 2 * images, limit, py_threshold(o->iou_thres),
+        m->nms_box, m->nms_area, m->nms_det, maxn, seg + 2 * images, limit, y5_nms_py_threshold(o->iou_thres),
         m->nmsb_kbox, m->nmsb_karea, kept_smem, kept, dets);
     if (CU_CK(m, cudaGetLastError()) ||
         CU_CK(m, cudaMemcpyAsync(m->nmsb_h, m->nmsb_res, res_bytes, cudaMemcpyDeviceToHost, m->stream)) ||
@@ -555,7 +555,6 @@ extern "C" int y5_cuda_nms_submit(y5_backend *b, int images, int rows, int no, c
     m->nmsb_rows = rows;
     m->nmsb_no = no;
     m->nmsb_limit = limit;
-    m->nmsb_max_out = max_out;
     m->nmsb_cap = (size_t)cap;
     m->nmsb_hdr = hdr;
     m->nmsb_queued = 1;
@@ -580,14 +579,22 @@ extern "C" int y5_cuda_nms_take(y5_backend *b, int image, y5_det *out, int max_o
     /* keys beyond the image's slots, or more boxes asked for than were kept
      * room for: the per-image path over the same pred (the pred stays until
      * the next forward) */
-    if (counts[image] > m->nmsb_cap || (max_out > m->nmsb_limit && m->nmsb_limit < m->nmsb_opts.max_det))
+    if (counts[image] > m->nmsb_cap || (max_out > m->nmsb_limit && m->nmsb_limit < m->nmsb_opts.max_det)) {
+        m->nmsb_redone++;
         return y5_cuda_nms(b, image, m->nmsb_rows, m->nmsb_no, &m->nmsb_opts, out, max_out, err, errlen);
+    }
+    m->nmsb_served++;
     int n = (int)kept[image];
     if (n > m->nmsb_limit) n = m->nmsb_limit;
     if (n > max_out) n = max_out;
     const y5_det *d = (const y5_det *)((const char *)m->nmsb_h + m->nmsb_hdr) + (size_t)image * m->nmsb_limit;
     memcpy(out, d, (size_t)n * sizeof(y5_det));
     return n;
+}
+
+extern "C" void y5_cuda_nms_take_counts(y5_backend *b, long long *served, long long *redone) {
+    if (served) *served = y5_cuda_is(b) ? cu_of(b)->nmsb_served : 0;
+    if (redone) *redone = y5_cuda_is(b) ? cu_of(b)->nmsb_redone : 0;
 }
 
 extern "C" void y5_cuda_nms_set_batch_bound(y5_backend *b, size_t bytes) {

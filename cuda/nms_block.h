@@ -11,7 +11,7 @@
  * project's C is compiled as ISO C (-std=c11, so -ffp-contract=off) without
  * -mfma, on SSE (FLT_EVAL_METHOD 0), so each operator rounds once to float
  * exactly as nms.c's do. The IoU is compared in double with the threshold as
- * Python wrote it (py_threshold in nms.c / kernels_nms.cu).
+ * Python wrote it (y5_nms_py_threshold, core/post/nms.c).
  *
  * The steps, per image:
  *   y5n_cand_row  one pred row -> candidate keys (64 bits: high word the

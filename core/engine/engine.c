@@ -253,6 +253,7 @@ int y5_engine_nms_take(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0
     char err[512];
     int n = e->be->ops->nms_take(e->be, b, out, max_out, err, sizeof err);
     if (n < 0) fprintf(stderr, "yolov5c: %s\n", err);
+    else e->nms_batched++;
     if (n > 0) y5_scale_boxes(out, n, e->h, e->w, h0, w0);
     return n;
 }

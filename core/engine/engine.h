@@ -21,6 +21,7 @@ struct y5_engine {
     int nms_queued;          /* y5_engine_nms_submit queued the current pred's NMS on the backend */
     y5_nms_opts nms_q_opts;  /* ... with these options */
     int nms_q_max_out;
+    long long nms_batched;   /* images whose NMS take read from a batch queued with the forward */
     uint8_t *lb;             /* letterbox scratch (u8 network input) */
     size_t lb_cap;
     void *lb_scratch;

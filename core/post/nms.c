@@ -111,9 +111,7 @@ static void sort_desc_stable(int *idx, int *tmp, const float *key, size_t n) {
     if (a != idx) memcpy(idx, a, n * sizeof(int));
 }
 
-/* The double Python had for a threshold the user typed: the shortest decimal
- * that reads back as this float (0.45f -> 0.45). */
-static double py_threshold(float t) {
+double y5_nms_py_threshold(float t) {
     char buf[32];
     for (int prec = 6; prec <= 9; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, (double)t);
@@ -179,7 +177,7 @@ int y5_nms(y5_nms_ws *ws, const float *pred, int n_rows, int nc, const y5_nms_op
     sort_desc_stable(ws->order, ws->tmp, ws->conf, n);
     if (o->max_nms > 0 && n > (size_t)o->max_nms) n = (size_t)o->max_nms;
 
-    const double iou_thr = py_threshold(o->iou_thres);
+    const double iou_thr = y5_nms_py_threshold(o->iou_thres);
     const int limit = o->max_det < max_out ? o->max_det : max_out;
     if (ws_reserve_kept(ws, (size_t)limit < n ? (size_t)limit : n)) { rc = -1; goto done; }
     int kept = 0;

@@ -13,7 +13,14 @@
 #include <stddef.h>
 #include <yolov5c.h> /* y5_det, y5_nms_opts, y5_nms_defaults */
 
+#ifdef __cplusplus
+extern "C" { /* also called by the CUDA NMS (cuda/kernels_nms.cu) */
+#endif
 
+/* The double Python had for a threshold the user typed: the shortest decimal
+ * that reads back as this float (0.45f -> 0.45). Every NMS compares its IoU
+ * in double against this (CPU, GPU, and the GPU block's CPU test). */
+double y5_nms_py_threshold(float t);
 
 /* Workspace sized for n_rows prediction rows of nc classes: allocate once,
  * reuse per image. */
@@ -48,5 +55,9 @@ float y5_iou(const y5_det *a, const y5_det *b);
 /* scale_boxes: from network input (in_h x in_w) back to the original
  * (h0 x w0): gain = min(in_h/h0, in_w/w0), pads (in - orig*gain)/2, clip. */
 void y5_scale_boxes(y5_det *d, int n, int in_h, int in_w, int h0, int w0);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

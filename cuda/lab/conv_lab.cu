@@ -118,7 +118,7 @@ __global__ void k_epi(const float *__restrict__ acc, long long M, int cout, cons
         const long long m = i / cout;
         const int co = (int)(i - m * cout);
         float v = acc[i] + bias[co];
-        if (act) v = v / (1.0f + expf(-v));
+        v = y5_act_dev(act, 0.0f, v); // act.cuh: the activation every epilogue uses
         if (res) v += __half2float(res[m * ld_res + co]);
         out[m * ld_out + co] = __float2half_rn(v);
     }

@@ -392,20 +392,17 @@ static inline cudaError_t y5w_v5_prepare() {
 // and input) on the bm x bn tile in `splits` k-splits (y5w_v5_tile and
 // y5w_v5_splits pick them per conv): splits > 1 needs a.ws with room for
 // splits x M x cout floats (a.ws_floats; fewer splits where it has less,
-// y5w_splits_fit) and adds the reduce kernel. y5w_v5_prepare must have
-// succeeded on this device.
-static inline cudaError_t y5w_v5_launch_tile(const y5l_args &a, y5w_tile t, int splits, cudaStream_t st) {
+// y5w_splits_fit) and adds the reduce kernel. *used (may be NULL): the
+// splits launched. y5w_v5_prepare must have succeeded on this device.
+static inline cudaError_t y5w_v5_launch_tile(const y5l_args &a, y5w_tile t, int splits, cudaStream_t st,
+                                             int *used = nullptr) {
     splits = a.ws ? y5w_splits_fit(splits, y5l_M(&a.c), a.c.cout, a.ws_floats) : 1;
     if (splits < 1) splits = 1;
+    if (used) *used = splits;
     cudaError_t e = t.bm == 64 ? y5w_v5_launch_m<64>(a, t.bn, splits, st) : y5w_v5_launch_m<128>(a, t.bn, splits, st);
     if (e != cudaSuccess || splits == 1) return e;
     const long long pairs = y5l_M(&a.c) * ((a.c.cout + 1) / 2);
     const long long blocks = (pairs + 255) / 256;
     y5w_splitk_reduce<<<(unsigned)(blocks < 65535 ? blocks : 65535), 256, 0, st>>>(a, splits);
     return cudaGetLastError();
-}
-// The tile and splits of the rules (sms: the card's multiprocessors).
-static inline cudaError_t y5w_v5_launch(const y5l_args &a, int sms, cudaStream_t st) {
-    const y5w_tile t = y5w_v5_tile(&a.c, sms, 0, 0);
-    return y5w_v5_launch_tile(a, t, y5w_v5_splits(&a.c, t, sms, 0), st);
 }

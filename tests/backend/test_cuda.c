@@ -619,9 +619,13 @@ T_TEST(gpu_nms_batch_vs_image_vs_cpu) {
             const unsigned long long full = o.multi_label ? (unsigned long long)ROWS * NC : ROWS;
             const unsigned long long cap = y5n_batch_cap(B, full, o.max_nms, bound ? bound : 256ull << 20);
             if (v % 2 && b->ops->sync(b, err, sizeof err)) { T_CHECK(0, "%s: sync: %s", what, err); continue; }
-            int na[IMGS];
+            int na[IMGS], took_redo[IMGS];
             for (int img = 0; img < B; img++) {
+                long long r0, r1;
+                y5_cuda_nms_take_counts(b, NULL, &r0);
                 na[img] = y5_cuda_nms_take(b, img, a + (size_t)img * MAXO, max_out, err, sizeof err);
+                y5_cuda_nms_take_counts(b, NULL, &r1);
+                took_redo[img] = r1 > r0; /* the path the backend took, counted by it */
                 T_CHECK(na[img] >= 0, "%s: take %d: %s", what, img, err);
             }
             for (int img = 0; img < B && !t_failed_now(); img++) {
@@ -641,8 +645,11 @@ T_TEST(gpu_nms_batch_vs_image_vs_cpu) {
                     }
                 }
                 const int redo = o.multi_label && cand > cap;
-                redone += redo;
-                batched += !redo;
+                /* keys beyond the image's slots must be redone (take may also redo for other reasons) */
+                T_CHECK(!redo || took_redo[img], "%s, image %d: %llu keys over the cap %llu, but take read the batch",
+                        what, img, cand, cap);
+                redone += took_redo[img];
+                batched += !took_redo[img];
                 snprintf(w2, sizeof w2, "%s, image %d (%s)", what, img, redo ? "redone per image" : "batched");
                 if (ng >= 0 && same_dets(w2, a + (size_t)img * MAXO, na[img], g, ng) &&
                     same_dets(w2, a + (size_t)img * MAXO, na[img], c, ncpu) && B == 8 &&
@@ -651,8 +658,12 @@ T_TEST(gpu_nms_batch_vs_image_vs_cpu) {
             }
             T_CHECK(y5_cuda_nms_take(b, B, a, max_out, err, sizeof err) < 0, "%s: take of image %d of %d", what, B, B);
         }
-    printf("    %d image results from the batch, %d redone per image (keys beyond the bound)\n", batched, redone);
-    T_CHECK(redone > 0 && batched > 0, "the redo path and the batch path both ran");
+    long long served = 0, redone_all = 0;
+    y5_cuda_nms_take_counts(b, &served, &redone_all);
+    printf("    %d image results from the batch, %d redone per image (backend: %lld served, %lld redone)\n", batched,
+           redone, served, redone_all);
+    T_CHECK(redone > 0 && batched > 0 && served >= batched && redone_all >= redone,
+            "the redo path and the batch path both ran (as the backend counts them)");
     /* a new pred drops the queued results (take would redo images on it) */
     y5_cuda_nms_set_batch_bound(b, 0);
     y5_nms_opts o;
@@ -725,10 +736,27 @@ static void run_gpu_case_on(const gpu_case *c, int impl, int half) {
     T_REQUIRE(y5_cuda_is(e->be), "engine did not get the CUDA backend");
     if (impl >= 0) y5_cuda_set_conv_impl(e->be, impl);
     if (half) y5_cuda_set_cublas_half(e->be, 1);
+    if (impl == Y5_CUDA_CONV_WGMMA && !y5_cuda_own_kernel_ready(e->be)) {
+        /* not a Hopper: every conv would be cuBLAS, the cublas case's test */
+        const char *dn = e->be->ops->describe ? e->be->ops->describe(e->be) : "?";
+        const int hopper = strstr(dn, "(sm_90") != NULL;
+        y5_engine_close(e);
+        T_REQUIRE(!hopper, "the wgmma kernels are not ready on a Hopper");
+        T_SKIP("this card runs no sm_90a code: the wgmma path needs a Hopper");
+    }
     if (y5_engine_plan(e, 1, c->in_h, c->in_w, err, sizeof err)) {
         T_CHECK(0, "%s", err);
         y5_engine_close(e);
         return;
+    }
+    if (impl == Y5_CUDA_CONV_WGMMA) { /* every conv of the plan on v5 (same preconditions as v3: all of yolov5m's) */
+        int n_conv = 0, n_own = 0;
+        for (int i = 0; i < e->bplan.n_ops; i++) {
+            const char *note = y5_cuda_op_note(e->be, &e->bplan.ops[i]);
+            n_conv += note != NULL;
+            n_own += note && !strncmp(note, "wgmma ", 6);
+        }
+        T_CHECK(n_conv > 0 && n_own == n_conv, "wgmma: %d of %d convs on v5", n_own, n_conv);
     }
     snprintf(rel, sizeof rel, "golden/%s_%s_%d_input.u8", c->model, c->image, c->size);
     size_t len;
@@ -819,9 +847,8 @@ T_TEST(gpu_net_yolov5m_synth_bus_640_mma) {
     T_NEED_SHARED();
     run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_MMA, 0);
 }
-/* v5 (Hopper wgmma); on a card without sm_90a every conv falls back to
- * cuBLAS, which the test above already covers (test_cuda_conv_impl.c checks
- * that a Hopper has v5 ready) */
+/* v5 (Hopper wgmma), every conv on it; skipped on a card without sm_90a,
+ * where every conv would fall back to cuBLAS (the test above) */
 T_TEST(gpu_net_yolov5m_synth_bus_640_wgmma) {
     NEED_GPU();
     T_NEED_SHARED();

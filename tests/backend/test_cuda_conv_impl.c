@@ -533,7 +533,7 @@ static void run_net(int impl, int half) {
         const char *note = y5_cuda_op_note(e->be, &e->bplan.ops[i]);
         if (!note) continue;
         n_conv++;
-        n_mma += !strncmp(note, "mma", 3) || !strncmp(note, "wgmma", 5); /* an own kernel: v3 or v5 */
+        n_mma += !strncmp(note, impl == Y5_CUDA_CONV_WGMMA ? "wgmma " : "mma ", impl == Y5_CUDA_CONV_WGMMA ? 6 : 4); /* this choice's own kernel */
         n_f16 += !strncmp(note, "cublas f16", 10);
         T_CHECK(strcmp(note, "cublas (fallback)"), "op %d: the engine's views ruled v3 out", i);
     }

@@ -707,6 +707,15 @@ T_TEST(pipeline_engine_nms_take_cpu) {
  * with batches of 4 (full ones of the eight bus copies and partial ones of
  * the other shapes) and of 1, and options that reach the NMS's limits and
  * filters (max_det, agnostic, a class filter). */
+/* "N images' NMS queued with the forward" of the closing report (-1: no such line) */
+static long long nms_batched(const char *log) {
+    const char *p = log ? strstr(log, "images' NMS queued with the forward") : NULL;
+    if (!p) return -1;
+    while (p > log && p[-1] == ' ') p--;
+    while (p > log && p[-1] >= '0' && p[-1] <= '9') p--;
+    return atoll(p);
+}
+
 T_TEST(gpu_pipeline_nms_batch_same_outputs) {
     if (y5_cuda_device_count() <= 0) T_SKIP("no CUDA device: %s", y5_cuda_no_device_reason());
     NEED_MODEL();
@@ -723,12 +732,17 @@ T_TEST(gpu_pipeline_nms_batch_same_outputs) {
         snprintf(args, sizeof args, "--source %s/in2 --out %s --device cuda --batch 4 %s", d, ref, opts[v]);
         int rc = run_detect(args, "Y5_NMS_BATCH=0 Y5_PIPE_FLUSH_MS=600000", &log);
         T_REQUIRE(rc == 0, "Y5_NMS_BATCH=0 '%s': exit %d: %s", opts[v], rc, log ? log : "");
+        /* the closing report counts the images whose NMS was read from a batch queued with the forward:
+         * none when it is off (take would fall back silently either way, so the count is what shows it ran) */
+        T_CHECK(nms_batched(log) == 0, "Y5_NMS_BATCH=0 '%s': %lld images from a queued batch NMS", opts[v], nms_batched(log));
         free(log);
         for (int bsz = 1; bsz <= 4; bsz += 3) {
             char o2[512];
             snprintf(tag, sizeof tag, "b%d_%zu", bsz, v);
             snprintf(o2, sizeof o2, "--device cuda --batch %d %s", bsz, opts[v]);
-            free(run_variant(d, "in2", ref, tag, o2, "Y5_PIPE_FLUSH_MS=600000 "));
+            char *l2 = run_variant(d, "in2", ref, tag, o2, "Y5_PIPE_FLUSH_MS=600000 ");
+            T_CHECK(nms_batched(l2) > 0, "batch %d '%s': no image's NMS came from the queued batch NMS", bsz, opts[v]);
+            free(l2);
         }
     }
 }

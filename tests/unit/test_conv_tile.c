@@ -311,13 +311,15 @@ static int check_shape(const y5l_conv *c, const tcfg *t, const char *name) {
     return fails;
 }
 
+/* The two networks the shape tests walk (width, depth multiples). */
+static const struct {
+    const char *net;
+    double wm, dm;
+} nets[] = {{"yolov5n", 0.25, 0.33}, {"yolov5m", 0.75, 0.67}};
+
 T_TEST(conv_tile_yolov5_shapes) {
     /* 256 x 160: a letterboxed-like non-square input whose feature maps
      * (128x80 ... 8x5) leave partial tiles; batch 2 so pixels cross images. */
-    static const struct {
-        const char *net;
-        double wm, dm;
-    } nets[] = {{"yolov5n", 0.25, 0.33}, {"yolov5m", 0.75, 0.67}};
     y5l_layer ls[128];
     int checked = 0;
     for (int ni = 0; ni < 2; ni++) {
@@ -802,10 +804,6 @@ static y5l_conv v4_shape_conv(const int *d) {
 }
 
 T_TEST(conv_tile_v4_shapes) {
-    static const struct {
-        const char *net;
-        double wm, dm;
-    } nets[] = {{"yolov5n", 0.25, 0.33}, {"yolov5m", 0.75, 0.67}};
     y5l_layer ls[128];
     int checked = 0;
     for (int ni = 0; ni < 2; ni++) {

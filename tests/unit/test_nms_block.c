@@ -123,14 +123,8 @@ static int block_path(const float *pred, int rows, int nc, const y5_nms_opts *o,
     y5_det *det = malloc(((size_t)n + 1) * sizeof *det);
     if (box && kbox && area && karea && det) {
         for (int i = 0; i < n; i++) y5n_prep(keys[i], pred, nc, no, o->agnostic, box + i, area + i, det + i);
-        /* threshold as the kernels get it: py_threshold's double */
-        y5n_block k = {box, area, det, n, limit, 0, kbox, karea, out};
-        char buf[32];
-        for (int prec = 6; prec <= 9; prec++) {
-            snprintf(buf, sizeof buf, "%.*g", prec, (double)o->iou_thres);
-            if (strtof(buf, NULL) == o->iou_thres) break;
-        }
-        k.thr = strtod(buf, NULL);
+        /* threshold as the kernels get it */
+        y5n_block k = {box, area, det, n, limit, y5_nms_py_threshold(o->iou_thres), kbox, karea, out};
         y5n_chunk s;
         int ord[Y5N_THREADS];
         y5n_block_init(&s);
