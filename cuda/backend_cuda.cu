@@ -5,7 +5,8 @@
  * output is row-major out[M = n*ho*wo][cout] = A[M][K] * W[K][cout]; in
  * cuBLAS's column-major terms that is C^T (cout x M) = W^T (cout x K) *
  * A^T (K x M): cublasGemmEx(OP_T, OP_N, m = cout, n = M, k = K), W packed at
- * conv_create as cout columns of K halves (ld rounded up to 8), A^T the
+ * conv_create as cout columns of K halves (ld rounded up to 8; cout_pad
+ * columns, the FP32 GEMM computing all of them: aligned for Detect's 255), A^T the
  * input rows themselves for 1x1 stride-1 convs (ld = the input view's
  * channel stride: a channel slice is read in place) or the im2col buffer.
  * The GEMM writes FP32 into the scratch (CUBLAS_COMPUTE_32F, default algo:
@@ -177,7 +178,8 @@ static void *cuda_conv_create(y5_backend *b, const y5_conv_shape *s, const float
     c->cin_pad = s->cin % 8 != 0 && s->cin <= CU_PAD_CIN_MAX && !y5_debug_env()->conv_no_pad ? (s->cin + 7) & ~7 : s->cin;
     c->K = s->k * s->k * c->cin_pad;
     c->ldw = (c->K + 7) & ~7;
-    size_t nw = (size_t)c->ldw * c->cout;
+    c->cout_pad = (c->cout + 7) & ~7;
+    size_t nw = (size_t)c->ldw * c->cout_pad;
     __half *hw = (__half *)calloc(nw, sizeof(__half)); /* padding stays +0 */
     if (!hw) { free(c); return NULL; }
     const int k = s->k, cin = s->cin, cp = c->cin_pad; /* channels cin..cp-1 stay +0 */
@@ -222,14 +224,14 @@ static int conv_direct(const cu_conv *c) { return c->k == 1 && c->s == 1 && c->p
  * chunk's scratch at most cap bytes (at least one row). */
 static void conv_chunks(const cu_conv *c, long long M, size_t cap, long long *rows, size_t *col_bytes,
                         size_t *acc_bytes) {
-    size_t per_row = (conv_direct(c) ? 0 : (size_t)c->ldw * sizeof(__half)) + (size_t)c->cout * sizeof(float);
+    size_t per_row = (conv_direct(c) ? 0 : (size_t)c->ldw * sizeof(__half)) + (size_t)c->cout_pad * sizeof(float);
     long long r = (long long)(cap / per_row);
     if (r < 1) r = 1;
     if (r > M) r = M;
     if (r > (1LL << 30)) r = 1LL << 30; /* cuBLAS takes int sizes */
     *rows = r;
     *col_bytes = conv_direct(c) ? 0 : ALIGN256((size_t)r * c->ldw * sizeof(__half));
-    *acc_bytes = ALIGN256((size_t)r * c->cout * sizeof(float));
+    *acc_bytes = ALIGN256((size_t)r * c->cout_pad * sizeof(float));
 }
 
 static size_t chunk_cap(const cu_impl *m) { return m->chunk_bytes ? m->chunk_bytes : DEFAULT_CHUNK_BYTES; }
@@ -434,11 +436,11 @@ static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *
                 return;
             continue;
         }
-        if (CU_CKB(m, y5_cublas.gemm_ex(m->blas, CUBLAS_OP_T, CUBLAS_OP_N, c->cout, (int)mc, c->K, &one, c->w,
-                                   CUDA_R_16F, c->ldw, B, CUDA_R_16F, ldb, &zero, acc, CUDA_R_32F, c->cout,
+        if (CU_CKB(m, y5_cublas.gemm_ex(m->blas, CUBLAS_OP_T, CUBLAS_OP_N, c->cout_pad, (int)mc, c->K, &one, c->w,
+                                   CUDA_R_16F, c->ldw, B, CUDA_R_16F, ldb, &zero, acc, CUDA_R_32F, c->cout_pad,
                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)))
             return;
-        if (CU_CK(m, cu_epilogue(m, acc, mc, c->cout, c->bias, act, slope, rsrc ? rsrc + m0 * res->ld : NULL,
+        if (CU_CK(m, cu_epilogue(m, acc, c->cout_pad, mc, c->cout, c->bias, act, slope, rsrc ? rsrc + m0 * res->ld : NULL,
                                  res ? res->ld : 0, dst + m0 * out->ld, out->ld)))
             return;
     }

@@ -75,7 +75,12 @@ typedef struct {
     int cin_pad;
     int K;         /* k * k * cin_pad: GEMM depth */
     int ldw;       /* K rounded up to 8: column stride of the packed weights */
-    __half *w;     /* device, cout columns of ldw halves: w[co * ldw + (ky * k + kx) * cin_pad + ci], 0 for ci >= cin */
+    /* cout rounded up to 8: the columns of w (those past cout are +0) and
+     * the row stride of the cuBLAS path's FP32 result, whose GEMM computes
+     * them all. For Detect's 255 this gives cuBLAS an aligned problem (m and
+     * ldc multiples of 8); the epilogue reads the first cout. */
+    int cout_pad;
+    __half *w;     /* device, cout_pad columns of ldw halves: w[co * ldw + (ky * k + kx) * cin_pad + ci], 0 for ci >= cin */
     float *bias;   /* device, cout */
 } cu_conv;
 #define CU_PAD_CIN_MAX 32
@@ -235,7 +240,7 @@ cudaError_t cu_im2col(const cu_impl *m, const __half *in, int n, int h, int w, i
 cudaError_t cu_pad_channels(const cu_impl *m, const __half *in, long long px, int cin, int ld_in, __half *out,
                             int cpad);
 /* act: y5_act_kind (core/base/act.h), slope: LeakyReLU's */
-cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int act,
+cudaError_t cu_epilogue(const cu_impl *m, const float *acc, int ld_acc, long long mc, int cout, const float *bias, int act,
                         float slope, const __half *res, int ld_res, __half *out, int ld_out);
 /* The same on a GEMM result already rounded to half in the output slice
  * (cuBLAS wrote it there): bias, activation, residual, rewritten in place. */

@@ -89,7 +89,7 @@ cudaError_t cu_pad_channels(const cu_impl *m, const __half *in, long long px, in
 /* ---- epilogue ---- */
 
 /* The GEMM's result as the epilogue reads it: FP32 rows of a dense scratch
- * (ld = cout), or half rows already in the output slice (ld = ld_out; the
+ * (ld = cout_pad), or half rows already in the output slice (ld = ld_out; the
  * epilogue then rewrites them in place, each thread reading exactly the
  * values it writes). */
 __device__ __forceinline__ float acc_at(const float *a, long long off) { return a[off]; }
@@ -176,9 +176,9 @@ static cudaError_t epilogue(const cu_impl *m, const A *acc, int ld_acc, long lon
     return cudaGetLastError();
 }
 
-cudaError_t cu_epilogue(const cu_impl *m, const float *acc, long long mc, int cout, const float *bias, int act,
-                        float slope, const __half *res, int ld_res, __half *out, int ld_out) {
-    return epilogue(m, acc, cout, mc, cout, bias, act, slope, res, ld_res, out, ld_out);
+cudaError_t cu_epilogue(const cu_impl *m, const float *acc, int ld_acc, long long mc, int cout, const float *bias,
+                        int act, float slope, const __half *res, int ld_res, __half *out, int ld_out) {
+    return epilogue(m, acc, ld_acc, mc, cout, bias, act, slope, res, ld_res, out, ld_out);
 }
 
 cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const float *bias, int act, float slope,

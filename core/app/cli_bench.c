@@ -235,6 +235,18 @@ int y5_cli_bench(int argc, char **argv) {
             printf("%s%s\n", note[0] ? "  " : "", note);
             if (cf) fprintf(cf, "%s%s%s\n", notes ? ",\"" : "", note, notes ? "\"" : "");
         }
+        /* Detect's row sums its heads' convs and the decode: split it, so a
+         * slow decode and slow 255-channel GEMMs are told apart */
+        printf("Detect's ops:");
+        for (int i = 0, k = 0; i < g->n_ops; i++) {
+            const y5_op *op = &g->ops[i];
+            if (y5_engine_desc(e)->layers[op->layer].type != Y5_LAYER_DETECT) continue;
+            if (op->kind == Y5_OP_CONV)
+                printf("%s conv %dx%d->%d %.3f ms", k++ ? "," : "", op->vout.h, op->vout.w, op->vout.c, acc[i]);
+            else if (op->kind == Y5_OP_DECODE)
+                printf("%s decode %.3f ms", k++ ? "," : "", acc[i]);
+        }
+        printf("\n");
         printf("total of layers: %.2f ms (whole forward, median: %.2f ms)\n", tot, med);
         if (roof)
             printf("roofline of the layers: %.2f ms: the forward runs at %.1f%% of it (median), the layers one by one "

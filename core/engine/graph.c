@@ -83,6 +83,13 @@ int y5_graph_add_conv(y5_graph *g, int li, const char *const *prefixes, int n_pr
     return g->n_convs++;
 }
 
+/* A buffer's rows are padded to a multiple of 8 channels (16 bytes of FP16):
+ * only Detect's heads (na x (nc + 5): 255 for COCO) are not already. A GEMM
+ * writing 255-float rows gets no aligned kernel from cuBLAS: on an H200 the
+ * 80x80 head's GEMM took 3.6x the time per FLOP of the 192-channel 1x1 beside
+ * it (bench/results/gpu.md, conv lab). The pad lanes are never read. */
+static int padded_ld(int c) { return c % 8 ? c + 8 - c % 8 : c; }
+
 int y5_graph_new_buffer(y5_graph *g, int h, int w, int c) {
     if (grow((void **)&g->bufs, &g->cap_bufs, g->n_bufs + 1, sizeof(y5_buffer))) return -1;
     y5_buffer *b = &g->bufs[g->n_bufs];
@@ -91,6 +98,7 @@ int y5_graph_new_buffer(y5_graph *g, int h, int w, int c) {
     b->h = h;
     b->w = w;
     b->c = c;
+    b->ld = padded_ld(c);
     b->first = b->last = -1;
     return g->n_bufs++;
 }
@@ -182,12 +190,12 @@ static void touch(y5_graph *g, const y5_slice *s, int op) {
 
 static y5_view resolve(const y5_graph *g, const y5_slice *s) {
     const y5_buffer *b = &g->bufs[s->buf];
-    y5_view v = {b->off + (size_t)s->c_off, b->n, b->h, b->w, s->c, b->c};
+    y5_view v = {b->off + (size_t)s->c_off, b->n, b->h, b->w, s->c, b->ld};
     return v;
 }
 
 static size_t buf_elems(const y5_buffer *b) {
-    size_t e = (size_t)b->n * b->h * b->w * b->c;
+    size_t e = (size_t)b->n * b->h * b->w * b->ld;
     return (e + 15) & ~(size_t)15; /* keep every buffer 64-byte aligned */
 }
 
@@ -201,6 +209,7 @@ int y5_graph_plan(y5_graph *g, int n, int h, int w, size_t *arena_elems, size_t 
     g->w = w;
     g->input_buf = y5_graph_new_buffer(g, h, w, 3);
     if (g->input_buf < 0) return y5_graph_fail(g, "out of memory");
+    g->bufs[g->input_buf].ld = 3; /* packed RGB, as the letterbox writes it (engine.c's input views) */
     g->bufs[g->input_buf].pinned = 1;
     for (int i = 0; i < nl; i++) g->alias[i] = -1;
 

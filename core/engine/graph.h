@@ -29,7 +29,8 @@ typedef struct {
 } y5_slice;
 
 typedef struct {
-    int n, h, w, c;          /* c = channel stride of the buffer */
+    int n, h, w, c;          /* c: the channels its slices cover */
+    int ld;                  /* channel stride: c rounded up to 8 (y5_graph_new_buffer) */
     int first, last;         /* op index range of its lifetime */
     size_t off;              /* arena offset (elements) once placed */
     int pinned;              /* never shares memory (input, pred) */

@@ -75,12 +75,12 @@ static void layers_case(const char *model, const char *image, int size, int h, i
         const y5_slice *s = &g->layer_out[l];
         const y5_buffer *bf = &g->bufs[s->buf];
         /* the CPU backend's input_host is a plain arena address: read any view through it */
-        const float *o = e->be->ops->input_host(e->be, &(y5_view){bf->off + (size_t)s->c_off, 1, bf->h, bf->w, s->c, bf->c});
+        const float *o = e->be->ops->input_host(e->be, &(y5_view){bf->off + (size_t)s->c_off, 1, bf->h, bf->w, s->c, bf->ld});
         double sum = 0, sq = 0, lo = INFINITY, hi = -INFINITY;
         size_t cnt = (size_t)bf->h * bf->w * s->c;
         for (size_t px = 0; px < (size_t)bf->h * bf->w; px++)
             for (int c = 0; c < s->c; c++) {
-                double v = o[px * bf->c + c];
+                double v = o[px * bf->ld + c];
                 sum += v;
                 sq += v * v;
                 lo = v < lo ? v : lo;
