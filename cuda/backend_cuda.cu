@@ -752,6 +752,26 @@ static int cuda_sync(y5_backend *b, char *err, size_t errlen) {
     return cu_take_error(m, err, errlen);
 }
 
+/* A sticky error (a kernel fault, a lost device) is returned by every later
+ * call on the context and cudaGetLastError cannot clear it; a non-sticky
+ * failure (an allocation, a launch configuration) leaves the stream usable.
+ * So: a synchronisation that fails, the last error read, and fails again.
+ * Raw calls: m->err keeps the failed forward's own message. */
+static int cuda_healthy(y5_backend *b) {
+    cu_impl *m = cu_of(b);
+    if (m->capturing) return 1; /* asked after a failure, never mid-capture */
+    for (int i = 0; i < 2; i++) {
+        if (cudaSetDevice(m->device) == cudaSuccess && cudaStreamSynchronize(m->stream) == cudaSuccess) return 1;
+        (void)cudaGetLastError();
+    }
+    return 0;
+}
+
+static void cuda_inject_fault(y5_backend *b) {
+    cu_impl *m = cu_of(b);
+    if (cu_use_device(m) == 0) CU_CK(m, cu_trap(m));
+}
+
 static void free_dev(cu_impl *m, void *p) {
     if (p) CU_CK(m, cudaFree(p));
 }
@@ -1119,6 +1139,8 @@ static y5_backend_ops cuda_ops_table(void) {
     o.op_note = y5_cuda_op_note;
     o.describe = cuda_describe;
     o.sync = cuda_sync;
+    o.healthy = cuda_healthy;
+    o.inject_fault = cuda_inject_fault;
     o.destroy = cuda_destroy;
     return o;
 }

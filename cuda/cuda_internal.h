@@ -301,6 +301,7 @@ cudaError_t cu_maxpool(const cu_impl *m, const __half *in, int n, int h, int w, 
 cudaError_t cu_upsample(const cu_impl *m, const __half *in, int n, int h, int w, int c, int ld_in, __half *out,
                         int ld_out, int scale);
 cudaError_t cu_copy(const cu_impl *m, const __half *in, long long px, int c, int ld_in, __half *out, int ld_out);
+cudaError_t cu_trap(const cu_impl *m); /* fault injection: a kernel that traps */
 cudaError_t cu_f32_to_f16(const cu_impl *m, const float *in, long long px, int c, __half *out, int ld_out);
 /* dense u8 (px x c) -> half view: u8 / 255.0f (IEEE division) rounded to
  * nearest even, the values y5_u8_to_unit_f32 + cu_f32_to_f16 give */

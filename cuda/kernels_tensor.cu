@@ -234,3 +234,13 @@ cudaError_t cu_fill_f32(const cu_impl *m, float *out, long long count, float v) 
     k_fill_f32<<<cu_blocks(m, count, THREADS), THREADS, 0, m->stream>>>(out, count, v);
     return cudaGetLastError();
 }
+
+/* Fault injection (Y5_FAULT_ENGINE, tests): a trap, which the driver reports
+ * as a launch failure and keeps as the context's sticky error, as it does
+ * for a real kernel fault. */
+__global__ void k_trap(void) { __trap(); }
+
+cudaError_t cu_trap(const cu_impl *m) {
+    k_trap<<<1, 1, 0, m->stream>>>();
+    return cudaGetLastError();
+}

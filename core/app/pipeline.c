@@ -107,6 +107,7 @@ static int open_engines(y5_pipe *p, double *load) {
         E->e = y5_engine_open(o->weights, &eo, err, sizeof err);
         if (!E->e) { fprintf(stderr, "yolov5c detect: %s\n", err); return -1; }
         y5_engine_set_lazy_cls(E->e, o->det.nms.conf_thres);
+        if (y5_debug_env()->fault_engine == i) y5_engine_inject_fault(E->e, y5_debug_env()->fault_after);
         E->threads = !strcmp(E->spec->device, "cpu") ? y5_backend_cpu_threads(E->e->be) : 0;
         E->dets = malloc(sizeof(y5_det) * (size_t)o->det.nms.max_det);
         /* fill threads for a device engine only: a CPU engine's conversion is
@@ -202,7 +203,7 @@ static double run_threads(y5_pipe *p) {
     p->t_start = y5_now_s();
     p->cpu0 = y5_pipe_proc_cpu_s();
     p->source_done = o->raw_w <= 0 && o->n_paths == 0;
-    p->engines_alive = o->n_engines;
+    p->engines_alive = p->engines_working = o->n_engines;
     int ok = 1;
     for (int i = 0; i < o->n_engines && ok; i++) ok = !pthread_create(&p->eng[i].th, NULL, y5_pipe_engine_main, &p->eng[i]);
     for (int i = 0; i < o->writers && ok; i++) ok = !pthread_create(&p->wri[i], NULL, y5_pipe_writer_main, p);
@@ -240,7 +241,7 @@ static int finish(y5_pipe *p, double wall, double load) {
     const y5_pipeline_opts *o = p->o;
     const int raw = o->raw_w > 0;
     y5_pipe_show_progress(p, p->emitted, p->n_skipped, p->n_failed, 1);
-    int fatal = p->abort;
+    int fatal = p->abort || p->no_engine; /* no engine left: incomplete, as after an abort */
     if (raw && p->partial_frame > 0)
         fprintf(stderr, "yolov5c detect: stdin: the stream ended inside a frame (%d of %zu bytes); that partial frame is "
                         "ignored\n", p->partial_frame, (size_t)o->raw_w * o->raw_h * 3);
@@ -259,6 +260,9 @@ static int finish(y5_pipe *p, double wall, double load) {
     y5_pipe_build_report(p, wall, load, &r);
     y5_pipe_print_report(p, &r, processed);
     int stats_bad = o->stats_json && y5_pipe_write_stats_json(p, &r, processed);
+    if (p->no_engine)
+        fprintf(stderr, "yolov5c detect: every engine's device failed: stopped with %lld of %lld %s done\n",
+                p->n_ok + p->n_skipped, raw ? p->emitted : o->n_paths, raw ? "frames" : "images");
     if (fatal && o->jsonl && !raw)
         fprintf(stderr, "yolov5c detect: stopped early; run again with --resume to finish\n");
     long long total = raw ? p->emitted + (p->partial_frame ? 1 : 0) : o->n_paths;

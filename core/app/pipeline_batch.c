@@ -136,7 +136,8 @@ static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, siz
 
 /* NMS of each image of a forward that succeeded (rc 0) into its own
  * it->dets; on failure every image is marked failed. The staging u8 input
- * is freed either way. err: the last failure's message. The NMS was queued
+ * is freed either way, unless the engine's device failed (E->dead: the
+ * images may run again on another engine). err: the last failure's message. The NMS was queued
  * with the forward when the backend can (batch_submit): take then reads the
  * results the forward's wait already brought back; otherwise it runs the
  * NMS here, image by image. */
@@ -144,8 +145,10 @@ static void batch_nms(y5_pipe_engine *E, y5_pipe_item **b, int k, int rc, char *
     const y5_pipeline_opts *o = E->p->o;
     for (int i = 0; i < k; i++) {
         y5_pipe_item *it = b[i];
-        free(it->lb);
-        it->lb = NULL;
+        if (!E->dead) {
+            free(it->lb);
+            it->lb = NULL;
+        }
         if (rc) { it->fail = 1; continue; }
         int n = y5_engine_nms_take(E->e, i, &o->det.nms, it->w0, it->h0, E->dets, o->det.nms.max_det);
         if (n < 0) {
@@ -162,6 +165,59 @@ static void batch_nms(y5_pipe_engine *E, y5_pipe_item **b, int k, int rc, char *
 
 /* Nothing will draw on the image (the tiles of a tiled one are cut). */
 static int o_no_draw(const y5_pipe *p) { return p->o->no_save && !p->o->raw_out; }
+
+/* No engine can run anything any more: the sources stop (unclaimed inputs
+ * stay unclaimed), the ready images fail unrun, and so do the images still
+ * in decode when they arrive (pipeline_decode.c's hand_off); finish() then
+ * keeps detections.jsonl.partial for --resume. mu held (finish_item may
+ * release it, but with no_engine set nothing adds to the pool). */
+static void stop_without_engines(y5_pipe *p) {
+    p->no_engine = 1;
+    p->source_done = 1;
+    while (p->n_ready > 0) {
+        y5_pipe_item *it = p->ready[--p->n_ready];
+        it->fail = 1;
+        y5_pipe_finish_item(p, it);
+    }
+    pthread_cond_broadcast(&p->cv_claim);
+    pthread_cond_broadcast(&p->cv_ready);
+    pthread_cond_broadcast(&p->cv_write);
+    pthread_cond_broadcast(&p->cv_main);
+}
+
+/* Engine E's device failed for good (y5_engine_healthy said so after a
+ * failed forward: a sticky CUDA fault, a GPU gone). Without this every
+ * later batch would fail on it one by one. It takes no more batches; the
+ * images it holds go to the engines still working (batch_finish,
+ * give_back), and with none left the run stops. mu held. */
+static void engine_lost(y5_pipe_engine *E, const char *err) {
+    y5_pipe *p = E->p;
+    if (E->dead) return;
+    E->dead = 1;
+    p->engines_working--;
+    y5_pipe_log(p, "yolov5c detect: engine %d (%s) stopped: its device failed (%s); %s\n", E->id, E->spec->device, err,
+                p->engines_working > 0 ? "its images go to the other engines" : "no engine left, stopping");
+    if (p->engines_working == 0) stop_without_engines(p);
+}
+
+/* A batch the dead engine E took but never ran (filled while the failed
+ * one's forward ran): back to the pool, or failed unrun with no engine
+ * left (or no input left to run: Y5_PIPE_LETTERBOX=engine with --no-save
+ * frees the image once it is in the engine's input). mu held. */
+static void give_back(y5_pipe *p, y5_pipe_item **b, int k) {
+    for (int i = 0; i < k; i++) {
+        y5_pipe_item *it = b[i];
+        if (p->engines_working > 0 && (it->lb || it->img.px)) {
+            it->state = Y5_SLOT_READY;
+            it->t_ready = y5_now_s();
+            y5_pipe_ready_insert(p, it);
+        } else {
+            it->fail = 1;
+            y5_pipe_finish_item(p, it);
+        }
+    }
+    pthread_cond_broadcast(&p->cv_ready);
+}
 
 /* One batch on an engine, from its input to its NMS, in two halves so that
  * the next batch's input can be filled while a device runs this one's
@@ -220,17 +276,32 @@ static void batch_finish(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
     char tag[64];
     double t0 = y5_now_s();
     if (!r->rc && r->full) r->rc = y5_engine_forward_wait(E->e, r->err, sizeof r->err);
+    /* a failed forward on a device that cannot run any more: the engine
+     * stops, and its images were not at fault */
+    if (r->rc && r->full && !y5_engine_healthy(E->e)) {
+        pthread_mutex_lock(&p->mu);
+        engine_lost(E, r->err);
+        pthread_mutex_unlock(&p->mu);
+    }
     double t1 = y5_now_s();
     acc[Y5_ST_FORWARD] += t1 - t0;
     r->fwd_s += t1 - t0;
     if (r->full) batch_nms(E, b, k, r->rc, r->err, sizeof r->err);
+    if (E->dead) { /* back to the pool for another engine, each image once, if it still has its input */
+        pthread_mutex_lock(&p->mu);
+        for (int i = 0; i < k; i++)
+            if (b[i]->fail && !b[i]->retried && p->engines_working > 0 && (b[i]->lb || b[i]->img.px))
+                b[i]->fail = 0, b[i]->retried = b[i]->requeue = 1;
+        pthread_mutex_unlock(&p->mu);
+    }
     double t2 = y5_now_s();
     acc[Y5_ST_NMS] += t2 - t1;
     E->busy += r->busy_s + (t2 - t0);
     E->images += k;
     E->batches += r->full;
-    if (r->tiled && !b[0]->fail && y5_pipe_run_tiles(E, b[0], acc, r->err, sizeof r->err)) b[0]->fail = 1;
-    if (r->tiled && o_no_draw(p)) y5_image_free(&b[0]->img);
+    if (r->tiled && !b[0]->fail && !b[0]->requeue && y5_pipe_run_tiles(E, b[0], acc, r->err, sizeof r->err))
+        b[0]->fail = 1;
+    if (r->tiled && o_no_draw(p) && !b[0]->requeue) y5_image_free(&b[0]->img);
     /* steady state: from the end of the engine's Y5_PIPE_WARMUP_BATCHES-th
      * batch to the end of its last (a later new shape still pays its own
      * eager forward and capture inside the window); forward = the forward
@@ -256,11 +327,18 @@ static void batch_finish(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
         }
 }
 
-/* The batch's images to the writers (or finished, when failed). mu held. */
+/* The batch's images to the writers (or finished, when failed; or back to
+ * the ready pool, when their engine's device failed). mu held. */
 static void hand_over(y5_pipe *p, y5_pipe_item **b, int k) {
     for (int i = 0; i < k; i++) {
         y5_pipe_item *it = b[i];
-        if (it->fail) {
+        if (it->requeue) {
+            it->requeue = 0;
+            it->state = Y5_SLOT_READY;
+            it->t_ready = y5_now_s();
+            y5_pipe_ready_insert(p, it);
+            pthread_cond_broadcast(&p->cv_ready);
+        } else if (it->fail) {
             y5_pipe_finish_item(p, it);
         } else {
             it->state = Y5_SLOT_WRITING;
@@ -325,6 +403,7 @@ void *y5_pipe_engine_main(void *arg) {
                 retire(E, cur, acc);
                 pthread_mutex_lock(&p->mu);
                 flying = 0;
+                if (E->dead) break;
                 continue;
             }
             if (p->n_ready == 0 && p->source_done && p->in_decode == 0) break;
@@ -344,9 +423,17 @@ void *y5_pipe_engine_main(void *arg) {
             retire(E, cur, acc);
             flying = 0;
         }
-        E->overlapped += flying;
-        batch_fill(E, nxt, acc); /* while cur's forward runs, when flying */
-        if (flying) batch_finish(E, cur, acc); /* wait and NMS before the next forward overwrites the pred */
+        if (!E->dead) {
+            E->overlapped += flying;
+            batch_fill(E, nxt, acc); /* while cur's forward runs, when flying */
+            if (flying) batch_finish(E, cur, acc); /* wait and NMS before the next forward overwrites the pred */
+        }
+        if (E->dead) { /* cur's forward found the device gone: nxt never runs here */
+            pthread_mutex_lock(&p->mu);
+            if (flying) hand_over(p, cur->b, cur->k);
+            give_back(p, nxt->b, k);
+            break;
+        }
         batch_submit(E, nxt, acc);
         if (flying) { /* handed over after the submit: the GPU is not kept waiting for the writers' lock */
             pthread_mutex_lock(&p->mu);
@@ -362,6 +449,7 @@ void *y5_pipe_engine_main(void *arg) {
             flying = 0;
         }
         pthread_mutex_lock(&p->mu);
+        if (E->dead) break;
     }
     for (int s = 0; s < Y5_ST_N; s++) p->stage[s] += acc[s];
     p->engines_alive--;

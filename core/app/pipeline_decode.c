@@ -40,16 +40,6 @@ static ssize_t read_full(int fd, void *buf, size_t n) {
     return (ssize_t)got;
 }
 
-static void ready_insert(y5_pipe *p, y5_pipe_item *it) { /* sorted by idx */
-    int i = p->n_ready;
-    while (i > 0 && p->ready[i - 1]->idx > it->idx) {
-        p->ready[i] = p->ready[i - 1];
-        i--;
-    }
-    p->ready[i] = it;
-    p->n_ready++;
-}
-
 /* Claims the next input's slot once the window has room (DECODING, counted
  * in in_decode), or returns NULL when there is nothing left to claim. With
  * --resume an input that is complete already goes straight to DONE here and
@@ -200,10 +190,13 @@ static void hand_off(y5_pipe *p, y5_pipe_item *it, int bad, const char *err) {
         pthread_mutex_lock(&p->mu);
         it->fail = 1;
         y5_pipe_finish_item(p, it);
+    } else if (p->no_engine) { /* every engine's device failed (pipeline_batch.c): not run */
+        it->fail = 1;
+        y5_pipe_finish_item(p, it);
     } else {
         it->state = Y5_SLOT_READY;
         it->t_ready = y5_now_s();
-        ready_insert(p, it);
+        y5_pipe_ready_insert(p, it);
     }
     pthread_cond_broadcast(&p->cv_ready);
     pthread_mutex_unlock(&p->mu);

@@ -55,6 +55,8 @@ typedef struct {
     double t_ready;
     size_t mem;           /* bytes reserved in the --max-memory budget (pipeline_memory.c) */
     int tiled;            /* --tile cut it into more than one tile: the engine runs it alone (pipeline_tiles.c) */
+    int retried;          /* put back in the ready pool once after its engine's device failed */
+    int requeue;          /* batch_finish: back to the ready pool (hand_over does it) */
 } y5_pipe_item;
 
 typedef struct y5_pipe y5_pipe;
@@ -76,6 +78,7 @@ typedef struct {
     double warm_busy, warm_fwd;  /* after the warm-up: busy time, forward calls' time */
     long long images, batches;
     long long overlapped;        /* batches filled while the previous batch's forward ran (pipeline_batch.c) */
+    int dead;                    /* its device failed for good: it took no more batches (pipeline_batch.c) */
     pthread_t th;
 } y5_pipe_engine;
 
@@ -102,6 +105,8 @@ struct y5_pipe {
     int n_ready;
     y5_pipe_item **wq;                    /* the writers' ring queue */
     int wq_head, wq_n, engines_alive;
+    int engines_working;                  /* engines whose device has not failed (pipeline_batch.c) */
+    int no_engine;                        /* every engine's device failed: nothing more is run */
 
     y5_pipe_engine *eng;
     pthread_t *dec, *wri;                 /* decode workers, writers */
@@ -158,6 +163,8 @@ void y5_pipe_item_name(const y5_pipe *p, const y5_pipe_item *it, char *buf, size
 void y5_pipe_item_tag(const y5_pipe *p, const y5_pipe_item *it, char *buf, size_t cap);
 /* Frees what the slot holds (pixels, staging, detections, line). */
 void y5_pipe_item_release(y5_pipe_item *it);
+/* Adds a decoded image to the ready pool (kept in input order). mu held. */
+void y5_pipe_ready_insert(y5_pipe *p, y5_pipe_item *it);
 /* Stops the run after a fatal output error: wakes every thread. mu held. */
 void y5_pipe_set_abort(y5_pipe *p);
 /* Marks it DONE and emits every DONE image at the head of the input order

@@ -69,6 +69,16 @@ void y5_pipe_item_release(y5_pipe_item *it) {
     it->line = NULL;
 }
 
+void y5_pipe_ready_insert(y5_pipe *p, y5_pipe_item *it) { /* sorted by idx; mu held */
+    int i = p->n_ready;
+    while (i > 0 && p->ready[i - 1]->idx > it->idx) {
+        p->ready[i] = p->ready[i - 1];
+        i--;
+    }
+    p->ready[i] = it;
+    p->n_ready++;
+}
+
 void y5_pipe_set_abort(y5_pipe *p) { /* mu held */
     p->abort = 1;
     p->source_done = 1;

@@ -119,9 +119,9 @@ void y5_pipe_print_report(y5_pipe *p, const y5_pipe_report *r, long long process
         char th[32] = "";
         if (E->threads > 0) snprintf(th, sizeof th, ", %d threads", E->threads);
         fprintf(stderr, "engine %d (%s%s): busy %.0f%% of %.2f s, %lld images in %lld batches, %lld filled during the "
-                "previous one's forward, %lld images' NMS queued with the forward\n", i, E->spec->device, th,
+                "previous one's forward, %lld images' NMS queued with the forward%s\n", i, E->spec->device, th,
                 r->wall > 0 ? 100 * E->busy / r->wall : 0.0, r->wall, E->images, E->batches, E->overlapped,
-                E->e ? E->e->nms_batched : 0);
+                E->e ? E->e->nms_batched : 0, E->dead ? "; stopped: its device failed" : "");
         const double win = E->warm_t1 > E->warm_t0 ? E->warm_t1 - E->warm_t0 : 0;
         if (win > 0)
             fprintf(stderr, "engine %d after warm-up (its first %d batches): busy %.0f%%, in forward %.0f%% of %.2f s\n",
@@ -149,9 +149,11 @@ int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long proc
         y5_pipe_engine *E = &p->eng[i];
         const double win = E->warm_t1 > E->warm_t0 ? E->warm_t1 - E->warm_t0 : 0;
         PUT("%s{\"device\": \"%s\", \"threads\": %d, \"busy\": %.4f, \"busy_s\": %.6f, \"images\": %lld, \"batches\": %lld, "
-            "\"overlapped\": %lld, \"nms_batched\": %lld, \"after_warmup\": {\"window_s\": %.6f, \"busy\": %.4f, \"forward\": %.4f}}",
+            "\"overlapped\": %lld, \"nms_batched\": %lld, \"device_failed\": %s, "
+            "\"after_warmup\": {\"window_s\": %.6f, \"busy\": %.4f, \"forward\": %.4f}}",
             i ? ", " : "", E->spec->device, E->threads, r->wall > 0 ? E->busy / r->wall : 0.0, E->busy, E->images,
-            E->batches, E->overlapped, E->e ? E->e->nms_batched : 0, win > 0 ? win : 0.0, win > 0 ? E->warm_busy / win : 0.0, win > 0 ? E->warm_fwd / win : 0.0);
+            E->batches, E->overlapped, E->e ? E->e->nms_batched : 0, E->dead ? "true" : "false", win > 0 ? win : 0.0,
+            win > 0 ? E->warm_busy / win : 0.0, win > 0 ? E->warm_fwd / win : 0.0);
     }
     PUT("],\n  \"stages\": {");
     for (int st = 0; st < Y5_ST_N; st++) {

@@ -2,6 +2,7 @@
 #include "core/base/debug_env.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,13 @@ static void read_env(void) {
     g_env.pipe_flush_ms = (v = var("Y5_PIPE_FLUSH_MS")) && atof(v) >= 0 ? atof(v) : -1;
     g_env.conv_no_pad = (v = var("Y5_CONV_PAD")) && !strcmp(v, "0");
     g_env.pipe_overlap = (v = var("Y5_PIPE_OVERLAP")) ? strcmp(v, "0") != 0 : -1;
+    g_env.fault_engine = -1;
+    int fi, used = 0;
+    long long fn;
+    if ((v = var("Y5_FAULT_ENGINE")) && sscanf(v, "%d:%lld%n", &fi, &fn, &used) == 2 && !v[used] && fi >= 0 && fn >= 0) {
+        g_env.fault_engine = fi;
+        g_env.fault_after = fn;
+    }
 }
 
 const y5_debug_env_t *y5_debug_env(void) {

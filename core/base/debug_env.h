@@ -40,6 +40,8 @@
  *   Y5_PIPE_OVERLAP=0|1         detect pipeline: fill the next batch while the engine's forward runs (default:
  *                               on for an engine whose forward is asynchronous, the GPU's); 0 turns it off,
  *                               1 also runs a CPU engine in that order (tests: same results either way)
+ *   Y5_FAULT_ENGINE=I:N         detect pipeline, tests: engine I (0-based, --device order) faults on its
+ *                               forward after N good ones (y5_engine_inject_fault: a real trap on CUDA)
  */
 #ifndef Y5_DEBUG_ENV_H
 #define Y5_DEBUG_ENV_H
@@ -57,6 +59,8 @@ typedef struct {
     int pipe_letterbox_engine; /* Y5_PIPE_LETTERBOX=engine */
     double pipe_flush_ms;    /* Y5_PIPE_FLUSH_MS; -1 unset */
     int pipe_overlap;        /* Y5_PIPE_OVERLAP: 0 or 1; -1 unset */
+    int fault_engine;        /* Y5_FAULT_ENGINE's I; -1 unset or malformed */
+    long long fault_after;   /* ... and N */
 } y5_debug_env_t;
 
 const y5_debug_env_t *y5_debug_env(void);

@@ -186,6 +186,17 @@ typedef struct {
      * string. */
     const char *(*op_note)(y5_backend *b, const y5_backend_op *op);
 
+    /* Optional, NULL = always: whether the backend can still run after a
+     * failure. A device whose context took a sticky fault (a kernel's
+     * illegal address, an uncorrectable ECC error, a GPU gone from the bus)
+     * fails every later call, and the pipeline then gives it no more work.
+     * Asked after a failed forward only: it may synchronise. */
+    int (*healthy)(y5_backend *b);
+    /* Optional, tests only (Y5_FAULT_ENGINE): makes the device fail as a
+     * real fault would (CUDA: a kernel that traps, leaving the context with a
+     * sticky error). NULL: the engine fakes the fault itself. */
+    void (*inject_fault)(y5_backend *b);
+
     /* One line naming the hardware: "cpu (16 threads)", "NVIDIA H200 (sm_90, 139 GiB)". */
     const char *(*describe)(const y5_backend *b);
     int (*sync)(y5_backend *b, char *err, size_t errlen);

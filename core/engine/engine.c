@@ -17,6 +17,7 @@ y5_engine *y5_engine_open(const char *weights, const y5_engine_opts *o, char *er
     if (!o) o = &def;
     y5_engine *e = calloc(1, sizeof *e);
     if (!e) { snprintf(err, errlen, "out of memory"); return NULL; }
+    e->fault_in = -1;
     /* the device's libraries (CUDA: cuBLAS, 0.1 s) load on their own thread
      * while the weights are read (cuda/cublas_dl.cu says what else it can
      * overlap) */
@@ -144,6 +145,17 @@ unsigned char *y5_engine_input_u8(y5_engine *e) {
 /* What every forward does before the backend runs it: 0, or -1 with err. */
 static int forward_begin(y5_engine *e, char *err, size_t errlen) {
     if (!e->planned) { snprintf(err, errlen, "engine: forward before plan"); return -1; }
+    if (e->fault_in == 0 || (e->faulted && !e->be->ops->inject_fault)) {
+        e->fault_in = -1;
+        e->faulted = 1;
+        if (!e->be->ops->inject_fault) {
+            snprintf(err, errlen, "injected device fault (Y5_FAULT_ENGINE)");
+            return -1;
+        }
+        e->be->ops->inject_fault(e->be); /* the forward below fails as after a real fault */
+    } else if (e->fault_in > 0) {
+        e->fault_in--;
+    }
     e->nms_queued = 0;                       /* a new pred: a queued NMS was of the old one */
     e->g.det.lazy_obj_min = e->lazy_obj_min; /* the decode ops point at g.det */
     return 0;
@@ -163,6 +175,13 @@ int y5_engine_forward_submit(y5_engine *e, char *err, size_t errlen) {
     if (forward_begin(e, err, errlen)) return -1;
     return e->be->ops->compute_async(e->be, &e->bplan, err, errlen);
 }
+
+int y5_engine_healthy(y5_engine *e) {
+    if (e->faulted && !e->be->ops->inject_fault) return 0;
+    return e->be->ops->healthy ? e->be->ops->healthy(e->be) : 1;
+}
+
+void y5_engine_inject_fault(y5_engine *e, long long n) { e->fault_in = n >= 0 ? n : -1; }
 
 int y5_engine_forward_wait(y5_engine *e, char *err, size_t errlen) {
     return y5_engine_async(e) ? e->be->ops->sync(e->be, err, errlen) : 0;

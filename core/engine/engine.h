@@ -22,6 +22,8 @@ struct y5_engine {
     y5_nms_opts nms_q_opts;  /* ... with these options */
     int nms_q_max_out;
     long long nms_batched;   /* images whose NMS take read from a batch queued with the forward */
+    long long fault_in;      /* y5_engine_inject_fault: forwards left before the fault; -1: none */
+    int faulted;             /* the injected fault happened */
     uint8_t *lb;             /* letterbox scratch (u8 network input) */
     size_t lb_cap;
     void *lb_scratch;
@@ -52,6 +54,17 @@ int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errle
 int y5_engine_forward_submit(y5_engine *e, char *err, size_t errlen);
 int y5_engine_forward_wait(y5_engine *e, char *err, size_t errlen);
 int y5_engine_async(const y5_engine *e);
+/* After a failed forward: whether this engine can still run forwards (the
+ * backend's healthy: a device with a sticky fault cannot, and every later
+ * forward would fail too), or 0 once an injected fault happened on a
+ * backend that cannot fault for real. May synchronise with the device. */
+int y5_engine_healthy(y5_engine *e);
+/* Fault injection (tests; the pipeline sets it from Y5_FAULT_ENGINE): after
+ * n more forwards, the next one faults: on a backend with inject_fault the
+ * device itself fails (CUDA: a trapping kernel before the forward), else
+ * the forward fails with "injected device fault" and y5_engine_healthy says
+ * 0 from then on. */
+void y5_engine_inject_fault(y5_engine *e, long long n);
 /* NMS + scale over the current pred of image b (network input in_h x in_w)
  * for an original w0 x h0. */
 int y5_engine_nms(y5_engine *e, int b, const y5_nms_opts *o, int w0, int h0, y5_det *out, int max_out);

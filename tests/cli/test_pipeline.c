@@ -700,8 +700,114 @@ T_TEST(pipeline_engine_nms_take_cpu) {
     y5_engine_close(e);
 }
 
+/* ---- an engine whose device fails ---- */
+
+/* Y5_FAULT_ENGINE=I:N: engine I's forward after N good ones fails as a
+ * dead device's would (pipeline.c; on CUDA a trapping kernel, below on the
+ * GPU). With another engine working, the failed and the taken batches run
+ * there: every image completes, byte-identical to a run without the fault,
+ * with or without the overlapped fill (Y5_PIPE_OVERLAP=1 makes the dying
+ * engine hold a filled batch that never ran). With none left the run stops
+ * at once rather than failing every later batch: exit 1, the .partial kept,
+ * and --resume finishes the job to the same bytes. */
+T_TEST(pipeline_engine_device_failure) {
+    NEED_MODEL();
+    const char *d = t_tmpdir();
+    T_REQUIRE(make_inputs(d) == 0, "could not make the inputs");
+    char ref[1024], args[4096], p[1200];
+    char *log = NULL;
+    snprintf(ref, sizeof ref, "%s/ref", d);
+    snprintf(args, sizeof args, "--source %s/in --out %s --batch 2", d, ref);
+    T_REQUIRE(run_detect(args, NULL, NULL) == 0, "reference run failed");
+
+    static const struct { const char *env, *opts; int dead; } two[] = {
+        {"Y5_FAULT_ENGINE=1:1 ", "--device cpu,cpu --batch 2", 1},
+        {"Y5_FAULT_ENGINE=0:0 ", "--device cpu,cpu --batch 3", 0},
+        {"Y5_FAULT_ENGINE=0:2 Y5_PIPE_OVERLAP=1 ", "--device cpu,cpu --batch 1", 0},
+    };
+    for (size_t v = 0; v < sizeof two / sizeof two[0]; v++) {
+        char tag[32], o2[512], want[128];
+        snprintf(want, sizeof want, "engine %d (cpu) stopped: its device failed", two[v].dead);
+        /* which engine takes which batch is the scheduler's: should the
+         * doomed engine get too few to reach its fault, run it again */
+        for (int tries = 0; tries < 5; tries++) {
+            snprintf(tag, sizeof tag, "two%zu_%d", v, tries);
+            snprintf(o2, sizeof o2, "%s --stats-json %s/%s.json", two[v].opts, d, tag);
+            log = run_variant(d, "in", ref, tag, o2, two[v].env);
+            if (!log || strstr(log, want)) break;
+            free(log);
+            log = NULL;
+        }
+        T_CHECK(log && strstr(log, want) && strstr(log, "its images go to the other engines") &&
+                    strstr(log, "done: 10 images, 0 failed"),
+                "%s%s: %s", two[v].env, two[v].opts, log ? log : "");
+        free(log);
+        snprintf(p, sizeof p, "%s/%s.json", d, tag);
+        char *js = t_read_file(p, NULL);
+        const char *e0 = js ? strstr(js, "\"device_failed\": ") : NULL;
+        const char *e1 = e0 ? strstr(e0 + 1, "\"device_failed\": ") : NULL;
+        T_CHECK(e0 && e1 && !strncmp((two[v].dead ? e1 : e0) + 17, "true", 4) &&
+                    !strncmp((two[v].dead ? e0 : e1) + 17, "false", 5),
+                "%s: stats json engines: %s", tag, js ? js : "(missing)");
+        free(js);
+    }
+
+    char out[1024];
+    snprintf(out, sizeof out, "%s/one", d);
+    snprintf(args, sizeof args, "--source %s/in --out %s --batch 2 --workers 1", d, out);
+    int rc = run_detect(args, "Y5_FAULT_ENGINE=0:1 Y5_PIPE_FLUSH_MS=600000 ", &log);
+    T_CHECK(rc == 1, "one engine, device failed: exit %d: %s", rc, log ? log : "");
+    T_CHECK(log && strstr(log, "engine 0 (cpu) stopped: its device failed (injected device fault") &&
+                strstr(log, "no engine left, stopping") && strstr(log, "every engine's device failed: stopped with 2 of 10") &&
+                strstr(log, "run again with --resume"),
+            "one engine: %s", log ? log : "");
+    /* stopped at once: the two images of the failed batch are reported, not every later one */
+    int reported = 0;
+    for (const char *q = log; q && (q = strstr(q, "] failed: ")); q++) reported++;
+    T_CHECK(reported == 2, "%d images reported failed, want the failed batch's 2: %s", reported, log ? log : "");
+    free(log);
+    log = NULL;
+    snprintf(p, sizeof p, "%s/detections.jsonl", out);
+    T_CHECK(!exists(p), "detections.jsonl written by a run that stopped");
+    snprintf(p, sizeof p, "%s/detections.jsonl.partial", out);
+    T_CHECK(count_lines(p) == 2, ".partial has %d lines, want the first batch's 2", count_lines(p));
+    snprintf(args, sizeof args, "--source %s/in --out %s --batch 2 --resume", d, out);
+    rc = run_detect(args, NULL, &log);
+    T_CHECK(rc == 0 && log && strstr(log, "resume: 2 of 10"), "resume: exit %d: %s", rc, log ? log : "");
+    free(log);
+    T_CHECK(same_tree(ref, out), "resumed outputs differ from a run without the fault (diff -r %s %s)", ref, out);
+    T_CHECK(no_leftovers(out), "temp/partial files left in %s", out);
+}
+
 #ifdef Y5_HAVE_CUDA
 #include "cuda/cuda_backend.h"
+
+/* A real device fault: the CUDA engine's forward after 2 good ones runs
+ * behind a kernel that traps (the context's error is sticky, as after an
+ * illegal address), its backend's healthy probe must say so, and the CPU
+ * engine beside it finishes every image. */
+T_TEST(gpu_pipeline_device_fault_to_cpu) {
+    if (y5_cuda_device_count() <= 0) T_SKIP("no CUDA device: %s", y5_cuda_no_device_reason());
+    NEED_MODEL();
+    const char *d = t_tmpdir();
+    T_REQUIRE(make_inputs(d) == 0, "could not make the inputs");
+    char args[4096], p[1200];
+    char *log = NULL;
+    snprintf(args, sizeof args, "--source %s/in --out %s/o --device cuda,cpu --batch 2 --stats-json %s/s.json", d, d, d);
+    int rc = run_detect(args, "Y5_FAULT_ENGINE=0:2 ", &log);
+    T_CHECK(rc == 0, "exit %d: %s", rc, log ? log : "");
+    T_CHECK(log && strstr(log, "engine 0 (cuda) stopped: its device failed") && strstr(log, "done: 10 images, 0 failed"),
+            "%s", log ? log : "");
+    free(log);
+    snprintf(p, sizeof p, "%s/o/detections.jsonl", d);
+    T_CHECK(count_lines(p) == 10, "jsonl lines: %d", count_lines(p));
+    snprintf(p, sizeof p, "%s/s.json", d);
+    char *js = t_read_file(p, NULL);
+    const char *e0 = js ? strstr(js, "\"device_failed\": ") : NULL;
+    T_CHECK(e0 && !strncmp(e0 + 17, "true", 4), "stats json: %s", js ? js : "(missing)");
+    free(js);
+}
+
 /* On a GPU each batch's NMS is queued behind its forward and read after the
  * one wait: the outputs equal those of NMS image by image (Y5_NMS_BATCH=0),
  * with batches of 4 (full ones of the eight bus copies and partial ones of
