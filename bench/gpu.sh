@@ -96,7 +96,9 @@ for B in $BATCHES; do
     fi
 done
 # the conv paths (cuda/README.md): Y5_CONV_IMPL (cublas default, the lab's
-# v3 kernel as mma, auto's per-layer rule, or the lab's v5 on Hopper wgmma) x Y5_CUBLAS_OUT (f32 default,
+# v3 kernel as mma, auto's per-layer rule, the lab's v5 on Hopper wgmma, or
+# tune: each conv shape timed on every path at the warm-up, the fastest
+# checked one kept; its Y5_CUBLAS_OUT is ignored) x Y5_CUBLAS_OUT (f32 default,
 # f16: the GEMM writes half into the output slice), batch 1 and 32
 {
     echo
@@ -110,7 +112,7 @@ BEST_IPS=0
 # the last, pad0: the default path with the stem unpadded (Y5_CONV_PAD=0,
 # its form before 2026-11-27's padding), what the padding gains; not a
 # candidate for the fastest
-for V in cublas:f32 cublas:f16 auto:f32 auto:f16 mma:f32 mma:f16 wgmma:f32 pad0:f32; do
+for V in cublas:f32 cublas:f16 auto:f32 auto:f16 mma:f32 mma:f16 wgmma:f32 tune:f32 pad0:f32; do
     impl=${V%%:*}
     cout=${V#*:}
     pad=1
@@ -137,6 +139,11 @@ for V in cublas:f32 cublas:f16 auto:f32 auto:f16 mma:f32 mma:f16 wgmma:f32 pad0:
 done
 [ -n "$BEST_VAR" ] && echo "
 Fastest at batch 32: \`$BEST_VAR\` ($BEST_IPS images/s)." >>"$MD"
+for B in 1 32; do # what tuning chose, per path
+    line=$(grep -m1 '^conv paths:' "$OUT/paths_tune_f32_b$B.log" 2>/dev/null)
+    [ -n "$line" ] && echo "
+Y5_CONV_IMPL=tune at batch $B, $line" >>"$MD"
+done
 
 ROOF=""
 [ -n "$PEAK" ] && [ -n "$BW" ] && ROOF="--peak-tflops $PEAK --peak-gbs $BW"

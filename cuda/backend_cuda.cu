@@ -294,10 +294,15 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
     long long M = (long long)n * ho * wo, rows;
     const size_t pb = pad_bytes(m, c, n, h, w);
     size_t cb, ab;
+    if (m->conv_impl == Y5_CUDA_CONV_TUNE) { /* room for every path it may time and choose */
+        conv_chunks(c, M, chunk_cap(m), &rows, &cb, &ab);
+        const size_t ws = cu_own_ready_of(m, CU_OWN_V5) ? cu_conv_mma_ws_bytes(m, CU_OWN_V5, c, n, ho, wo) : 0;
+        return pb + (ws > cb + ab ? ws : cb + ab);
+    }
     if (pick == Y5_CUDA_CONV_MMA) {
         conv_chunks(c, M, chunk_cap(m) < MMA_FALLBACK_RESERVE ? chunk_cap(m) : MMA_FALLBACK_RESERVE, &rows, &cb,
                     &ab);
-        const size_t ws = cu_conv_mma_ws_bytes(m, c, n, ho, wo); /* v5's split-K partials */
+        const size_t ws = cu_conv_mma_ws_bytes(m, cu_own_default(m), c, n, ho, wo); /* v5's split-K partials */
         return pb + (ws > cb + ab ? ws : cb + ab);
     }
     conv_chunks(c, M, chunk_cap(m), &rows, &cb, &ab);
@@ -316,28 +321,64 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
  * cin_pad > cin (v3 checks its alignment), else NULL. */
 typedef struct {
     int mma, fallback, half;
+    int own; /* with mma: CU_OWN_V3 or CU_OWN_V5 */
 } conv_route;
+
+static const cu_tune_entry *tune_find(const cu_impl *m, const cu_conv *c, int n, const y5_view *in,
+                                      const y5_view *out, const y5_view *res);
+
+static int half_ok(const y5_view *in, const y5_view *out, const y5_view *res) {
+    return cu_views_disjoint(in, out) && (!res || cu_views_disjoint(res, out));
+}
 
 static conv_route route_conv(const cu_impl *m, const cu_conv *c, int pick_n, const y5_view *in,
                              const __half *padded, const y5_view *out, const y5_view *res) {
-    conv_route r = {0, 0, 0};
+    conv_route r = {0, 0, 0, 0};
     const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
+    /* tuning (Y5_CUDA_CONV_TUNE): the run being timed, else the one kept
+     * for this shape, else (not tuned yet) cuBLAS with FP32 out */
+    int run = m->tune_force;
+    if (run < 0 && m->conv_impl == Y5_CUDA_CONV_TUNE) {
+        const cu_tune_entry *t = tune_find(m, c, pick_n, in, out, res);
+        run = t ? t->run : Y5_CUDA_RUN_CUBLAS;
+    }
+    if (run >= 0) {
+        if (run == Y5_CUDA_RUN_V3 || run == Y5_CUDA_RUN_V5) {
+            const int own = run == Y5_CUDA_RUN_V5 ? CU_OWN_V5 : CU_OWN_V3;
+            const y5_view rin = read_view(c, in);
+            if (cu_own_ready_of(m, own) && c->cin_pad % 8 == 0 && c->ldw == c->K &&
+                cu_conv_mma_ok(m, c, &rin, padded, out, res)) {
+                r.mma = 1;
+                r.own = own;
+                return r;
+            }
+            r.fallback = 1;
+            return r;
+        }
+        r.half = run == Y5_CUDA_RUN_CUBLAS_HALF && half_ok(in, out, res);
+        return r;
+    }
     /* pick_n: the conv's images, whatever group of them these views hold
      * (pad_group), so every group and the plan take one path */
     if (cu_conv_pick(m, c, pick_n, ho, wo) == Y5_CUDA_CONV_MMA) {
         const y5_view rin = read_view(c, in);
         if (cu_conv_mma_ok(m, c, &rin, padded, out, res)) {
             r.mma = 1;
+            r.own = cu_own_default(m);
             return r;
         }
         r.fallback = 1;
     }
-    r.half = m->cublas_half && cu_views_disjoint(in, out) && (!res || cu_views_disjoint(res, out));
+    r.half = m->cublas_half && half_ok(in, out, res);
     return r;
 }
 
 static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *in, const y5_view *out,
                        const y5_view *res, int act, float slope);
+static void conv_groups(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
+                        int act, float slope);
+static void tune_conv(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
+                      int act, float slope);
 
 static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_view *out, const y5_view *res,
                       int act, float slope) {
@@ -352,7 +393,19 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
         return;
     }
     if ((long long)in->n * ho * wo < 1) return;
-    /* one group of all images unless the input is padded (pad_group) */
+    /* tuning runs the conv several times: only where that cannot feed its
+     * output back into itself (an output over its input or residual keeps
+     * the default path) */
+    if (m->conv_impl == Y5_CUDA_CONV_TUNE && !m->capturing && half_ok(in, out, res) &&
+        !tune_find(m, c, in->n, in, out, res))
+        tune_conv(m, c, in, out, res, act, slope);
+    conv_groups(m, c, in, out, res, act, slope);
+}
+
+/* The conv over its groups of images: one group of all of them unless the
+ * input is padded (pad_group). */
+static void conv_groups(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
+                        int act, float slope) {
     const int g = pad_group(m, c, in->n, in->h, in->w);
     for (int n0 = 0; n0 < in->n && !m->err[0]; n0 += g) {
         const int gn = in->n - n0 < g ? in->n - n0 : g;
@@ -386,8 +439,9 @@ static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *
     const conv_route route = route_conv(m, c, pick_n, in, pb ? src : NULL, out, res);
     if (route.mma) {
         int splits = 1;
-        if (!CU_CK(m, cu_conv_mma(m, c, &rin, pb ? src : NULL, out, res, act, slope, (char *)m->scratch + pb,
-                                  m->scratch_bytes - pb, &splits)) &&
+        m->tune_force_ran = 1;
+        if (!CU_CK(m, cu_conv_mma(m, route.own, c, &rin, pb ? src : NULL, out, res, act, slope,
+                                  (char *)m->scratch + pb, m->scratch_bytes - pb, &splits)) &&
             splits > 1)
             m->dbg_split_convs++;
         return;
@@ -446,6 +500,155 @@ static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *
     }
 }
 
+/* ---------------------------------------------------------------- conv tuning
+ *
+ * Y5_CONV_IMPL=tune. The auto rule is one card's measurement at one batch
+ * (conv_mma.cu); which path wins moves with the card, the batch and the
+ * input size. Here each conv shape is timed on this device the first time
+ * a plan runs it (a plan's first compute is eager, the warm-up: no capture
+ * is open), on every path that can run it: cuBLAS with an FP32 result and
+ * with a half one, v3, and v5 where the card runs sm_90a code. cuBLAS with
+ * FP32 out runs first and is the reference: the output of every other path
+ * is compared with it on the device, and a path more than 1% of the output's
+ * largest magnitude (at least 1) off is rejected. That guards against a
+ * wrong kernel, not rounding (the half form's is ~0.1%). The fastest
+ * accepted path is kept for the backend's life, per conv shape, batch,
+ * input size, the views' strides and the residual's: the plan's graph,
+ * captured on its next compute, bakes it in. The choice is run once more
+ * last, so the warm-up's output is the chosen path's too. */
+#define TUNE_REPS 3
+#define TUNE_TOL 0.01f
+
+static cu_tune_entry tune_key(const cu_conv *c, int n, const y5_view *in, const y5_view *out, const y5_view *res) {
+    cu_tune_entry e;
+    memset(&e, 0, sizeof e);
+    e.cin = c->cin, e.cout = c->cout, e.k = c->k, e.s = c->s, e.p = c->p;
+    e.n = n, e.h = in->h, e.w = in->w, e.ld_in = in->ld, e.ld_out = out->ld, e.ld_res = res ? res->ld : 0;
+    return e;
+}
+
+static int tune_same(const cu_tune_entry *a, const cu_tune_entry *b) {
+    return a->cin == b->cin && a->cout == b->cout && a->k == b->k && a->s == b->s && a->p == b->p && a->n == b->n &&
+           a->h == b->h && a->w == b->w && a->ld_in == b->ld_in && a->ld_out == b->ld_out && a->ld_res == b->ld_res;
+}
+
+static const cu_tune_entry *tune_find(const cu_impl *m, const cu_conv *c, int n, const y5_view *in,
+                                      const y5_view *out, const y5_view *res) {
+    const cu_tune_entry k = tune_key(c, n, in, out, res);
+    for (int i = 0; i < m->n_tune; i++)
+        if (tune_same(&m->tune[i], &k)) return &m->tune[i];
+    return NULL;
+}
+
+/* After a path failed while being timed: 0 when the device still runs (the
+ * path is rejected, m->err cleared), -1 when the error is sticky (m->err
+ * kept: the forward fails with it). */
+static int tune_recover(cu_impl *m) {
+    char msg[sizeof m->err];
+    snprintf(msg, sizeof msg, "%s", m->err);
+    m->err[0] = 0;
+    (void)cudaGetLastError();
+    if (cudaStreamSynchronize(m->stream) == cudaSuccess) return 0;
+    snprintf(m->err, sizeof m->err, "%s", msg);
+    return -1;
+}
+
+static void tune_conv(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
+                      int act, float slope) {
+    cu_tune_entry e = tune_key(c, in->n, in, out, res);
+    e.run = Y5_CUDA_RUN_CUBLAS;
+    const long long px = (long long)out->n * out->h * out->w;
+    const size_t ref_bytes = ALIGN256((size_t)px * c->cout * sizeof(__half));
+    __half *ref = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    /* the reference copy is the conv's whole output (400 MB for yolov5m's
+     * stem at batch 8 and 1088x1920): without the room this shape keeps
+     * the default path, it does not fail the forward */
+    if (cudaMalloc((void **)&ref, ref_bytes + 256) != cudaSuccess) {
+        (void)cudaGetLastError();
+        ref = NULL;
+        for (int r = 0; r < Y5_CUDA_RUN_N; r++) e.ms[r] = -1.0f;
+        goto keep;
+    }
+    if (CU_CK(m, cudaEventCreate(&e0)) || CU_CK(m, cudaEventCreate(&e1))) goto done;
+    {
+        unsigned *stats = (unsigned *)((char *)ref + ref_bytes);
+        __half *dst = m->arena + out->off;
+        float best = 0.0f;
+        for (int run = 0; run < Y5_CUDA_RUN_N; run++) {
+            e.ms[run] = -1.0f;
+            if (run == Y5_CUDA_RUN_CUBLAS_HALF && !half_ok(in, out, res)) continue;
+            if (run == Y5_CUDA_RUN_V3 && !cu_own_ready_of(m, CU_OWN_V3)) continue;
+            if (run == Y5_CUDA_RUN_V5 && !cu_own_ready_of(m, CU_OWN_V5)) continue;
+            m->tune_force = run;
+            m->tune_force_ran = 0;
+            conv_groups(m, c, in, out, res, act, slope); /* once untimed: cuBLAS's heuristics, lazy loading */
+            if (m->err[0]) {
+                if (run == Y5_CUDA_RUN_CUBLAS || tune_recover(m)) goto done;
+                m->dbg_tune_rejected++;
+                continue;
+            }
+            /* an own kernel the views rule out ran cuBLAS: nothing of its own to time */
+            if ((run == Y5_CUDA_RUN_V3 || run == Y5_CUDA_RUN_V5) && !m->tune_force_ran) continue;
+            if (m->tune_poison == run && CU_CK(m, cu_view_fill(m, dst, px, c->cout, out->ld, 1000.0f))) goto done;
+            if (run == Y5_CUDA_RUN_CUBLAS) {
+                if (CU_CK(m, cu_copy(m, dst, px, c->cout, out->ld, ref, c->cout))) goto done;
+            } else {
+                unsigned hs[2];
+                float d, r;
+                if (CU_CK(m, cudaMemsetAsync(stats, 0, 2 * sizeof(unsigned), m->stream)) ||
+                    CU_CK(m, cu_view_diff(m, dst, px, c->cout, out->ld, ref, stats)) ||
+                    CU_CK(m, cudaMemcpyAsync(hs, stats, sizeof hs, cudaMemcpyDeviceToHost, m->stream)) ||
+                    CU_CK(m, cudaStreamSynchronize(m->stream)))
+                    goto done;
+                memcpy(&d, &hs[0], sizeof d);
+                memcpy(&r, &hs[1], sizeof r);
+                if (!(d <= TUNE_TOL * (r > 1.0f ? r : 1.0f))) {
+                    m->dbg_tune_rejected++;
+                    continue;
+                }
+            }
+            if (CU_CK(m, cudaEventRecord(e0, m->stream))) goto done;
+            for (int i = 0; i < TUNE_REPS; i++) conv_groups(m, c, in, out, res, act, slope);
+            float ms = 0.0f;
+            if (m->err[0] || CU_CK(m, cudaEventRecord(e1, m->stream)) || CU_CK(m, cudaEventSynchronize(e1)) ||
+                CU_CK(m, cudaEventElapsedTime(&ms, e0, e1)))
+                goto done;
+            e.ms[run] = ms / TUNE_REPS;
+            if (run == Y5_CUDA_RUN_CUBLAS || e.ms[run] < best) {
+                best = e.ms[run];
+                e.run = run;
+            }
+        }
+    }
+keep:
+    m->tune_force = -1;
+    {
+        if (m->cap_tune == m->n_tune) {
+            const int cap = m->cap_tune ? 2 * m->cap_tune : 64;
+            cu_tune_entry *t = (cu_tune_entry *)realloc(m->tune, (size_t)cap * sizeof *t);
+            if (!t) {
+                cu_fail_msg(m, "out of host memory for the conv tuning table");
+                goto done;
+            }
+            m->tune = t;
+            m->cap_tune = cap;
+        }
+        m->tune[m->n_tune++] = e;
+        m->dbg_tuned++;
+    }
+done:
+    m->tune_force = -1;
+    if (e0) CU_CK(m, cudaEventDestroy(e0));
+    if (e1) CU_CK(m, cudaEventDestroy(e1));
+    if (ref) {
+        if (!m->err[0]) CU_CK(m, cudaStreamSynchronize(m->stream)); /* the checks read it */
+        CU_CK(m, cudaFree(ref));
+    }
+    /* the caller runs the chosen path (now in the table) once more: the
+     * warm-up's output is the chosen one's */
+}
+
 /* What a conv op runs as (the profiler's note, tests). */
 extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
     if (!y5_cuda_is(b) || !op || op->kind != Y5_BE_CONV || !op->conv) return NULL;
@@ -461,18 +664,18 @@ extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
     const conv_route r = route_conv(m, c, op->in[0].n, in, padded, &go, op->has_res ? &gr : NULL);
     if (r.mma) {
         const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
-        return cu_conv_mma_note(m, c, in->n, ho, wo);
+        return cu_conv_mma_note(m, r.own, c, in->n, ho, wo);
     }
     if (r.fallback) return r.half ? "cublas f16 (fallback)" : "cublas (fallback)";
     return r.half ? "cublas f16" : "cublas";
 }
 
-/* The one-time setup of the own conv kernel the choice needs (v5 under
- * WGMMA, v3 under MMA and AUTO) on this backend's device; a failure leaves
- * the convs on cuBLAS (one warning), it does not fail the backend. */
-static void mma_setup(cu_impl *m) {
-    const int wg = m->conv_impl == Y5_CUDA_CONV_WGMMA;
-    int *state = cu_own_state(m);
+/* The one-time setup of an own conv kernel on this backend's device; a
+ * failure leaves its convs on cuBLAS (one warning unless quiet), it does not
+ * fail the backend. */
+static void own_setup(cu_impl *m, int own, int quiet) {
+    const int wg = own == CU_OWN_V5;
+    int *state = cu_own_state_of(m, own);
     if (*state != 0) return;
     cudaError_t e = wg ? cu_conv_wgmma_prepare() : cu_conv_mma_prepare();
     if (e == cudaSuccess) {
@@ -481,12 +684,25 @@ static void mma_setup(cu_impl *m) {
     }
     (void)cudaGetLastError(); /* not sticky: no later launch must see it (cu_fail_cuda) */
     *state = -1;
-    fprintf(stderr, "yolov5c: warning: %s: the %s conv kernels cannot be set up (%s); convs run on cuBLAS\n",
-            m->name, wg ? "wgmma (sm_90a)" : "mma", cudaGetErrorString(e));
+    if (!quiet)
+        fprintf(stderr, "yolov5c: warning: %s: the %s conv kernels cannot be set up (%s); convs run on cuBLAS\n",
+                m->name, wg ? "wgmma (sm_90a)" : "mma", cudaGetErrorString(e));
+}
+
+/* What the choice needs: v5 under WGMMA, v3 under MMA and AUTO, both under
+ * TUNE (v5 quietly: most cards have no sm_90a, and tuning then times the
+ * others). */
+static void mma_setup(cu_impl *m) {
+    if (m->conv_impl == Y5_CUDA_CONV_TUNE) {
+        own_setup(m, CU_OWN_V3, 0);
+        own_setup(m, CU_OWN_V5, 1);
+        return;
+    }
+    own_setup(m, cu_own_default(m), 0);
 }
 
 extern "C" void y5_cuda_set_conv_impl(y5_backend *b, int impl) {
-    if (!y5_cuda_is(b) || impl < Y5_CUDA_CONV_CUBLAS || impl > Y5_CUDA_CONV_WGMMA) return;
+    if (!y5_cuda_is(b) || impl < Y5_CUDA_CONV_CUBLAS || impl > Y5_CUDA_CONV_TUNE) return;
     cu_impl *m = cu_of(b);
     if (m->capturing || impl == m->conv_impl) return;
     graphs_drop_all(m); /* the choice is baked into a graph */
@@ -817,6 +1033,7 @@ static void cuda_destroy(y5_backend *b) {
         free_dev(m, m->nms_cls);
         free(m->nms_cls_h);
         free(m->nms_cls_tmp);
+        free(m->tune);
         free_host(m, m->nms_h);
         free_dev(m, m->nmsb_res);
         free_host(m, m->nmsb_h);
@@ -1172,6 +1389,7 @@ extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errl
     m->ops = cuda_ops_table();
     b->ops = &m->ops;
     b->impl = m;
+    m->tune_force = m->tune_poison = -1;
     m->device = device;
     m->graph_last = -1;
     cudaDeviceProp prop;
@@ -1202,7 +1420,7 @@ extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errl
     {
         const int env = y5_debug_env()->conv_impl;
         if (env == -2)
-            fprintf(stderr, "yolov5c: warning: Y5_CONV_IMPL: expected cublas, mma, auto or wgmma; using cublas\n");
+            fprintf(stderr, "yolov5c: warning: Y5_CONV_IMPL: expected cublas, mma, auto, wgmma or tune; using cublas\n");
         m->conv_impl = env >= 0 ? env : Y5_CUDA_CONV_CUBLAS;
         if (m->conv_impl != Y5_CUDA_CONV_CUBLAS) mma_setup(m);
         const int out = y5_debug_env()->cublas_out;
@@ -1307,6 +1525,15 @@ extern "C" int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t e
     if (cu_use_device(m) == 0 && CU_CK(m, cu_fill_f32(m, m->pred, (long long)m->pred_floats, value)) == 0)
         CU_CK(m, cudaStreamSynchronize(m->stream));
     return cu_take_error(m, err, errlen);
+}
+
+extern "C" void y5_cuda_tune_counts(y5_backend *b, long long *tuned, long long *rejected) {
+    if (tuned) *tuned = y5_cuda_is(b) ? cu_of(b)->dbg_tuned : 0;
+    if (rejected) *rejected = y5_cuda_is(b) ? cu_of(b)->dbg_tune_rejected : 0;
+}
+
+extern "C" void y5_cuda_tune_poison(y5_backend *b, int run) {
+    if (y5_cuda_is(b)) cu_of(b)->tune_poison = run;
 }
 
 extern "C" void y5_cuda_conv_counts(y5_backend *b, long long *groups, long long *split_convs) {

@@ -147,8 +147,8 @@ y5l_conv cu_out_conv(const cu_conv *c, int n, int ho, int wo) {
     return t;
 }
 
-const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
-    if (m->conv_impl == Y5_CUDA_CONV_WGMMA) return cu_conv_wgmma_note(m, c, n, ho, wo);
+const char *cu_conv_mma_note(const cu_impl *m, int own, const cu_conv *c, int n, int ho, int wo) {
+    if (own == CU_OWN_V5) return cu_conv_wgmma_note(m, c, n, ho, wo);
     const y5l_conv t = cu_out_conv(c, n, ho, wo);
     switch (y5l_v3_tile(&t, m->sm_count)) {
     case Y5L_V3_64x64: return "mma 64x64";
@@ -157,14 +157,14 @@ const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, 
     }
 }
 
-size_t cu_conv_mma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
-    return m->conv_impl == Y5_CUDA_CONV_WGMMA ? cu_conv_wgmma_ws_bytes(m, c, n, ho, wo) : 0;
+size_t cu_conv_mma_ws_bytes(const cu_impl *m, int own, const cu_conv *c, int n, int ho, int wo) {
+    return own == CU_OWN_V5 ? cu_conv_wgmma_ws_bytes(m, c, n, ho, wo) : 0;
 }
 
-cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
+cudaError_t cu_conv_mma(const cu_impl *m, int own, const cu_conv *c, const y5_view *in, const __half *in_ptr,
                         const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes,
                         int *splits) {
-    if (m->conv_impl == Y5_CUDA_CONV_WGMMA)
+    if (own == CU_OWN_V5)
         return cu_conv_wgmma(m, c, in, in_ptr, out, res, act, slope, ws, ws_bytes, splits);
     (void)ws, (void)ws_bytes; /* v3 does not split K */
     *splits = 1;

@@ -150,7 +150,16 @@ void y5_cuda_conv_counts(y5_backend *b, long long *groups, long long *split_conv
  * input's channel stride or offset not a multiple of 8, an output
  * overlapping its input; smaller cin runs on a padded copy) silently runs on
  * cuBLAS. A backend starts with Y5_CONV_IMPL (default CUBLAS). */
-enum { Y5_CUDA_CONV_CUBLAS = 0, Y5_CUDA_CONV_MMA = 1, Y5_CUDA_CONV_AUTO = 2, Y5_CUDA_CONV_WGMMA = 3 };
+enum { Y5_CUDA_CONV_CUBLAS = 0, Y5_CUDA_CONV_MMA = 1, Y5_CUDA_CONV_AUTO = 2, Y5_CUDA_CONV_WGMMA = 3, Y5_CUDA_CONV_TUNE = 4 };
+/* TUNE: each conv shape timed on the device at a plan's warm-up on every
+ * path that can run it (the runs below), each checked against cuBLAS's FP32
+ * result, the fastest kept (backend_cuda.cu, "conv tuning"). */
+enum { Y5_CUDA_RUN_CUBLAS = 0, Y5_CUDA_RUN_CUBLAS_HALF = 1, Y5_CUDA_RUN_V3 = 2, Y5_CUDA_RUN_V5 = 3, Y5_CUDA_RUN_N = 4 };
+/* Tests: shapes tuned, and paths rejected by the check (or failing), so far. */
+void y5_cuda_tune_counts(y5_backend *b, long long *tuned, long long *rejected);
+/* Tests: tuning overwrites run `run`'s output (Y5_CUDA_RUN_*, -1: none)
+ * before checking it, so the check must reject that path. */
+void y5_cuda_tune_poison(y5_backend *b, int run);
 /* WGMMA: the lab's v5 (cuda/lab/conv_v5.cuh, Hopper wgmma, sm_90a only)
  * wherever v3 could run, cuBLAS elsewhere; on a card without sm_90a every
  * conv stays on cuBLAS (one warning). y5_cuda_own_kernel_ready: 1 when the

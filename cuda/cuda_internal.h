@@ -85,6 +85,13 @@ typedef struct {
 } cu_conv;
 #define CU_PAD_CIN_MAX 32
 
+/* One tuned conv shape (Y5_CONV_IMPL=tune; backend_cuda.cu, "conv tuning"). */
+typedef struct cu_tune_entry {
+    int cin, cout, k, s, p, n, h, w, ld_in, ld_out, ld_res; /* ld_res 0: no residual */
+    int run;                                                /* Y5_CUDA_RUN_* chosen */
+    float ms[Y5_CUDA_RUN_N];                                /* each path's ms; -1: not run or rejected */
+} cu_tune_entry;
+
 typedef struct {
     int device, sm_count;
     char name[160];
@@ -103,6 +110,15 @@ typedef struct {
     int mma_state;        /* v3's setup on this device: 0 not tried, 1 done, -1 failed (convs on cuBLAS) */
     int wgmma_state;      /* v5's (conv_wgmma.cu), likewise: -1 also when the device runs no sm_90a code */
     int cublas_half;      /* Y5_CUBLAS_OUT=f16: cuBLAS convs write half into the output slice (cuda_conv) */
+    /* Y5_CONV_IMPL=tune (backend_cuda.cu, "conv tuning"): the measured choice
+     * per conv shape and views, the run a conv is forced to while it is
+     * timed (CU_RUN_*, -1: none), and the tests' counters and poison */
+    cu_tune_entry *tune;
+    int n_tune, cap_tune;
+    int tune_force;
+    int tune_force_ran;   /* the forced own kernel really ran (its views allowed it) */
+    int tune_poison;      /* tests: CU_RUN_* whose output tuning overwrites before the check; -1 none */
+    long long dbg_tuned, dbg_tune_rejected;
     float *pred;          /* device FP32 Detect output */
     size_t pred_floats;
     float *pred_h;        /* pinned copy */
@@ -257,14 +273,17 @@ cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const 
  * v3's tile, or v5's note. cu_conv_mma: v3's one launch, or v5's (two with
  * split-K: the conv and the reduce), on m->stream, no sync, no allocation. */
 int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
-/* The setup state of the own kernel the choice uses (v5 under WGMMA, v3
- * otherwise): 0 not tried, 1 ready, -1 failed (convs stay on cuBLAS). */
-static inline int *cu_own_state(cu_impl *m) {
-    return m->conv_impl == Y5_CUDA_CONV_WGMMA ? &m->wgmma_state : &m->mma_state;
+/* Which own kernel: the lab's v3 (mma.sync) or v5 (wgmma). MMA and AUTO
+ * use v3, WGMMA v5; TUNE times both where they are set up. */
+enum { CU_OWN_V3 = 3, CU_OWN_V5 = 5 };
+static inline int cu_own_default(const cu_impl *m) { return m->conv_impl == Y5_CUDA_CONV_WGMMA ? CU_OWN_V5 : CU_OWN_V3; }
+/* The setup state of an own kernel: 0 not tried, 1 ready, -1 failed (its
+ * convs stay on cuBLAS). */
+static inline int *cu_own_state_of(cu_impl *m, int own) { return own == CU_OWN_V5 ? &m->wgmma_state : &m->mma_state; }
+static inline int cu_own_ready_of(const cu_impl *m, int own) {
+    return (own == CU_OWN_V5 ? m->wgmma_state : m->mma_state) == 1;
 }
-static inline int cu_own_ready(const cu_impl *m) {
-    return (m->conv_impl == Y5_CUDA_CONV_WGMMA ? m->wgmma_state : m->mma_state) == 1;
-}
+static inline int cu_own_ready(const cu_impl *m) { return cu_own_ready_of(m, cu_own_default(m)); }
 /* 1 when no element of view a is an element of view b (conv_mma.cu) */
 int cu_views_disjoint(const y5_view *a, const y5_view *b);
 /* in: the view the conv reads (c = cin_pad); in_ptr: its first element, NULL
@@ -272,14 +291,14 @@ int cu_views_disjoint(const y5_view *a, const y5_view *b);
  * in the scratch, which no output can overlap) */
 int cu_conv_mma_ok(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr, const y5_view *out,
                    const y5_view *res);
-const char *cu_conv_mma_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
+const char *cu_conv_mma_note(const cu_impl *m, int own, const cu_conv *c, int n, int ho, int wo);
 /* ws, ws_bytes: the scratch after the padded input, for v5's split-K
  * partials (cu_conv_mma_ws_bytes: what a conv needs there; 0 for v3);
  * *splits: the k-splits launched (1: none) */
-cudaError_t cu_conv_mma(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr,
+cudaError_t cu_conv_mma(const cu_impl *m, int own, const cu_conv *c, const y5_view *in, const __half *in_ptr,
                         const y5_view *out, const y5_view *res, int act, float slope, void *ws, size_t ws_bytes,
                         int *splits);
-size_t cu_conv_mma_ws_bytes(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
+size_t cu_conv_mma_ws_bytes(const cu_impl *m, int own, const cu_conv *c, int n, int ho, int wo);
 /* Sets v3's shared-memory limits on the current device (once per backend,
  * outside any capture). */
 cudaError_t cu_conv_mma_prepare(void);
@@ -302,6 +321,13 @@ cudaError_t cu_upsample(const cu_impl *m, const __half *in, int n, int h, int w,
                         int ld_out, int scale);
 cudaError_t cu_copy(const cu_impl *m, const __half *in, long long px, int c, int ld_in, __half *out, int ld_out);
 cudaError_t cu_trap(const cu_impl *m); /* fault injection: a kernel that traps */
+/* Conv tuning's check: v's elements (px rows of c channels, ld apart) set
+ * to val (tests' poison); and into stats[0..1] (float bits, zeroed by the
+ * caller) the largest |v - ref| (NaN and inf as FLT_MAX) and |ref| over a
+ * dense ref (px x c). */
+cudaError_t cu_view_fill(const cu_impl *m, __half *v, long long px, int c, int ld, float val);
+cudaError_t cu_view_diff(const cu_impl *m, const __half *v, long long px, int c, int ld, const __half *ref,
+                         unsigned *stats);
 cudaError_t cu_f32_to_f16(const cu_impl *m, const float *in, long long px, int c, __half *out, int ld_out);
 /* dense u8 (px x c) -> half view: u8 / 255.0f (IEEE division) rounded to
  * nearest even, the values y5_u8_to_unit_f32 + cu_f32_to_f16 give */

@@ -244,3 +244,40 @@ cudaError_t cu_trap(const cu_impl *m) {
     k_trap<<<1, 1, 0, m->stream>>>();
     return cudaGetLastError();
 }
+
+__global__ void k_view_fill(__half *v, long long px, int c, int ld, __half val) {
+    GRID_LOOP(idx, px * c) {
+        const long long r = idx / c;
+        v[r * ld + (idx - r * c)] = val;
+    }
+}
+
+cudaError_t cu_view_fill(const cu_impl *m, __half *v, long long px, int c, int ld, float val) {
+    if (px <= 0 || c <= 0) return cudaSuccess;
+    k_view_fill<<<cu_blocks(m, px * c, THREADS), THREADS, 0, m->stream>>>(v, px, c, ld, __float2half_rn(val));
+    return cudaGetLastError();
+}
+
+/* Non-negative floats order as their bits: atomicMax on the bits is a max. */
+__global__ void k_view_diff(const __half *v, long long px, int c, int ld, const __half *ref, unsigned *stats) {
+    float dmax = 0.0f, rmax = 0.0f;
+    GRID_LOOP(idx, px * c) {
+        const long long r = idx / c;
+        const float a = __half2float(v[r * ld + (idx - r * c)]), b = __half2float(ref[idx]);
+        float d = fabsf(a - b);
+        if (!(d <= FLT_MAX)) d = FLT_MAX; /* NaN, inf */
+        float e = fabsf(b);
+        if (!(e <= FLT_MAX)) e = FLT_MAX;
+        dmax = fmaxf(dmax, d);
+        rmax = fmaxf(rmax, e);
+    }
+    atomicMax(&stats[0], __float_as_uint(dmax));
+    atomicMax(&stats[1], __float_as_uint(rmax));
+}
+
+cudaError_t cu_view_diff(const cu_impl *m, const __half *v, long long px, int c, int ld, const __half *ref,
+                         unsigned *stats) {
+    if (px <= 0 || c <= 0) return cudaSuccess;
+    k_view_diff<<<cu_blocks(m, px * c, THREADS), THREADS, 0, m->stream>>>(v, px, c, ld, ref, stats);
+    return cudaGetLastError();
+}

@@ -87,6 +87,28 @@ static void layer_notes(y5_engine *e, int layer, char *out, size_t cap) {
     }
 }
 
+/* One line of how the convs ran, by path (the backend's notes up to the
+ * first space: "cublas", "mma", "wgmma"; "cublas f16" whole), e.g. under
+ * Y5_CONV_IMPL=tune what the tuning chose. Nothing on a backend without
+ * notes (the CPU). */
+static void conv_path_summary(y5_engine *e) {
+    if (!e->be->ops->op_note) return;
+    static const char *const kinds[] = {"cublas f16", "cublas", "mma", "wgmma"};
+    int cnt[4] = {0}, other = 0;
+    for (int i = 0; i < e->bplan.n_ops; i++) {
+        const char *s = e->be->ops->op_note(e->be, &e->bplan.ops[i]);
+        if (!s) continue;
+        int j = 0;
+        while (j < 4 && strncmp(s, kinds[j], strlen(kinds[j]))) j++;
+        if (j < 4) cnt[j]++;
+        else other++;
+    }
+    printf("conv paths:");
+    for (int j = 0; j < 4; j++)
+        if (cnt[j]) printf(" %s %d,", kinds[j], cnt[j]);
+    printf(" other %d\n", other);
+}
+
 /* The options that take a value (an unknown one is reported as such). */
 static const char *const VALUE_OPTS[] = {"--weights", "--device", "--profile-out", "--imgsz", "--batch", "--iters",
                                          "--warmup", "--threads", "--peak-tflops", "--peak-gbs", NULL};
@@ -169,6 +191,7 @@ int y5_cli_bench(int argc, char **argv) {
         printf("(first row: input already on the device; +u8 upload: the letterboxed u8 batch uploaded and /255 on "
                "the device each forward, as detect does; +f32 upload: an FP32 batch uploaded each forward)\n");
     }
+    conv_path_summary(e);
     if (profile) {
         int nl = (int)y5_engine_desc(e)->n_layers;
         double *op_ms = calloc((size_t)g->n_ops, sizeof(double)), *acc = calloc((size_t)g->n_ops, sizeof(double));

@@ -9,13 +9,16 @@
  *   Y5_WINOGRAD=0|1|2|4         stride-1 3x3 CPU convs: off / per-layer auto /
  *                               F(2x2,3x3) / F(4x4,3x3) (default: auto with AVX-512, else off)
  *   Y5_NO_CUDA_GRAPH=1          CUDA: run the ops eagerly instead of replaying a captured graph
- *   Y5_CONV_IMPL=cublas|mma|auto|wgmma  CUDA convs: im2col + cuBLAS GEMM + epilogue (default: the
+ *   Y5_CONV_IMPL=cublas|mma|auto|wgmma|tune  CUDA convs: im2col + cuBLAS GEMM + epilogue (default: the
  *                               reference and fallback) / the lab's v3 implicit-GEMM tensor-core kernel
  *                               for every conv it supports / v3 where it beat cuBLAS on the H200 at batch
  *                               32 (cuda/conv_mma.cu states the rule) / the lab's v5 (Hopper wgmma, sm_90a
  *                               only; elsewhere cuBLAS with a warning) wherever v3 could run; convs the
  *                               own kernels cannot run (the input's channel stride or offset not a
- *                               multiple of 8, an output overlapping its input) stay on cuBLAS. Another
+ *                               multiple of 8, an output overlapping its input) stay on cuBLAS / tune: each
+ *                               conv shape timed at a plan's warm-up on every path that runs it (cuBLAS
+ *                               FP32 and half out, v3, v5 on sm_90a), each checked against cuBLAS FP32, the
+ *                               fastest kept (cuda/backend_cuda.cu, "conv tuning"). Another
  *                               value: cuBLAS, with a warning when a backend is created
  *   Y5_CUBLAS_OUT=f32|f16       CUDA convs on cuBLAS: the GEMM writes FP32 into a scratch and the epilogue
  *                               adds bias etc. and stores half (f32, default: the path that ran on the H200) /
@@ -50,7 +53,7 @@ typedef struct {
     int isa;                 /* Y5_ISA: 0 scalar, 1 avx2 / neon, 2 avx512; -1 unset */
     int winograd;            /* Y5_WINOGRAD; -1 unset */
     int no_cuda_graph;       /* Y5_NO_CUDA_GRAPH set and not "0" */
-    int conv_impl;           /* Y5_CONV_IMPL: 0 cublas, 1 mma, 2 auto, 3 wgmma (Y5_CUDA_CONV_*); -1 unset, -2 unknown */
+    int conv_impl;           /* Y5_CONV_IMPL: 0 cublas, 1 mma, 2 auto, 3 wgmma, 4 tune (Y5_CUDA_CONV_*); -1 unset, -2 unknown */
     int cublas_out;          /* Y5_CUBLAS_OUT: 0 f32, 1 f16; -1 unset, -2 unknown */
     int conv_no_pad;         /* Y5_CONV_PAD=0 */
     int cpu_nms;             /* Y5_CPU_NMS set and not "0" */

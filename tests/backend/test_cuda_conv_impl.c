@@ -475,13 +475,14 @@ T_TEST(gpu_conv_impl_auto_rule) {
 
 /* One engine on cuda:0 with the conv choice forced before planning (the
  * scratch depends on it), the golden bus input in place, one forward. */
-static y5_engine *net_forward(const char *w, int impl, int half, const unsigned char *u8, size_t len, char *err,
-                              size_t errlen) {
+static y5_engine *net_forward(const char *w, int impl, int half, int poison, const unsigned char *u8, size_t len,
+                              char *err, size_t errlen) {
     y5_engine_opts eo = {"cuda:0", 0};
     y5_engine *e = y5_engine_open(w, &eo, err, errlen);
     if (!e) return NULL;
     y5_cuda_set_conv_impl(e->be, impl);
     y5_cuda_set_cublas_half(e->be, half);
+    y5_cuda_tune_poison(e->be, poison);
     float *in = NULL;
     if (y5_engine_plan(e, 1, 640, 480, err, errlen) || !(in = y5_engine_input(e))) {
         if (!in && !err[0]) snprintf(err, errlen, "no input");
@@ -504,7 +505,7 @@ static y5_engine *net_forward(const char *w, int impl, int half, const unsigned 
  * (mma) or the auto rule's choice. Also against the cuBLAS forward of the
  * same input (reported; the same tolerances), and the plan's eager, captured
  * and replayed forwards must agree to the bit. */
-static void run_net(int impl, int half) {
+static void run_net(int impl, int half, int poison) {
     char err[1024] = "";
     const char *w = t_model_y5w("yolov5n");
     T_REQUIRE(w, "conversion of yolov5n failed");
@@ -517,22 +518,25 @@ static void run_net(int impl, int half) {
         T_CHECK(0, "golden input or pred missing (%zu bytes)", u8 ? len : 0);
         goto done;
     }
-    e = net_forward(w, impl, half, u8, len, err, sizeof err);
+    e = net_forward(w, impl, half, poison, u8, len, err, sizeof err);
     if (!e) {
         T_CHECK(0, "forward (%s%s): %s",
                 impl == Y5_CUDA_CONV_MMA     ? "mma"
                 : impl == Y5_CUDA_CONV_AUTO  ? "auto"
                 : impl == Y5_CUDA_CONV_WGMMA ? "wgmma"
+                : impl == Y5_CUDA_CONV_TUNE  ? "tune"
                                              : "cublas",
                 half ? ", f16 out" : "", err);
         goto done;
     }
     T_CHECK(y5_cuda_is(e->be) && y5_cuda_get_conv_impl(e->be) == impl, "engine did not get the CUDA backend with the choice");
-    int n_mma = 0, n_conv = 0, n_f16 = 0;
+    int n_mma = 0, n_conv = 0, n_f16 = 0, n_v3 = 0, n_v5 = 0;
     for (int i = 0; i < e->bplan.n_ops; i++) {
         const char *note = y5_cuda_op_note(e->be, &e->bplan.ops[i]);
         if (!note) continue;
         n_conv++;
+        n_v3 += !strncmp(note, "mma ", 4);
+        n_v5 += !strncmp(note, "wgmma ", 6);
         n_mma += !strncmp(note, impl == Y5_CUDA_CONV_WGMMA ? "wgmma " : "mma ", impl == Y5_CUDA_CONV_WGMMA ? 6 : 4); /* this choice's own kernel */
         n_f16 += !strncmp(note, "cublas f16", 10);
         T_CHECK(strcmp(note, "cublas (fallback)"), "op %d: the engine's views ruled v3 out", i);
@@ -543,12 +547,26 @@ static void run_net(int impl, int half) {
            n_split);
     /* wgmma at batch 1: the 20x20 convs split K (y5w_v5_splits), counted where launched */
     if (impl == Y5_CUDA_CONV_WGMMA) T_CHECK(n_split > 0, "wgmma at batch 1: no conv launched with split-K");
+    if (impl == Y5_CUDA_CONV_TUNE) {
+        /* every conv shape tuned once (at the eager warm-up above); the
+         * check rejects exactly what was poisoned, wherever it ran */
+        long long tuned = 0, rejected = 0;
+        y5_cuda_tune_counts(e->be, &tuned, &rejected);
+        printf("    tune: %lld shapes tuned, %lld paths rejected; chosen: %d v3, %d v5, %d cuBLAS f16, %d cuBLAS\n",
+               tuned, rejected, n_v3, n_v5, n_f16, n_conv - n_v3 - n_v5 - n_f16);
+        T_CHECK(tuned > 0 && tuned <= n_conv, "%lld shapes tuned for %d convs", tuned, n_conv);
+        if (poison < 0) T_CHECK(rejected == 0, "%lld paths rejected with nothing poisoned", rejected);
+        else T_CHECK(rejected > 0, "the poisoned path was never rejected");
+        if (poison == Y5_CUDA_RUN_V3) T_CHECK(n_v3 == 0, "%d convs chose the poisoned v3", n_v3);
+        if (poison == Y5_CUDA_RUN_CUBLAS_HALF) T_CHECK(n_f16 == 0, "%d convs chose the poisoned cuBLAS f16", n_f16);
+    }
     /* yolov5n: every conv runs on v3 under mma (the RGB stem on its input
      * padded to 8 channels); auto at batch 1 takes only the three Detect
      * heads (cout 255) */
     if (impl == Y5_CUDA_CONV_MMA || impl == Y5_CUDA_CONV_WGMMA)
         T_CHECK(n_mma == n_conv, "%d of %d convs on the own kernel, expected all", n_mma, n_conv);
     else if (impl == Y5_CUDA_CONV_AUTO) T_CHECK(n_mma == 3, "auto: %d convs on mma, expected the 3 Detect heads", n_mma);
+    else if (impl == Y5_CUDA_CONV_TUNE) (void)0; /* whatever was fastest: checked above and against golden below */
     /* f16 out: every conv but those whose output overlaps their input or residual */
     else T_CHECK(n_mma == 0 && (half ? n_f16 > 0 : n_f16 == 0), "cublas: %d on mma, %d with f16 out", n_mma, n_f16);
 
@@ -560,7 +578,7 @@ static void run_net(int impl, int half) {
         goto done;
     }
     memcpy(p0, pred, nf * sizeof(float));
-    eb = net_forward(w, Y5_CUDA_CONV_CUBLAS, 0, u8, len, err, sizeof err);
+    eb = net_forward(w, Y5_CUDA_CONV_CUBLAS, 0, -1, u8, len, err, sizeof err);
     const float *pb = eb ? y5_engine_pred(eb, NULL, NULL) : NULL;
     T_CHECK(pb, "cublas forward: %s", err);
     for (int against = 0; against < 2; against++) {
@@ -616,7 +634,7 @@ done:
     free(p0);
 }
 
-T_TEST(gpu_net_yolov5n_bus_640_mma) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_MMA, 0); }
+T_TEST(gpu_net_yolov5n_bus_640_mma) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_MMA, 0, -1); }
 /* v5 needs sm_90a (Hopper); on other cards its convs would all be cuBLAS,
  * which the cublas test covers: skipped there, with the reason */
 T_TEST(gpu_net_yolov5n_bus_640_wgmma) {
@@ -632,10 +650,20 @@ T_TEST(gpu_net_yolov5n_bus_640_wgmma) {
     g->ops->destroy(g);
     if (!ready && !strstr(dn, "(sm_90")) T_SKIP("%s runs no sm_90a code: the wgmma path needs a Hopper", dn);
     T_REQUIRE(ready, "the wgmma kernels are not ready on %s", dn);
-    run_net(Y5_CUDA_CONV_WGMMA, 0);
+    run_net(Y5_CUDA_CONV_WGMMA, 0, -1);
 }
-T_TEST(gpu_net_yolov5n_bus_640_auto) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_AUTO, 0); }
-T_TEST(gpu_net_yolov5n_bus_640_cublas_f16) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_CUBLAS, 1); }
+T_TEST(gpu_net_yolov5n_bus_640_auto) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_AUTO, 0, -1); }
+T_TEST(gpu_net_yolov5n_bus_640_cublas_f16) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_CUBLAS, 1, -1); }
+/* Y5_CONV_IMPL=tune: the fastest checked path per conv shape, within the
+ * same tolerances of the golden; then with v3's and with cuBLAS f16's output
+ * poisoned while tuning: the check must reject them and none be chosen */
+T_TEST(gpu_net_yolov5n_bus_640_tune) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_TUNE, 0, -1); }
+T_TEST(gpu_net_yolov5n_bus_640_tune_rejects_poisoned) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    run_net(Y5_CUDA_CONV_TUNE, 0, Y5_CUDA_RUN_V3);
+    run_net(Y5_CUDA_CONV_TUNE, 0, Y5_CUDA_RUN_CUBLAS_HALF);
+}
 
 #else
 typedef int test_cuda_conv_impl_not_built; /* no CUDA in this build: no GPU tests */
