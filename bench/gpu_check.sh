@@ -328,6 +328,7 @@ if [ "$PART" = b ]; then
         *"IMPL=auto Y5_CUBLAS_OUT=f16") t="gpu_net_yolov5m_synth_bus_640_auto_f16" ;;
         *"IMPL=mma"*) t="gpu_net_yolov5m_synth_bus_640_mma" ;;
         *"IMPL=wgmma"*) t="gpu_net_yolov5m_synth_bus_640_wgmma" ;;
+        *"IMPL=tune"*) t="gpu_net_yolov5m_synth_bus_640_tune" ;;
         *) t="" ;;
         esac
         v=$(grep -F "| $t |" "$ROWS" 2>/dev/null | head -1 | cut -d'|' -f3 | tr -d ' ')

@@ -854,6 +854,12 @@ T_TEST(gpu_net_yolov5m_synth_bus_640_wgmma) {
     T_NEED_SHARED();
     run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_WGMMA, 0);
 }
+/* Y5_CONV_IMPL=tune: whatever mix the timing chose */
+T_TEST(gpu_net_yolov5m_synth_bus_640_tune) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_TUNE, 0);
+}
 
 /* compute(): the same forward eager (the profiler's path, then a plan's
  * first compute), captured (its second) and replayed gives the same bits; a
