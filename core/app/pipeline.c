@@ -268,6 +268,8 @@ static int finish(y5_pipe *p, double wall, double load) {
     long long total = raw ? p->emitted + (p->partial_frame ? 1 : 0) : o->n_paths;
     char skip[96] = "";
     if (o->resume) snprintf(skip, sizeof skip, ", %lld already complete (skipped)", p->n_skipped);
+    if (p->no_engine && !raw) /* the inputs no decode worker claimed once no engine was left */
+        snprintf(skip + strlen(skip), sizeof skip - strlen(skip), ", %lld not started", o->n_paths - p->emitted);
     fprintf(stderr, "done: %lld %s, %lld failed%s, %lld detections, %.2f s, %.2f images/s; results in %s\n", total,
             raw ? "frames" : "images", p->n_failed, skip, p->n_dets, wall, (double)p->n_ok / (wall > 0 ? wall : 1e-9),
             o->raw_out ? "stdout" : o->out_dir ? o->out_dir : o->jsonl ? o->jsonl : "(nowhere)");

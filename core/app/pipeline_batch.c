@@ -95,7 +95,6 @@ static void fill_part(void *ctx, int task, int worker) {
  * letterbox straight into its batch slot. *lb_s: the seconds spent
  * letterboxing, which count as letterbox time, not forward time. */
 static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, size_t errlen, double *lb_s) {
-    const y5_pipeline_opts *o = E->p->o;
     const size_t px = (size_t)b[0]->g.out_h * b[0]->g.out_w * 3;
     int all_u8 = 1, any_u8 = 0; /* one input source per forward */
     for (int i = 0; i < k; i++) all_u8 &= b[i]->lb != NULL, any_u8 |= b[i]->lb != NULL;
@@ -128,7 +127,8 @@ static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, siz
         if (b[i]->lb) continue; /* converted above */
         double tl = y5_now_s(); /* Y5_PIPE_LETTERBOX=engine: letterbox here, into the batch slot */
         if (y5_engine_put_image(E->e, i, &b[i]->img, &b[i]->g, err, errlen)) return -1;
-        if (o->no_save && !o->raw_out && !b[i]->tiled) y5_image_free(&b[i]->img);
+        /* the pixels stay until the forward succeeded (batch_finish frees
+         * them): a device that dies in it leaves them to run elsewhere */
         *lb_s += y5_now_s() - tl;
     }
     return 0;
@@ -136,8 +136,9 @@ static int fill_input(y5_pipe_engine *E, y5_pipe_item **b, int k, char *err, siz
 
 /* NMS of each image of a forward that succeeded (rc 0) into its own
  * it->dets; on failure every image is marked failed. The staging u8 input
- * is freed either way, unless the engine's device failed (E->dead: the
- * images may run again on another engine). err: the last failure's message. The NMS was queued
+ * is freed once its NMS succeeded: a failed image keeps it, to run again on
+ * another engine if this one's device died (requeue_failed; the slot's
+ * release frees it otherwise). err: the last failure's message. The NMS was queued
  * with the forward when the backend can (batch_submit): take then reads the
  * results the forward's wait already brought back; otherwise it runs the
  * NMS here, image by image. */
@@ -145,10 +146,6 @@ static void batch_nms(y5_pipe_engine *E, y5_pipe_item **b, int k, int rc, char *
     const y5_pipeline_opts *o = E->p->o;
     for (int i = 0; i < k; i++) {
         y5_pipe_item *it = b[i];
-        if (!E->dead) {
-            free(it->lb);
-            it->lb = NULL;
-        }
         if (rc) { it->fail = 1; continue; }
         int n = y5_engine_nms_take(E->e, i, &o->det.nms, it->w0, it->h0, E->dets, o->det.nms.max_det);
         if (n < 0) {
@@ -156,6 +153,8 @@ static void batch_nms(y5_pipe_engine *E, y5_pipe_item **b, int k, int rc, char *
             it->fail = 1;
             continue;
         }
+        free(it->lb);
+        it->lb = NULL;
         it->dets = malloc(sizeof(y5_det) * (size_t)(n > 0 ? n : 1));
         if (!it->dets) { snprintf(err, errlen, "out of memory"); it->fail = 1; continue; }
         memcpy(it->dets, E->dets, sizeof(y5_det) * (size_t)n);
@@ -207,6 +206,7 @@ static void engine_lost(y5_pipe_engine *E, const char *err) {
 static void give_back(y5_pipe *p, y5_pipe_item **b, int k) {
     for (int i = 0; i < k; i++) {
         y5_pipe_item *it = b[i];
+        p->in_engine--;
         if (p->engines_working > 0 && (it->lb || it->img.px)) {
             it->state = Y5_SLOT_READY;
             it->t_ready = y5_now_s();
@@ -217,6 +217,35 @@ static void give_back(y5_pipe *p, y5_pipe_item **b, int k) {
         }
     }
     pthread_cond_broadcast(&p->cv_ready);
+}
+
+/* After a failure on E: if its device cannot run any more, it stops
+ * (engine_lost). mu NOT held. */
+static void probe_engine(y5_pipe_engine *E, const char *err) {
+    if (E->dead || y5_engine_healthy(E->e)) return;
+    pthread_mutex_lock(&E->p->mu);
+    engine_lost(E, err);
+    pthread_mutex_unlock(&E->p->mu);
+}
+
+/* The failed images of a batch whose engine's device died: back to the pool
+ * (hand_over puts them there) for an engine still working, each image
+ * once (an image that kills a second device fails: it may be what kills
+ * them), if it still has its input; what a tiled image's passes found is
+ * dropped, its retry starts over. mu NOT held. */
+static void requeue_failed(y5_pipe_engine *E, y5_pipe_item **b, int k) {
+    y5_pipe *p = E->p;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < k; i++) {
+        y5_pipe_item *it = b[i];
+        if (!it->fail || it->retried || p->engines_working == 0 || !(it->lb || it->img.px)) continue;
+        it->fail = 0;
+        it->retried = it->requeue = 1;
+        free(it->dets);
+        it->dets = NULL;
+        it->n_dets = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* One batch on an engine, from its input to its NMS, in two halves so that
@@ -278,30 +307,25 @@ static void batch_finish(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
     if (!r->rc && r->full) r->rc = y5_engine_forward_wait(E->e, r->err, sizeof r->err);
     /* a failed forward on a device that cannot run any more: the engine
      * stops, and its images were not at fault */
-    if (r->rc && r->full && !y5_engine_healthy(E->e)) {
-        pthread_mutex_lock(&p->mu);
-        engine_lost(E, r->err);
-        pthread_mutex_unlock(&p->mu);
-    }
+    if (r->rc && r->full) probe_engine(E, r->err);
     double t1 = y5_now_s();
     acc[Y5_ST_FORWARD] += t1 - t0;
     r->fwd_s += t1 - t0;
     if (r->full) batch_nms(E, b, k, r->rc, r->err, sizeof r->err);
-    if (E->dead) { /* back to the pool for another engine, each image once, if it still has its input */
-        pthread_mutex_lock(&p->mu);
-        for (int i = 0; i < k; i++)
-            if (b[i]->fail && !b[i]->retried && p->engines_working > 0 && (b[i]->lb || b[i]->img.px))
-                b[i]->fail = 0, b[i]->retried = b[i]->requeue = 1;
-        pthread_mutex_unlock(&p->mu);
-    }
     double t2 = y5_now_s();
     acc[Y5_ST_NMS] += t2 - t1;
     E->busy += r->busy_s + (t2 - t0);
     E->images += k;
     E->batches += r->full;
-    if (r->tiled && !b[0]->fail && !b[0]->requeue && y5_pipe_run_tiles(E, b[0], acc, r->err, sizeof r->err))
-        b[0]->fail = 1;
-    if (r->tiled && o_no_draw(p) && !b[0]->requeue) y5_image_free(&b[0]->img);
+    if (r->tiled && !b[0]->fail && y5_pipe_run_tiles(E, b[0], acc, r->err, sizeof r->err)) b[0]->fail = 1;
+    /* an NMS or a tile pass that failed after a good forward: the device
+     * may have died there too (asked once per batch) */
+    int failed = 0;
+    for (int i = 0; i < k; i++) failed |= b[i]->fail;
+    if (failed && !r->rc) probe_engine(E, r->err);
+    if (E->dead) requeue_failed(E, b, k);
+    for (int i = 0; i < k; i++) /* nothing draws on it and no retry needs it: the pixels go now */
+        if (o_no_draw(p) && !b[i]->fail && !b[i]->requeue && (b[i]->tiled || !b[i]->lb)) y5_image_free(&b[i]->img);
     /* steady state: from the end of the engine's Y5_PIPE_WARMUP_BATCHES-th
      * batch to the end of its last (a later new shape still pays its own
      * eager forward and capture inside the window); forward = the forward
@@ -332,12 +356,16 @@ static void batch_finish(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
 static void hand_over(y5_pipe *p, y5_pipe_item **b, int k) {
     for (int i = 0; i < k; i++) {
         y5_pipe_item *it = b[i];
+        p->in_engine--;
+        if (it->requeue && p->engines_working == 0) { /* the last working engine died meanwhile */
+            it->requeue = 0;
+            it->fail = 1;
+        }
         if (it->requeue) {
             it->requeue = 0;
             it->state = Y5_SLOT_READY;
             it->t_ready = y5_now_s();
             y5_pipe_ready_insert(p, it);
-            pthread_cond_broadcast(&p->cv_ready);
         } else if (it->fail) {
             y5_pipe_finish_item(p, it);
         } else {
@@ -347,6 +375,7 @@ static void hand_over(y5_pipe *p, y5_pipe_item **b, int k) {
             pthread_cond_signal(&p->cv_write);
         }
     }
+    pthread_cond_broadcast(&p->cv_ready); /* requeued images; idle engines wait for in_engine to drain */
 }
 
 /* Finishes batch r and hands it over. mu NOT held. */
@@ -406,7 +435,9 @@ void *y5_pipe_engine_main(void *arg) {
                 if (E->dead) break;
                 continue;
             }
-            if (p->n_ready == 0 && p->source_done && p->in_decode == 0) break;
+            /* done when nothing is ready, decoding or held by an engine (an
+             * engine whose device dies gives its images back to the pool) */
+            if (p->n_ready == 0 && p->source_done && p->in_decode == 0 && p->in_engine == 0) break;
             if (!have) break;
             if (deadline > 0) {
                 struct timespec ts = y5_pipe_deadline(deadline);
@@ -417,6 +448,7 @@ void *y5_pipe_engine_main(void *arg) {
             continue;
         }
         for (int i = 0; i < k; i++) nxt->b[i]->state = Y5_SLOT_ENGINE;
+        p->in_engine += k;
         nxt->k = k;
         pthread_mutex_unlock(&p->mu);
         if (flying && !can_overlap(cur, nxt->b, k)) {

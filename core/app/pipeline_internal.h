@@ -106,6 +106,7 @@ struct y5_pipe {
     y5_pipe_item **wq;                    /* the writers' ring queue */
     int wq_head, wq_n, engines_alive;
     int engines_working;                  /* engines whose device has not failed (pipeline_batch.c) */
+    int in_engine;                        /* images taken by an engine and not yet handed over */
     int no_engine;                        /* every engine's device failed: nothing more is run */
 
     y5_pipe_engine *eng;

@@ -752,6 +752,36 @@ T_TEST(pipeline_engine_device_failure) {
         free(js);
     }
 
+    /* the paths where a failed image keeps more than its letterboxed input:
+     * a tiled image (its tile passes fail on the dead engine, the image
+     * starts over elsewhere) and the engine's own letterbox with --no-save
+     * (the decoded pixels must outlive the failed forward) */
+    static const struct { const char *env, *opts; } more[] = {
+        {"", "--device cpu,cpu --batch 2 --tile 320"},
+        {"", "--device cpu,cpu --batch 2 --tile 320 --no-tile-full"},
+        {"Y5_PIPE_LETTERBOX=engine ", "--device cpu,cpu --batch 2 --no-save"},
+    };
+    for (size_t v = 0; v < sizeof more / sizeof more[0]; v++) {
+        char a[1024], env[256];
+        snprintf(a, sizeof a, "%s/more%zu_ref", d, v);
+        snprintf(args, sizeof args, "--source %s/in --out %s %s", d, a, more[v].opts);
+        T_CHECK(run_detect(args, more[v].env, NULL) == 0, "%s%s: reference run failed", more[v].env, more[v].opts);
+        snprintf(env, sizeof env, "%sY5_FAULT_ENGINE=0:1 ", more[v].env);
+        for (int tries = 0; tries < 5; tries++) {
+            char tag[32];
+            snprintf(tag, sizeof tag, "more%zu_%d", v, tries);
+            snprintf(args, sizeof args, "%s --stats-json %s/%s.json", more[v].opts, d, tag);
+            log = run_variant(d, "in", a, tag, args, env);
+            if (!log || strstr(log, "engine 0 (cpu) stopped: its device failed")) break;
+            free(log);
+            log = NULL;
+        }
+        T_CHECK(log && strstr(log, "engine 0 (cpu) stopped: its device failed") && strstr(log, "done: 10 images, 0 failed"),
+                "%s%s: %s", env, more[v].opts, log ? log : "");
+        free(log);
+        log = NULL;
+    }
+
     char out[1024];
     snprintf(out, sizeof out, "%s/one", d);
     snprintf(args, sizeof args, "--source %s/in --out %s --batch 2 --workers 1", d, out);
