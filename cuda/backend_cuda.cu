@@ -867,9 +867,12 @@ static float *cuda_input_host(y5_backend *b, const y5_view *in) {
 
 static int input_reserve_u8(cu_impl *m, size_t bytes) {
     if (bytes <= m->in8_cap && m->in8_h[0] && m->in8_h[1] && m->in8_d) return 0;
-    /* a queued forward may still read the old buffers; a captured graph's
-     * /255 kernel reads the old device copy */
-    if (CU_CK(m, cudaStreamSynchronize(m->stream))) return -1;
+    if (!m->up_stream && CU_CK(m, cudaStreamCreateWithFlags(&m->up_stream, cudaStreamNonBlocking))) return -1;
+    if (!m->in8_consumed && CU_CK(m, cudaEventCreateWithFlags(&m->in8_consumed, cudaEventDisableTiming))) return -1;
+    /* a queued forward may still read the old buffers, an early upload
+     * write them */
+    if (CU_CK(m, cudaStreamSynchronize(m->stream)) || CU_CK(m, cudaStreamSynchronize(m->up_stream))) return -1;
+    m->in8_early = 0;
     graphs_drop_all(m);
     size_t c0 = m->in8_h[0] ? m->in8_cap : 0, c1 = m->in8_h[1] ? m->in8_cap : 0, c2 = m->in8_d ? m->in8_cap : 0;
     m->in8_cap = 0;
@@ -891,11 +894,52 @@ static int upload_u8(cu_impl *m, size_t count) {
     const int s = m->in8_slot;
     if (count > m->in8_cap || !m->in8_h[s] || !m->in8_d)
         return cu_fail_msg(m, "input: %zu u8 bytes to upload, %zu staged", count, m->in8_cap);
+    if (m->in8_early) { /* input_upload queued it on up_stream: wait for it there */
+        m->in8_early = 0;
+        return CU_CK(m, cudaStreamWaitEvent(m->stream, m->in8_ev[s], 0));
+    }
     if (CU_CK(m, cudaMemcpyAsync(m->in8_d, m->in8_h[s], count, cudaMemcpyHostToDevice, m->stream)) ||
         CU_CK(m, cudaEventRecord(m->in8_ev[s], m->stream)))
         return -1;
     m->in8_pending[s] = 1;
     m->in8_uploaded = 1;
+    return 0;
+}
+
+/* The device copy /255 into the input view, then in8_consumed: from there
+ * on an early upload (cuda_input_upload) may overwrite the copy. Outside
+ * any graph: a captured graph would give the event no place to be recorded
+ * from, and the upload could not start until the whole forward ended. */
+static int convert_u8(cu_impl *m, const y5_view *in) {
+    const size_t px = (size_t)in->n * in->h * in->w;
+    if (CU_CK(m, cu_u8_to_f16(m, m->in8_d, (long long)px, in->c, m->arena + in->off, in->ld))) return -1;
+    return CU_CK(m, cudaEventRecord(m->in8_consumed, m->stream));
+}
+
+/* input_upload: the H2D copy of the slot handed out last, queued now on
+ * up_stream behind the last /255 kernel queued (the forward in flight's),
+ * so 50 MB over PCIe (a batch of 8 at 1088x1920: about 1 ms) runs beside
+ * that forward rather than before the next one. The next compute waits for
+ * its event (upload_u8). */
+static int cuda_input_upload(y5_backend *b, const y5_view *in, char *err, size_t errlen) {
+    cu_impl *m = cu_of(b);
+    if (m->capturing) {
+        cu_fail_msg(m, "input_upload: called during a graph capture");
+        return cu_take_error(m, err, errlen);
+    }
+    if (m->input_src != CU_IN_U8 || m->in8_early || m->in8_uploaded || cu_use_device(m))
+        return cu_take_error(m, err, errlen);
+    const int s = m->in8_slot;
+    const size_t count = (size_t)in->n * in->h * in->w * in->c;
+    if (count == 0 || count > m->in8_cap || !m->in8_h[s] || !m->in8_d || !m->up_stream)
+        return cu_take_error(m, err, errlen); /* the compute's own upload says what is wrong */
+    if (CU_CK(m, cudaStreamWaitEvent(m->up_stream, m->in8_consumed, 0)) ||
+        CU_CK(m, cudaMemcpyAsync(m->in8_d, m->in8_h[s], count, cudaMemcpyHostToDevice, m->up_stream)) ||
+        CU_CK(m, cudaEventRecord(m->in8_ev[s], m->up_stream)))
+        return cu_take_error(m, err, errlen);
+    m->in8_pending[s] = 1;
+    m->in8_uploaded = 1;
+    m->in8_early = 1;
     return 0;
 }
 
@@ -917,6 +961,10 @@ static unsigned char *cuda_input_host_u8(y5_backend *b, const y5_view *in) {
      * slot again. The host is about to write it: wait until its last upload
      * is done. */
     if (m->in8_uploaded) {
+        /* an early upload never consumed: later writes of the device copy
+         * (this slot's upload, on the compute stream) must come after it */
+        if (m->in8_early && CU_CK(m, cudaStreamWaitEvent(m->stream, m->in8_ev[m->in8_slot], 0))) return NULL;
+        m->in8_early = 0;
         m->in8_slot ^= 1;
         m->in8_uploaded = 0;
     }
@@ -943,9 +991,8 @@ static int cuda_input_commit(y5_backend *b, const y5_view *in, char *err, size_t
             }
             if (input_reserve_u8(m, count)) return cu_take_error(m, err, errlen);
         }
-        /* captured: only the /255 (compute queues the upload before each launch) */
-        if (m->capturing || upload_u8(m, count) == 0)
-            CU_CK(m, cu_u8_to_f16(m, m->in8_d, (long long)px, in->c, m->arena + in->off, in->ld));
+        /* captured: nothing (compute queues the upload and the /255 before each launch) */
+        if (!m->capturing && upload_u8(m, count) == 0) convert_u8(m, in);
         return cu_take_error(m, err, errlen);
     }
     if (count > m->in_cap) {
@@ -1017,6 +1064,11 @@ static void cuda_destroy(y5_backend *b) {
             free_host(m, m->in8_h[i]);
             if (m->in8_ev[i]) CU_CK(m, cudaEventDestroy(m->in8_ev[i]));
         }
+        if (m->up_stream) {
+            CU_CK(m, cudaStreamSynchronize(m->up_stream));
+            CU_CK(m, cudaStreamDestroy(m->up_stream));
+        }
+        if (m->in8_consumed) CU_CK(m, cudaEventDestroy(m->in8_consumed));
         free_dev(m, m->in8_d);
         free_host(m, m->lb_h);
         free_dev(m, m->lb_d);
@@ -1236,9 +1288,12 @@ static int compute_impl(y5_backend *b, const y5_backend_plan *p, double *op_ms, 
         }
     }
     if (g->state == CU_G_EAGER) return y5_backend_run_eager(b, p, NULL, err, errlen);
-    /* the u8 upload is not in the graph: one graph serves both staging halves (cu_impl's in8_* say why) */
+    /* the u8 upload and its /255 are not in the graph: one graph serves both
+     * staging halves (cu_impl's in8_* say why), and the next batch's upload
+     * can start as soon as this one's /255 has read the device copy */
     const size_t count = (size_t)p->input.n * p->input.h * p->input.w * p->input.c;
-    if (src == CU_IN_U8 && count > 0 && upload_u8(m, count)) return cu_take_error(m, err, errlen);
+    if (src == CU_IN_U8 && count > 0 && (upload_u8(m, count) || convert_u8(m, &p->input)))
+        return cu_take_error(m, err, errlen);
     if (graph_launch(m, g, err, errlen)) return -1;
     return async ? cu_take_error(m, err, errlen) : cuda_sync(b, err, errlen);
 }
@@ -1345,6 +1400,7 @@ static y5_backend_ops cuda_ops_table(void) {
     o.input_host = cuda_input_host;
     o.input_commit = cuda_input_commit;
     o.input_host_u8 = cuda_input_host_u8;
+    o.input_upload = cuda_input_upload;
     o.view_write = cuda_view_write;
     o.view_read = cuda_view_read;
     o.letterbox = y5_debug_env()->cpu_letterbox ? NULL : y5_cuda_letterbox;

@@ -140,8 +140,15 @@ typedef struct {
     int in8_pending[2];   /* an upload from the slot was queued after its event was last waited for */
     int in8_slot;         /* the slot handed out last: the one every upload reads */
     int in8_uploaded;     /* in8_slot was uploaded since it was handed out: the next hand-out takes the other */
-    unsigned char *in8_d; /* the device copy the graph's /255 kernel reads */
+    unsigned char *in8_d; /* the device copy the /255 kernel reads (outside the graph: convert_u8) */
     size_t in8_cap;       /* bytes in each slot and the device copy */
+    /* the upload queued early (input_upload) on its own stream, so that it
+     * runs beside the forward in flight: it waits for that forward's /255
+     * kernel (in8_consumed, recorded after each) before it overwrites
+     * in8_d, and the next compute waits for it (in8_ev of its slot) */
+    cudaStream_t up_stream;
+    cudaEvent_t in8_consumed;
+    int in8_early;        /* the slot handed out last is uploaded (or queued) by input_upload */
     int input_src;        /* CU_IN_*: what the next input_commit uploads */
 
     /* letterbox staging */

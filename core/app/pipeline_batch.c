@@ -271,6 +271,8 @@ static void batch_fill(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
     r->err[0] = 0;
     r->rc = r->full ? y5_engine_plan(E->e, k, b[0]->g.out_h, b[0]->g.out_w, r->err, sizeof r->err) : 0;
     if (!r->rc && r->full) r->rc = fill_input(E, b, k, r->err, sizeof r->err, &lb_s);
+    /* its upload starts now, beside the running forward (when flying) */
+    if (!r->rc && r->full) r->rc = y5_engine_input_upload(E->e, r->err, sizeof r->err);
     const double t1 = y5_now_s();
     acc[Y5_ST_LETTERBOX] += lb_s;
     acc[Y5_ST_FORWARD] += t1 - t0 - lb_s; /* plan and fill count as forward, as the upload they prepare */

@@ -144,6 +144,12 @@ typedef struct {
      * the conversion. The last of input_host, input_host_u8 and letterbox
      * decides where the next forward's input comes from. */
     unsigned char *(*input_host_u8)(y5_backend *b, const y5_view *in);
+    /* Optional, NULL = the next compute uploads: queue the upload of the u8
+     * input written since input_host_u8 now, beside a forward that may
+     * still run (CUDA: a second stream, behind the running forward's own
+     * read of the device copy), so the next compute only waits for it.
+     * Nothing to do (0) when the input is not u8 or is queued already. */
+    int (*input_upload)(y5_backend *b, const y5_view *in, char *err, size_t errlen);
 
     /* Host FP32 <-> a view, synchronous (tests, per-layer checks). The host
      * side is dense: n*h*w*c values, channels innermost; only the view's c

@@ -52,6 +52,11 @@ int y5_engine_forward_timed(y5_engine *e, double *op_ms, char *err, size_t errle
  * buffer. y5_engine_async: 1 when submit
  * returns before the forward ends. */
 int y5_engine_forward_submit(y5_engine *e, char *err, size_t errlen);
+/* After writing y5_engine_input_u8's buffer, and possibly while the
+ * previous forward still runs: start its upload now rather than at the next
+ * submit (the backend's input_upload; 0 and nothing done where there is
+ * none, or the input is not u8). */
+int y5_engine_input_upload(y5_engine *e, char *err, size_t errlen);
 int y5_engine_forward_wait(y5_engine *e, char *err, size_t errlen);
 int y5_engine_async(const y5_engine *e);
 /* After a failed forward: whether this engine can still run forwards (the

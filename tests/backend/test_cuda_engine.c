@@ -236,8 +236,9 @@ T_TEST(gpu_net_u8_vs_f32_input) {
  * it runs, then waits. Two different inputs (bus and bus mirrored), six
  * rounds (eager, captured, replayed): after each wait the pred is bit for
  * bit the eager forward of that round's input, so the fill of the next
- * input never reached the running forward's upload. Then one fill forwarded
- * three times gives that input's pred each time. */
+ * input never reached the running forward's upload; six more with the next
+ * input's upload queued early, beside the running forward. Then one fill
+ * forwarded three times gives that input's pred each time. */
 T_TEST(gpu_net_async_double_buffer) {
     NEED_GPU();
     T_NEED_SHARED();
@@ -270,20 +271,24 @@ T_TEST(gpu_net_async_double_buffer) {
     unsigned char *s = y5_engine_input_u8(e);
     T_REQUIRE(s, "y5_engine_input_u8 gave NULL on CUDA");
     memcpy(s, x[0], len);
-    for (int k = 0; k < 6; k++) {
-        const int cur = k % 2;
+    /* rounds 6-11 as the pipeline runs them: the next input's upload queued
+     * right after its fill (y5_engine_input_upload), while forward k runs:
+     * it must wait for forward k's own read of the device copy */
+    for (int k = 0; k < 12; k++) {
+        const int cur = k % 2, early = k >= 6;
         if (y5_engine_forward_submit(e, err, sizeof err)) { T_CHECK(0, "submit %d: %s", k, err); break; }
         unsigned char *t = y5_engine_input_u8(e); /* the other half, while forward k may run */
         T_CHECK(t && t != s, "round %d: the staging handed out during a forward is %s", k, t ? "the running one's" : "NULL");
         if (!t || t == s) break;
         memcpy(t, x[cur ^ 1], len);
+        if (early && y5_engine_input_upload(e, err, sizeof err)) { T_CHECK(0, "early upload %d: %s", k, err); break; }
         if (y5_engine_forward_wait(e, err, sizeof err) || !(p = pred_copy(e, &nf2, err, sizeof err))) {
             T_CHECK(0, "wait %d: %s", k, err);
             break;
         }
         long long d = first_diff(p, ref[cur], nf);
-        T_CHECK(d < 0, "round %d (%s): float %lld differs from the eager forward (%.8g vs %.8g)", k,
-                k == 0 ? "eager" : k == 1 ? "captured" : "replayed", d, d >= 0 ? (double)p[d] : 0.0,
+        T_CHECK(d < 0, "round %d (%s%s): float %lld differs from the eager forward (%.8g vs %.8g)", k,
+                k == 0 ? "eager" : k == 1 ? "captured" : "replayed", early ? ", early upload" : "", d, d >= 0 ? (double)p[d] : 0.0,
                 d >= 0 ? (double)ref[cur][d] : 0.0);
         /* after the first (eager) round a graph must have run: a capture that
          * fell back to eager would make compute_async synchronous and this
