@@ -291,7 +291,15 @@ static void batch_submit(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
     r->rc = y5_engine_forward_submit(E->e, r->err, sizeof r->err);
     if (!r->rc && !r->tiled) {
         const y5_nms_opts *nms = &E->p->o->det.nms;
-        r->rc = y5_engine_nms_submit(E->e, nms, nms->max_det, r->err, sizeof r->err);
+        char err[512];
+        /* not queued (e.g. no device memory for its buffers): take runs each
+         * image's NMS after the wait instead, the same boxes; a dead device
+         * shows in the wait */
+        if (y5_engine_nms_submit(E->e, nms, nms->max_det, err, sizeof err) && !E->nms_warned) {
+            E->nms_warned = 1;
+            y5_pipe_log(E->p, "yolov5c detect: engine %d (%s): the batch NMS could not be queued (%s); NMS runs image "
+                              "by image\n", E->id, E->spec->device, err);
+        }
     }
     const double d = y5_now_s() - t0;
     acc[Y5_ST_FORWARD] += d;

@@ -79,6 +79,7 @@ typedef struct {
     long long images, batches;
     long long overlapped;        /* batches filled while the previous batch's forward ran (pipeline_batch.c) */
     int dead;                    /* its device failed for good: it took no more batches (pipeline_batch.c) */
+    int nms_warned;              /* said once that its batch NMS could not be queued */
     pthread_t th;
 } y5_pipe_engine;
 
