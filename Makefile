@@ -46,7 +46,8 @@ LDLIBS   = -ljpeg -lm -pthread
 BUILD   ?= build
 
 # every .c below these folders (one level of subfolders) is part of the library
-LIB_SRC  = $(sort $(wildcard core/*/*.c layers/*.c layers/*/*.c weights/*.c convert/*.c))
+# (cuda/*.c: the CUDA backend's plain-C parts, built and tested everywhere)
+LIB_SRC  = $(sort $(wildcard core/*/*.c layers/*.c layers/*/*.c weights/*.c convert/*.c cuda/*.c))
 LIB_SRC := $(filter-out core/app/main.c,$(LIB_SRC))
 ifneq ($(ARCH),x86_64)
 LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))

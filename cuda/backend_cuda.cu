@@ -38,6 +38,7 @@ extern "C" {
 
 #include <math.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -527,17 +528,66 @@ static cu_tune_entry tune_key(const cu_conv *c, int n, const y5_view *in, const 
     return e;
 }
 
-static int tune_same(const cu_tune_entry *a, const cu_tune_entry *b) {
-    return a->cin == b->cin && a->cout == b->cout && a->k == b->k && a->s == b->s && a->p == b->p && a->n == b->n &&
-           a->h == b->h && a->w == b->w && a->ld_in == b->ld_in && a->ld_out == b->ld_out && a->ld_res == b->ld_res;
-}
 
 static const cu_tune_entry *tune_find(const cu_impl *m, const cu_conv *c, int n, const y5_view *in,
                                       const y5_view *out, const y5_view *res) {
     const cu_tune_entry k = tune_key(c, n, in, out, res);
     for (int i = 0; i < m->n_tune; i++)
-        if (tune_same(&m->tune[i], &k)) return &m->tune[i];
+        if (y5_tune_same_key(&m->tune[i], &k)) return &m->tune[i];
     return NULL;
+}
+
+/* The tuning cache file's stamp: this program file (size and modification
+ * time: any rebuild of a kernel or of the checks changes it) and the card
+ * (name, memory, SMs). 0, or -1 when the program cannot be named. */
+static int tune_stamp(const cu_impl *m, char *buf, size_t cap) {
+    struct stat st;
+    if (stat("/proc/self/exe", &st) != 0) return -1;
+    const int k = snprintf(buf, cap, "exe %lld-%lld, %s, %d SMs", (long long)st.st_size, (long long)st.st_mtime,
+                           m->name, m->sm_count);
+    return k > 0 && (size_t)k < cap ? 0 : -1;
+}
+
+/* The cached choices into the table (a backend under TUNE, at creation or
+ * when the choice becomes TUNE). */
+static void tune_cache_load(cu_impl *m) {
+    char path[4096], stamp[512];
+    if (m->n_tune || !y5_tune_cache_path(path, sizeof path) || tune_stamp(m, stamp, sizeof stamp)) return;
+    y5_tune_rec *r = NULL;
+    int n = 0;
+    if (y5_tune_cache_read(path, stamp, &r, &n) || n == 0) return;
+    free(m->tune);
+    m->tune = r;
+    m->n_tune = m->cap_tune = m->tune_loaded = n;
+}
+
+/* The table back to the file when this backend tuned anything new (one
+ * warning if it cannot: the next run tunes again). */
+static void tune_cache_save(cu_impl *m) {
+    char path[4096], stamp[512], err[600];
+    if (!m->tune_dirty || !y5_tune_cache_path(path, sizeof path) || tune_stamp(m, stamp, sizeof stamp)) return;
+    /* entries another process wrote meanwhile (same stamp) are kept too */
+    y5_tune_rec *r = NULL;
+    int n = 0;
+    if (y5_tune_cache_read(path, stamp, &r, &n) == 0 && n > 0) {
+        for (int i = 0; i < n; i++) {
+            int have = 0;
+            for (int j = 0; j < m->n_tune && !have; j++) have = y5_tune_same_key(&m->tune[j], &r[i]);
+            if (have) continue;
+            if (m->n_tune == m->cap_tune) {
+                const int cap = m->cap_tune ? 2 * m->cap_tune : 64;
+                cu_tune_entry *t = (cu_tune_entry *)realloc(m->tune, (size_t)cap * sizeof *t);
+                if (!t) break;
+                m->tune = t;
+                m->cap_tune = cap;
+            }
+            m->tune[m->n_tune++] = r[i];
+        }
+    }
+    free(r);
+    if (y5_tune_cache_write(path, stamp, m->tune, m->n_tune, err, sizeof err))
+        fprintf(stderr, "yolov5c: warning: conv tuning cache: %s\n", err);
+    m->tune_dirty = 0;
 }
 
 /* After a path failed while being timed: 0 when the device still runs (the
@@ -636,6 +686,7 @@ keep:
         }
         m->tune[m->n_tune++] = e;
         m->dbg_tuned++;
+        m->tune_dirty = 1;
     }
 done:
     m->tune_force = -1;
@@ -696,6 +747,7 @@ static void mma_setup(cu_impl *m) {
     if (m->conv_impl == Y5_CUDA_CONV_TUNE) {
         own_setup(m, CU_OWN_V3, 0);
         own_setup(m, CU_OWN_V5, 1);
+        tune_cache_load(m);
         return;
     }
     own_setup(m, cu_own_default(m), 0);
@@ -1085,6 +1137,7 @@ static void cuda_destroy(y5_backend *b) {
         free_dev(m, m->nms_cls);
         free(m->nms_cls_h);
         free(m->nms_cls_tmp);
+        tune_cache_save(m);
         free(m->tune);
         free_host(m, m->nms_h);
         free_dev(m, m->nmsb_res);
@@ -1586,6 +1639,10 @@ extern "C" int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t e
 extern "C" void y5_cuda_tune_counts(y5_backend *b, long long *tuned, long long *rejected) {
     if (tuned) *tuned = y5_cuda_is(b) ? cu_of(b)->dbg_tuned : 0;
     if (rejected) *rejected = y5_cuda_is(b) ? cu_of(b)->dbg_tune_rejected : 0;
+}
+
+extern "C" int y5_cuda_tune_loaded(const y5_backend *b) {
+    return y5_cuda_is(b) ? ((const cu_impl *)b->impl)->tune_loaded : 0;
 }
 
 extern "C" void y5_cuda_tune_poison(y5_backend *b, int run) {

@@ -155,8 +155,14 @@ enum { Y5_CUDA_CONV_CUBLAS = 0, Y5_CUDA_CONV_MMA = 1, Y5_CUDA_CONV_AUTO = 2, Y5_
  * path that can run it (the runs below), each checked against cuBLAS's FP32
  * result, the fastest kept (backend_cuda.cu, "conv tuning"). */
 enum { Y5_CUDA_RUN_CUBLAS = 0, Y5_CUDA_RUN_CUBLAS_HALF = 1, Y5_CUDA_RUN_V3 = 2, Y5_CUDA_RUN_V5 = 3, Y5_CUDA_RUN_N = 4 };
-/* Tests: shapes tuned, and paths rejected by the check (or failing), so far. */
+/* The choices are kept in a file between runs (cuda/tune_cache.h: path from
+ * Y5_TUNE_CACHE, XDG_CACHE_HOME or HOME; Y5_TUNE_CACHE=0: none), read when a
+ * backend under TUNE is created, written back when it is destroyed if it
+ * tuned anything new; a file of another build or card is ignored. */
+/* Tests: shapes tuned, and paths rejected by the check (or failing), so
+ * far; *loaded: entries read from the cache file. */
 void y5_cuda_tune_counts(y5_backend *b, long long *tuned, long long *rejected);
+int y5_cuda_tune_loaded(const y5_backend *b);
 /* Tests: tuning overwrites run `run`'s output (Y5_CUDA_RUN_*, -1: none)
  * before checking it, so the check must reject that path. */
 void y5_cuda_tune_poison(y5_backend *b, int run);

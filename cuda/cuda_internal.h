@@ -11,6 +11,7 @@
 
 #include "cuda/cuda_backend.h"
 #include "cuda/nms_block.h"
+#include "cuda/tune_cache.h"
 
 /* ---- state ---- */
 
@@ -85,12 +86,9 @@ typedef struct {
 } cu_conv;
 #define CU_PAD_CIN_MAX 32
 
-/* One tuned conv shape (Y5_CONV_IMPL=tune; backend_cuda.cu, "conv tuning"). */
-typedef struct cu_tune_entry {
-    int cin, cout, k, s, p, n, h, w, ld_in, ld_out, ld_res; /* ld_res 0: no residual */
-    int run;                                                /* Y5_CUDA_RUN_* chosen */
-    float ms[Y5_CUDA_RUN_N];                                /* each path's ms; -1: not run or rejected */
-} cu_tune_entry;
+/* One tuned conv shape (Y5_CONV_IMPL=tune; backend_cuda.cu, "conv
+ * tuning"): the record the tuning cache file keeps (tune_cache.h). */
+typedef y5_tune_rec cu_tune_entry;
 
 typedef struct {
     int device, sm_count;
@@ -115,6 +113,8 @@ typedef struct {
      * timed (CU_RUN_*, -1: none), and the tests' counters and poison */
     cu_tune_entry *tune;
     int n_tune, cap_tune;
+    int tune_loaded;      /* entries read from the tuning cache file (the first n_tune at load) */
+    int tune_dirty;       /* entries tuned since the file was read: written back at destroy */
     int tune_force;
     int tune_force_ran;   /* the forced own kernel really ran (its views allowed it) */
     int tune_poison;      /* tests: CU_RUN_* whose output tuning overwrites before the check; -1 none */

@@ -18,7 +18,8 @@
  *                               multiple of 8, an output overlapping its input) stay on cuBLAS / tune: each
  *                               conv shape timed at a plan's warm-up on every path that runs it (cuBLAS
  *                               FP32 and half out, v3, v5 on sm_90a), each checked against cuBLAS FP32, the
- *                               fastest kept (cuda/backend_cuda.cu, "conv tuning"). Another
+ *                               fastest kept (cuda/backend_cuda.cu, "conv tuning"), and kept on disk for the
+ *                               next run (Y5_TUNE_CACHE=path, or 0 for none; cuda/tune_cache.h). Another
  *                               value: cuBLAS, with a warning when a backend is created
  *   Y5_CUBLAS_OUT=f32|f16       CUDA convs on cuBLAS: the GEMM writes FP32 into a scratch and the epilogue
  *                               adds bias etc. and stores half (f32, default: the path that ran on the H200) /

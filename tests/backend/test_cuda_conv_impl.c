@@ -657,12 +657,69 @@ T_TEST(gpu_net_yolov5n_bus_640_cublas_f16) { NEED_GPU(); T_NEED_SHARED(); run_ne
 /* Y5_CONV_IMPL=tune: the fastest checked path per conv shape, within the
  * same tolerances of the golden; then with v3's and with cuBLAS f16's output
  * poisoned while tuning: the check must reject them and none be chosen */
-T_TEST(gpu_net_yolov5n_bus_640_tune) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_TUNE, 0, -1); }
+/* (Y5_TUNE_CACHE=0: these tune for themselves, never from the user's cache file) */
+T_TEST(gpu_net_yolov5n_bus_640_tune) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    setenv("Y5_TUNE_CACHE", "0", 1);
+    run_net(Y5_CUDA_CONV_TUNE, 0, -1);
+}
 T_TEST(gpu_net_yolov5n_bus_640_tune_rejects_poisoned) {
     NEED_GPU();
     T_NEED_SHARED();
+    setenv("Y5_TUNE_CACHE", "0", 1);
     run_net(Y5_CUDA_CONV_TUNE, 0, Y5_CUDA_RUN_V3);
     run_net(Y5_CUDA_CONV_TUNE, 0, Y5_CUDA_RUN_CUBLAS_HALF);
+}
+
+/* The tuning cache file (cuda/tune_cache.h) between two engines: the first
+ * tunes every shape and writes the file when it closes; the second reads it,
+ * tunes nothing, and runs every conv as the first did, to the bit. */
+T_TEST(gpu_tune_cache_round_trip) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[1024] = "", path[1024];
+    const char *w = t_model_y5w("yolov5n");
+    T_REQUIRE(w, "conversion of yolov5n failed");
+    size_t len;
+    unsigned char *u8 = t_read_file(t_shared_path("golden/yolov5n_bus_640_input.u8"), &len);
+    T_REQUIRE(u8 && len == 640 * 480 * 3, "golden input missing");
+    snprintf(path, sizeof path, "%s/cache/tune.txt", t_tmpdir());
+    setenv("Y5_TUNE_CACHE", path, 1);
+    const char *notes[2][256];
+    int nconv[2] = {0, 0};
+    long long tuned[2] = {0, 0};
+    int loaded[2] = {0, 0}, rows = 0, no = 0;
+    float *pred[2] = {NULL, NULL};
+    for (int run = 0; run < 2; run++) {
+        y5_engine *e = net_forward(w, Y5_CUDA_CONV_TUNE, 0, -1, u8, len, err, sizeof err);
+        if (!e) { T_CHECK(0, "engine %d: %s", run, err); break; }
+        y5_cuda_tune_counts(e->be, &tuned[run], NULL);
+        loaded[run] = y5_cuda_tune_loaded(e->be);
+        for (int i = 0; i < e->bplan.n_ops && nconv[run] < 256; i++) {
+            const char *s = y5_cuda_op_note(e->be, &e->bplan.ops[i]);
+            if (s) notes[run][nconv[run]++] = s; /* static strings: they outlive the engine */
+        }
+        const float *p = y5_engine_pred(e, &rows, &no);
+        if (p && (pred[run] = malloc((size_t)rows * no * sizeof(float))))
+            memcpy(pred[run], p, (size_t)rows * no * sizeof(float));
+        y5_engine_close(e); /* the first writes the file here */
+    }
+    setenv("Y5_TUNE_CACHE", "0", 1);
+    printf("    first engine: %lld shapes tuned; second: %d read from the file, %lld tuned\n", tuned[0], loaded[1], tuned[1]);
+    T_CHECK(tuned[0] > 0 && loaded[0] == 0, "first engine: %lld tuned, %d loaded", tuned[0], loaded[0]);
+    T_CHECK(loaded[1] == tuned[0] && tuned[1] == 0, "second engine: %d loaded, %lld tuned", loaded[1], tuned[1]);
+    char *file = t_read_file(path, NULL);
+    T_CHECK(file && !strncmp(file, "yolov5c-tune 1 exe ", 19), "cache file: %.80s", file ? file : "(missing)");
+    free(file);
+    T_CHECK(nconv[0] == nconv[1] && nconv[0] > 0, "%d vs %d conv notes", nconv[0], nconv[1]);
+    for (int i = 0; i < nconv[0] && i < nconv[1]; i++)
+        T_CHECK(!strcmp(notes[0][i], notes[1][i]), "conv %d: '%s' tuned, '%s' from the file", i, notes[0][i], notes[1][i]);
+    T_CHECK(pred[0] && pred[1] && !memcmp(pred[0], pred[1], (size_t)rows * no * sizeof(float)),
+            "the second engine's pred differs from the first's");
+    free(pred[0]);
+    free(pred[1]);
+    free(u8);
 }
 
 #else

@@ -1,0 +1,140 @@
+/* tune_cache.c - Y5_CONV_IMPL=tune's choices on disk (tune_cache.h). */
+#include "cuda/tune_cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAGIC "yolov5c-tune 1 "
+#define MAX_ENTRIES 65536  /* a file claiming more is not ours */
+#define MAX_DIM (1 << 20)  /* larger sides, channels or batches are not a conv this backend plans */
+
+int y5_tune_same_key(const y5_tune_rec *a, const y5_tune_rec *b) {
+    return a->cin == b->cin && a->cout == b->cout && a->k == b->k && a->s == b->s && a->p == b->p && a->n == b->n &&
+           a->h == b->h && a->w == b->w && a->ld_in == b->ld_in && a->ld_out == b->ld_out && a->ld_res == b->ld_res;
+}
+
+const char *y5_tune_cache_path(char *buf, size_t cap) {
+    const char *e = getenv("Y5_TUNE_CACHE");
+    int k;
+    if (e && *e) {
+        if (!strcmp(e, "0")) return NULL;
+        k = snprintf(buf, cap, "%s", e);
+    } else if ((e = getenv("XDG_CACHE_HOME")) && *e == '/') {
+        k = snprintf(buf, cap, "%s/yolov5c/tune.txt", e);
+    } else if ((e = getenv("HOME")) && *e == '/') {
+        k = snprintf(buf, cap, "%s/.cache/yolov5c/tune.txt", e);
+    } else {
+        return NULL;
+    }
+    return k > 0 && (size_t)k < cap ? buf : NULL;
+}
+
+/* One entry line; 0 when it is well formed and plausible. */
+static int parse_line(const char *s, y5_tune_rec *r) {
+    int used = 0;
+    memset(r, 0, sizeof *r);
+    if (sscanf(s, "%d %d %d %d %d %d %d %d %d %d %d %d %f %f %f %f%n", &r->cin, &r->cout, &r->k, &r->s, &r->p, &r->n,
+               &r->h, &r->w, &r->ld_in, &r->ld_out, &r->ld_res, &r->run, &r->ms[0], &r->ms[1], &r->ms[2], &r->ms[3],
+               &used) != 16)
+        return -1;
+    for (const char *t = s + used; *t; t++)
+        if (*t != ' ' && *t != '\t' && *t != '\r' && *t != '\n') return -1;
+    const int pos[] = {r->cin, r->cout, r->k, r->s, r->n, r->h, r->w, r->ld_in, r->ld_out};
+    for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+        if (pos[i] < 1 || pos[i] > MAX_DIM) return -1;
+    if (r->p < 0 || r->p > MAX_DIM || r->ld_res < 0 || r->ld_res > MAX_DIM) return -1;
+    if (r->run < 0 || r->run >= Y5_TUNE_RUNS) return -1;
+    for (int i = 0; i < Y5_TUNE_RUNS; i++)
+        if (!(r->ms[i] >= -1.0f && r->ms[i] < 1e9f)) return -1; /* NaN fails too */
+    return 0;
+}
+
+int y5_tune_cache_read(const char *path, const char *stamp, y5_tune_rec **out, int *n) {
+    *out = NULL;
+    *n = 0;
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) return 0;
+    char line[1024];
+    int cap = 0, rc = 0;
+    /* the stamp line, whole: the same build on the same card */
+    if (!fgets(line, sizeof line, f) || strncmp(line, MAGIC, strlen(MAGIC)) ||
+        strcspn(line + strlen(MAGIC), "\n") != strlen(stamp) || strncmp(line + strlen(MAGIC), stamp, strlen(stamp))) {
+        fclose(f);
+        return 0;
+    }
+    while (fgets(line, sizeof line, f)) {
+        if (!strchr(line, '\n') && !feof(f)) { /* longer than any entry: skip the rest of it */
+            int c;
+            while ((c = fgetc(f)) != EOF && c != '\n') {}
+            continue;
+        }
+        y5_tune_rec r;
+        if (parse_line(line, &r)) continue;
+        int dup = 0;
+        for (int i = 0; i < *n && !dup; i++) dup = y5_tune_same_key(&(*out)[i], &r);
+        if (dup) continue;
+        if (*n == MAX_ENTRIES) break;
+        if (*n == cap) {
+            int nc = cap ? 2 * cap : 64;
+            y5_tune_rec *t = realloc(*out, (size_t)nc * sizeof *t);
+            if (!t) { rc = -1; break; }
+            *out = t;
+            cap = nc;
+        }
+        (*out)[(*n)++] = r;
+    }
+    fclose(f);
+    if (rc) { free(*out); *out = NULL; *n = 0; }
+    return rc;
+}
+
+/* mkdir -p of path's folder. */
+static int make_parent(const char *path) {
+    char d[4096];
+    if (snprintf(d, sizeof d, "%s", path) >= (int)sizeof d) return -1;
+    char *slash = strrchr(d, '/');
+    if (!slash || slash == d) return 0;
+    *slash = 0;
+    for (char *p = d + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(d, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(d, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+int y5_tune_cache_write(const char *path, const char *stamp, const y5_tune_rec *r, int n, char *err, size_t errlen) {
+    char tmp[4200];
+    if (!path || snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        snprintf(err, errlen, "tune cache: no usable path");
+        return -1;
+    }
+    if (make_parent(path)) {
+        snprintf(err, errlen, "%s: cannot make its folder (%s)", path, strerror(errno));
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot write (%s)", tmp, strerror(errno));
+        return -1;
+    }
+    int bad = fprintf(f, "%s%s\n", MAGIC, stamp) < 0;
+    for (int i = 0; i < n && !bad; i++)
+        bad = fprintf(f, "%d %d %d %d %d %d %d %d %d %d %d %d %.6g %.6g %.6g %.6g\n", r[i].cin, r[i].cout, r[i].k, r[i].s,
+                      r[i].p, r[i].n, r[i].h, r[i].w, r[i].ld_in, r[i].ld_out, r[i].ld_res, r[i].run, (double)r[i].ms[0],
+                      (double)r[i].ms[1], (double)r[i].ms[2], (double)r[i].ms[3]) < 0;
+    bad |= fflush(f) != 0;
+    bad |= fsync(fileno(f)) != 0 && errno != EINVAL;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: cannot write (%s)", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}

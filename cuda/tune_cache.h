@@ -1,0 +1,57 @@
+/* tune_cache.h - Y5_CONV_IMPL=tune's choices kept on disk between runs.
+ *
+ * Tuning times every conv path at a plan's warm-up (backend_cuda.cu, "conv
+ * tuning"): for yolov5m at 1088x1920 and batch 8 about twenty forwards'
+ * worth of work, paid again by every process. The file keeps what one
+ * process measured for the next, as TensorRT's timing cache does. It is
+ * only valid for the same build (the kernels and the checks that accepted
+ * them) on the same kind of card: its first line names both (the stamp),
+ * and a file with another stamp is ignored whole (and replaced on the next
+ * write). A cached choice is used without timing or checking it again.
+ *
+ * Plain C with no CUDA types, so the suite tests it on any machine
+ * (tests/unit/test_tune_cache.c): the file is the user's, its bytes are not
+ * trusted; a malformed line is skipped, a malformed file read as empty.
+ *
+ * Format (text): "yolov5c-tune 1 <stamp>\n", then one line per entry:
+ * cin cout k s p n h w ld_in ld_out ld_res run ms0 ms1 ms2 ms3. */
+#ifndef Y5_TUNE_CACHE_H
+#define Y5_TUNE_CACHE_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One tuned conv shape: the key (conv shape, batch, input size, the views'
+ * channel strides; ld_res 0: no residual), the chosen run (Y5_CUDA_RUN_*,
+ * cuda_backend.h) and each run's milliseconds (-1: not run or rejected). */
+#define Y5_TUNE_RUNS 4
+typedef struct y5_tune_rec {
+    int cin, cout, k, s, p, n, h, w, ld_in, ld_out, ld_res;
+    int run;
+    float ms[Y5_TUNE_RUNS];
+} y5_tune_rec;
+
+/* 1 when a and b have the same key. */
+int y5_tune_same_key(const y5_tune_rec *a, const y5_tune_rec *b);
+
+/* The cache file: $Y5_TUNE_CACHE, else $XDG_CACHE_HOME/yolov5c/tune.txt,
+ * else $HOME/.cache/yolov5c/tune.txt; NULL when none can be named (or
+ * Y5_TUNE_CACHE is "0": no cache). */
+const char *y5_tune_cache_path(char *buf, size_t cap);
+
+/* The entries of the file at path whose stamp is `stamp` (a missing file, or
+ * another stamp: none). *out is malloc'd (NULL when *n is 0). 0, or -1 out of
+ * memory. */
+int y5_tune_cache_read(const char *path, const char *stamp, y5_tune_rec **out, int *n);
+
+/* Writes the n entries under stamp, whole or not at all (a temporary file
+ * renamed into place; missing folders made). 0, or -1 with a message. */
+int y5_tune_cache_write(const char *path, const char *stamp, const y5_tune_rec *r, int n, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,138 @@
+/* test_tune_cache.c - the conv tuning cache file (cuda/tune_cache.c): what
+ * one process measured comes back whole in the next, only under the same
+ * stamp (build and card), and a damaged or hostile file costs nothing but
+ * its bad lines. Plain C: runs on every machine, GPU or not. */
+#include "tests/t.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/tune_cache.h"
+
+static y5_tune_rec rec(int cin, int cout, int k, int n, int run, float ms0) {
+    y5_tune_rec r;
+    memset(&r, 0, sizeof r);
+    r.cin = cin, r.cout = cout, r.k = k, r.s = 1, r.p = k / 2, r.n = n, r.h = 80, r.w = 64;
+    r.ld_in = cin, r.ld_out = 2 * cout, r.ld_res = 0, r.run = run;
+    r.ms[0] = ms0, r.ms[1] = -1.0f, r.ms[2] = 0.125f, r.ms[3] = 0.0625f;
+    return r;
+}
+
+T_TEST(tune_cache_round_trip_and_stamp) {
+    const char *d = t_tmpdir();
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/a/b/tune.txt", d); /* folders made on write */
+    y5_tune_rec w[3] = {rec(64, 128, 3, 32, 2, 0.5f), rec(255, 256, 1, 1, 0, 0.03125f), rec(8, 48, 6, 8, 3, 2.0f)};
+    w[2].s = 2, w[2].p = 2, w[2].ld_res = 48;
+    T_REQUIRE(y5_tune_cache_write(path, "exe 1-2, NVIDIA H100 (sm_90, 79 GiB), 132 SMs", w, 3, err, sizeof err) == 0,
+              "write: %s", err);
+    y5_tune_rec *r = NULL;
+    int n = -1;
+    T_CHECK(y5_tune_cache_read(path, "exe 1-2, NVIDIA H100 (sm_90, 79 GiB), 132 SMs", &r, &n) == 0 && n == 3,
+            "read back %d entries, want 3", n);
+    for (int i = 0; i < n && i < 3; i++) {
+        T_CHECK(y5_tune_same_key(&r[i], &w[i]) && r[i].run == w[i].run, "entry %d: key or run differs", i);
+        for (int j = 0; j < Y5_TUNE_RUNS; j++)
+            T_CHECK(r[i].ms[j] == w[i].ms[j], "entry %d ms[%d]: %g, want %g", i, j, (double)r[i].ms[j], (double)w[i].ms[j]);
+    }
+    free(r);
+    /* another build or card: nothing, also a stamp that only starts the same */
+    static const char *const other[] = {"exe 1-3, NVIDIA H100 (sm_90, 79 GiB), 132 SMs",
+                                        "exe 1-2, NVIDIA H100 (sm_90, 79 GiB), 132 SM", "exe 1-2, NVIDIA H200"};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        r = NULL;
+        n = -1;
+        T_CHECK(y5_tune_cache_read(path, other[i], &r, &n) == 0 && n == 0 && !r, "stamp '%s': %d entries", other[i], n);
+        free(r);
+    }
+    /* no file */
+    snprintf(path, sizeof path, "%s/missing.txt", d);
+    T_CHECK(y5_tune_cache_read(path, "s", &r, &n) == 0 && n == 0, "a missing file gave %d entries", n);
+    /* a path that cannot be written: a message, no crash */
+    snprintf(path, sizeof path, "%s/file", d);
+    T_REQUIRE(t_write_file(path, "x", 1) == 0, "setup");
+    char under[1100];
+    snprintf(under, sizeof under, "%s/file/tune.txt", d); /* a folder that is a file */
+    err[0] = 0;
+    T_CHECK(y5_tune_cache_write(under, "s", w, 1, err, sizeof err) == -1 && strstr(err, "tune.txt"), "%s", err);
+}
+
+T_TEST(tune_cache_hostile_lines) {
+    const char *d = t_tmpdir();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tune.txt", d);
+    char big[3000];
+    memset(big, '7', sizeof big - 2);
+    big[sizeof big - 2] = '\n';
+    big[sizeof big - 1] = 0;
+    char text[8192];
+    snprintf(text, sizeof text,
+             "yolov5c-tune 1 S\n"
+             "64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625\n"   /* good */
+             "64 128 3 1 1 32 80 64 64 256 0 1 0.5 -1 0.125 0.0625\n"   /* the same key again: the first wins */
+             "garbage\n"
+             "64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125\n"          /* a field short */
+             "64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625 9\n" /* one too many */
+             "-64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625\n"  /* negative channels */
+             "64 128 3 1 1 32 80 64 64 256 0 7 0.5 -1 0.125 0.0625\n"   /* no such run */
+             "64 128 3 1 1 32 80 64 64 256 0 -1 0.5 -1 0.125 0.0625\n"  /* no such run */
+             "64 128 3 1 1 99999999 80 64 64 256 0 2 0.5 -1 0.1 0.1\n"  /* a batch of 10^8 */
+             "64 128 3 1 1 32 80 64 64 256 0 2 nan -1 0.125 0.0625\n"   /* NaN time */
+             "64 128 3 1 1 32 80 64 64 256 -3 2 0.5 -1 0.125 0.0625\n"  /* negative residual stride */
+             "%s"                                                       /* 3000 bytes of digits */
+             "8 48 6 2 2 8 80 64 8 48 48 3 2 -1 -1 1.5\n"               /* good, after all that */
+             "1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0",                          /* good, no final newline */
+             big);
+    T_REQUIRE(t_write_file(path, text, strlen(text)) == 0, "setup");
+    y5_tune_rec *r = NULL;
+    int n = -1;
+    T_CHECK(y5_tune_cache_read(path, "S", &r, &n) == 0 && n == 3, "%d entries kept, want the 3 good ones", n);
+    if (n == 3) {
+        T_CHECK(r[0].run == 2 && r[0].cin == 64 && r[0].ld_out == 256, "first entry: run %d", r[0].run);
+        T_CHECK(r[1].k == 6 && r[1].s == 2 && r[1].ld_res == 48 && r[1].run == 3 && r[1].ms[3] == 1.5f, "second entry");
+        T_CHECK(r[2].cin == 1 && r[2].p == 0, "the last line without its newline");
+    }
+    free(r);
+    /* a stamp line that is not ours, a truncated file, an empty one: nothing */
+    static const char *const bad[] = {"yolov5c-tune 2 S\n1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0\n", "yolov5c-tu", "",
+                                      "yolov5c-tune 1 S"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        T_REQUIRE(t_write_file(path, bad[i], strlen(bad[i])) == 0, "setup");
+        r = NULL;
+        n = -1;
+        T_CHECK(y5_tune_cache_read(path, "S", &r, &n) == 0 && n == 0, "file %zu: %d entries", i, n);
+        free(r);
+    }
+}
+
+T_TEST(tune_cache_path_from_env) {
+    char buf[512];
+    const char *keep[3] = {getenv("Y5_TUNE_CACHE"), getenv("XDG_CACHE_HOME"), getenv("HOME")};
+    char *saved[3];
+    for (int i = 0; i < 3; i++) saved[i] = keep[i] ? strdup(keep[i]) : NULL;
+    setenv("Y5_TUNE_CACHE", "/x/t.txt", 1);
+    const char *p = y5_tune_cache_path(buf, sizeof buf);
+    T_CHECK(p && !strcmp(p, "/x/t.txt"), "Y5_TUNE_CACHE: %s", p ? p : "(null)");
+    setenv("Y5_TUNE_CACHE", "0", 1);
+    T_CHECK(!y5_tune_cache_path(buf, sizeof buf), "Y5_TUNE_CACHE=0 still names a file");
+    unsetenv("Y5_TUNE_CACHE");
+    setenv("XDG_CACHE_HOME", "/c", 1);
+    p = y5_tune_cache_path(buf, sizeof buf);
+    T_CHECK(p && !strcmp(p, "/c/yolov5c/tune.txt"), "XDG_CACHE_HOME: %s", p ? p : "(null)");
+    unsetenv("XDG_CACHE_HOME");
+    setenv("HOME", "/h", 1);
+    p = y5_tune_cache_path(buf, sizeof buf);
+    T_CHECK(p && !strcmp(p, "/h/.cache/yolov5c/tune.txt"), "HOME: %s", p ? p : "(null)");
+    setenv("HOME", "relative", 1);
+    T_CHECK(!y5_tune_cache_path(buf, sizeof buf), "a relative HOME names a file");
+    char tiny[8];
+    setenv("HOME", "/h", 1);
+    T_CHECK(!y5_tune_cache_path(tiny, sizeof tiny), "a path longer than the buffer was returned cut");
+    const char *names[3] = {"Y5_TUNE_CACHE", "XDG_CACHE_HOME", "HOME"};
+    for (int i = 0; i < 3; i++) {
+        if (saved[i]) setenv(names[i], saved[i], 1);
+        else unsetenv(names[i]);
+        free(saved[i]);
+    }
+}
