@@ -269,10 +269,11 @@ EOF
     RESERVE=15 # seconds kept for the report
     # the best Python strategy (3 processes, first run) first: the one the 10x
     # target compares with survives a budget that skips the slow ones at 2000
-    STRATS="y5c y5c_nooverlap y5c_nosave y5c_2eng torch_3procs torch_2threads torch_seq"
+    STRATS="y5c y5c_tune y5c_nooverlap y5c_nosave y5c_2eng torch_3procs torch_2threads torch_seq"
     glabel() {
         case "$1" in
         y5c) echo "yolov5c detect --device cuda --batch $BATCH" ;;
+        y5c_tune) echo "yolov5c detect --device cuda --batch $BATCH, Y5_CONV_IMPL=tune (tuned by its first run, cached)" ;;
         y5c_nooverlap) echo "yolov5c detect --device cuda --batch $BATCH, Y5_PIPE_OVERLAP=0 (each batch start to end)" ;;
         y5c_nosave) echo "yolov5c detect --device cuda --batch $BATCH --no-save" ;;
         y5c_2eng) echo "yolov5c detect --device cuda,cuda --batch $BATCH (two engines on the GPU)" ;;
@@ -346,6 +347,11 @@ EOF
         case "$1" in
         y5c) grun "$1" "$2" "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" \
             --device cuda --batch "$BATCH" --stats-json "$LOGS/stats_$2.json" ;;
+        # every conv on the path measured fastest on this card (cuda/README.md:
+        # tune); the ceiling's bench run below tunes first and fills the cache
+        y5c_tune) grun "$1" "$2" env Y5_CONV_IMPL=tune Y5_TUNE_CACHE="$TMP/tune.txt" "$BIN" detect --weights "$W" \
+            --source "$src" --out "$TMP/out" --imgsz "$IMGSZ" --device cuda --batch "$BATCH" \
+            --stats-json "$LOGS/stats_tune_$2.json" ;;
         # the engine loop without its overlap (the next batch filled while the
         # forward runs): what the overlap gains, in the same run
         y5c_nooverlap) grun "$1" "$2" env Y5_PIPE_OVERLAP=0 "$BIN" detect --weights "$W" --source "$src" --out "$TMP/out" \
@@ -383,6 +389,15 @@ EOF
         log "yolov5c bench --device cuda failed: $(tail -1 "$LOGS/bench_ceiling.log")"
     fi
     echo "forward-only ceiling, batch $BATCH at ${LBH}x$LBW: ${FWD:-failed} images/s (${FWDMS:-?} ms per batch)" >>"$RUNS"
+    # the same under Y5_CONV_IMPL=tune (its warm-up tunes and writes the cache y5c_tune reads)
+    FWDT=""
+    FWDTMS=""
+    if timeout 120 env Y5_CONV_IMPL=tune Y5_TUNE_CACHE="$TMP/tune.txt" "$BIN" bench --weights "$W" --device cuda \
+        --imgsz "${LBH}x$LBW" --batch "$BATCH" --iters 20 --warmup 5 >"$LOGS/bench_ceiling_tune.log" 2>&1; then
+        FWDT=$(awk '/median ms/ { getline; print $5; exit }' "$LOGS/bench_ceiling_tune.log")
+        FWDTMS=$(awk '/median ms/ { getline; print $2; exit }' "$LOGS/bench_ceiling_tune.log")
+    fi
+    echo "forward-only ceiling under Y5_CONV_IMPL=tune: ${FWDT:-failed} images/s (${FWDTMS:-?} ms per batch); $(grep -m1 '^conv paths:' "$LOGS/bench_ceiling_tune.log")" >>"$RUNS"
 
     r=1
     while [ "$r" -le "$REPEAT" ]; do
@@ -440,7 +455,8 @@ $row"
         STAGES="(yolov5c detect did not complete a run)"
     fi
     TABLE="$TABLE
-| forward only: yolov5c bench --device cuda --imgsz ${LBH}x$LBW --batch $BATCH (ceiling) | $BATCH per batch | ${FWDMS:+$FWDMS ms per batch} | ${FWD:-failed} |"
+| forward only: yolov5c bench --device cuda --imgsz ${LBH}x$LBW --batch $BATCH (ceiling) | $BATCH per batch | ${FWDMS:+$FWDMS ms per batch} | ${FWD:-failed} |
+| forward only, Y5_CONV_IMPL=tune | $BATCH per batch | ${FWDTMS:+$FWDTMS ms per batch} | ${FWDT:-failed} |"
 
     # targets (at 300 images)
     TN=300
