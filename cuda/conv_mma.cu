@@ -21,7 +21,9 @@
  * With P = n * ho * wo output pixels and K = k * k * cin, v3 when
  *   1. cout % 8 != 0: the Detect heads (cout 255), where cuBLAS's GEMM with
  *      an odd m and ldc and the scalar epilogue are slow: v3 1.40x at 80x80,
- *      1.58x at 40x40, 1.50x at 20x20;
+ *      1.58x at 40x40, 1.50x at 20x20 (measured before the heads' rows and
+ *      the GEMM were padded to 256, 2026-11-28: the next run's lab says
+ *      whether this rule still holds; Y5_CONV_IMPL=tune does not need it);
  *   2. P >= 409600: every 160x160-output layer (P 819200, incl. layer 1's
  *      3x3 stride 2), 1.14-1.56x, none lost (the next size down, P 204800,
  *      is mixed: the threshold sits between);

@@ -328,13 +328,17 @@ cudaError_t cu_upsample(const cu_impl *m, const __half *in, int n, int h, int w,
                         int ld_out, int scale);
 cudaError_t cu_copy(const cu_impl *m, const __half *in, long long px, int c, int ld_in, __half *out, int ld_out);
 cudaError_t cu_trap(const cu_impl *m); /* fault injection: a kernel that traps */
-/* Conv tuning's check: v's elements (px rows of c channels, ld apart) set
- * to val (tests' poison); and into stats[0..1] (float bits, zeroed by the
- * caller) the largest |v - ref| (NaN and inf as FLT_MAX) and |ref| over a
- * dense ref (px x c). */
+/* Conv tuning (tune_conv): v's elements (px rows of c channels, ld apart)
+ * set to val (tests' poison); the check of a path's output: over span
+ * elements from the slice's first, the slice's (column < c of ld-wide rows)
+ * against the snapshot, into stats[0..3] (zeroed by the caller): the largest
+ * |now - snap| and |snap| (float bits; NaN and inf as FLT_MAX), the count
+ * over 2^-9 |snap| + 2e-4, and the count of other elements that changed at
+ * all; a spin of us microseconds (work queued behind it runs back to back). */
 cudaError_t cu_view_fill(const cu_impl *m, __half *v, long long px, int c, int ld, float val);
-cudaError_t cu_view_diff(const cu_impl *m, const __half *v, long long px, int c, int ld, const __half *ref,
-                         unsigned *stats);
+cudaError_t cu_span_check(const cu_impl *m, const __half *now, const __half *snap, long long span, int c, int ld,
+                          unsigned *stats);
+cudaError_t cu_spin(const cu_impl *m, int us);
 cudaError_t cu_f32_to_f16(const cu_impl *m, const float *in, long long px, int c, __half *out, int ld_out);
 /* dense u8 (px x c) -> half view: u8 / 255.0f (IEEE division) rounded to
  * nearest even, the values y5_u8_to_unit_f32 + cu_f32_to_f16 give */

@@ -2,9 +2,12 @@
 #include "cuda/tune_cache.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,16 +20,18 @@ int y5_tune_same_key(const y5_tune_rec *a, const y5_tune_rec *b) {
            a->h == b->h && a->w == b->w && a->ld_in == b->ld_in && a->ld_out == b->ld_out && a->ld_res == b->ld_res;
 }
 
-const char *y5_tune_cache_path(char *buf, size_t cap) {
+const char *y5_tune_cache_path(char *buf, size_t cap, const char *card) {
     const char *e = getenv("Y5_TUNE_CACHE");
+    uint64_t h = 1469598103934665603ull; /* FNV-1a of the card's name */
+    for (const char *c = card ? card : ""; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
     int k;
     if (e && *e) {
         if (!strcmp(e, "0")) return NULL;
         k = snprintf(buf, cap, "%s", e);
     } else if ((e = getenv("XDG_CACHE_HOME")) && *e == '/') {
-        k = snprintf(buf, cap, "%s/yolov5c/tune.txt", e);
+        k = snprintf(buf, cap, "%s/yolov5c/tune-%016llx.txt", e, (unsigned long long)h);
     } else if ((e = getenv("HOME")) && *e == '/') {
-        k = snprintf(buf, cap, "%s/.cache/yolov5c/tune.txt", e);
+        k = snprintf(buf, cap, "%s/.cache/yolov5c/tune-%016llx.txt", e, (unsigned long long)h);
     } else {
         return NULL;
     }
@@ -108,9 +113,17 @@ static int make_parent(const char *path) {
     return mkdir(d, 0755) && errno != EEXIST ? -1 : 0;
 }
 
+static int untuned(const y5_tune_rec *r) {
+    for (int i = 0; i < Y5_TUNE_RUNS; i++)
+        if (r->ms[i] >= 0.0f) return 0;
+    return 1;
+}
+
 int y5_tune_cache_write(const char *path, const char *stamp, const y5_tune_rec *r, int n, char *err, size_t errlen) {
     char tmp[4200];
-    if (!path || snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+    static unsigned long calls; /* two backends of one process closing at once: two names */
+    const unsigned long call = __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED);
+    if (!path || snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lu", path, (long)getpid(), call) >= (int)sizeof tmp) {
         snprintf(err, errlen, "tune cache: no usable path");
         return -1;
     }
@@ -125,7 +138,7 @@ int y5_tune_cache_write(const char *path, const char *stamp, const y5_tune_rec *
     }
     int bad = fprintf(f, "%s%s\n", MAGIC, stamp) < 0;
     for (int i = 0; i < n && !bad; i++)
-        bad = fprintf(f, "%d %d %d %d %d %d %d %d %d %d %d %d %.6g %.6g %.6g %.6g\n", r[i].cin, r[i].cout, r[i].k, r[i].s,
+        bad = untuned(&r[i]) ? 0 : fprintf(f, "%d %d %d %d %d %d %d %d %d %d %d %d %.6g %.6g %.6g %.6g\n", r[i].cin, r[i].cout, r[i].k, r[i].s,
                       r[i].p, r[i].n, r[i].h, r[i].w, r[i].ld_in, r[i].ld_out, r[i].ld_res, r[i].run, (double)r[i].ms[0],
                       (double)r[i].ms[1], (double)r[i].ms[2], (double)r[i].ms[3]) < 0;
     bad |= fflush(f) != 0;
@@ -137,4 +150,43 @@ int y5_tune_cache_write(const char *path, const char *stamp, const y5_tune_rec *
         return -1;
     }
     return 0;
+}
+
+int y5_tune_cache_merge(const char *path, const char *stamp, const y5_tune_rec *r, int n, char *err, size_t errlen) {
+    char lockp[4200];
+    if (!path || snprintf(lockp, sizeof lockp, "%s.lock", path) >= (int)sizeof lockp) {
+        snprintf(err, errlen, "tune cache: no usable path");
+        return -1;
+    }
+    if (make_parent(path)) {
+        snprintf(err, errlen, "%s: cannot make its folder (%s)", path, strerror(errno));
+        return -1;
+    }
+    const int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+        snprintf(err, errlen, "%s: cannot lock (%s)", lockp, strerror(errno));
+        if (lfd >= 0) close(lfd);
+        return -1;
+    }
+    y5_tune_rec *old = NULL, *all = NULL;
+    int n_old = 0, rc = -1;
+    if (y5_tune_cache_read(path, stamp, &old, &n_old)) {
+        snprintf(err, errlen, "tune cache: out of memory");
+    } else if (!(all = malloc(sizeof *all * (size_t)(n + n_old + 1)))) {
+        snprintf(err, errlen, "tune cache: out of memory");
+    } else {
+        int m = 0;
+        for (int i = 0; i < n; i++) all[m++] = r[i];
+        for (int i = 0; i < n_old; i++) {
+            int have = 0;
+            for (int j = 0; j < n && !have; j++) have = y5_tune_same_key(&r[j], &old[i]) && !untuned(&r[j]);
+            if (!have) all[m++] = old[i];
+        }
+        rc = y5_tune_cache_write(path, stamp, all, m, err, errlen);
+    }
+    free(old);
+    free(all);
+    flock(lfd, LOCK_UN);
+    close(lfd);
+    return rc;
 }

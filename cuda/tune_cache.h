@@ -37,10 +37,11 @@ typedef struct y5_tune_rec {
 /* 1 when a and b have the same key. */
 int y5_tune_same_key(const y5_tune_rec *a, const y5_tune_rec *b);
 
-/* The cache file: $Y5_TUNE_CACHE, else $XDG_CACHE_HOME/yolov5c/tune.txt,
- * else $HOME/.cache/yolov5c/tune.txt; NULL when none can be named (or
- * Y5_TUNE_CACHE is "0": no cache). */
-const char *y5_tune_cache_path(char *buf, size_t cap);
+/* The cache file: $Y5_TUNE_CACHE, else tune-<hash of card>.txt in
+ * $XDG_CACHE_HOME/yolov5c or $HOME/.cache/yolov5c (one file per kind of
+ * card, so two kinds do not replace each other's); NULL when none can be
+ * named (or Y5_TUNE_CACHE is "0": no cache). */
+const char *y5_tune_cache_path(char *buf, size_t cap, const char *card);
 
 /* The entries of the file at path whose stamp is `stamp` (a missing file, or
  * another stamp: none). *out is malloc'd (NULL when *n is 0). 0, or -1 out of
@@ -48,8 +49,16 @@ const char *y5_tune_cache_path(char *buf, size_t cap);
 int y5_tune_cache_read(const char *path, const char *stamp, y5_tune_rec **out, int *n);
 
 /* Writes the n entries under stamp, whole or not at all (a temporary file
- * renamed into place; missing folders made). 0, or -1 with a message. */
+ * of this process and call renamed into place; missing folders made).
+ * Entries whose times are all -1 (not tuned) are left out. 0, or -1 with a
+ * message. */
 int y5_tune_cache_write(const char *path, const char *stamp, const y5_tune_rec *r, int n, char *err, size_t errlen);
+
+/* Adds the n entries to the file under stamp, keeping the entries other
+ * processes wrote there under the same stamp (n's win on equal keys): the
+ * read, merge and write under an exclusive lock on path.lock, so two
+ * processes closing at once lose nothing. 0, or -1 with a message. */
+int y5_tune_cache_merge(const char *path, const char *stamp, const y5_tune_rec *r, int n, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -229,22 +229,22 @@ struct lab_shape {
 };
 
 static std::vector<lab_shape> odd_shapes() {
-    // name, h, w, cin, ld_in, cout, ld_out, k, s, p, res, act; batch
+    // name, h, w, cin, ld_in, cout, ld_out, k, s, p, res, act, out_first; batch
     const struct {
         y5l_layer l;
         int n;
     } t[] = {
-        {{"1x1 res, ld>c", 13, 11, 24, 32, 40, 56, 1, 1, 0, 1, 1}, 2},
-        {{"3x3 s1 small", 9, 7, 8, 8, 24, 24, 3, 1, 1, 0, 1}, 3},
-        {{"3x3 s2 odd hw", 17, 15, 40, 48, 72, 80, 3, 2, 1, 0, 1}, 2},
-        {{"3x3 s2 cout 255", 6, 10, 16, 16, 255, 255, 3, 2, 1, 0, 0}, 1},
-        {{"6x6 s2 stem cin 8", 30, 22, 8, 8, 16, 24, 6, 2, 2, 0, 1}, 2},
-        {{"1x1 K 520 res", 5, 3, 520, 528, 136, 136, 1, 1, 0, 1, 1}, 1},
-        {{"3x3 cout 1", 4, 4, 8, 8, 1, 1, 3, 1, 1, 0, 1}, 1},
-        {{"3x3 s1 res 200", 37, 29, 64, 64, 200, 208, 3, 1, 1, 1, 1}, 1},
-        {{"1x1 cout 255 odd ld", 7, 9, 64, 64, 255, 257, 1, 1, 0, 0, 0}, 2},
-        {{"1x1 res slice at 4", 11, 9, 32, 32, 60, 64, 1, 1, 0, 1, 1}, 2}, // v4: half2, not 16-byte stores
-        {{"3x3 K 1152 res", 10, 10, 128, 128, 256, 256, 3, 1, 1, 1, 1}, 3}, // 18 k-tiles of 64, several channel blocks
+        {{"1x1 res, ld>c", 13, 11, 24, 32, 40, 56, 1, 1, 0, 1, 1, 0}, 2},
+        {{"3x3 s1 small", 9, 7, 8, 8, 24, 24, 3, 1, 1, 0, 1, 0}, 3},
+        {{"3x3 s2 odd hw", 17, 15, 40, 48, 72, 80, 3, 2, 1, 0, 1, 0}, 2},
+        {{"3x3 s2 cout 255", 6, 10, 16, 16, 255, 255, 3, 2, 1, 0, 0, 0}, 1},
+        {{"6x6 s2 stem cin 8", 30, 22, 8, 8, 16, 24, 6, 2, 2, 0, 1, 0}, 2},
+        {{"1x1 K 520 res", 5, 3, 520, 528, 136, 136, 1, 1, 0, 1, 1, 0}, 1},
+        {{"3x3 cout 1", 4, 4, 8, 8, 1, 1, 3, 1, 1, 0, 1, 0}, 1},
+        {{"3x3 s1 res 200", 37, 29, 64, 64, 200, 208, 3, 1, 1, 1, 1, 0}, 1},
+        {{"1x1 cout 255 odd ld", 7, 9, 64, 64, 255, 257, 1, 1, 0, 0, 0, 0}, 2},
+        {{"1x1 res slice at 4", 11, 9, 32, 32, 60, 64, 1, 1, 0, 1, 1, 0}, 2}, // v4: half2, not 16-byte stores
+        {{"3x3 K 1152 res", 10, 10, 128, 128, 256, 256, 3, 1, 1, 1, 1, 0}, 3}, // 18 k-tiles of 64, several channel blocks
     };
     std::vector<lab_shape> v;
     for (const auto &e : t) v.push_back({e.l, e.n, 1});
@@ -265,7 +265,7 @@ static std::vector<lab_shape> net_shapes(const char *net, int imgsz, int batch) 
         bool dup = false;
         for (auto &s : v)
             if (s.l.h == l.h && s.l.w == l.w && s.l.cin == l.cin && s.l.ld_in == l.ld_in && s.l.cout == l.cout &&
-                s.l.ld_out == l.ld_out && s.l.k == l.k && s.l.s == l.s && s.l.res == l.res && s.l.act == l.act) {
+                s.l.ld_out == l.ld_out && s.l.k == l.k && s.l.s == l.s && s.l.res == l.res && s.l.act == l.act && s.l.out_first == l.out_first) {
                 s.count++;
                 dup = true;
                 break;
@@ -315,7 +315,10 @@ static result run_shape(const lab_shape &sh, const opts &o, cublasHandle_t blas,
     }
     const long long M = y5l_M(&c);
     const int K = y5l_K(&c);
-    const int in_c0 = c.ld_in - c.cin, out_c0 = c.ld_out - c.cout; // the slices sit at the end of their rows
+    // the slices sit at the end of their rows (a concat's later slot), except
+    // in a row only padded to a multiple of 8 (the engine's Detect heads: 255
+    // in 256), where the slice starts the row as in the engine
+    const int in_c0 = c.ld_in - c.cin, out_c0 = L.out_first ? 0 : c.ld_out - c.cout;
     const long long in_rows = (long long)c.n * c.h * c.w;
     const size_t in_elems = (size_t)in_rows * c.ld_in, out_elems = (size_t)M * c.ld_out;
     const unsigned long long sin = o.seed * 7 + idx * 101 + 1, sw = sin + 11, sb = sin + 23, sr = sin + 37;

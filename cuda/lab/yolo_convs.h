@@ -10,7 +10,8 @@
  * buffer is wider; what matters here is that ld_in > cin and ld_out > cout
  * occur. The stem (6x6 s2, cin 3) is listed with cin padded to 8 (zero
  * weights), the form the lab's kernels take. Detect's 1x1 convs have 255
- * outputs (3 anchors x 85), no activation. */
+ * outputs (3 anchors x 85), no activation, in rows padded to 256 (the
+ * engine's graph pads every buffer's rows to a multiple of 8). */
 #ifndef Y5_YOLO_CONVS_H
 #define Y5_YOLO_CONVS_H
 
@@ -20,6 +21,8 @@ typedef struct {
     int cin, ld_in, cout, ld_out, k, s, p;
     int res;               /* Bottleneck residual (ld_res = ld_out) */
     int act;               /* 1 SiLU, 0 none (Detect) */
+    int out_first;         /* the output slice starts its row (a row padded to 8: Detect's
+                            * 255 in 256), not ends it (a concat's later slot) */
 } y5l_layer;
 
 typedef struct {
@@ -44,8 +47,15 @@ static inline void y5l_add(y5l_net *net, const char *name, int cin, int ld_in, i
         l->p = k / 2;
         l->res = res;
         l->act = act;
+        l->out_first = 0;
     }
     net->n++;
+}
+
+/* The last layer added writes rows padded to a multiple of 8, its slice
+ * first (the engine's Detect heads). */
+static inline void y5l_padded_row(y5l_net *net) {
+    if (net->n > 0 && net->n <= net->cap) net->v[net->n - 1].out_first = 1;
 }
 
 /* C3(c1 -> c2, n Bottlenecks) at the current size. */
@@ -104,13 +114,16 @@ static inline int y5l_yolov5_convs(double wm, double dm, int h, int w, y5l_layer
     y5l_add(&net, "14", c512, c512, c256, c256, 1, 1, 0, 1);
     net.h = h3, net.w = w3;
     y5l_c3(&net, "17 P3", 2 * c256, 2 * c256, c256, y5l_rep(3, dm), 0);
-    y5l_add(&net, "24 Detect P3", c256, c256, 255, 255, 1, 1, 0, 0);
+    y5l_add(&net, "24 Detect P3", c256, c256, 255, 256, 1, 1, 0, 0);
+    y5l_padded_row(&net);
     y5l_down(&net, "18", c256, c256, 2 * c256); /* into concat 19 */
     y5l_c3(&net, "20 P4", 2 * c256, 2 * c256, c512, y5l_rep(3, dm), 0);
-    y5l_add(&net, "24 Detect P4", c512, c512, 255, 255, 1, 1, 0, 0);
+    y5l_add(&net, "24 Detect P4", c512, c512, 255, 256, 1, 1, 0, 0);
+    y5l_padded_row(&net);
     y5l_down(&net, "21", c512, c512, 2 * c512); /* into concat 22 */
     y5l_c3(&net, "23 P5", 2 * c512, 2 * c512, c1024, y5l_rep(3, dm), 0);
-    y5l_add(&net, "24 Detect P5", c1024, c1024, 255, 255, 1, 1, 0, 0);
+    y5l_add(&net, "24 Detect P5", c1024, c1024, 255, 256, 1, 1, 0, 0);
+    y5l_padded_row(&net);
     (void)h5;
     (void)w5;
     return net.n;

@@ -111,28 +111,76 @@ T_TEST(tune_cache_path_from_env) {
     const char *keep[3] = {getenv("Y5_TUNE_CACHE"), getenv("XDG_CACHE_HOME"), getenv("HOME")};
     char *saved[3];
     for (int i = 0; i < 3; i++) saved[i] = keep[i] ? strdup(keep[i]) : NULL;
+    const char *card = "NVIDIA H100 80GB HBM3 (sm_90, 79 GiB), 132 SMs";
     setenv("Y5_TUNE_CACHE", "/x/t.txt", 1);
-    const char *p = y5_tune_cache_path(buf, sizeof buf);
+    const char *p = y5_tune_cache_path(buf, sizeof buf, card);
     T_CHECK(p && !strcmp(p, "/x/t.txt"), "Y5_TUNE_CACHE: %s", p ? p : "(null)");
     setenv("Y5_TUNE_CACHE", "0", 1);
-    T_CHECK(!y5_tune_cache_path(buf, sizeof buf), "Y5_TUNE_CACHE=0 still names a file");
+    T_CHECK(!y5_tune_cache_path(buf, sizeof buf, card), "Y5_TUNE_CACHE=0 still names a file");
     unsetenv("Y5_TUNE_CACHE");
     setenv("XDG_CACHE_HOME", "/c", 1);
-    p = y5_tune_cache_path(buf, sizeof buf);
-    T_CHECK(p && !strcmp(p, "/c/yolov5c/tune.txt"), "XDG_CACHE_HOME: %s", p ? p : "(null)");
+    p = y5_tune_cache_path(buf, sizeof buf, card);
+    T_CHECK(p && !strncmp(p, "/c/yolov5c/tune-", 16) && strlen(p) == 16 + 16 + 4 && !strcmp(p + 32, ".txt"),
+            "XDG_CACHE_HOME: %s", p ? p : "(null)");
+    /* one file per kind of card: another card, another name; the same, the same */
+    char other[512];
+    const char *q = y5_tune_cache_path(other, sizeof other, "NVIDIA H200 (sm_90, 139 GiB), 132 SMs");
+    T_CHECK(p && q && strcmp(p, q), "two cards share the file %s", q ? q : "(null)");
+    q = y5_tune_cache_path(other, sizeof other, card);
+    T_CHECK(p && q && !strcmp(p, q), "one card, two names: %s, %s", p ? p : "", q ? q : "");
     unsetenv("XDG_CACHE_HOME");
     setenv("HOME", "/h", 1);
-    p = y5_tune_cache_path(buf, sizeof buf);
-    T_CHECK(p && !strcmp(p, "/h/.cache/yolov5c/tune.txt"), "HOME: %s", p ? p : "(null)");
+    p = y5_tune_cache_path(buf, sizeof buf, card);
+    T_CHECK(p && !strncmp(p, "/h/.cache/yolov5c/tune-", 23), "HOME: %s", p ? p : "(null)");
     setenv("HOME", "relative", 1);
-    T_CHECK(!y5_tune_cache_path(buf, sizeof buf), "a relative HOME names a file");
+    T_CHECK(!y5_tune_cache_path(buf, sizeof buf, card), "a relative HOME names a file");
     char tiny[8];
     setenv("HOME", "/h", 1);
-    T_CHECK(!y5_tune_cache_path(tiny, sizeof tiny), "a path longer than the buffer was returned cut");
+    T_CHECK(!y5_tune_cache_path(tiny, sizeof tiny, card), "a path longer than the buffer was returned cut");
     const char *names[3] = {"Y5_TUNE_CACHE", "XDG_CACHE_HOME", "HOME"};
     for (int i = 0; i < 3; i++) {
         if (saved[i]) setenv(names[i], saved[i], 1);
         else unsetenv(names[i]);
         free(saved[i]);
     }
+}
+
+/* Two processes' entries under one stamp both survive a merge (the second
+ * wins where both measured a key); an entry never tuned (all times -1) is
+ * never written; another stamp's file is replaced, not mixed in. */
+T_TEST(tune_cache_merge_keeps_both) {
+    const char *d = t_tmpdir();
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/m/tune.txt", d);
+    y5_tune_rec a[2] = {rec(64, 128, 3, 32, 2, 0.5f), rec(96, 96, 1, 32, 1, 0.25f)};
+    y5_tune_rec b[2] = {rec(64, 128, 3, 32, 3, 0.4f), rec(192, 384, 3, 1, 0, 0.1f)};
+    y5_tune_rec u = rec(8, 48, 6, 1, 0, -1.0f);
+    u.ms[2] = u.ms[3] = -1.0f; /* not tuned */
+    T_REQUIRE(y5_tune_cache_merge(path, "S", a, 2, err, sizeof err) == 0, "%s", err);
+    y5_tune_rec bu[3] = {b[0], b[1], u};
+    T_REQUIRE(y5_tune_cache_merge(path, "S", bu, 3, err, sizeof err) == 0, "%s", err);
+    y5_tune_rec *r = NULL;
+    int n = -1;
+    T_CHECK(y5_tune_cache_read(path, "S", &r, &n) == 0 && n == 3, "%d entries after two merges, want 3", n);
+    int seen = 0;
+    for (int i = 0; i < n; i++) {
+        if (y5_tune_same_key(&r[i], &a[0])) {
+            seen |= 1;
+            T_CHECK(r[i].run == 3, "the later merge did not win: run %d", r[i].run);
+        }
+        if (y5_tune_same_key(&r[i], &a[1])) seen |= 2;
+        if (y5_tune_same_key(&r[i], &b[1])) seen |= 4;
+        T_CHECK(!y5_tune_same_key(&r[i], &u), "the untuned entry was written");
+    }
+    T_CHECK(seen == 7, "entries missing after the merges (%d)", seen);
+    free(r);
+    T_REQUIRE(y5_tune_cache_merge(path, "T", &b[1], 1, err, sizeof err) == 0, "%s", err);
+    r = NULL;
+    T_CHECK(y5_tune_cache_read(path, "T", &r, &n) == 0 && n == 1, "another stamp: %d entries, want its 1", n);
+    free(r);
+    r = NULL;
+    T_CHECK(y5_tune_cache_read(path, "S", &r, &n) == 0 && n == 0, "the old stamp's entries are still read: %d", n);
+    free(r);
+    const int tmp_left = t_sh("ls '%s/m' | grep -q '\\.tmp\\.'", d) == 0;
+    T_CHECK(!tmp_left, "a temporary file was left in %s/m", d);
 }
