@@ -45,7 +45,9 @@
  *                               on for an engine whose forward is asynchronous, the GPU's); 0 turns it off,
  *                               1 also runs a CPU engine in that order (tests: same results either way)
  *   Y5_FAULT_ENGINE=I:N         detect pipeline, tests: engine I (0-based, --device order) faults on its
- *                               forward after N good ones (y5_engine_inject_fault: a real trap on CUDA)
+ *                               forward after N good ones (y5_engine_inject_fault: a real trap on CUDA, where
+ *                               N >= 2 lands on a graph replay; 1 lands on the capture, which then fails and
+ *                               warns first). Two CUDA engines on one GPU share its context: both die
  */
 #ifndef Y5_DEBUG_ENV_H
 #define Y5_DEBUG_ENV_H
