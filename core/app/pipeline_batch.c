@@ -325,7 +325,6 @@ static void batch_finish(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
     double t2 = y5_now_s();
     acc[Y5_ST_NMS] += t2 - t1;
     E->busy += r->busy_s + (t2 - t0);
-    E->images += k;
     E->batches += r->full;
     if (r->tiled && !b[0]->fail && y5_pipe_run_tiles(E, b[0], acc, r->err, sizeof r->err)) b[0]->fail = 1;
     /* an NMS or a tile pass that failed after a good forward: the device
@@ -334,6 +333,7 @@ static void batch_finish(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
     for (int i = 0; i < k; i++) failed |= b[i]->fail;
     if (failed && !r->rc) probe_engine(E, r->err);
     if (E->dead) requeue_failed(E, b, k);
+    for (int i = 0; i < k; i++) E->images += !b[i]->requeue; /* a requeued image counts where it runs again */
     for (int i = 0; i < k; i++) /* nothing draws on it and no retry needs it: the pixels go now */
         if (o_no_draw(p) && !b[i]->fail && !b[i]->requeue && (b[i]->tiled || !b[i]->lb)) y5_image_free(&b[i]->img);
     /* steady state: from the end of the engine's Y5_PIPE_WARMUP_BATCHES-th
