@@ -8,6 +8,12 @@
  * columns of rows whose obj <= lazy_obj_min are 0, as on the CPU. */
 #include "cuda/conv_rows.h" /* y5r_lanes: rows x lanes launch shape */
 #include "cuda/cuda_internal.h"
+#include "cuda/decode_tile.h"
+extern "C" {
+#include "core/base/debug_env.h" /* Y5_CUDA_DECODE */
+}
+
+#include <stdint.h>
 
 #include <string.h>
 
@@ -64,6 +70,32 @@ __global__ void k_decode(const dec_params P, float *__restrict__ pred) {
     }
 }
 
+/* The default decode (cuda/decode_tile.h says why and how): a block per
+ * Y5D_ROWS rows, staged in shared memory, stored 16 bytes at a time. The
+ * parameters by address without a local copy (__grid_constant__). */
+__global__ void __launch_bounds__(Y5D_THREADS) k_decode_tile(const __grid_constant__ y5d_params P,
+                                                             float *__restrict__ pred) {
+    __shared__ y5d_row R[Y5D_ROWS];
+    __shared__ __align__(16) float tile[Y5D_ROWS * Y5D_MAX_NO];
+    const long long nrows = P.n * P.rows;
+    const int warp = (int)threadIdx.x / 32, lane = (int)threadIdx.x % 32, nwarps = (int)blockDim.x / 32;
+    for (long long first = (long long)blockIdx.x * Y5D_ROWS; first < nrows; first += (long long)gridDim.x * Y5D_ROWS) {
+        const int nr = y5d_block_rows(first, nrows);
+        if ((int)threadIdx.x < nr) y5d_phase1(&P, first, (int)threadIdx.x, R);
+        __syncthreads();
+        for (int i = warp; i < nr; i += nwarps)
+            for (int k = lane; k < P.no; k += 32) y5d_phase2(&P, i, k, R, tile);
+        __syncthreads();
+        float *dst = pred + first * P.no;
+        const int ne = nr * P.no;
+        const int n4 = ((uintptr_t)dst & 15u) == 0 ? ne / 4 : 0;
+        for (int j = (int)threadIdx.x; j < n4; j += (int)blockDim.x)
+            reinterpret_cast<float4 *>(dst)[j] = reinterpret_cast<const float4 *>(tile)[j];
+        for (int j = 4 * n4 + (int)threadIdx.x; j < ne; j += (int)blockDim.x) dst[j] = tile[j];
+        __syncthreads(); /* the next rows overwrite R and the tile */
+    }
+}
+
 cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_shape *d, const __half *arena,
                       float *pred) {
     dec_params P;
@@ -90,6 +122,21 @@ cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_sh
     if (row0 != d->rows) return cudaErrorInvalidValue;
     const long long nrows = P.n * P.rows;
     if (nrows <= 0 || P.no <= 0) return cudaSuccess;
+    /* Y5_CUDA_DECODE=1: the first kernel, to compare; rows wider than a
+     * block's tile (more than 251 classes) take it too */
+    if (y5_debug_env()->cuda_decode != 1 && P.no >= 5 && P.no <= Y5D_MAX_NO) {
+        y5d_params T;
+        memset(&T, 0, sizeof T);
+        for (int l = 0; l < P.nl; l++) {
+            T.heads[l] = reinterpret_cast<const unsigned short *>(P.heads[l]);
+            T.h[l] = P.h[l], T.w[l] = P.w[l], T.ld[l] = P.ld[l], T.row0[l] = P.row0[l], T.stride[l] = P.stride[l];
+            for (int j = 0; j < 16; j++) T.anchors[l][j] = P.anchors[l][j];
+        }
+        T.row0[P.nl] = P.row0[P.nl];
+        T.nl = P.nl, T.na = P.na, T.no = P.no, T.rows = P.rows, T.n = P.n, T.lazy = P.lazy;
+        k_decode_tile<<<cu_blocks(m, nrows, Y5D_ROWS), Y5D_THREADS, 0, m->stream>>>(T, pred);
+        return cudaGetLastError();
+    }
     const int bdx = y5r_lanes(P.no), bdy = Y5R_THREADS / bdx;
     k_decode<<<cu_blocks(m, nrows, bdy), dim3((unsigned)bdx, (unsigned)bdy, 1), 0, m->stream>>>(P, pred);
     return cudaGetLastError();

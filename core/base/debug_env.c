@@ -38,6 +38,7 @@ static void read_env(void) {
     g_env.pipe_flush_ms = (v = var("Y5_PIPE_FLUSH_MS")) && atof(v) >= 0 ? atof(v) : -1;
     g_env.conv_no_pad = (v = var("Y5_CONV_PAD")) && !strcmp(v, "0");
     g_env.pipe_overlap = (v = var("Y5_PIPE_OVERLAP")) ? strcmp(v, "0") != 0 : -1;
+    g_env.cuda_decode = (v = var("Y5_CUDA_DECODE")) ? atoi(v) : 0;
     g_env.fault_engine = -1;
     int fi, used = 0;
     long long fn;

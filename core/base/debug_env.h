@@ -44,6 +44,8 @@
  *   Y5_PIPE_OVERLAP=0|1         detect pipeline: fill the next batch while the engine's forward runs (default:
  *                               on for an engine whose forward is asynchronous, the GPU's); 0 turns it off,
  *                               1 also runs a CPU engine in that order (tests: same results either way)
+ *   Y5_CUDA_DECODE=1            CUDA: Detect's decode on the first kernel (a warp per row) instead of the
+ *                               tiled one (cuda/decode_tile.h); the same values, to compare their times
  *   Y5_FAULT_ENGINE=I:N         detect pipeline, tests: engine I (0-based, --device order) faults on its
  *                               forward after N good ones (y5_engine_inject_fault: a real trap on CUDA, where
  *                               N >= 2 lands on a graph replay; 1 lands on the capture, which then fails and
@@ -65,6 +67,7 @@ typedef struct {
     int pipe_letterbox_engine; /* Y5_PIPE_LETTERBOX=engine */
     double pipe_flush_ms;    /* Y5_PIPE_FLUSH_MS; -1 unset */
     int pipe_overlap;        /* Y5_PIPE_OVERLAP: 0 or 1; -1 unset */
+    int cuda_decode;         /* Y5_CUDA_DECODE: 1 the first decode kernel (k_decode); 0 unset: the tiled one */
     int fault_engine;        /* Y5_FAULT_ENGINE's I; -1 unset or malformed */
     long long fault_after;   /* ... and N */
 } y5_debug_env_t;
