@@ -155,6 +155,12 @@ ROOF=""
 build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 5 --profile $ROOF \
     --profile-out "$OUT/profile_b32.csv" >"$OUT/profile_b32.log" 2>&1
 { echo; echo "### per-layer profile, batch 32 (ops run one by one)"; echo; echo '```'; sed -n '/per-layer profile/,$p' "$OUT/profile_b32.log"; echo '```'; } >>"$MD"
+# the first decode kernel against the tiled one (cuda/decode_tile.h), same profile
+Y5_CUDA_DECODE=1 timeout 120 build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 3 --profile \
+    >"$OUT/profile_b32_decode1.log" 2>&1
+d1=$(grep -m1 "^Detect's ops" "$OUT/profile_b32_decode1.log")
+[ -n "$d1" ] && echo "
+With Y5_CUDA_DECODE=1 (the first decode kernel): $d1" >>"$MD"
 if [ -n "$BEST_VAR" ] && [ "$BEST_VAR" != "Y5_CONV_IMPL=cublas Y5_CUBLAS_OUT=f32" ]; then
     # shellcheck disable=SC2086 # BEST_VAR is two assignments, ROOF two options or none
     env $BEST_VAR timeout 120 build/yolov5c bench --weights "$W" --device cuda --imgsz 640 --batch 32 --iters 5 --profile $ROOF \
