@@ -1537,6 +1537,7 @@ extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errl
     b->ops = &m->ops;
     b->impl = m;
     m->tune_force = m->tune_poison = -1;
+    m->decode_first = y5_debug_env()->cuda_decode == 1;
     m->device = device;
     m->graph_last = -1;
     cudaDeviceProp prop;
@@ -1677,6 +1678,14 @@ extern "C" int y5_cuda_pred_fill(y5_backend *b, float value, char *err, size_t e
 extern "C" void y5_cuda_tune_counts(y5_backend *b, long long *tuned, long long *rejected) {
     if (tuned) *tuned = y5_cuda_is(b) ? cu_of(b)->dbg_tuned : 0;
     if (rejected) *rejected = y5_cuda_is(b) ? cu_of(b)->dbg_tune_rejected : 0;
+}
+
+extern "C" void y5_cuda_set_decode_first(y5_backend *b, int on) {
+    if (!y5_cuda_is(b)) return;
+    cu_impl *m = cu_of(b);
+    if (m->capturing || !!on == m->decode_first) return;
+    graphs_drop_all(m); /* the choice is baked into a graph */
+    m->decode_first = !!on;
 }
 
 extern "C" int y5_cuda_tune_loaded(const y5_backend *b) {

@@ -159,6 +159,10 @@ enum { Y5_CUDA_RUN_CUBLAS = 0, Y5_CUDA_RUN_CUBLAS_HALF = 1, Y5_CUDA_RUN_V3 = 2, 
  * Y5_TUNE_CACHE, XDG_CACHE_HOME or HOME; Y5_TUNE_CACHE=0: none), read when a
  * backend under TUNE is created, written back when it is destroyed if it
  * tuned anything new; a file of another build or card is ignored. */
+/* Tests: Detect's decode on its first kernel (1: k_decode, a warp per row)
+ * or the tiled one (0, the default; Y5_CUDA_DECODE=1 starts a backend on
+ * the first); drops the graphs, which bake it in. */
+void y5_cuda_set_decode_first(y5_backend *b, int on);
 /* Tests: shapes tuned, and paths rejected by the check (or failing), so
  * far; *loaded: entries read from the cache file. */
 void y5_cuda_tune_counts(y5_backend *b, long long *tuned, long long *rejected);

@@ -108,6 +108,7 @@ typedef struct {
     int mma_state;        /* v3's setup on this device: 0 not tried, 1 done, -1 failed (convs on cuBLAS) */
     int wgmma_state;      /* v5's (conv_wgmma.cu), likewise: -1 also when the device runs no sm_90a code */
     int cublas_half;      /* Y5_CUBLAS_OUT=f16: cuBLAS convs write half into the output slice (cuda_conv) */
+    int decode_first;     /* Y5_CUDA_DECODE=1 (or y5_cuda_set_decode_first): Detect's first decode kernel */
     /* Y5_CONV_IMPL=tune (backend_cuda.cu, "conv tuning"): the measured choice
      * per conv shape and views, the run a conv is forced to while it is
      * timed (CU_RUN_*, -1: none), and the tests' counters and poison */

@@ -36,6 +36,8 @@
 Y5D_HD float y5d_h2f(unsigned short b) { return __half2float(__ushort_as_half(b)); }
 #else
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include "weights/y5w.h" /* y5_half_to_float */
 #define Y5D_HD static inline
 #define Y5D_MUL(a, b) ((a) * (b)) /* C11 (-std=c11) does not contract to FMA */
@@ -113,6 +115,21 @@ Y5D_HD void y5d_phase2(const y5d_params *P, int i, int k, const y5d_row *R, floa
         }
     }
     tile[i * P->no + k] = v;
+}
+
+/* Phase 3, thread tid of nthreads: the tile's ne floats to dst (the pred
+ * from the block's first row), 16 bytes at a time where dst is aligned, the
+ * rest one float at a time. */
+Y5D_HD void y5d_store(float *dst, const float *tile, int ne, int tid, int nthreads) {
+#ifdef __CUDACC__
+    const int n4 = ((unsigned long long)dst & 15u) == 0 ? ne / 4 : 0;
+    for (int j = tid; j < n4; j += nthreads)
+        reinterpret_cast<float4 *>(dst)[j] = reinterpret_cast<const float4 *>(tile)[j];
+#else
+    const int n4 = ((unsigned long long)(uintptr_t)dst & 15u) == 0 ? ne / 4 : 0;
+    for (int j = tid; j < n4; j += nthreads) memcpy(dst + 4 * j, tile + 4 * j, 4 * sizeof(float));
+#endif
+    for (int j = 4 * n4 + tid; j < ne; j += nthreads) dst[j] = tile[j];
 }
 
 /* Rows of the block starting at row `first`: at most Y5D_ROWS. */

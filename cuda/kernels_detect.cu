@@ -9,9 +9,6 @@
 #include "cuda/conv_rows.h" /* y5r_lanes: rows x lanes launch shape */
 #include "cuda/cuda_internal.h"
 #include "cuda/decode_tile.h"
-extern "C" {
-#include "core/base/debug_env.h" /* Y5_CUDA_DECODE */
-}
 
 #include <stdint.h>
 
@@ -72,7 +69,8 @@ __global__ void k_decode(const dec_params P, float *__restrict__ pred) {
 
 /* The default decode (cuda/decode_tile.h says why and how): a block per
  * Y5D_ROWS rows, staged in shared memory, stored 16 bytes at a time. The
- * parameters by address without a local copy (__grid_constant__). */
+ * parameters by address without a local copy (__grid_constant__: CUDA 11.7
+ * and later; the project builds with 13). */
 __global__ void __launch_bounds__(Y5D_THREADS) k_decode_tile(const __grid_constant__ y5d_params P,
                                                              float *__restrict__ pred) {
     __shared__ y5d_row R[Y5D_ROWS];
@@ -86,13 +84,11 @@ __global__ void __launch_bounds__(Y5D_THREADS) k_decode_tile(const __grid_consta
         for (int i = warp; i < nr; i += nwarps)
             for (int k = lane; k < P.no; k += 32) y5d_phase2(&P, i, k, R, tile);
         __syncthreads();
-        float *dst = pred + first * P.no;
-        const int ne = nr * P.no;
-        const int n4 = ((uintptr_t)dst & 15u) == 0 ? ne / 4 : 0;
-        for (int j = (int)threadIdx.x; j < n4; j += (int)blockDim.x)
-            reinterpret_cast<float4 *>(dst)[j] = reinterpret_cast<const float4 *>(tile)[j];
-        for (int j = 4 * n4 + (int)threadIdx.x; j < ne; j += (int)blockDim.x) dst[j] = tile[j];
-        __syncthreads(); /* the next rows overwrite R and the tile */
+        y5d_store(pred + first * P.no, tile, nr * P.no, (int)threadIdx.x, (int)blockDim.x);
+        /* no barrier here: the next rows' phase 1 writes only R (last read
+         * before the barrier above), and their phase 2 writes the tile only
+         * after the next first barrier, which every thread reaches after
+         * its stores */
     }
 }
 
@@ -124,7 +120,7 @@ cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_sh
     if (nrows <= 0 || P.no <= 0) return cudaSuccess;
     /* Y5_CUDA_DECODE=1: the first kernel, to compare; rows wider than a
      * block's tile (more than 251 classes) take it too */
-    if (y5_debug_env()->cuda_decode != 1 && P.no >= 5 && P.no <= Y5D_MAX_NO) {
+    if (!m->decode_first && P.no >= 5 && P.no <= Y5D_MAX_NO) {
         y5d_params T;
         memset(&T, 0, sizeof T);
         for (int l = 0; l < P.nl; l++) {

@@ -324,6 +324,56 @@ T_TEST(gpu_net_async_double_buffer) {
     y5_engine_close(e);
 }
 
+/* ------------------------------------------------------------------ the two decode kernels */
+
+/* Detect's tiled decode (cuda/decode_tile.h, the default) and the first
+ * kernel (a warp per row) on the same heads give the same pred, bit for
+ * bit: yolov5n on bus at 640, with the lazy class columns off and on, each
+ * eager and then replayed from the graph. */
+T_TEST(gpu_decode_tile_vs_first_kernel) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    char err[1024];
+    const char *wts = t_model_y5w("yolov5n");
+    T_REQUIRE(wts, "conversion failed");
+    y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    size_t len, nf = 0, nf2 = 0;
+    uint8_t *x = t_read_file(t_shared_path("golden/yolov5n_bus_640_input.u8"), &len);
+    int rc = x && len == 640 * 480 * 3 ? y5_engine_plan(e, 1, 640, 480, err, sizeof err) : -1;
+    float *in = rc == 0 ? y5_engine_input(e) : NULL;
+    T_REQUIRE(in, "setup: %s", x ? err : "golden input missing");
+    y5_u8_to_unit_f32(x, len, in);
+    for (int lazy = 0; lazy < 2; lazy++) {
+        y5_engine_set_lazy_cls(e, lazy ? 0.25f : 0.0f);
+        float *ref = NULL;
+        for (int first = 0; first < 2; first++) {
+            y5_cuda_set_decode_first(e->be, first); /* drops the graphs: eager, captured, replayed again */
+            for (int pass = 0; pass < 3; pass++) {
+                float *p = NULL;
+                if (y5_engine_forward(e, err, sizeof err) || !(p = pred_copy(e, &nf2, err, sizeof err))) {
+                    T_CHECK(0, "lazy %d, %s kernel, forward %d: %s", lazy, first ? "first" : "tiled", pass, err);
+                    continue;
+                }
+                if (!ref) {
+                    ref = p;
+                    nf = nf2;
+                    continue;
+                }
+                const long long d = nf2 == nf ? first_diff(p, ref, nf) : 0;
+                T_CHECK(d < 0, "lazy %d, %s kernel, forward %d: float %lld differs from the tiled eager one (%.9g vs "
+                        "%.9g)", lazy, first ? "first" : "tiled", pass, d, d >= 0 ? (double)p[d] : 0.0,
+                        d >= 0 ? (double)ref[d] : 0.0);
+                free(p);
+            }
+        }
+        free(ref);
+    }
+    y5_cuda_set_decode_first(e->be, 0);
+    free(x);
+    y5_engine_close(e);
+}
+
 /* ------------------------------------------------------------------ letterbox + replay across sizes */
 
 /* GPU letterbox then forward, alternating two images of different sizes
