@@ -329,7 +329,7 @@ T_TEST(gpu_net_async_double_buffer) {
 /* Detect's tiled decode (cuda/decode_tile.h, the default) and the first
  * kernel (a warp per row) on the same heads give the same pred, bit for
  * bit: yolov5n on bus at 640, with the lazy class columns off and on, each
- * eager and then replayed from the graph. */
+ * kernel eager, captured and replayed. */
 T_TEST(gpu_decode_tile_vs_first_kernel) {
     NEED_GPU();
     T_NEED_SHARED();
