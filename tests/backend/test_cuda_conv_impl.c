@@ -675,7 +675,7 @@ T_TEST(gpu_net_yolov5n_bus_640_tune_rejects_poisoned) {
 /* The tuning cache file (cuda/tune_cache.h) between two engines: the first
  * tunes every shape and writes the file when it closes; the second reads it,
  * tunes nothing, and runs every conv as the first did, to the bit. */
-T_TEST(gpu_tune_cache_round_trip) {
+T_TEST(gpu_net_tune_cache_round_trip) {
     NEED_GPU();
     T_NEED_SHARED();
     char err[1024] = "", path[1024];

@@ -330,7 +330,7 @@ T_TEST(gpu_net_async_double_buffer) {
  * kernel (a warp per row) on the same heads give the same pred, bit for
  * bit: yolov5n on bus at 640, with the lazy class columns off and on, each
  * kernel eager, captured and replayed. */
-T_TEST(gpu_decode_tile_vs_first_kernel) {
+T_TEST(gpu_net_decode_tile_vs_first_kernel) {
     NEED_GPU();
     T_NEED_SHARED();
     char err[1024];
