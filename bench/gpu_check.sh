@@ -44,11 +44,14 @@
 # of the 900 in all, starts included. Stage ahead:
 #   here:  for p in a b c; do STAGE=gpu_stage_$p scripts/stage_gpu.sh $p; done
 #   run 1: STAGE=gpu_stage_a bash bench/gpu_check.sh a    carry ["gpu_stage_a"]
-#          (SAN_SKIP='racecheck:gpu_(nms_vs|letterbox|decode)' while those kernels
+#          (SAN_SKIP='racecheck:gpu_(nms_vs|letterbox)' while those kernels
 #          stay unchanged since their clean racecheck: about 90 s less; the
-#          batch NMS kernels of gpu_nms_batch_vs_image_vs_cpu have had none yet.
-#          Since 2026-11-27's fourth session part a has 5 more GPU tests and the
-#          detect overlap-parity runs: its default budget is now 270 s)
+#          batch NMS kernels of gpu_nms_batch_vs_image_vs_cpu have had none yet,
+#          and the decode changed on 2026-11-28 (tiled, shared memory): racecheck
+#          gpu_decode_vs_cpu again. Since 2026-11-27's fourth session part a has
+#          5 more GPU tests and the detect overlap-parity runs, since 2026-11-28's
+#          7 more (tune, its cache, the decode kernels, the device fault): its
+#          default budget is 270 s)
 #   run 2: STAGE=gpu_stage_b bash bench/gpu_check.sh b    carry ["gpu_stage_b"]
 #   run 3: STAGE=gpu_stage_c bash bench/gpu_check.sh c    carry ["gpu_stage_c"]
 # (timeout_s a little over each budget). Lessons of that first run, now
