@@ -14,23 +14,13 @@
 
 #include <string.h>
 
-struct dec_params {
-    const __half *heads[8];
-    int h[8], w[8], ld[8], row0[9];
-    float stride[8];
-    float anchors[8][16];
-    int nl, na, no, rows;
-    long long n;
-    float lazy;
-};
-
-__device__ __forceinline__ float sigm(float v) { return 1.0f / (1.0f + expf(-v)); }
-
-/* Rows x lanes (as cuda/conv_rows.h): a row (image b, pred row r) is
- * decomposed into level, anchor and cell once per thread, its obj sigmoid
- * computed once, and the lanes write its no columns (coalesced: a warp
- * stores 32 consecutive floats). */
-__global__ void k_decode(const dec_params P, float *__restrict__ pred) {
+/* The first kernel (Y5_CUDA_DECODE=1; rows wider than a tile): rows x lanes
+ * (as cuda/conv_rows.h): a row (image b, pred row r) is decomposed into
+ * level, anchor and cell by each of its lanes, its obj sigmoid computed
+ * once per lane, and the lanes write its no columns (coalesced: a warp
+ * stores 32 consecutive floats). The parameters are the tiled kernel's
+ * (decode_tile.h). */
+__global__ void k_decode(const __grid_constant__ y5d_params P, float *__restrict__ pred) {
     const long long nrows = P.n * P.rows;
     for (long long t = blockIdx.x * (long long)blockDim.y + threadIdx.y; t < nrows;
          t += (long long)gridDim.x * blockDim.y) {
@@ -42,14 +32,14 @@ __global__ void k_decode(const dec_params P, float *__restrict__ pred) {
         const int h = P.h[l], w = P.w[l], hw = h * w;
         const int a = rr / hw, rem = rr - a * hw;
         const int y = rem / w, x = rem - y * w;
-        const __half *src = P.heads[l] + ((b * h + y) * w + x) * (long long)P.ld[l] + (long long)a * P.no;
+        const unsigned short *src = P.heads[l] + ((b * h + y) * w + x) * (long long)P.ld[l] + (long long)a * P.no;
         float *dst = pred + t * P.no;
-        const float obj = sigm(__half2float(src[4]));
+        const float obj = y5d_sigm(y5d_h2f(src[4]));
         const bool cls_on = !(P.lazy > 0.0f) || obj > P.lazy;
         for (int k = (int)threadIdx.x; k < P.no; k += (int)blockDim.x) {
             float v;
             if (k < 4) {
-                float s = sigm(__half2float(src[k]));
+                float s = y5d_sigm(y5d_h2f(src[k]));
                 if (k < 2) {
                     float g = k == 0 ? (float)x : (float)y;
                     v = __fmul_rn(__fadd_rn(__fmul_rn(s, 2.0f), __fsub_rn(g, 0.5f)), P.stride[l]);
@@ -60,7 +50,7 @@ __global__ void k_decode(const dec_params P, float *__restrict__ pred) {
             } else if (k == 4) {
                 v = obj;
             } else {
-                v = cls_on ? sigm(__half2float(src[k])) : 0.0f;
+                v = cls_on ? y5d_sigm(y5d_h2f(src[k])) : 0.0f;
             }
             dst[k] = v;
         }
@@ -94,7 +84,7 @@ __global__ void __launch_bounds__(Y5D_THREADS) k_decode_tile(const __grid_consta
 
 cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_shape *d, const __half *arena,
                       float *pred) {
-    dec_params P;
+    y5d_params P; /* both kernels' (decode_tile.h) */
     memset(&P, 0, sizeof P);
     if (d->nl < 1 || d->nl > 8 || d->na < 1 || d->na > 8) return cudaErrorInvalidValue;
     P.nl = d->nl;
@@ -105,7 +95,7 @@ cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_sh
     P.lazy = d->lazy_obj_min;
     int row0 = 0;
     for (int l = 0; l < d->nl; l++) {
-        P.heads[l] = arena + heads[l].off;
+        P.heads[l] = reinterpret_cast<const unsigned short *>(arena + heads[l].off);
         P.h[l] = heads[l].h;
         P.w[l] = heads[l].w;
         P.ld[l] = heads[l].ld;
@@ -121,16 +111,7 @@ cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_sh
     /* Y5_CUDA_DECODE=1: the first kernel, to compare; rows wider than a
      * block's tile (more than 251 classes) take it too */
     if (!m->decode_first && P.no >= 5 && P.no <= Y5D_MAX_NO) {
-        y5d_params T;
-        memset(&T, 0, sizeof T);
-        for (int l = 0; l < P.nl; l++) {
-            T.heads[l] = reinterpret_cast<const unsigned short *>(P.heads[l]);
-            T.h[l] = P.h[l], T.w[l] = P.w[l], T.ld[l] = P.ld[l], T.row0[l] = P.row0[l], T.stride[l] = P.stride[l];
-            for (int j = 0; j < 16; j++) T.anchors[l][j] = P.anchors[l][j];
-        }
-        T.row0[P.nl] = P.row0[P.nl];
-        T.nl = P.nl, T.na = P.na, T.no = P.no, T.rows = P.rows, T.n = P.n, T.lazy = P.lazy;
-        k_decode_tile<<<cu_blocks(m, nrows, Y5D_ROWS), Y5D_THREADS, 0, m->stream>>>(T, pred);
+        k_decode_tile<<<cu_blocks(m, nrows, Y5D_ROWS), Y5D_THREADS, 0, m->stream>>>(P, pred);
         return cudaGetLastError();
     }
     const int bdx = y5r_lanes(P.no), bdy = Y5R_THREADS / bdx;
