@@ -513,14 +513,15 @@ static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *
  * a plan runs it (a plan's first compute is eager, the warm-up: no capture
  * is open), on every path that can run it: cuBLAS with an FP32 result and
  * with a half one, v3, and v5 where the card runs sm_90a code. cuBLAS with
- * FP32 out runs first and is the reference: the output of every other path
- * is compared with it on the device, and a path more than 1% of the output's
- * largest magnitude (at least 1) off is rejected. That guards against a
- * wrong kernel, not rounding (the half form's is ~0.1%). The fastest
- * accepted path is kept for the backend's life, per conv shape, batch,
- * input size, the views' strides and the residual's: the plan's graph,
- * captured on its next compute, bakes it in. The choice is run once more
- * last, so the warm-up's output is the chosen path's too. */
+ * FP32 out runs first and is the reference: tune_conv says how every other
+ * path is checked against it (a wrong kernel is never chosen) and timed.
+ * The fastest accepted path is kept for the backend's life, per conv
+ * shape, batch, input size, the views' strides and the residual's: the
+ * plan's graph, captured on its next compute, bakes it in. The choice is
+ * run once more last, so the warm-up's output is the chosen path's too.
+ * Tuning allocates (the snapshot of each shape's output, freed at once)
+ * inside that first forward: it is a warm-up cost paid once per shape and
+ * card, the cache file keeping it out of later processes. */
 #define TUNE_REPS 3
 #define TUNE_TOL 0.01f
 
@@ -531,7 +532,6 @@ static cu_tune_entry tune_key(const cu_conv *c, int n, const y5_view *in, const 
     e.n = n, e.h = in->h, e.w = in->w, e.ld_in = in->ld, e.ld_out = out->ld, e.ld_res = res ? res->ld : 0;
     return e;
 }
-
 
 static const cu_tune_entry *tune_find(const cu_impl *m, const cu_conv *c, int n, const y5_view *in,
                                       const y5_view *out, const y5_view *res) {
@@ -587,17 +587,28 @@ static void tune_cache_save(cu_impl *m) {
     m->tune_dirty = 0;
 }
 
+/* Whether the stream still runs after a failure. A sticky error (a kernel
+ * fault, a lost device) is returned by every later call on the context and
+ * cudaGetLastError cannot clear it; a non-sticky one (an allocation, a
+ * launch configuration) leaves the stream usable. So: a synchronisation
+ * that fails, the last error read, and fails again. Raw calls: m->err keeps
+ * the failure's own message. (cuda_healthy; tune_conv's rejected paths.) */
+static int stream_alive(const cu_impl *m) {
+    if (m->capturing) return 1; /* asked after a failure, never mid-capture */
+    for (int i = 0; i < 2; i++) {
+        if (cudaSetDevice(m->device) == cudaSuccess && cudaStreamSynchronize(m->stream) == cudaSuccess) return 1;
+        (void)cudaGetLastError();
+    }
+    return 0;
+}
+
 /* After a path failed while being timed: 0 when the device still runs (the
  * path is rejected, m->err cleared), -1 when the error is sticky (m->err
  * kept: the forward fails with it). */
 static int tune_recover(cu_impl *m) {
-    char msg[sizeof m->err];
-    snprintf(msg, sizeof msg, "%s", m->err);
+    if (!stream_alive(m)) return -1;
     m->err[0] = 0;
-    (void)cudaGetLastError();
-    if (cudaStreamSynchronize(m->stream) == cudaSuccess) return 0;
-    snprintf(m->err, sizeof m->err, "%s", msg);
-    return -1;
+    return 0;
 }
 
 static void tune_conv(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
@@ -1106,20 +1117,7 @@ static int cuda_sync(y5_backend *b, char *err, size_t errlen) {
     return cu_take_error(m, err, errlen);
 }
 
-/* A sticky error (a kernel fault, a lost device) is returned by every later
- * call on the context and cudaGetLastError cannot clear it; a non-sticky
- * failure (an allocation, a launch configuration) leaves the stream usable.
- * So: a synchronisation that fails, the last error read, and fails again.
- * Raw calls: m->err keeps the failed forward's own message. */
-static int cuda_healthy(y5_backend *b) {
-    cu_impl *m = cu_of(b);
-    if (m->capturing) return 1; /* asked after a failure, never mid-capture */
-    for (int i = 0; i < 2; i++) {
-        if (cudaSetDevice(m->device) == cudaSuccess && cudaStreamSynchronize(m->stream) == cudaSuccess) return 1;
-        (void)cudaGetLastError();
-    }
-    return 0;
-}
+static int cuda_healthy(y5_backend *b) { return stream_alive(cu_of(b)); }
 
 static void cuda_inject_fault(y5_backend *b) {
     cu_impl *m = cu_of(b);
