@@ -179,27 +179,41 @@ T_TEST(gpu_alloc_failure_not_sticky) {
 
 /* ------------------------------------------------------------------ u8 input, whole network */
 
+/* yolov5n on cuda:0 planned for the golden bus input (1 x 640 x 480), its
+ * u8 bytes in *u8 (the caller frees them). NULL with the reason in err. */
+static y5_engine *bus_engine(uint8_t **u8, size_t *len, char *err, size_t errlen) {
+    *u8 = NULL;
+    const char *wts = t_model_y5w("yolov5n");
+    if (!wts) { snprintf(err, errlen, "conversion of yolov5n failed"); return NULL; }
+    y5_engine *e = open_engine("cuda:0", wts, err, errlen);
+    if (!e) return NULL;
+    *u8 = t_read_file(t_shared_path("golden/yolov5n_bus_640_input.u8"), len);
+    if (!*u8 || *len != 640 * 480 * 3) {
+        snprintf(err, errlen, "golden/yolov5n_bus_640_input.u8 missing or not 640x480x3");
+    } else if (y5_engine_plan(e, 1, 640, 480, err, errlen) == 0) {
+        return e;
+    }
+    free(*u8);
+    *u8 = NULL;
+    y5_engine_close(e);
+    return NULL;
+}
+
 /* yolov5n on the golden bus input: FP32 and u8 inputs, eager, captured and
  * replayed, all give the bits of the first eager FP32 forward. */
 T_TEST(gpu_net_u8_vs_f32_input) {
     NEED_GPU();
     T_NEED_SHARED();
     char err[1024];
-    const char *wts = t_model_y5w("yolov5n");
-    T_REQUIRE(wts, "conversion failed");
-    y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
-    T_REQUIRE(e, "%s", err);
     size_t len, nf = 0, nf2;
-    uint8_t *u8 = t_read_file(t_shared_path("golden/yolov5n_bus_640_input.u8"), &len);
+    uint8_t *u8;
+    y5_engine *e = bus_engine(&u8, &len, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
     float *ref = NULL, *p = NULL;
-    int rc = u8 && len == 640 * 480 * 3 ? y5_engine_plan(e, 1, 640, 480, err, sizeof err) : -1;
-    if (rc == 0) {
-        float *in = y5_engine_input(e);
-        if (in) y5_u8_to_unit_f32(u8, len, in);
-        rc = in ? eager_forward(e, err, sizeof err) : -1;
-    }
-    if (rc == 0) ref = pred_copy(e, &nf, err, sizeof err);
-    T_CHECK(ref, "setup: %s", u8 ? err : "golden/yolov5n_bus_640_input.u8 missing");
+    float *in = y5_engine_input(e);
+    if (in) y5_u8_to_unit_f32(u8, len, in);
+    if (in && eager_forward(e, err, sizeof err) == 0) ref = pred_copy(e, &nf, err, sizeof err);
+    T_CHECK(ref, "setup: %s", in ? err : "no FP32 input");
     for (int k = 0; k < 6 && ref; k++) {
         const int use_u8 = k >= 3, pass = k % 3; /* eager warm-up, capture, replay; FP32 then u8 */
         if (use_u8) {
@@ -334,15 +348,13 @@ T_TEST(gpu_net_decode_tile_vs_first_kernel) {
     NEED_GPU();
     T_NEED_SHARED();
     char err[1024];
-    const char *wts = t_model_y5w("yolov5n");
-    T_REQUIRE(wts, "conversion failed");
-    y5_engine *e = open_engine("cuda:0", wts, err, sizeof err);
-    T_REQUIRE(e, "%s", err);
     size_t len, nf = 0, nf2 = 0;
-    uint8_t *x = t_read_file(t_shared_path("golden/yolov5n_bus_640_input.u8"), &len);
-    int rc = x && len == 640 * 480 * 3 ? y5_engine_plan(e, 1, 640, 480, err, sizeof err) : -1;
-    float *in = rc == 0 ? y5_engine_input(e) : NULL;
-    T_REQUIRE(in, "setup: %s", x ? err : "golden input missing");
+    uint8_t *x;
+    y5_engine *e = bus_engine(&x, &len, err, sizeof err);
+    T_REQUIRE(e, "%s", err);
+    float *in = y5_engine_input(e);
+    if (!in) { free(x); y5_engine_close(e); }
+    T_REQUIRE(in, "no FP32 input");
     y5_u8_to_unit_f32(x, len, in);
     for (int lazy = 0; lazy < 2; lazy++) {
         y5_engine_set_lazy_cls(e, lazy ? 0.25f : 0.0f);
