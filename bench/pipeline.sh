@@ -273,7 +273,7 @@ EOF
     glabel() {
         case "$1" in
         y5c) echo "yolov5c detect --device cuda --batch $BATCH" ;;
-        y5c_tune) echo "yolov5c detect --device cuda --batch $BATCH, Y5_CONV_IMPL=tune (tuned by its first run, cached)" ;;
+        y5c_tune) echo "yolov5c detect --device cuda --batch $BATCH, Y5_CONV_IMPL=tune (choices from the cache the tune ceiling's bench run filled)" ;;
         y5c_nooverlap) echo "yolov5c detect --device cuda --batch $BATCH, Y5_PIPE_OVERLAP=0 (each batch start to end)" ;;
         y5c_nosave) echo "yolov5c detect --device cuda --batch $BATCH --no-save" ;;
         y5c_2eng) echo "yolov5c detect --device cuda,cuda --batch $BATCH (two engines on the GPU)" ;;

@@ -291,7 +291,7 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
     if (n < 1 || ho < 1 || wo < 1) return 0;
     /* the path is the whole conv's (route_conv picks on all n images); the
      * sizes are one group's, the largest (the groups share the scratch) */
-    const int pick = cu_conv_pick(m, c, n, ho, wo);
+    const int pick = m->conv_impl == Y5_CUDA_CONV_TUNE ? Y5_CUDA_CONV_CUBLAS : cu_conv_pick(m, c, n, ho, wo);
     n = pad_group(m, c, n, h, w);
     long long M = (long long)n * ho * wo, rows;
     const size_t pb = pad_bytes(m, c, n, h, w);
@@ -329,7 +329,9 @@ typedef struct {
 static const cu_tune_entry *tune_find(const cu_impl *m, const cu_conv *c, int n, const y5_view *in,
                                       const y5_view *out, const y5_view *res);
 
-static int half_ok(const y5_view *in, const y5_view *out, const y5_view *res) {
+/* The output overlaps neither the input nor the residual: cuBLAS may write
+ * half into it (f16 out), and tuning may run the conv more than once. */
+static int out_disjoint(const y5_view *in, const y5_view *out, const y5_view *res) {
     return cu_views_disjoint(in, out) && (!res || cu_views_disjoint(res, out));
 }
 
@@ -344,15 +346,14 @@ static conv_route route_conv(const cu_impl *m, const cu_conv *c, int pick_n, con
         /* a conv tuning skips (output over its input or residual) stays on
          * the default path, even where a disjoint conv of its key was tuned:
          * the eager warm-up and the graph must run it alike */
-        const cu_tune_entry *t = half_ok(in, out, res) ? tune_find(m, c, pick_n, in, out, res) : NULL;
+        const cu_tune_entry *t = out_disjoint(in, out, res) ? tune_find(m, c, pick_n, in, out, res) : NULL;
         run = t ? t->run : Y5_CUDA_RUN_CUBLAS;
     }
     if (run >= 0) {
         if (run == Y5_CUDA_RUN_V3 || run == Y5_CUDA_RUN_V5) {
             const int own = run == Y5_CUDA_RUN_V5 ? CU_OWN_V5 : CU_OWN_V3;
             const y5_view rin = read_view(c, in);
-            if (cu_own_ready_of(m, own) && c->cin_pad % 8 == 0 && c->ldw == c->K &&
-                cu_conv_mma_ok(m, c, &rin, padded, out, res)) {
+            if (cu_own_ready_of(m, own) && cu_own_shape_ok(c) && cu_conv_mma_ok(m, c, &rin, padded, out, res)) {
                 r.mma = 1;
                 r.own = own;
                 return r;
@@ -360,7 +361,7 @@ static conv_route route_conv(const cu_impl *m, const cu_conv *c, int pick_n, con
             r.fallback = 1;
             return r;
         }
-        r.half = run == Y5_CUDA_RUN_CUBLAS_HALF && half_ok(in, out, res);
+        r.half = run == Y5_CUDA_RUN_CUBLAS_HALF && out_disjoint(in, out, res);
         return r;
     }
     /* pick_n: the conv's images, whatever group of them these views hold
@@ -374,7 +375,7 @@ static conv_route route_conv(const cu_impl *m, const cu_conv *c, int pick_n, con
         }
         r.fallback = 1;
     }
-    r.half = m->cublas_half && half_ok(in, out, res);
+    r.half = m->cublas_half && out_disjoint(in, out, res);
     return r;
 }
 
@@ -401,7 +402,7 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
     /* tuning runs the conv several times: only where that cannot feed its
      * output back into itself (an output over its input or residual keeps
      * the default path) */
-    if (m->conv_impl == Y5_CUDA_CONV_TUNE && !m->capturing && half_ok(in, out, res) &&
+    if (m->conv_impl == Y5_CUDA_CONV_TUNE && !m->capturing && out_disjoint(in, out, res) &&
         !tune_find(m, c, in->n, in, out, res))
         tune_conv(m, c, in, out, res, act, slope);
     conv_groups(m, c, in, out, res, act, slope);
@@ -640,7 +641,7 @@ static void tune_conv(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_
     stats = (unsigned *)((char *)snap + snap_bytes);
     if (CU_CK(m, cudaEventCreate(&e0)) || CU_CK(m, cudaEventCreate(&e1))) goto done;
     for (int run = 0; run < Y5_CUDA_RUN_N; run++) {
-        if (run == Y5_CUDA_RUN_CUBLAS_HALF && !half_ok(in, out, res)) continue;
+        if (run == Y5_CUDA_RUN_CUBLAS_HALF && !out_disjoint(in, out, res)) continue;
         if (run == Y5_CUDA_RUN_V3 && !cu_own_ready_of(m, CU_OWN_V3)) continue;
         if (run == Y5_CUDA_RUN_V5 && !cu_own_ready_of(m, CU_OWN_V5)) continue;
         const int ref_run = run == Y5_CUDA_RUN_CUBLAS;
@@ -997,6 +998,7 @@ static int upload_u8(cu_impl *m, size_t count) {
         return cu_fail_msg(m, "input: %zu u8 bytes to upload, %zu staged", count, m->in8_cap);
     if (m->in8_early) { /* input_upload queued it on up_stream: wait for it there */
         m->in8_early = 0;
+        m->dbg_early_uploads++;
         return CU_CK(m, cudaStreamWaitEvent(m->stream, m->in8_ev[s], 0));
     }
     if (CU_CK(m, cudaMemcpyAsync(m->in8_d, m->in8_h[s], count, cudaMemcpyHostToDevice, m->stream)) ||
@@ -1684,6 +1686,10 @@ extern "C" void y5_cuda_set_decode_first(y5_backend *b, int on) {
     if (m->capturing || !!on == m->decode_first) return;
     graphs_drop_all(m); /* the choice is baked into a graph */
     m->decode_first = !!on;
+}
+
+extern "C" long long y5_cuda_early_uploads(const y5_backend *b) {
+    return y5_cuda_is(b) ? ((const cu_impl *)b->impl)->dbg_early_uploads : 0;
 }
 
 extern "C" int y5_cuda_tune_loaded(const y5_backend *b) {

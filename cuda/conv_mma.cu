@@ -61,7 +61,7 @@ int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
     /* the own kernel of this choice set up on the device (v5 under WGMMA, v3 otherwise) */
     if (!cu_own_ready(m)) return Y5_CUDA_CONV_CUBLAS;
     /* shape-level preconditions (the views' come at conv time) */
-    if (c->cin_pad % 8 != 0 || c->ldw != c->K || n < 1 || ho < 1 || wo < 1) return Y5_CUDA_CONV_CUBLAS;
+    if (!cu_own_shape_ok(c) || n < 1 || ho < 1 || wo < 1) return Y5_CUDA_CONV_CUBLAS;
     if (m->conv_impl == Y5_CUDA_CONV_MMA || m->conv_impl == Y5_CUDA_CONV_WGMMA) return Y5_CUDA_CONV_MMA;
     return auto_mma(c, (long long)n * ho * wo) ? Y5_CUDA_CONV_MMA : Y5_CUDA_CONV_CUBLAS;
 }

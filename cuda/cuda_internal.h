@@ -150,6 +150,7 @@ typedef struct {
     cudaStream_t up_stream;
     cudaEvent_t in8_consumed;
     int in8_early;        /* the slot handed out last is uploaded (or queued) by input_upload */
+    long long dbg_early_uploads; /* forwards whose input came from an early upload (tests) */
     int input_src;        /* CU_IN_*: what the next input_commit uploads */
 
     /* letterbox staging */
@@ -281,6 +282,9 @@ cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const 
  * v3's tile, or v5's note. cu_conv_mma: v3's one launch, or v5's (two with
  * split-K: the conv and the reduce), on m->stream, no sync, no allocation. */
 int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
+/* The shape-level precondition of the own kernels (v3, v5): whole 8-channel
+ * input groups and weights packed with ldw = K. */
+static inline int cu_own_shape_ok(const cu_conv *c) { return c->cin_pad % 8 == 0 && c->ldw == c->K; }
 /* Which own kernel: the lab's v3 (mma.sync) or v5 (wgmma). MMA and AUTO
  * use v3, WGMMA v5; TUNE times both where they are set up. */
 enum { CU_OWN_V3 = 3, CU_OWN_V5 = 5 };

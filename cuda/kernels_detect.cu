@@ -110,7 +110,7 @@ cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_sh
     if (nrows <= 0 || P.no <= 0) return cudaSuccess;
     /* Y5_CUDA_DECODE=1: the first kernel, to compare; rows wider than a
      * block's tile (more than 251 classes) take it too */
-    if (!m->decode_first && P.no >= 5 && P.no <= Y5D_MAX_NO) {
+    if (!m->decode_first && P.no <= Y5D_MAX_NO) {
         k_decode_tile<<<cu_blocks(m, nrows, Y5D_ROWS), Y5D_THREADS, 0, m->stream>>>(P, pred);
         return cudaGetLastError();
     }

@@ -208,8 +208,6 @@ static void give_back(y5_pipe *p, y5_pipe_item **b, int k) {
         y5_pipe_item *it = b[i];
         p->in_engine--;
         if (p->engines_working > 0 && (it->lb || it->img.px)) {
-            it->state = Y5_SLOT_READY;
-            it->t_ready = y5_now_s();
             y5_pipe_ready_insert(p, it);
         } else {
             it->fail = 1;
@@ -373,8 +371,6 @@ static void hand_over(y5_pipe *p, y5_pipe_item **b, int k) {
         }
         if (it->requeue) {
             it->requeue = 0;
-            it->state = Y5_SLOT_READY;
-            it->t_ready = y5_now_s();
             y5_pipe_ready_insert(p, it);
         } else if (it->fail) {
             y5_pipe_finish_item(p, it);

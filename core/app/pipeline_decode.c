@@ -194,8 +194,6 @@ static void hand_off(y5_pipe *p, y5_pipe_item *it, int bad, const char *err) {
         it->fail = 1;
         y5_pipe_finish_item(p, it);
     } else {
-        it->state = Y5_SLOT_READY;
-        it->t_ready = y5_now_s();
         y5_pipe_ready_insert(p, it);
     }
     pthread_cond_broadcast(&p->cv_ready);

@@ -165,7 +165,9 @@ void y5_pipe_item_name(const y5_pipe *p, const y5_pipe_item *it, char *buf, size
 void y5_pipe_item_tag(const y5_pipe *p, const y5_pipe_item *it, char *buf, size_t cap);
 /* Frees what the slot holds (pixels, staging, detections, line). */
 void y5_pipe_item_release(y5_pipe_item *it);
-/* Adds a decoded image to the ready pool (kept in input order). mu held. */
+/* Puts an image in the ready pool (READY, its wait starting now; the pool
+ * kept in input order): decoded, or back from an engine whose device
+ * failed. mu held. */
 void y5_pipe_ready_insert(y5_pipe *p, y5_pipe_item *it);
 /* Stops the run after a fatal output error: wakes every thread. mu held. */
 void y5_pipe_set_abort(y5_pipe *p);

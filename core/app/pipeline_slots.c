@@ -70,6 +70,8 @@ void y5_pipe_item_release(y5_pipe_item *it) {
 }
 
 void y5_pipe_ready_insert(y5_pipe *p, y5_pipe_item *it) { /* sorted by idx; mu held */
+    it->state = Y5_SLOT_READY;
+    it->t_ready = y5_now_s();
     int i = p->n_ready;
     while (i > 0 && p->ready[i - 1]->idx > it->idx) {
         p->ready[i] = p->ready[i - 1];

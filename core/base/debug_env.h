@@ -2,7 +2,10 @@
  *
  * These are debugging and measurement knobs, not user options: a user never
  * needs one. All of them are read together on first use (thread-safe) and
- * never again, so no hot path calls getenv.
+ * never again, so no hot path calls getenv. One exception, not a hot path:
+ * the conv tuning cache's location (Y5_TUNE_CACHE, XDG_CACHE_HOME, HOME) is
+ * read each time a CUDA backend loads or saves that file (cuda/tune_cache.c),
+ * so tests can point two engines of one process at one file.
  *
  *   Y5_ISA=scalar|avx2|avx512|neon  cap the CPU kernels' ISA (default: the best the CPU has;
  *                               layers/cpu/isa.h: neon is level 1 like avx2)

@@ -196,7 +196,8 @@ typedef struct {
      * failure. A device whose context took a sticky fault (a kernel's
      * illegal address, an uncorrectable ECC error, a GPU gone from the bus)
      * fails every later call, and the pipeline then gives it no more work.
-     * Asked after a failed forward only: it may synchronise. */
+     * Asked after a failure on the engine (a forward, its plan or input, an
+     * NMS, a tile pass) only: it may synchronise. */
     int (*healthy)(y5_backend *b);
     /* Optional, tests only (Y5_FAULT_ENGINE): makes the device fail as a
      * real fault would (CUDA: a kernel that traps, leaving the context with a

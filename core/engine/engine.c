@@ -185,8 +185,7 @@ void y5_engine_inject_fault(y5_engine *e, long long n) { e->fault_in = n >= 0 ? 
 
 int y5_engine_input_upload(y5_engine *e, char *err, size_t errlen) {
     if (!e->planned || !e->be->ops->input_upload) return 0;
-    y5_view v = {e->g.bufs[e->g.input_buf].off, e->n, e->h, e->w, 3, 3};
-    return e->be->ops->input_upload(e->be, &v, err, errlen);
+    return e->be->ops->input_upload(e->be, &e->bplan.input, err, errlen);
 }
 
 int y5_engine_forward_wait(y5_engine *e, char *err, size_t errlen) {

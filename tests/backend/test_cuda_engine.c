@@ -250,8 +250,10 @@ T_TEST(gpu_net_u8_vs_f32_input) {
  * it runs, then waits. Two different inputs (bus and bus mirrored), six
  * rounds (eager, captured, replayed): after each wait the pred is bit for
  * bit the eager forward of that round's input, so the fill of the next
- * input never reached the running forward's upload; six more with the next
- * input's upload queued early, beside the running forward. Then one fill
+ * input never reached the running forward's upload; then rounds 6-11, of
+ * which 6-10 queue the next input's upload early, beside the running
+ * forward, and the next five forwards must have used those uploads (the
+ * backend counts them). Then one fill
  * forwarded three times gives that input's pred each time. */
 T_TEST(gpu_net_async_double_buffer) {
     NEED_GPU();
@@ -285,9 +287,10 @@ T_TEST(gpu_net_async_double_buffer) {
     unsigned char *s = y5_engine_input_u8(e);
     T_REQUIRE(s, "y5_engine_input_u8 gave NULL on CUDA");
     memcpy(s, x[0], len);
-    /* rounds 6-11 as the pipeline runs them: the next input's upload queued
+    /* rounds 6-10 as the pipeline runs them: the next input's upload queued
      * right after its fill (y5_engine_input_upload), while forward k runs:
      * it must wait for forward k's own read of the device copy */
+    const long long early0 = y5_cuda_early_uploads(e->be);
     for (int k = 0; k < 12; k++) {
         /* (not in the last round: the early upload makes the next hand-out the
          * other half, and the check after the loop wants this one again) */
@@ -314,6 +317,9 @@ T_TEST(gpu_net_async_double_buffer) {
         p = NULL;
         s = t;
     }
+    /* the five early uploads were what forwards 7-11 read, not a fallback */
+    T_CHECK(y5_cuda_early_uploads(e->be) - early0 == 5, "%lld forwards read an early upload, expected 5",
+            y5_cuda_early_uploads(e->be) - early0);
     /* one plan, one input source: one graph, captured once and replayed */
     if (graphs_on()) T_CHECK(y5_cuda_graph_count(e->be) == 1, "%d graphs kept, expected 1", y5_cuda_graph_count(e->be));
     /* filled once, forwarded three times (as bench does): each forward

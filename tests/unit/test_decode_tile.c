@@ -20,16 +20,6 @@ static float frand(void) { /* [-6, 6): sigmoids over their whole range */
     g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
     return (float)((g_rng >> 40) & 0xFFFFFF) / 16777216.0f * 12.0f - 6.0f;
 }
-/* float -> half bits, round to nearest (values here are small and normal) */
-static unsigned short to_half(float f) {
-    union { float f; uint32_t u; } v = {f};
-    uint32_t sign = (v.u >> 16) & 0x8000u, e = (v.u >> 23) & 0xFF, m = v.u & 0x7FFFFFu;
-    if (e < 113) return (unsigned short)sign; /* tiny: 0 */
-    uint32_t h = sign | ((e - 112) << 10) | (m >> 13);
-    if ((m & 0x1FFFu) > 0x1000u || ((m & 0x1FFFu) == 0x1000u && (h & 1u))) h++;
-    return (unsigned short)h;
-}
-
 static float sigm_ref(float v) { return 1.0f / (1.0f + expf(-v)); }
 
 /* n images, nc classes, nl levels of na anchors; misalign: the pred starts
@@ -46,7 +36,7 @@ static void run_case(int n, int nc, float lazy, int nl, int na, int misalign) {
         const int ld = (na * no + 7) / 8 * 8 + (l == 1 ? 8 : 0); /* padded rows, one level wider still */
         const size_t cnt = (size_t)n * hs[l] * ws[l] * ld;
         heads[l] = malloc(cnt * sizeof(unsigned short));
-        for (size_t i = 0; i < cnt; i++) heads[l][i] = to_half(frand());
+        for (size_t i = 0; i < cnt; i++) heads[l][i] = y5_float_to_half(frand());
         P.heads[l] = heads[l];
         P.h[l] = hs[l], P.w[l] = ws[l], P.ld[l] = ld, P.row0[l] = row0;
         P.stride[l] = (float)(8 << (l < 6 ? l : 6));
