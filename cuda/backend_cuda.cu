@@ -140,7 +140,9 @@ int cu_grow_host(cu_impl *m, void **p, size_t *cap, size_t bytes) {
     return 0;
 }
 
-static char no_dev_reason[256];
+/* per thread: the detect pipeline opens its engines on threads of their own,
+ * at once (core/app/pipeline.c) */
+static thread_local char no_dev_reason[256];
 
 extern "C" int y5_cuda_device_count(void) {
     int n = 0;

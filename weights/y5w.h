@@ -134,6 +134,10 @@ int y5w_check_layer(const y5_model_desc *d, uint32_t i, char *why, size_t whylen
  * 32 for P5 models, 64 for P6); 32 when the file has none. */
 int y5w_max_stride(const y5_model_desc *d);
 
+/* The model's own input size: the training size the checkpoint records (640
+ * when unknown) rounded up to y5w_max_stride. */
+int y5w_imgsz(const y5_model_desc *d);
+
 /* The file checksum of weights/FORMAT.md ("Checksum"), computed in pieces:
  * init, update over the file's bytes in order (any split), final. A trailing
  * partial word is zero-padded. */

@@ -288,6 +288,11 @@ int y5w_max_stride(const y5_model_desc *d) {
     return m > 0 ? m : 32;
 }
 
+int y5w_imgsz(const y5_model_desc *d) {
+    const int st = y5w_max_stride(d), s = d->imgsz ? (int)d->imgsz : 640;
+    return (s + st - 1) / st * st;
+}
+
 /* ---- reader ------------------------------------------------------------- */
 
 #define MAX_LAYERS 4096u

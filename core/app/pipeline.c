@@ -2,11 +2,13 @@
  * pipeline.h for the picture, pipeline_internal.h for the state and the map
  * of the other pipeline_*.c files).
  *
- * The run is a straight sequence - open the engines, prepare the outputs
- * (with --resume: index the earlier results), start the threads, show the
- * progress from this thread until every claimed image is emitted, join,
- * finish detections.jsonl and report - so it lives apart from the threads'
- * own loops: each step is one function here, and a failure before the
+ * The run is a straight sequence - start the engines opening (each on its
+ * own thread, all at once), read the model's metadata and start the decode
+ * workers meanwhile, wait for the engines, prepare the outputs (with
+ * --resume: index the earlier results), start the engine loops and writers,
+ * show the progress from this thread until every claimed image is emitted,
+ * join, finish detections.jsonl and report - so it lives apart from the
+ * threads' own loops: each step is one function here, and a failure before
  * threads start just unwinds through pipe_free. */
 #include "core/app/pipeline.h"
 
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/app/outdir.h"
@@ -45,6 +48,8 @@ static int pipe_init(y5_pipe *p, const y5_pipeline_opts *o) {
     pthread_cond_init(&p->cv_write, &ca);
     pthread_cond_init(&p->cv_main, &ca);
     pthread_condattr_destroy(&ca);
+    p->source_done = o->raw_w <= 0 && o->n_paths == 0;
+    p->engines_alive = p->engines_working = o->n_engines;
     p->lb_on_engine = y5_debug_env()->pipe_letterbox_engine;
     p->flush_s = (y5_debug_env()->pipe_flush_ms >= 0 ? y5_debug_env()->pipe_flush_ms : Y5_PIPE_FLUSH_MS) / 1e3;
 
@@ -83,6 +88,7 @@ static void pipe_free(y5_pipe *p) {
     free(p->shadow);
     free(p->dec);
     free(p->wri);
+    if (p->model_open) y5w_close(&p->model);
     pthread_cond_destroy(&p->cv_claim);
     pthread_cond_destroy(&p->cv_ready);
     pthread_cond_destroy(&p->cv_write);
@@ -92,37 +98,88 @@ static void pipe_free(y5_pipe *p) {
     pthread_mutex_destroy(&p->raw_mu);
 }
 
-/* Opens one y5_engine per --device entry; *load: the seconds it took. 0,
- * or -1 (message printed). */
-static int open_engines(y5_pipe *p, double *load) {
+/* One engine's opening, on its own thread (engine_open_main): the engines
+ * open in parallel (a GPU's start - context, weights, libraries - is most of
+ * a short run's time, and with several GPUs it would add up one after the
+ * other) while the decode workers already read and decode the first images
+ * (start_decoders). Sets E->open_rc, and E->open_err when it fails. */
+static void *engine_open_main(void *arg) {
+    y5_pipe_engine *E = arg;
+    const y5_pipeline_opts *o = E->p->o;
+    y5_engine_opts eo = {E->spec->device, E->spec->threads};
+    E->open_rc = -1;
+    const double delay = y5_debug_env()->pipe_open_delay_ms;
+    if (delay > 0) {
+        struct timespec ts = {(time_t)(delay / 1e3), (long)((delay - 1e3 * (long)(delay / 1e3)) * 1e6)};
+        nanosleep(&ts, NULL);
+    }
+    E->e = y5_engine_open(o->weights, &eo, E->open_err, sizeof E->open_err);
+    if (!E->e) return NULL;
+    y5_engine_set_lazy_cls(E->e, o->det.nms.conf_thres);
+    if (y5_debug_env()->fault_engine == E->id) y5_engine_inject_fault(E->e, y5_debug_env()->fault_after);
+    E->threads = !strcmp(E->spec->device, "cpu") ? y5_backend_cpu_threads(E->e->be) : 0;
+    E->dets = malloc(sizeof(y5_det) * (size_t)o->det.nms.max_det);
+    /* fill threads for a device engine only: a CPU engine's conversion is
+     * small beside its forward, and its --threads are the user's to set
+     * (fill_input runs the parts on the engine thread when there is no pool) */
+    E->fill = E->threads == 0 ? y5_pool_create(Y5_PIPE_FILL_THREADS) : NULL;
+    if (!E->dets || (E->threads == 0 && !E->fill)) {
+        snprintf(E->open_err, sizeof E->open_err, "out of memory");
+        return NULL;
+    }
+    E->open_rc = 0;
+    return NULL;
+}
+
+/* Starts every engine's opening thread (one that cannot start opens here,
+ * now). */
+static void start_engines_opening(y5_pipe *p) {
     const y5_pipeline_opts *o = p->o;
-    char err[1024];
-    double tl = y5_now_s();
     for (int i = 0; i < o->n_engines; i++) {
         y5_pipe_engine *E = &p->eng[i];
         E->p = p;
         E->id = i;
         E->spec = &o->engines[i];
-        y5_engine_opts eo = {E->spec->device, E->spec->threads};
-        E->e = y5_engine_open(o->weights, &eo, err, sizeof err);
-        if (!E->e) { fprintf(stderr, "yolov5c detect: %s\n", err); return -1; }
-        y5_engine_set_lazy_cls(E->e, o->det.nms.conf_thres);
-        if (y5_debug_env()->fault_engine == i) y5_engine_inject_fault(E->e, y5_debug_env()->fault_after);
-        E->threads = !strcmp(E->spec->device, "cpu") ? y5_backend_cpu_threads(E->e->be) : 0;
-        E->dets = malloc(sizeof(y5_det) * (size_t)o->det.nms.max_det);
-        /* fill threads for a device engine only: a CPU engine's conversion is
-         * small beside its forward, and its --threads are the user's to set
-         * (fill_input runs the parts on the engine thread when there is no pool) */
-        E->fill = E->threads == 0 ? y5_pool_create(Y5_PIPE_FILL_THREADS) : NULL;
-        if (!E->dets || (E->threads == 0 && !E->fill)) { fprintf(stderr, "yolov5c detect: out of memory\n"); return -1; }
+        E->open_rc = -1;
+        if (pthread_create(&E->th, NULL, engine_open_main, E)) {
+            engine_open_main(E);
+            E->open_inline = 1; /* nothing to join */
+        }
     }
-    *load = y5_now_s() - tl;
-    /* --imgsz (0: the model's own size) rounded up to the model's largest
-     * stride, as ultralytics' check_img_size: 64 for a P6 model */
-    const y5_engine *e0 = p->eng[0].e;
-    p->stride = y5_engine_stride(e0);
-    p->imgsz_h = o->det.imgsz_h > 0 ? o->det.imgsz_h : y5_engine_imgsz(e0);
-    p->imgsz_w = o->det.imgsz_w > 0 ? o->det.imgsz_w : y5_engine_imgsz(e0);
+}
+
+/* Waits for the openings; *load: the seconds from t0 until every engine is
+ * open. 0, or -1 with the first failed engine's message printed (quiet:
+ * nothing printed, the caller has said what failed already). */
+static int finish_engines_opening(y5_pipe *p, double t0, double *load, int quiet) {
+    int rc = 0;
+    for (int i = 0; i < p->o->n_engines; i++) {
+        y5_pipe_engine *E = &p->eng[i];
+        if (!E->open_inline) pthread_join(E->th, NULL);
+        if (E->open_rc && !rc && !quiet) fprintf(stderr, "yolov5c detect: %s\n", E->open_err);
+        if (E->open_rc) rc = -1;
+    }
+    *load = y5_now_s() - t0;
+    return rc;
+}
+
+/* The model's stride, input size, classes and names, from the weight file
+ * itself (the engines are still opening): what the decode workers need to
+ * letterbox and the writers to name classes. --imgsz (0: the model's own
+ * size) is rounded up to the model's largest stride, as ultralytics'
+ * check_img_size: 64 for a P6 model. 0, or -1 (message printed). */
+static int open_model(y5_pipe *p) {
+    const y5_pipeline_opts *o = p->o;
+    char err[1024];
+    if (y5w_open(o->weights, &p->model, err, sizeof err)) {
+        fprintf(stderr, "yolov5c detect: %s\n", err);
+        return -1;
+    }
+    p->model_open = 1;
+    const y5_model_desc *d = &p->model.desc;
+    p->stride = y5w_max_stride(d);
+    p->imgsz_h = o->det.imgsz_h > 0 ? o->det.imgsz_h : y5w_imgsz(d);
+    p->imgsz_w = o->det.imgsz_w > 0 ? o->det.imgsz_w : y5w_imgsz(d);
     if (p->imgsz_h % p->stride || p->imgsz_w % p->stride) {
         int h = (p->imgsz_h + p->stride - 1) / p->stride * p->stride, w = (p->imgsz_w + p->stride - 1) / p->stride * p->stride;
         fprintf(stderr, "yolov5c detect: warning: --imgsz %dx%d is not a multiple of the model's stride %d, using %dx%d\n",
@@ -130,12 +187,37 @@ static int open_engines(y5_pipe *p, double *load) {
         p->imgsz_h = h;
         p->imgsz_w = w;
     }
-    p->nc = y5_engine_nc(p->eng[0].e);
-    p->names = y5_engine_names(p->eng[0].e);
+    p->nc = (int)d->nc;
+    p->names = (const char(*)[64])d->names;
     for (int k = 0; k < o->det.nms.n_classes; k++)
         if (o->det.nms.classes[k] >= p->nc)
             fprintf(stderr, "yolov5c detect: warning: --classes %d: the model has %d classes\n", o->det.nms.classes[k], p->nc);
     return 0;
+}
+
+/* Starts the decode workers. 0, or -1 when none could start (the workers
+ * that did are stopped and joined). */
+static int start_decoders(y5_pipe *p) {
+    int n = 0;
+    while (n < p->o->workers && !pthread_create(&p->dec[n], NULL, y5_pipe_decoder_main, p)) n++;
+    if (n < p->o->workers) { /* cannot happen in practice; keep it simple: fail hard */
+        fprintf(stderr, "yolov5c detect: cannot start threads\n");
+        _exit(1);
+    }
+    p->dec_started = 1;
+    return 0;
+}
+
+/* Stops decode workers started ahead of a run that then failed to begin:
+ * no more claims; the images in flight finish into the ready pool, which
+ * pipe_free empties. */
+static void stop_decoders(y5_pipe *p) {
+    if (!p->dec_started) return;
+    pthread_mutex_lock(&p->mu);
+    y5_pipe_set_abort(p);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->o->workers; i++) pthread_join(p->dec[i], NULL);
+    p->dec_started = 0;
 }
 
 /* Everything the outputs need before the first image: shadowed names,
@@ -202,12 +284,13 @@ static double run_threads(y5_pipe *p) {
     const y5_pipeline_opts *o = p->o;
     p->t_start = y5_now_s();
     p->cpu0 = y5_pipe_proc_cpu_s();
-    p->source_done = o->raw_w <= 0 && o->n_paths == 0;
-    p->engines_alive = p->engines_working = o->n_engines;
+    pthread_mutex_lock(&p->mu);
+    p->prefetched = p->n_ready;
+    pthread_mutex_unlock(&p->mu);
     int ok = 1;
     for (int i = 0; i < o->n_engines && ok; i++) ok = !pthread_create(&p->eng[i].th, NULL, y5_pipe_engine_main, &p->eng[i]);
     for (int i = 0; i < o->writers && ok; i++) ok = !pthread_create(&p->wri[i], NULL, y5_pipe_writer_main, p);
-    for (int i = 0; i < o->workers && ok; i++) ok = !pthread_create(&p->dec[i], NULL, y5_pipe_decoder_main, p);
+    if (ok && !p->dec_started) start_decoders(p);
     if (!ok) { /* cannot happen in practice; keep it simple: fail hard */
         fprintf(stderr, "yolov5c detect: cannot start threads\n");
         _exit(1);
@@ -280,7 +363,24 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     y5_pipe P;
     int rc = 1;
     double load = 0;
-    if (!pipe_init(&P, o) && !open_engines(&P, &load) && !open_outputs(&P)) {
+    if (pipe_init(&P, o)) {
+        pipe_free(&P);
+        return 1;
+    }
+    /* The engines open (in parallel) while the decode workers start on the
+     * first images: by the time a GPU is up its first batches are ready.
+     * Not with --resume (which inputs to skip is known only once the outputs
+     * are prepared) nor raw frames from stdin. Nothing is written before
+     * every engine is open: a failed opening leaves the outputs as they were. */
+    const double t0 = y5_now_s();
+    start_engines_opening(&P);
+    int bad = open_model(&P);
+    if (!bad && !o->resume && o->raw_w <= 0) bad = start_decoders(&P);
+    bad |= finish_engines_opening(&P, t0, &load, bad);
+    if (!bad) bad = open_outputs(&P);
+    if (bad) {
+        stop_decoders(&P);
+    } else {
         print_banner(&P);
         double wall = run_threads(&P);
         rc = finish(&P, wall, load);

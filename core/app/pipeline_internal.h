@@ -34,6 +34,7 @@
 #include "core/engine/engine.h"
 #include "core/image/image.h"
 #include "core/image/letterbox.h"
+#include "weights/y5w.h"
 
 enum { Y5_SLOT_FREE, Y5_SLOT_DECODING, Y5_SLOT_READY, Y5_SLOT_ENGINE, Y5_SLOT_WRITING, Y5_SLOT_DONE };
 
@@ -80,7 +81,10 @@ typedef struct {
     long long overlapped;        /* batches filled while the previous batch's forward ran (pipeline_batch.c) */
     int dead;                    /* its device failed for good: it took no more batches (pipeline_batch.c) */
     int nms_warned;              /* said once that its batch NMS could not be queued */
-    pthread_t th;
+    int open_inline;             /* opened on the main thread (no opening thread to join) */
+    int open_rc;                 /* its opening (pipeline.c: the engines open in parallel): 0, or -1 */
+    char open_err[1024];         /* why it did not open */
+    pthread_t th;                /* its opening thread, then its batch loop */
 } y5_pipe_engine;
 
 /* Threads that copy a batch into a device engine's pinned u8 staging: at
@@ -112,6 +116,10 @@ struct y5_pipe {
 
     y5_pipe_engine *eng;
     pthread_t *dec, *wri;                 /* decode workers, writers */
+    int dec_started;                      /* the decode workers run already (pipeline.c: while the engines open) */
+    int prefetched;                       /* images ready when the engines were (decoded while they opened) */
+    y5w_file model;                       /* the weight file's metadata for the pipeline (model_open: mapped) */
+    int model_open;
     int nc;
     const char (*names)[64];
 

@@ -127,8 +127,9 @@ void y5_pipe_print_report(y5_pipe *p, const y5_pipe_report *r, long long process
             fprintf(stderr, "engine %d after warm-up (its first %d batches): busy %.0f%%, in forward %.0f%% of %.2f s\n",
                     i, Y5_PIPE_WARMUP_BATCHES, 100 * E->warm_busy / win, 100 * E->warm_fwd / win, win);
     }
-    fprintf(stderr, "bound by: %s (%.3f s per worker of %.2f s wall; model load %.2f s)\n", STAGE_NAME[r->bound],
-            r->total[r->bound] / r->workers[r->bound], r->wall, r->load);
+    fprintf(stderr, "bound by: %s (%.3f s per worker of %.2f s wall; model load %.2f s before it, %d images decoded "
+            "meanwhile)\n", STAGE_NAME[r->bound], r->total[r->bound] / r->workers[r->bound], r->wall, r->load,
+            p->prefetched);
 }
 
 int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long processed) {
@@ -140,8 +141,9 @@ int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long proc
     long long total = o->raw_w > 0 ? p->emitted : o->n_paths;
     PUT("{\n  \"images\": %lld,\n  \"processed\": %lld,\n  \"failed\": %lld,\n  \"skipped\": %lld,\n", total, processed,
         p->n_failed, p->n_skipped);
-    PUT("  \"detections\": %lld,\n  \"wall_s\": %.6f,\n  \"load_s\": %.6f,\n  \"images_per_s\": %.4f,\n", p->n_dets,
-        r->wall, r->load, r->wall > 0 ? (double)p->n_ok / r->wall : 0.0);
+    PUT("  \"detections\": %lld,\n  \"wall_s\": %.6f,\n  \"load_s\": %.6f,\n  \"prefetched\": %d,\n"
+        "  \"images_per_s\": %.4f,\n", p->n_dets, r->wall, r->load, p->prefetched,
+        r->wall > 0 ? (double)p->n_ok / r->wall : 0.0);
     PUT("  \"batch\": %d,\n  \"workers\": %d,\n  \"writers\": %d,\n  \"queue\": %d,\n  \"imgsz\": [%d, %d],\n", o->batch,
         o->workers, o->writers, p->window, p->imgsz_h, p->imgsz_w);
     PUT("  \"engines\": [");

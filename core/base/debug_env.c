@@ -36,6 +36,7 @@ static void read_env(void) {
     g_env.cpu_letterbox = flag("Y5_CPU_LETTERBOX");
     g_env.pipe_letterbox_engine = (v = var("Y5_PIPE_LETTERBOX")) && !strcmp(v, "engine");
     g_env.pipe_flush_ms = (v = var("Y5_PIPE_FLUSH_MS")) && atof(v) >= 0 ? atof(v) : -1;
+    g_env.pipe_open_delay_ms = (v = var("Y5_PIPE_OPEN_DELAY_MS")) && atof(v) > 0 && atof(v) <= 60000 ? atof(v) : 0;
     g_env.conv_no_pad = (v = var("Y5_CONV_PAD")) && !strcmp(v, "0");
     g_env.pipe_overlap = (v = var("Y5_PIPE_OVERLAP")) ? strcmp(v, "0") != 0 : -1;
     g_env.cuda_decode = (v = var("Y5_CUDA_DECODE")) ? atoi(v) : 0;

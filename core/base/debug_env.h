@@ -44,6 +44,8 @@
  *   Y5_CPU_LETTERBOX=1          CUDA: letterbox on the host and upload FP32
  *   Y5_PIPE_LETTERBOX=engine    detect pipeline: letterbox on the engine thread, not the decode workers
  *   Y5_PIPE_FLUSH_MS=N          detect pipeline: a partial batch waits at most N ms for more images (default 100)
+ *   Y5_PIPE_OPEN_DELAY_MS=N     detect pipeline: each engine's opening takes N ms longer (a slow device start,
+ *                               for the test that the decode workers run meanwhile)
  *   Y5_PIPE_OVERLAP=0|1         detect pipeline: fill the next batch while the engine's forward runs (default:
  *                               on for an engine whose forward is asynchronous, the GPU's); 0 turns it off,
  *                               1 also runs a CPU engine in that order (tests: same results either way)
@@ -69,6 +71,7 @@ typedef struct {
     int cpu_letterbox;       /* Y5_CPU_LETTERBOX set and not "0" */
     int pipe_letterbox_engine; /* Y5_PIPE_LETTERBOX=engine */
     double pipe_flush_ms;    /* Y5_PIPE_FLUSH_MS; -1 unset */
+    double pipe_open_delay_ms; /* Y5_PIPE_OPEN_DELAY_MS; 0 unset */
     int pipe_overlap;        /* Y5_PIPE_OVERLAP: 0 or 1; -1 unset */
     int cuda_decode;         /* Y5_CUDA_DECODE: 1 the first decode kernel (k_decode); 0 unset: the tiled one */
     int fault_engine;        /* Y5_FAULT_ENGINE's I; -1 unset or malformed */

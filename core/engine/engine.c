@@ -52,10 +52,7 @@ int y5_engine_has_input_u8(const y5_engine *e) { return e->be->ops->input_host_u
 const y5_graph *y5_engine_graph(const y5_engine *e) { return &e->g; }
 int y5_engine_nc(const y5_engine *e) { return (int)e->wf.desc.nc; }
 int y5_engine_stride(const y5_engine *e) { return y5w_max_stride(&e->wf.desc); }
-int y5_engine_imgsz(const y5_engine *e) {
-    int st = y5_engine_stride(e), s = e->wf.desc.imgsz ? (int)e->wf.desc.imgsz : 640;
-    return (s + st - 1) / st * st;
-}
+int y5_engine_imgsz(const y5_engine *e) { return y5w_imgsz(&e->wf.desc); }
 const char (*y5_engine_names(const y5_engine *e))[64] { return (const char(*)[64])e->wf.desc.names; }
 
 void y5_engine_set_lazy_cls(y5_engine *e, float obj_min) {

@@ -148,6 +148,60 @@ T_TEST(pipeline_option_errors) {
     }
 }
 
+/* The engines open while the decode workers run (pipeline.c). With each
+ * opening made 1.5 s slower (Y5_PIPE_OPEN_DELAY_MS), two engines still open
+ * at once (the run takes one delay, not two), images are decoded meanwhile
+ * (the stats count them) and the outputs are the plain run's. An engine that
+ * cannot open stops the run while decoding is under way: exit 1, its
+ * one-line error, nothing written. */
+T_TEST(pipeline_engines_open_while_decoding) {
+    NEED_MODEL();
+    const char *d = t_tmpdir();
+    T_REQUIRE(make_inputs(d) == 0, "could not make the inputs");
+    char args[4096], ref[1024], out[1024], js[1100];
+    char *log = NULL;
+    snprintf(ref, sizeof ref, "%s/ref", d);
+    snprintf(args, sizeof args, "--source %s/in --out %s --threads 2", d, ref);
+    int rc = run_detect(args, NULL, &log);
+    T_REQUIRE(rc == 0, "reference run: exit %d: %s", rc, log ? log : "");
+    free(log);
+
+    snprintf(out, sizeof out, "%s/slow", d);
+    snprintf(js, sizeof js, "%s/slow.json", d);
+    snprintf(args, sizeof args, "--source %s/in --out %s --device cpu,cpu --queue 4 --stats-json %s", d, out, js);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = run_detect(args, "Y5_PIPE_OPEN_DELAY_MS=1500", &log);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const double took = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    T_CHECK(rc == 0, "slow opening: exit %d: %s", rc, log ? log : "");
+    T_CHECK(same_tree(ref, out), "slow opening: outputs differ from the reference (diff -r %s %s)", ref, out);
+    /* one delay, not two in a row (the engines' own opening and the 10
+     * images at 320 take well under a second here, under ASan too) */
+    T_CHECK(took < 2.9, "two engines, each opening 1.5 s late, took %.2f s: not opened at once", took);
+    const char *m = log ? strstr(log, "images decoded meanwhile") : NULL;
+    T_CHECK(m, "no 'images decoded meanwhile' in the report: %s", log ? log : "");
+    free(log);
+    size_t len = 0;
+    char *st = t_read_file(js, &len);
+    const char *pf = st ? strstr(st, "\"prefetched\": ") : NULL;
+    const int prefetched = pf ? atoi(pf + 14) : -1;
+    /* 1.5 s is ample for four small images; the queue (4) bounds them */
+    T_CHECK(prefetched >= 1 && prefetched <= 4, "prefetched %d images while the engines opened (want 1..4)", prefetched);
+    free(st);
+
+    snprintf(out, sizeof out, "%s/bad", d);
+    snprintf(args, sizeof args, "--source %s/in --out %s --device cpu,vulkan --queue 4", d, out);
+    rc = run_detect(args, "Y5_PIPE_OPEN_DELAY_MS=300", &log);
+    T_CHECK(rc == 1, "an engine that cannot open: exit %d, want 1: %s", rc, log ? log : "");
+    int lines = 0;
+    for (const char *q = log; q && (q = strstr(q, "yolov5c detect:")); q++) lines++;
+    T_CHECK(lines == 1 && strstr(log, "vulkan"), "want one error line naming vulkan: %s", log ? log : "");
+    free(log);
+    const int written = t_sh("find '%s' -type f ! -name .yolov5c.lock | grep -q .", out) == 0; /* the folder's lock is cli_detect's */
+    T_CHECK(!written, "an engine that cannot open: files written in %s", out);
+}
+
 /* ---- determinism ---- */
 
 /* The first engine's closing line: batches run, and of those, filled
