@@ -134,7 +134,7 @@ void y5_pipe_print_report(y5_pipe *p, const y5_pipe_report *r, long long process
 
 int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long processed) {
     const y5_pipeline_opts *o = p->o;
-    size_t cap = 8192 + (size_t)o->n_engines * 384, n = 0;
+    size_t cap = 8192 + (size_t)o->n_engines * 640, n = 0;
     char *s = malloc(cap);
     if (!s) return -1;
 #define PUT(...) (n += (size_t)snprintf(s + n, cap > n ? cap - n : 0, __VA_ARGS__))
@@ -152,10 +152,13 @@ int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long proc
         const double win = E->warm_t1 > E->warm_t0 ? E->warm_t1 - E->warm_t0 : 0;
         PUT("%s{\"device\": \"%s\", \"threads\": %d, \"busy\": %.4f, \"busy_s\": %.6f, \"images\": %lld, \"batches\": %lld, "
             "\"overlapped\": %lld, \"nms_batched\": %lld, \"device_failed\": %s, "
-            "\"after_warmup\": {\"window_s\": %.6f, \"busy\": %.4f, \"forward\": %.4f}}",
+            "\"after_warmup\": {\"window_s\": %.6f, \"busy\": %.4f, \"forward\": %.4f}, "
+            "\"open\": {\"weights_s\": %.6f, \"device_s\": %.6f, \"layers_s\": %.6f}, \"warmup_done_s\": %.6f}",
             i ? ", " : "", E->spec->device, E->threads, r->wall > 0 ? E->busy / r->wall : 0.0, E->busy, E->images,
             E->batches, E->overlapped, E->e ? E->e->nms_batched : 0, E->dead ? "true" : "false", win > 0 ? win : 0.0,
-            win > 0 ? E->warm_busy / win : 0.0, win > 0 ? E->warm_fwd / win : 0.0);
+            win > 0 ? E->warm_busy / win : 0.0, win > 0 ? E->warm_fwd / win : 0.0, E->e ? E->e->open_s[0] : 0.0,
+            E->e ? E->e->open_s[1] : 0.0, E->e ? E->e->open_s[2] : 0.0,
+            E->warm_t0 > 0 ? E->warm_t0 - p->t_start : 0.0);
     }
     PUT("],\n  \"stages\": {");
     for (int st = 0; st < Y5_ST_N; st++) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/base/clock.h"
 #include "core/engine/engine.h"
 #include "core/image/letterbox.h"
 #include "layers/layers.h"
@@ -22,15 +23,21 @@ y5_engine *y5_engine_open(const char *weights, const y5_engine_opts *o, char *er
      * while the weights are read (cuda/cublas_dl.cu says what else it can
      * overlap) */
     y5_backend_preload(o->device);
+    const double t0 = y5_now_s();
     if (y5w_open(weights, &e->wf, err, errlen)) { free(e); return NULL; }
+    const double t1 = y5_now_s();
     e->be = y5_backend_open(o->device, o->threads, err, errlen);
     if (!e->be) { y5w_close(&e->wf); free(e); return NULL; }
+    const double t2 = y5_now_s();
     char gerr[512];
     if (y5_graph_load(&e->g, e->be, &e->wf.desc, y5_layer_table, gerr, sizeof gerr) || y5_graph_check(&e->g)) {
         snprintf(err, errlen, "%s: %s", weights, gerr);
         y5_engine_close(e);
         return NULL;
     }
+    e->open_s[0] = t1 - t0;
+    e->open_s[1] = t2 - t1;
+    e->open_s[2] = y5_now_s() - t2;
     return e;
 }
 

@@ -28,6 +28,8 @@ struct y5_engine {
     size_t lb_cap;
     void *lb_scratch;
     size_t lb_scratch_cap;
+    double open_s[3];        /* y5_engine_open's parts, seconds: the weight file (map, checksum), the
+                              * backend (a GPU's start), the layers (weights packed or uploaded) */
 };
 
 const y5_model_desc *y5_engine_desc(const y5_engine *e);
