@@ -1,6 +1,8 @@
 /* tune_cache.c - Y5_CONV_IMPL=tune's choices on disk (tune_cache.h). */
 #include "cuda/tune_cache.h"
 
+#include "core/base/files.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -8,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAGIC "yolov5c-tune 1 "
@@ -22,8 +23,7 @@ int y5_tune_same_key(const y5_tune_rec *a, const y5_tune_rec *b) {
 
 const char *y5_tune_cache_path(char *buf, size_t cap, const char *card) {
     const char *e = getenv("Y5_TUNE_CACHE");
-    uint64_t h = 1469598103934665603ull; /* FNV-1a of the card's name */
-    for (const char *c = card ? card : ""; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    const uint64_t h = y5_fnv1a(card ? card : "", card ? strlen(card) : 0); /* the card's name */
     int k;
     if (e && *e) {
         if (!strcmp(e, "0")) return NULL;
@@ -97,22 +97,6 @@ int y5_tune_cache_read(const char *path, const char *stamp, y5_tune_rec **out, i
     return rc;
 }
 
-/* mkdir -p of path's folder. */
-static int make_parent(const char *path) {
-    char d[4096];
-    if (snprintf(d, sizeof d, "%s", path) >= (int)sizeof d) return -1;
-    char *slash = strrchr(d, '/');
-    if (!slash || slash == d) return 0;
-    *slash = 0;
-    for (char *p = d + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(d, 0755) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(d, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 static int untuned(const y5_tune_rec *r) {
     for (int i = 0; i < Y5_TUNE_RUNS; i++)
         if (r->ms[i] >= 0.0f) return 0;
@@ -120,36 +104,24 @@ static int untuned(const y5_tune_rec *r) {
 }
 
 int y5_tune_cache_write(const char *path, const char *stamp, const y5_tune_rec *r, int n, char *err, size_t errlen) {
-    char tmp[4200];
-    static unsigned long calls; /* two backends of one process closing at once: two names */
-    const unsigned long call = __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED);
-    if (!path || snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lu", path, (long)getpid(), call) >= (int)sizeof tmp) {
+    if (!path) {
         snprintf(err, errlen, "tune cache: no usable path");
         return -1;
     }
-    if (make_parent(path)) {
-        snprintf(err, errlen, "%s: cannot make its folder (%s)", path, strerror(errno));
-        return -1;
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot write (%s)", tmp, strerror(errno));
-        return -1;
-    }
-    int bad = fprintf(f, "%s%s\n", MAGIC, stamp) < 0;
+    if (y5_mkdirs_parent(path, 0755)) return y5_fail_errno(err, errlen, path, "cannot make its folder", errno);
+    y5_atomic_file a;
+    if (y5_atomic_open(&a, path, err, errlen)) return -1;
+    int bad = fprintf(a.f, "%s%s\n", MAGIC, stamp) < 0;
     for (int i = 0; i < n && !bad; i++)
-        bad = untuned(&r[i]) ? 0 : fprintf(f, "%d %d %d %d %d %d %d %d %d %d %d %d %.6g %.6g %.6g %.6g\n", r[i].cin, r[i].cout, r[i].k, r[i].s,
+        bad = untuned(&r[i]) ? 0 : fprintf(a.f, "%d %d %d %d %d %d %d %d %d %d %d %d %.6g %.6g %.6g %.6g\n", r[i].cin, r[i].cout, r[i].k, r[i].s,
                       r[i].p, r[i].n, r[i].h, r[i].w, r[i].ld_in, r[i].ld_out, r[i].ld_res, r[i].run, (double)r[i].ms[0],
                       (double)r[i].ms[1], (double)r[i].ms[2], (double)r[i].ms[3]) < 0;
-    bad |= fflush(f) != 0;
-    bad |= fsync(fileno(f)) != 0 && errno != EINVAL;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: cannot write (%s)", path, strerror(errno));
-        unlink(tmp);
-        return -1;
+    if (bad) {
+        const int e = errno ? errno : EIO;
+        y5_atomic_abort(&a);
+        return y5_fail_errno(err, errlen, path, "write failed", e);
     }
-    return 0;
+    return y5_atomic_commit(&a, err, errlen);
 }
 
 int y5_tune_cache_merge(const char *path, const char *stamp, const y5_tune_rec *r, int n, char *err, size_t errlen) {
@@ -158,10 +130,7 @@ int y5_tune_cache_merge(const char *path, const char *stamp, const y5_tune_rec *
         snprintf(err, errlen, "tune cache: no usable path");
         return -1;
     }
-    if (make_parent(path)) {
-        snprintf(err, errlen, "%s: cannot make its folder (%s)", path, strerror(errno));
-        return -1;
-    }
+    if (y5_mkdirs_parent(path, 0755)) return y5_fail_errno(err, errlen, path, "cannot make its folder", errno);
     const int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
         snprintf(err, errlen, "%s: cannot lock (%s)", lockp, strerror(errno));

@@ -15,6 +15,7 @@
 #include "core/app/pipeline.h"
 #include "core/app/sources.h"
 #include "core/app/tiles.h"
+#include "core/base/files.h"
 #include "core/base/threadpool.h"
 
 
@@ -90,20 +91,6 @@ static void help(void) {
            "         DIR/detections.jsonl (one line per image in input order, boxes in original pixels;\n"
            "         written progressively to DIR/detections.jsonl.partial, renamed at the end)\n",
            default_workers(0, 0), default_writers(0, 0));
-}
-
-static int mkdirs(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) && errno != EEXIST) return -1;
-    struct stat st;
-    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
 static int parse_classes(const char *v, int **out, int *n) {
@@ -269,7 +256,7 @@ int y5_cli_detect(int argc, char **argv) {
     if (!to_stdout) {
         char labels_dir[4200];
         snprintf(labels_dir, sizeof labels_dir, "%s/labels", out);
-        if (mkdirs(out) || mkdirs(labels_dir)) {
+        if (y5_mkdirs(out, 0777) || y5_mkdirs(labels_dir, 0777)) {
             fprintf(stderr, "yolov5c detect: %s: cannot create output folder (%s)\n", out, strerror(errno));
             goto done;
         }

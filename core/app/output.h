@@ -1,26 +1,12 @@
-/* output.h - result sinks and atomic file writing.
- *
- * Every output is written to "<path>.tmp.<pid>" then renamed over <path>, so
- * a reader never sees a partial file and a killed run leaves no half files. */
+/* output.h - result sinks: YOLO label files and JSON lines, each written
+ * whole or not at all (the atomic files of core/base/files.h). */
 #ifndef Y5_OUTPUT_H
 #define Y5_OUTPUT_H
 
 #include <stddef.h>
 #include <stdio.h>
+#include "core/base/files.h" /* atomic files: every sink writes through them */
 #include "core/post/nms.h"
-
-typedef struct {
-    FILE *f;
-    char path[4096];
-    char tmp[4200];
-} y5_atomic_file;
-
-int y5_atomic_open(y5_atomic_file *a, const char *path, char *err, size_t errlen);
-/* Flushes, fsyncs, closes and renames. Returns 0 or -1 (tmp removed). */
-int y5_atomic_commit(y5_atomic_file *a, char *err, size_t errlen);
-void y5_atomic_abort(y5_atomic_file *a);
-/* Writes bytes atomically. */
-int y5_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
 
 /* YOLO label file: one line per detection "cls cx cy w h conf", normalised
  * by the original size, as ultralytics --save-txt --save-conf ("%g" style

@@ -44,12 +44,6 @@ typedef struct {
     size_t cap, n;
 } rtab;
 
-static uint64_t fnv1a(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 0x100000001b3ull; }
-    return h;
-}
-
 /* The image key of a detections.jsonl line: the bytes of the JSON string
  * after {"image": (escaped as written). 0, or -1 for a foreign line. */
 static int line_key(const char *s, size_t n, size_t *ks, size_t *kl) {
@@ -110,7 +104,7 @@ static int scan_jsonl(FILE *f, int src, rtab *t) {
     while ((len = getline(&line, &cap, f)) > 0) {
         size_t ks, kl;
         if (line[len - 1] == '\n' && len < (ssize_t)UINT32_MAX && !line_key(line, (size_t)len, &ks, &kl) &&
-            rtab_put(t, fnv1a(line + ks, kl), off, (uint32_t)len, src)) {
+            rtab_put(t, y5_fnv1a(line + ks, kl), off, (uint32_t)len, src)) {
             rc = -1;
             break;
         }
@@ -186,7 +180,7 @@ static int carry_line(y5_pipe *p, const rtab *t, FILE *const f[3], int i, carry 
     char *kl_line = y5_json_line(o->paths[i], 0, 0, NULL, 0, NULL, 0);
     size_t ks, kl;
     if (!kl_line || line_key(kl_line, strlen(kl_line), &ks, &kl)) { free(kl_line); return 0; }
-    const rent *r = rtab_get(t, fnv1a(kl_line + ks, kl));
+    const rent *r = rtab_get(t, y5_fnv1a(kl_line + ks, kl));
     if (r && outputs_complete(p, i)) {
         if (c->cap < r->len) {
             free(c->buf);
