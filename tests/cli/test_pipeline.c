@@ -70,6 +70,17 @@ static int run_detect(const char *args, const char *env, char **log) {
 /* diff -r of two result folders (empty string: identical). */
 static int same_tree(const char *a, const char *b) { return t_sh("diff -r '%s' '%s' >/dev/null", a, b) == 0; }
 
+/* d/in (make_inputs) and the reference run over it into d/ref with OPTS.
+ * 0, or -1 (its log, when it ran, in *log: the caller frees it). */
+static int make_reference(const char *d, char *ref, size_t cap, const char *opts, char **log) {
+    *log = NULL;
+    if (make_inputs(d)) return -1;
+    char args[4096];
+    snprintf(ref, cap, "%s/ref", d);
+    snprintf(args, sizeof args, "--source %s/in --out %s %s", d, ref, opts);
+    return run_detect(args, NULL, log) == 0 ? 0 : -1;
+}
+
 static int count_lines(const char *path) {
     size_t len;
     char *s = t_read_file(path, &len);
@@ -157,14 +168,11 @@ T_TEST(pipeline_option_errors) {
 T_TEST(pipeline_engines_open_while_decoding) {
     NEED_MODEL();
     const char *d = t_tmpdir();
-    T_REQUIRE(make_inputs(d) == 0, "could not make the inputs");
     char args[4096], ref[1024], out[1024], js[1100];
     char *log = NULL;
-    snprintf(ref, sizeof ref, "%s/ref", d);
-    snprintf(args, sizeof args, "--source %s/in --out %s --threads 2", d, ref);
-    int rc = run_detect(args, NULL, &log);
-    T_REQUIRE(rc == 0, "reference run: exit %d: %s", rc, log ? log : "");
+    T_REQUIRE(make_reference(d, ref, sizeof ref, "--threads 2", &log) == 0, "reference run: %s", log ? log : "");
     free(log);
+    int rc;
 
     snprintf(out, sizeof out, "%s/slow", d);
     snprintf(js, sizeof js, "%s/slow.json", d);
@@ -230,14 +238,11 @@ static char *run_variant(const char *d, const char *src, const char *ref, const 
 T_TEST(pipeline_outputs_independent_of_workers_batch_engines) {
     NEED_MODEL();
     const char *d = t_tmpdir();
-    T_REQUIRE(make_inputs(d) == 0, "could not make the inputs");
     char args[4096], ref[1024], out[1024], p[1200];
     char *log = NULL;
-    snprintf(ref, sizeof ref, "%s/ref", d);
-    snprintf(args, sizeof args, "--source %s/in --out %s --workers 1 --writers 1 --batch 1 --threads 2 --stats-json %s/ref.json",
-             d, ref, d);
-    int rc = run_detect(args, NULL, &log);
-    T_REQUIRE(rc == 0, "reference run: exit %d: %s", rc, log ? log : "");
+    snprintf(p, sizeof p, "--workers 1 --writers 1 --batch 1 --threads 2 --stats-json %s/ref.json", d);
+    T_REQUIRE(make_reference(d, ref, sizeof ref, p, &log) == 0, "reference run: %s", log ? log : "");
+    int rc;
     T_CHECK(log && strstr(log, "bound by:") && strstr(log, "read+decode") && strstr(log, "forward") &&
                 strstr(log, "draw+encode+write") && strstr(log, "busy"),
             "no stage accounting: %s", log ? log : "");
