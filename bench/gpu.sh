@@ -98,7 +98,7 @@ for B in $BATCHES; do
     fi
 done
 # the conv paths (cuda/README.md): Y5_CONV_IMPL (cublas default, the lab's
-# v3 kernel as mma, auto's per-layer rule, the lab's v5 on Hopper wgmma, or
+# v3 kernel as mma, auto's per-layer rule, the lab's v4, its v5 on Hopper wgmma, or
 # tune: each conv shape timed on every path at the warm-up, the fastest
 # checked one kept; its Y5_CUBLAS_OUT is ignored) x Y5_CUBLAS_OUT (f32 default,
 # f16: the GEMM writes half into the output slice), batch 1 and 32
@@ -116,7 +116,7 @@ BEST_IPS=0
 # candidate for the fastest
 # (auto and mma with f16 out, rows of the 2026-11-27 runs, are left out for
 # device time: tune mixes every path per conv, f16 out included)
-for V in cublas:f32 cublas:f16 auto:f32 mma:f32 wgmma:f32 tune:f32 pad0:f32; do
+for V in cublas:f32 cublas:f16 auto:f32 mma:f32 v4:f32 wgmma:f32 tune:f32 pad0:f32; do
     impl=${V%%:*}
     cout=${V#*:}
     pad=1

@@ -40,7 +40,7 @@
 # ~30 s, part a 250 s with every sanitizer run (racecheck of the NMS test alone
 # 80 s), part b 70 s (build 9 s, bench/gpu.sh 44 s, lab 4 s). Second run, same
 # day: part a 211 s with SAN_SKIP='racecheck:gpu_(nms|letterbox|decode)',
-# part b 90 s (bench/gpu.sh 79 s: six conv paths now), part c 377 s; 787 s
+# part b 90 s (bench/gpu.sh 79 s with six conv paths; seven now: v4 added, about +10 s), part c 377 s; 787 s
 # of the 900 in all, starts included. Stage ahead:
 #   here:  for p in a b c; do STAGE=gpu_stage_$p scripts/stage_gpu.sh $p; done
 #   run 1: STAGE=gpu_stage_a bash bench/gpu_check.sh a    carry ["gpu_stage_a"]

@@ -325,7 +325,7 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
  * cin_pad > cin (v3 checks its alignment), else NULL. */
 typedef struct {
     int mma, fallback, half;
-    int own; /* with mma: CU_OWN_V3 or CU_OWN_V5 */
+    int own; /* with mma: CU_OWN_V3, CU_OWN_V4 or CU_OWN_V5 */
 } conv_route;
 
 static const cu_tune_entry *tune_find(const cu_impl *m, const cu_conv *c, int n, const y5_view *in,
@@ -352,8 +352,8 @@ static conv_route route_conv(const cu_impl *m, const cu_conv *c, int pick_n, con
         run = t ? t->run : Y5_CUDA_RUN_CUBLAS;
     }
     if (run >= 0) {
-        if (run == Y5_CUDA_RUN_V3 || run == Y5_CUDA_RUN_V5) {
-            const int own = run == Y5_CUDA_RUN_V5 ? CU_OWN_V5 : CU_OWN_V3;
+        if (run == Y5_CUDA_RUN_V3 || run == Y5_CUDA_RUN_V4 || run == Y5_CUDA_RUN_V5) {
+            const int own = run == Y5_CUDA_RUN_V5 ? CU_OWN_V5 : run == Y5_CUDA_RUN_V4 ? CU_OWN_V4 : CU_OWN_V3;
             const y5_view rin = read_view(c, in);
             if (cu_own_ready_of(m, own) && cu_own_shape_ok(c) && cu_conv_mma_ok(m, c, &rin, padded, out, res)) {
                 r.mma = 1;
@@ -525,6 +525,7 @@ static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *
  * Tuning allocates (the snapshot of each shape's output, freed at once)
  * inside that first forward: it is a warm-up cost paid once per shape and
  * card, the cache file keeping it out of later processes. */
+static_assert(Y5_CUDA_RUN_N == Y5_TUNE_RUNS, "the cache file keeps a time per run (tune_cache.h)");
 #define TUNE_REPS 3
 #define TUNE_TOL 0.01f
 
@@ -646,6 +647,7 @@ static void tune_conv(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_
         if (run == Y5_CUDA_RUN_CUBLAS_HALF && !out_disjoint(in, out, res)) continue;
         if (run == Y5_CUDA_RUN_V3 && !cu_own_ready_of(m, CU_OWN_V3)) continue;
         if (run == Y5_CUDA_RUN_V5 && !cu_own_ready_of(m, CU_OWN_V5)) continue;
+        if (run == Y5_CUDA_RUN_V4 && !cu_own_ready_of(m, CU_OWN_V4)) continue;
         const int ref_run = run == Y5_CUDA_RUN_CUBLAS;
         m->tune_force = run;
         m->tune_force_ran = 0;
@@ -654,7 +656,7 @@ static void tune_conv(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_
         if (m->err[0]) {
             if (ref_run || tune_recover(m)) goto done;
             bad = 1;
-        } else if ((run == Y5_CUDA_RUN_V3 || run == Y5_CUDA_RUN_V5) && !m->tune_force_ran) {
+        } else if ((run == Y5_CUDA_RUN_V3 || run == Y5_CUDA_RUN_V4 || run == Y5_CUDA_RUN_V5) && !m->tune_force_ran) {
             continue; /* the views rule the own kernel out: it ran cuBLAS, nothing of its own to time */
         } else if (m->tune_poison == run && CU_CK(m, cu_view_fill(m, dst, px, c->cout, out->ld, 1000.0f))) {
             goto done;
@@ -777,10 +779,11 @@ extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
  * failure leaves its convs on cuBLAS (one warning unless quiet), it does not
  * fail the backend. */
 static void own_setup(cu_impl *m, int own, int quiet) {
-    const int wg = own == CU_OWN_V5;
     int *state = cu_own_state_of(m, own);
     if (*state != 0) return;
-    cudaError_t e = wg ? cu_conv_wgmma_prepare() : cu_conv_mma_prepare();
+    cudaError_t e = own == CU_OWN_V5   ? cu_conv_wgmma_prepare()
+                    : own == CU_OWN_V4 ? cu_conv_v4_prepare(&m->smem_optin)
+                                       : cu_conv_mma_prepare();
     if (e == cudaSuccess) {
         *state = 1;
         return;
@@ -789,15 +792,17 @@ static void own_setup(cu_impl *m, int own, int quiet) {
     *state = -1;
     if (!quiet)
         fprintf(stderr, "yolov5c: warning: %s: the %s conv kernels cannot be set up (%s); convs run on cuBLAS\n",
-                m->name, wg ? "wgmma (sm_90a)" : "mma", cudaGetErrorString(e));
+                m->name, own == CU_OWN_V5 ? "wgmma (sm_90a)" : own == CU_OWN_V4 ? "v4" : "mma",
+                cudaGetErrorString(e));
 }
 
-/* What the choice needs: v5 under WGMMA, v3 under MMA and AUTO, both under
- * TUNE (v5 quietly: most cards have no sm_90a, and tuning then times the
- * others). */
+/* What the choice needs: v5 under WGMMA, v4 under V4, v3 under MMA and
+ * AUTO, all three under TUNE (v5 quietly: most cards have no sm_90a, and
+ * tuning then times the others). */
 static void mma_setup(cu_impl *m) {
     if (m->conv_impl == Y5_CUDA_CONV_TUNE) {
         own_setup(m, CU_OWN_V3, 0);
+        own_setup(m, CU_OWN_V4, 0);
         own_setup(m, CU_OWN_V5, 1);
         tune_cache_load(m);
         return;
@@ -806,7 +811,7 @@ static void mma_setup(cu_impl *m) {
 }
 
 extern "C" void y5_cuda_set_conv_impl(y5_backend *b, int impl) {
-    if (!y5_cuda_is(b) || impl < Y5_CUDA_CONV_CUBLAS || impl > Y5_CUDA_CONV_TUNE) return;
+    if (!y5_cuda_is(b) || impl < Y5_CUDA_CONV_CUBLAS || impl > Y5_CUDA_CONV_V4) return;
     cu_impl *m = cu_of(b);
     if (m->capturing || impl == m->conv_impl) return;
     graphs_drop_all(m); /* the choice is baked into a graph */
@@ -1570,7 +1575,7 @@ extern "C" y5_backend *y5_backend_cuda_create(int device, char *err, size_t errl
     {
         const int env = y5_debug_env()->conv_impl;
         if (env == -2)
-            fprintf(stderr, "yolov5c: warning: Y5_CONV_IMPL: expected cublas, mma, auto, wgmma or tune; using cublas\n");
+            fprintf(stderr, "yolov5c: warning: Y5_CONV_IMPL: expected cublas, mma, auto, wgmma, tune or v4; using cublas\n");
         m->conv_impl = env >= 0 ? env : Y5_CUDA_CONV_CUBLAS;
         if (m->conv_impl != Y5_CUDA_CONV_CUBLAS) mma_setup(m);
         const int out = y5_debug_env()->cublas_out;

@@ -62,7 +62,8 @@ int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo) {
     if (!cu_own_ready(m)) return Y5_CUDA_CONV_CUBLAS;
     /* shape-level preconditions (the views' come at conv time) */
     if (!cu_own_shape_ok(c) || n < 1 || ho < 1 || wo < 1) return Y5_CUDA_CONV_CUBLAS;
-    if (m->conv_impl == Y5_CUDA_CONV_MMA || m->conv_impl == Y5_CUDA_CONV_WGMMA) return Y5_CUDA_CONV_MMA;
+    if (m->conv_impl == Y5_CUDA_CONV_MMA || m->conv_impl == Y5_CUDA_CONV_WGMMA || m->conv_impl == Y5_CUDA_CONV_V4)
+        return Y5_CUDA_CONV_MMA;
     return auto_mma(c, (long long)n * ho * wo) ? Y5_CUDA_CONV_MMA : Y5_CUDA_CONV_CUBLAS;
 }
 
@@ -151,6 +152,7 @@ y5l_conv cu_out_conv(const cu_conv *c, int n, int ho, int wo) {
 
 const char *cu_conv_mma_note(const cu_impl *m, int own, const cu_conv *c, int n, int ho, int wo) {
     if (own == CU_OWN_V5) return cu_conv_wgmma_note(m, c, n, ho, wo);
+    if (own == CU_OWN_V4) return cu_conv_v4_note(m, c, n, ho, wo);
     const y5l_conv t = cu_out_conv(c, n, ho, wo);
     switch (y5l_v3_tile(&t, m->sm_count)) {
     case Y5L_V3_64x64: return "mma 64x64";
@@ -168,8 +170,9 @@ cudaError_t cu_conv_mma(const cu_impl *m, int own, const cu_conv *c, const y5_vi
                         int *splits) {
     if (own == CU_OWN_V5)
         return cu_conv_wgmma(m, c, in, in_ptr, out, res, act, slope, ws, ws_bytes, splits);
-    (void)ws, (void)ws_bytes; /* v3 does not split K */
+    (void)ws, (void)ws_bytes; /* v3 and v4 do not split K */
     *splits = 1;
+    if (own == CU_OWN_V4) return cu_conv_v4(m, c, in, in_ptr, out, res, act, slope);
     return y5l_v3_launch(cu_lab_args(m, c, in, in_ptr, out, res, act, slope), m->sm_count, m->stream);
 }
 

@@ -149,12 +149,18 @@ void y5_cuda_conv_counts(y5_backend *b, long long *groups, long long *split_conv
  * and AUTO a conv v3 cannot run (cin above 32 and not a multiple of 8, the
  * input's channel stride or offset not a multiple of 8, an output
  * overlapping its input; smaller cin runs on a padded copy) silently runs on
- * cuBLAS. A backend starts with Y5_CONV_IMPL (default CUBLAS). */
-enum { Y5_CUDA_CONV_CUBLAS = 0, Y5_CUDA_CONV_MMA = 1, Y5_CUDA_CONV_AUTO = 2, Y5_CUDA_CONV_WGMMA = 3, Y5_CUDA_CONV_TUNE = 4 };
+ * cuBLAS. V4: the lab's v4 (cuda/lab/conv_v4.cuh: 64-deep k-tiles,
+ * swizzled shared memory, no division in the k-loop, 16-byte stores through
+ * shared memory) wherever v3 could run; sm_80 and newer. A backend starts
+ * with Y5_CONV_IMPL (default CUBLAS). */
+enum { Y5_CUDA_CONV_CUBLAS = 0, Y5_CUDA_CONV_MMA = 1, Y5_CUDA_CONV_AUTO = 2, Y5_CUDA_CONV_WGMMA = 3, Y5_CUDA_CONV_TUNE = 4,
+       Y5_CUDA_CONV_V4 = 5 };
 /* TUNE: each conv shape timed on the device at a plan's warm-up on every
- * path that can run it (the runs below), each checked against cuBLAS's FP32
+ * path that can run it (the runs below; a new run goes last: the cache
+ * file's columns are in this order), each checked against cuBLAS's FP32
  * result, the fastest kept (backend_cuda.cu, "conv tuning"). */
-enum { Y5_CUDA_RUN_CUBLAS = 0, Y5_CUDA_RUN_CUBLAS_HALF = 1, Y5_CUDA_RUN_V3 = 2, Y5_CUDA_RUN_V5 = 3, Y5_CUDA_RUN_N = 4 };
+enum { Y5_CUDA_RUN_CUBLAS = 0, Y5_CUDA_RUN_CUBLAS_HALF = 1, Y5_CUDA_RUN_V3 = 2, Y5_CUDA_RUN_V5 = 3, Y5_CUDA_RUN_V4 = 4,
+       Y5_CUDA_RUN_N = 5 };
 /* The choices are kept in a file between runs (cuda/tune_cache.h: path from
  * Y5_TUNE_CACHE, XDG_CACHE_HOME or HOME; Y5_TUNE_CACHE=0: none), read when a
  * backend under TUNE is created, written back when it is destroyed if it
@@ -188,7 +194,8 @@ int y5_cuda_get_conv_impl(const y5_backend *b);
 void y5_cuda_set_cublas_half(y5_backend *b, int on);
 /* What conv op `op` runs as with the backend's current choice: "cublas" or
  * "cublas f16" (Y5_CUBLAS_OUT=f16 where it applies), "mma 128x128" /
- * "mma 128x64" / "mma 64x64" (v3 and its tile), "wgmma 128x192" or "wgmma
+ * "mma 128x64" / "mma 64x64" (v3 and its tile), "v4 128x64" (v4 and its
+ * tile), "wgmma 128x192" or "wgmma
  * 64x64 split 3" (v5, its tile and split-K), or "cublas (fallback)" /
  * "cublas f16 (fallback)" (the choice was an own kernel, these views rule it
  * out). NULL

@@ -107,6 +107,8 @@ typedef struct {
     int conv_impl;        /* Y5_CUDA_CONV_*: the convs' implementation (cuda_backend.h) */
     int mma_state;        /* v3's setup on this device: 0 not tried, 1 done, -1 failed (convs on cuBLAS) */
     int wgmma_state;      /* v5's (conv_wgmma.cu), likewise: -1 also when the device runs no sm_90a code */
+    int v4_state;         /* v4's (conv_mma.cu), likewise */
+    int smem_optin;       /* the device's opt-in shared memory per block (v4 picks tiles that fit) */
     int cublas_half;      /* Y5_CUBLAS_OUT=f16: cuBLAS convs write half into the output slice (cuda_conv) */
     int decode_first;     /* Y5_CUDA_DECODE=1 (or y5_cuda_set_decode_first): Detect's first decode kernel */
     /* Y5_CONV_IMPL=tune (backend_cuda.cu, "conv tuning"): the measured choice
@@ -274,7 +276,7 @@ cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const 
 /* conv_mma.cu: the own conv kernels as a conv path: the lab's v3
  * implicit-GEMM kernel (cuda/lab/conv_v3.cuh), or under Y5_CUDA_CONV_WGMMA
  * its v5 (conv_wgmma.cu); "mma" in these names means "an own kernel".
- * cu_conv_pick: the shape-level choice (Y5_CUDA_CONV_MMA or _CUBLAS) for
+ * (and v4, conv_v4.cu) cu_conv_pick: the shape-level choice (Y5_CUDA_CONV_MMA or _CUBLAS) for
  * conv c with an n x ho x wo output under m->conv_impl (the auto rule lives
  * there); it decides the scratch (cuda_conv_scratch) and is the same at conv
  * time. cu_conv_mma_ok: the view-level preconditions (1: the own kernel runs
@@ -285,15 +287,20 @@ int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 /* The shape-level precondition of the own kernels (v3, v5): whole 8-channel
  * input groups and weights packed with ldw = K. */
 static inline int cu_own_shape_ok(const cu_conv *c) { return c->cin_pad % 8 == 0 && c->ldw == c->K; }
-/* Which own kernel: the lab's v3 (mma.sync) or v5 (wgmma). MMA and AUTO
- * use v3, WGMMA v5; TUNE times both where they are set up. */
-enum { CU_OWN_V3 = 3, CU_OWN_V5 = 5 };
-static inline int cu_own_default(const cu_impl *m) { return m->conv_impl == Y5_CUDA_CONV_WGMMA ? CU_OWN_V5 : CU_OWN_V3; }
+/* Which own kernel: the lab's v3 (mma.sync), v4 (mma.sync, 64-deep
+ * swizzled k-tiles) or v5 (wgmma). MMA and AUTO use v3, V4 v4, WGMMA v5;
+ * TUNE times all three where they are set up. */
+enum { CU_OWN_V3 = 3, CU_OWN_V4 = 4, CU_OWN_V5 = 5 };
+static inline int cu_own_default(const cu_impl *m) {
+    return m->conv_impl == Y5_CUDA_CONV_WGMMA ? CU_OWN_V5 : m->conv_impl == Y5_CUDA_CONV_V4 ? CU_OWN_V4 : CU_OWN_V3;
+}
 /* The setup state of an own kernel: 0 not tried, 1 ready, -1 failed (its
  * convs stay on cuBLAS). */
-static inline int *cu_own_state_of(cu_impl *m, int own) { return own == CU_OWN_V5 ? &m->wgmma_state : &m->mma_state; }
+static inline int *cu_own_state_of(cu_impl *m, int own) {
+    return own == CU_OWN_V5 ? &m->wgmma_state : own == CU_OWN_V4 ? &m->v4_state : &m->mma_state;
+}
 static inline int cu_own_ready_of(const cu_impl *m, int own) {
-    return (own == CU_OWN_V5 ? m->wgmma_state : m->mma_state) == 1;
+    return (own == CU_OWN_V5 ? m->wgmma_state : own == CU_OWN_V4 ? m->v4_state : m->mma_state) == 1;
 }
 static inline int cu_own_ready(const cu_impl *m) { return cu_own_ready_of(m, cu_own_default(m)); }
 /* 1 when no element of view a is an element of view b (conv_mma.cu) */
@@ -314,6 +321,14 @@ size_t cu_conv_mma_ws_bytes(const cu_impl *m, int own, const cu_conv *c, int n, 
 /* Sets v3's shared-memory limits on the current device (once per backend,
  * outside any capture). */
 cudaError_t cu_conv_mma_prepare(void);
+/* conv_v4.cu: the lab's v4 (cuda/lab/conv_v4.cuh) for Y5_CUDA_CONV_V4 and
+ * tuning, under v3's preconditions (cu_conv_mma_ok); cu_conv_mma dispatches
+ * to it. prepare: the card's opt-in shared memory into *smem_optin and the
+ * tiles' limits; note: "v4 " and the tile. No scratch. */
+cudaError_t cu_conv_v4_prepare(int *smem_optin);
+cudaError_t cu_conv_v4(const cu_impl *m, const cu_conv *c, const y5_view *in, const __half *in_ptr, const y5_view *out,
+                       const y5_view *res, int act, float slope);
+const char *cu_conv_v4_note(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 /* conv_wgmma.cu: the lab's v5 (cuda/lab/conv_v5.cuh, Hopper wgmma, built
  * for sm_90a alone) for Y5_CUDA_CONV_WGMMA, under the same preconditions as
  * v3 (cu_conv_mma_ok); cu_conv_mma dispatches to it. prepare: its limits,

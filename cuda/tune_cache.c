@@ -12,7 +12,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define MAGIC "yolov5c-tune 1 "
+#define MAGIC "yolov5c-tune 2 " /* 2: five runs (v4 added); a file of version 1 is another's, ignored */
 #define MAX_ENTRIES 65536  /* a file claiming more is not ours */
 #define MAX_DIM (1 << 20)  /* larger sides, channels or batches are not a conv this backend plans */
 
@@ -42,9 +42,9 @@ const char *y5_tune_cache_path(char *buf, size_t cap, const char *card) {
 static int parse_line(const char *s, y5_tune_rec *r) {
     int used = 0;
     memset(r, 0, sizeof *r);
-    if (sscanf(s, "%d %d %d %d %d %d %d %d %d %d %d %d %f %f %f %f%n", &r->cin, &r->cout, &r->k, &r->s, &r->p, &r->n,
-               &r->h, &r->w, &r->ld_in, &r->ld_out, &r->ld_res, &r->run, &r->ms[0], &r->ms[1], &r->ms[2], &r->ms[3],
-               &used) != 16)
+    if (sscanf(s, "%d %d %d %d %d %d %d %d %d %d %d %d %f %f %f %f %f%n", &r->cin, &r->cout, &r->k, &r->s, &r->p,
+               &r->n, &r->h, &r->w, &r->ld_in, &r->ld_out, &r->ld_res, &r->run, &r->ms[0], &r->ms[1], &r->ms[2],
+               &r->ms[3], &r->ms[4], &used) != 17)
         return -1;
     for (const char *t = s + used; *t; t++)
         if (*t != ' ' && *t != '\t' && *t != '\r' && *t != '\n') return -1;
@@ -113,9 +113,11 @@ int y5_tune_cache_write(const char *path, const char *stamp, const y5_tune_rec *
     if (y5_atomic_open(&a, path, err, errlen)) return -1;
     int bad = fprintf(a.f, "%s%s\n", MAGIC, stamp) < 0;
     for (int i = 0; i < n && !bad; i++)
-        bad = untuned(&r[i]) ? 0 : fprintf(a.f, "%d %d %d %d %d %d %d %d %d %d %d %d %.6g %.6g %.6g %.6g\n", r[i].cin, r[i].cout, r[i].k, r[i].s,
-                      r[i].p, r[i].n, r[i].h, r[i].w, r[i].ld_in, r[i].ld_out, r[i].ld_res, r[i].run, (double)r[i].ms[0],
-                      (double)r[i].ms[1], (double)r[i].ms[2], (double)r[i].ms[3]) < 0;
+        bad = untuned(&r[i]) ? 0
+                             : fprintf(a.f, "%d %d %d %d %d %d %d %d %d %d %d %d %.6g %.6g %.6g %.6g %.6g\n", r[i].cin,
+                                       r[i].cout, r[i].k, r[i].s, r[i].p, r[i].n, r[i].h, r[i].w, r[i].ld_in, r[i].ld_out,
+                                       r[i].ld_res, r[i].run, (double)r[i].ms[0], (double)r[i].ms[1], (double)r[i].ms[2],
+                                       (double)r[i].ms[3], (double)r[i].ms[4]) < 0;
     if (bad) {
         const int e = errno ? errno : EIO;
         y5_atomic_abort(&a);

@@ -13,8 +13,9 @@
  * (tests/unit/test_tune_cache.c): the file is the user's, its bytes are not
  * trusted; a malformed line is skipped, a malformed file read as empty.
  *
- * Format (text): "yolov5c-tune 1 <stamp>\n", then one line per entry:
- * cin cout k s p n h w ld_in ld_out ld_res run ms0 ms1 ms2 ms3. */
+ * Format (text): "yolov5c-tune 2 <stamp>\n", then one line per entry:
+ * cin cout k s p n h w ld_in ld_out ld_res run ms0 ms1 ms2 ms3 ms4 (a time
+ * per run, Y5_CUDA_RUN_* order; version 1 had no v4, ms4). */
 #ifndef Y5_TUNE_CACHE_H
 #define Y5_TUNE_CACHE_H
 
@@ -27,7 +28,7 @@ extern "C" {
 /* One tuned conv shape: the key (conv shape, batch, input size, the views'
  * channel strides; ld_res 0: no residual), the chosen run (Y5_CUDA_RUN_*,
  * cuda_backend.h) and each run's milliseconds (-1: not run or rejected). */
-#define Y5_TUNE_RUNS 4
+#define Y5_TUNE_RUNS 5
 typedef struct y5_tune_rec {
     int cin, cout, k, s, p, n, h, w, ld_in, ld_out, ld_res;
     int run;

@@ -119,18 +119,19 @@ static void layer_notes(y5_engine *e, int layer, char *out, size_t cap) {
  * notes (the CPU). */
 static void conv_path_summary(y5_engine *e) {
     if (!e->be->ops->op_note) return;
-    static const char *const kinds[] = {"cublas f16", "cublas", "mma", "wgmma"};
-    int cnt[4] = {0}, other = 0;
+    static const char *const kinds[] = {"cublas f16", "cublas", "mma", "v4", "wgmma"};
+    enum { NK = sizeof kinds / sizeof kinds[0] };
+    int cnt[NK] = {0}, other = 0;
     for (int i = 0; i < e->bplan.n_ops; i++) {
         const char *s = e->be->ops->op_note(e->be, &e->bplan.ops[i]);
         if (!s) continue;
         int j = 0;
-        while (j < 4 && strncmp(s, kinds[j], strlen(kinds[j]))) j++;
-        if (j < 4) cnt[j]++;
+        while (j < NK && strncmp(s, kinds[j], strlen(kinds[j]))) j++;
+        if (j < NK) cnt[j]++;
         else other++;
     }
     printf("conv paths:");
-    for (int j = 0; j < 4; j++)
+    for (int j = 0; j < NK; j++)
         if (cnt[j]) printf(" %s %d,", kinds[j], cnt[j]);
     printf(" other %d\n", other);
 }

@@ -30,7 +30,7 @@ static void read_env(void) {
     g_env.conv_impl = -1;
     if ((v = var("Y5_CONV_IMPL")))
         g_env.conv_impl = !strcmp(v, "cublas") ? 0 : !strcmp(v, "mma") ? 1 : !strcmp(v, "auto") ? 2
-                          : !strcmp(v, "wgmma") ? 3 : !strcmp(v, "tune") ? 4 : -2;
+                          : !strcmp(v, "wgmma") ? 3 : !strcmp(v, "tune") ? 4 : !strcmp(v, "v4") ? 5 : -2;
     g_env.cpu_nms = flag("Y5_CPU_NMS");
     g_env.nms_batch = !((v = var("Y5_NMS_BATCH")) && !strcmp(v, "0"));
     g_env.cpu_letterbox = flag("Y5_CPU_LETTERBOX");

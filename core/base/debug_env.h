@@ -12,7 +12,7 @@
  *   Y5_WINOGRAD=0|1|2|4         stride-1 3x3 CPU convs: off / per-layer auto /
  *                               F(2x2,3x3) / F(4x4,3x3) (default: auto with AVX-512, else off)
  *   Y5_NO_CUDA_GRAPH=1          CUDA: run the ops eagerly instead of replaying a captured graph
- *   Y5_CONV_IMPL=cublas|mma|auto|wgmma|tune  CUDA convs: im2col + cuBLAS GEMM + epilogue (default: the
+ *   Y5_CONV_IMPL=cublas|mma|auto|wgmma|tune|v4  CUDA convs: im2col + cuBLAS GEMM + epilogue (default: the
  *                               reference and fallback) / the lab's v3 implicit-GEMM tensor-core kernel
  *                               for every conv it supports / v3 where it beat cuBLAS on the H200 at batch
  *                               32 (cuda/conv_mma.cu states the rule) / the lab's v5 (Hopper wgmma, sm_90a
@@ -20,10 +20,12 @@
  *                               own kernels cannot run (the input's channel stride or offset not a
  *                               multiple of 8, an output overlapping its input) stay on cuBLAS / tune: each
  *                               conv shape timed at a plan's warm-up on every path that runs it (cuBLAS
- *                               FP32 and half out, v3, v5 on sm_90a), each checked against cuBLAS FP32, the
+ *                               FP32 and half out, v3, v4, v5 on sm_90a), each checked against cuBLAS FP32, the
  *                               fastest kept (cuda/backend_cuda.cu, "conv tuning"), and kept on disk for the
- *                               next run (Y5_TUNE_CACHE=path, or 0 for none; cuda/tune_cache.h). Another
- *                               value: cuBLAS, with a warning when a backend is created
+ *                               next run (Y5_TUNE_CACHE=path, or 0 for none; cuda/tune_cache.h) / v4: the
+ *                               lab's v4 (64-deep swizzled k-tiles, 16-byte stores; cuda/conv_v4.cu) wherever
+ *                               v3 could run (tune times it too). Another value: cuBLAS, with a warning
+ *                               when a backend is created
  *   Y5_CUBLAS_OUT=f32|f16       CUDA convs on cuBLAS: the GEMM writes FP32 into a scratch and the epilogue
  *                               adds bias etc. and stores half (f32, default: the path that ran on the H200) /
  *                               the GEMM writes half straight into the output slice and the epilogue

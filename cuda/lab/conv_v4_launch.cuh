@@ -1,8 +1,10 @@
 // conv_v4_launch.cuh - lab version 4, the launch side: one instantiation of
 // the v4 kernel (conv_v4.cuh) per tile of conv_tile.h's Y5L_V4_TILES list,
 // the tile per layer (y5l_v4_tile, conv_tile.h), the shared-memory
-// attributes, the preconditions. Not in the backend (cuda/conv_mma.cu runs
-// v3) until a GPU run has it passing and ahead.
+// attributes, the preconditions. In the backend as Y5_CONV_IMPL=v4 and as
+// one of the paths Y5_CONV_IMPL=tune times and checks per conv
+// (cuda/conv_v4.cu); no default takes it until a GPU run has it passing and
+// ahead.
 //
 // Preconditions: those of v3 (conv_v3.cuh; y5l_v4_supported names the ones
 // the arguments carry), y5l_v4_prepare called once per device before the

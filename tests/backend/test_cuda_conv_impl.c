@@ -163,9 +163,9 @@ static float *run_gpu(y5_backend *g, void *gc, const ccase *cc, const case_data 
     op.res = (y5_view){res_base + cc->res_c0, n, ho, wo, cout, cc->res_ld};
     const char *note = y5_cuda_op_note(g, &op);
     T_CHECK(note, "%s [%s]: no op note", cc->what, tag);
-    if (note && (impl == Y5_CUDA_CONV_MMA || impl == Y5_CUDA_CONV_WGMMA)) {
-        /* v5 takes exactly the convs v3 takes (the same preconditions) */
-        const char *own = impl == Y5_CUDA_CONV_WGMMA ? "wgmma " : "mma ";
+    if (note && (impl == Y5_CUDA_CONV_MMA || impl == Y5_CUDA_CONV_WGMMA || impl == Y5_CUDA_CONV_V4)) {
+        /* v4 and v5 take exactly the convs v3 takes (the same preconditions) */
+        const char *own = impl == Y5_CUDA_CONV_WGMMA ? "wgmma " : impl == Y5_CUDA_CONV_V4 ? "v4 " : "mma ";
         T_CHECK(cc->mma ? !strncmp(note, own, strlen(own)) : !strncmp(note, "cublas", 6),
                 "%s: under %s it runs as \"%s\", expected %s", cc->what, tag, note, cc->mma ? own : "the cuBLAS fallback");
     }
@@ -273,7 +273,7 @@ static void run_case(y5_backend *cpu, const ccase *cc) {
     d.bias = malloc((size_t)cc->cout * sizeof(float));
     d.in = malloc(pin * cc->cin * sizeof(float));
     d.res = malloc(pout * cc->cout * sizeof(float));
-    float *a = NULL, *b = NULL, *h = NULL, *x = NULL, *r = NULL;
+    float *a = NULL, *b = NULL, *h = NULL, *x = NULL, *v4 = NULL, *r = NULL;
     y5_backend *g = NULL;
     void *gc = NULL;
     if (!d.wt || !d.bias || !d.in || !d.res) {
@@ -307,6 +307,16 @@ static void run_case(y5_backend *cpu, const ccase *cc) {
     b = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_CUBLAS, 0, "cublas");
     h = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_CUBLAS, 1, "cublas f16");
     r = run_cpu(cpu, cc, &d);
+    /* v4 (mma.sync, sm_80 and newer): every card this build runs on */
+    y5_cuda_set_conv_impl(g, Y5_CUDA_CONV_V4);
+    T_CHECK(y5_cuda_own_kernel_ready(g), "%s: the v4 kernels are not ready", cc->what);
+    v4 = run_gpu(g, gc, cc, &d, Y5_CUDA_CONV_V4, 0, "v4");
+    if (v4 && b && r) {
+        double w_vb, w_vr;
+        compare(cc->what, "v4 vs cublas", v4, b, pout, cc->cout, TOL_REL, TOL_ABS, &w_vb);
+        compare(cc->what, "v4 vs cpu", v4, r, pout, cc->cout, 2e-3, 2e-3, &w_vr);
+        printf("    %s: max |v4 - cublas| %.3g, |v4 - cpu| %.3g\n", cc->what, w_vb, w_vr);
+    }
     /* v5 (wgmma) where the card runs sm_90a code: a Hopper must, others skip it */
     y5_cuda_set_conv_impl(g, Y5_CUDA_CONV_WGMMA);
     if (y5_cuda_own_kernel_ready(g)) {
@@ -343,6 +353,7 @@ done:
     free(b);
     free(h);
     free(x);
+    free(v4);
     free(r);
 }
 
@@ -525,19 +536,22 @@ static void run_net(int impl, int half, int poison) {
                 : impl == Y5_CUDA_CONV_AUTO  ? "auto"
                 : impl == Y5_CUDA_CONV_WGMMA ? "wgmma"
                 : impl == Y5_CUDA_CONV_TUNE  ? "tune"
+                : impl == Y5_CUDA_CONV_V4    ? "v4"
                                              : "cublas",
                 half ? ", f16 out" : "", err);
         goto done;
     }
     T_CHECK(y5_cuda_is(e->be) && y5_cuda_get_conv_impl(e->be) == impl, "engine did not get the CUDA backend with the choice");
-    int n_mma = 0, n_conv = 0, n_f16 = 0, n_v3 = 0, n_v5 = 0;
+    int n_mma = 0, n_conv = 0, n_f16 = 0, n_v3 = 0, n_v4 = 0, n_v5 = 0;
+    const char *own = impl == Y5_CUDA_CONV_WGMMA ? "wgmma " : impl == Y5_CUDA_CONV_V4 ? "v4 " : "mma ";
     for (int i = 0; i < e->bplan.n_ops; i++) {
         const char *note = y5_cuda_op_note(e->be, &e->bplan.ops[i]);
         if (!note) continue;
         n_conv++;
         n_v3 += !strncmp(note, "mma ", 4);
+        n_v4 += !strncmp(note, "v4 ", 3);
         n_v5 += !strncmp(note, "wgmma ", 6);
-        n_mma += !strncmp(note, impl == Y5_CUDA_CONV_WGMMA ? "wgmma " : "mma ", impl == Y5_CUDA_CONV_WGMMA ? 6 : 4); /* this choice's own kernel */
+        n_mma += !strncmp(note, own, strlen(own)); /* this choice's own kernel */
         n_f16 += !strncmp(note, "cublas f16", 10);
         T_CHECK(strcmp(note, "cublas (fallback)"), "op %d: the engine's views ruled v3 out", i);
     }
@@ -552,18 +566,19 @@ static void run_net(int impl, int half, int poison) {
          * check rejects exactly what was poisoned, wherever it ran */
         long long tuned = 0, rejected = 0;
         y5_cuda_tune_counts(e->be, &tuned, &rejected);
-        printf("    tune: %lld shapes tuned, %lld paths rejected; chosen: %d v3, %d v5, %d cuBLAS f16, %d cuBLAS\n",
-               tuned, rejected, n_v3, n_v5, n_f16, n_conv - n_v3 - n_v5 - n_f16);
+        printf("    tune: %lld shapes tuned, %lld paths rejected; chosen: %d v3, %d v4, %d v5, %d cuBLAS f16, %d cuBLAS\n",
+               tuned, rejected, n_v3, n_v4, n_v5, n_f16, n_conv - n_v3 - n_v4 - n_v5 - n_f16);
         T_CHECK(tuned > 0 && tuned <= n_conv, "%lld shapes tuned for %d convs", tuned, n_conv);
         if (poison < 0) T_CHECK(rejected == 0, "%lld paths rejected with nothing poisoned", rejected);
         else T_CHECK(rejected > 0, "the poisoned path was never rejected");
         if (poison == Y5_CUDA_RUN_V3) T_CHECK(n_v3 == 0, "%d convs chose the poisoned v3", n_v3);
+        if (poison == Y5_CUDA_RUN_V4) T_CHECK(n_v4 == 0, "%d convs chose the poisoned v4", n_v4);
         if (poison == Y5_CUDA_RUN_CUBLAS_HALF) T_CHECK(n_f16 == 0, "%d convs chose the poisoned cuBLAS f16", n_f16);
     }
     /* yolov5n: every conv runs on v3 under mma (the RGB stem on its input
      * padded to 8 channels); auto at batch 1 takes only the three Detect
      * heads (cout 255) */
-    if (impl == Y5_CUDA_CONV_MMA || impl == Y5_CUDA_CONV_WGMMA)
+    if (impl == Y5_CUDA_CONV_MMA || impl == Y5_CUDA_CONV_WGMMA || impl == Y5_CUDA_CONV_V4)
         T_CHECK(n_mma == n_conv, "%d of %d convs on the own kernel, expected all", n_mma, n_conv);
     else if (impl == Y5_CUDA_CONV_AUTO) T_CHECK(n_mma == 3, "auto: %d convs on mma, expected the 3 Detect heads", n_mma);
     else if (impl == Y5_CUDA_CONV_TUNE) (void)0; /* whatever was fastest: checked above and against golden below */
@@ -652,10 +667,12 @@ T_TEST(gpu_net_yolov5n_bus_640_wgmma) {
     T_REQUIRE(ready, "the wgmma kernels are not ready on %s", dn);
     run_net(Y5_CUDA_CONV_WGMMA, 0, -1);
 }
+/* v4 on every conv (sm_80 and newer: every card of this build) */
+T_TEST(gpu_net_yolov5n_bus_640_v4) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_V4, 0, -1); }
 T_TEST(gpu_net_yolov5n_bus_640_auto) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_AUTO, 0, -1); }
 T_TEST(gpu_net_yolov5n_bus_640_cublas_f16) { NEED_GPU(); T_NEED_SHARED(); run_net(Y5_CUDA_CONV_CUBLAS, 1, -1); }
 /* Y5_CONV_IMPL=tune: the fastest checked path per conv shape, within the
- * same tolerances of the golden; then with v3's and with cuBLAS f16's output
+ * same tolerances of the golden; then with v3's, v4's and cuBLAS f16's output
  * poisoned while tuning: the check must reject them and none be chosen */
 /* (Y5_TUNE_CACHE=0: these tune for themselves, never from the user's cache file) */
 T_TEST(gpu_net_yolov5n_bus_640_tune) {
@@ -669,6 +686,7 @@ T_TEST(gpu_net_yolov5n_bus_640_tune_rejects_poisoned) {
     T_NEED_SHARED();
     setenv("Y5_TUNE_CACHE", "0", 1);
     run_net(Y5_CUDA_CONV_TUNE, 0, Y5_CUDA_RUN_V3);
+    run_net(Y5_CUDA_CONV_TUNE, 0, Y5_CUDA_RUN_V4);
     run_net(Y5_CUDA_CONV_TUNE, 0, Y5_CUDA_RUN_CUBLAS_HALF);
 }
 

@@ -15,7 +15,7 @@ static y5_tune_rec rec(int cin, int cout, int k, int n, int run, float ms0) {
     memset(&r, 0, sizeof r);
     r.cin = cin, r.cout = cout, r.k = k, r.s = 1, r.p = k / 2, r.n = n, r.h = 80, r.w = 64;
     r.ld_in = cin, r.ld_out = 2 * cout, r.ld_res = 0, r.run = run;
-    r.ms[0] = ms0, r.ms[1] = -1.0f, r.ms[2] = 0.125f, r.ms[3] = 0.0625f;
+    r.ms[0] = ms0, r.ms[1] = -1.0f, r.ms[2] = 0.125f, r.ms[3] = 0.0625f, r.ms[4] = 0.25f;
     return r;
 }
 
@@ -68,21 +68,21 @@ T_TEST(tune_cache_hostile_lines) {
     big[sizeof big - 1] = 0;
     char text[8192];
     snprintf(text, sizeof text,
-             "yolov5c-tune 1 S\n"
-             "64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625\n"   /* good */
-             "64 128 3 1 1 32 80 64 64 256 0 1 0.5 -1 0.125 0.0625\n"   /* the same key again: the first wins */
+             "yolov5c-tune 2 S\n"
+             "64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625 0.25\n"   /* good */
+             "64 128 3 1 1 32 80 64 64 256 0 1 0.5 -1 0.125 0.0625 0.25\n"   /* the same key again: the first wins */
              "garbage\n"
-             "64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125\n"          /* a field short */
-             "64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625 9\n" /* one too many */
-             "-64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625\n"  /* negative channels */
-             "64 128 3 1 1 32 80 64 64 256 0 7 0.5 -1 0.125 0.0625\n"   /* no such run */
-             "64 128 3 1 1 32 80 64 64 256 0 -1 0.5 -1 0.125 0.0625\n"  /* no such run */
-             "64 128 3 1 1 99999999 80 64 64 256 0 2 0.5 -1 0.1 0.1\n"  /* a batch of 10^8 */
-             "64 128 3 1 1 32 80 64 64 256 0 2 nan -1 0.125 0.0625\n"   /* NaN time */
-             "64 128 3 1 1 32 80 64 64 256 -3 2 0.5 -1 0.125 0.0625\n"  /* negative residual stride */
+             "64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625\n"   /* a field short (version 1's line) */
+             "64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625 0.25 9\n" /* one too many */
+             "-64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625 0.25\n"  /* negative channels */
+             "64 128 3 1 1 32 80 64 64 256 0 7 0.5 -1 0.125 0.0625 0.25\n"   /* no such run */
+             "64 128 3 1 1 32 80 64 64 256 0 -1 0.5 -1 0.125 0.0625 0.25\n"  /* no such run */
+             "64 128 3 1 1 99999999 80 64 64 256 0 2 0.5 -1 0.1 0.1 0.1\n"  /* a batch of 10^8 */
+             "64 128 3 1 1 32 80 64 64 256 0 2 nan -1 0.125 0.0625 0.25\n"   /* NaN time */
+             "64 128 3 1 1 32 80 64 64 256 -3 2 0.5 -1 0.125 0.0625 0.25\n"  /* negative residual stride */
              "%s"                                                       /* 3000 bytes of digits */
-             "8 48 6 2 2 8 80 64 8 48 48 3 2 -1 -1 1.5\n"               /* good, after all that */
-             "1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0",                          /* good, no final newline */
+             "8 48 6 2 2 8 80 64 8 48 48 4 2 -1 -1 1.5 0.75\n"               /* good, after all that */
+             "1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0 0",                          /* good, no final newline */
              big);
     T_REQUIRE(t_write_file(path, text, strlen(text)) == 0, "setup");
     y5_tune_rec *r = NULL;
@@ -90,13 +90,14 @@ T_TEST(tune_cache_hostile_lines) {
     T_CHECK(y5_tune_cache_read(path, "S", &r, &n) == 0 && n == 3, "%d entries kept, want the 3 good ones", n);
     if (n == 3) {
         T_CHECK(r[0].run == 2 && r[0].cin == 64 && r[0].ld_out == 256, "first entry: run %d", r[0].run);
-        T_CHECK(r[1].k == 6 && r[1].s == 2 && r[1].ld_res == 48 && r[1].run == 3 && r[1].ms[3] == 1.5f, "second entry");
+        T_CHECK(r[1].k == 6 && r[1].s == 2 && r[1].ld_res == 48 && r[1].run == 4 && r[1].ms[3] == 1.5f && r[1].ms[4] == 0.75f, "second entry");
         T_CHECK(r[2].cin == 1 && r[2].p == 0, "the last line without its newline");
     }
     free(r);
     /* a stamp line that is not ours, a truncated file, an empty one: nothing */
-    static const char *const bad[] = {"yolov5c-tune 2 S\n1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0\n", "yolov5c-tu", "",
-                                      "yolov5c-tune 1 S"};
+    static const char *const bad[] = {"yolov5c-tune 3 S\n1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0 0\n",
+                                      "yolov5c-tune 1 S\n1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0\n", /* version 1 */
+                                      "yolov5c-tu", "", "yolov5c-tune 2 S"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         T_REQUIRE(t_write_file(path, bad[i], strlen(bad[i])) == 0, "setup");
         r = NULL;
@@ -155,7 +156,7 @@ T_TEST(tune_cache_merge_keeps_both) {
     y5_tune_rec a[2] = {rec(64, 128, 3, 32, 2, 0.5f), rec(96, 96, 1, 32, 1, 0.25f)};
     y5_tune_rec b[2] = {rec(64, 128, 3, 32, 3, 0.4f), rec(192, 384, 3, 1, 0, 0.1f)};
     y5_tune_rec u = rec(8, 48, 6, 1, 0, -1.0f);
-    u.ms[2] = u.ms[3] = -1.0f; /* not tuned */
+    u.ms[2] = u.ms[3] = u.ms[4] = -1.0f; /* not tuned */
     T_REQUIRE(y5_tune_cache_merge(path, "S", a, 2, err, sizeof err) == 0, "%s", err);
     y5_tune_rec bu[3] = {b[0], b[1], u};
     T_REQUIRE(y5_tune_cache_merge(path, "S", bu, 3, err, sizeof err) == 0, "%s", err);
