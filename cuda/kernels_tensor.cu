@@ -5,6 +5,7 @@
  * strides and pointers allow, one that moves 8 channels (16 bytes) per
  * thread. Semantics as layers/sppf.c, upsample.c, concat.c. */
 #include "cuda/cuda_internal.h"
+#include "cuda/lab/conv_tile.h"
 
 #include <float.h>
 #include <stdint.h>
@@ -279,7 +280,7 @@ __global__ void k_span_check(const __half *now, const __half *snap, long long sp
         if (!(e <= FLT_MAX)) e = FLT_MAX;
         dmax = fmaxf(dmax, d);
         rmax = fmaxf(rmax, e);
-        over += !(d <= 0.001953125f * e + 2e-4f); /* the lab's: 2^-9 |ref| + 2e-4 */
+        over += !(d <= Y5L_TOL_REL * e + Y5L_TOL_ABS); /* the lab's bound (conv_tile.h's y5l_agree), inf/NaN clamped */
     }
     atomicMax(&stats[0], __float_as_uint(dmax));
     atomicMax(&stats[1], __float_as_uint(rmax));

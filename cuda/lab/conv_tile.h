@@ -54,6 +54,19 @@ Y5L_HD int y5l_supported(const y5l_conv *c) {
            c->ho == y5l_out_dim(c->h, c->k, c->s, c->p) && c->wo == y5l_out_dim(c->w, c->k, c->s, c->p);
 }
 
+/* ---- the lab's agreement bound ----
+ * Two FP16 results of one conv (an own kernel's and the cuBLAS path's, both
+ * FP16 in, FP32 accumulation, one rounding to half) agree when
+ * |got - ref| <= 2^-9 |ref| + 2e-4 (tests/backend/test_cuda_conv_impl.c
+ * says why). One definition for the lab's check, tuning's device check
+ * (cuda/kernels_tensor.cu) and the GPU tests; NaN never agrees. */
+#define Y5L_TOL_REL 0x1p-9f
+#define Y5L_TOL_ABS 2e-4f
+Y5L_HD int y5l_agree(float got, float ref) {
+    const float d = got > ref ? got - ref : ref - got, r = ref < 0 ? -ref : ref;
+    return d <= Y5L_TOL_REL * r + Y5L_TOL_ABS;
+}
+
 /* ---- A (the implicit im2col matrix): pixel decomposition once per row, then
  * one call per 8-half chunk of the k-loop ---- */
 typedef struct {

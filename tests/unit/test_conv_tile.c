@@ -121,6 +121,17 @@ static int conflict_free(const int *byte_off, int n, int width) {
     return 1;
 }
 
+/* The lab's agreement bound (y5l_agree), which the lab, tuning's device
+ * check and the GPU tests share: 2^-9 relative plus 2e-4 absolute, NaN and
+ * inf never agreeing. */
+T_TEST(conv_tile_agreement_bound) {
+    T_CHECK(y5l_agree(1.0f + 0x1p-10f, 1.0f) && y5l_agree(-1.0f - 0x1p-10f, -1.0f), "half an ulp of a half apart");
+    T_CHECK(y5l_agree(1.0f + 0x1p-9f + 1e-4f, 1.0f) && !y5l_agree(1.0f + 0x1p-9f + 3e-4f, 1.0f), "the edge at 1");
+    T_CHECK(!y5l_agree(1000.0f + 4.0f, 1000.0f) && y5l_agree(1000.0f + 1.5f, 1000.0f), "relative at 1000");
+    T_CHECK(y5l_agree(1.5e-4f, 0.0f) && !y5l_agree(2.5e-4f, 0.0f), "absolute near zero");
+    T_CHECK(!y5l_agree(NAN, 1.0f) && !y5l_agree(1.0f, NAN) && !y5l_agree(INFINITY, 1.0f), "NaN or inf agreed");
+}
+
 T_TEST(conv_tile_fragment_layout) {
     const int lds = y5l_lds(BK);
     for (int lane = 0; lane < 32; lane++) {
