@@ -831,6 +831,8 @@ extern "C" int y5_cuda_own_kernel_ready(const y5_backend *b) {
     if (!y5_cuda_is(b)) return 0;
     const cu_impl *m = (const cu_impl *)b->impl;
     if (m->conv_impl == Y5_CUDA_CONV_CUBLAS) return 1;
+    /* tune: the own kernels every card of this build runs (v5 needs sm_90a) */
+    if (m->conv_impl == Y5_CUDA_CONV_TUNE) return cu_own_ready_of(m, CU_OWN_V3) && cu_own_ready_of(m, CU_OWN_V4);
     return cu_own_ready(m);
 }
 

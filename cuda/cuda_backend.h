@@ -182,7 +182,8 @@ void y5_cuda_tune_poison(y5_backend *b, int run);
 /* WGMMA: the lab's v5 (cuda/lab/conv_v5.cuh, Hopper wgmma, sm_90a only)
  * wherever v3 could run, cuBLAS elsewhere; on a card without sm_90a every
  * conv stays on cuBLAS (one warning). y5_cuda_own_kernel_ready: 1 when the
- * backend's current choice has its own kernel set up (always 1 for CUBLAS). */
+ * backend's current choice has its own kernel set up (always 1 for CUBLAS;
+ * under TUNE v3 and v4, which every card of this build runs). */
 int y5_cuda_own_kernel_ready(const y5_backend *b);
 /* Tests: sets the backend's choice (drops every graph: the choice is baked
  * into them). The scratch a conv needs depends on it: call before arena()
