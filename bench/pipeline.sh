@@ -538,6 +538,11 @@ for i, e in enumerate(s["engines"]):
     if a.get("window_s", 0) > 0:
         print("- engine %d (%s) after warm-up (its first 2 batches): busy %.0f%%, in forward (upload + graph + wait) %.0f%% of %.2f s"
               % (i, e["device"], 100 * a["busy"], 100 * a["forward"], a["window_s"]))
+    o = e.get("open")
+    if o:  # where the start goes (y5_engine_open's parts), and when its warm-up batches were done
+        print("- engine %d start: weight file %.3f s, device %.3f s, layers (weights to the device) %.3f s; warm-up batches done %.2f s into the run"
+              % (i, o["weights_s"], o["device_s"], o["layers_s"], e.get("warmup_done_s", 0)))
+print("- model load %.2f s before the run's clock, %d images decoded meanwhile" % (s.get("load_s", 0), s.get("prefetched", 0)))
 print("- bound by: %s" % s["bound_by"])
 PYEOF
         fi
