@@ -331,6 +331,7 @@ if [ "$PART" = b ]; then
         *"IMPL=auto Y5_CUBLAS_OUT=f16") t="gpu_net_yolov5m_synth_bus_640_auto_f16" ;;
         *"IMPL=mma"*) t="gpu_net_yolov5m_synth_bus_640_mma" ;;
         *"IMPL=wgmma"*) t="gpu_net_yolov5m_synth_bus_640_wgmma" ;;
+        *"IMPL=v4"*) t="gpu_net_yolov5m_synth_bus_640_v4" ;;
         *"IMPL=tune"*) t="gpu_net_yolov5m_synth_bus_640_tune" ;;
         *) t="" ;;
         esac

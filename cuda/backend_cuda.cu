@@ -547,8 +547,8 @@ static const cu_tune_entry *tune_find(const cu_impl *m, const cu_conv *c, int n,
 
 /* The tuning cache file's stamp: this program file (size, modification time
  * to the nanosecond, inode: any rebuild of a kernel or of the checks changes
- * it), the CUDA runtime and driver, the stem's padding switch (Y5_CONV_PAD)
- * and the card (name, memory, SMs). 0, or -1 when the program cannot be
+ * it), the CUDA runtime and driver, the stem's padding switch (Y5_CONV_PAD),
+ * the paths left out (Y5_TUNE_SKIP) and the card (name, memory, SMs). 0, or -1 when the program cannot be
  * named. */
 static int tune_stamp(const cu_impl *m, char *buf, size_t cap) {
     struct stat st;
@@ -556,9 +556,10 @@ static int tune_stamp(const cu_impl *m, char *buf, size_t cap) {
     if (stat("/proc/self/exe", &st) != 0) return -1;
     (void)cudaRuntimeGetVersion(&rt);
     (void)cudaDriverGetVersion(&drv);
-    const int k = snprintf(buf, cap, "exe %lld-%lld.%09ld-%llu, cuda %d/%d, pad %d, %s, %d SMs", (long long)st.st_size,
-                           (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec, (unsigned long long)st.st_ino, rt,
-                           drv, !y5_debug_env()->conv_no_pad, m->name, m->sm_count);
+    const int k = snprintf(buf, cap, "exe %lld-%lld.%09ld-%llu, cuda %d/%d, pad %d, skip %u, %s, %d SMs",
+                           (long long)st.st_size, (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
+                           (unsigned long long)st.st_ino, rt, drv, !y5_debug_env()->conv_no_pad,
+                           y5_debug_env()->tune_skip, m->name, m->sm_count);
     return k > 0 && (size_t)k < cap ? 0 : -1;
 }
 
@@ -648,6 +649,7 @@ static void tune_conv(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_
         if (run == Y5_CUDA_RUN_V3 && !cu_own_ready_of(m, CU_OWN_V3)) continue;
         if (run == Y5_CUDA_RUN_V5 && !cu_own_ready_of(m, CU_OWN_V5)) continue;
         if (run == Y5_CUDA_RUN_V4 && !cu_own_ready_of(m, CU_OWN_V4)) continue;
+        if (run != Y5_CUDA_RUN_CUBLAS && (y5_debug_env()->tune_skip >> run & 1u)) continue; /* Y5_TUNE_SKIP */
         const int ref_run = run == Y5_CUDA_RUN_CUBLAS;
         m->tune_force = run;
         m->tune_force_ran = 0;

@@ -15,6 +15,9 @@
 cudaError_t cu_conv_v4_prepare(int *smem_optin) {
     *smem_optin = y5l_v4_smem_optin();
     if (*smem_optin <= 0) return cudaErrorInvalidDevice;
+    /* y5l_v4_tile falls back to 64x64 (64 KiB): a card without room for it
+     * keeps its convs on cuBLAS (own_setup's warning) */
+    if (!y5l_v4_fits(Y5L_V4_64x64, *smem_optin)) return cudaErrorInvalidConfiguration;
     return y5l_v4_prepare();
 }
 

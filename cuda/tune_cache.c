@@ -29,9 +29,9 @@ const char *y5_tune_cache_path(char *buf, size_t cap, const char *card) {
         if (!strcmp(e, "0")) return NULL;
         k = snprintf(buf, cap, "%s", e);
     } else if ((e = getenv("XDG_CACHE_HOME")) && *e == '/') {
-        k = snprintf(buf, cap, "%s/yolov5c/tune-%016llx.txt", e, (unsigned long long)h);
+        k = snprintf(buf, cap, "%s/yolov5c/tune2-%016llx.txt", e, (unsigned long long)h);
     } else if ((e = getenv("HOME")) && *e == '/') {
-        k = snprintf(buf, cap, "%s/.cache/yolov5c/tune-%016llx.txt", e, (unsigned long long)h);
+        k = snprintf(buf, cap, "%s/.cache/yolov5c/tune2-%016llx.txt", e, (unsigned long long)h);
     } else {
         return NULL;
     }

@@ -13,6 +13,8 @@
  * (tests/unit/test_tune_cache.c): the file is the user's, its bytes are not
  * trusted; a malformed line is skipped, a malformed file read as empty.
  *
+ * The default file name carries the format's version (tune2-<hash>.txt), so
+ * builds of two versions on one machine keep a file each.
  * Format (text): "yolov5c-tune 2 <stamp>\n", then one line per entry:
  * cin cout k s p n h w ld_in ld_out ld_res run ms0 ms1 ms2 ms3 ms4 (a time
  * per run, Y5_CUDA_RUN_* order; version 1 had no v4, ms4). */
@@ -38,7 +40,7 @@ typedef struct y5_tune_rec {
 /* 1 when a and b have the same key. */
 int y5_tune_same_key(const y5_tune_rec *a, const y5_tune_rec *b);
 
-/* The cache file: $Y5_TUNE_CACHE, else tune-<hash of card>.txt in
+/* The cache file: $Y5_TUNE_CACHE, else tune2-<hash of card>.txt in
  * $XDG_CACHE_HOME/yolov5c or $HOME/.cache/yolov5c (one file per kind of
  * card, so two kinds do not replace each other's); NULL when none can be
  * named (or Y5_TUNE_CACHE is "0": no cache). */

@@ -158,6 +158,14 @@ static int finish_engines_opening(y5_pipe *p, double t0, double *load, int quiet
         if (!E->open_inline) pthread_join(E->th, NULL);
         if (E->open_rc && !rc && !quiet) fprintf(stderr, "yolov5c detect: %s\n", E->open_err);
         if (E->open_rc) rc = -1;
+        /* the engines read the file on their own: one replaced meanwhile would
+         * disagree with the metadata the decode workers letterbox with */
+        if (!E->open_rc && !quiet && !rc &&
+            (y5_engine_nc(E->e) != p->nc || y5_engine_stride(E->e) != p->stride ||
+             y5_engine_imgsz(E->e) != y5w_imgsz(&p->model.desc))) {
+            fprintf(stderr, "yolov5c detect: %s: the file changed while it was being read; run again\n", p->o->weights);
+            rc = -1;
+        }
     }
     *load = y5_now_s() - t0;
     return rc;
@@ -198,6 +206,10 @@ static int open_model(y5_pipe *p) {
 /* Starts the decode workers. 0, or -1 when none could start (the workers
  * that did are stopped and joined). */
 static int start_decoders(y5_pipe *p) {
+    if (p->t_start == 0) { /* the run's clock starts with its first worker: what the stages count, it counts */
+        p->t_start = y5_now_s();
+        p->cpu0 = y5_pipe_proc_cpu_s();
+    }
     int n = 0;
     while (n < p->o->workers && !pthread_create(&p->dec[n], NULL, y5_pipe_decoder_main, p)) n++;
     if (n < p->o->workers) { /* cannot happen in practice; keep it simple: fail hard */
@@ -277,13 +289,19 @@ static void print_banner(const y5_pipe *p) {
             o->workers, o->writers, p->window);
 }
 
-/* Starts the engine, writer and decode threads, shows the progress from
- * this thread until every claimed image is emitted, and joins them all.
- * Returns the wall time from the start. */
+/* Starts the engine and writer threads (and the decode workers, unless they
+ * run already), shows the progress from this thread until every claimed
+ * image is emitted, and joins them all. Returns the run's wall time: from
+ * its first worker's start, so with the decode workers started while the
+ * engines opened the opening's overlapped part is in it, as is every stage
+ * time the report divides by it. */
 static double run_threads(y5_pipe *p) {
     const y5_pipeline_opts *o = p->o;
-    p->t_start = y5_now_s();
-    p->cpu0 = y5_pipe_proc_cpu_s();
+    p->t_engines = y5_now_s();
+    if (p->t_start == 0) { /* no decode worker started early */
+        p->t_start = p->t_engines;
+        p->cpu0 = y5_pipe_proc_cpu_s();
+    }
     pthread_mutex_lock(&p->mu);
     p->prefetched = p->n_ready;
     pthread_mutex_unlock(&p->mu);

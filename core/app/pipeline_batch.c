@@ -345,10 +345,12 @@ static void batch_finish(y5_pipe_engine *E, y5_batch_run *r, double *acc) {
         E->warm_t0 = te;
         E->warm_busy0 = E->busy;
         E->warm_fwd0 = E->fwd_s;
+        E->warm_images0 = E->images;
     } else if (E->runs > Y5_PIPE_WARMUP_BATCHES) {
         E->warm_t1 = te;
         E->warm_busy = E->busy - E->warm_busy0;
         E->warm_fwd = E->fwd_s - E->warm_fwd0;
+        E->warm_images = E->images - E->warm_images0;
     }
     for (int i = 0; i < k; i++)
         if (b[i]->fail) {

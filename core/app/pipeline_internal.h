@@ -77,6 +77,7 @@ typedef struct {
     double warm_t0, warm_t1;     /* end of its warm-up batches, end of its last (0: none yet) */
     double warm_busy0, warm_fwd0; /* busy and fwd_s at warm_t0 */
     double warm_busy, warm_fwd;  /* after the warm-up: busy time, forward calls' time */
+    long long warm_images0, warm_images; /* images at warm_t0; images run after it (by warm_t1) */
     long long images, batches;
     long long overlapped;        /* batches filled while the previous batch's forward ran (pipeline_batch.c) */
     int dead;                    /* its device failed for good: it took no more batches (pipeline_batch.c) */
@@ -118,6 +119,7 @@ struct y5_pipe {
     pthread_t *dec, *wri;                 /* decode workers, writers */
     int dec_started;                      /* the decode workers run already (pipeline.c: while the engines open) */
     int prefetched;                       /* images ready when the engines were (decoded while they opened) */
+    double t_engines;                     /* when every engine was open (the run's clock: t_start) */
     y5w_file model;                       /* the weight file's metadata for the pipeline (model_open: mapped) */
     int model_open;
     int nc;
@@ -140,8 +142,9 @@ struct y5_pipe {
     int partial_frame;                    /* raw: bytes of a trailing partial frame */
     double stage[Y5_ST_N];
     double stage_cpu[Y5_ST_N]; /* the same stages' thread CPU time (decode, letterbox, write; 0: not measured) */
-    double cpu0;               /* process user + system CPU seconds when the threads started */
-    double t_start;
+    double cpu0;               /* process user + system CPU seconds when the run's clock started */
+    double t_start;            /* the run's clock: from the first worker thread's start (the decode workers',
+                                * while the engines open, or all threads' at once) to the end */
 
     /* --max-memory (mu): budget (0: none), reserved now, the most reserved at
      * once, workers waiting now, waits in all */

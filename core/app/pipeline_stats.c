@@ -124,12 +124,18 @@ void y5_pipe_print_report(y5_pipe *p, const y5_pipe_report *r, long long process
                 E->e ? E->e->nms_batched : 0, E->dead ? "; stopped: its device failed" : "");
         const double win = E->warm_t1 > E->warm_t0 ? E->warm_t1 - E->warm_t0 : 0;
         if (win > 0)
-            fprintf(stderr, "engine %d after warm-up (its first %d batches): busy %.0f%%, in forward %.0f%% of %.2f s\n",
-                    i, Y5_PIPE_WARMUP_BATCHES, 100 * E->warm_busy / win, 100 * E->warm_fwd / win, win);
+            fprintf(stderr, "engine %d after warm-up (its first %d batches): busy %.0f%%, in forward %.0f%% of %.2f s, "
+                    "%lld images: %.2f images/s\n", i, Y5_PIPE_WARMUP_BATCHES, 100 * E->warm_busy / win,
+                    100 * E->warm_fwd / win, win, E->warm_images, (double)E->warm_images / win);
     }
-    fprintf(stderr, "bound by: %s (%.3f s per worker of %.2f s wall; model load %.2f s before it, %d images decoded "
-            "meanwhile)\n", STAGE_NAME[r->bound], r->total[r->bound] / r->workers[r->bound], r->wall, r->load,
-            p->prefetched);
+    const double in_wall = p->t_engines > p->t_start ? p->t_engines - p->t_start : 0.0;
+    if (in_wall > 0)
+        fprintf(stderr, "bound by: %s (%.3f s per worker of %.2f s wall; model load %.2f s, its last %.2f s in the wall "
+                "with the decode workers running: %d images ready when the engines were)\n", STAGE_NAME[r->bound],
+                r->total[r->bound] / r->workers[r->bound], r->wall, r->load, in_wall, p->prefetched);
+    else
+        fprintf(stderr, "bound by: %s (%.3f s per worker of %.2f s wall; model load %.2f s before it)\n",
+                STAGE_NAME[r->bound], r->total[r->bound] / r->workers[r->bound], r->wall, r->load);
 }
 
 int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long processed) {
@@ -141,8 +147,9 @@ int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long proc
     long long total = o->raw_w > 0 ? p->emitted : o->n_paths;
     PUT("{\n  \"images\": %lld,\n  \"processed\": %lld,\n  \"failed\": %lld,\n  \"skipped\": %lld,\n", total, processed,
         p->n_failed, p->n_skipped);
-    PUT("  \"detections\": %lld,\n  \"wall_s\": %.6f,\n  \"load_s\": %.6f,\n  \"prefetched\": %d,\n"
-        "  \"images_per_s\": %.4f,\n", p->n_dets, r->wall, r->load, p->prefetched,
+    PUT("  \"detections\": %lld,\n  \"wall_s\": %.6f,\n  \"load_s\": %.6f,\n  \"load_in_wall_s\": %.6f,\n"
+        "  \"prefetched\": %d,\n  \"images_per_s\": %.4f,\n", p->n_dets, r->wall, r->load,
+        p->t_engines > p->t_start ? p->t_engines - p->t_start : 0.0, p->prefetched,
         r->wall > 0 ? (double)p->n_ok / r->wall : 0.0);
     PUT("  \"batch\": %d,\n  \"workers\": %d,\n  \"writers\": %d,\n  \"queue\": %d,\n  \"imgsz\": [%d, %d],\n", o->batch,
         o->workers, o->writers, p->window, p->imgsz_h, p->imgsz_w);
@@ -152,11 +159,12 @@ int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long proc
         const double win = E->warm_t1 > E->warm_t0 ? E->warm_t1 - E->warm_t0 : 0;
         PUT("%s{\"device\": \"%s\", \"threads\": %d, \"busy\": %.4f, \"busy_s\": %.6f, \"images\": %lld, \"batches\": %lld, "
             "\"overlapped\": %lld, \"nms_batched\": %lld, \"device_failed\": %s, "
-            "\"after_warmup\": {\"window_s\": %.6f, \"busy\": %.4f, \"forward\": %.4f}, "
+            "\"after_warmup\": {\"window_s\": %.6f, \"busy\": %.4f, \"forward\": %.4f, \"images\": %lld}, "
             "\"open\": {\"weights_s\": %.6f, \"device_s\": %.6f, \"layers_s\": %.6f}, \"warmup_done_s\": %.6f}",
             i ? ", " : "", E->spec->device, E->threads, r->wall > 0 ? E->busy / r->wall : 0.0, E->busy, E->images,
             E->batches, E->overlapped, E->e ? E->e->nms_batched : 0, E->dead ? "true" : "false", win > 0 ? win : 0.0,
-            win > 0 ? E->warm_busy / win : 0.0, win > 0 ? E->warm_fwd / win : 0.0, E->e ? E->e->open_s[0] : 0.0,
+            win > 0 ? E->warm_busy / win : 0.0, win > 0 ? E->warm_fwd / win : 0.0, win > 0 ? E->warm_images : 0LL,
+            E->e ? E->e->open_s[0] : 0.0,
             E->e ? E->e->open_s[1] : 0.0, E->e ? E->e->open_s[2] : 0.0,
             E->warm_t0 > 0 ? E->warm_t0 - p->t_start : 0.0);
     }

@@ -31,6 +31,15 @@ static void read_env(void) {
     if ((v = var("Y5_CONV_IMPL")))
         g_env.conv_impl = !strcmp(v, "cublas") ? 0 : !strcmp(v, "mma") ? 1 : !strcmp(v, "auto") ? 2
                           : !strcmp(v, "wgmma") ? 3 : !strcmp(v, "tune") ? 4 : !strcmp(v, "v4") ? 5 : -2;
+    g_env.tune_skip = 0;
+    if ((v = var("Y5_TUNE_SKIP"))) { /* names as the runs' (cuda_backend.h's Y5_CUDA_RUN_* order) */
+        static const char *const runs[] = {"cublas", "f16", "v3", "v5", "v4"};
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", v);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            for (unsigned r = 1; r < sizeof runs / sizeof runs[0]; r++)
+                if (!strcmp(t, runs[r])) g_env.tune_skip |= 1u << r;
+    }
     g_env.cpu_nms = flag("Y5_CPU_NMS");
     g_env.nms_batch = !((v = var("Y5_NMS_BATCH")) && !strcmp(v, "0"));
     g_env.cpu_letterbox = flag("Y5_CPU_LETTERBOX");

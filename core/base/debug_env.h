@@ -26,6 +26,9 @@
  *                               lab's v4 (64-deep swizzled k-tiles, 16-byte stores; cuda/conv_v4.cu) wherever
  *                               v3 could run (tune times it too). Another value: cuBLAS, with a warning
  *                               when a backend is created
+ *   Y5_TUNE_SKIP=v4,v5,...      tune: leave these paths out (f16, v3, v4, v5; cuBLAS FP32 is the reference and
+ *                               always runs): a kernel that faults the device (a sticky error ends the forward)
+ *                               can be kept out while the rest is tuned
  *   Y5_CUBLAS_OUT=f32|f16       CUDA convs on cuBLAS: the GEMM writes FP32 into a scratch and the epilogue
  *                               adds bias etc. and stores half (f32, default: the path that ran on the H200) /
  *                               the GEMM writes half straight into the output slice and the epilogue
@@ -65,7 +68,9 @@ typedef struct {
     int isa;                 /* Y5_ISA: 0 scalar, 1 avx2 / neon, 2 avx512; -1 unset */
     int winograd;            /* Y5_WINOGRAD; -1 unset */
     int no_cuda_graph;       /* Y5_NO_CUDA_GRAPH set and not "0" */
-    int conv_impl;           /* Y5_CONV_IMPL: 0 cublas, 1 mma, 2 auto, 3 wgmma, 4 tune (Y5_CUDA_CONV_*); -1 unset, -2 unknown */
+    int conv_impl;           /* Y5_CONV_IMPL: 0 cublas, 1 mma, 2 auto, 3 wgmma, 4 tune, 5 v4 (Y5_CUDA_CONV_*); -1 unset,
+                              * -2 unknown */
+    unsigned tune_skip;      /* Y5_TUNE_SKIP: bit r set: tuning leaves run r (Y5_CUDA_RUN_*: 1 f16, 2 v3, 3 v5, 4 v4) out */
     int cublas_out;          /* Y5_CUBLAS_OUT: 0 f32, 1 f16; -1 unset, -2 unknown */
     int conv_no_pad;         /* Y5_CONV_PAD=0 */
     int cpu_nms;             /* Y5_CPU_NMS set and not "0" */

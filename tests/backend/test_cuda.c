@@ -749,14 +749,16 @@ static void run_gpu_case_on(const gpu_case *c, int impl, int half) {
         y5_engine_close(e);
         return;
     }
-    if (impl == Y5_CUDA_CONV_WGMMA) { /* every conv of the plan on v5 (same preconditions as v3: all of yolov5m's) */
+    if (impl == Y5_CUDA_CONV_WGMMA || impl == Y5_CUDA_CONV_V4) {
+        /* every conv of the plan on v5 / v4 (same preconditions as v3: all of yolov5m's) */
+        const char *own = impl == Y5_CUDA_CONV_V4 ? "v4 " : "wgmma ";
         int n_conv = 0, n_own = 0;
         for (int i = 0; i < e->bplan.n_ops; i++) {
             const char *note = y5_cuda_op_note(e->be, &e->bplan.ops[i]);
             n_conv += note != NULL;
-            n_own += note && !strncmp(note, "wgmma ", 6);
+            n_own += note && !strncmp(note, own, strlen(own));
         }
-        T_CHECK(n_conv > 0 && n_own == n_conv, "wgmma: %d of %d convs on v5", n_own, n_conv);
+        T_CHECK(n_conv > 0 && n_own == n_conv, "%s: %d of %d convs on it", own, n_own, n_conv);
     }
     snprintf(rel, sizeof rel, "golden/%s_%s_%d_input.u8", c->model, c->image, c->size);
     size_t len;
@@ -853,6 +855,12 @@ T_TEST(gpu_net_yolov5m_synth_bus_640_wgmma) {
     NEED_GPU();
     T_NEED_SHARED();
     run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_WGMMA, 0);
+}
+/* v4, every conv on it (sm_80 and newer) */
+T_TEST(gpu_net_yolov5m_synth_bus_640_v4) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_V4, 0);
 }
 /* Y5_CONV_IMPL=tune: whatever mix the timing chose */
 T_TEST(gpu_net_yolov5m_synth_bus_640_tune) {

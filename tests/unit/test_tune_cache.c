@@ -121,7 +121,7 @@ T_TEST(tune_cache_path_from_env) {
     unsetenv("Y5_TUNE_CACHE");
     setenv("XDG_CACHE_HOME", "/c", 1);
     p = y5_tune_cache_path(buf, sizeof buf, card);
-    T_CHECK(p && !strncmp(p, "/c/yolov5c/tune-", 16) && strlen(p) == 16 + 16 + 4 && !strcmp(p + 32, ".txt"),
+    T_CHECK(p && !strncmp(p, "/c/yolov5c/tune2-", 17) && strlen(p) == 17 + 16 + 4 && !strcmp(p + 33, ".txt"),
             "XDG_CACHE_HOME: %s", p ? p : "(null)");
     /* one file per kind of card: another card, another name; the same, the same */
     char other[512];
@@ -132,7 +132,7 @@ T_TEST(tune_cache_path_from_env) {
     unsetenv("XDG_CACHE_HOME");
     setenv("HOME", "/h", 1);
     p = y5_tune_cache_path(buf, sizeof buf, card);
-    T_CHECK(p && !strncmp(p, "/h/.cache/yolov5c/tune-", 23), "HOME: %s", p ? p : "(null)");
+    T_CHECK(p && !strncmp(p, "/h/.cache/yolov5c/tune2-", 24), "HOME: %s", p ? p : "(null)");
     setenv("HOME", "relative", 1);
     T_CHECK(!y5_tune_cache_path(buf, sizeof buf, card), "a relative HOME names a file");
     char tiny[8];
