@@ -522,9 +522,10 @@ static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *
  * shape, batch, input size, the views' strides and the residual's: the
  * plan's graph, captured on its next compute, bakes it in. The choice is
  * run once more last, so the warm-up's output is the chosen path's too.
- * Tuning allocates (the snapshot of each shape's output, freed at once)
- * inside that first forward: it is a warm-up cost paid once per shape and
- * card, the cache file keeping it out of later processes. */
+ * Tuning allocates inside that first forward (the snapshot of a shape's
+ * output, kept for the forward's next shapes and grown when one needs more,
+ * freed when the forward ends): a warm-up cost paid once per growth, the
+ * cache file keeping it out of later processes. */
 static_assert(Y5_CUDA_RUN_N == Y5_TUNE_RUNS, "the cache file keeps a time per run (tune_cache.h)");
 #define TUNE_REPS 3
 #define TUNE_TOL 0.01f
@@ -616,6 +617,33 @@ static int tune_recover(cu_impl *m) {
     return 0;
 }
 
+/* Frees the snapshot once nothing queued reads it: at the end of the
+ * forward that tuned (the warm-up), and at destroy. */
+static void tune_snap_release(cu_impl *m) {
+    if (!m->tune_snap) return;
+    if (!m->err[0]) CU_CK(m, cudaStreamSynchronize(m->stream)); /* the check and the restores read it */
+    CU_CK(m, cudaFree(m->tune_snap));
+    m->tune_snap = NULL;
+    m->tune_snap_bytes = 0;
+}
+
+/* Room for `bytes` of snapshot: the buffer of the shapes tuned before in this
+ * forward when it is large enough, else a larger one (a cudaMalloc, and a
+ * cudaFree that waits for the stream: once per growth, not once per shape).
+ * 0 when there is no room (the shape then stays untuned). */
+static int tune_snap_room(cu_impl *m, size_t bytes) {
+    if (m->tune_snap && m->tune_snap_bytes >= bytes) return 1;
+    tune_snap_release(m);
+    if (m->err[0]) return 0;
+    if (cudaMalloc(&m->tune_snap, bytes) != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of memory is not sticky */
+        m->tune_snap = NULL;
+        return 0;
+    }
+    m->tune_snap_bytes = bytes;
+    return 1;
+}
+
 static void tune_conv(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
                       int act, float slope) {
     cu_tune_entry e = tune_key(c, in->n, in, out, res);
@@ -636,12 +664,11 @@ static void tune_conv(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_
     /* without the room (400 MB for yolov5m's stem output at batch 8 and
      * 1088x1920) this shape keeps the default path, untuned: the forward does
      * not fail */
-    if (cudaMalloc((void **)&snap, snap_bytes + 256) != cudaSuccess) {
-        (void)cudaGetLastError();
-        snap = NULL;
+    if (!tune_snap_room(m, snap_bytes + 256)) {
         keep_entry = 1;
         goto done;
     }
+    snap = (__half *)m->tune_snap;
     stats = (unsigned *)((char *)snap + snap_bytes);
     if (CU_CK(m, cudaEventCreate(&e0)) || CU_CK(m, cudaEventCreate(&e1))) goto done;
     for (int run = 0; run < Y5_CUDA_RUN_N; run++) {
@@ -748,10 +775,7 @@ done:
     }
     if (e0) CU_CK(m, cudaEventDestroy(e0));
     if (e1) CU_CK(m, cudaEventDestroy(e1));
-    if (snap) {
-        if (!m->err[0]) CU_CK(m, cudaStreamSynchronize(m->stream)); /* the copies read it */
-        CU_CK(m, cudaFree(snap));
-    }
+    /* the snapshot stays for the next shape of this forward (tune_snap_release) */
     /* the caller runs the chosen path (now in the table) once more: the
      * warm-up's output is the chosen one's */
 }
@@ -1155,6 +1179,7 @@ static void cuda_destroy(y5_backend *b) {
             m->capturing = 0;
         }
         if (m->stream) CU_CK(m, cudaStreamSynchronize(m->stream));
+        tune_snap_release(m);
         /* an early upload never consumed may still read the pinned staging */
         if (m->up_stream) CU_CK(m, cudaStreamSynchronize(m->up_stream));
         graphs_drop_all(m);
@@ -1359,13 +1384,19 @@ static int compute_impl(y5_backend *b, const y5_backend_plan *p, double *op_ms, 
     }
     m->graph_last_ran = 0;
     m->nmsb_queued = 0; /* a new pred: a batch NMS queued before is taken before the next forward, or not at all */
-    if (op_ms || y5_debug_env()->no_cuda_graph) return y5_backend_run_eager(b, p, op_ms, err, errlen);
+    if (op_ms || y5_debug_env()->no_cuda_graph) {
+        const int rc = y5_backend_run_eager(b, p, op_ms, err, errlen);
+        tune_snap_release(m);
+        return rc;
+    }
     if (cu_use_device(m)) return cu_take_error(m, err, errlen);
     if (cu_take_error(m, err, errlen)) return -1; /* a queued single op failed before this forward */
     const int src = m->input_src;
     cu_graph *g = graph_find(m, p, src);
     if (!g) { /* first compute of this plan: eager, then remember it */
-        if (y5_backend_run_eager(b, p, NULL, err, errlen)) return -1;
+        const int rc = y5_backend_run_eager(b, p, NULL, err, errlen);
+        tune_snap_release(m); /* what tuning held for this warm-up */
+        if (rc) return -1;
         g = graph_victim(m);
         if (graph_record(g, p, src) == 0) {
             g->state = CU_G_WARM;

@@ -121,6 +121,9 @@ typedef struct {
     int tune_force;
     int tune_force_ran;   /* the forced own kernel really ran (its views allowed it) */
     int tune_poison;      /* tests: CU_RUN_* whose output tuning overwrites before the check; -1 none */
+    void *tune_snap;      /* tuning's snapshot of an output span (+ the check's counters), grown as shapes need
+                           * it and freed when the warm-up forward ends (tune_snap_release) */
+    size_t tune_snap_bytes;
     long long dbg_tuned, dbg_tune_rejected;
     float *pred;          /* device FP32 Detect output */
     size_t pred_floats;
