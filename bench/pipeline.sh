@@ -454,7 +454,7 @@ $row"
         STEADY=$(python3 -c 'import json, sys
 s = json.load(open(sys.argv[1]))
 r = sum(e["after_warmup"]["images"] / e["after_warmup"]["window_s"] for e in s["engines"] if e["after_warmup"]["window_s"] > 0)
-print("%.2f" % r if r > 0 else "")' "$LOGS/stats_$SN.json" 2>/dev/null)
+print("%.2f" % r if r > 0 else "")' "$LOGS/stats_$SN.json" 2>/dev/null) || STEADY="" # no stats file: no steady state
         STAGES=$(sed -n '/^stages/,/^done:/p' "$LOGS/y5c_$SN.log")
         [ -f "$LOGS/stats_$SN.json" ] && cp "$LOGS/stats_$SN.json" "$DIR/pipeline_gpu_stats.json"
         [ -f "$LOGS/stats_2eng_$SN.json" ] && cp "$LOGS/stats_2eng_$SN.json" "$DIR/pipeline_gpu_stats_2eng.json"
@@ -552,7 +552,8 @@ for i, e in enumerate(s["engines"]):
     if o:  # where the start goes (y5_engine_open's parts), and when its warm-up batches were done
         print("- engine %d start: weight file %.3f s, device %.3f s, layers (weights to the device) %.3f s; warm-up batches done %.2f s into the run"
               % (i, o["weights_s"], o["device_s"], o["layers_s"], e.get("warmup_done_s", 0)))
-print("- model load %.2f s before the run's clock, %d images decoded meanwhile" % (s.get("load_s", 0), s.get("prefetched", 0)))
+print("- model load %.2f s, %.2f s of it inside the run's clock with the decode workers running; %d images were ready when the engines were"
+      % (s.get("load_s", 0), s.get("load_in_wall_s", 0), s.get("prefetched", 0)))
 print("- bound by: %s" % s["bound_by"])
 PYEOF
         fi
@@ -664,7 +665,7 @@ STAGES=$(sed -n '/^stages/,/^done:/p' "$TMP/log")
 STEADY=$(python3 -c 'import json, sys
 s = json.load(open(sys.argv[1]))
 r = sum(e["after_warmup"]["images"] / e["after_warmup"]["window_s"] for e in s["engines"] if e["after_warmup"]["window_s"] > 0)
-print("%.2f" % r if r > 0 else "?")' "$TMP/stats.json" 2>/dev/null)
+print("%.2f" % r if r > 0 else "?")' "$TMP/stats.json" 2>/dev/null) || STEADY=""
 # pure forward at the letterboxed shape of a 1920x1080 input (rect: 384x640 at 640)
 LBH=$(( (IMGSZ * 1080 / 1920 + 31) / 32 * 32 ))
 FWD=$("$BIN" bench --weights "$W" --imgsz "${LBH}x$IMGSZ" --iters 10 --warmup 2 | awk '/median ms/ { getline; print $5; exit }')
@@ -702,7 +703,7 @@ done
 CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 MACHINE="$CPU, $(nproc) cores (nproc)"
 NOTES="Load average (1, 5, 15 min) before: $LOAD0, after: $LOAD1 (the machine is shared).
-yolov5c steady state (after its engine's 2 warm-up batches, --stats-json, $MAX images): $STEADY images/s; pure forward (yolov5c bench, ${LBH}x$IMGSZ, batch 1): $FWD images/s."
+yolov5c steady state (after its engine's 2 warm-up batches, --stats-json, $MAX images): ${STEADY:-?} images/s; pure forward (yolov5c bench, ${LBH}x$IMGSZ, batch 1): $FWD images/s."
 echo
 echo "$MODEL, imgsz $IMGSZ, 1920x1080 JPEG inputs, annotated images written; whole process start to exit, best of $REPEAT (CPU s: user+sys of that run)"
 echo

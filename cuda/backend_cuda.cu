@@ -618,14 +618,23 @@ static int tune_recover(cu_impl *m) {
 }
 
 /* Frees the snapshot once nothing queued reads it: at the end of the
- * forward that tuned (the warm-up), and at destroy. */
-static void tune_snap_release(cu_impl *m) {
+ * forward that tuned (the warm-up), and at destroy. failed: that forward
+ * failed (its error already taken): no wait, no second error recorded. */
+static void tune_snap_release_after(cu_impl *m, int failed) {
     if (!m->tune_snap) return;
+    if (failed) {
+        (void)cudaFree(m->tune_snap);
+        (void)cudaGetLastError();
+        m->tune_snap = NULL;
+        m->tune_snap_bytes = 0;
+        return;
+    }
     if (!m->err[0]) CU_CK(m, cudaStreamSynchronize(m->stream)); /* the check and the restores read it */
     CU_CK(m, cudaFree(m->tune_snap));
     m->tune_snap = NULL;
     m->tune_snap_bytes = 0;
 }
+static void tune_snap_release(cu_impl *m) { tune_snap_release_after(m, 0); }
 
 /* Room for `bytes` of snapshot: the buffer of the shapes tuned before in this
  * forward when it is large enough, else a larger one (a cudaMalloc, and a
@@ -1386,7 +1395,7 @@ static int compute_impl(y5_backend *b, const y5_backend_plan *p, double *op_ms, 
     m->nmsb_queued = 0; /* a new pred: a batch NMS queued before is taken before the next forward, or not at all */
     if (op_ms || y5_debug_env()->no_cuda_graph) {
         const int rc = y5_backend_run_eager(b, p, op_ms, err, errlen);
-        tune_snap_release(m);
+        tune_snap_release_after(m, rc != 0);
         return rc;
     }
     if (cu_use_device(m)) return cu_take_error(m, err, errlen);
@@ -1395,7 +1404,7 @@ static int compute_impl(y5_backend *b, const y5_backend_plan *p, double *op_ms, 
     cu_graph *g = graph_find(m, p, src);
     if (!g) { /* first compute of this plan: eager, then remember it */
         const int rc = y5_backend_run_eager(b, p, NULL, err, errlen);
-        tune_snap_release(m); /* what tuning held for this warm-up */
+        tune_snap_release_after(m, rc != 0); /* what tuning held for this warm-up */
         if (rc) return -1;
         g = graph_victim(m);
         if (graph_record(g, p, src) == 0) {

@@ -156,6 +156,7 @@ static int finish_engines_opening(y5_pipe *p, double t0, double *load, int quiet
     for (int i = 0; i < p->o->n_engines; i++) {
         y5_pipe_engine *E = &p->eng[i];
         if (!E->open_inline) pthread_join(E->th, NULL);
+        p->t_engines = y5_now_s(); /* the last join: every engine is open */
         if (E->open_rc && !rc && !quiet) fprintf(stderr, "yolov5c detect: %s\n", E->open_err);
         if (E->open_rc) rc = -1;
         /* the engines read the file on their own: one replaced meanwhile would
@@ -297,9 +298,8 @@ static void print_banner(const y5_pipe *p) {
  * time the report divides by it. */
 static double run_threads(y5_pipe *p) {
     const y5_pipeline_opts *o = p->o;
-    p->t_engines = y5_now_s();
-    if (p->t_start == 0) { /* no decode worker started early */
-        p->t_start = p->t_engines;
+    if (p->t_start == 0) { /* no decode worker started early: the clock starts with the engines' loops */
+        p->t_start = y5_now_s();
         p->cpu0 = y5_pipe_proc_cpu_s();
     }
     pthread_mutex_lock(&p->mu);

@@ -119,7 +119,8 @@ struct y5_pipe {
     pthread_t *dec, *wri;                 /* decode workers, writers */
     int dec_started;                      /* the decode workers run already (pipeline.c: while the engines open) */
     int prefetched;                       /* images ready when the engines were (decoded while they opened) */
-    double t_engines;                     /* when every engine was open (the run's clock: t_start) */
+    double t_engines;                     /* when every engine was open (y5_now_s; before t_start when no
+                                           * decode worker started early) */
     y5w_file model;                       /* the weight file's metadata for the pipeline (model_open: mapped) */
     int model_open;
     int nc;

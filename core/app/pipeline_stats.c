@@ -75,6 +75,12 @@ double y5_pipe_proc_cpu_s(void) {
  * threads than cores were runnable; its CPU time (measured for the
  * decode, letterbox and write threads) does not, and the process's CPU
  * over the wall says whether the cores were all busy. */
+/* The model load's part inside the run's wall (the decode workers ran
+ * meanwhile), and the wall after it: an engine can be busy only once it is
+ * open, so its busy share is of that. */
+static double load_in_wall(const y5_pipe *p) { return p->t_engines > p->t_start ? p->t_engines - p->t_start : 0.0; }
+static double engines_window(const y5_pipe *p, const y5_pipe_report *r) { return r->wall - load_in_wall(p); }
+
 void y5_pipe_build_report(y5_pipe *p, double wall, double load, y5_pipe_report *r) {
     const y5_pipeline_opts *o = p->o;
     memset(r, 0, sizeof *r);
@@ -114,13 +120,14 @@ void y5_pipe_print_report(y5_pipe *p, const y5_pipe_report *r, long long process
     }
     fprintf(stderr, "cpu: %.1f of %d cores busy on average (%.2f s of process CPU over %.2f s)\n",
             r->wall > 0 ? r->proc_cpu / r->wall : 0.0, r->cores, r->proc_cpu, r->wall);
+    const double ewin = engines_window(p, r);
     for (int i = 0; i < o->n_engines; i++) {
         y5_pipe_engine *E = &p->eng[i];
         char th[32] = "";
         if (E->threads > 0) snprintf(th, sizeof th, ", %d threads", E->threads);
         fprintf(stderr, "engine %d (%s%s): busy %.0f%% of %.2f s, %lld images in %lld batches, %lld filled during the "
                 "previous one's forward, %lld images' NMS queued with the forward%s\n", i, E->spec->device, th,
-                r->wall > 0 ? 100 * E->busy / r->wall : 0.0, r->wall, E->images, E->batches, E->overlapped,
+                ewin > 0 ? 100 * E->busy / ewin : 0.0, ewin, E->images, E->batches, E->overlapped,
                 E->e ? E->e->nms_batched : 0, E->dead ? "; stopped: its device failed" : "");
         const double win = E->warm_t1 > E->warm_t0 ? E->warm_t1 - E->warm_t0 : 0;
         if (win > 0)
@@ -128,7 +135,7 @@ void y5_pipe_print_report(y5_pipe *p, const y5_pipe_report *r, long long process
                     "%lld images: %.2f images/s\n", i, Y5_PIPE_WARMUP_BATCHES, 100 * E->warm_busy / win,
                     100 * E->warm_fwd / win, win, E->warm_images, (double)E->warm_images / win);
     }
-    const double in_wall = p->t_engines > p->t_start ? p->t_engines - p->t_start : 0.0;
+    const double in_wall = load_in_wall(p);
     if (in_wall > 0)
         fprintf(stderr, "bound by: %s (%.3f s per worker of %.2f s wall; model load %.2f s, its last %.2f s in the wall "
                 "with the decode workers running: %d images ready when the engines were)\n", STAGE_NAME[r->bound],
@@ -149,10 +156,11 @@ int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long proc
         p->n_failed, p->n_skipped);
     PUT("  \"detections\": %lld,\n  \"wall_s\": %.6f,\n  \"load_s\": %.6f,\n  \"load_in_wall_s\": %.6f,\n"
         "  \"prefetched\": %d,\n  \"images_per_s\": %.4f,\n", p->n_dets, r->wall, r->load,
-        p->t_engines > p->t_start ? p->t_engines - p->t_start : 0.0, p->prefetched,
+        load_in_wall(p), p->prefetched,
         r->wall > 0 ? (double)p->n_ok / r->wall : 0.0);
     PUT("  \"batch\": %d,\n  \"workers\": %d,\n  \"writers\": %d,\n  \"queue\": %d,\n  \"imgsz\": [%d, %d],\n", o->batch,
         o->workers, o->writers, p->window, p->imgsz_h, p->imgsz_w);
+    const double ewin = engines_window(p, r);
     PUT("  \"engines\": [");
     for (int i = 0; i < o->n_engines; i++) {
         y5_pipe_engine *E = &p->eng[i];
@@ -161,7 +169,7 @@ int y5_pipe_write_stats_json(y5_pipe *p, const y5_pipe_report *r, long long proc
             "\"overlapped\": %lld, \"nms_batched\": %lld, \"device_failed\": %s, "
             "\"after_warmup\": {\"window_s\": %.6f, \"busy\": %.4f, \"forward\": %.4f, \"images\": %lld}, "
             "\"open\": {\"weights_s\": %.6f, \"device_s\": %.6f, \"layers_s\": %.6f}, \"warmup_done_s\": %.6f}",
-            i ? ", " : "", E->spec->device, E->threads, r->wall > 0 ? E->busy / r->wall : 0.0, E->busy, E->images,
+            i ? ", " : "", E->spec->device, E->threads, ewin > 0 ? E->busy / ewin : 0.0, E->busy, E->images,
             E->batches, E->overlapped, E->e ? E->e->nms_batched : 0, E->dead ? "true" : "false", win > 0 ? win : 0.0,
             win > 0 ? E->warm_busy / win : 0.0, win > 0 ? E->warm_fwd / win : 0.0, win > 0 ? E->warm_images : 0LL,
             E->e ? E->e->open_s[0] : 0.0,
