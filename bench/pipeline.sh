@@ -453,7 +453,8 @@ $row"
         STEADYS=$(sed -n 's/^done: .*, \([0-9.]*\) s, [0-9.]* images\/s;.*/\1/p' "$LOGS/y5c_$SN.log" | tail -1)
         STEADY=$(python3 -c 'import json, sys
 s = json.load(open(sys.argv[1]))
-r = sum(e["after_warmup"]["images"] / e["after_warmup"]["window_s"] for e in s["engines"] if e["after_warmup"]["window_s"] > 0)
+r = sum(e["after_warmup"]["images"] / e["after_warmup"]["window_s"] for e in s["engines"]
+        if e["after_warmup"]["window_s"] > 0 and not e.get("device_failed"))
 print("%.2f" % r if r > 0 else "")' "$LOGS/stats_$SN.json" 2>/dev/null) || STEADY="" # no stats file: no steady state
         STAGES=$(sed -n '/^stages/,/^done:/p' "$LOGS/y5c_$SN.log")
         [ -f "$LOGS/stats_$SN.json" ] && cp "$LOGS/stats_$SN.json" "$DIR/pipeline_gpu_stats.json"
@@ -664,7 +665,8 @@ rm -rf "$TMP/out"
 STAGES=$(sed -n '/^stages/,/^done:/p' "$TMP/log")
 STEADY=$(python3 -c 'import json, sys
 s = json.load(open(sys.argv[1]))
-r = sum(e["after_warmup"]["images"] / e["after_warmup"]["window_s"] for e in s["engines"] if e["after_warmup"]["window_s"] > 0)
+r = sum(e["after_warmup"]["images"] / e["after_warmup"]["window_s"] for e in s["engines"]
+        if e["after_warmup"]["window_s"] > 0 and not e.get("device_failed"))
 print("%.2f" % r if r > 0 else "?")' "$TMP/stats.json" 2>/dev/null) || STEADY=""
 # pure forward at the letterboxed shape of a 1920x1080 input (rect: 384x640 at 640)
 LBH=$(( (IMGSZ * 1080 / 1920 + 31) / 32 * 32 ))
