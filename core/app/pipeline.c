@@ -156,7 +156,6 @@ static int finish_engines_opening(y5_pipe *p, double t0, double *load, int quiet
     for (int i = 0; i < p->o->n_engines; i++) {
         y5_pipe_engine *E = &p->eng[i];
         if (!E->open_inline) pthread_join(E->th, NULL);
-        p->t_engines = y5_now_s(); /* the last join: every engine is open */
         if (E->open_rc && !rc && !quiet) fprintf(stderr, "yolov5c detect: %s\n", E->open_err);
         if (E->open_rc) rc = -1;
         /* the engines read the file on their own: one replaced meanwhile would
@@ -168,7 +167,8 @@ static int finish_engines_opening(y5_pipe *p, double t0, double *load, int quiet
             rc = -1;
         }
     }
-    *load = y5_now_s() - t0;
+    p->t_engines = y5_now_s(); /* every engine is open (or failed) */
+    *load = p->t_engines - t0;
     return rc;
 }
 
@@ -204,9 +204,8 @@ static int open_model(y5_pipe *p) {
     return 0;
 }
 
-/* Starts the decode workers. 0, or -1 when none could start (the workers
- * that did are stopped and joined). */
-static int start_decoders(y5_pipe *p) {
+/* Starts the decode workers (and the run's clock, unless it runs already). */
+static void start_decoders(y5_pipe *p) {
     if (p->t_start == 0) { /* the run's clock starts with its first worker: what the stages count, it counts */
         p->t_start = y5_now_s();
         p->cpu0 = y5_pipe_proc_cpu_s();
@@ -218,7 +217,6 @@ static int start_decoders(y5_pipe *p) {
         _exit(1);
     }
     p->dec_started = 1;
-    return 0;
 }
 
 /* Stops decode workers started ahead of a run that then failed to begin:
@@ -393,7 +391,7 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     const double t0 = y5_now_s();
     start_engines_opening(&P);
     int bad = open_model(&P);
-    if (!bad && !o->resume && o->raw_w <= 0) bad = start_decoders(&P);
+    if (!bad && !o->resume && o->raw_w <= 0) start_decoders(&P);
     bad |= finish_engines_opening(&P, t0, &load, bad);
     if (!bad) bad = open_outputs(&P);
     if (bad) {

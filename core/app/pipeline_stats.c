@@ -63,6 +63,12 @@ void y5_pipe_show_progress(y5_pipe *p, long long done, long long skipped, long l
     pthread_mutex_unlock(&p->print_mu);
 }
 
+/* The model load's part inside the run's wall (the decode workers ran
+ * meanwhile), and the wall after it: an engine can be busy only once it is
+ * open, so its busy share is of that. */
+static double load_in_wall(const y5_pipe *p) { return p->t_engines > p->t_start ? p->t_engines - p->t_start : 0.0; }
+static double engines_window(const y5_pipe *p, const y5_pipe_report *r) { return r->wall - load_in_wall(p); }
+
 double y5_pipe_proc_cpu_s(void) {
     struct rusage u;
     if (getrusage(RUSAGE_SELF, &u)) return 0;
@@ -75,12 +81,6 @@ double y5_pipe_proc_cpu_s(void) {
  * threads than cores were runnable; its CPU time (measured for the
  * decode, letterbox and write threads) does not, and the process's CPU
  * over the wall says whether the cores were all busy. */
-/* The model load's part inside the run's wall (the decode workers ran
- * meanwhile), and the wall after it: an engine can be busy only once it is
- * open, so its busy share is of that. */
-static double load_in_wall(const y5_pipe *p) { return p->t_engines > p->t_start ? p->t_engines - p->t_start : 0.0; }
-static double engines_window(const y5_pipe *p, const y5_pipe_report *r) { return r->wall - load_in_wall(p); }
-
 void y5_pipe_build_report(y5_pipe *p, double wall, double load, y5_pipe_report *r) {
     const y5_pipeline_opts *o = p->o;
     memset(r, 0, sizeof *r);
