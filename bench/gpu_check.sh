@@ -328,6 +328,7 @@ if [ "$PART" = b ]; then
         case "$fastest" in
         *"IMPL=cublas Y5_CUBLAS_OUT=f32") t="gpu_net_yolov5m_synth_bus_640" ;;
         *"IMPL=cublas Y5_CUBLAS_OUT=f16") t="gpu_net_yolov5m_synth_bus_640_cublas_f16" ;;
+        *"IMPL=auto Y5_CUBLAS_OUT=f32") t="gpu_net_yolov5m_synth_bus_640_auto" ;;
         *"IMPL=auto Y5_CUBLAS_OUT=f16") t="gpu_net_yolov5m_synth_bus_640_auto_f16" ;;
         *"IMPL=mma"*) t="gpu_net_yolov5m_synth_bus_640_mma" ;;
         *"IMPL=wgmma"*) t="gpu_net_yolov5m_synth_bus_640_wgmma" ;;

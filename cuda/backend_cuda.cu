@@ -293,7 +293,7 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
     if (n < 1 || ho < 1 || wo < 1) return 0;
     /* the path is the whole conv's (route_conv picks on all n images); the
      * sizes are one group's, the largest (the groups share the scratch) */
-    const int pick = m->conv_impl == Y5_CUDA_CONV_TUNE ? Y5_CUDA_CONV_CUBLAS : cu_conv_pick(m, c, n, ho, wo);
+    const int pick = cu_conv_pick(m, c, n, ho, wo); /* not read under TUNE (its room is every path's) */
     n = pad_group(m, c, n, h, w);
     long long M = (long long)n * ho * wo, rows;
     const size_t pb = pad_bytes(m, c, n, h, w);
@@ -906,7 +906,9 @@ static void cuda_decode(y5_backend *b, const y5_view *heads, const y5_detect_sha
         cu_fail_msg(m, "decode: pred holds %zu floats, %zu needed", m->pred_floats, need);
         return;
     }
-    CU_CK(m, cu_decode(m, heads, d, m->arena, m->pred));
+    int first = 0;
+    CU_CK(m, cu_decode(m, heads, d, m->arena, m->pred, &first));
+    m->dbg_decode_first += first;
 }
 
 /* ---------------------------------------------------------------- memory */
@@ -1429,7 +1431,11 @@ static int compute_impl(y5_backend *b, const y5_backend_plan *p, double *op_ms, 
             }
         }
     }
-    if (g->state == CU_G_EAGER) return y5_backend_run_eager(b, p, NULL, err, errlen);
+    if (g->state == CU_G_EAGER) {
+        const int rc = y5_backend_run_eager(b, p, NULL, err, errlen);
+        tune_snap_release_after(m, rc != 0); /* a shape tuned here (its entry could not be kept before) */
+        return rc;
+    }
     /* the u8 upload and its /255 are not in the graph: one graph serves both
      * staging halves (cu_impl's in8_* say why), and the next batch's upload
      * can start as soon as this one's /255 has read the device copy */
@@ -1737,6 +1743,10 @@ extern "C" void y5_cuda_set_decode_first(y5_backend *b, int on) {
     if (m->capturing || !!on == m->decode_first) return;
     graphs_drop_all(m); /* the choice is baked into a graph */
     m->decode_first = !!on;
+}
+
+extern "C" long long y5_cuda_decode_first_launches(const y5_backend *b) {
+    return y5_cuda_is(b) ? ((const cu_impl *)b->impl)->dbg_decode_first : 0;
 }
 
 extern "C" long long y5_cuda_early_uploads(const y5_backend *b) {

@@ -169,11 +169,14 @@ enum { Y5_CUDA_RUN_CUBLAS = 0, Y5_CUDA_RUN_CUBLAS_HALF = 1, Y5_CUDA_RUN_V3 = 2, 
  * or the tiled one (0, the default; Y5_CUDA_DECODE=1 starts a backend on
  * the first); drops the graphs, which bake it in. */
 void y5_cuda_set_decode_first(y5_backend *b, int on);
+/* Tests: launches of the first decode kernel queued from the host (an eager
+ * forward or a capture; a graph replay queues none). */
+long long y5_cuda_decode_first_launches(const y5_backend *b);
 /* Tests: forwards whose u8 input came from an upload queued early
  * (input_upload), not from the compute's own. */
 long long y5_cuda_early_uploads(const y5_backend *b);
 /* Tests: shapes tuned, and paths rejected by the check (or failing), so
- * far; *loaded: entries read from the cache file. */
+ * far; y5_cuda_tune_loaded: entries read from the cache file. */
 void y5_cuda_tune_counts(y5_backend *b, long long *tuned, long long *rejected);
 int y5_cuda_tune_loaded(const y5_backend *b);
 /* Tests: tuning overwrites run `run`'s output (Y5_CUDA_RUN_*, -1: none)

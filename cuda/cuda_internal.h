@@ -107,7 +107,7 @@ typedef struct {
     int conv_impl;        /* Y5_CUDA_CONV_*: the convs' implementation (cuda_backend.h) */
     int mma_state;        /* v3's setup on this device: 0 not tried, 1 done, -1 failed (convs on cuBLAS) */
     int wgmma_state;      /* v5's (conv_wgmma.cu), likewise: -1 also when the device runs no sm_90a code */
-    int v4_state;         /* v4's (conv_mma.cu), likewise */
+    int v4_state;         /* v4's (conv_v4.cu), likewise */
     int smem_optin;       /* the device's opt-in shared memory per block (v4 picks tiles that fit) */
     int cublas_half;      /* Y5_CUBLAS_OUT=f16: cuBLAS convs write half into the output slice (cuda_conv) */
     int decode_first;     /* Y5_CUDA_DECODE=1 (or y5_cuda_set_decode_first): Detect's first decode kernel */
@@ -156,6 +156,7 @@ typedef struct {
     cudaEvent_t in8_consumed;
     int in8_early;        /* the slot handed out last is uploaded (or queued) by input_upload */
     long long dbg_early_uploads; /* forwards whose input came from an early upload (tests) */
+    long long dbg_decode_first;  /* launches of the first decode kernel queued from the host (tests; a replay adds none) */
     int input_src;        /* CU_IN_*: what the next input_commit uploads */
 
     /* letterbox staging */
@@ -279,7 +280,7 @@ cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const 
 /* conv_mma.cu: the own conv kernels as a conv path: the lab's v3
  * implicit-GEMM kernel (cuda/lab/conv_v3.cuh), or under Y5_CUDA_CONV_WGMMA
  * its v5 (conv_wgmma.cu); "mma" in these names means "an own kernel".
- * (and v4, conv_v4.cu) cu_conv_pick: the shape-level choice (Y5_CUDA_CONV_MMA or _CUBLAS) for
+ * or its v4 (conv_v4.cu). cu_conv_pick: the shape-level choice (Y5_CUDA_CONV_MMA or _CUBLAS) for
  * conv c with an n x ho x wo output under m->conv_impl (the auto rule lives
  * there); it decides the scratch (cuda_conv_scratch) and is the same at conv
  * time. cu_conv_mma_ok: the view-level preconditions (1: the own kernel runs
@@ -287,7 +288,7 @@ cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const 
  * v3's tile, or v5's note. cu_conv_mma: v3's one launch, or v5's (two with
  * split-K: the conv and the reduce), on m->stream, no sync, no allocation. */
 int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
-/* The shape-level precondition of the own kernels (v3, v5): whole 8-channel
+/* The shape-level precondition of the own kernels (v3, v4, v5): whole 8-channel
  * input groups and weights packed with ldw = K. */
 static inline int cu_own_shape_ok(const cu_conv *c) { return c->cin_pad % 8 == 0 && c->ldw == c->K; }
 /* Which own kernel: the lab's v3 (mma.sync), v4 (mma.sync, 64-deep
@@ -370,7 +371,8 @@ cudaError_t cu_f16_to_f32(const cu_impl *m, const __half *in, long long count, f
 cudaError_t cu_fill_f16(const cu_impl *m, __half *out, long long count, float v);
 cudaError_t cu_fill_f32(const cu_impl *m, float *out, long long count, float v);
 /* kernels_detect.cu */
+/* *first_ran: 1 when it launched the first kernel (k_decode), 0 the tiled one */
 cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_shape *d, const __half *arena,
-                      float *pred);
+                      float *pred, int *first_ran);
 
 #endif

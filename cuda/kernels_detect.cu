@@ -10,7 +10,6 @@
 #include "cuda/cuda_internal.h"
 #include "cuda/decode_tile.h"
 
-#include <stdint.h>
 
 #include <string.h>
 
@@ -83,7 +82,8 @@ __global__ void __launch_bounds__(Y5D_THREADS) k_decode_tile(const __grid_consta
 }
 
 cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_shape *d, const __half *arena,
-                      float *pred) {
+                      float *pred, int *first_ran) {
+    *first_ran = 0;
     y5d_params P; /* both kernels' (decode_tile.h) */
     memset(&P, 0, sizeof P);
     if (d->nl < 1 || d->nl > 8 || d->na < 1 || d->na > 8) return cudaErrorInvalidValue;
@@ -115,6 +115,7 @@ cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_sh
         return cudaGetLastError();
     }
     const int bdx = y5r_lanes(P.no), bdy = Y5R_THREADS / bdx;
+    *first_ran = 1;
     k_decode<<<cu_blocks(m, nrows, bdy), dim3((unsigned)bdx, (unsigned)bdy, 1), 0, m->stream>>>(P, pred);
     return cudaGetLastError();
 }

@@ -280,7 +280,7 @@ __global__ void k_span_check(const __half *now, const __half *snap, long long sp
         if (!(e <= FLT_MAX)) e = FLT_MAX;
         dmax = fmaxf(dmax, d);
         rmax = fmaxf(rmax, e);
-        over += !(d <= Y5L_TOL_REL * e + Y5L_TOL_ABS); /* the lab's bound (conv_tile.h's y5l_agree), inf/NaN clamped */
+        over += !y5l_agree(fa, fb); /* the lab's bound (conv_tile.h); NaN and inf never agree */
     }
     atomicMax(&stats[0], __float_as_uint(dmax));
     atomicMax(&stats[1], __float_as_uint(rmax));

@@ -12,7 +12,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define MAGIC "yolov5c-tune 2 " /* 2: five runs (v4 added); a file of version 1 is another's, ignored */
 #define MAX_ENTRIES 65536  /* a file claiming more is not ours */
 #define MAX_DIM (1 << 20)  /* larger sides, channels or batches are not a conv this backend plans */
 
@@ -66,8 +65,8 @@ int y5_tune_cache_read(const char *path, const char *stamp, y5_tune_rec **out, i
     char line[1024];
     int cap = 0, rc = 0;
     /* the stamp line, whole: the same build on the same card */
-    if (!fgets(line, sizeof line, f) || strncmp(line, MAGIC, strlen(MAGIC)) ||
-        strcspn(line + strlen(MAGIC), "\n") != strlen(stamp) || strncmp(line + strlen(MAGIC), stamp, strlen(stamp))) {
+    if (!fgets(line, sizeof line, f) || strncmp(line, Y5_TUNE_MAGIC, strlen(Y5_TUNE_MAGIC)) ||
+        strcspn(line + strlen(Y5_TUNE_MAGIC), "\n") != strlen(stamp) || strncmp(line + strlen(Y5_TUNE_MAGIC), stamp, strlen(stamp))) {
         fclose(f);
         return 0;
     }
@@ -111,7 +110,7 @@ int y5_tune_cache_write(const char *path, const char *stamp, const y5_tune_rec *
     if (y5_mkdirs_parent(path, 0755)) return y5_fail_errno(err, errlen, path, "cannot make its folder", errno);
     y5_atomic_file a;
     if (y5_atomic_open(&a, path, err, errlen)) return -1;
-    int bad = fprintf(a.f, "%s%s\n", MAGIC, stamp) < 0;
+    int bad = fprintf(a.f, "%s%s\n", Y5_TUNE_MAGIC, stamp) < 0;
     for (int i = 0; i < n && !bad; i++)
         bad = untuned(&r[i]) ? 0
                              : fprintf(a.f, "%d %d %d %d %d %d %d %d %d %d %d %d %.6g %.6g %.6g %.6g %.6g\n", r[i].cin,

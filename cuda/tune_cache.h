@@ -31,6 +31,9 @@ extern "C" {
  * channel strides; ld_res 0: no residual), the chosen run (Y5_CUDA_RUN_*,
  * cuda_backend.h) and each run's milliseconds (-1: not run or rejected). */
 #define Y5_TUNE_RUNS 5
+/* The file's first line starts with this, then the stamp (format 2: five
+ * runs, v4 added; a file of format 1 is another's, ignored). */
+#define Y5_TUNE_MAGIC "yolov5c-tune 2 "
 typedef struct y5_tune_rec {
     int cin, cout, k, s, p, n, h, w, ld_in, ld_out, ld_res;
     int run;

@@ -64,7 +64,7 @@ Y5L_HD int y5l_supported(const y5l_conv *c) {
 #define Y5L_TOL_ABS 2e-4f
 Y5L_HD int y5l_agree(float got, float ref) {
     const float d = got > ref ? got - ref : ref - got, r = ref < 0 ? -ref : ref;
-    return d <= Y5L_TOL_REL * r + Y5L_TOL_ABS;
+    return r <= 0x1.fffffep127f && d <= Y5L_TOL_REL * r + Y5L_TOL_ABS; /* an inf reference bounds nothing */
 }
 
 /* ---- A (the implicit im2col matrix): pixel decomposition once per row, then

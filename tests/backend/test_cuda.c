@@ -844,6 +844,11 @@ T_TEST(gpu_net_yolov5m_synth_bus_640_auto_f16) {
     T_NEED_SHARED();
     run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_AUTO, 1);
 }
+T_TEST(gpu_net_yolov5m_synth_bus_640_auto) {
+    NEED_GPU();
+    T_NEED_SHARED();
+    run_gpu_case_on(&gcases[3], Y5_CUDA_CONV_AUTO, 0);
+}
 T_TEST(gpu_net_yolov5m_synth_bus_640_mma) {
     NEED_GPU();
     T_NEED_SHARED();

@@ -33,6 +33,7 @@
 #include "core/post/nms.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/lab/conv_tile.h"
+#include "cuda/tune_cache.h"
 #include "tests/backend/t_gpu.h"
 
 
@@ -730,7 +731,8 @@ T_TEST(gpu_net_tune_cache_round_trip) {
     T_CHECK(tuned[0] > 0 && loaded[0] == 0, "first engine: %lld tuned, %d loaded", tuned[0], loaded[0]);
     T_CHECK(loaded[1] == tuned[0] && tuned[1] == 0, "second engine: %d loaded, %lld tuned", loaded[1], tuned[1]);
     char *file = t_read_file(path, NULL);
-    T_CHECK(file && !strncmp(file, "yolov5c-tune 1 exe ", 19), "cache file: %.80s", file ? file : "(missing)");
+    T_CHECK(file && !strncmp(file, Y5_TUNE_MAGIC "exe ", strlen(Y5_TUNE_MAGIC "exe ")), "cache file: %.80s",
+            file ? file : "(missing)");
     free(file);
     T_CHECK(nconv[0] == nconv[1] && nconv[0] > 0, "%d vs %d conv notes", nconv[0], nconv[1]);
     for (int i = 0; i < nconv[0] && i < nconv[1]; i++)

@@ -367,6 +367,7 @@ T_TEST(gpu_net_decode_tile_vs_first_kernel) {
         float *ref = NULL;
         for (int first = 0; first < 2; first++) {
             y5_cuda_set_decode_first(e->be, first); /* drops the graphs: eager, captured, replayed again */
+            const long long launches0 = y5_cuda_decode_first_launches(e->be);
             for (int pass = 0; pass < 3; pass++) {
                 float *p = NULL;
                 if (y5_engine_forward(e, err, sizeof err) || !(p = pred_copy(e, &nf2, err, sizeof err))) {
@@ -384,6 +385,11 @@ T_TEST(gpu_net_decode_tile_vs_first_kernel) {
                         d >= 0 ? (double)ref[d] : 0.0);
                 free(p);
             }
+            /* the switch took: the first kernel queued (eager and capture) only
+             * when asked for; otherwise tiled against tiled would pass too */
+            const long long launched = y5_cuda_decode_first_launches(e->be) - launches0;
+            T_CHECK(first ? launched >= 1 : launched == 0, "lazy %d, %s kernel asked: the first kernel was queued %lld "
+                    "times", lazy, first ? "first" : "tiled", launched);
         }
         free(ref);
     }

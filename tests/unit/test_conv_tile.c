@@ -130,6 +130,8 @@ T_TEST(conv_tile_agreement_bound) {
     T_CHECK(!y5l_agree(1000.0f + 4.0f, 1000.0f) && y5l_agree(1000.0f + 1.5f, 1000.0f), "relative at 1000");
     T_CHECK(y5l_agree(1.5e-4f, 0.0f) && !y5l_agree(2.5e-4f, 0.0f), "absolute near zero");
     T_CHECK(!y5l_agree(NAN, 1.0f) && !y5l_agree(1.0f, NAN) && !y5l_agree(INFINITY, 1.0f), "NaN or inf agreed");
+    T_CHECK(!y5l_agree(1.0f, INFINITY) && !y5l_agree(INFINITY, INFINITY) && !y5l_agree(-INFINITY, -INFINITY),
+            "an inf reference agreed");
 }
 
 T_TEST(conv_tile_fragment_layout) {
