@@ -55,7 +55,7 @@ typedef struct {
     int h[8], w[8], ld[8], row0[9]; /* row0[l]: the level's first row within an image's rows */
     float stride[8];
     float anchors[8][16];
-    int nl, na, no, rows;           /* rows: per image */
+    int nl, no, rows;               /* rows: per image (a row's anchor comes from row0 and h x w) */
     long long n;                    /* images */
     float lazy;                     /* > 0: class columns of rows with obj <= lazy are 0 */
 } y5d_params;

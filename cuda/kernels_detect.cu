@@ -88,7 +88,6 @@ cudaError_t cu_decode(const cu_impl *m, const y5_view *heads, const y5_detect_sh
     memset(&P, 0, sizeof P);
     if (d->nl < 1 || d->nl > 8 || d->na < 1 || d->na > 8) return cudaErrorInvalidValue;
     P.nl = d->nl;
-    P.na = d->na;
     P.no = d->no;
     P.rows = d->rows;
     P.n = heads[0].n;

@@ -44,7 +44,7 @@ static void run_case(int n, int nc, float lazy, int nl, int na, int misalign) {
         row0 += na * hs[l] * ws[l];
     }
     P.row0[nl] = row0;
-    P.nl = nl, P.na = na, P.no = no, P.rows = row0, P.n = n, P.lazy = lazy;
+    P.nl = nl, P.no = no, P.rows = row0, P.n = n, P.lazy = lazy;
     const long long nrows = (long long)n * row0;
     float *mem = aligned_alloc(16, (sizeof(float) * (size_t)nrows * no + 4 * sizeof(float) + 15) / 16 * 16);
     float *got = mem + misalign, *want = malloc(sizeof(float) * (size_t)nrows * no);
