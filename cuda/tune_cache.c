@@ -57,6 +57,42 @@ static int parse_line(const char *s, y5_tune_rec *r) {
     return 0;
 }
 
+/* The entries read so far, by key: an open-addressing table of indices into
+ * the entry array (-1 empty), at most half full, so a file of MAX_ENTRIES
+ * lines is read in linear time (a scan per line was quadratic: about 2e9 key
+ * compares for a hostile file of that size). */
+typedef struct key_set {
+    int *slot;
+    size_t mask;
+} key_set;
+
+static size_t key_hash(const y5_tune_rec *r) {
+    const int k[] = {r->cin, r->cout, r->k, r->s, r->p, r->n, r->h, r->w, r->ld_in, r->ld_out, r->ld_res};
+    return (size_t)y5_fnv1a(k, sizeof k);
+}
+
+/* The slot of r's key among recs: its index there, or an empty one (-1). */
+static int *key_slot(const key_set *ks, const y5_tune_rec *recs, const y5_tune_rec *r) {
+    size_t i = key_hash(r) & ks->mask;
+    while (ks->slot[i] >= 0 && !y5_tune_same_key(&recs[ks->slot[i]], r)) i = (i + 1) & ks->mask;
+    return &ks->slot[i];
+}
+
+/* A table for up to `room` entries' keys (at most half full), the first n
+ * of recs indexed again. */
+static int key_set_grow(key_set *ks, const y5_tune_rec *recs, int n, int room) {
+    size_t cap = 64;
+    while (cap < 2 * (size_t)room) cap *= 2;
+    int *s = malloc(cap * sizeof *s);
+    if (!s) return -1;
+    free(ks->slot);
+    ks->slot = s;
+    ks->mask = cap - 1;
+    for (size_t i = 0; i < cap; i++) s[i] = -1;
+    for (int i = 0; i < n; i++) *key_slot(ks, recs, &recs[i]) = i;
+    return 0;
+}
+
 int y5_tune_cache_read(const char *path, const char *stamp, y5_tune_rec **out, int *n) {
     *out = NULL;
     *n = 0;
@@ -64,6 +100,7 @@ int y5_tune_cache_read(const char *path, const char *stamp, y5_tune_rec **out, i
     if (!f) return 0;
     char line[1024];
     int cap = 0, rc = 0;
+    key_set ks = {NULL, 0};
     /* the stamp line, whole: the same build on the same card */
     if (!fgets(line, sizeof line, f) || strncmp(line, Y5_TUNE_MAGIC, strlen(Y5_TUNE_MAGIC)) ||
         strcspn(line + strlen(Y5_TUNE_MAGIC), "\n") != strlen(stamp) || strncmp(line + strlen(Y5_TUNE_MAGIC), stamp, strlen(stamp))) {
@@ -78,20 +115,19 @@ int y5_tune_cache_read(const char *path, const char *stamp, y5_tune_rec **out, i
         }
         y5_tune_rec r;
         if (parse_line(line, &r)) continue;
-        int dup = 0;
-        for (int i = 0; i < *n && !dup; i++) dup = y5_tune_same_key(&(*out)[i], &r);
-        if (dup) continue;
+        if (ks.slot && *key_slot(&ks, *out, &r) >= 0) continue; /* the same key again: the first wins */
         if (*n == MAX_ENTRIES) break;
         if (*n == cap) {
             int nc = cap ? 2 * cap : 64;
             y5_tune_rec *t = realloc(*out, (size_t)nc * sizeof *t);
-            if (!t) { rc = -1; break; }
-            *out = t;
+            if (!t || (*out = t, key_set_grow(&ks, t, *n, nc))) { rc = -1; break; }
             cap = nc;
         }
+        *key_slot(&ks, *out, &r) = *n;
         (*out)[(*n)++] = r;
     }
     fclose(f);
+    free(ks.slot);
     if (rc) { free(*out); *out = NULL; *n = 0; }
     return rc;
 }

@@ -107,6 +107,42 @@ T_TEST(tune_cache_hostile_lines) {
     }
 }
 
+/* A file of more entries than any cache holds, each key twice (the second
+ * with another run) and keys that differ in one field only: the first of
+ * each key is kept, in file order, up to the 65536 entries a file may hold.
+ * The keys are looked up in a table (tune_cache.c's key_set), which this
+ * fills past several of its growths; a table that lost or merged keys, or
+ * let a repeated key through, changes the count or an entry. */
+T_TEST(tune_cache_many_entries_first_wins) {
+    const char *d = t_tmpdir();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/big.txt", d);
+    FILE *f = fopen(path, "w");
+    T_REQUIRE(f != NULL, "setup");
+    fprintf(f, "yolov5c-tune 2 S\n");
+    const int distinct = 70000; /* > 65536 */
+    for (int i = 0; i < distinct; i++) {
+        /* key i: cin 1 + i / 8, ld_res i % 8: neighbours differ in one field */
+        const int cin = 1 + i / 8, res = i % 8;
+        fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 1 0.5 -1 -1 -1 -1\n", cin, cin, res);
+        if (i % 3 == 0) /* the same key again at once, another run: ignored */
+            fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 2 -1 0.25 -1 -1 -1\n", cin, cin, res);
+    }
+    for (int i = 0; i < 1000; i++) /* and early keys once more, far from their first */
+        fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 3 -1 -1 0.1 -1 -1\n", 1 + i / 8, 1 + i / 8, i % 8);
+    T_REQUIRE(fclose(f) == 0, "setup");
+    y5_tune_rec *r = NULL;
+    int n = -1;
+    T_REQUIRE(y5_tune_cache_read(path, "S", &r, &n) == 0 && n == 65536, "%d entries, want 65536", n);
+    int bad = -1;
+    for (int i = 0; i < n && bad < 0; i++)
+        if (r[i].cin != 1 + i / 8 || r[i].ld_in != r[i].cin || r[i].ld_res != i % 8 || r[i].run != 1 || r[i].ms[0] != 0.5f)
+            bad = i;
+    T_CHECK(bad < 0, "entry %d: cin %d ld_res %d run %d, want cin %d ld_res %d run 1", bad, bad >= 0 ? r[bad].cin : 0,
+            bad >= 0 ? r[bad].ld_res : 0, bad >= 0 ? r[bad].run : 0, 1 + bad / 8, bad % 8);
+    free(r);
+}
+
 T_TEST(tune_cache_path_from_env) {
     char buf[512];
     const char *keep[3] = {getenv("Y5_TUNE_CACHE"), getenv("XDG_CACHE_HOME"), getenv("HOME")};
