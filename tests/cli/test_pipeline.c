@@ -897,6 +897,40 @@ T_TEST(gpu_pipeline_device_fault_to_cpu) {
     free(js);
 }
 
+/* Two CUDA engines on the one card open at once (each on its own thread:
+ * the CUDA context, cuBLAS's library load, the weights' upload), as in
+ * bench/pipeline.sh's --device cuda,cuda; the run's outputs equal one
+ * engine's, and the stats name both engines with every image counted once.
+ * The CPU test pipeline_engines_open_while_decoding proves the openings
+ * overlap; this one that two CUDA openings at once are safe. */
+T_TEST(gpu_pipeline_two_engines_open_at_once) {
+    if (y5_cuda_device_count() <= 0) T_SKIP("no CUDA device: %s", y5_cuda_no_device_reason());
+    NEED_MODEL();
+    const char *d = t_tmpdir();
+    char ref[1024], js[1100], opts[1400];
+    char *log = NULL;
+    T_REQUIRE(make_reference(d, ref, sizeof ref, "--device cuda --batch 2", &log) == 0, "reference run: %s",
+              log ? log : "");
+    free(log);
+    snprintf(js, sizeof js, "%s/two.json", d);
+    snprintf(opts, sizeof opts, "--device cuda,cuda --batch 2 --stats-json %s", js);
+    /* the delay holds both openings back alike, so neither is done before the other starts */
+    log = run_variant(d, "in", ref, "two", opts, "Y5_PIPE_OPEN_DELAY_MS=200 ");
+    T_CHECK(log && strstr(log, "done: 10 images, 0 failed"), "closing line: %s", log ? log : "");
+    free(log);
+    char *st = t_read_file(js, NULL);
+    int engines = 0;
+    long long images = 0;
+    for (const char *q = st; q && (q = strstr(q, "{\"device\": \"cuda")); q++) {
+        const char *im = strstr(q, "\"images\": ");
+        engines++;
+        images += im ? atoll(im + 10) : -1000;
+    }
+    T_CHECK(engines == 2 && images == 10, "stats: %d cuda engines, %lld images (want 2 and 10): %s", engines, images,
+            st ? st : "(missing)");
+    free(st);
+}
+
 /* On a GPU each batch's NMS is queued behind its forward and read after the
  * one wait: the outputs equal those of NMS image by image (Y5_NMS_BATCH=0),
  * with batches of 4 (full ones of the eight bus copies and partial ones of
