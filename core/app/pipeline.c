@@ -81,6 +81,7 @@ static void pipe_free(y5_pipe *p) {
         for (int i = 0; i < p->window; i++) y5_pipe_item_release(&p->slots[i]);
     free(p->slots);
     free(p->ready);
+    y5_sb_free(&p->held);
     free(p->wq);
     free(p->eng);
     free(p->prev_off);
@@ -391,13 +392,16 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     const double t0 = y5_now_s();
     start_engines_opening(&P);
     int bad = open_model(&P);
+    y5_pipe_log_hold(&P); /* an early decode's messages follow the banner */
     if (!bad && !o->resume && o->raw_w <= 0) start_decoders(&P);
     bad |= finish_engines_opening(&P, t0, &load, bad);
     if (!bad) bad = open_outputs(&P);
     if (bad) {
         stop_decoders(&P);
+        y5_pipe_log_release(&P, 0); /* about a run that did not happen */
     } else {
         print_banner(&P);
+        y5_pipe_log_release(&P, 1);
         double wall = run_threads(&P);
         rc = finish(&P, wall, load);
     }

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "core/app/pipeline.h"
+#include "core/base/strbuf.h"
 #include "core/engine/engine.h"
 #include "core/image/image.h"
 #include "core/image/letterbox.h"
@@ -155,7 +156,16 @@ struct y5_pipe {
 
     /* progress (print_mu) */
     int bar_up;
+    /* messages held while the engines open (print_mu): the run begins, and
+     * its banner is printed, only once every engine is open, so a line such
+     * as "[3/300] skipped: ..." from an early decode waits for it (and is
+     * dropped if the run never begins); at most Y5_PIPE_HELD_MAX bytes, the
+     * lines past it counted */
+    int log_held;
+    y5_sbuf held;
+    long long held_dropped;
 };
+#define Y5_PIPE_HELD_MAX (64 * 1024)
 
 /* An absolute CLOCK_MONOTONIC time for pthread_cond_timedwait (the
  * condition variables are created on that clock). */
@@ -171,6 +181,10 @@ static inline struct timespec y5_pipe_deadline(double t_mono) {
 /* pipeline_slots.c */
 /* A message line on stderr (clears the progress bar first on a terminal). */
 void y5_pipe_log(y5_pipe *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* From now on y5_pipe_log holds its lines (log_held). */
+void y5_pipe_log_hold(y5_pipe *p);
+/* Ends the hold: prints the held lines (show) or drops them, and frees them. */
+void y5_pipe_log_release(y5_pipe *p, int show);
 /* The image's name in outputs ("frame_000123" for raw frames) and its tag
  * in messages ("[4/10]", "[frame 123]"). */
 void y5_pipe_item_name(const y5_pipe *p, const y5_pipe_item *it, char *buf, size_t cap);

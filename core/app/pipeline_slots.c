@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/base/clock.h"
+#include "core/base/strbuf.h"
 
 /* write(2) until all n bytes are out (retrying short writes and EINTR). */
 static int write_all(int fd, const void *buf, size_t n) {
@@ -41,11 +42,40 @@ static int write_all(int fd, const void *buf, size_t n) {
 void y5_pipe_log(y5_pipe *p, const char *fmt, ...) {
     va_list ap;
     pthread_mutex_lock(&p->print_mu);
+    if (p->log_held) {
+        char line[2048];
+        va_start(ap, fmt);
+        const int n = vsnprintf(line, sizeof line, fmt, ap);
+        va_end(ap);
+        const size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+        if (p->held.n + len <= Y5_PIPE_HELD_MAX && !p->held.oom) y5_sb_put(&p->held, line, len);
+        else p->held_dropped++;
+        pthread_mutex_unlock(&p->print_mu);
+        return;
+    }
     if (p->bar_up) { fputs("\r\033[K", stderr); p->bar_up = 0; }
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fflush(stderr);
+    pthread_mutex_unlock(&p->print_mu);
+}
+
+void y5_pipe_log_hold(y5_pipe *p) {
+    pthread_mutex_lock(&p->print_mu);
+    p->log_held = 1;
+    pthread_mutex_unlock(&p->print_mu);
+}
+
+void y5_pipe_log_release(y5_pipe *p, int show) {
+    pthread_mutex_lock(&p->print_mu);
+    if (show && p->held.n) fputs(p->held.p, stderr);
+    if (show && (p->held_dropped || p->held.oom))
+        fprintf(stderr, "(%lld more message lines while the engines opened, not shown)\n", p->held_dropped);
+    fflush(stderr);
+    y5_sb_free(&p->held);
+    p->held_dropped = 0;
+    p->log_held = 0;
     pthread_mutex_unlock(&p->print_mu);
 }
 

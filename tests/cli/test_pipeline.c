@@ -208,6 +208,27 @@ T_TEST(pipeline_engines_open_while_decoding) {
     free(log);
     const int written = t_sh("find '%s' -type f ! -name .yolov5c.lock | grep -q .", out) == 0; /* the folder's lock is cli_detect's */
     T_CHECK(!written, "an engine that cannot open: files written in %s", out);
+
+    /* A broken image decoded while the engines open: its line follows the
+     * banner (it is held until the run begins), and a run that never begins
+     * (an engine cannot open) does not report it at all. */
+    const int mixed = t_sh("mkdir -p '%s/mixed' && cp \"$(ls -d '%s'/in/* | head -1)\" '%s/mixed/' && "
+                           "printf 'not a jpeg' > '%s/mixed/broken.jpg'", d, d, d, d);
+    T_REQUIRE(mixed == 0, "setup");
+    snprintf(out, sizeof out, "%s/mixed_out", d);
+    snprintf(args, sizeof args, "--source %s/mixed --out %s --device cpu --queue 4", d, out);
+    rc = run_detect(args, "Y5_PIPE_OPEN_DELAY_MS=400", &log);
+    const char *banner = log ? strstr(log, "detect: 2 images") : NULL, *skip = log ? strstr(log, "skipped: ") : NULL;
+    /* (exit 1: an image failed; the other one is done) */
+    T_CHECK(banner && skip && banner < skip && strstr(log, "done: 2 images, 1 failed"),
+            "the broken image's line before the banner, or the run not done (exit %d): %s", rc, log ? log : "");
+    free(log);
+    snprintf(out, sizeof out, "%s/mixed_bad", d);
+    snprintf(args, sizeof args, "--source %s/mixed --out %s --device cpu,vulkan --queue 4", d, out);
+    rc = run_detect(args, "Y5_PIPE_OPEN_DELAY_MS=400", &log);
+    T_CHECK(rc == 1 && log && !strstr(log, "skipped") && strstr(log, "vulkan"),
+            "a run that did not begin reported an image (exit %d): %s", rc, log ? log : "");
+    free(log);
 }
 
 /* ---- determinism ---- */
