@@ -329,7 +329,21 @@ typedef struct {
 } conv_route;
 
 static const cu_tune_entry *tune_find(const cu_impl *m, const cu_conv *c, int n, const y5_view *in,
-                                      const y5_view *out, const y5_view *res);
+                                      const y5_view *out, const y5_view *res, int act);
+static int out_disjoint(const y5_view *in, const y5_view *out, const y5_view *res);
+
+/* Under tuning (Y5_CUDA_CONV_TUNE), the run kept for this conv, found by
+ * the whole conv's views (all its images: the groups of a padded input are
+ * views into them, and every group takes the whole conv's path), else -1
+ * (not tuned, or not tuning). A conv tuning skips (output over its input or
+ * residual) stays on the default path, even where a disjoint conv of its key
+ * was tuned: the eager warm-up and the graph must run it alike. */
+static int tuned_run(const cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
+                     int act) {
+    if (m->conv_impl != Y5_CUDA_CONV_TUNE || !out_disjoint(in, out, res)) return -1;
+    const cu_tune_entry *t = tune_find(m, c, in->n, in, out, res, act);
+    return t ? t->run : -1;
+}
 
 /* The output overlaps neither the input nor the residual: cuBLAS may write
  * half into it (f16 out), and tuning may run the conv more than once. */
@@ -338,19 +352,14 @@ static int out_disjoint(const y5_view *in, const y5_view *out, const y5_view *re
 }
 
 static conv_route route_conv(const cu_impl *m, const cu_conv *c, int pick_n, const y5_view *in,
-                             const __half *padded, const y5_view *out, const y5_view *res) {
+                             const __half *padded, const y5_view *out, const y5_view *res, int tuned) {
     conv_route r = {0, 0, 0, 0};
     const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
     /* tuning (Y5_CUDA_CONV_TUNE): the run being timed, else the one kept
-     * for this shape, else (not tuned yet) cuBLAS with FP32 out */
+     * for this conv (tuned, from tuned_run), else (not tuned) cuBLAS with
+     * FP32 out */
     int run = m->tune_force;
-    if (run < 0 && m->conv_impl == Y5_CUDA_CONV_TUNE) {
-        /* a conv tuning skips (output over its input or residual) stays on
-         * the default path, even where a disjoint conv of its key was tuned:
-         * the eager warm-up and the graph must run it alike */
-        const cu_tune_entry *t = out_disjoint(in, out, res) ? tune_find(m, c, pick_n, in, out, res) : NULL;
-        run = t ? t->run : Y5_CUDA_RUN_CUBLAS;
-    }
+    if (run < 0 && m->conv_impl == Y5_CUDA_CONV_TUNE) run = tuned >= 0 ? tuned : Y5_CUDA_RUN_CUBLAS;
     if (run >= 0) {
         if (run == Y5_CUDA_RUN_V3 || run == Y5_CUDA_RUN_V4 || run == Y5_CUDA_RUN_V5) {
             const int own = run == Y5_CUDA_RUN_V5 ? CU_OWN_V5 : run == Y5_CUDA_RUN_V4 ? CU_OWN_V4 : CU_OWN_V3;
@@ -381,7 +390,7 @@ static conv_route route_conv(const cu_impl *m, const cu_conv *c, int pick_n, con
     return r;
 }
 
-static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *in, const y5_view *out,
+static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, int tuned, const y5_view *in, const y5_view *out,
                        const y5_view *res, int act, float slope);
 static void conv_groups(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
                         int act, float slope);
@@ -405,7 +414,7 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
      * output back into itself (an output over its input or residual keeps
      * the default path) */
     if (m->conv_impl == Y5_CUDA_CONV_TUNE && !m->capturing && out_disjoint(in, out, res) &&
-        !tune_find(m, c, in->n, in, out, res))
+        !tune_find(m, c, in->n, in, out, res, act))
         tune_conv(m, c, in, out, res, act, slope);
     conv_groups(m, c, in, out, res, act, slope);
 }
@@ -415,17 +424,18 @@ static void cuda_conv(y5_backend *b, void *conv, const y5_view *in, const y5_vie
 static void conv_groups(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
                         int act, float slope) {
     const int g = pad_group(m, c, in->n, in->h, in->w);
+    const int tuned = tuned_run(m, c, in, out, res, act);
     for (int n0 = 0; n0 < in->n && !m->err[0]; n0 += g) {
         const int gn = in->n - n0 < g ? in->n - n0 : g;
         const y5_view gi = view_images(in, n0, gn), go = view_images(out, n0, gn);
         const y5_view gr = res ? view_images(res, n0, gn) : *out;
-        conv_group(m, c, in->n, &gi, &go, res ? &gr : NULL, act, slope);
+        conv_group(m, c, in->n, tuned, &gi, &go, res ? &gr : NULL, act, slope);
     }
 }
 
 /* The conv over views of one group of images (cuda_conv checked them);
- * pick_n: the whole conv's images. */
-static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *in, const y5_view *out,
+ * pick_n: the whole conv's images; tuned: its tuned_run. */
+static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, int tuned, const y5_view *in, const y5_view *out,
                        const y5_view *res, int act, float slope) {
     m->dbg_conv_groups++;
     const int ho = out->h, wo = out->w;
@@ -444,7 +454,7 @@ static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *
             return;
         src = padded;
     }
-    const conv_route route = route_conv(m, c, pick_n, in, pb ? src : NULL, out, res);
+    const conv_route route = route_conv(m, c, pick_n, in, pb ? src : NULL, out, res, tuned);
     if (route.mma) {
         int splits = 1;
         m->tune_force_ran = 1;
@@ -458,9 +468,12 @@ static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, const y5_view *
     long long rows;
     size_t cb, ab;
     conv_chunks(c, M, chunk_cap(m), &rows, &cb, &ab);
-    /* v3's fallback: chunks that fit what the plan has; 512 bytes below it
-     * because conv_chunks rounds each of its two parts up to 256 */
-    if (route.fallback && cb + ab > room && room > 512) conv_chunks(c, M, room - 512, &rows, &cb, &ab);
+    /* chunks that fit what the plan has, where it planned less: an own
+     * kernel's fallback (its plan keeps MMA_FALLBACK_RESERVE), or a plan
+     * made under an own kernel that y5_cuda_set_conv_impl has since switched
+     * to cuBLAS or tune; 512 bytes below the room because conv_chunks rounds
+     * each of its two parts up to 256 */
+    if (cb + ab > room && room > 512) conv_chunks(c, M, room - 512, &rows, &cb, &ab);
     if (cb + ab > room || !m->scratch) {
         cu_fail_msg(m, "conv scratch of %zu bytes planned, %zu needed", m->scratch_bytes, pb + cb + ab);
         return;
@@ -530,17 +543,23 @@ static_assert(Y5_CUDA_RUN_N == Y5_TUNE_RUNS, "the cache file keeps a time per ru
 #define TUNE_REPS 3
 #define TUNE_TOL 0.01f
 
-static cu_tune_entry tune_key(const cu_conv *c, int n, const y5_view *in, const y5_view *out, const y5_view *res) {
+static cu_tune_entry tune_key(const cu_conv *c, int n, const y5_view *in, const y5_view *out, const y5_view *res,
+                              int act) {
     cu_tune_entry e;
     memset(&e, 0, sizeof e);
     e.cin = c->cin, e.cout = c->cout, e.k = c->k, e.s = c->s, e.p = c->p;
     e.n = n, e.h = in->h, e.w = in->w, e.ld_in = in->ld, e.ld_out = out->ld, e.ld_res = res ? res->ld : 0;
+    /* the epilogue and the access widths an own kernel takes (the arena is
+     * 256-byte aligned, so an offset's halves modulo 8 give its 16-byte
+     * alignment): a choice checked with one is not used unchecked with another */
+    e.act = act;
+    e.align = (int)(in->off % 8) | (int)(out->off % 8) << 3 | (res ? (int)(res->off % 8) : 0) << 6;
     return e;
 }
 
 static const cu_tune_entry *tune_find(const cu_impl *m, const cu_conv *c, int n, const y5_view *in,
-                                      const y5_view *out, const y5_view *res) {
-    const cu_tune_entry k = tune_key(c, n, in, out, res);
+                                      const y5_view *out, const y5_view *res, int act) {
+    const cu_tune_entry k = tune_key(c, n, in, out, res, act);
     for (int i = 0; i < m->n_tune; i++)
         if (y5_tune_same_key(&m->tune[i], &k)) return &m->tune[i];
     return NULL;
@@ -655,7 +674,7 @@ static int tune_snap_room(cu_impl *m, size_t bytes) {
 
 static void tune_conv(cu_impl *m, const cu_conv *c, const y5_view *in, const y5_view *out, const y5_view *res,
                       int act, float slope) {
-    cu_tune_entry e = tune_key(c, in->n, in, out, res);
+    cu_tune_entry e = tune_key(c, in->n, in, out, res, act);
     e.run = Y5_CUDA_RUN_CUBLAS;
     for (int r = 0; r < Y5_CUDA_RUN_N; r++) e.ms[r] = -1.0f;
     const long long px = (long long)out->n * out->h * out->w;
@@ -801,7 +820,8 @@ extern "C" const char *y5_cuda_op_note(y5_backend *b, const y5_backend_op *op) {
     const y5_view *in = &gi;
     /* a padded input is read from the scratch, which is 256-byte aligned */
     const __half *padded = c->cin_pad != c->cin ? (const __half *)(uintptr_t)256 : NULL;
-    const conv_route r = route_conv(m, c, op->in[0].n, in, padded, &go, op->has_res ? &gr : NULL);
+    const conv_route r = route_conv(m, c, op->in[0].n, in, padded, &go, op->has_res ? &gr : NULL,
+                                     tuned_run(m, c, &op->in[0], &op->out, op->has_res ? &op->res : NULL, op->act));
     if (r.mma) {
         const int ho = (in->h + 2 * c->p - c->k) / c->s + 1, wo = (in->w + 2 * c->p - c->k) / c->s + 1;
         return cu_conv_mma_note(m, r.own, c, in->n, ho, wo);

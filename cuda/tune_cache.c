@@ -1,6 +1,7 @@
 /* tune_cache.c - Y5_CONV_IMPL=tune's choices on disk (tune_cache.h). */
 #include "cuda/tune_cache.h"
 
+#include "core/base/act.h"
 #include "core/base/files.h"
 
 #include <errno.h>
@@ -17,7 +18,8 @@
 
 int y5_tune_same_key(const y5_tune_rec *a, const y5_tune_rec *b) {
     return a->cin == b->cin && a->cout == b->cout && a->k == b->k && a->s == b->s && a->p == b->p && a->n == b->n &&
-           a->h == b->h && a->w == b->w && a->ld_in == b->ld_in && a->ld_out == b->ld_out && a->ld_res == b->ld_res;
+           a->h == b->h && a->w == b->w && a->ld_in == b->ld_in && a->ld_out == b->ld_out && a->ld_res == b->ld_res &&
+           a->act == b->act && a->align == b->align;
 }
 
 const char *y5_tune_cache_path(char *buf, size_t cap, const char *card) {
@@ -28,9 +30,9 @@ const char *y5_tune_cache_path(char *buf, size_t cap, const char *card) {
         if (!strcmp(e, "0")) return NULL;
         k = snprintf(buf, cap, "%s", e);
     } else if ((e = getenv("XDG_CACHE_HOME")) && *e == '/') {
-        k = snprintf(buf, cap, "%s/yolov5c/tune2-%016llx.txt", e, (unsigned long long)h);
+        k = snprintf(buf, cap, "%s/yolov5c/tune3-%016llx.txt", e, (unsigned long long)h);
     } else if ((e = getenv("HOME")) && *e == '/') {
-        k = snprintf(buf, cap, "%s/.cache/yolov5c/tune2-%016llx.txt", e, (unsigned long long)h);
+        k = snprintf(buf, cap, "%s/.cache/yolov5c/tune3-%016llx.txt", e, (unsigned long long)h);
     } else {
         return NULL;
     }
@@ -41,9 +43,9 @@ const char *y5_tune_cache_path(char *buf, size_t cap, const char *card) {
 static int parse_line(const char *s, y5_tune_rec *r) {
     int used = 0;
     memset(r, 0, sizeof *r);
-    if (sscanf(s, "%d %d %d %d %d %d %d %d %d %d %d %d %f %f %f %f %f%n", &r->cin, &r->cout, &r->k, &r->s, &r->p,
-               &r->n, &r->h, &r->w, &r->ld_in, &r->ld_out, &r->ld_res, &r->run, &r->ms[0], &r->ms[1], &r->ms[2],
-               &r->ms[3], &r->ms[4], &used) != 17)
+    if (sscanf(s, "%d %d %d %d %d %d %d %d %d %d %d %d %d %d %f %f %f %f %f%n", &r->cin, &r->cout, &r->k, &r->s,
+               &r->p, &r->n, &r->h, &r->w, &r->ld_in, &r->ld_out, &r->ld_res, &r->act, &r->align, &r->run, &r->ms[0],
+               &r->ms[1], &r->ms[2], &r->ms[3], &r->ms[4], &used) != 19)
         return -1;
     for (const char *t = s + used; *t; t++)
         if (*t != ' ' && *t != '\t' && *t != '\r' && *t != '\n') return -1;
@@ -51,6 +53,7 @@ static int parse_line(const char *s, y5_tune_rec *r) {
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
         if (pos[i] < 1 || pos[i] > MAX_DIM) return -1;
     if (r->p < 0 || r->p > MAX_DIM || r->ld_res < 0 || r->ld_res > MAX_DIM) return -1;
+    if (r->act < 0 || r->act >= Y5_ACT_COUNT || r->align < 0 || r->align > 0777) return -1;
     if (r->run < 0 || r->run >= Y5_TUNE_RUNS) return -1;
     for (int i = 0; i < Y5_TUNE_RUNS; i++)
         if (!(r->ms[i] >= -1.0f && r->ms[i] < 1e9f)) return -1; /* NaN fails too */
@@ -67,7 +70,7 @@ typedef struct key_set {
 } key_set;
 
 static size_t key_hash(const y5_tune_rec *r) {
-    const int k[] = {r->cin, r->cout, r->k, r->s, r->p, r->n, r->h, r->w, r->ld_in, r->ld_out, r->ld_res};
+    const int k[] = {r->cin, r->cout, r->k, r->s, r->p, r->n, r->h, r->w, r->ld_in, r->ld_out, r->ld_res, r->act, r->align};
     return (size_t)y5_fnv1a(k, sizeof k);
 }
 
@@ -149,10 +152,10 @@ int y5_tune_cache_write(const char *path, const char *stamp, const y5_tune_rec *
     int bad = fprintf(a.f, "%s%s\n", Y5_TUNE_MAGIC, stamp) < 0;
     for (int i = 0; i < n && !bad; i++)
         bad = untuned(&r[i]) ? 0
-                             : fprintf(a.f, "%d %d %d %d %d %d %d %d %d %d %d %d %.6g %.6g %.6g %.6g %.6g\n", r[i].cin,
-                                       r[i].cout, r[i].k, r[i].s, r[i].p, r[i].n, r[i].h, r[i].w, r[i].ld_in, r[i].ld_out,
-                                       r[i].ld_res, r[i].run, (double)r[i].ms[0], (double)r[i].ms[1], (double)r[i].ms[2],
-                                       (double)r[i].ms[3], (double)r[i].ms[4]) < 0;
+                             : fprintf(a.f, "%d %d %d %d %d %d %d %d %d %d %d %d %d %d %.6g %.6g %.6g %.6g %.6g\n",
+                                       r[i].cin, r[i].cout, r[i].k, r[i].s, r[i].p, r[i].n, r[i].h, r[i].w, r[i].ld_in,
+                                       r[i].ld_out, r[i].ld_res, r[i].act, r[i].align, r[i].run, (double)r[i].ms[0],
+                                       (double)r[i].ms[1], (double)r[i].ms[2], (double)r[i].ms[3], (double)r[i].ms[4]) < 0;
     if (bad) {
         const int e = errno ? errno : EIO;
         y5_atomic_abort(&a);

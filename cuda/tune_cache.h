@@ -13,11 +13,12 @@
  * (tests/unit/test_tune_cache.c): the file is the user's, its bytes are not
  * trusted; a malformed line is skipped, a malformed file read as empty.
  *
- * The default file name carries the format's version (tune2-<hash>.txt), so
+ * The default file name carries the format's version (tune3-<hash>.txt), so
  * builds of two versions on one machine keep a file each.
- * Format (text): "yolov5c-tune 2 <stamp>\n", then one line per entry:
- * cin cout k s p n h w ld_in ld_out ld_res run ms0 ms1 ms2 ms3 ms4 (a time
- * per run, Y5_CUDA_RUN_* order; version 1 had no v4, ms4). */
+ * Format (text): "yolov5c-tune 3 <stamp>\n", then one line per entry:
+ * cin cout k s p n h w ld_in ld_out ld_res act align run ms0 ms1 ms2 ms3 ms4
+ * (a time per run, Y5_CUDA_RUN_* order; version 1 had no v4, ms4, version 2
+ * no act and align). */
 #ifndef Y5_TUNE_CACHE_H
 #define Y5_TUNE_CACHE_H
 
@@ -28,14 +29,18 @@ extern "C" {
 #endif
 
 /* One tuned conv shape: the key (conv shape, batch, input size, the views'
- * channel strides; ld_res 0: no residual), the chosen run (Y5_CUDA_RUN_*,
- * cuda_backend.h) and each run's milliseconds (-1: not run or rejected). */
+ * channel strides, ld_res 0: no residual; the activation, y5_act_kind; and
+ * the views' offsets modulo 8 halves, align = in | out << 3 | res << 6,
+ * since an own kernel takes 16-byte or narrower loads and stores by them:
+ * a choice checked on one epilogue is not reused for another), the chosen
+ * run (Y5_CUDA_RUN_*, cuda_backend.h) and each run's milliseconds (-1: not
+ * run or rejected). */
 #define Y5_TUNE_RUNS 5
-/* The file's first line starts with this, then the stamp (format 2: five
- * runs, v4 added; a file of format 1 is another's, ignored). */
-#define Y5_TUNE_MAGIC "yolov5c-tune 2 "
+/* The file's first line starts with this, then the stamp (format 3: the
+ * key has act and align; a file of an earlier format is another's, ignored). */
+#define Y5_TUNE_MAGIC "yolov5c-tune 3 "
 typedef struct y5_tune_rec {
-    int cin, cout, k, s, p, n, h, w, ld_in, ld_out, ld_res;
+    int cin, cout, k, s, p, n, h, w, ld_in, ld_out, ld_res, act, align;
     int run;
     float ms[Y5_TUNE_RUNS];
 } y5_tune_rec;
@@ -43,7 +48,7 @@ typedef struct y5_tune_rec {
 /* 1 when a and b have the same key. */
 int y5_tune_same_key(const y5_tune_rec *a, const y5_tune_rec *b);
 
-/* The cache file: $Y5_TUNE_CACHE, else tune2-<hash of card>.txt in
+/* The cache file: $Y5_TUNE_CACHE, else tune3-<hash of card>.txt in
  * $XDG_CACHE_HOME/yolov5c or $HOME/.cache/yolov5c (one file per kind of
  * card, so two kinds do not replace each other's); NULL when none can be
  * named (or Y5_TUNE_CACHE is "0": no cache). */

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (fd < 0) abort();
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     }
-    static const char head[] = "yolov5c-tune 2 S\n";
+    static const char head[] = "yolov5c-tune 3 S\n";
     const size_t hl = size && (data[0] & 1) ? sizeof head - 1 : 0;
     if (ftruncate(fd, 0) != 0 || pwrite(fd, head, hl, 0) != (ssize_t)hl ||
         pwrite(fd, data, size, (off_t)hl) != (ssize_t)size)

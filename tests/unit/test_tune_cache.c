@@ -14,7 +14,7 @@ static y5_tune_rec rec(int cin, int cout, int k, int n, int run, float ms0) {
     y5_tune_rec r;
     memset(&r, 0, sizeof r);
     r.cin = cin, r.cout = cout, r.k = k, r.s = 1, r.p = k / 2, r.n = n, r.h = 80, r.w = 64;
-    r.ld_in = cin, r.ld_out = 2 * cout, r.ld_res = 0, r.run = run;
+    r.ld_in = cin, r.ld_out = 2 * cout, r.ld_res = 0, r.act = 1, r.align = 0, r.run = run;
     r.ms[0] = ms0, r.ms[1] = -1.0f, r.ms[2] = 0.125f, r.ms[3] = 0.0625f, r.ms[4] = 0.25f;
     return r;
 }
@@ -46,6 +46,18 @@ T_TEST(tune_cache_round_trip_and_stamp) {
         T_CHECK(y5_tune_cache_read(path, other[i], &r, &n) == 0 && n == 0 && !r, "stamp '%s': %d entries", other[i], n);
         free(r);
     }
+    /* one conv shape with another activation or another view alignment is
+     * another key: a choice checked on one epilogue is not reused for another */
+    y5_tune_rec v[3] = {w[0], w[0], w[0]};
+    v[1].act = 0;
+    v[2].align = 1 << 3; /* the output one half off 16 bytes */
+    T_CHECK(!y5_tune_same_key(&v[0], &v[1]) && !y5_tune_same_key(&v[0], &v[2]), "act or align not in the key");
+    T_REQUIRE(y5_tune_cache_write(path, "S", v, 3, err, sizeof err) == 0, "write: %s", err);
+    r = NULL;
+    T_CHECK(y5_tune_cache_read(path, "S", &r, &n) == 0 && n == 3, "%d entries of one shape with 3 keys, want 3", n);
+    for (int i = 0; i < n && i < 3; i++)
+        T_CHECK(r[i].act == v[i].act && r[i].align == v[i].align, "entry %d: act %d align %d", i, r[i].act, r[i].align);
+    free(r);
     /* no file */
     snprintf(path, sizeof path, "%s/missing.txt", d);
     T_CHECK(y5_tune_cache_read(path, "s", &r, &n) == 0 && n == 0, "a missing file gave %d entries", n);
@@ -68,21 +80,25 @@ T_TEST(tune_cache_hostile_lines) {
     big[sizeof big - 1] = 0;
     char text[8192];
     snprintf(text, sizeof text,
-             "yolov5c-tune 2 S\n"
-             "64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625 0.25\n"   /* good */
-             "64 128 3 1 1 32 80 64 64 256 0 1 0.5 -1 0.125 0.0625 0.25\n"   /* the same key again: the first wins */
+             "yolov5c-tune 3 S\n"
+             "64 128 3 1 1 32 80 64 64 256 0 1 0 2 0.5 -1 0.125 0.0625 0.25\n"   /* good */
+             "64 128 3 1 1 32 80 64 64 256 0 1 0 1 0.5 -1 0.125 0.0625 0.25\n"   /* the same key again: the first wins */
              "garbage\n"
-             "65 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625\n"   /* a field short (version 1's line) */
-             "66 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625 0.25 9\n" /* one too many */
-             "-64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625 0.25\n"  /* negative channels */
-             "67 128 3 1 1 32 80 64 64 256 0 7 0.5 -1 0.125 0.0625 0.25\n"   /* no such run */
-             "68 128 3 1 1 32 80 64 64 256 0 -1 0.5 -1 0.125 0.0625 0.25\n"  /* no such run */
-             "69 128 3 1 1 99999999 80 64 64 256 0 2 0.5 -1 0.1 0.1 0.1\n"  /* a batch of 10^8 */
-             "70 128 3 1 1 32 80 64 64 256 0 2 nan -1 0.125 0.0625 0.25\n"   /* NaN time */
-             "71 128 3 1 1 32 80 64 64 256 -3 2 0.5 -1 0.125 0.0625 0.25\n"  /* negative residual stride */
+             "65 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625 0.25\n"       /* no act, align (version 2's line) */
+             "66 128 3 1 1 32 80 64 64 256 0 1 0 2 0.5 -1 0.125 0.0625 0.25 9\n" /* one too many */
+             "-64 128 3 1 1 32 80 64 64 256 0 1 0 2 0.5 -1 0.125 0.0625 0.25\n"  /* negative channels */
+             "67 128 3 1 1 32 80 64 64 256 0 1 0 7 0.5 -1 0.125 0.0625 0.25\n"   /* no such run */
+             "68 128 3 1 1 32 80 64 64 256 0 1 0 -1 0.5 -1 0.125 0.0625 0.25\n"  /* no such run */
+             "69 128 3 1 1 99999999 80 64 64 256 0 1 0 2 0.5 -1 0.1 0.1 0.1\n"  /* a batch of 10^8 */
+             "70 128 3 1 1 32 80 64 64 256 0 1 0 2 nan -1 0.125 0.0625 0.25\n"   /* NaN time */
+             "71 128 3 1 1 32 80 64 64 256 -3 1 0 2 0.5 -1 0.125 0.0625 0.25\n"  /* negative residual stride */
+             "72 128 3 1 1 32 80 64 64 256 0 5 0 2 0.5 -1 0.125 0.0625 0.25\n"   /* no such activation */
+             "73 128 3 1 1 32 80 64 64 256 0 -1 0 2 0.5 -1 0.125 0.0625 0.25\n"  /* no such activation */
+             "74 128 3 1 1 32 80 64 64 256 0 1 512 2 0.5 -1 0.125 0.0625 0.25\n" /* align past three 3-bit fields */
+             "75 128 3 1 1 32 80 64 64 256 0 1 -8 2 0.5 -1 0.125 0.0625 0.25\n"  /* negative align */
              "%s"                                                       /* 3000 bytes of digits */
-             "8 48 6 2 2 8 80 64 8 48 48 4 2 -1 -1 1.5 0.75\n"               /* good, after all that */
-             "1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0 0",                          /* good, no final newline */
+             "8 48 6 2 2 8 80 64 8 48 48 4 511 4 2 -1 -1 1.5 0.75\n"           /* good, after all that */
+             "1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0 0 0 0",                      /* good, no final newline */
              big);
     T_REQUIRE(t_write_file(path, text, strlen(text)) == 0, "setup");
     y5_tune_rec *r = NULL;
@@ -90,14 +106,17 @@ T_TEST(tune_cache_hostile_lines) {
     T_CHECK(y5_tune_cache_read(path, "S", &r, &n) == 0 && n == 3, "%d entries kept, want the 3 good ones", n);
     if (n == 3) {
         T_CHECK(r[0].run == 2 && r[0].cin == 64 && r[0].ld_out == 256, "first entry: run %d", r[0].run);
-        T_CHECK(r[1].k == 6 && r[1].s == 2 && r[1].ld_res == 48 && r[1].run == 4 && r[1].ms[3] == 1.5f && r[1].ms[4] == 0.75f, "second entry");
+        T_CHECK(r[1].k == 6 && r[1].s == 2 && r[1].ld_res == 48 && r[1].act == 4 && r[1].align == 511 && r[1].run == 4 &&
+                    r[1].ms[3] == 1.5f && r[1].ms[4] == 0.75f,
+                "second entry");
         T_CHECK(r[2].cin == 1 && r[2].p == 0, "the last line without its newline");
     }
     free(r);
     /* a stamp line that is not ours, a truncated file, an empty one: nothing */
-    static const char *const bad[] = {"yolov5c-tune 3 S\n1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0 0\n",
-                                      "yolov5c-tune 1 S\n1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0\n", /* version 1 */
-                                      "yolov5c-tu", "", "yolov5c-tune 2 S"};
+    static const char *const bad[] = {"yolov5c-tune 4 S\n1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0 0 0 0\n",
+                                      "yolov5c-tune 2 S\n1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0 0\n", /* version 2 */
+                                      "yolov5c-tune 1 S\n1 1 1 1 0 1 1 1 1 1 0 0 0 0 0 0\n",   /* version 1 */
+                                      "yolov5c-tu", "", "yolov5c-tune 3 S"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         T_REQUIRE(t_write_file(path, bad[i], strlen(bad[i])) == 0, "setup");
         r = NULL;
@@ -119,17 +138,17 @@ T_TEST(tune_cache_many_entries_first_wins) {
     snprintf(path, sizeof path, "%s/big.txt", d);
     FILE *f = fopen(path, "w");
     T_REQUIRE(f != NULL, "setup");
-    fprintf(f, "yolov5c-tune 2 S\n");
+    fprintf(f, "yolov5c-tune 3 S\n");
     const int distinct = 70000; /* > 65536 */
     for (int i = 0; i < distinct; i++) {
         /* key i: cin 1 + i / 8, ld_res i % 8: neighbours differ in one field */
         const int cin = 1 + i / 8, res = i % 8;
-        fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 1 0.5 -1 -1 -1 -1\n", cin, cin, res);
+        fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 1 0 1 0.5 -1 -1 -1 -1\n", cin, cin, res);
         if (i % 3 == 0) /* the same key again at once, another run: ignored */
-            fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 2 -1 0.25 -1 -1 -1\n", cin, cin, res);
+            fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 1 0 2 -1 0.25 -1 -1 -1\n", cin, cin, res);
     }
     for (int i = 0; i < 1000; i++) /* and early keys once more, far from their first */
-        fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 3 -1 -1 0.1 -1 -1\n", 1 + i / 8, 1 + i / 8, i % 8);
+        fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 1 0 3 -1 -1 0.1 -1 -1\n", 1 + i / 8, 1 + i / 8, i % 8);
     T_REQUIRE(fclose(f) == 0, "setup");
     y5_tune_rec *r = NULL;
     int n = -1;
@@ -157,7 +176,7 @@ T_TEST(tune_cache_path_from_env) {
     unsetenv("Y5_TUNE_CACHE");
     setenv("XDG_CACHE_HOME", "/c", 1);
     p = y5_tune_cache_path(buf, sizeof buf, card);
-    T_CHECK(p && !strncmp(p, "/c/yolov5c/tune2-", 17) && strlen(p) == 17 + 16 + 4 && !strcmp(p + 33, ".txt"),
+    T_CHECK(p && !strncmp(p, "/c/yolov5c/tune3-", 17) && strlen(p) == 17 + 16 + 4 && !strcmp(p + 33, ".txt"),
             "XDG_CACHE_HOME: %s", p ? p : "(null)");
     /* one file per kind of card: another card, another name; the same, the same */
     char other[512];
@@ -168,7 +187,7 @@ T_TEST(tune_cache_path_from_env) {
     unsetenv("XDG_CACHE_HOME");
     setenv("HOME", "/h", 1);
     p = y5_tune_cache_path(buf, sizeof buf, card);
-    T_CHECK(p && !strncmp(p, "/h/.cache/yolov5c/tune2-", 24), "HOME: %s", p ? p : "(null)");
+    T_CHECK(p && !strncmp(p, "/h/.cache/yolov5c/tune3-", 24), "HOME: %s", p ? p : "(null)");
     setenv("HOME", "relative", 1);
     T_CHECK(!y5_tune_cache_path(buf, sizeof buf, card), "a relative HOME names a file");
     char tiny[8];
