@@ -19,8 +19,10 @@
  * pixels so the scratch stays bounded. That is the default, the reference and the fallback; with
  * Y5_CONV_IMPL=mma|auto a conv may instead run as the lab's v3
  * implicit-GEMM kernel (conv_mma.cu: one launch, no scratch) where its shape
- * and views allow, and with Y5_CONV_IMPL=wgmma as its v5 (conv_wgmma.cu,
- * Hopper; scratch only for its split-K partials).
+ * and views allow, with Y5_CONV_IMPL=v4 as its v4 (conv_v4.cu, the same
+ * preconditions), with Y5_CONV_IMPL=wgmma as its v5 (conv_wgmma.cu, Hopper;
+ * scratch only for its split-K partials), and with Y5_CONV_IMPL=tune as
+ * whichever path is fastest per conv and checked right ("conv tuning").
  *
  * compute() runs a whole planned forward: a plan's first compute runs
  * eagerly, its second is captured into a CUDA graph (the FP32 input upload

@@ -1,7 +1,7 @@
 /* conv_lab_args.h - the lab kernels' argument block (cuda/lab/conv_common.cuh)
  * for a backend conv over arena views: shared by the two own-kernel conv
- * paths, conv_mma.cu (v3) and conv_wgmma.cu (v5), so both read the same
- * views the same way. */
+ * paths, conv_mma.cu (v3), conv_v4.cu (v4) and conv_wgmma.cu (v5), so all
+ * read the same views the same way. */
 #ifndef Y5_CUDA_CONV_LAB_ARGS_H
 #define Y5_CUDA_CONV_LAB_ARGS_H
 

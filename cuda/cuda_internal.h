@@ -278,15 +278,16 @@ cudaError_t cu_epilogue(const cu_impl *m, const float *acc, int ld_acc, long lon
 cudaError_t cu_epilogue_inplace(const cu_impl *m, long long mc, int cout, const float *bias, int act, float slope,
                                 const __half *res, int ld_res, __half *out, int ld_out);
 /* conv_mma.cu: the own conv kernels as a conv path: the lab's v3
- * implicit-GEMM kernel (cuda/lab/conv_v3.cuh), or under Y5_CUDA_CONV_WGMMA
- * its v5 (conv_wgmma.cu); "mma" in these names means "an own kernel".
- * or its v4 (conv_v4.cu). cu_conv_pick: the shape-level choice (Y5_CUDA_CONV_MMA or _CUBLAS) for
+ * implicit-GEMM kernel (cuda/lab/conv_v3.cuh), under Y5_CUDA_CONV_V4 its v4
+ * (conv_v4.cu), under Y5_CUDA_CONV_WGMMA its v5 (conv_wgmma.cu); "mma" in
+ * these names means "an own kernel". cu_conv_pick: the shape-level choice (Y5_CUDA_CONV_MMA or _CUBLAS) for
  * conv c with an n x ho x wo output under m->conv_impl (the auto rule lives
  * there); it decides the scratch (cuda_conv_scratch) and is the same at conv
  * time. cu_conv_mma_ok: the view-level preconditions (1: the own kernel runs
- * these views; v3's and v5's are the same). cu_conv_mma_note: "mma " and
- * v3's tile, or v5's note. cu_conv_mma: v3's one launch, or v5's (two with
- * split-K: the conv and the reduce), on m->stream, no sync, no allocation. */
+ * these views; v3's, v4's and v5's are the same). cu_conv_mma_note: "mma "
+ * and v3's tile, or v4's or v5's note. cu_conv_mma: v3's or v4's one launch,
+ * or v5's (two with split-K: the conv and the reduce), on m->stream, no
+ * sync, no allocation. */
 int cu_conv_pick(const cu_impl *m, const cu_conv *c, int n, int ho, int wo);
 /* The shape-level precondition of the own kernels (v3, v4, v5): whole 8-channel
  * input groups and weights packed with ldw = K. */
