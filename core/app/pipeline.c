@@ -392,8 +392,12 @@ int y5_pipeline_run(const y5_pipeline_opts *o) {
     const double t0 = y5_now_s();
     start_engines_opening(&P);
     int bad = open_model(&P);
-    y5_pipe_log_hold(&P); /* an early decode's messages follow the banner */
-    if (!bad && !o->resume && o->raw_w <= 0) start_decoders(&P);
+    if (!bad && !o->resume && o->raw_w <= 0) {
+        /* an early decode's messages follow the banner; only then: --resume's
+         * own errors (open_outputs) go through the same log and must show */
+        y5_pipe_log_hold(&P);
+        start_decoders(&P);
+    }
     bad |= finish_engines_opening(&P, t0, &load, bad);
     if (!bad) bad = open_outputs(&P);
     if (bad) {

@@ -450,6 +450,30 @@ static int kill_after_lines(pid_t pid, const char *path, int n, double timeout_s
     return reached;
 }
 
+/* --resume's own errors are reported (they go through the run's log,
+ * which holds the early decodes' lines while the engines open: a hold over
+ * --resume's preparation dropped them, exit 1 with no word). Here the
+ * earlier results' .prev cannot be replaced: a folder has its name. */
+T_TEST(pipeline_resume_error_is_shown) {
+    NEED_MODEL();
+    const char *d = t_tmpdir();
+    char args[4096];
+    char *log = NULL;
+    const int made = t_sh("mkdir -p '%s/in' && cp '%s' '%s/in/a.jpg' && cp '%s' '%s/in/b.jpg'", d,
+                          t_shared_path("images/bus.jpg"), d, t_shared_path("images/zidane.jpg"), d);
+    T_REQUIRE(made == 0, "setup");
+    snprintf(args, sizeof args, "--source %s/in --out %s/o", d, d);
+    T_REQUIRE(run_detect(args, NULL, NULL) == 0, "first run failed");
+    const int more = t_sh("cp '%s' '%s/in/c.jpg' && mkdir -p '%s/o/detections.jsonl.prev/x'", t_shared_path("images/bus.jpg"),
+                          d, d);
+    T_REQUIRE(more == 0, "setup");
+    snprintf(args, sizeof args, "--source %s/in --out %s/o --resume", d, d);
+    const int rc = run_detect(args, NULL, &log);
+    T_CHECK(rc == 1 && log && strstr(log, "detections.jsonl.prev") && strstr(log, "is a directory"),
+            "exit %d, want 1 and the .prev error: %s", rc, log ? log : "");
+    free(log);
+}
+
 /* A killed run resumed: nothing lost, nothing redone. The test kills the
  * process itself (SIGKILL) once detections.jsonl.partial shows that some
  * but not all images were done; a FIFO input (fifo_swap) holds the run at
