@@ -319,7 +319,7 @@ static size_t cuda_conv_scratch(y5_backend *b, void *conv, int n, int h, int w) 
  * this says (for each group of images, pad_group) and y5_cuda_op_note names
  * it (from the first group: the path is the whole conv's, a last smaller
  * group may differ only in v5's tile and splits), so the profiler's note
- * names the kernels that run. mma: the own kernel, v3 or v5
+ * names the kernels that run. mma: the own kernel, v3, v4 or v5
  * (cu_conv_pick chose it from the shape and cu_conv_mma_ok accepts the
  * views); fallback: the shape chose it and the views ruled it out; half: Y5_CUBLAS_OUT=f16, only where the GEMM
  * cannot overwrite what it or the epilogue still reads (the input of a
@@ -530,11 +530,13 @@ static void conv_group(cu_impl *m, const cu_conv *c, int pick_n, int tuned, cons
  * input size. Here each conv shape is timed on this device the first time
  * a plan runs it (a plan's first compute is eager, the warm-up: no capture
  * is open), on every path that can run it: cuBLAS with an FP32 result and
- * with a half one, v3, and v5 where the card runs sm_90a code. cuBLAS with
+ * with a half one, v3, v4, and v5 where the card runs sm_90a code (less
+ * those Y5_TUNE_SKIP names). cuBLAS with
  * FP32 out runs first and is the reference: tune_conv says how every other
  * path is checked against it (a wrong kernel is never chosen) and timed.
  * The fastest accepted path is kept for the backend's life, per conv
- * shape, batch, input size, the views' strides and the residual's: the
+ * shape, batch, input size, the views' strides and the residual's, the
+ * activation and the views' offsets modulo 8 (tune_key): the
  * plan's graph, captured on its next compute, bakes it in. The choice is
  * run once more last, so the warm-up's output is the chosen path's too.
  * Tuning allocates inside that first forward (the snapshot of a shape's

@@ -60,9 +60,9 @@ static int parse_line(const char *s, y5_tune_rec *r) {
     return 0;
 }
 
-/* The entries read so far, by key: an open-addressing table of indices into
- * the entry array (-1 empty), at most half full, so a file of MAX_ENTRIES
- * lines is read in linear time (a scan per line was quadratic: about 2e9 key
+/* Entries by key: an open-addressing table of indices into an entry array
+ * (-1 empty), at most half full, so a file of MAX_ENTRIES lines is read, and
+ * merged, in linear time (a scan per line was quadratic: about 2e9 key
  * compares for a hostile file of that size). */
 typedef struct key_set {
     int *slot;
@@ -179,20 +179,25 @@ int y5_tune_cache_merge(const char *path, const char *stamp, const y5_tune_rec *
     }
     y5_tune_rec *old = NULL, *all = NULL;
     int n_old = 0, rc = -1;
-    if (y5_tune_cache_read(path, stamp, &old, &n_old)) {
-        snprintf(err, errlen, "tune cache: out of memory");
-    } else if (!(all = malloc(sizeof *all * (size_t)(n + n_old + 1)))) {
+    key_set ks = {NULL, 0};
+    if (y5_tune_cache_read(path, stamp, &old, &n_old) || !(all = malloc(sizeof *all * (size_t)(n + n_old + 1)))) {
         snprintf(err, errlen, "tune cache: out of memory");
     } else {
+        /* this process's tuned entries (an untuned one is never written), then
+         * the file's whose key they do not have, found in their key_set */
         int m = 0;
-        for (int i = 0; i < n; i++) all[m++] = r[i];
-        for (int i = 0; i < n_old; i++) {
-            int have = 0;
-            for (int j = 0; j < n && !have; j++) have = y5_tune_same_key(&r[j], &old[i]) && !untuned(&r[j]);
-            if (!have) all[m++] = old[i];
+        for (int i = 0; i < n; i++)
+            if (!untuned(&r[i])) all[m++] = r[i];
+        const int mine = m;
+        if (key_set_grow(&ks, all, mine, mine)) {
+            snprintf(err, errlen, "tune cache: out of memory");
+        } else {
+            for (int i = 0; i < n_old; i++)
+                if (*key_slot(&ks, all, &old[i]) < 0) all[m++] = old[i];
+            rc = y5_tune_cache_write(path, stamp, all, m, err, errlen);
         }
-        rc = y5_tune_cache_write(path, stamp, all, m, err, errlen);
     }
+    free(ks.slot);
     free(old);
     free(all);
     flock(lfd, LOCK_UN);

@@ -69,7 +69,7 @@ fi
 # the tuning cache: a file as the CUDA backend writes one (an odd first
 # byte: the harness puts the stamp line in front of it)
 mkdir -p "$O/tune_cache"
-printf '\t64 128 3 1 1 32 80 64 64 256 0 2 0.5 -1 0.125 0.0625 0.25\n8 48 6 2 2 8 80 64 8 48 48 4 2 -1 -1 1.5 0.75\n' \
+printf '\t64 128 3 1 1 32 80 64 64 256 0 1 0 2 0.5 -1 0.125 0.0625 0.25\n8 48 6 2 2 8 80 64 8 48 48 4 0 4 2 -1 -1 1.5 0.75\n' \
     >"$O/tune_cache/two_entries"
 printf 'yolov5c-tune 3 S\n255 256 1 1 0 1 20 20 768 256 0 1 0 1 0.03 0.02 -1 -1 0.01\n' >"$O/tune_cache/with_stamp"
 echo "fuzz_seeds: $(ls "$O/pt" | wc -l) pt, $(ls "$O/pickle" | wc -l) pickle, $(ls "$O/image" | wc -l) image, $(ls "$O/y5w" | wc -l) y5w, $(ls "$O/tune_cache" | wc -l) tune_cache seeds in $O"

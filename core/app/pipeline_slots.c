@@ -48,8 +48,13 @@ void y5_pipe_log(y5_pipe *p, const char *fmt, ...) {
         const int n = vsnprintf(line, sizeof line, fmt, ap);
         va_end(ap);
         const size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-        if (p->held.n + len <= Y5_PIPE_HELD_MAX && !p->held.oom) y5_sb_put(&p->held, line, len);
-        else p->held_dropped++;
+        if (n > 0 && (size_t)n >= sizeof line) line[len - 1] = '\n'; /* a cut message still ends its line */
+        int kept = 0;
+        if (p->held.n + len <= Y5_PIPE_HELD_MAX && !p->held.oom) {
+            y5_sb_put(&p->held, line, len);
+            kept = !p->held.oom;
+        }
+        if (!kept) p->held_dropped++; /* past the bound or out of memory: counted */
         pthread_mutex_unlock(&p->print_mu);
         return;
     }
@@ -70,7 +75,7 @@ void y5_pipe_log_hold(y5_pipe *p) {
 void y5_pipe_log_release(y5_pipe *p, int show) {
     pthread_mutex_lock(&p->print_mu);
     if (show && p->held.n) fputs(p->held.p, stderr);
-    if (show && (p->held_dropped || p->held.oom))
+    if (show && p->held_dropped)
         fprintf(stderr, "(%lld more message lines while the engines opened, not shown)\n", p->held_dropped);
     fflush(stderr);
     y5_sb_free(&p->held);

@@ -21,6 +21,7 @@
 #include "core/image/image.h"
 #include "core/image/letterbox.h"
 #include "core/app/pipeline.h"
+#include "core/app/pipeline_internal.h"
 
 /* ---- helpers ---- */
 
@@ -229,6 +230,34 @@ T_TEST(pipeline_engines_open_while_decoding) {
     T_CHECK(rc == 1 && log && !strstr(log, "skipped") && strstr(log, "vulkan"),
             "a run that did not begin reported an image (exit %d): %s", rc, log ? log : "");
     free(log);
+}
+
+/* The hold's bounds (pipeline_slots.c), which a run reaches only with a
+ * great many failing images decoded while the engines open: lines are kept
+ * whole up to Y5_PIPE_HELD_MAX bytes and the rest counted; a message longer
+ * than one line's buffer is cut and still ends its line. */
+T_TEST(pipeline_log_hold_bounds) {
+    y5_pipe p;
+    memset(&p, 0, sizeof p);
+    T_REQUIRE(pthread_mutex_init(&p.print_mu, NULL) == 0, "setup");
+    y5_pipe_log_hold(&p);
+    char longmsg[3001];
+    memset(longmsg, 'x', sizeof longmsg - 1);
+    longmsg[sizeof longmsg - 1] = 0;
+    y5_pipe_log(&p, "%s\n", longmsg);
+    T_CHECK(p.held.n == 2047 && p.held.p[2046] == '\n', "a cut message: %zu bytes held, last '%c'", p.held.n,
+            p.held.n ? p.held.p[p.held.n - 1] : '?');
+    const int lines = 2000; /* 48 bytes each: 96 KB, past the 64 KiB */
+    for (int i = 0; i < lines; i++) y5_pipe_log(&p, "[%04d/2000] skipped: %-26s\n", i, "broken.jpg: not an image");
+    const size_t kept = (p.held.n - 2047) / 48;
+    const int whole = (p.held.n - 2047) % 48 == 0 && p.held.p[p.held.n - 1] == '\n';
+    T_CHECK(p.held.n <= Y5_PIPE_HELD_MAX && whole, "held %zu bytes: not whole lines within %d", p.held.n,
+            Y5_PIPE_HELD_MAX);
+    T_CHECK(kept + (size_t)p.held_dropped == (size_t)lines && p.held_dropped > 0,
+            "%zu lines kept and %lld counted, want %d in all", kept, p.held_dropped, lines);
+    y5_pipe_log_release(&p, 0);
+    T_CHECK(!p.log_held && !p.held.p && p.held_dropped == 0, "the release left the hold or its lines");
+    pthread_mutex_destroy(&p.print_mu);
 }
 
 /* ---- determinism ---- */

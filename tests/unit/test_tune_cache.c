@@ -126,8 +126,9 @@ T_TEST(tune_cache_hostile_lines) {
     }
 }
 
-/* A file of more entries than any cache holds, each key twice (the second
- * with another run) and keys that differ in one field only: the first of
+/* A file of more entries than any cache holds, keys repeated next to their
+ * first line and 5000 entries after it (with another run), and keys that
+ * differ in one field only: the first of
  * each key is kept, in file order, up to the 65536 entries a file may hold.
  * The keys are looked up in a table (tune_cache.c's key_set), which this
  * fills past several of its growths; a table that lost or merged keys, or
@@ -146,9 +147,10 @@ T_TEST(tune_cache_many_entries_first_wins) {
         fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 1 0 1 0.5 -1 -1 -1 -1\n", cin, cin, res);
         if (i % 3 == 0) /* the same key again at once, another run: ignored */
             fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 1 0 2 -1 0.25 -1 -1 -1\n", cin, cin, res);
+        if (i >= 5000 && i % 7 == 0) /* a key 5000 entries back, far from its first (before the cap): ignored */
+            fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 1 0 3 -1 -1 0.1 -1 -1\n", 1 + (i - 5000) / 8, 1 + (i - 5000) / 8,
+                    (i - 5000) % 8);
     }
-    for (int i = 0; i < 1000; i++) /* and early keys once more, far from their first */
-        fprintf(f, "%d 64 1 1 0 1 20 20 %d 64 %d 1 0 3 -1 -1 0.1 -1 -1\n", 1 + i / 8, 1 + i / 8, i % 8);
     T_REQUIRE(fclose(f) == 0, "setup");
     y5_tune_rec *r = NULL;
     int n = -1;
@@ -159,7 +161,32 @@ T_TEST(tune_cache_many_entries_first_wins) {
             bad = i;
     T_CHECK(bad < 0, "entry %d: cin %d ld_res %d run %d, want cin %d ld_res %d run 1", bad, bad >= 0 ? r[bad].cin : 0,
             bad >= 0 ? r[bad].ld_res : 0, bad >= 0 ? r[bad].run : 0, 1 + bad / 8, bad % 8);
+    /* a merge at that scale (its keys are found in a key_set too): a file of
+     * entries 0..29999, merged with 20000..39999 re-tuned (run 4): 40000
+     * entries, the merged ones winning where both have a key */
+    char err[512], mpath[1100];
+    snprintf(mpath, sizeof mpath, "%s/merge.txt", d);
+    T_REQUIRE(y5_tune_cache_write(mpath, "S", r, 30000, err, sizeof err) == 0, "write: %s", err);
+    for (int i = 20000; i < 40000; i++) r[i].run = 4;
+    T_REQUIRE(y5_tune_cache_merge(mpath, "S", r + 20000, 20000, err, sizeof err) == 0, "merge: %s", err);
     free(r);
+    r = NULL;
+    T_REQUIRE(y5_tune_cache_read(mpath, "S", &r, &n) == 0 && n == 40000, "%d entries after the merge, want 40000", n);
+    int run4 = 0, run1 = 0;
+    for (int i = 0; i < n; i++) {
+        const int k = (r[i].cin - 1) * 8 + r[i].ld_res; /* the key's index */
+        if (k >= 20000 && k < 40000 && r[i].run == 4) run4++;
+        else if (k < 20000 && r[i].run == 1) run1++;
+    }
+    T_CHECK(run4 == 20000 && run1 == 20000, "after the merge: %d re-tuned, %d kept, want 20000 each", run4, run1);
+    free(r);
+    /* and each key once in the file (the reader would hide a repeat: the first wins) */
+    size_t len = 0;
+    char *text = t_read_file(mpath, &len);
+    size_t lines = 0;
+    for (size_t i = 0; text && i < len; i++) lines += text[i] == '\n';
+    free(text);
+    T_CHECK(lines == 40001, "the merged file has %zu lines, want the stamp and 40000 entries", lines);
 }
 
 T_TEST(tune_cache_path_from_env) {
